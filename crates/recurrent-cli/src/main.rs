@@ -1,0 +1,3 @@
+fn main() {
+    println!("recurrent {}", env!("CARGO_PKG_VERSION"));
+}

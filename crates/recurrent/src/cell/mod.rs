@@ -1,0 +1,110 @@
+//! The three recurrent cells and the loop that runs one of them over a sequence.
+//!
+//! Each cell file holds the cell's fused element-wise kernels, forward and backward side by
+//! side, with the equations above the code that computes them. [`sequence`] holds what the
+//! cells share: the input projection of all steps at once, the time loop with its one
+//! recurrent product per step, and after the backward loop the weight and input gradients as
+//! large products over all steps (the fast path of ../DESIGN.md).
+
+pub mod gru;
+pub mod lstm;
+pub mod rnn;
+pub mod sequence;
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which recurrence a layer computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellKind {
+    /// Elman RNN, h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh).
+    RnnTanh,
+    /// Elman RNN with ReLU.
+    RnnRelu,
+    /// LSTM, gate rows i, f, g, o.
+    Lstm,
+    /// GRU, gate rows r, z, n (see [`GruForm`] for the two forms).
+    Gru,
+}
+
+impl CellKind {
+    /// Gate blocks per hidden unit: G = 1, 4, 3.
+    pub fn gates(self) -> usize {
+        match self {
+            CellKind::RnnTanh | CellKind::RnnRelu => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+        }
+    }
+    /// The canonical name (`rnn_tanh`, `rnn_relu`, `lstm`, `gru`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::RnnTanh => "rnn_tanh",
+            CellKind::RnnRelu => "rnn_relu",
+            CellKind::Lstm => "lstm",
+            CellKind::Gru => "gru",
+        }
+    }
+    /// Whether the cell carries a cell state `c` besides `h`.
+    pub fn has_cell_state(self) -> bool {
+        self == CellKind::Lstm
+    }
+}
+
+impl fmt::Display for CellKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CellKind {
+    type Err = Error;
+    /// Accepts the canonical names, `rnn` (= `rnn_tanh`), and `-` for `_`. (`irnn` is
+    /// `rnn_relu` with identity recurrent weights: an initialisation, see [`crate::init`].)
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "rnn" | "rnn_tanh" | "tanh" => Ok(CellKind::RnnTanh),
+            "rnn_relu" | "relu" | "irnn" => Ok(CellKind::RnnRelu),
+            "lstm" => Ok(CellKind::Lstm),
+            "gru" => Ok(CellKind::Gru),
+            other => Err(Error::Config(format!(
+                "unknown cell `{other}`: use rnn_tanh (rnn), rnn_relu, irnn, lstm or gru"
+            ))),
+        }
+    }
+}
+
+/// The two ways of writing a GRU. Both use the same parameters (rows r, z, n).
+///
+/// - `Pytorch` (default, cuDNN's too): n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),
+///   h' = (1 - z) * n + z * h.
+/// - `Seeds` (Cho et al. 2014, as the seeds write it): h~ = tanh(W_in x + b_in +
+///   W_hn (r * h) + b_hn), h' = (1 - z) * h + z * h~. The reset gate acts before the
+///   product, so each step needs a second, dependent matrix product.
+///
+/// The seeds' z is PyTorch's 1 - z: since sigmoid(-a) = 1 - sigmoid(a), negating the z rows
+/// of `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` turns one z into the other. Only the
+/// place of the reset gate truly differs between the two forms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GruForm {
+    #[default]
+    Pytorch,
+    Seeds,
+}
+
+impl FromStr for GruForm {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "pytorch" | "torch" | "cudnn" => Ok(GruForm::Pytorch),
+            "seeds" | "cho" | "original" => Ok(GruForm::Seeds),
+            other => Err(Error::Config(format!(
+                "unknown GRU form `{other}`: use pytorch or seeds"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The scalar types the engine computes in: `f32` for speed, `f64` for gradient checks and
+//! the PyTorch fixtures. Everything numeric in the crate is generic over [`Float`].
+
+use std::fmt::{Debug, Display};
+
+/// A floating-point scalar the engine can compute in (`f32` or `f64`).
+///
+/// Beyond ordinary arithmetic it names its safetensors dtype and routes matrix products to
+/// the kernel that suits its width (see [`crate::kernels::matmul`]).
+pub trait Float:
+    num_traits::Float
+    + num_traits::FromPrimitive
+    + std::iter::Sum
+    + std::ops::AddAssign
+    + std::ops::SubAssign
+    + std::ops::MulAssign
+    + std::ops::DivAssign
+    + Default
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + 'static
+{
+    /// The safetensors dtype name (`"F32"`, `"F64"`).
+    const DTYPE: &'static str;
+    /// Size in bytes.
+    const BYTES: usize;
+
+    /// Converts from `f64` (rounding for `f32`).
+    fn of(x: f64) -> Self;
+    /// Widens to `f64`.
+    fn to64(self) -> f64;
+    /// Little-endian bytes appended to `out`.
+    fn put_le(self, out: &mut Vec<u8>);
+    /// Reads from exactly `Self::BYTES` little-endian bytes.
+    fn from_le(bytes: &[u8]) -> Self;
+
+    /// `C = alpha * A B + beta * C` on strided views, the raw kernel behind
+    /// [`crate::kernels::matmul::gemm`]. Shapes: A [m, k], B [k, n], C [m, n].
+    ///
+    /// # Safety
+    /// Every index reached through the strides must lie inside the allocations.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        small: bool,
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! impl_float {
+    ($t:ty, $name:literal, $mm:path) => {
+        impl Float for $t {
+            const DTYPE: &'static str = $name;
+            const BYTES: usize = std::mem::size_of::<$t>();
+            #[inline(always)]
+            fn of(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn to64(self) -> f64 {
+                self as f64
+            }
+            fn put_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn from_le(bytes: &[u8]) -> Self {
+                let mut b = [0u8; std::mem::size_of::<$t>()];
+                b.copy_from_slice(bytes);
+                <$t>::from_le_bytes(b)
+            }
+            unsafe fn gemm_raw(
+                small: bool,
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                if small {
+                    crate::kernels::matmul::faer_gemm(
+                        m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+                    )
+                } else {
+                    $mm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+                }
+            }
+        }
+    };
+}
+
+impl_float!(f32, "F32", matrixmultiply::sgemm);
+impl_float!(f64, "F64", matrixmultiply::dgemm);

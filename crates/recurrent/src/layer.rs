@@ -1,0 +1,614 @@
+//! A recurrent layer as PyTorch's `nn.RNN` / `nn.LSTM` / `nn.GRU` define it: `L` stacked
+//! layers, optionally bidirectional, dropout between layers in training, time-first or
+//! batch-first input, optional initial states, variable-length batches, and parameters under
+//! PyTorch's names so a `state_dict` maps one to one.
+//!
+//! Shapes (time-first; batch-first swaps the first two axes of input and output only):
+//! - input  [T, B, I]
+//! - output [T, B, D*H_out] (features `[0, H_out)` forward, `[H_out, 2*H_out)` reverse)
+//! - h0, h_n [D*L, B, H_out], index `k*D + d`;  c0, c_n [D*L, B, H] (LSTM)
+
+use crate::cell::sequence::{self, DirCache, DirParams, Spec};
+use crate::cell::{CellKind, GruForm};
+use crate::error::{Error, Result};
+use crate::float::Float;
+use crate::init::{self, Init, InputInit, RecurrentInit};
+use crate::param::{Module, Param};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+fn one() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+
+/// The configuration of a recurrent layer, with PyTorch's argument names and defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RnnConfig {
+    pub cell: CellKind,
+    pub input_size: usize,
+    pub hidden_size: usize,
+    /// Stacked layers L (default 1).
+    #[serde(default = "one")]
+    pub num_layers: usize,
+    /// Two directions (default false).
+    #[serde(default)]
+    pub bidirectional: bool,
+    /// `bias_ih` / `bias_hh` present (default true).
+    #[serde(default = "yes")]
+    pub bias: bool,
+    /// Input and output as [B, T, ...] (default false). States stay [D*L, B, H].
+    #[serde(default)]
+    pub batch_first: bool,
+    /// LSTM projection size P (0: none).
+    #[serde(default)]
+    pub proj_size: usize,
+    /// Dropout on the outputs of every layer but the last, in training (default 0).
+    #[serde(default)]
+    pub dropout: f64,
+    /// Which GRU form (default PyTorch's).
+    #[serde(default)]
+    pub gru_form: GruForm,
+}
+
+impl RnnConfig {
+    /// A one-layer, unidirectional, time-first layer with biases.
+    pub fn new(cell: CellKind, input_size: usize, hidden_size: usize) -> Self {
+        RnnConfig {
+            cell,
+            input_size,
+            hidden_size,
+            num_layers: 1,
+            bidirectional: false,
+            bias: true,
+            batch_first: false,
+            proj_size: 0,
+            dropout: 0.0,
+            gru_form: GruForm::Pytorch,
+        }
+    }
+    pub fn layers(mut self, n: usize) -> Self {
+        self.num_layers = n;
+        self
+    }
+    pub fn bidirectional(mut self, yes: bool) -> Self {
+        self.bidirectional = yes;
+        self
+    }
+    pub fn bias(mut self, yes: bool) -> Self {
+        self.bias = yes;
+        self
+    }
+    pub fn batch_first(mut self, yes: bool) -> Self {
+        self.batch_first = yes;
+        self
+    }
+    pub fn proj_size(mut self, p: usize) -> Self {
+        self.proj_size = p;
+        self
+    }
+    pub fn dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+    pub fn gru_form(mut self, f: GruForm) -> Self {
+        self.gru_form = f;
+        self
+    }
+    /// D.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+    /// H_out.
+    pub fn hout(&self) -> usize {
+        if self.proj_size > 0 {
+            self.proj_size
+        } else {
+            self.hidden_size
+        }
+    }
+    /// Width of the output features, D * H_out.
+    pub fn output_size(&self) -> usize {
+        self.directions() * self.hout()
+    }
+    /// Checks sizes and options; the error names the offending field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.input_size == 0 || self.hidden_size == 0 || self.num_layers == 0 {
+            return bad(format!(
+                "input_size ({}), hidden_size ({}) and num_layers ({}) must be at least 1",
+                self.input_size, self.hidden_size, self.num_layers
+            ));
+        }
+        if self.proj_size > 0 && self.cell != CellKind::Lstm {
+            return bad(format!(
+                "proj_size = {} is only for LSTM, not {}",
+                self.proj_size, self.cell
+            ));
+        }
+        if self.proj_size >= self.hidden_size && self.proj_size > 0 {
+            return bad(format!(
+                "proj_size ({}) must be smaller than hidden_size ({})",
+                self.proj_size, self.hidden_size
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        let max = 1 << 24;
+        if self.input_size > max || self.hidden_size > max || self.num_layers > 1024 {
+            return bad("sizes beyond 2^24 (or more than 1024 layers) are refused".into());
+        }
+        Ok(())
+    }
+    fn spec(&self, layer: usize) -> Spec {
+        Spec {
+            kind: self.cell,
+            gru_form: self.gru_form,
+            input: if layer == 0 {
+                self.input_size
+            } else {
+                self.output_size()
+            },
+            hidden: self.hidden_size,
+            proj: self.proj_size,
+        }
+    }
+}
+
+/// Initial or final states: `h` [D*L, B, H_out], `c` [D*L, B, H] for an LSTM.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RnnState<F> {
+    pub h: Tensor<F>,
+    pub c: Option<Tensor<F>>,
+}
+
+/// What a forward pass returns.
+#[derive(Clone, Debug)]
+pub struct RnnOutput<F> {
+    /// [T, B, D*H_out] (or [B, T, D*H_out] batch-first); zero past each sequence's end.
+    pub output: Tensor<F>,
+    /// The final states, at each sequence's own last step.
+    pub state: RnnState<F>,
+}
+
+/// What a forward pass keeps for backward.
+#[derive(Clone, Debug)]
+pub struct RnnCache<F> {
+    t: usize,
+    b: usize,
+    /// Layer inputs, time-first: [T, B, I_k] (after inter-layer dropout for k > 0).
+    inputs: Vec<Vec<F>>,
+    /// Dropout masks (scaled by 1/(1-p)) applied to the output of layer k, k < L-1.
+    masks: Vec<Vec<F>>,
+    dirs: Vec<DirCache<F>>,
+}
+
+impl<F: Float> RnnCache<F> {
+    /// T.
+    pub fn seq_len(&self) -> usize {
+        self.t
+    }
+    /// B.
+    pub fn batch(&self) -> usize {
+        self.b
+    }
+    /// The cache of layer `k`, direction `d` (for diagnostics: per-step states).
+    pub fn dir(&self, k: usize, d: usize, directions: usize) -> &DirCache<F> {
+        &self.dirs[k * directions + d]
+    }
+}
+
+/// The gradients of a backward pass besides the parameters'.
+#[derive(Clone, Debug)]
+pub struct RnnGrads<F> {
+    /// dL/d(input), the input's shape.
+    pub d_input: Tensor<F>,
+    /// dL/dh0 [D*L, B, H_out].
+    pub d_h0: Tensor<F>,
+    /// dL/dc0 [D*L, B, H] (LSTM).
+    pub d_c0: Option<Tensor<F>>,
+}
+
+/// A stacked, optionally bidirectional recurrent layer (PyTorch's `nn.RNN`/`LSTM`/`GRU`).
+#[derive(Clone, Debug)]
+pub struct Rnn<F> {
+    config: RnnConfig,
+    /// One per layer and direction, index `k*D + d`.
+    dirs: Vec<DirParams<F>>,
+}
+
+impl<F: Float> Rnn<F> {
+    /// A layer initialised by `init` from `rng`.
+    pub fn new(config: RnnConfig, init: &Init, rng: &mut Rng) -> Result<Self> {
+        config.validate()?;
+        let (h, ho, g) = (config.hidden_size, config.hout(), config.cell.gates());
+        let d_count = config.directions();
+        let bound = 1.0 / (h as f64).sqrt();
+        let mut dirs = Vec::with_capacity(config.num_layers * d_count);
+        for k in 0..config.num_layers {
+            let spec = config.spec(k);
+            for d in 0..d_count {
+                let sfx = format!("l{k}{}", if d == 1 { "_reverse" } else { "" });
+                // PyTorch's order of draws: w_ih, w_hh, b_ih, b_hh, w_hr.
+                let mut w_ih = Tensor::zeros(&[g * h, spec.input]);
+                match init.input {
+                    InputInit::Uniform => init::uniform(w_ih.data_mut(), bound, rng),
+                    InputInit::Glorot => {
+                        let a = (6.0 / (spec.input + h) as f64).sqrt();
+                        init::uniform(w_ih.data_mut(), a, rng)
+                    }
+                }
+                let mut w_hh = Tensor::zeros(&[g * h, ho]);
+                for blk in w_hh.data_mut().chunks_exact_mut(h * ho) {
+                    match init.recurrent {
+                        RecurrentInit::Uniform => init::uniform(blk, bound, rng),
+                        RecurrentInit::Orthogonal => init::orthogonal(blk, h, ho, rng),
+                        RecurrentInit::Identity => init::identity(blk, h, ho),
+                    }
+                }
+                let mut bias = |name: &str| {
+                    let mut b = Tensor::zeros(&[g * h]);
+                    if init.recurrent != RecurrentInit::Identity {
+                        init::uniform(b.data_mut(), bound, rng);
+                    }
+                    Param::new(format!("{name}_{sfx}"), b)
+                };
+                let (mut b_ih, mut b_hh) = if config.bias {
+                    (Some(bias("bias_ih")), Some(bias("bias_hh")))
+                } else {
+                    (None, None)
+                };
+                if let (Some(fb), CellKind::Lstm, Some(bi), Some(bh)) =
+                    (init.forget_bias, config.cell, &mut b_ih, &mut b_hh)
+                {
+                    bi.value.data_mut()[h..2 * h]
+                        .iter_mut()
+                        .for_each(|v| *v = F::of(fb));
+                    bh.value.data_mut()[h..2 * h]
+                        .iter_mut()
+                        .for_each(|v| *v = F::zero());
+                }
+                let w_hr = (config.proj_size > 0).then(|| {
+                    let mut w = Tensor::zeros(&[ho, h]);
+                    init::uniform(w.data_mut(), bound, rng);
+                    Param::new(format!("weight_hr_{sfx}"), w)
+                });
+                dirs.push(DirParams {
+                    w_ih: Param::new(format!("weight_ih_{sfx}"), w_ih),
+                    w_hh: Param::new(format!("weight_hh_{sfx}"), w_hh),
+                    b_ih,
+                    b_hh,
+                    w_hr,
+                });
+            }
+        }
+        Ok(Rnn { config, dirs })
+    }
+
+    pub fn config(&self) -> &RnnConfig {
+        &self.config
+    }
+
+    /// The parameters of layer `k`, direction `d`.
+    pub fn dir_params(&self, k: usize, d: usize) -> &DirParams<F> {
+        &self.dirs[k * self.config.directions() + d]
+    }
+
+    /// Zero states for a batch of `b`.
+    pub fn zero_state(&self, b: usize) -> RnnState<F> {
+        let c = &self.config;
+        let n = c.num_layers * c.directions();
+        RnnState {
+            h: Tensor::zeros(&[n, b, c.hout()]),
+            c: (c.cell == CellKind::Lstm).then(|| Tensor::zeros(&[n, b, c.hidden_size])),
+        }
+    }
+
+    /// Forward over `input` ([T, B, I], or [B, T, I] batch-first). `state` defaults to zeros;
+    /// `lengths` (one per sequence, 1..=T) makes a variable-length batch; `dropout` supplies
+    /// the random stream when training with inter-layer dropout (None: evaluation).
+    pub fn forward(
+        &self,
+        input: &Tensor<F>,
+        state: Option<&RnnState<F>>,
+        lengths: Option<&[usize]>,
+        dropout: Option<&mut Rng>,
+    ) -> Result<(RnnOutput<F>, RnnCache<F>)> {
+        let c = &self.config;
+        if input.shape().len() != 3 || input.shape()[2] != c.input_size {
+            return Err(Error::tensor(
+                "input",
+                format!(
+                    "expected [T, B, {}] ({}), got {:?}",
+                    c.input_size,
+                    if c.batch_first {
+                        "batch-first"
+                    } else {
+                        "time-first"
+                    },
+                    input.shape()
+                ),
+            ));
+        }
+        let x = if c.batch_first {
+            input.swap01()
+        } else {
+            input.clone()
+        };
+        let (t, b) = (x.shape()[0], x.shape()[1]);
+        let x = x.into_vec();
+        self.forward_tm(x, t, b, state, lengths, dropout)
+    }
+
+    /// Forward on a time-first input given as a flat `[T, B, I]` vector (no copy).
+    pub fn forward_tm(
+        &self,
+        x: Vec<F>,
+        t: usize,
+        b: usize,
+        state: Option<&RnnState<F>>,
+        lengths: Option<&[usize]>,
+        mut dropout: Option<&mut Rng>,
+    ) -> Result<(RnnOutput<F>, RnnCache<F>)> {
+        let c = &self.config;
+        let (dn, ho, h) = (c.directions(), c.hout(), c.hidden_size);
+        let n_states = c.num_layers * dn;
+        if x.len() != t * b * c.input_size {
+            return Err(Error::tensor(
+                "input",
+                format!("{} values for [T={t}, B={b}, I={}]", x.len(), c.input_size),
+            ));
+        }
+        if let Some(s) = state {
+            check_shape("h0", s.h.shape(), &[n_states, b, ho])?;
+            match (&s.c, c.cell == CellKind::Lstm) {
+                (Some(c0), true) => check_shape("c0", c0.shape(), &[n_states, b, h])?,
+                (None, true) => return Err(Error::tensor("c0", "an LSTM needs c0 with h0")),
+                (Some(_), false) => {
+                    return Err(Error::tensor(
+                        "c0",
+                        format!("a {} has no cell state", c.cell),
+                    ))
+                }
+                (None, false) => {}
+            }
+        }
+        let valid = valid_mask(lengths, t, b)?;
+        let zero_state;
+        let state = match state {
+            Some(s) => s,
+            None => {
+                zero_state = self.zero_state(b);
+                &zero_state
+            }
+        };
+        let (nh, nc) = (b * ho, b * h);
+        let mut inputs = vec![x];
+        let mut masks = Vec::new();
+        let mut dirs = Vec::with_capacity(n_states);
+        let out_w = dn * ho;
+        let mut out = Vec::new();
+        let mut h_n = vec![F::zero(); n_states * nh];
+        let mut c_n = state.c.as_ref().map(|_| vec![F::zero(); n_states * nc]);
+        for k in 0..c.num_layers {
+            let spec = c.spec(k);
+            out = vec![F::zero(); t * b * out_w];
+            for d in 0..dn {
+                let i = k * dn + d;
+                let h0 = &state.h.data()[i * nh..(i + 1) * nh];
+                let c0 = state.c.as_ref().map(|c0| &c0.data()[i * nc..(i + 1) * nc]);
+                let dc = sequence::forward(
+                    spec,
+                    &self.dirs[i],
+                    &inputs[k],
+                    t,
+                    b,
+                    h0,
+                    c0,
+                    &valid,
+                    d == 1,
+                );
+                dc.output_into(&mut out, out_w, d * ho);
+                h_n[i * nh..(i + 1) * nh].copy_from_slice(dc.h_n());
+                if let (Some(cn), Some(src)) = (&mut c_n, dc.c_n()) {
+                    cn[i * nc..(i + 1) * nc].copy_from_slice(src);
+                }
+                dirs.push(dc);
+            }
+            if k + 1 < c.num_layers {
+                let mut next = out.clone();
+                if let (Some(rng), true) = (dropout.as_deref_mut(), c.dropout > 0.0) {
+                    let mask = dropout_mask(next.len(), c.dropout, rng);
+                    next.iter_mut().zip(&mask).for_each(|(v, m)| *v *= *m);
+                    masks.push(mask);
+                }
+                inputs.push(next);
+            }
+        }
+        let mut output = Tensor::from_vec(&[t, b, out_w], out)?;
+        if c.batch_first {
+            output = output.swap01();
+        }
+        let state = RnnState {
+            h: Tensor::from_vec(&[n_states, b, ho], h_n)?,
+            c: c_n
+                .map(|v| Tensor::from_vec(&[n_states, b, h], v))
+                .transpose()?,
+        };
+        Ok((
+            RnnOutput { output, state },
+            RnnCache {
+                t,
+                b,
+                inputs,
+                masks,
+                dirs,
+            },
+        ))
+    }
+
+    /// Backward through time from dL/d(output) (the output's shape) and, optionally, the
+    /// gradients of the final states. Adds into every parameter's gradient; returns the
+    /// gradients of the input and of the initial states.
+    pub fn backward(
+        &mut self,
+        cache: &RnnCache<F>,
+        d_output: &Tensor<F>,
+        d_h_n: Option<&Tensor<F>>,
+        d_c_n: Option<&Tensor<F>>,
+    ) -> Result<RnnGrads<F>> {
+        let c = self.config.clone();
+        let (t, b) = (cache.t, cache.b);
+        let (dn, ho, h) = (c.directions(), c.hout(), c.hidden_size);
+        let out_w = dn * ho;
+        let want = if c.batch_first {
+            [b, t, out_w]
+        } else {
+            [t, b, out_w]
+        };
+        check_shape("d_output", d_output.shape(), &want)?;
+        let dy = if c.batch_first {
+            d_output.swap01()
+        } else {
+            d_output.clone()
+        };
+        let mut d_tm = dy.into_vec();
+        let d_in = self.backward_tm(cache, &mut d_tm, d_h_n, d_c_n)?;
+        let n_states = c.num_layers * dn;
+        let d_input = Tensor::from_vec(&[t, b, c.input_size], d_in.0)?;
+        Ok(RnnGrads {
+            d_input: if c.batch_first {
+                d_input.swap01()
+            } else {
+                d_input
+            },
+            d_h0: Tensor::from_vec(&[n_states, b, ho], d_in.1)?,
+            d_c0: d_in
+                .2
+                .map(|v| Tensor::from_vec(&[n_states, b, h], v))
+                .transpose()?,
+        })
+    }
+
+    /// Backward on a time-first flat dL/d(output) `[T, B, D*H_out]` (consumed as scratch).
+    /// Returns (dL/dx [T, B, I], dL/dh0, dL/dc0) flat.
+    #[allow(clippy::type_complexity)]
+    pub fn backward_tm(
+        &mut self,
+        cache: &RnnCache<F>,
+        d_out: &mut [F],
+        d_h_n: Option<&Tensor<F>>,
+        d_c_n: Option<&Tensor<F>>,
+    ) -> Result<(Vec<F>, Vec<F>, Option<Vec<F>>)> {
+        let c = self.config.clone();
+        let (t, b) = (cache.t, cache.b);
+        let (dn, ho, h) = (c.directions(), c.hout(), c.hidden_size);
+        let n_states = c.num_layers * dn;
+        let (nh, nc) = (b * ho, b * h);
+        let is_lstm = c.cell == CellKind::Lstm;
+        if let Some(d) = d_h_n {
+            check_shape("d_h_n", d.shape(), &[n_states, b, ho])?;
+        }
+        if let Some(d) = d_c_n {
+            check_shape("d_c_n", d.shape(), &[n_states, b, h])?;
+        }
+        let out_w = dn * ho;
+        let mut dh0 = vec![F::zero(); n_states * nh];
+        let mut dc0 = is_lstm.then(|| vec![F::zero(); n_states * nc]);
+        let zeros_h = vec![F::zero(); nh];
+        let zeros_c = vec![F::zero(); nc];
+        let mut dy_dir = vec![F::zero(); t * nh];
+        let mut d_cur: Vec<F> = d_out.to_vec();
+        let mut dx = Vec::new();
+        for k in (0..c.num_layers).rev() {
+            let spec = c.spec(k);
+            dx = vec![F::zero(); t * b * spec.input];
+            for d in 0..dn {
+                let i = k * dn + d;
+                for (row, dst) in d_cur.chunks_exact(out_w).zip(dy_dir.chunks_exact_mut(ho)) {
+                    dst.copy_from_slice(&row[d * ho..(d + 1) * ho]);
+                }
+                let dhn = d_h_n.map_or(&zeros_h[..], |g| &g.data()[i * nh..(i + 1) * nh]);
+                let dcn = is_lstm
+                    .then(|| d_c_n.map_or(&zeros_c[..], |g| &g.data()[i * nc..(i + 1) * nc]));
+                let g = sequence::backward(
+                    &mut self.dirs[i],
+                    &cache.dirs[i],
+                    &cache.inputs[k],
+                    &dy_dir,
+                    dhn,
+                    dcn,
+                    &mut dx,
+                );
+                dh0[i * nh..(i + 1) * nh].copy_from_slice(&g.dh0);
+                if let (Some(dst), Some(src)) = (&mut dc0, g.dc0) {
+                    dst[i * nc..(i + 1) * nc].copy_from_slice(&src);
+                }
+            }
+            if k > 0 {
+                if let Some(mask) = cache.masks.get(k - 1) {
+                    dx.iter_mut().zip(mask).for_each(|(v, m)| *v *= *m);
+                }
+                d_cur = std::mem::take(&mut dx);
+            }
+        }
+        Ok((dx, dh0, dc0))
+    }
+}
+
+impl<F: Float> Module<F> for Rnn<F> {
+    fn visit(&self, f: &mut dyn FnMut(&Param<F>)) {
+        self.dirs.iter().for_each(|d| d.visit(f));
+    }
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param<F>)) {
+        self.dirs.iter_mut().for_each(|d| d.visit_mut(f));
+    }
+}
+
+fn check_shape(name: &str, got: &[usize], want: &[usize]) -> Result<()> {
+    if got != want {
+        return Err(Error::tensor(
+            name,
+            format!("expected shape {want:?}, got {got:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `valid[t * B + b] = t < lengths[b]`, all true without lengths.
+fn valid_mask(lengths: Option<&[usize]>, t: usize, b: usize) -> Result<Vec<bool>> {
+    let Some(lens) = lengths else {
+        return Ok(vec![true; t * b]);
+    };
+    if lens.len() != b {
+        return Err(Error::tensor(
+            "lengths",
+            format!("{} lengths for a batch of {b}", lens.len()),
+        ));
+    }
+    if let Some((i, &l)) = lens.iter().enumerate().find(|(_, &l)| l == 0 || l > t) {
+        return Err(Error::tensor(
+            "lengths",
+            format!("lengths[{i}] = {l} is outside 1..={t}"),
+        ));
+    }
+    Ok((0..t)
+        .flat_map(|ti| lens.iter().map(move |&l| ti < l))
+        .collect())
+}
+
+/// Inverted dropout: each element kept with probability 1 - p and scaled by 1/(1 - p).
+pub fn dropout_mask<F: Float>(n: usize, p: f64, rng: &mut Rng) -> Vec<F> {
+    let keep = F::of(1.0 / (1.0 - p));
+    (0..n)
+        .map(|_| if rng.uniform() < p { F::zero() } else { keep })
+        .collect()
+}
