@@ -196,7 +196,7 @@ fn pytorch_fixtures_f32_forward() {
                     .zip(want.data())
                     .map(|(a, b)| (a - b).abs())
                     .fold(0.0, f64::max);
-                if !(err <= tol) {
+                if err.is_nan() || err > tol {
                     return Err(format!(
                         "{}: {what}: f32 max err {err:e} > {tol:e}",
                         fx.name
