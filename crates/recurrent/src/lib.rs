@@ -12,9 +12,11 @@
 //! reverse time -> gradients in each [`Param`] -> optimizer.
 
 pub mod cell;
+pub mod data;
 pub mod error;
 pub mod float;
 pub mod gradcheck;
+pub mod infer;
 pub mod init;
 pub mod kernels;
 pub mod layer;

@@ -1,0 +1,9 @@
+//! Readers of users' files and what turns them into batches. One reader per format; each
+//! names the file and the place (line, byte) of any problem, and refuses input that would
+//! need far more memory than the file itself.
+
+pub mod text;
+pub mod vocab;
+
+pub use text::{read_text, StreamBatcher};
+pub use vocab::{Tokenizer, Vocab};

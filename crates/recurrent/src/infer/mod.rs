@@ -1,0 +1,5 @@
+//! Inference: sampling from a distribution over tokens, and beam search.
+
+pub mod sample;
+
+pub use sample::{Sampler, SamplerConfig};
