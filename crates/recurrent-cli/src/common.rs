@@ -1,0 +1,183 @@
+//! Flags every `train <task>` shares (CONVENTIONS.md), progress bars, and output helpers.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use recurrent::train::{EvalInfo, Limits, Observer, OnNan, StepInfo};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The flags of every `train` subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct TrainCommon {
+    /// Directory for everything the run writes [default: runs/<task>-<YYYYmmdd-HHMMSS>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Random seed (initialisation, dropout, data order)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads for matrix products [default: all cores]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Seconds of training steps (loading and evaluation not counted)
+    #[arg(long)]
+    pub time_budget: Option<f64>,
+    /// Stop after this many optimizer steps (bit-reproducible: never stops on the clock)
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Stop after this many passes over the training data
+    #[arg(long)]
+    pub epochs: Option<f64>,
+    /// Write a checkpoint every K steps (and always at the end)
+    #[arg(long)]
+    pub save_every: Option<u64>,
+    /// Checkpoints to keep in DIR/checkpoints
+    #[arg(long, default_value_t = 2)]
+    pub keep: usize,
+    /// Continue the run in DIR (the original command with this flag added)
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// What to do when the loss or a gradient becomes NaN/inf: stop (keep the last
+    /// checkpoint) or skip the batch
+    #[arg(long, default_value = "stop")]
+    pub on_nan: OnNan,
+    /// Print one JSON object on stdout (progress and logs go to stderr)
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TrainCommon {
+    /// The limits: those given on the command line replace all the task's defaults.
+    pub fn limits(&self, default: Limits) -> Result<Limits> {
+        if let Some(b) = self.time_budget {
+            if !(b > 0.0) {
+                bail!("--time-budget must be positive, got {b}");
+            }
+        }
+        if self.steps == Some(0) {
+            bail!("--steps must be at least 1");
+        }
+        if let Some(e) = self.epochs {
+            if !(e > 0.0) {
+                bail!("--epochs must be positive, got {e}");
+            }
+        }
+        let given = Limits { time_budget: self.time_budget, steps: self.steps, epochs: self.epochs };
+        Ok(if given.is_set() { given } else { default })
+    }
+
+    /// The run directory: `--resume DIR`, else `--out`, else `runs/<task>-<timestamp>`.
+    pub fn out_dir(&self, task: &str) -> PathBuf {
+        if let Some(r) = &self.resume {
+            return r.clone();
+        }
+        self.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{task}-{}", timestamp())))
+    }
+
+    /// Applies `--threads`.
+    pub fn apply_threads(&self) -> Result<usize> {
+        let n = match self.threads {
+            Some(0) => bail!("--threads must be at least 1"),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        recurrent::kernels::set_threads(n);
+        Ok(n)
+    }
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC.
+pub fn timestamp() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Ctrl-C: the first asks the run to checkpoint and stop; the second exits at once.
+pub fn install_interrupt() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
+    let f = flag.clone();
+    // If a handler cannot be installed (already set), Ctrl-C simply kills the process.
+    let _ = ctrlc::set_handler(move || {
+        if count.fetch_add(1, Ordering::SeqCst) >= 1 {
+            eprintln!("\ninterrupted twice: exiting now");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to quit at once)");
+        f.store(true, Ordering::SeqCst);
+    });
+    flag
+}
+
+/// Progress bar on stderr, driven by the training loop's events.
+pub struct Progress {
+    bar: ProgressBar,
+    stop: Arc<AtomicBool>,
+    last_val: Option<f64>,
+}
+
+impl Progress {
+    pub fn new(stop: Arc<AtomicBool>) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(1000), indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30.cyan/blue} {percent:>3}% {msg} [{elapsed_precise} < {eta_precise}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Progress { bar, stop, last_val: None }
+    }
+    pub fn finish(&self) {
+        self.bar.finish();
+    }
+}
+
+impl Observer for Progress {
+    fn on_step(&mut self, s: &StepInfo) {
+        self.bar.set_position((s.progress * 1000.0) as u64);
+        let val = self.last_val.map_or(String::new(), |v| format!(" val {v:.4}"));
+        self.bar.set_message(format!("step {} loss {:.4}{val} | {:.0} tok/s", s.step, s.loss, s.tokens_per_s));
+    }
+    fn on_eval(&mut self, e: &EvalInfo) {
+        self.last_val = Some(e.val_loss);
+        self.bar.println(format!(
+            "eval at step {} ({:.0} s): val loss {:.4} nats ({:.4} bits){}",
+            e.step,
+            e.trained_s,
+            e.val_loss,
+            e.val_loss / std::f64::consts::LN_2,
+            if e.best { " *best*" } else { "" }
+        ));
+    }
+    fn message(&mut self, msg: &str) {
+        self.bar.println(msg);
+    }
+    fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Prints one JSON object on stdout, `null` for non-finite numbers.
+pub fn print_json(v: &serde_json::Value) {
+    println!("{}", sanitize(v.clone()));
+}
+
+fn sanitize(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.as_f64().is_some_and(|f| !f.is_finite()) => Value::Null,
+        Value::Array(a) => Value::Array(a.into_iter().map(sanitize).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, sanitize(v))).collect()),
+        other => other,
+    }
+}

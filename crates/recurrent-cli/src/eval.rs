@@ -1,0 +1,56 @@
+//! `recurrent eval`: a language model's loss on a text, in nats and bits per token, on the
+//! whole file or on its validation part (the last `--val-frac` of it, the split `train lm`
+//! used). The text is read as one stream, state carried, as pytorch_charlm.py evaluates.
+
+use crate::common::print_json;
+use anyhow::{bail, Result};
+use clap::Args;
+use recurrent::data::text::{read_text, split_by_position};
+use recurrent::train::lm::{evaluate, load_lm};
+use recurrent::train::run::resolve_checkpoint;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A checkpoint file, or a run directory (its best checkpoint)
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The text to score
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Score only the last F of the text (the validation split); without it, the whole file
+    #[arg(long)]
+    pub val_frac: Option<f64>,
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
+    /// Threads for matrix products [default: all cores]
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn run(a: &EvalArgs) -> Result<()> {
+    recurrent::kernels::set_threads(a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1));
+    let path = resolve_checkpoint(&a.checkpoint)?;
+    let (model, meta) = load_lm(&path)?;
+    let text = read_text(&a.data)?;
+    let ids = meta.vocab.encode(&text).map_err(|e| anyhow::anyhow!("{}: {e}", a.data.display()))?;
+    let (part, ids) = match a.val_frac {
+        Some(f) => {
+            if !(0.0..1.0).contains(&f) || f == 0.0 {
+                bail!("--val-frac must be in (0, 1), got {f}");
+            }
+            ("val", split_by_position(&ids, f).1)
+        }
+        None => ("all", ids),
+    };
+    let (loss, tokens) = evaluate(&model, &ids, 256)?;
+    let bpc = loss / std::f64::consts::LN_2;
+    if a.json {
+        print_json(&serde_json::json!({"loss": loss, "bpc": bpc, "tokens": tokens, "part": part,
+            "checkpoint": path.display().to_string()}));
+    } else {
+        println!("{part}: {loss:.4} nats/token, {bpc:.4} bits/token over {tokens} tokens ({})", path.display());
+    }
+    Ok(())
+}

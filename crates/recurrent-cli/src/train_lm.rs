@@ -1,0 +1,180 @@
+//! `recurrent train lm`: a character-level (or word-level) language model. Flags mirror
+//! ../shared/bench/pytorch_charlm.py where they mean the same thing.
+
+use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::{corpus, plot};
+use anyhow::{Context, Result};
+use clap::Args;
+use recurrent::data::text::read_text;
+use recurrent::data::Tokenizer;
+use recurrent::train::lm::{train_lm, LmTrainConfig, TrainRequest, TrainSummary};
+use recurrent::train::{run::read_metrics, Limits};
+use recurrent::CellKind;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct LmArgs {
+    /// Text file to learn from (UTF-8) [default: the embedded corpus, this project's own source]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
+    #[arg(long, default_value = "lstm")]
+    pub cell: String,
+    #[arg(long, default_value_t = 512)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 2)]
+    pub layers: usize,
+    /// Embedding width
+    #[arg(long, default_value_t = 64)]
+    pub embed: usize,
+    /// Dropout between layers and before the output layer
+    #[arg(long, default_value_t = 0.2)]
+    pub dropout: f64,
+    /// Truncated-BPTT length (steps per chunk)
+    #[arg(long, default_value_t = 128)]
+    pub seq_len: usize,
+    /// Parallel streams per batch
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Clip the global gradient norm (0: off)
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f64,
+    /// adam, adamw, sgd, rmsprop, adagrad
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Fraction of the text (its end) held out for validation
+    #[arg(long, default_value_t = 0.1)]
+    pub val_frac: f64,
+    /// char or word
+    #[arg(long, default_value = "char")]
+    pub tokenizer: Tokenizer,
+    /// Word tokenizer: words seen fewer times become <unk>
+    #[arg(long, default_value_t = 1)]
+    pub min_count: usize,
+    /// Initialisation: pytorch, orthogonal, recommended (orthogonal + Glorot + forget bias 1), identity
+    #[arg(long, default_value = "pytorch")]
+    pub init: String,
+    /// Evaluate every this many seconds of training
+    #[arg(long, default_value_t = 120.0)]
+    pub eval_every: f64,
+    #[command(flatten)]
+    pub common: TrainCommon,
+}
+
+impl LmArgs {
+    pub fn config(&self) -> Result<LmTrainConfig> {
+        let (cell, init) = parse_cell(&self.cell, &self.init)?;
+        Ok(LmTrainConfig {
+            cell,
+            hidden: self.hidden,
+            layers: self.layers,
+            embed: self.embed,
+            dropout: self.dropout,
+            seq_len: self.seq_len,
+            batch: self.batch,
+            lr: self.lr,
+            clip: self.clip,
+            optimizer: self.optimizer.clone(),
+            weight_decay: self.weight_decay,
+            val_frac: self.val_frac,
+            seed: self.common.seed,
+            tokenizer: self.tokenizer,
+            min_count: self.min_count,
+            init,
+            eval_every: self.eval_every,
+        })
+    }
+}
+
+/// `--cell`, with `irnn` meaning `rnn_relu` initialised with identity recurrent weights.
+pub fn parse_cell(cell: &str, init: &str) -> Result<(CellKind, String)> {
+    let kind: CellKind = cell.parse()?;
+    let irnn = cell.eq_ignore_ascii_case("irnn");
+    Ok((kind, if irnn && init == "pytorch" { "identity".to_string() } else { init.to_string() }))
+}
+
+/// The default limits of `train lm`: 10 minutes of training.
+pub const DEFAULT_LIMITS: Limits = Limits { time_budget: Some(600.0), steps: None, epochs: None };
+
+pub fn run(args: &LmArgs) -> Result<()> {
+    let threads = args.common.apply_threads()?;
+    let text = match &args.data {
+        Some(p) => read_text(p)?,
+        None => corpus::EMBEDDED.to_string(),
+    };
+    let cfg = args.config()?;
+    let out = args.common.out_dir("lm");
+    let mut req = TrainRequest::new(&out);
+    req.resume = args.common.resume.is_some();
+    req.limits = args.common.limits(DEFAULT_LIMITS)?;
+    req.save_every = args.common.save_every;
+    req.keep = args.common.keep;
+    req.on_nan = args.common.on_nan;
+    let mut progress = Progress::new(install_interrupt());
+    eprintln!(
+        "training a {} {}x{} language model on {} ({} chars), {threads} thread(s), into {}",
+        cfg.cell,
+        cfg.layers,
+        cfg.hidden,
+        args.data.as_ref().map_or("the embedded corpus".into(), |p| p.display().to_string()),
+        text.chars().count(),
+        out.display()
+    );
+    let summary = train_lm(&cfg, &text, &req, &mut progress)?;
+    progress.finish();
+    let plot_path = draw_loss_plot(&out).ok();
+    report(&summary, plot_path.as_deref(), args.common.json)
+}
+
+/// Prints the summary (one JSON object with --json).
+pub fn report(s: &TrainSummary, plot: Option<&Path>, json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(s).context("summary")?;
+        v["val_bpc"] = s.val_loss.map(|l| l / std::f64::consts::LN_2).into();
+        v["plot"] = plot.map(|p| p.display().to_string()).into();
+        print_json(&v);
+        return Ok(());
+    }
+    if s.already_complete {
+        eprintln!("nothing to do: the run is complete");
+        return Ok(());
+    }
+    eprintln!(
+        "{} after {} steps ({:.0} s, {:.0} tokens/s): train loss {}, val loss {} nats/token{}",
+        if s.finished { "done" } else { "stopped" },
+        s.steps,
+        s.train_s,
+        s.tokens_per_s,
+        s.train_loss.map_or("-".into(), |v| format!("{v:.4}")),
+        s.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+        s.val_loss.map_or(String::new(), |v| format!(" ({:.4} bits)", v / std::f64::consts::LN_2)),
+    );
+    eprintln!("checkpoints: {}/checkpoints (latest), {}/best.safetensors (best)", s.out.display(), s.out.display());
+    if let Some(p) = plot {
+        eprintln!("loss curve: {}", p.display());
+    }
+    Ok(())
+}
+
+/// Draws DIR/loss.png from DIR/metrics.jsonl.
+pub fn draw_loss_plot(dir: &Path) -> Result<PathBuf> {
+    let m = read_metrics(dir);
+    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
+        m.iter()
+            .filter(|r| r["event"] == event)
+            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
+            .collect()
+    };
+    let mut series = vec![plot::Series { name: "train loss".into(), points: pick("train", "loss") }];
+    let val = pick("eval", "val_loss");
+    if !val.is_empty() {
+        series.push(plot::Series { name: "validation loss".into(), points: val });
+    }
+    let path = dir.join("loss.png");
+    plot::line_chart(&path, &plot::Chart { title: "Loss (nats per token)", x_label: "step", y_label: "loss", log_y: false }, &series)?;
+    Ok(path)
+}

@@ -1,0 +1,189 @@
+//! A run directory: what a training run writes, and how a killed run is found again.
+//!
+//! ```text
+//! DIR/.lock                         flock'ed while a run uses DIR
+//! DIR/config.json                   the run's flags, model config and vocabulary
+//! DIR/checkpoints/step-NNNNNNNNN.safetensors
+//!                                   weights + training state (optimizer moments under
+//!                                   `optim.`, the carried recurrent state under `carry.`,
+//!                                   step/RNG/schedule as JSON in the metadata); the last
+//!                                   `keep` are kept, the newest readable one is `latest`
+//! DIR/best.safetensors              weights of the best validation score (the latest where
+//!                                   there is no validation)
+//! DIR/metrics.jsonl                 one JSON object per line (train and eval events)
+//! DIR/*.png                         plots
+//! ```
+//! Every file is written atomically (temporary file, fsync, rename, fsync of the directory),
+//! so a kill at any moment leaves each file either as it was or complete.
+
+use crate::checkpoint::{self, Checkpoint, RunLock};
+use crate::error::{Error, Result};
+use crate::float::Float;
+use crate::param::Module;
+use crate::tensor::Tensor;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Name prefixes of checkpoint tensors that are training state, not weights.
+pub const STATE_PREFIXES: [&str; 2] = ["optim.", "carry."];
+
+/// An open run directory, locked against a second run.
+pub struct RunDir {
+    path: PathBuf,
+    _lock: RunLock,
+}
+
+impl RunDir {
+    /// Opens (creating) `path` for a run and takes its lock. With `resume` false, a directory
+    /// that already holds a run is an error that names `--resume`.
+    pub fn open(path: &Path, resume: bool) -> Result<Self> {
+        std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(path, e))?;
+        let lock = RunLock::acquire(path)?;
+        let dir = RunDir { path: path.to_path_buf(), _lock: lock };
+        if !resume && dir.path.join("config.json").exists() {
+            return Err(Error::Config(format!(
+                "{} already holds a run: add `--resume {}` to continue it, or choose another --out",
+                path.display(),
+                path.display()
+            )));
+        }
+        checkpoint::clean_temp_files(&dir.path.join("checkpoints"))?;
+        checkpoint::clean_temp_files(&dir.path)?;
+        Ok(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `name` atomically with `bytes`.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        checkpoint::write_atomic(&self.path.join(name), bytes)
+    }
+
+    /// Reads `config.json` if present.
+    pub fn read_config(&self) -> Result<Option<serde_json::Value>> {
+        let p = self.path.join("config.json");
+        if !p.exists() {
+            return Ok(None);
+        }
+        let s = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        serde_json::from_str(&s).map(Some).map_err(|e| Error::format(&p, format!("not valid JSON: {e}")))
+    }
+
+    /// Appends one line to `metrics.jsonl` (flushed; a torn last line is skipped on reading).
+    pub fn append_metric(&self, value: &serde_json::Value) -> Result<()> {
+        let p = self.path.join("metrics.jsonl");
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| Error::io(&p, e))?;
+        writeln!(f, "{value}").map_err(|e| Error::io(&p, e))
+    }
+
+    /// The metrics written so far (unreadable lines skipped).
+    pub fn metrics(&self) -> Vec<serde_json::Value> {
+        read_metrics(&self.path)
+    }
+
+    /// Drops metric lines past `step` (after resuming from an earlier checkpoint, so the
+    /// history has no duplicates).
+    pub fn truncate_metrics_after(&self, step: u64) -> Result<()> {
+        let keep: Vec<String> = self
+            .metrics()
+            .into_iter()
+            .filter(|m| m["step"].as_u64().is_none_or(|s| s <= step))
+            .map(|m| m.to_string())
+            .collect();
+        let mut text = keep.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        self.write_file("metrics.jsonl", text.as_bytes())
+    }
+
+    /// Saves a checkpoint for `step` and deletes all but the newest `keep`.
+    pub fn save_checkpoint<F: Float>(
+        &self,
+        step: u64,
+        tensors: &[(String, &Tensor<F>)],
+        metadata: &BTreeMap<String, String>,
+        keep: usize,
+    ) -> Result<PathBuf> {
+        let p = self.path.join("checkpoints").join(format!("step-{step:09}.safetensors"));
+        checkpoint::write(&p, tensors, metadata)?;
+        let all = list_checkpoints(&self.path)?;
+        for old in all.iter().rev().skip(keep.max(1)) {
+            // Best effort: a checkpoint we cannot delete costs only disk space.
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(p)
+    }
+
+    /// The newest checkpoint that reads back intact (a damaged newest one is reported on
+    /// `warn` and the next older one used).
+    pub fn latest_checkpoint(&self, warn: &mut dyn FnMut(String)) -> Result<Option<(PathBuf, Checkpoint)>> {
+        latest_checkpoint(&self.path, warn)
+    }
+}
+
+/// `DIR/checkpoints/step-*.safetensors`, oldest first.
+pub fn list_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
+    let cdir = dir.join("checkpoints");
+    if !cdir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&cdir)
+        .map_err(|e| Error::io(&cdir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("step-") && n.ends_with(".safetensors"))
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The newest readable checkpoint of a run directory.
+pub fn latest_checkpoint(dir: &Path, warn: &mut dyn FnMut(String)) -> Result<Option<(PathBuf, Checkpoint)>> {
+    for p in list_checkpoints(dir)?.into_iter().rev() {
+        match checkpoint::read(&p) {
+            Ok(c) => return Ok(Some((p, c))),
+            Err(e) => warn(format!("skipping damaged checkpoint: {e}")),
+        }
+    }
+    Ok(None)
+}
+
+/// The metrics of a run directory.
+pub fn read_metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Resolves `--checkpoint`: a run directory means its best checkpoint (else its latest), a
+/// file means that file.
+pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        let best = path.join("best.safetensors");
+        if best.is_file() {
+            return Ok(best);
+        }
+        if let Some(p) = list_checkpoints(path)?.pop() {
+            return Ok(p);
+        }
+        return Err(Error::format(path, "no checkpoint in this directory (no best.safetensors, nothing in checkpoints/)"));
+    }
+    if !path.exists() {
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
+    }
+    Ok(path.to_path_buf())
+}
+
+/// The model's parameters as (name, tensor) pairs.
+pub fn named_params<F: Float, M: Module<F>>(model: &M) -> Vec<(String, Tensor<F>)> {
+    let mut v = Vec::new();
+    model.visit(&mut |p| v.push((p.name.clone(), p.value.clone())));
+    v
+}
