@@ -18,6 +18,7 @@ pub mod gradcheck;
 pub mod init;
 pub mod kernels;
 pub mod layer;
+pub mod nn;
 pub mod param;
 pub mod rng;
 pub mod tensor;
