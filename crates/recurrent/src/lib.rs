@@ -22,6 +22,7 @@ pub mod nn;
 pub mod param;
 pub mod rng;
 pub mod tensor;
+pub mod train;
 
 pub use cell::CellKind;
 pub use error::{Error, Result};
