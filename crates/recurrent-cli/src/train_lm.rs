@@ -44,8 +44,9 @@ pub struct LmArgs {
     /// adam, adamw, sgd, rmsprop, adagrad
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f64,
+    /// Weight decay [default: the optimizer's PyTorch default (AdamW: 0.01, others 0)]
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
     /// Fraction of the text (its end) held out for validation
     #[arg(long, default_value_t = 0.1)]
     pub val_frac: f64,

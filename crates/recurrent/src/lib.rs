@@ -20,9 +20,12 @@ pub mod infer;
 pub mod init;
 pub mod kernels;
 pub mod layer;
+pub mod model;
+pub mod nn;
 pub mod param;
 pub mod rng;
 pub mod tensor;
+pub mod train;
 
 pub use cell::CellKind;
 pub use error::{Error, Result};

@@ -16,7 +16,8 @@
 
 use super::observe::{EvalInfo, Limits, Observer, OnNan, StepInfo};
 use super::run::{named_params, RunDir, STATE_PREFIXES};
-use super::{clip, optim};
+use super::clip;
+use super::optim::{OptimConfig, OptimState, Optimizer};
 use crate::cell::CellKind;
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::text::{split_by_position, StreamBatcher};
@@ -51,7 +52,8 @@ pub struct LmTrainConfig {
     pub clip: f64,
     /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
     pub optimizer: String,
-    pub weight_decay: f64,
+    /// Weight decay (None: the optimizer's PyTorch default; AdamW's is 0.01).
+    pub weight_decay: Option<f64>,
     pub val_frac: f64,
     pub seed: u64,
     pub tokenizer: Tokenizer,
@@ -76,7 +78,7 @@ impl Default for LmTrainConfig {
             lr: 2e-3,
             clip: 5.0,
             optimizer: "adam".into(),
-            weight_decay: 0.0,
+            weight_decay: None,
             val_frac: 0.1,
             seed: 0,
             tokenizer: Tokenizer::Char,
@@ -169,7 +171,7 @@ struct TrainState {
     next_eval_s: f64,
     nan_skips: u64,
     finished: bool,
-    optim: serde_json::Value,
+    optim: Option<OptimState>,
     last_loss: Option<f64>,
 }
 
@@ -201,7 +203,7 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
     let init: Init = cfg.init.parse()?;
     let mut rng = Rng::new(cfg.seed);
     let mut model: LanguageModel<f32> = LanguageModel::new(model_cfg, &init, &mut rng)?;
-    let mut opt = optim::build::<f32>(&cfg.optimizer, cfg.lr, cfg.weight_decay)?;
+    let mut opt = build_optimizer(&cfg.optimizer, cfg.lr, cfg.weight_decay)?;
     let mut dropout_rng = rng.fork("dropout");
     let mut st = TrainState {
         step: 0,
@@ -213,7 +215,7 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
         next_eval_s: cfg.eval_every,
         nan_skips: 0,
         finished: false,
-        optim: serde_json::Value::Null,
+        optim: None,
         last_loss: None,
     };
     let mut carry: Option<RnnState<f32>> = None;
@@ -245,9 +247,9 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
     let ce = CrossEntropy::new();
     let (t, b) = (cfg.seq_len, cfg.batch);
     let mut targets = vec![0usize; t * b];
-    let save = |st: &TrainState, model: &LanguageModel<f32>, opt: &dyn optim::Optimizer<f32>, carry: &Option<RnnState<f32>>| -> Result<()> {
+    let save = |st: &TrainState, model: &LanguageModel<f32>, opt: &dyn Optimizer<f32>, carry: &Option<RnnState<f32>>| -> Result<()> {
         let mut st = st.clone();
-        st.optim = opt.state_json();
+        st.optim = Some(opt.state());
         let mut tensors = named_params(model);
         tensors.extend(opt.state_tensors().into_iter().map(|(n, t)| (format!("optim.{n}"), t)));
         if let Some(c) = carry {
@@ -295,7 +297,7 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
         let (loss, dlogits) = ce.loss(&logits, vocab.len(), &targets, None)?;
         model.zero_grad();
         model.backward(&cache, &dlogits)?;
-        let bad = if loss.is_finite() { clip::first_non_finite(&model).map(|(n, i)| format!("gradient of `{n}` (element {i})")) } else { Some("the loss".to_string()) };
+        let bad = if loss.is_finite() { clip::first_non_finite(&model).map(|nf| nf.to_string()) } else { Some("the loss".to_string()) };
         if let Some(what) = bad {
             match req.on_nan {
                 OnNan::Stop => {
@@ -315,8 +317,8 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
                 }
             }
         }
-        let grad_norm = if cfg.clip > 0.0 { clip::clip_grad_norm(&mut model, cfg.clip) } else { clip::grad_norm(&model) };
-        opt.step(&mut model);
+        let grad_norm = if cfg.clip > 0.0 { clip::clip_grad_norm(&mut model, cfg.clip)? } else { clip::grad_norm(&model) };
+        opt.step(&mut model)?;
         carry = Some(new_state);
         st.pos = next_pos;
         st.step += 1;
@@ -425,7 +427,7 @@ fn restore(
     ck: &Checkpoint,
     path: &Path,
     model: &mut LanguageModel<f32>,
-    opt: &mut dyn optim::Optimizer<f32>,
+    opt: &mut dyn Optimizer<f32>,
     vocab: &Vocab,
 ) -> Result<(TrainState, Option<RnnState<f32>>)> {
     let meta: LmMeta = parse_meta(ck, path)?;
@@ -438,18 +440,35 @@ fn restore(
         .get("train_state")
         .ok_or_else(|| Error::format(path, "no training state in the metadata: not a resumable checkpoint"))
         .and_then(|s| serde_json::from_str(s).map_err(|e| Error::format(path, format!("training state: {e}"))))?;
-    let mut opt_tensors = BTreeMap::new();
+    let mut opt_tensors = Vec::new();
     for (name, t) in &ck.tensors {
         if let Some(n) = name.strip_prefix("optim.") {
-            opt_tensors.insert(n.to_string(), t.to_tensor::<f32>()?);
+            opt_tensors.push((n.to_string(), t.to_tensor::<f32>()?));
         }
     }
-    opt.load_state(&st.optim, &opt_tensors)?;
+    if let Some(os) = &st.optim {
+        opt.load_state(model, os, opt_tensors)?;
+    }
     let carry = match ck.tensors.get("carry.h") {
         Some(h) => Some(RnnState { h: h.to_tensor()?, c: ck.tensors.get("carry.c").map(|c| c.to_tensor()).transpose()? }),
         None => None,
     };
     Ok((st, carry))
+}
+
+/// An optimizer by name with PyTorch's defaults, a learning rate and a weight decay.
+pub fn build_optimizer(name: &str, lr: f64, weight_decay: Option<f64>) -> Result<Box<dyn Optimizer<f32>>> {
+    let mut c = OptimConfig::named(name, lr)?;
+    if let Some(weight_decay) = weight_decay {
+        match &mut c {
+            OptimConfig::Sgd(c) => c.weight_decay = weight_decay,
+            OptimConfig::Adam(c) => c.weight_decay = weight_decay,
+            OptimConfig::AdamW(c) => c.weight_decay = weight_decay,
+            OptimConfig::RmsProp(c) => c.weight_decay = weight_decay,
+            OptimConfig::Adagrad(c) => c.weight_decay = weight_decay,
+        }
+    }
+    c.build()
 }
 
 /// The checkpoint without its training-state tensors.

@@ -1,8 +1,20 @@
-//! Training: the BPTT loops of each task, run directories and checkpoints, and what they
-//! report.
+//! Training: optimizers, learning-rate schedules and early stopping, gradient clipping and
+//! non-finite detection (all through [`crate::Module`]); the BPTT loops of each task, run
+//! directories and checkpoints, and what a run reports.
 
+pub mod clip;
 pub mod lm;
 pub mod observe;
+pub mod optim;
 pub mod run;
+pub mod schedule;
 
+pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
 pub use observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};
+pub use optim::{
+    Adagrad, AdagradConfig, Adam, AdamConfig, AdamWConfig, OptimConfig, OptimState, Optimizer,
+    RmsProp, RmsPropConfig, Sgd, SgdConfig,
+};
+pub use schedule::{
+    EarlyStopping, LrSchedule, Mode, PlateauConfig, ReduceLrOnPlateau, Schedule, Verdict,
+};
