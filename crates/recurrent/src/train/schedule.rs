@@ -17,10 +17,20 @@ pub enum LrSchedule {
     #[default]
     Constant,
     /// PyTorch's `StepLR`: lr(s) = lr * gamma^floor(s / step_size).
-    Step { step_size: u64, gamma: f64 },
+    Step {
+        /// Updates between two decays (>= 1).
+        step_size: u64,
+        /// The factor of each decay, in (0, 1].
+        gamma: f64,
+    },
     /// PyTorch's `CosineAnnealingLR` (closed form) over `steps` updates, then held at `min_lr`:
     /// lr(s) = min_lr + (lr - min_lr) (1 + cos(pi s / steps)) / 2 for s < steps.
-    Cosine { steps: u64, min_lr: f64 },
+    Cosine {
+        /// Updates from `lr` down to `min_lr` (>= 1).
+        steps: u64,
+        /// The final rate, in [0, lr].
+        min_lr: f64,
+    },
 }
 
 /// A learning rate as a function of the update number `s` (0 for the first update).
@@ -151,15 +161,19 @@ pub enum ThresholdMode {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PlateauConfig {
+    /// Whether lower or higher metrics are better.
     pub mode: Mode,
     /// New rate = max(rate * factor, min_lr); factor in (0, 1).
     pub factor: f64,
     /// Evaluations without improvement tolerated before reducing.
     pub patience: u64,
+    /// The margin an improvement must beat (see [`ThresholdMode`]).
     pub threshold: f64,
+    /// Relative or absolute margin.
     pub threshold_mode: ThresholdMode,
     /// Evaluations after a reduction during which bad ones are not counted.
     pub cooldown: u64,
+    /// The rate never drops below this.
     pub min_lr: f64,
     /// Reductions smaller than this are skipped.
     pub eps: f64,
@@ -185,7 +199,9 @@ impl Default for PlateauConfig {
 pub struct PlateauState {
     /// The best metric so far; `None` before the first (PyTorch's ±inf, which JSON lacks).
     pub best: Option<f64>,
+    /// Evaluations since the last improvement.
     pub num_bad_epochs: u64,
+    /// Evaluations left in the current cooldown.
     pub cooldown_counter: u64,
     /// Evaluations seen.
     pub last_epoch: u64,
@@ -213,10 +229,12 @@ impl ReduceLrOnPlateau {
             && cfg.threshold >= 0.0
             && cfg.min_lr >= 0.0
             && cfg.eps >= 0.0
-            && lr.is_finite();
+            && lr.is_finite()
+            && lr >= 0.0;
         if !ok {
             return Err(Error::Config(format!(
-                "reduce-on-plateau needs 0 < factor < 1 and non-negative threshold, min_lr, eps: {cfg:?}"
+                "reduce-on-plateau needs 0 < factor < 1 and non-negative threshold, min_lr, eps \
+                 and learning rate (lr {lr}): {cfg:?}"
             )));
         }
         Ok(ReduceLrOnPlateau {
@@ -314,8 +332,11 @@ pub struct Verdict {
 /// `patience` evaluations in a row. A NaN metric never improves.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStopping {
+    /// Evaluations without improvement before stopping (>= 1).
     pub patience: u64,
+    /// The margin an improvement must beat.
     pub min_delta: f64,
+    /// Whether lower or higher metrics are better.
     pub mode: Mode,
     #[serde(default)]
     state: EarlyStoppingState,
