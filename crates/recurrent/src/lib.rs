@@ -12,6 +12,7 @@
 //! reverse time -> gradients in each [`Param`] -> optimizer.
 
 pub mod cell;
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod float;
