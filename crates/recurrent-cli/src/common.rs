@@ -51,7 +51,7 @@ impl TrainCommon {
     /// The limits: those given on the command line replace all the task's defaults.
     pub fn limits(&self, default: Limits) -> Result<Limits> {
         if let Some(b) = self.time_budget {
-            if !(b > 0.0) {
+            if b.is_nan() || b <= 0.0 {
                 bail!("--time-budget must be positive, got {b}");
             }
         }
@@ -59,11 +59,15 @@ impl TrainCommon {
             bail!("--steps must be at least 1");
         }
         if let Some(e) = self.epochs {
-            if !(e > 0.0) {
+            if e.is_nan() || e <= 0.0 {
                 bail!("--epochs must be positive, got {e}");
             }
         }
-        let given = Limits { time_budget: self.time_budget, steps: self.steps, epochs: self.epochs };
+        let given = Limits {
+            time_budget: self.time_budget,
+            steps: self.steps,
+            epochs: self.epochs,
+        };
         Ok(if given.is_set() { given } else { default })
     }
 
@@ -72,7 +76,9 @@ impl TrainCommon {
         if let Some(r) = &self.resume {
             return r.clone();
         }
-        self.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{task}-{}", timestamp())))
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("runs/{task}-{}", timestamp())))
     }
 
     /// Applies `--threads`.
@@ -89,7 +95,9 @@ impl TrainCommon {
 
 /// `YYYYmmdd-HHMMSS` in UTC.
 pub fn timestamp() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days + 719468;
@@ -101,7 +109,12 @@ pub fn timestamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Ctrl-C: the first asks the run to checkpoint and stop; the second exits at once.
@@ -130,12 +143,19 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(stop: Arc<AtomicBool>) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(1000), indicatif::ProgressDrawTarget::stderr());
+        let bar =
+            ProgressBar::with_draw_target(Some(1000), indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{bar:30.cyan/blue} {percent:>3}% {msg} [{elapsed_precise} < {eta_precise}]")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{bar:30.cyan/blue} {percent:>3}% {msg} [{elapsed_precise} < {eta_precise}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        Progress { bar, stop, last_val: None }
+        Progress {
+            bar,
+            stop,
+            last_val: None,
+        }
     }
     pub fn finish(&self) {
         self.bar.finish();
@@ -145,8 +165,13 @@ impl Progress {
 impl Observer for Progress {
     fn on_step(&mut self, s: &StepInfo) {
         self.bar.set_position((s.progress * 1000.0) as u64);
-        let val = self.last_val.map_or(String::new(), |v| format!(" val {v:.4}"));
-        self.bar.set_message(format!("step {} loss {:.4}{val} | {:.0} tok/s", s.step, s.loss, s.tokens_per_s));
+        let val = self
+            .last_val
+            .map_or(String::new(), |v| format!(" val {v:.4}"));
+        self.bar.set_message(format!(
+            "step {} loss {:.4}{val} | {:.0} tok/s",
+            s.step, s.loss, s.tokens_per_s
+        ));
     }
     fn on_eval(&mut self, e: &EvalInfo) {
         self.last_val = Some(e.val_loss);

@@ -38,7 +38,11 @@ pub fn run() -> Result<()> {
         corpus::EMBEDDED.chars().count()
     );
     let mut req = TrainRequest::new(&out);
-    req.limits = Limits { time_budget: Some(BUDGET_S), steps: None, epochs: None };
+    req.limits = Limits {
+        time_budget: Some(BUDGET_S),
+        steps: None,
+        epochs: None,
+    };
     // Sample from the untrained model: one step of training with lr ~ 0 is not needed; a
     // fresh model is what `train_lm` starts from, so sample after a zero-step run instead.
     let mut progress = Progress::new(install_interrupt());
@@ -47,21 +51,45 @@ pub fn run() -> Result<()> {
     let plot = train_lm::draw_loss_plot(&out).ok();
 
     let (model, meta) = load_lm(&out.join("best.safetensors"))?;
-    let untrained = recurrent::model::LanguageModel::<f32>::new(meta.model.clone(), &cfg.init.parse()?, &mut Rng::new(cfg.seed))?;
+    let untrained = recurrent::model::LanguageModel::<f32>::new(
+        meta.model.clone(),
+        &cfg.init.parse()?,
+        &mut Rng::new(cfg.seed),
+    )?;
     let show = |m: &recurrent::model::LanguageModel<f32>, title: &str| -> Result<()> {
         let mut text = String::new();
-        let sampler = Sampler::new(SamplerConfig { temperature: 0.7, ..Default::default() })?;
-        generate(m, &meta.vocab, Some("pub fn "), 300, sampler, &mut Rng::new(1), &mut |t| {
-            text.push_str(t);
-            Ok(())
+        let sampler = Sampler::new(SamplerConfig {
+            temperature: 0.7,
+            ..Default::default()
         })?;
+        generate(
+            m,
+            &meta.vocab,
+            Some("pub fn "),
+            300,
+            sampler,
+            &mut Rng::new(1),
+            &mut |t| {
+                text.push_str(t);
+                Ok(())
+            },
+        )?;
         eprintln!("--- {title} ---\npub fn {text}\n");
         Ok(())
     };
     eprintln!();
     show(&untrained, "sample before training")?;
-    show(&model, &format!("sample after {} steps ({:.0} s)", summary.steps, summary.train_s))?;
+    show(
+        &model,
+        &format!(
+            "sample after {} steps ({:.0} s)",
+            summary.steps, summary.train_s
+        ),
+    )?;
     train_lm::report(&summary, plot.as_deref(), false)?;
-    eprintln!("\nnext: `recurrent sample --checkpoint {}` or `recurrent train lm --data FILE`", out.display());
+    eprintln!(
+        "\nnext: `recurrent sample --checkpoint {}` or `recurrent train lm --data FILE`",
+        out.display()
+    );
     Ok(())
 }

@@ -30,11 +30,18 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: &EvalArgs) -> Result<()> {
-    recurrent::kernels::set_threads(a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1));
+    recurrent::kernels::set_threads(
+        a.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1),
+    );
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (model, meta) = load_lm(&path)?;
     let text = read_text(&a.data)?;
-    let ids = meta.vocab.encode(&text).map_err(|e| anyhow::anyhow!("{}: {e}", a.data.display()))?;
+    let ids = meta
+        .vocab
+        .encode(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.data.display()))?;
     let (part, ids) = match a.val_frac {
         Some(f) => {
             if !(0.0..1.0).contains(&f) || f == 0.0 {
@@ -47,10 +54,15 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let (loss, tokens) = evaluate(&model, &ids, 256)?;
     let bpc = loss / std::f64::consts::LN_2;
     if a.json {
-        print_json(&serde_json::json!({"loss": loss, "bpc": bpc, "tokens": tokens, "part": part,
-            "checkpoint": path.display().to_string()}));
+        print_json(
+            &serde_json::json!({"loss": loss, "bpc": bpc, "tokens": tokens, "part": part,
+            "checkpoint": path.display().to_string()}),
+        );
     } else {
-        println!("{part}: {loss:.4} nats/token, {bpc:.4} bits/token over {tokens} tokens ({})", path.display());
+        println!(
+            "{part}: {loss:.4} nats/token, {bpc:.4} bits/token over {tokens} tokens ({})",
+            path.display()
+        );
     }
     Ok(())
 }

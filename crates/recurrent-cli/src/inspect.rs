@@ -22,7 +22,11 @@ pub fn run(a: &InspectArgs) -> Result<()> {
     let (latest, best, metrics) = if a.path.is_dir() {
         let latest = latest_checkpoint(&a.path, &mut |w| eprintln!("warning: {w}"))?;
         let best_path = a.path.join("best.safetensors");
-        let best = if best_path.is_file() { Some((best_path.clone(), checkpoint::read(&best_path)?)) } else { None };
+        let best = if best_path.is_file() {
+            Some((best_path.clone(), checkpoint::read(&best_path)?))
+        } else {
+            None
+        };
         (latest, best, read_metrics(&a.path))
     } else {
         let c = checkpoint::read(&a.path)?;
@@ -32,9 +36,21 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         bail!("{}: no checkpoint found", a.path.display());
     };
     let weights = weights_only(lck);
-    let params: usize = weights.tensors.values().map(|t| t.shape().iter().product::<usize>()).sum();
-    let model: serde_json::Value = lck.metadata.get("model").and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
-    let state: serde_json::Value = lck.metadata.get("train_state").and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    let params: usize = weights
+        .tensors
+        .values()
+        .map(|t| t.shape().iter().product::<usize>())
+        .sum();
+    let model: serde_json::Value = lck
+        .metadata
+        .get("model")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let state: serde_json::Value = lck
+        .metadata
+        .get("train_state")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
     let tensors: Vec<serde_json::Value> = weights
         .tensors
         .iter()
@@ -63,19 +79,35 @@ pub fn run(a: &InspectArgs) -> Result<()> {
     }
     println!("{}", lpath.display());
     if let Some(m) = model["model"].as_object() {
-        println!("task {}: {}", model["task"].as_str().unwrap_or("?"), serde_json::Value::Object(m.clone()));
+        println!(
+            "task {}: {}",
+            model["task"].as_str().unwrap_or("?"),
+            serde_json::Value::Object(m.clone())
+        );
     }
     println!("parameters: {params} in {} tensors", weights.tensors.len());
     for (n, t) in &weights.tensors {
         println!("  {n:<32} {:?} {}", t.shape(), t.dtype());
     }
     if !state.is_null() {
-        println!("step {} ({:.0} s of training){}", state["step"], state["trained_s"].as_f64().unwrap_or(0.0), if state["finished"] == true { ", finished" } else { "" });
+        println!(
+            "step {} ({:.0} s of training){}",
+            state["step"],
+            state["trained_s"].as_f64().unwrap_or(0.0),
+            if state["finished"] == true {
+                ", finished"
+            } else {
+                ""
+            }
+        );
     }
     for e in evals {
         println!("  eval at step {}: val loss {}", e["step"], e["val_loss"]);
     }
-    println!("weights_sha256 {}", v["weights_sha256"].as_str().unwrap_or(""));
+    println!(
+        "weights_sha256 {}",
+        v["weights_sha256"].as_str().unwrap_or("")
+    );
     if let Some(b) = v["best_weights_sha256"].as_str() {
         println!("best_weights_sha256 {b}");
     }

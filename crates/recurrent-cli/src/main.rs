@@ -23,7 +23,7 @@ struct Cli {
 enum Cmd {
     /// Train a model (`recurrent train lm --data FILE`)
     #[command(subcommand)]
-    Train(TrainCmd),
+    Train(Box<TrainCmd>),
     /// Generate text from a language model
     Sample(sample::SampleArgs),
     /// Loss of a language model on a text, in nats and bits per token
@@ -42,7 +42,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.cmd {
         None => demo::run(),
-        Some(Cmd::Train(TrainCmd::Lm(a))) => train_lm::run(a),
+        Some(Cmd::Train(t)) => match t.as_ref() {
+            TrainCmd::Lm(a) => train_lm::run(a),
+        },
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
         Some(Cmd::Inspect(a)) => inspect::run(a),

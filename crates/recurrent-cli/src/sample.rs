@@ -39,7 +39,11 @@ pub struct SampleArgs {
 pub fn run(a: &SampleArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (model, meta) = load_lm(&path)?;
-    let sampler = Sampler::new(SamplerConfig { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p })?;
+    let sampler = Sampler::new(SamplerConfig {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+    })?;
     let mut out = std::io::stdout().lock();
     let mut text = String::new();
     if !a.json {
@@ -54,10 +58,24 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         }
         Ok(())
     };
-    let prime = if a.prime.is_empty() { None } else { Some(a.prime.as_str()) };
-    recurrent::infer::generate::generate(&model, &meta.vocab, prime, a.length, sampler, &mut Rng::new(a.seed), &mut |t| sink(t).map_err(|e| recurrent::Error::Input(e.to_string())))?;
+    let prime = if a.prime.is_empty() {
+        None
+    } else {
+        Some(a.prime.as_str())
+    };
+    recurrent::infer::generate::generate(
+        &model,
+        &meta.vocab,
+        prime,
+        a.length,
+        sampler,
+        &mut Rng::new(a.seed),
+        &mut |t| sink(t).map_err(|e| recurrent::Error::Input(e.to_string())),
+    )?;
     if a.json {
-        crate::common::print_json(&serde_json::json!({ "prime": a.prime, "text": text, "checkpoint": path.display().to_string() }));
+        crate::common::print_json(
+            &serde_json::json!({ "prime": a.prime, "text": text, "checkpoint": path.display().to_string() }),
+        );
     } else {
         writeln!(out).context("stdout")?;
     }

@@ -95,11 +95,22 @@ impl LmArgs {
 pub fn parse_cell(cell: &str, init: &str) -> Result<(CellKind, String)> {
     let kind: CellKind = cell.parse()?;
     let irnn = cell.eq_ignore_ascii_case("irnn");
-    Ok((kind, if irnn && init == "pytorch" { "identity".to_string() } else { init.to_string() }))
+    Ok((
+        kind,
+        if irnn && init == "pytorch" {
+            "identity".to_string()
+        } else {
+            init.to_string()
+        },
+    ))
 }
 
 /// The default limits of `train lm`: 10 minutes of training.
-pub const DEFAULT_LIMITS: Limits = Limits { time_budget: Some(600.0), steps: None, epochs: None };
+pub const DEFAULT_LIMITS: Limits = Limits {
+    time_budget: Some(600.0),
+    steps: None,
+    epochs: None,
+};
 
 pub fn run(args: &LmArgs) -> Result<()> {
     let threads = args.common.apply_threads()?;
@@ -121,7 +132,9 @@ pub fn run(args: &LmArgs) -> Result<()> {
         cfg.cell,
         cfg.layers,
         cfg.hidden,
-        args.data.as_ref().map_or("the embedded corpus".into(), |p| p.display().to_string()),
+        args.data
+            .as_ref()
+            .map_or("the embedded corpus".into(), |p| p.display().to_string()),
         text.chars().count(),
         out.display()
     );
@@ -152,9 +165,16 @@ pub fn report(s: &TrainSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         s.tokens_per_s,
         s.train_loss.map_or("-".into(), |v| format!("{v:.4}")),
         s.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
-        s.val_loss.map_or(String::new(), |v| format!(" ({:.4} bits)", v / std::f64::consts::LN_2)),
+        s.val_loss.map_or(String::new(), |v| format!(
+            " ({:.4} bits)",
+            v / std::f64::consts::LN_2
+        )),
     );
-    eprintln!("checkpoints: {}/checkpoints (latest), {}/best.safetensors (best)", s.out.display(), s.out.display());
+    eprintln!(
+        "checkpoints: {}/checkpoints (latest), {}/best.safetensors (best)",
+        s.out.display(),
+        s.out.display()
+    );
     if let Some(p) = plot {
         eprintln!("loss curve: {}", p.display());
     }
@@ -170,12 +190,27 @@ pub fn draw_loss_plot(dir: &Path) -> Result<PathBuf> {
             .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
             .collect()
     };
-    let mut series = vec![plot::Series { name: "train loss".into(), points: pick("train", "loss") }];
+    let mut series = vec![plot::Series {
+        name: "train loss".into(),
+        points: pick("train", "loss"),
+    }];
     let val = pick("eval", "val_loss");
     if !val.is_empty() {
-        series.push(plot::Series { name: "validation loss".into(), points: val });
+        series.push(plot::Series {
+            name: "validation loss".into(),
+            points: val,
+        });
     }
     let path = dir.join("loss.png");
-    plot::line_chart(&path, &plot::Chart { title: "Loss (nats per token)", x_label: "step", y_label: "loss", log_y: false }, &series)?;
+    plot::line_chart(
+        &path,
+        &plot::Chart {
+            title: "Loss (nats per token)",
+            x_label: "step",
+            y_label: "loss",
+            log_y: false,
+        },
+        &series,
+    )?;
     Ok(path)
 }

@@ -33,7 +33,10 @@ fn fails(args: &[&str], needle: &str) -> String {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(!o.status.success(), "recurrent {args:?} should fail");
     assert!(!err.contains("panicked"), "panic: {err}");
-    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "stderr of {args:?} lacks `{needle}`:\n{err}");
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "stderr of {args:?} lacks `{needle}`:\n{err}"
+    );
     err
 }
 
@@ -44,11 +47,30 @@ fn corpus(dir: &Path) -> PathBuf {
     p
 }
 
-const SMALL: [&str; 14] = ["--hidden", "16", "--layers", "1", "--embed", "8", "--seq-len", "16", "--batch", "4", "--threads", "1", "--eval-every", "1000"];
+const SMALL: [&str; 14] = [
+    "--hidden",
+    "16",
+    "--layers",
+    "1",
+    "--embed",
+    "8",
+    "--seq-len",
+    "16",
+    "--batch",
+    "4",
+    "--threads",
+    "1",
+    "--eval-every",
+    "1000",
+];
 
 fn json(s: &str) -> serde_json::Value {
     let lines: Vec<&str> = s.lines().collect();
-    assert_eq!(lines.len(), 1, "--json must print exactly one line, got:\n{s}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "--json must print exactly one line, got:\n{s}"
+    );
     serde_json::from_str(lines[0]).unwrap()
 }
 
@@ -58,7 +80,9 @@ fn train_sample_eval_inspect_resume() {
     let data = corpus(&d);
     let out = d.join("run");
     let (data_s, out_s) = (data.to_str().unwrap(), out.to_str().unwrap());
-    let mut args = vec!["train", "lm", "--data", data_s, "--out", out_s, "--steps", "20", "--json"];
+    let mut args = vec![
+        "train", "lm", "--data", data_s, "--out", out_s, "--steps", "20", "--json",
+    ];
     args.extend(SMALL);
     let summary = json(&ok(&args));
     assert_eq!(summary["steps"], 20);
@@ -69,18 +93,66 @@ fn train_sample_eval_inspect_resume() {
     assert!(out.join("config.json").is_file());
 
     // Sampling streams text; the same seed gives the same text.
-    let s1 = ok(&["sample", "--checkpoint", out_s, "--length", "40", "--seed", "3"]);
-    let s2 = ok(&["sample", "--checkpoint", out_s, "--length", "40", "--seed", "3", "--prime", "the "]);
+    let s1 = ok(&[
+        "sample",
+        "--checkpoint",
+        out_s,
+        "--length",
+        "40",
+        "--seed",
+        "3",
+    ]);
+    let s2 = ok(&[
+        "sample",
+        "--checkpoint",
+        out_s,
+        "--length",
+        "40",
+        "--seed",
+        "3",
+        "--prime",
+        "the ",
+    ]);
     assert!(s1.chars().count() >= 40);
     assert!(s2.starts_with("the "));
-    assert_eq!(s1, ok(&["sample", "--checkpoint", out_s, "--length", "40", "--seed", "3"]));
+    assert_eq!(
+        s1,
+        ok(&[
+            "sample",
+            "--checkpoint",
+            out_s,
+            "--length",
+            "40",
+            "--seed",
+            "3"
+        ])
+    );
 
     // Eval: JSON keys of CONVENTIONS.md.
-    let e = json(&ok(&["eval", "--checkpoint", out_s, "--data", data_s, "--val-frac", "0.1", "--json"]));
+    let e = json(&ok(&[
+        "eval",
+        "--checkpoint",
+        out_s,
+        "--data",
+        data_s,
+        "--val-frac",
+        "0.1",
+        "--json",
+    ]));
     assert_eq!(e["part"], "val");
-    assert!((e["bpc"].as_f64().unwrap() - e["loss"].as_f64().unwrap() / std::f64::consts::LN_2).abs() < 1e-9);
+    assert!(
+        (e["bpc"].as_f64().unwrap() - e["loss"].as_f64().unwrap() / std::f64::consts::LN_2).abs()
+            < 1e-9
+    );
     assert!(e["tokens"].as_u64().unwrap() > 100);
-    let all = json(&ok(&["eval", "--checkpoint", out_s, "--data", data_s, "--json"]));
+    let all = json(&ok(&[
+        "eval",
+        "--checkpoint",
+        out_s,
+        "--data",
+        data_s,
+        "--json",
+    ]));
     assert_eq!(all["part"], "all");
 
     // Inspect: hashes of the latest and best weights.
@@ -90,20 +162,29 @@ fn train_sample_eval_inspect_resume() {
     assert_eq!(i["step"], 20);
 
     // Resuming a finished run: says so, exits 0, changes nothing.
-    let mut args = vec!["train", "lm", "--data", data_s, "--resume", out_s, "--steps", "20"];
+    let mut args = vec![
+        "train", "lm", "--data", data_s, "--resume", out_s, "--steps", "20",
+    ];
     args.extend(SMALL);
     let o = run(&args);
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("complete"));
-    assert_eq!(json(&ok(&["inspect", out_s, "--json"]))["weights_sha256"], i["weights_sha256"]);
+    assert_eq!(
+        json(&ok(&["inspect", out_s, "--json"]))["weights_sha256"],
+        i["weights_sha256"]
+    );
 
     // The same --out without --resume is refused and names --resume.
-    let mut args = vec!["train", "lm", "--data", data_s, "--out", out_s, "--steps", "5"];
+    let mut args = vec![
+        "train", "lm", "--data", data_s, "--out", out_s, "--steps", "5",
+    ];
     args.extend(SMALL);
     fails(&args, "--resume");
 
     // A resume with a different flag names it.
-    let mut args = vec!["train", "lm", "--data", data_s, "--resume", out_s, "--steps", "20", "--hidden", "8"];
+    let mut args = vec![
+        "train", "lm", "--data", data_s, "--resume", out_s, "--steps", "20", "--hidden", "8",
+    ];
     args.extend(&SMALL[2..]);
     fails(&args, "--hidden");
 }
@@ -114,18 +195,57 @@ fn split_runs_equal_one_run_bit_for_bit() {
     let data = corpus(&d);
     let data_s = data.to_str().unwrap();
     let whole = d.join("whole");
-    let mut args = vec!["train", "lm", "--data", data_s, "--out", whole.to_str().unwrap(), "--steps", "16", "--dropout", "0.3", "--layers", "2"];
+    let mut args = vec![
+        "train",
+        "lm",
+        "--data",
+        data_s,
+        "--out",
+        whole.to_str().unwrap(),
+        "--steps",
+        "16",
+        "--dropout",
+        "0.3",
+        "--layers",
+        "2",
+    ];
     args.extend(&SMALL[..2]);
     args.extend(&SMALL[4..]);
     ok(&args);
     // Half, then resume with the full count: data order, dropout masks, optimizer moments
     // and the carried state must all come back.
     let half = d.join("half");
-    let mut a1 = vec!["train", "lm", "--data", data_s, "--out", half.to_str().unwrap(), "--steps", "8", "--dropout", "0.3", "--layers", "2"];
+    let mut a1 = vec![
+        "train",
+        "lm",
+        "--data",
+        data_s,
+        "--out",
+        half.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--dropout",
+        "0.3",
+        "--layers",
+        "2",
+    ];
     a1.extend(&SMALL[..2]);
     a1.extend(&SMALL[4..]);
     ok(&a1);
-    let mut a2 = vec!["train", "lm", "--data", data_s, "--resume", half.to_str().unwrap(), "--steps", "16", "--dropout", "0.3", "--layers", "2"];
+    let mut a2 = vec![
+        "train",
+        "lm",
+        "--data",
+        data_s,
+        "--resume",
+        half.to_str().unwrap(),
+        "--steps",
+        "16",
+        "--dropout",
+        "0.3",
+        "--layers",
+        "2",
+    ];
     a2.extend(&SMALL[..2]);
     a2.extend(&SMALL[4..]);
     ok(&a2);
@@ -140,21 +260,114 @@ fn bad_inputs_give_one_clear_error() {
     let out = d.join("o");
     let out_s = out.to_str().unwrap();
     let missing = d.join("nope.txt");
-    fails(&["train", "lm", "--data", missing.to_str().unwrap(), "--out", out_s, "--steps", "1"], "nope.txt");
+    fails(
+        &[
+            "train",
+            "lm",
+            "--data",
+            missing.to_str().unwrap(),
+            "--out",
+            out_s,
+            "--steps",
+            "1",
+        ],
+        "nope.txt",
+    );
     let empty = d.join("empty.txt");
     std::fs::write(&empty, "").unwrap();
-    fails(&["train", "lm", "--data", empty.to_str().unwrap(), "--out", out_s, "--steps", "1"], "empty");
+    fails(
+        &[
+            "train",
+            "lm",
+            "--data",
+            empty.to_str().unwrap(),
+            "--out",
+            out_s,
+            "--steps",
+            "1",
+        ],
+        "empty",
+    );
     let latin = d.join("latin1.txt");
     std::fs::write(&latin, b"caf\xe9 au lait\n").unwrap();
-    fails(&["train", "lm", "--data", latin.to_str().unwrap(), "--out", out_s, "--steps", "1"], "UTF-8");
+    fails(
+        &[
+            "train",
+            "lm",
+            "--data",
+            latin.to_str().unwrap(),
+            "--out",
+            out_s,
+            "--steps",
+            "1",
+        ],
+        "UTF-8",
+    );
     let data = corpus(&d);
-    fails(&["train", "lm", "--data", data.to_str().unwrap(), "--out", out_s, "--steps", "1", "--dropout", "1.5"], "dropout");
-    fails(&["train", "lm", "--data", data.to_str().unwrap(), "--out", out_s, "--steps", "1", "--cell", "transformer"], "cell");
-    fails(&["train", "lm", "--data", data.to_str().unwrap(), "--out", out_s, "--steps", "1", "--val-frac", "1.0"], "val-frac");
-    fails(&["sample", "--checkpoint", missing.to_str().unwrap()], "nope.txt");
-    fails(&["sample", "--checkpoint", data.to_str().unwrap()], "corpus.txt");
+    fails(
+        &[
+            "train",
+            "lm",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out_s,
+            "--steps",
+            "1",
+            "--dropout",
+            "1.5",
+        ],
+        "dropout",
+    );
+    fails(
+        &[
+            "train",
+            "lm",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out_s,
+            "--steps",
+            "1",
+            "--cell",
+            "transformer",
+        ],
+        "cell",
+    );
+    fails(
+        &[
+            "train",
+            "lm",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out_s,
+            "--steps",
+            "1",
+            "--val-frac",
+            "1.0",
+        ],
+        "val-frac",
+    );
+    fails(
+        &["sample", "--checkpoint", missing.to_str().unwrap()],
+        "nope.txt",
+    );
+    fails(
+        &["sample", "--checkpoint", data.to_str().unwrap()],
+        "corpus.txt",
+    );
     let cut = d.join("cut.safetensors");
     std::fs::write(&cut, [8u8, 0, 0, 0, 0, 0, 0, 0, b'{']).unwrap();
-    fails(&["eval", "--checkpoint", cut.to_str().unwrap(), "--data", data.to_str().unwrap()], "cut.safetensors");
+    fails(
+        &[
+            "eval",
+            "--checkpoint",
+            cut.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "cut.safetensors",
+    );
     fails(&["sample", "--checkpoint", out_s, "--top-p", "0"], "");
 }

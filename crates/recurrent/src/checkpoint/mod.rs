@@ -29,7 +29,7 @@ mod write;
 pub use format::{read, read_bytes, to_bytes, MAX_HEADER_BYTES};
 pub use lock::RunLock;
 pub use pytorch::{export_pytorch_lm, import_pytorch_lm, PytorchLm};
-pub use write::{remove_stale_temp_files, write, write_checkpoint};
+pub use write::{remove_stale_temp_files, write, write_checkpoint, write_file_atomic};
 
 use crate::error::{Error, Result};
 use crate::float::Float;

@@ -64,6 +64,12 @@ fn write_sources(
     })
 }
 
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the
+/// directory): a run's config, metrics and other small files.
+pub fn write_file_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    write_atomic(path.as_ref(), |w| w.write_all(bytes))
+}
+
 /// Runs `fill` on a temporary file beside `path`, then moves it over `path`.
 fn write_atomic(
     path: &Path,

@@ -36,7 +36,9 @@ impl std::str::FromStr for Pooling {
             "last" => Ok(Pooling::Last),
             "mean" => Ok(Pooling::Mean),
             "max" => Ok(Pooling::Max),
-            o => Err(Error::Config(format!("unknown pooling `{o}`: use last, mean or max"))),
+            o => Err(Error::Config(format!(
+                "unknown pooling `{o}`: use last, mean or max"
+            ))),
         }
     }
 }
@@ -78,24 +80,52 @@ pub struct ClassifierCache<F> {
 impl<F: Float> Classifier<F> {
     pub fn new(config: ClassifierConfig, init: &Init, rng: &mut Rng) -> Result<Self> {
         if config.outputs == 0 {
-            return Err(Error::Config("a classifier needs at least one output".into()));
+            return Err(Error::Config(
+                "a classifier needs at least one output".into(),
+            ));
         }
         let input = InputLayer::new(config.input, "embed", rng)?;
         let rc = RnnConfig::new(config.cell, config.input.width(), config.hidden)
             .layers(config.layers)
             .bidirectional(config.bidirectional)
-            .dropout(if config.layers > 1 { config.dropout } else { 0.0 });
+            .dropout(if config.layers > 1 {
+                config.dropout
+            } else {
+                0.0
+            });
         let mut rnn = Rnn::new(rc, init, rng)?;
         prefix_names(&mut rnn, "rnn");
-        let head = Linear::new("head", rnn.config().output_size(), config.outputs, true, rng);
-        Ok(Classifier { config, input, rnn, head })
+        let head = Linear::new(
+            "head",
+            rnn.config().output_size(),
+            config.outputs,
+            true,
+            rng,
+        );
+        Ok(Classifier {
+            config,
+            input,
+            rnn,
+            head,
+        })
     }
 
     /// Logits (or regression outputs) [B, outputs].
-    pub fn forward(&self, batch: &SeqBatch<F>, mut train: Option<&mut Rng>) -> Result<(Vec<F>, ClassifierCache<F>)> {
+    pub fn forward(
+        &self,
+        batch: &SeqBatch<F>,
+        mut train: Option<&mut Rng>,
+    ) -> Result<(Vec<F>, ClassifierCache<F>)> {
         let x = self.input.forward(batch)?;
         let (t, b) = (batch.t, batch.b);
-        let (out, cache) = self.rnn.forward_tm(x, t, b, None, batch.lengths.as_deref(), train.as_deref_mut())?;
+        let (out, cache) = self.rnn.forward_tm(
+            x,
+            t,
+            b,
+            None,
+            batch.lengths.as_deref(),
+            train.as_deref_mut(),
+        )?;
         let w = self.rnn.config().output_size();
         let (dn, h) = (self.rnn.config().directions(), self.rnn.config().hout());
         let mut pooled = vec![F::zero(); b * w];
@@ -118,7 +148,10 @@ impl<F: Float> Classifier<F> {
                     let inv = F::of(1.0 / len as f64);
                     for ti in 0..len {
                         let row = &y[(ti * b + bi) * w..][..w];
-                        pooled[bi * w..(bi + 1) * w].iter_mut().zip(row).for_each(|(p, v)| *p += *v * inv);
+                        pooled[bi * w..(bi + 1) * w]
+                            .iter_mut()
+                            .zip(row)
+                            .for_each(|(p, v)| *p += *v * inv);
                     }
                 }
             }
@@ -149,14 +182,31 @@ impl<F: Float> Classifier<F> {
             _ => None,
         };
         let logits = self.head.forward(&pooled, b);
-        Ok((logits, ClassifierCache { rnn: cache, pooled, mask, argmax }))
+        Ok((
+            logits,
+            ClassifierCache {
+                rnn: cache,
+                pooled,
+                mask,
+                argmax,
+            },
+        ))
     }
 
     /// Backward from dL/d(logits) [B, outputs].
-    pub fn backward(&mut self, batch: &SeqBatch<F>, cache: &ClassifierCache<F>, dlogits: &[F]) -> Result<()> {
+    pub fn backward(
+        &mut self,
+        batch: &SeqBatch<F>,
+        cache: &ClassifierCache<F>,
+        dlogits: &[F],
+    ) -> Result<()> {
         let (t, b) = (batch.t, batch.b);
         let w = self.rnn.config().output_size();
-        let (dn, h, layers) = (self.rnn.config().directions(), self.rnn.config().hout(), self.rnn.config().num_layers);
+        let (dn, h, layers) = (
+            self.rnn.config().directions(),
+            self.rnn.config().hout(),
+            self.rnn.config().num_layers,
+        );
         let mut dp = self.head.backward(&cache.pooled, dlogits, b);
         if let Some(m) = &cache.mask {
             dp.iter_mut().zip(m).for_each(|(v, k)| *v *= *k);
@@ -180,7 +230,9 @@ impl<F: Float> Classifier<F> {
                     let inv = F::of(1.0 / len as f64);
                     for ti in 0..len {
                         let row = &mut dy[(ti * b + bi) * w..][..w];
-                        row.iter_mut().zip(&dp[bi * w..(bi + 1) * w]).for_each(|(d, g)| *d = *g * inv);
+                        row.iter_mut()
+                            .zip(&dp[bi * w..(bi + 1) * w])
+                            .for_each(|(d, g)| *d = *g * inv);
                     }
                 }
             }
@@ -193,7 +245,9 @@ impl<F: Float> Classifier<F> {
                 }
             }
         }
-        let (dx, _, _) = self.rnn.backward_tm(&cache.rnn, &mut dy, dhn.as_ref(), None)?;
+        let (dx, _, _) = self
+            .rnn
+            .backward_tm(&cache.rnn, &mut dy, dhn.as_ref(), None)?;
         self.input.backward(batch, &dx)
     }
 }

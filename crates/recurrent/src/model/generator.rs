@@ -5,6 +5,7 @@
 //! - `InitState`: h0 = tanh(W_c c + b_c) for every layer (`cond.*`), the sequence decoded
 //!   from there;
 //! - `EveryStep`: c is concatenated to the embedded previous token at every step.
+//!
 //! Training is teacher-forced: the inputs are [BOS, y_0, ..., y_{T-2}], the targets y.
 
 use super::input::prefix_names;
@@ -70,13 +71,31 @@ impl<F: Float> Generator<F> {
             return Err(Error::Config("BOS must be a vocabulary id".into()));
         }
         let every = config.conditioning == Conditioning::EveryStep;
-        let cond = (!every).then(|| Linear::new("cond", config.cond, config.layers * config.hidden, true, rng));
+        let cond = (!every).then(|| {
+            Linear::new(
+                "cond",
+                config.cond,
+                config.layers * config.hidden,
+                true,
+                rng,
+            )
+        });
         let embed = Embedding::new("embed", config.vocab, config.embed, None, rng)?;
         let width = config.embed + if every { config.cond } else { 0 };
-        let mut rnn = Rnn::new(RnnConfig::new(config.cell, width, config.hidden).layers(config.layers), init, rng)?;
+        let mut rnn = Rnn::new(
+            RnnConfig::new(config.cell, width, config.hidden).layers(config.layers),
+            init,
+            rng,
+        )?;
         prefix_names(&mut rnn, "rnn");
         let head = Linear::new("head", config.hidden, config.vocab, true, rng);
-        Ok(Generator { config, cond, embed, rnn, head })
+        Ok(Generator {
+            config,
+            cond,
+            embed,
+            rnn,
+            head,
+        })
     }
 
     fn inputs(&self, ids: &[usize], c: &[F], t: usize, b: usize) -> Result<Vec<F>> {
@@ -94,7 +113,9 @@ impl<F: Float> Generator<F> {
     }
 
     fn start_state(&self, c: &[F], b: usize) -> Result<(Option<RnnState<F>>, Vec<F>)> {
-        let Some(lin) = &self.cond else { return Ok((None, Vec::new())) };
+        let Some(lin) = &self.cond else {
+            return Ok((None, Vec::new()));
+        };
         let (l, h) = (self.config.layers, self.config.hidden);
         let pre = lin.forward(c, b);
         let act: Vec<F> = pre.iter().map(|v| v.tanh()).collect();
@@ -105,7 +126,10 @@ impl<F: Float> Generator<F> {
                 h0[(k * b + bi) * h..][..h].copy_from_slice(&act[bi * l * h + k * h..][..h]);
             }
         }
-        let mut st = RnnState { h: Tensor::from_vec(&[l, b, h], h0)?, c: None };
+        let mut st = RnnState {
+            h: Tensor::from_vec(&[l, b, h], h0)?,
+            c: None,
+        };
         if self.config.cell == CellKind::Lstm {
             st.c = Some(Tensor::zeros(&[l, b, h]));
         }
@@ -113,17 +137,46 @@ impl<F: Float> Generator<F> {
     }
 
     /// Teacher-forced logits [T*B, V] for conditions `c` [B, K] and targets `y` [T, B].
-    pub fn forward(&self, c: &[F], y: &[u32], t: usize, b: usize) -> Result<(Vec<F>, GeneratorCache<F>)> {
+    pub fn forward(
+        &self,
+        c: &[F],
+        y: &[u32],
+        t: usize,
+        b: usize,
+    ) -> Result<(Vec<F>, GeneratorCache<F>)> {
         if c.len() != b * self.config.cond || y.len() != t * b {
-            return Err(Error::Input(format!("generator batch: {} condition values and {} targets for B={b}, T={t}", c.len(), y.len())));
+            return Err(Error::Input(format!(
+                "generator batch: {} condition values and {} targets for B={b}, T={t}",
+                c.len(),
+                y.len()
+            )));
         }
-        let ids: Vec<usize> = (0..t * b).map(|r| if r < b { self.config.bos as usize } else { y[r - b] as usize }).collect();
+        let ids: Vec<usize> = (0..t * b)
+            .map(|r| {
+                if r < b {
+                    self.config.bos as usize
+                } else {
+                    y[r - b] as usize
+                }
+            })
+            .collect();
         let x = self.inputs(&ids, c, t, b)?;
         let (st, h0) = self.start_state(c, b)?;
         let (out, cache) = self.rnn.forward_tm(x, t, b, st.as_ref(), None, None)?;
         let yv = out.output.into_vec();
         let logits = self.head.forward(&yv, t * b);
-        Ok((logits, GeneratorCache { cond_in: c.to_vec(), h0, ids, rnn: cache, y: yv, t, b }))
+        Ok((
+            logits,
+            GeneratorCache {
+                cond_in: c.to_vec(),
+                h0,
+                ids,
+                rnn: cache,
+                y: yv,
+                t,
+                b,
+            },
+        ))
     }
 
     /// Backward from dL/d(logits).
@@ -135,7 +188,9 @@ impl<F: Float> Generator<F> {
         let de: Vec<F> = if self.cond.is_some() {
             dx
         } else {
-            dx.chunks_exact(ew + k).flat_map(|r| r[..ew].to_vec()).collect()
+            dx.chunks_exact(ew + k)
+                .flat_map(|r| r[..ew].to_vec())
+                .collect()
         };
         self.embed.backward(&cache.ids, &de)?;
         if let Some(lin) = &mut self.cond {
@@ -145,7 +200,8 @@ impl<F: Float> Generator<F> {
                 for kk in 0..l {
                     for j in 0..h {
                         let a = cache.h0[bi * l * h + kk * h + j];
-                        dpre[bi * l * h + kk * h + j] = dh0[(kk * b + bi) * h + j] * (F::one() - a * a);
+                        dpre[bi * l * h + kk * h + j] =
+                            dh0[(kk * b + bi) * h + j] * (F::one() - a * a);
                     }
                 }
             }
@@ -155,7 +211,13 @@ impl<F: Float> Generator<F> {
     }
 
     /// Generates `len` tokens from the condition `c` [K] (greedy at temperature 0).
-    pub fn generate(&self, c: &[F], len: usize, sampler: &mut Sampler, rng: &mut Rng) -> Result<Vec<u32>> {
+    pub fn generate(
+        &self,
+        c: &[F],
+        len: usize,
+        sampler: &mut Sampler,
+        rng: &mut Rng,
+    ) -> Result<Vec<u32>> {
         let (mut st, _) = self.start_state(c, 1)?;
         let mut prev = self.config.bos as usize;
         let mut out = Vec::with_capacity(len);

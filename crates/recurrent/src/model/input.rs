@@ -68,7 +68,9 @@ pub enum InputLayer<F> {
 impl<F: Float> InputLayer<F> {
     pub fn new(kind: InputKind, prefix: &str, rng: &mut Rng) -> Result<Self> {
         Ok(match kind {
-            InputKind::Tokens { vocab, embed } => InputLayer::Embed(Embedding::new(prefix, vocab, embed, None, rng)?),
+            InputKind::Tokens { vocab, embed } => {
+                InputLayer::Embed(Embedding::new(prefix, vocab, embed, None, rng)?)
+            }
             InputKind::Dense { size } => InputLayer::Dense(size),
         })
     }
@@ -85,8 +87,12 @@ impl<F: Float> InputLayer<F> {
                 check(x.len(), batch.t * batch.b * size, "features")?;
                 Ok(x.clone())
             }
-            (InputLayer::Embed(_), Steps::Dense(_)) => Err(Error::Input("this model reads token ids, not feature vectors".into())),
-            (InputLayer::Dense(_), Steps::Ids(_)) => Err(Error::Input("this model reads feature vectors, not token ids".into())),
+            (InputLayer::Embed(_), Steps::Dense(_)) => Err(Error::Input(
+                "this model reads token ids, not feature vectors".into(),
+            )),
+            (InputLayer::Dense(_), Steps::Ids(_)) => Err(Error::Input(
+                "this model reads feature vectors, not token ids".into(),
+            )),
         }
     }
 
@@ -115,7 +121,9 @@ impl<F: Float> Module<F> for InputLayer<F> {
 
 fn check(got: usize, want: usize, what: &str) -> Result<()> {
     if got != want {
-        return Err(Error::Input(format!("{got} {what} for a batch that needs {want}")));
+        return Err(Error::Input(format!(
+            "{got} {what} for a batch that needs {want}"
+        )));
     }
     Ok(())
 }

@@ -34,7 +34,10 @@ pub struct LmConfig {
 impl LmConfig {
     pub fn validate(&self) -> Result<()> {
         if self.vocab == 0 || self.embed == 0 {
-            return Err(Error::Config(format!("vocab ({}) and --embed ({}) must be at least 1", self.vocab, self.embed)));
+            return Err(Error::Config(format!(
+                "vocab ({}) and --embed ({}) must be at least 1",
+                self.vocab, self.embed
+            )));
         }
         self.rnn_config().validate()
     }
@@ -72,7 +75,12 @@ impl<F: Float> LanguageModel<F> {
         let mut rnn = Rnn::new(config.rnn_config(), init, rng)?;
         rnn.visit_mut(&mut |p| p.name = format!("rnn.{}", p.name));
         let head = Linear::new("head", config.hidden, config.vocab, true, rng);
-        Ok(LanguageModel { config, embed, rnn, head })
+        Ok(LanguageModel {
+            config,
+            embed,
+            rnn,
+            head,
+        })
     }
 
     pub fn config(&self) -> &LmConfig {
@@ -95,11 +103,16 @@ impl<F: Float> LanguageModel<F> {
         mut train: Option<&mut Rng>,
     ) -> Result<(Vec<F>, RnnState<F>, LmCache<F>)> {
         if ids.len() != t * b {
-            return Err(Error::Input(format!("{} token ids for T={t}, B={b}", ids.len())));
+            return Err(Error::Input(format!(
+                "{} token ids for T={t}, B={b}",
+                ids.len()
+            )));
         }
         let ids: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
         let x = self.embed.forward(&ids)?;
-        let (out, rnn_cache) = self.rnn.forward_tm(x, t, b, state, None, train.as_deref_mut())?;
+        let (out, rnn_cache) = self
+            .rnn
+            .forward_tm(x, t, b, state, None, train.as_deref_mut())?;
         let mut y = out.output.into_vec();
         let mask = match (train, self.config.dropout > 0.0) {
             (Some(rng), true) => {
@@ -110,7 +123,16 @@ impl<F: Float> LanguageModel<F> {
             _ => None,
         };
         let logits = self.head.forward(&y, t * b);
-        Ok((logits, out.state, LmCache { ids, rnn: rnn_cache, y, mask }))
+        Ok((
+            logits,
+            out.state,
+            LmCache {
+                ids,
+                rnn: rnn_cache,
+                y,
+                mask,
+            },
+        ))
     }
 
     /// Backward from dL/d(logits) [T*B, V]; gradients accumulate in every parameter. The

@@ -50,17 +50,43 @@ impl<F: Float> Tagger<F> {
         let rc = RnnConfig::new(config.cell, config.input.width(), config.hidden)
             .layers(config.layers)
             .bidirectional(config.bidirectional)
-            .dropout(if config.layers > 1 { config.dropout } else { 0.0 });
+            .dropout(if config.layers > 1 {
+                config.dropout
+            } else {
+                0.0
+            });
         let mut rnn = Rnn::new(rc, init, rng)?;
         prefix_names(&mut rnn, "rnn");
-        let head = Linear::new("head", rnn.config().output_size(), config.outputs, true, rng);
-        Ok(Tagger { config, input, rnn, head })
+        let head = Linear::new(
+            "head",
+            rnn.config().output_size(),
+            config.outputs,
+            true,
+            rng,
+        );
+        Ok(Tagger {
+            config,
+            input,
+            rnn,
+            head,
+        })
     }
 
     /// Logits [T*B, tags], time-major rows.
-    pub fn forward(&self, batch: &SeqBatch<F>, mut train: Option<&mut Rng>) -> Result<(Vec<F>, TaggerCache<F>)> {
+    pub fn forward(
+        &self,
+        batch: &SeqBatch<F>,
+        mut train: Option<&mut Rng>,
+    ) -> Result<(Vec<F>, TaggerCache<F>)> {
         let x = self.input.forward(batch)?;
-        let (out, cache) = self.rnn.forward_tm(x, batch.t, batch.b, None, batch.lengths.as_deref(), train.as_deref_mut())?;
+        let (out, cache) = self.rnn.forward_tm(
+            x,
+            batch.t,
+            batch.b,
+            None,
+            batch.lengths.as_deref(),
+            train.as_deref_mut(),
+        )?;
         let mut y = out.output.into_vec();
         let mask = match (train, self.config.dropout > 0.0) {
             (Some(rng), true) => {
@@ -71,11 +97,23 @@ impl<F: Float> Tagger<F> {
             _ => None,
         };
         let logits = self.head.forward(&y, batch.t * batch.b);
-        Ok((logits, TaggerCache { rnn: cache, y, mask }))
+        Ok((
+            logits,
+            TaggerCache {
+                rnn: cache,
+                y,
+                mask,
+            },
+        ))
     }
 
     /// Backward from dL/d(logits) [T*B, tags] (zero on padded rows).
-    pub fn backward(&mut self, batch: &SeqBatch<F>, cache: &TaggerCache<F>, dlogits: &[F]) -> Result<()> {
+    pub fn backward(
+        &mut self,
+        batch: &SeqBatch<F>,
+        cache: &TaggerCache<F>,
+        dlogits: &[F],
+    ) -> Result<()> {
         let mut dy = self.head.backward(&cache.y, dlogits, batch.t * batch.b);
         if let Some(m) = &cache.mask {
             dy.iter_mut().zip(m).for_each(|(v, k)| *v *= *k);

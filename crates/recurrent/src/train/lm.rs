@@ -14,10 +14,10 @@
 //! println!("validation loss {:?}", summary.val_loss);
 //! ```
 
-use super::observe::{EvalInfo, Limits, Observer, OnNan, StepInfo};
-use super::run::{named_params, RunDir, STATE_PREFIXES};
 use super::clip;
+use super::observe::{EvalInfo, Limits, Observer, OnNan, StepInfo};
 use super::optim::{OptimConfig, OptimState, Optimizer};
+use super::run::{named_params, RunDir, CARRY_PREFIX, OPTIM_PREFIX};
 use crate::cell::CellKind;
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::text::{split_by_position, StreamBatcher};
@@ -94,19 +94,35 @@ impl LmTrainConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         if !(0.0..1.0).contains(&self.val_frac) {
-            return bad(format!("--val-frac must be in [0, 1), got {}", self.val_frac));
+            return bad(format!(
+                "--val-frac must be in [0, 1), got {}",
+                self.val_frac
+            ));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad(format!("--lr must be positive, got {}", self.lr));
         }
-        if !(self.clip >= 0.0) {
+        if self.clip.is_nan() || self.clip < 0.0 {
             return bad(format!("--clip must be >= 0, got {}", self.clip));
         }
-        if self.seq_len == 0 || self.batch == 0 || self.hidden == 0 || self.layers == 0 || self.embed == 0 {
-            return bad("--seq-len, --batch, --hidden, --layers and --embed must be at least 1".into());
+        if self.seq_len == 0
+            || self.batch == 0
+            || self.hidden == 0
+            || self.layers == 0
+            || self.embed == 0
+        {
+            return bad(
+                "--seq-len, --batch, --hidden, --layers and --embed must be at least 1".into(),
+            );
         }
-        if !(self.eval_every > 0.0) {
-            return bad(format!("--eval-every must be positive, got {}", self.eval_every));
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if self.eval_every.is_nan() || self.eval_every <= 0.0 {
+            return bad(format!(
+                "--eval-every must be positive, got {}",
+                self.eval_every
+            ));
         }
         self.init.parse::<Init>()?;
         Ok(())
@@ -129,7 +145,14 @@ pub struct TrainRequest {
 impl TrainRequest {
     /// A fresh run into `out`, no limits yet (see [`TrainRequest::steps`]).
     pub fn new(out: impl Into<PathBuf>) -> Self {
-        TrainRequest { out: out.into(), resume: false, limits: Limits::default(), save_every: None, keep: 2, on_nan: OnNan::Stop }
+        TrainRequest {
+            out: out.into(),
+            resume: false,
+            limits: Limits::default(),
+            save_every: None,
+            keep: 2,
+            on_nan: OnNan::Stop,
+        }
     }
     pub fn steps(mut self, n: u64) -> Self {
         self.limits.steps = Some(n);
@@ -185,9 +208,13 @@ pub struct LmMeta {
 }
 
 /// Trains (or resumes) a language model on `text`.
-pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut dyn Observer) -> Result<TrainSummary> {
+pub fn train_lm(
+    cfg: &LmTrainConfig,
+    text: &str,
+    req: &TrainRequest,
+    obs: &mut dyn Observer,
+) -> Result<TrainSummary> {
     cfg.validate()?;
-    let run = RunDir::open(&req.out, req.resume)?;
     let vocab = match cfg.tokenizer {
         Tokenizer::Char => Vocab::chars(text),
         Tokenizer::Word => Vocab::words(text, cfg.min_count.max(1)),
@@ -195,9 +222,24 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
     let ids = vocab.encode(text)?;
     let (train_ids, val_ids) = split_by_position(&ids, cfg.val_frac);
     let batcher = StreamBatcher::new(&train_ids, cfg.batch, cfg.seq_len)?;
-    let model_cfg = LmConfig { cell: cfg.cell, vocab: vocab.len(), embed: cfg.embed, hidden: cfg.hidden, layers: cfg.layers, dropout: cfg.dropout };
-    let meta = LmMeta { task: "lm".into(), model: model_cfg.clone(), vocab: vocab.clone(), train: cfg.clone() };
+    let model_cfg = LmConfig {
+        cell: cfg.cell,
+        vocab: vocab.len(),
+        embed: cfg.embed,
+        hidden: cfg.hidden,
+        layers: cfg.layers,
+        dropout: cfg.dropout,
+    };
+    let meta = LmMeta {
+        task: "lm".into(),
+        model: model_cfg.clone(),
+        vocab: vocab.clone(),
+        train: cfg.clone(),
+    };
     let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
+    meta.model.validate()?;
+    // Everything checked: only now is the run directory created.
+    let run = RunDir::open(&req.out, req.resume)?;
 
     // Fresh model, or the stored one.
     let init: Init = cfg.init.parse()?;
@@ -228,46 +270,85 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
                 let (s, c) = restore(&ck, &path, &mut model, opt.as_mut(), &vocab)?;
                 st = s;
                 carry = c;
-                dropout_rng = Rng::from_state(&st.rng).ok_or_else(|| Error::format(&path, "bad RNG state"))?;
-                if st.finished {
-                    obs.message(&format!("the run in {} is complete (step {}): nothing to do", req.out.display(), st.step));
-                    return Ok(summary(&req.out, &st, &model, &vocab, &train_ids, &val_ids, true, true));
+                dropout_rng = Rng::from_state(&st.rng)
+                    .ok_or_else(|| Error::format(&path, "bad RNG state"))?;
+                let epoch = st.step as f64 / batcher.chunks_per_epoch().max(1) as f64;
+                if st.finished && req.limits.reached(st.step, st.trained_s, epoch) {
+                    obs.message(&format!(
+                        "the run in {} is complete (step {}): nothing to do",
+                        req.out.display(),
+                        st.step
+                    ));
+                    return Ok(summary(
+                        &req.out, &st, &model, &vocab, &train_ids, &val_ids, true, true,
+                    ));
                 }
+                // A finished run given a larger limit goes on from where it stopped.
+                st.finished = false;
                 run.truncate_metrics_after(st.step)?;
-                obs.message(&format!("resuming {} from step {} ({})", req.out.display(), st.step, path.display()));
+                obs.message(&format!(
+                    "resuming {} from step {} ({})",
+                    req.out.display(),
+                    st.step,
+                    path.display()
+                ));
             }
-            None => obs.message(&format!("{}: no checkpoint yet, starting from step 0", req.out.display())),
+            None => obs.message(&format!(
+                "{}: no checkpoint yet, starting from step 0",
+                req.out.display()
+            )),
         }
     } else if req.resume {
-        obs.message(&format!("{}: no run here yet, starting from step 0", req.out.display()));
+        obs.message(&format!(
+            "{}: no run here yet, starting from step 0",
+            req.out.display()
+        ));
     }
-    run.write_file("config.json", serde_json::to_string_pretty(&config_doc).map_err(|e| Error::Config(e.to_string()))?.as_bytes())?;
+    run.write_file(
+        "config.json",
+        serde_json::to_string_pretty(&config_doc)
+            .map_err(|e| Error::Config(e.to_string()))?
+            .as_bytes(),
+    )?;
 
     let chunks_per_epoch = batcher.chunks_per_epoch().max(1) as f64;
     let ce = CrossEntropy::new();
     let (t, b) = (cfg.seq_len, cfg.batch);
     let mut targets = vec![0usize; t * b];
-    let save = |st: &TrainState, model: &LanguageModel<f32>, opt: &dyn Optimizer<f32>, carry: &Option<RnnState<f32>>| -> Result<()> {
+    let save = |st: &TrainState,
+                model: &LanguageModel<f32>,
+                opt: &dyn Optimizer<f32>,
+                carry: &Option<RnnState<f32>>|
+     -> Result<()> {
         let mut st = st.clone();
         st.optim = Some(opt.state());
         let mut tensors = named_params(model);
-        tensors.extend(opt.state_tensors().into_iter().map(|(n, t)| (format!("optim.{n}"), t)));
+        tensors.extend(
+            opt.state_tensors()
+                .into_iter()
+                .map(|(n, t)| (format!("{OPTIM_PREFIX}{n}"), t)),
+        );
         if let Some(c) = carry {
-            tensors.push(("carry.h".into(), c.h.clone()));
+            tensors.push((format!("{CARRY_PREFIX}h"), c.h.clone()));
             if let Some(cc) = &c.c {
-                tensors.push(("carry.c".into(), cc.clone()));
+                tensors.push((format!("{CARRY_PREFIX}c"), cc.clone()));
             }
         }
         let mut md = BTreeMap::new();
         md.insert("model".to_string(), meta_json.clone());
-        md.insert("train_state".to_string(), serde_json::to_string(&st).map_err(|e| Error::Config(e.to_string()))?);
-        let refs: Vec<(String, &Tensor<f32>)> = tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+        md.insert(
+            "train_state".to_string(),
+            serde_json::to_string(&st).map_err(|e| Error::Config(e.to_string()))?,
+        );
+        let refs: Vec<(String, &Tensor<f32>)> =
+            tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
         run.save_checkpoint(st.step, &refs, &md, req.keep)?;
         Ok(())
     };
     let save_best = |model: &LanguageModel<f32>, step: u64, val: Option<f64>| -> Result<()> {
         let tensors = named_params(model);
-        let refs: Vec<(String, &Tensor<f32>)> = tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+        let refs: Vec<(String, &Tensor<f32>)> =
+            tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
         let mut md = BTreeMap::new();
         md.insert("model".to_string(), meta_json.clone());
         md.insert("step".to_string(), step.to_string());
@@ -292,12 +373,20 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
         if chunk.reset {
             carry = None;
         }
-        let (logits, new_state, cache) = model.forward(chunk.inputs, t, b, carry.as_ref(), Some(&mut dropout_rng))?;
-        targets.iter_mut().zip(chunk.targets).for_each(|(d, &s)| *d = s as usize);
+        let (logits, new_state, cache) =
+            model.forward(chunk.inputs, t, b, carry.as_ref(), Some(&mut dropout_rng))?;
+        targets
+            .iter_mut()
+            .zip(chunk.targets)
+            .for_each(|(d, &s)| *d = s as usize);
         let (loss, dlogits) = ce.loss(&logits, vocab.len(), &targets, None)?;
         model.zero_grad();
         model.backward(&cache, &dlogits)?;
-        let bad = if loss.is_finite() { clip::first_non_finite(&model).map(|nf| nf.to_string()) } else { Some("the loss".to_string()) };
+        let bad = if loss.is_finite() {
+            clip::first_non_finite(&model).map(|nf| nf.to_string())
+        } else {
+            Some("the loss".to_string())
+        };
         if let Some(what) = bad {
             match req.on_nan {
                 OnNan::Stop => {
@@ -317,7 +406,11 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
                 }
             }
         }
-        let grad_norm = if cfg.clip > 0.0 { clip::clip_grad_norm(&mut model, cfg.clip)? } else { clip::grad_norm(&model) };
+        let grad_norm = if cfg.clip > 0.0 {
+            clip::clip_grad_norm(&mut model, cfg.clip)?
+        } else {
+            clip::grad_norm(&model)
+        };
         opt.step(&mut model)?;
         carry = Some(new_state);
         st.pos = next_pos;
@@ -338,7 +431,7 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
             progress: req.limits.progress(st.step, st.trained_s, epoch),
         };
         obs.on_step(&info);
-        if st.step % 10 == 0 || st.step == 1 {
+        if st.step.is_multiple_of(10) || st.step == 1 {
             run.append_metric(&serde_json::json!({"event": "train", "step": st.step, "train_s": st.trained_s, "loss": loss,
                 "grad_norm": grad_norm, "lr": info.lr, "tokens_per_s": info.tokens_per_s, "epoch": epoch}))?;
         }
@@ -349,7 +442,11 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
             }
             eval_and_record(&model, &val_ids, &run, &mut st, obs, &save_best)?;
         }
-        if req.save_every.is_some_and(|k| k > 0 && st.step % k == 0) && !limit_hit {
+        if req
+            .save_every
+            .is_some_and(|k| k > 0 && st.step.is_multiple_of(k))
+            && !limit_hit
+        {
             save(&st, &model, opt.as_ref(), &carry)?;
         }
     }
@@ -362,14 +459,30 @@ pub fn train_lm(cfg: &LmTrainConfig, text: &str, req: &TrainRequest, obs: &mut d
         }
         st.finished = true;
     } else {
-        obs.message(&format!("stopped at step {}: checkpoint saved; continue with --resume {}", st.step, req.out.display()));
+        obs.message(&format!(
+            "stopped at step {}: checkpoint saved; continue with --resume {}",
+            st.step,
+            req.out.display()
+        ));
     }
     save(&st, &model, opt.as_ref(), &carry)?;
     if !run.path().join("best.safetensors").exists() {
         save_best(&model, st.step, None)?;
     }
-    Ok(summary(&req.out, &st, &model, &vocab, &train_ids, &val_ids, !interrupted, false))
+    Ok(summary(
+        &req.out,
+        &st,
+        &model,
+        &vocab,
+        &train_ids,
+        &val_ids,
+        !interrupted,
+        false,
+    ))
 }
+
+/// Writes the best checkpoint: (model, step, validation loss).
+type SaveBest<'a> = dyn Fn(&LanguageModel<f32>, u64, Option<f64>) -> Result<()> + 'a;
 
 fn eval_and_record(
     model: &LanguageModel<f32>,
@@ -377,7 +490,7 @@ fn eval_and_record(
     run: &RunDir,
     st: &mut TrainState,
     obs: &mut dyn Observer,
-    save_best: &dyn Fn(&LanguageModel<f32>, u64, Option<f64>) -> Result<()>,
+    save_best: &SaveBest<'_>,
 ) -> Result<()> {
     let (val, _) = evaluate(model, val_ids, 256)?;
     let best = st.best_val.is_none_or(|b| val < b);
@@ -387,7 +500,12 @@ fn eval_and_record(
     }
     run.append_metric(&serde_json::json!({"event": "eval", "step": st.step, "train_s": st.trained_s, "val_loss": val,
         "val_bpc": val / std::f64::consts::LN_2, "best": best}))?;
-    obs.on_eval(&EvalInfo { step: st.step, trained_s: st.trained_s, val_loss: val, best });
+    obs.on_eval(&EvalInfo {
+        step: st.step,
+        trained_s: st.trained_s,
+        val_loss: val,
+        best,
+    });
     Ok(())
 }
 
@@ -402,7 +520,11 @@ fn summary(
     finished: bool,
     already_complete: bool,
 ) -> TrainSummary {
-    let last_val = super::run::read_metrics(out).iter().rev().find(|m| m["event"] == "eval").and_then(|m| m["val_loss"].as_f64());
+    let last_val = super::run::read_metrics(out)
+        .iter()
+        .rev()
+        .find(|m| m["event"] == "eval")
+        .and_then(|m| m["val_loss"].as_f64());
     TrainSummary {
         out: out.to_path_buf(),
         steps: st.step,
@@ -432,32 +554,53 @@ fn restore(
 ) -> Result<(TrainState, Option<RnnState<f32>>)> {
     let meta: LmMeta = parse_meta(ck, path)?;
     if meta.vocab.tokens() != vocab.tokens() {
-        return Err(Error::format(path, "the stored vocabulary differs from the one built from --data: is it the same file?"));
+        return Err(Error::format(
+            path,
+            "the stored vocabulary differs from the one built from --data: is it the same file?",
+        ));
     }
     checkpoint::load_into(model, &weights_only(ck))?;
     let st: TrainState = ck
         .metadata
         .get("train_state")
-        .ok_or_else(|| Error::format(path, "no training state in the metadata: not a resumable checkpoint"))
-        .and_then(|s| serde_json::from_str(s).map_err(|e| Error::format(path, format!("training state: {e}"))))?;
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                "no training state in the metadata: not a resumable checkpoint",
+            )
+        })
+        .and_then(|s| {
+            serde_json::from_str(s).map_err(|e| Error::format(path, format!("training state: {e}")))
+        })?;
     let mut opt_tensors = Vec::new();
     for (name, t) in &ck.tensors {
-        if let Some(n) = name.strip_prefix("optim.") {
+        if let Some(n) = name.strip_prefix(OPTIM_PREFIX) {
             opt_tensors.push((n.to_string(), t.to_tensor::<f32>()?));
         }
     }
     if let Some(os) = &st.optim {
         opt.load_state(model, os, opt_tensors)?;
     }
-    let carry = match ck.tensors.get("carry.h") {
-        Some(h) => Some(RnnState { h: h.to_tensor()?, c: ck.tensors.get("carry.c").map(|c| c.to_tensor()).transpose()? }),
+    let carry = match ck.tensors.get(&format!("{CARRY_PREFIX}h")) {
+        Some(h) => Some(RnnState {
+            h: h.to_tensor()?,
+            c: ck
+                .tensors
+                .get(&format!("{CARRY_PREFIX}c"))
+                .map(|c| c.to_tensor())
+                .transpose()?,
+        }),
         None => None,
     };
     Ok((st, carry))
 }
 
 /// An optimizer by name with PyTorch's defaults, a learning rate and a weight decay.
-pub fn build_optimizer(name: &str, lr: f64, weight_decay: Option<f64>) -> Result<Box<dyn Optimizer<f32>>> {
+pub fn build_optimizer(
+    name: &str,
+    lr: f64,
+    weight_decay: Option<f64>,
+) -> Result<Box<dyn Optimizer<f32>>> {
     let mut c = OptimConfig::named(name, lr)?;
     if let Some(weight_decay) = weight_decay {
         match &mut c {
@@ -474,16 +617,23 @@ pub fn build_optimizer(name: &str, lr: f64, weight_decay: Option<f64>) -> Result
 /// The checkpoint without its training-state tensors.
 pub fn weights_only(ck: &Checkpoint) -> Checkpoint {
     let mut c = ck.clone();
-    c.tensors.retain(|n, _| !STATE_PREFIXES.iter().any(|p| n.starts_with(p)));
+    c.tensors.retain(|n, _| !Checkpoint::is_train_state(n));
     c
 }
 
 /// Reads the `model` metadata of a language-model checkpoint.
 pub fn parse_meta(ck: &Checkpoint, path: &Path) -> Result<LmMeta> {
     let s = ck.metadata.get("model").ok_or_else(|| Error::format(path, "no `model` metadata: not a recurrent checkpoint (for a PyTorch pytorch_charlm.py file use `recurrent import`)"))?;
-    let meta: LmMeta = serde_json::from_str(s).map_err(|e| Error::format(path, format!("model metadata: {e}")))?;
+    let meta: LmMeta =
+        serde_json::from_str(s).map_err(|e| Error::format(path, format!("model metadata: {e}")))?;
     if meta.task != "lm" {
-        return Err(Error::format(path, format!("this checkpoint is a `{}` model, not a language model", meta.task)));
+        return Err(Error::format(
+            path,
+            format!(
+                "this checkpoint is a `{}` model, not a language model",
+                meta.task
+            ),
+        ));
     }
     let vocab = meta.vocab.clone().reindex()?;
     Ok(LmMeta { vocab, ..meta })
@@ -493,7 +643,8 @@ pub fn parse_meta(ck: &Checkpoint, path: &Path) -> Result<LmMeta> {
 pub fn load_lm(path: &Path) -> Result<(LanguageModel<f32>, LmMeta)> {
     let ck = checkpoint::read(path)?;
     let meta = parse_meta(&ck, path)?;
-    let mut model: LanguageModel<f32> = LanguageModel::new(meta.model.clone(), &Init::default(), &mut Rng::new(0))?;
+    let mut model: LanguageModel<f32> =
+        LanguageModel::new(meta.model.clone(), &Init::default(), &mut Rng::new(0))?;
     checkpoint::load_into(&mut model, &weights_only(&ck))?;
     Ok((model, meta))
 }
@@ -526,7 +677,11 @@ pub fn evaluate(model: &LanguageModel<f32>, ids: &[u32], chunk: usize) -> Result
 }
 
 /// Names the first training flag whose stored value differs from the given one.
-fn compare_configs(stored: &serde_json::Value, given: &serde_json::Value, dir: &Path) -> Result<()> {
+fn compare_configs(
+    stored: &serde_json::Value,
+    given: &serde_json::Value,
+    dir: &Path,
+) -> Result<()> {
     if let (Some(a), Some(b)) = (stored.as_object(), given.as_object()) {
         for (k, v) in b {
             let old = a.get(k).unwrap_or(&serde_json::Value::Null);

@@ -33,7 +33,9 @@ impl Limits {
     }
     /// Whether training must stop.
     pub fn reached(&self, step: u64, trained_s: f64, epoch: f64) -> bool {
-        self.time_budget.is_some_and(|b| trained_s >= b) || self.steps.is_some_and(|s| step >= s) || self.epochs.is_some_and(|e| epoch >= e)
+        self.time_budget.is_some_and(|b| trained_s >= b)
+            || self.steps.is_some_and(|s| step >= s)
+            || self.epochs.is_some_and(|e| epoch >= e)
     }
 }
 
@@ -95,7 +97,9 @@ impl std::str::FromStr for OnNan {
         match s {
             "stop" | "error" => Ok(OnNan::Stop),
             "skip" => Ok(OnNan::Skip),
-            o => Err(crate::Error::Config(format!("--on-nan must be stop or skip, got `{o}`"))),
+            o => Err(crate::Error::Config(format!(
+                "--on-nan must be stop or skip, got `{o}`"
+            ))),
         }
     }
 }

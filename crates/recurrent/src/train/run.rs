@@ -5,8 +5,9 @@
 //! DIR/config.json                   the run's flags, model config and vocabulary
 //! DIR/checkpoints/step-NNNNNNNNN.safetensors
 //!                                   weights + training state (optimizer moments under
-//!                                   `optim.`, the carried recurrent state under `carry.`,
-//!                                   step/RNG/schedule as JSON in the metadata); the last
+//!                                   `train_state.optim.`, the carried recurrent state under
+//!                                   `train_state.carry.`, step/RNG/schedule as JSON in the
+//!                                   metadata); the last
 //!                                   `keep` are kept, the newest readable one is `latest`
 //! DIR/best.safetensors              weights of the best validation score (the latest where
 //!                                   there is no validation)
@@ -25,8 +26,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Name prefixes of checkpoint tensors that are training state, not weights.
-pub const STATE_PREFIXES: [&str; 2] = ["optim.", "carry."];
+/// Name prefix of the optimizer's buffers in a checkpoint.
+pub const OPTIM_PREFIX: &str = "train_state.optim.";
+/// Name prefix of the carried recurrent state in a checkpoint.
+pub const CARRY_PREFIX: &str = "train_state.carry.";
 
 /// An open run directory, locked against a second run.
 pub struct RunDir {
@@ -40,7 +43,10 @@ impl RunDir {
     pub fn open(path: &Path, resume: bool) -> Result<Self> {
         std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(path, e))?;
         let lock = RunLock::acquire(path)?;
-        let dir = RunDir { path: path.to_path_buf(), _lock: lock };
+        let dir = RunDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        };
         if !resume && dir.path.join("config.json").exists() {
             return Err(Error::Config(format!(
                 "{} already holds a run: add `--resume {}` to continue it, or choose another --out",
@@ -48,8 +54,8 @@ impl RunDir {
                 path.display()
             )));
         }
-        checkpoint::clean_temp_files(&dir.path.join("checkpoints"))?;
-        checkpoint::clean_temp_files(&dir.path)?;
+        checkpoint::remove_stale_temp_files(dir.path.join("checkpoints"))?;
+        checkpoint::remove_stale_temp_files(&dir.path)?;
         Ok(dir)
     }
 
@@ -59,7 +65,7 @@ impl RunDir {
 
     /// Writes `name` atomically with `bytes`.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        checkpoint::write_atomic(&self.path.join(name), bytes)
+        checkpoint::write_file_atomic(self.path.join(name), bytes)
     }
 
     /// Reads `config.json` if present.
@@ -69,13 +75,19 @@ impl RunDir {
             return Ok(None);
         }
         let s = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        serde_json::from_str(&s).map(Some).map_err(|e| Error::format(&p, format!("not valid JSON: {e}")))
+        serde_json::from_str(&s)
+            .map(Some)
+            .map_err(|e| Error::format(&p, format!("not valid JSON: {e}")))
     }
 
     /// Appends one line to `metrics.jsonl` (flushed; a torn last line is skipped on reading).
     pub fn append_metric(&self, value: &serde_json::Value) -> Result<()> {
         let p = self.path.join("metrics.jsonl");
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| Error::io(&p, e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
         writeln!(f, "{value}").map_err(|e| Error::io(&p, e))
     }
 
@@ -108,7 +120,10 @@ impl RunDir {
         metadata: &BTreeMap<String, String>,
         keep: usize,
     ) -> Result<PathBuf> {
-        let p = self.path.join("checkpoints").join(format!("step-{step:09}.safetensors"));
+        let p = self
+            .path
+            .join("checkpoints")
+            .join(format!("step-{step:09}.safetensors"));
         checkpoint::write(&p, tensors, metadata)?;
         let all = list_checkpoints(&self.path)?;
         for old in all.iter().rev().skip(keep.max(1)) {
@@ -120,7 +135,10 @@ impl RunDir {
 
     /// The newest checkpoint that reads back intact (a damaged newest one is reported on
     /// `warn` and the next older one used).
-    pub fn latest_checkpoint(&self, warn: &mut dyn FnMut(String)) -> Result<Option<(PathBuf, Checkpoint)>> {
+    pub fn latest_checkpoint(
+        &self,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Option<(PathBuf, Checkpoint)>> {
         latest_checkpoint(&self.path, warn)
     }
 }
@@ -145,7 +163,10 @@ pub fn list_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The newest readable checkpoint of a run directory.
-pub fn latest_checkpoint(dir: &Path, warn: &mut dyn FnMut(String)) -> Result<Option<(PathBuf, Checkpoint)>> {
+pub fn latest_checkpoint(
+    dir: &Path,
+    warn: &mut dyn FnMut(String),
+) -> Result<Option<(PathBuf, Checkpoint)>> {
     for p in list_checkpoints(dir)?.into_iter().rev() {
         match checkpoint::read(&p) {
             Ok(c) => return Ok(Some((p, c))),
@@ -158,7 +179,11 @@ pub fn latest_checkpoint(dir: &Path, warn: &mut dyn FnMut(String)) -> Result<Opt
 /// The metrics of a run directory.
 pub fn read_metrics(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -173,10 +198,16 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
         if let Some(p) = list_checkpoints(path)?.pop() {
             return Ok(p);
         }
-        return Err(Error::format(path, "no checkpoint in this directory (no best.safetensors, nothing in checkpoints/)"));
+        return Err(Error::format(
+            path,
+            "no checkpoint in this directory (no best.safetensors, nothing in checkpoints/)",
+        ));
     }
     if !path.exists() {
-        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        ));
     }
     Ok(path.to_path_buf())
 }
