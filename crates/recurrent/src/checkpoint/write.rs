@@ -111,6 +111,7 @@ fn write_atomic(
         .map_err(|e| failed(e, &format!("creating {}", tmp.display())))?;
     let mut w = BufWriter::new(file);
     fill(&mut w).map_err(|e| failed(e, "writing the checkpoint"))?;
+    test_delay();
     let file = w
         .into_inner()
         .map_err(|e| failed(e.into_error(), "writing the checkpoint"))?;
@@ -132,6 +133,18 @@ fn write_atomic(
             ),
         )
     })
+}
+
+/// Tests only: `RECURRENT_TEST_WRITE_DELAY_MS` holds every write open (temporary file
+/// written, not yet renamed) for that long, so that a test can kill the process inside the
+/// window and prove the previous file survives.
+fn test_delay() {
+    if let Some(ms) = std::env::var("RECURRENT_TEST_WRITE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms.min(10_000)));
+    }
 }
 
 /// Makes a rename in `dir` durable. Filesystems that cannot sync a directory say so with

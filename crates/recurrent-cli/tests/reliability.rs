@@ -1,0 +1,282 @@
+//! Reliability end to end: a run killed with SIGKILL at three points (one of them in the
+//! middle of writing a checkpoint) and resumed each time ends with weights bit-identical to
+//! a run never stopped; NaN in training stops with a message and keeps the last good
+//! checkpoint, or is skipped and counted with `--on-nan skip`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("recurrent-rel-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn corpus(dir: &Path) -> PathBuf {
+    let p = dir.join("corpus.txt");
+    let text: String = (0..400)
+        .map(|i| {
+            format!(
+                "line {i}: the quick brown fox jumps over the lazy dog {}\n",
+                i * 7 % 13
+            )
+        })
+        .collect();
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn train_args<'a>(data: &'a str, dir_flag: &'a str, dir: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "lm",
+        "--data",
+        data,
+        dir_flag,
+        dir,
+        "--steps",
+        "60",
+        "--save-every",
+        "10",
+        "--hidden",
+        "48",
+        "--layers",
+        "2",
+        "--embed",
+        "16",
+        "--seq-len",
+        "32",
+        "--batch",
+        "8",
+        "--dropout",
+        "0.2",
+        "--threads",
+        "1",
+        "--eval-every",
+        "1000",
+        "--seed",
+        "7",
+    ]
+}
+
+fn spawn(args: &[&str], delay_ms: u64) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(args)
+        .env("RECURRENT_TEST_WRITE_DELAY_MS", delay_ms.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn sha(dir: &Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(["inspect", dir.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["finished"], true, "the run must have finished");
+    v["weights_sha256"].as_str().unwrap().to_string()
+}
+
+/// Waits until `cond` holds (or the child exits), then SIGKILLs the child. Returns whether
+/// the condition was met before the child ended.
+fn kill_when(child: &mut Child, cond: impl Fn() -> bool) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if cond() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() || t0.elapsed() > Duration::from_secs(120) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn checkpoints(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("checkpoints"))
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn sigkill_at_three_points_resumes_bit_for_bit() {
+    let d = tmp("kill");
+    let data = corpus(&d);
+    let data_s = data.to_str().unwrap();
+    let whole = d.join("whole");
+    let st = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(train_args(data_s, "--out", whole.to_str().unwrap()))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let want = sha(&whole);
+
+    let run = d.join("killed");
+    let run_s = run.to_str().unwrap();
+    // 1. Before the first checkpoint: the resume starts from step 0.
+    let mut c = spawn(&train_args(data_s, "--out", run_s), 150);
+    let hit = kill_when(&mut c, || run.join("config.json").exists());
+    assert!(hit, "the run ended before it could be killed");
+    // 2. In the middle of writing a checkpoint (temporary file present, not yet renamed).
+    let mut c = spawn(&train_args(data_s, "--resume", run_s), 150);
+    let hit = kill_when(&mut c, || {
+        checkpoints(&run).iter().any(|n| n.contains(".tmp-"))
+            && checkpoints(&run).iter().any(|n| n.starts_with("step-"))
+    });
+    assert!(hit, "never caught a checkpoint being written");
+    // 3. Between checkpoints, after a few have been written.
+    let mut c = spawn(&train_args(data_s, "--resume", run_s), 150);
+    let before = checkpoints(&run)
+        .iter()
+        .filter(|n| n.starts_with("step-") && !n.contains(".tmp-"))
+        .max()
+        .cloned();
+    let hit = kill_when(&mut c, || {
+        let now = checkpoints(&run)
+            .iter()
+            .filter(|n| n.starts_with("step-") && !n.contains(".tmp-"))
+            .max()
+            .cloned();
+        now.is_some() && now != before
+    });
+    assert!(hit, "never saw a new checkpoint");
+    // Finish.
+    let st = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(train_args(data_s, "--resume", run_s))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert!(
+        !checkpoints(&run).iter().any(|n| n.contains(".tmp-")),
+        "left-over temporary file: {:?}",
+        checkpoints(&run)
+    );
+    assert_eq!(
+        sha(&run),
+        want,
+        "a killed and resumed run must end with the same weights"
+    );
+}
+
+#[test]
+fn a_second_run_on_the_same_directory_is_refused() {
+    let d = tmp("lock");
+    let data = corpus(&d);
+    let run = d.join("run");
+    let mut c = spawn(
+        &train_args(data.to_str().unwrap(), "--out", run.to_str().unwrap()),
+        200,
+    );
+    let t0 = Instant::now();
+    while !run.join(".lock").exists() && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(train_args(
+            data.to_str().unwrap(),
+            "--resume",
+            run.to_str().unwrap(),
+        ))
+        .output()
+        .unwrap();
+    let _ = c.kill();
+    let _ = c.wait();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("another run"), "{err}");
+}
+
+#[test]
+fn nan_in_training_stops_or_skips() {
+    let d = tmp("nan");
+    let data = corpus(&d);
+    let data_s = data.to_str().unwrap();
+    let run = d.join("run");
+    let args = |dir: &str, extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "train",
+            "lm",
+            "--data",
+            data_s,
+            "--out",
+            dir,
+            "--steps",
+            "40",
+            "--save-every",
+            "1",
+            "--hidden",
+            "16",
+            "--layers",
+            "1",
+            "--embed",
+            "8",
+            "--seq-len",
+            "16",
+            "--batch",
+            "4",
+            "--threads",
+            "1",
+            "--clip",
+            "0",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "3e38",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(args(run.to_str().unwrap(), &[]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "an exploding run must stop");
+    assert!(
+        err.contains("NaN or infinite") && err.contains("--lr") && err.contains("step"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+    // The last good checkpoint is there and loads.
+    let cks = checkpoints(&run);
+    assert!(cks.iter().any(|n| n.starts_with("step-")), "{cks:?}");
+    let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(["inspect", run.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+
+    let run2 = d.join("skip");
+    let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(args(
+            run2.to_str().unwrap(),
+            &["--on-nan", "skip", "--json"],
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["nan_skips"].as_u64().unwrap() > 0);
+}
