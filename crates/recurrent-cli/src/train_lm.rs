@@ -62,6 +62,12 @@ pub struct LmArgs {
     /// Evaluate every this many seconds of training
     #[arg(long, default_value_t = 120.0)]
     pub eval_every: f64,
+    /// Learning-rate schedule: constant, or cosine (annealed to 0 over --steps)
+    #[arg(long, default_value = "constant")]
+    pub lr_schedule: String,
+    /// Linear learning-rate warm-up over this many steps
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
     #[command(flatten)]
     pub common: TrainCommon,
 }
@@ -87,6 +93,8 @@ impl LmArgs {
             min_count: self.min_count,
             init,
             eval_every: self.eval_every,
+            lr_schedule: self.lr_schedule.clone(),
+            warmup: self.warmup,
         })
     }
 }

@@ -371,3 +371,26 @@ fn bad_inputs_give_one_clear_error() {
     );
     fails(&["sample", "--checkpoint", out_s, "--top-p", "0"], "");
 }
+
+/// A model saved by PyTorch (../shared/bench/pytorch_charlm.py --save) samples and
+/// evaluates here as it is: same parameter names, vocabulary from its metadata.
+#[test]
+fn pytorch_saved_model_runs_here() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../recurrent/tests/fixtures/pytorch_lm/charlm_lstm_l2_h8.safetensors");
+    let f = f.to_str().unwrap();
+    let s = ok(&[
+        "sample",
+        "--checkpoint",
+        f,
+        "--length",
+        "30",
+        "--seed",
+        "2",
+        "--json",
+    ]);
+    let v = json(&s);
+    assert_eq!(v["text"].as_str().unwrap().chars().count(), 30);
+    let i = json(&ok(&["inspect", f, "--json"]));
+    assert_eq!(i["weights_sha256"].as_str().unwrap().len(), 64);
+}

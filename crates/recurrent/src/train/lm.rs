@@ -18,6 +18,7 @@ use super::clip;
 use super::observe::{EvalInfo, Limits, Observer, OnNan, StepInfo};
 use super::optim::{OptimConfig, OptimState, Optimizer};
 use super::run::{named_params, RunDir, CARRY_PREFIX, OPTIM_PREFIX};
+use super::schedule::Schedule;
 use crate::cell::CellKind;
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::text::{split_by_position, StreamBatcher};
@@ -63,6 +64,10 @@ pub struct LmTrainConfig {
     pub init: String,
     /// Evaluate every this many seconds of training (and at the end).
     pub eval_every: f64,
+    /// `constant` or `cosine` (annealed to 0 over the run's `--steps`).
+    pub lr_schedule: String,
+    /// Linear warm-up over this many steps.
+    pub warmup: u64,
 }
 
 impl Default for LmTrainConfig {
@@ -85,6 +90,8 @@ impl Default for LmTrainConfig {
             min_count: 1,
             init: "pytorch".into(),
             eval_every: 120.0,
+            lr_schedule: "constant".into(),
+            warmup: 0,
         }
     }
 }
@@ -125,7 +132,33 @@ impl LmTrainConfig {
             ));
         }
         self.init.parse::<Init>()?;
+        if !["constant", "cosine"].contains(&self.lr_schedule.as_str()) {
+            return bad(format!(
+                "--lr-schedule must be constant or cosine, got `{}`",
+                self.lr_schedule
+            ));
+        }
         Ok(())
+    }
+
+    /// The learning rate as a function of the step. Cosine anneals over `steps` (required:
+    /// a schedule over wall-clock time would make runs irreproducible).
+    pub fn schedule(&self, steps: Option<u64>) -> Result<Schedule> {
+        let mut s = match self.lr_schedule.as_str() {
+            "cosine" => {
+                let total = steps.ok_or_else(|| {
+                    Error::Config(
+                        "--lr-schedule cosine needs --steps (it anneals over the step count)"
+                            .into(),
+                    )
+                })?;
+                Schedule::cosine(self.lr, total.saturating_sub(self.warmup).max(1), 0.0)
+            }
+            _ => Schedule::constant(self.lr),
+        };
+        s.warmup = self.warmup;
+        s.validate()?;
+        Ok(s)
     }
 }
 
@@ -239,6 +272,7 @@ pub fn train_lm(
     let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
     meta.model.validate()?;
     // Everything checked: only now is the run directory created.
+    let schedule = cfg.schedule(req.limits.steps)?;
     let run = RunDir::open(&req.out, req.resume)?;
 
     // Fresh model, or the stored one.
@@ -411,6 +445,7 @@ pub fn train_lm(
         } else {
             clip::grad_norm(&model)
         };
+        opt.set_lr(schedule.lr_at(st.step));
         opt.step(&mut model)?;
         carry = Some(new_state);
         st.pos = next_pos;
@@ -639,14 +674,60 @@ pub fn parse_meta(ck: &Checkpoint, path: &Path) -> Result<LmMeta> {
     Ok(LmMeta { vocab, ..meta })
 }
 
-/// Loads a language model and its vocabulary from a checkpoint file.
+/// Loads a language model and its vocabulary from a checkpoint file: ours, or one that
+/// ../shared/bench/pytorch_charlm.py `--save` wrote (same parameter names; its vocabulary
+/// and flags come from the file's metadata).
 pub fn load_lm(path: &Path) -> Result<(LanguageModel<f32>, LmMeta)> {
     let ck = checkpoint::read(path)?;
-    let meta = parse_meta(&ck, path)?;
+    let meta = if !ck.metadata.contains_key("model") && ck.metadata.contains_key("vocab") {
+        pytorch_meta(path)?
+    } else {
+        parse_meta(&ck, path)?
+    };
     let mut model: LanguageModel<f32> =
         LanguageModel::new(meta.model.clone(), &Init::default(), &mut Rng::new(0))?;
     checkpoint::load_into(&mut model, &weights_only(&ck))?;
     Ok((model, meta))
+}
+
+/// The description of a pytorch_charlm.py model, from its file.
+fn pytorch_meta(path: &Path) -> Result<LmMeta> {
+    let pt = checkpoint::import_pytorch_lm(path)?;
+    let num = |k: &str| pt.config.get(k).and_then(|v| v.as_f64());
+    let vocab = Vocab::from_tokens(
+        Tokenizer::Char,
+        pt.vocab.iter().map(|c| c.to_string()).collect(),
+    )?;
+    let dropout = num("dropout").unwrap_or(0.0);
+    let model = LmConfig {
+        cell: pt.cell,
+        vocab: vocab.len(),
+        embed: pt.embed,
+        hidden: pt.hidden,
+        layers: pt.layers,
+        dropout,
+    };
+    let d = LmTrainConfig::default();
+    let train = LmTrainConfig {
+        cell: pt.cell,
+        hidden: pt.hidden,
+        layers: pt.layers,
+        embed: pt.embed,
+        dropout,
+        seq_len: num("seq_len").map_or(d.seq_len, |v| v as usize),
+        batch: num("batch").map_or(d.batch, |v| v as usize),
+        lr: num("lr").unwrap_or(d.lr),
+        clip: num("clip").unwrap_or(d.clip),
+        val_frac: num("val_frac").unwrap_or(d.val_frac),
+        seed: num("seed").map_or(0, |v| v as u64),
+        ..d
+    };
+    Ok(LmMeta {
+        task: "lm".into(),
+        model,
+        vocab,
+        train,
+    })
 }
 
 /// Mean cross-entropy (nats per token) of `ids` read as one stream: the state carried
