@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod float;
+pub mod fuzzing;
 pub mod gradcheck;
 pub mod infer;
 pub mod init;

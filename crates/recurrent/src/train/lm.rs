@@ -684,10 +684,45 @@ pub fn load_lm(path: &Path) -> Result<(LanguageModel<f32>, LmMeta)> {
     } else {
         parse_meta(&ck, path)?
     };
-    let mut model: LanguageModel<f32> =
-        LanguageModel::new(meta.model.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &weights_only(&ck))?;
+    let model = model_from_meta(&meta, &ck)?;
     Ok((model, meta))
+}
+
+/// Builds the model a checkpoint describes and loads its weights. The shapes the metadata
+/// implies are checked against the tensors really in the file *before* the model is
+/// allocated, so a header that claims a huge model cannot make us allocate it.
+pub fn model_from_meta(meta: &LmMeta, ck: &Checkpoint) -> Result<LanguageModel<f32>> {
+    let m = &meta.model;
+    m.validate()?;
+    if m.vocab != meta.vocab.len() {
+        return Err(Error::format(
+            ck.origin(),
+            format!("the model has {} outputs but the vocabulary {} tokens", m.vocab, meta.vocab.len()),
+        ));
+    }
+    let g = m.cell.gates();
+    let mut want: Vec<(String, Vec<usize>)> = vec![("embed.weight".into(), vec![m.vocab, m.embed])];
+    for k in 0..m.layers {
+        let i = if k == 0 { m.embed } else { m.hidden };
+        want.push((format!("rnn.weight_ih_l{k}"), vec![g * m.hidden, i]));
+        want.push((format!("rnn.weight_hh_l{k}"), vec![g * m.hidden, m.hidden]));
+        want.push((format!("rnn.bias_ih_l{k}"), vec![g * m.hidden]));
+        want.push((format!("rnn.bias_hh_l{k}"), vec![g * m.hidden]));
+    }
+    want.push(("head.weight".into(), vec![m.vocab, m.hidden]));
+    want.push(("head.bias".into(), vec![m.vocab]));
+    for (name, shape) in &want {
+        let t = ck.get(name)?;
+        if t.shape() != shape.as_slice() {
+            return Err(Error::tensor(
+                name,
+                format!("{}: shape {:?}, but the model config implies {shape:?}", ck.origin().display(), t.shape()),
+            ));
+        }
+    }
+    let mut model: LanguageModel<f32> = LanguageModel::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
+    checkpoint::load_into(&mut model, &weights_only(ck))?;
+    Ok(model)
 }
 
 /// The description of a pytorch_charlm.py model, from its file.
