@@ -10,6 +10,27 @@
 //!
 //! Data flows one way: data -> model forward (keeping a cache) -> loss -> backward in
 //! reverse time -> gradients in each [`Param`] -> optimizer.
+//!
+//! ```
+//! use recurrent::init::Init;
+//! use recurrent::train::{Adam, AdamConfig, Optimizer};
+//! use recurrent::{CellKind, Module, Rng, Rnn, RnnConfig, Tensor};
+//!
+//! // A 2-layer bidirectional LSTM with PyTorch's default initialisation.
+//! let cfg = RnnConfig::new(CellKind::Lstm, 16, 32).layers(2).bidirectional(true);
+//! let mut lstm: Rnn<f32> = Rnn::new(cfg, &Init::default(), &mut Rng::new(0))?;
+//! let x = Tensor::zeros(&[50, 8, 16]); // [T, B, I]
+//! let (out, cache) = lstm.forward(&x, None, None, None)?;
+//! assert_eq!(out.output.shape(), &[50, 8, 64]);
+//! // Loss = sum(output): dL/d(output) is all ones. Backward through time:
+//! let d_out = Tensor::from_vec(out.output.shape(), vec![1.0; out.output.len()])?;
+//! let grads = lstm.backward(&cache, &d_out, None, None)?;
+//! assert_eq!(grads.d_input.shape(), &[50, 8, 16]);
+//! let mut adam = Adam::new(AdamConfig { lr: 1e-3, ..Default::default() })?;
+//! adam.step(&mut lstm)?;
+//! lstm.visit(&mut |p| println!("{} {:?}", p.name, p.shape()));
+//! # Ok::<(), recurrent::Error>(())
+//! ```
 
 pub mod cell;
 pub mod checkpoint;
