@@ -5,8 +5,9 @@ use crate::common::{install_interrupt, Progress};
 use crate::{corpus, train_lm};
 use anyhow::Result;
 use recurrent::infer::{generate::generate, Sampler, SamplerConfig};
-use recurrent::train::lm::{load_lm, train_lm, LmTrainConfig, TrainRequest};
+use recurrent::train::lm::{load_lm, train_lm, LmTrainConfig};
 use recurrent::train::Limits;
+use recurrent::train::TrainRequest;
 use recurrent::{CellKind, Rng};
 
 /// Seconds of training in the main job.

@@ -5,8 +5,8 @@ use crate::common::print_json;
 use anyhow::{bail, Result};
 use clap::Args;
 use recurrent::checkpoint;
-use recurrent::train::lm::weights_only;
 use recurrent::train::run::{latest_checkpoint, read_metrics};
+use recurrent::train::runner::weights_only;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]

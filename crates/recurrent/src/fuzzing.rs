@@ -21,7 +21,9 @@ pub fn safetensors_read(data: &[u8]) {
 
 /// A text corpus on arbitrary bytes: decode, both vocabularies, encode, batch.
 pub fn text_corpus(data: &[u8]) {
-    let Ok(text) = decode_text(data, Path::new("fuzz.txt")) else { return };
+    let Ok(text) = decode_text(data, Path::new("fuzz.txt")) else {
+        return;
+    };
     for vocab in [Vocab::chars(&text), Vocab::words(&text, 1 + data.len() % 3)] {
         if let Ok(ids) = vocab.encode(&text) {
             let _ = vocab.decode(&ids);
@@ -38,7 +40,9 @@ pub fn text_corpus(data: &[u8]) {
 /// the model it describes (sizes are bounded by the file's own tensors before anything is
 /// allocated).
 pub fn checkpoint_meta(data: &[u8]) {
-    let Ok(ck) = checkpoint::read_bytes(data, "fuzz.safetensors") else { return };
+    let Ok(ck) = checkpoint::read_bytes(data, "fuzz.safetensors") else {
+        return;
+    };
     let path = Path::new("fuzz.safetensors");
     if let Ok(meta) = crate::train::lm::parse_meta(&ck, path) {
         let _ = crate::train::lm::model_from_meta(&meta, &ck);

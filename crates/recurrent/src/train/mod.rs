@@ -7,6 +7,7 @@ pub mod lm;
 pub mod observe;
 pub mod optim;
 pub mod run;
+pub mod runner;
 pub mod schedule;
 
 pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
@@ -15,6 +16,7 @@ pub use optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, AdamWConfig, OptimConfig, OptimState, Optimizer,
     RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
+pub use runner::{EvalEvery, Evaluation, OptimSettings, RunSummary, Task, TrainRequest};
 pub use schedule::{
     EarlyStopping, EarlyStoppingState, LrSchedule, Mode, PlateauConfig, PlateauState,
     ReduceLrOnPlateau, Schedule, ThresholdMode, Verdict,

@@ -5,8 +5,8 @@
 //! DIR/config.json                   the run's flags, model config and vocabulary
 //! DIR/checkpoints/step-NNNNNNNNN.safetensors
 //!                                   weights + training state (optimizer moments under
-//!                                   `train_state.optim.`, the carried recurrent state under
-//!                                   `train_state.carry.`, step/RNG/schedule as JSON in the
+//!                                   `train_state.optim.`, the task's carried tensors under
+//!                                   `train_state.task.`, step/RNG/position as JSON in the
 //!                                   metadata); the last
 //!                                   `keep` are kept, the newest readable one is `latest`
 //! DIR/best.safetensors              weights of the best validation score (the latest where
@@ -25,11 +25,6 @@ use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// Name prefix of the optimizer's buffers in a checkpoint.
-pub const OPTIM_PREFIX: &str = "train_state.optim.";
-/// Name prefix of the carried recurrent state in a checkpoint.
-pub const CARRY_PREFIX: &str = "train_state.carry.";
 
 /// An open run directory, locked against a second run.
 pub struct RunDir {

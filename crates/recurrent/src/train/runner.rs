@@ -1,0 +1,586 @@
+//! The training loop every task shares: the steps, the optimizer with clipping and its
+//! schedule, NaN handling, evaluation and the best checkpoint, resumable checkpoints, limits
+//! and Ctrl-C. A task ([`Task`]) supplies only its batches, its loss and its evaluation:
+//!
+//! ```text
+//! loop: task.train_step (forward, loss, backward)  ->  non-finite check  ->  clip
+//!       ->  optimizer step at schedule.lr_at(step)  ->  metrics, evaluation, checkpoint
+//! ```
+//!
+//! Determinism: everything random is drawn from one stream (`Rng`, forked from the seed) that
+//! the task receives in `train_step`; the stream's position, the optimizer's buffers, the
+//! task's own position and carried tensors, and the step are saved in every checkpoint, so a
+//! resumed run continues bit for bit. Evaluation draws nothing and changes nothing.
+
+use super::clip;
+use super::observe::{EvalInfo, Limits, Observer, OnNan, StepInfo};
+use super::optim::{OptimConfig, OptimState, Optimizer};
+use super::run::{named_params, RunDir};
+use super::schedule::Schedule;
+use crate::checkpoint::{self, Checkpoint};
+use crate::error::{Error, Result};
+use crate::param::Module;
+use crate::rng::{Rng, RngState};
+use crate::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Name prefix of the optimizer's buffers in a checkpoint.
+pub const OPTIM_PREFIX: &str = "train_state.optim.";
+/// Name prefix of the task's carried tensors in a checkpoint.
+pub const TASK_PREFIX: &str = "train_state.task.";
+
+/// Optimizer, clipping and learning-rate schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimSettings {
+    /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
+    pub optimizer: String,
+    pub lr: f64,
+    /// None: the optimizer's PyTorch default (AdamW 0.01, others 0).
+    pub weight_decay: Option<f64>,
+    /// Clip the global gradient norm to this (0: off).
+    pub clip: f64,
+    /// `constant` or `cosine` (annealed to 0 over the run's `--steps`).
+    pub lr_schedule: String,
+    /// Linear warm-up steps.
+    pub warmup: u64,
+}
+
+impl OptimSettings {
+    /// Adam at `lr`, clipping at `clip`, constant rate.
+    pub fn adam(lr: f64, clip: f64) -> Self {
+        OptimSettings {
+            optimizer: "adam".into(),
+            lr,
+            weight_decay: None,
+            clip,
+            lr_schedule: "constant".into(),
+            warmup: 0,
+        }
+    }
+    /// Checks ranges; errors name the flag.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::Config(format!(
+                "--lr must be positive, got {}",
+                self.lr
+            )));
+        }
+        if self.clip.is_nan() || self.clip < 0.0 {
+            return Err(Error::Config(format!(
+                "--clip must be >= 0, got {}",
+                self.clip
+            )));
+        }
+        if !["constant", "cosine"].contains(&self.lr_schedule.as_str()) {
+            return Err(Error::Config(format!(
+                "--lr-schedule must be constant or cosine, got `{}`",
+                self.lr_schedule
+            )));
+        }
+        OptimConfig::named(&self.optimizer, self.lr).map(|_| ())
+    }
+    /// The optimizer.
+    pub fn build(&self) -> Result<Box<dyn Optimizer<f32>>> {
+        let mut c = OptimConfig::named(&self.optimizer, self.lr)?;
+        if let Some(wd) = self.weight_decay {
+            match &mut c {
+                OptimConfig::Sgd(c) => c.weight_decay = wd,
+                OptimConfig::Adam(c) => c.weight_decay = wd,
+                OptimConfig::AdamW(c) => c.weight_decay = wd,
+                OptimConfig::RmsProp(c) => c.weight_decay = wd,
+                OptimConfig::Adagrad(c) => c.weight_decay = wd,
+            }
+        }
+        c.build()
+    }
+    /// The learning rate as a function of the step. Cosine anneals over `steps` (required:
+    /// a schedule over wall-clock time would make runs irreproducible).
+    pub fn schedule(&self, steps: Option<u64>) -> Result<Schedule> {
+        let mut s = match self.lr_schedule.as_str() {
+            "cosine" => {
+                let total = steps.ok_or_else(|| {
+                    Error::Config(
+                        "--lr-schedule cosine needs --steps (it anneals over the step count)"
+                            .into(),
+                    )
+                })?;
+                Schedule::cosine(self.lr, total.saturating_sub(self.warmup).max(1), 0.0)
+            }
+            _ => Schedule::constant(self.lr),
+        };
+        s.warmup = self.warmup;
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// When to evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalEvery {
+    /// Every this many seconds of training (pytorch_charlm.py's way).
+    Seconds(f64),
+    /// Every this many steps.
+    Steps(u64),
+}
+
+/// Where and how long to train.
+#[derive(Clone, Debug)]
+pub struct TrainRequest {
+    pub out: PathBuf,
+    pub resume: bool,
+    pub limits: Limits,
+    /// Save a checkpoint every this many steps (and at the end).
+    pub save_every: Option<u64>,
+    /// Checkpoints kept.
+    pub keep: usize,
+    pub on_nan: OnNan,
+}
+
+impl TrainRequest {
+    /// A fresh run into `out`, no limits yet (see [`TrainRequest::steps`]).
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        TrainRequest {
+            out: out.into(),
+            resume: false,
+            limits: Limits::default(),
+            save_every: None,
+            keep: 2,
+            on_nan: OnNan::Stop,
+        }
+    }
+    /// Stops after `n` steps.
+    pub fn steps(mut self, n: u64) -> Self {
+        self.limits.steps = Some(n);
+        self
+    }
+}
+
+/// A validation result.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// The number that picks the best checkpoint.
+    pub metric: f64,
+    /// Whether a larger metric is better (accuracy) or a smaller one (loss).
+    pub higher_is_better: bool,
+    /// Everything else worth logging (`val_loss`, `val_accuracy`, ...), merged into the
+    /// metrics line.
+    pub fields: serde_json::Value,
+}
+
+/// What the loop trains. The task owns its data and its position in it.
+pub trait Task {
+    type Model: Module<f32>;
+    /// Metadata stored with every checkpoint (`model`, `vocab`, ...): what rebuilds the model.
+    fn metadata(&self) -> BTreeMap<String, String>;
+    /// Batches in one pass over the training data.
+    fn batches_per_epoch(&self) -> u64;
+    /// Forward, loss and backward on the next batch, accumulating into the (zeroed)
+    /// gradients. Returns the batch's mean loss and how many tokens or examples it held.
+    fn train_step(&mut self, model: &mut Self::Model, rng: &mut Rng) -> Result<(f64, usize)>;
+    /// Validation, or None without validation data.
+    fn evaluate(&mut self, model: &Self::Model) -> Result<Option<Evaluation>>;
+    /// The task's position (JSON) and carried tensors, for checkpoints.
+    fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>);
+    /// Restores what [`Task::state`] saved.
+    fn load_state(
+        &mut self,
+        json: &serde_json::Value,
+        tensors: BTreeMap<String, Tensor<f32>>,
+    ) -> Result<()>;
+}
+
+/// What a run reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub out: PathBuf,
+    pub steps: u64,
+    pub train_s: f64,
+    /// Tokens (or examples) trained on.
+    pub tokens: u64,
+    pub tokens_per_s: f64,
+    pub train_loss: Option<f64>,
+    /// The last evaluation's fields.
+    pub last_eval: Option<serde_json::Value>,
+    /// The best validation metric.
+    pub best_metric: Option<f64>,
+    pub params: usize,
+    pub nan_skips: u64,
+    /// True if a limit was reached; false if stopped early (Ctrl-C or early stopping).
+    pub finished: bool,
+    /// The run was already complete: nothing was done.
+    pub already_complete: bool,
+}
+
+/// The loop's position, saved in each checkpoint's metadata (`train_state`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LoopState {
+    step: u64,
+    trained_s: f64,
+    tokens: u64,
+    rng: RngState,
+    best: Option<f64>,
+    next_eval: f64,
+    nan_skips: u64,
+    finished: bool,
+    optim: Option<OptimState>,
+    last_loss: Option<f64>,
+    last_eval: Option<serde_json::Value>,
+    task: serde_json::Value,
+}
+
+/// Trains `model` on `task` into `req.out` (or resumes there). `config` is the run's
+/// configuration as stored in `config.json`; on resume every key of it must agree with the
+/// stored one (the error names the flag). `seed` seeds the training stream.
+#[allow(clippy::too_many_arguments)]
+pub fn run<T: Task>(
+    task: &mut T,
+    model: &mut T::Model,
+    optim: &OptimSettings,
+    eval_every: EvalEvery,
+    config: &serde_json::Value,
+    seed: u64,
+    req: &TrainRequest,
+    obs: &mut dyn Observer,
+) -> Result<RunSummary> {
+    optim.validate()?;
+    let schedule = optim.schedule(req.limits.steps)?;
+    let mut opt = optim.build()?;
+    let run = RunDir::open(&req.out, req.resume)?;
+    let metadata = task.metadata();
+    let first_eval = match eval_every {
+        EvalEvery::Seconds(s) => s,
+        EvalEvery::Steps(n) => n as f64,
+    };
+    let mut st = LoopState {
+        step: 0,
+        trained_s: 0.0,
+        tokens: 0,
+        rng: Rng::new(seed).fork("train").state(),
+        best: None,
+        next_eval: first_eval,
+        nan_skips: 0,
+        finished: false,
+        optim: None,
+        last_loss: None,
+        last_eval: None,
+        task: serde_json::Value::Null,
+    };
+    let per_epoch = task.batches_per_epoch().max(1) as f64;
+    if let Some(stored) = run.read_config()? {
+        compare_configs(
+            stored.get("train").unwrap_or(&stored),
+            config.get("train").unwrap_or(config),
+            &req.out,
+        )?;
+        match run.latest_checkpoint(&mut |w| obs.message(&w))? {
+            Some((path, ck)) => {
+                st = restore(&ck, &path, model, opt.as_mut(), task)?;
+                if st.finished
+                    && req
+                        .limits
+                        .reached(st.step, st.trained_s, st.step as f64 / per_epoch)
+                {
+                    obs.message(&format!(
+                        "the run in {} is complete (step {}): nothing to do",
+                        req.out.display(),
+                        st.step
+                    ));
+                    return Ok(summary(&req.out, &st, model, true, true));
+                }
+                // A finished run given a larger limit goes on from where it stopped.
+                st.finished = false;
+                run.truncate_metrics_after(st.step)?;
+                obs.message(&format!(
+                    "resuming {} from step {} ({})",
+                    req.out.display(),
+                    st.step,
+                    path.display()
+                ));
+            }
+            None => obs.message(&format!(
+                "{}: no checkpoint yet, starting from step 0",
+                req.out.display()
+            )),
+        }
+    } else if req.resume {
+        obs.message(&format!(
+            "{}: no run here yet, starting from step 0",
+            req.out.display()
+        ));
+    }
+    let mut rng = Rng::from_state(&st.rng).ok_or_else(|| Error::Config("bad RNG state".into()))?;
+    run.write_file(
+        "config.json",
+        serde_json::to_string_pretty(config)
+            .map_err(|e| Error::Config(e.to_string()))?
+            .as_bytes(),
+    )?;
+
+    let save = |st: &LoopState,
+                model: &T::Model,
+                opt: &dyn Optimizer<f32>,
+                task: &T,
+                rng: &Rng|
+     -> Result<()> {
+        let mut st = st.clone();
+        st.optim = Some(opt.state());
+        st.rng = rng.state();
+        let (task_json, task_tensors) = task.state();
+        st.task = task_json;
+        let mut tensors = named_params(model);
+        tensors.extend(
+            opt.state_tensors()
+                .into_iter()
+                .map(|(n, t)| (format!("{OPTIM_PREFIX}{n}"), t)),
+        );
+        tensors.extend(
+            task_tensors
+                .into_iter()
+                .map(|(n, t)| (format!("{TASK_PREFIX}{n}"), t)),
+        );
+        let mut md = metadata.clone();
+        md.insert(
+            "train_state".to_string(),
+            serde_json::to_string(&st).map_err(|e| Error::Config(e.to_string()))?,
+        );
+        let refs: Vec<(String, &Tensor<f32>)> =
+            tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+        run.save_checkpoint(st.step, &refs, &md, req.keep)?;
+        Ok(())
+    };
+    let save_best = |model: &T::Model, st: &LoopState| -> Result<()> {
+        let tensors = named_params(model);
+        let refs: Vec<(String, &Tensor<f32>)> =
+            tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+        let mut md = metadata.clone();
+        md.insert("step".to_string(), st.step.to_string());
+        if let Some(e) = &st.last_eval {
+            md.insert("eval".to_string(), e.to_string());
+        }
+        checkpoint::write(run.path().join("best.safetensors"), &refs, &md)
+    };
+    let evaluate = |model: &T::Model,
+                    task: &mut T,
+                    st: &mut LoopState,
+                    obs: &mut dyn Observer|
+     -> Result<()> {
+        let Some(ev) = task.evaluate(model)? else {
+            return Ok(());
+        };
+        let better = st.best.is_none_or(|b| {
+            if ev.higher_is_better {
+                ev.metric > b
+            } else {
+                ev.metric < b
+            }
+        });
+        let mut line = serde_json::json!({"event": "eval", "step": st.step, "train_s": st.trained_s, "metric": ev.metric, "best": better});
+        if let (Some(o), Some(f)) = (line.as_object_mut(), ev.fields.as_object()) {
+            o.extend(f.clone());
+        }
+        st.last_eval = Some(line.clone());
+        if better {
+            st.best = Some(ev.metric);
+            save_best(model, st)?;
+        }
+        run.append_metric(&line)?;
+        obs.on_eval(&EvalInfo {
+            step: st.step,
+            trained_s: st.trained_s,
+            val_loss: ev.metric,
+            best: better,
+        });
+        Ok(())
+    };
+
+    let mut interrupted = false;
+    loop {
+        if req
+            .limits
+            .reached(st.step, st.trained_s, st.step as f64 / per_epoch)
+        {
+            break;
+        }
+        if obs.should_stop() {
+            interrupted = true;
+            break;
+        }
+        let t0 = Instant::now();
+        model.zero_grad();
+        let (loss, tokens) = task.train_step(model, &mut rng)?;
+        let bad = if loss.is_finite() {
+            clip::first_non_finite(model).map(|nf| nf.to_string())
+        } else {
+            Some(format!("the loss ({loss})"))
+        };
+        if let Some(what) = bad {
+            match req.on_nan {
+                OnNan::Stop => {
+                    return Err(Error::Numerical(format!(
+                        "step {}: {what} became NaN or infinite; the last good checkpoint in {} is kept. \
+                         Lower --lr, set or lower --clip, or pass --on-nan skip",
+                        st.step + 1,
+                        req.out.display()
+                    )))
+                }
+                OnNan::Skip => {
+                    st.nan_skips += 1;
+                    obs.message(&format!("step {}: {what} is not finite: batch skipped ({} so far)", st.step + 1, st.nan_skips));
+                    st.step += 1;
+                    continue;
+                }
+            }
+        }
+        let grad_norm = if optim.clip > 0.0 {
+            clip::clip_grad_norm(model, optim.clip)?
+        } else {
+            clip::grad_norm(model)
+        };
+        opt.set_lr(schedule.lr_at(st.step));
+        opt.step(model)?;
+        st.step += 1;
+        st.tokens += tokens as u64;
+        st.trained_s += t0.elapsed().as_secs_f64();
+        st.last_loss = Some(loss);
+        let epoch = st.step as f64 / per_epoch;
+        let info = StepInfo {
+            step: st.step,
+            loss,
+            grad_norm,
+            lr: opt.lr(),
+            trained_s: st.trained_s,
+            tokens_per_s: st.tokens as f64 / st.trained_s.max(1e-9),
+            epoch,
+            progress: req.limits.progress(st.step, st.trained_s, epoch),
+        };
+        obs.on_step(&info);
+        if st.step.is_multiple_of(10) || st.step == 1 {
+            run.append_metric(&serde_json::json!({"event": "train", "step": st.step, "train_s": st.trained_s, "loss": loss,
+                "grad_norm": grad_norm, "lr": info.lr, "tokens_per_s": info.tokens_per_s, "epoch": epoch}))?;
+        }
+        let limit_hit = req.limits.reached(st.step, st.trained_s, epoch);
+        let clock = match eval_every {
+            EvalEvery::Seconds(_) => st.trained_s,
+            EvalEvery::Steps(_) => st.step as f64,
+        };
+        if clock >= st.next_eval && !limit_hit {
+            while st.next_eval <= clock {
+                st.next_eval += first_eval;
+            }
+            evaluate(model, task, &mut st, obs)?;
+        }
+        if req
+            .save_every
+            .is_some_and(|k| k > 0 && st.step.is_multiple_of(k))
+            && !limit_hit
+        {
+            save(&st, model, opt.as_ref(), task, &rng)?;
+        }
+    }
+    if !interrupted {
+        evaluate(model, task, &mut st, obs)?;
+        st.finished = true;
+    } else {
+        obs.message(&format!(
+            "stopped at step {}: checkpoint saved; continue with --resume {}",
+            st.step,
+            req.out.display()
+        ));
+    }
+    save(&st, model, opt.as_ref(), task, &rng)?;
+    if !run.path().join("best.safetensors").exists() {
+        save_best(model, &st)?;
+    }
+    Ok(summary(&req.out, &st, model, !interrupted, false))
+}
+
+fn summary<M: Module<f32>>(
+    out: &Path,
+    st: &LoopState,
+    model: &M,
+    finished: bool,
+    already_complete: bool,
+) -> RunSummary {
+    RunSummary {
+        out: out.to_path_buf(),
+        steps: st.step,
+        train_s: st.trained_s,
+        tokens: st.tokens,
+        tokens_per_s: st.tokens as f64 / st.trained_s.max(1e-9),
+        train_loss: st.last_loss,
+        last_eval: st.last_eval.clone(),
+        best_metric: st.best,
+        params: model.num_params(),
+        nan_skips: st.nan_skips,
+        finished,
+        already_complete,
+    }
+}
+
+/// Restores model, optimizer, task and loop position from a checkpoint.
+fn restore<T: Task>(
+    ck: &Checkpoint,
+    path: &Path,
+    model: &mut T::Model,
+    opt: &mut dyn Optimizer<f32>,
+    task: &mut T,
+) -> Result<LoopState> {
+    checkpoint::load_into(model, &weights_only(ck))?;
+    let st: LoopState = ck
+        .metadata
+        .get("train_state")
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                "no training state in the metadata: not a resumable checkpoint",
+            )
+        })
+        .and_then(|s| {
+            serde_json::from_str(s).map_err(|e| Error::format(path, format!("training state: {e}")))
+        })?;
+    let (mut opt_tensors, mut task_tensors) = (Vec::new(), BTreeMap::new());
+    for (name, t) in &ck.tensors {
+        if let Some(n) = name.strip_prefix(OPTIM_PREFIX) {
+            opt_tensors.push((n.to_string(), t.to_tensor::<f32>()?));
+        } else if let Some(n) = name.strip_prefix(TASK_PREFIX) {
+            task_tensors.insert(n.to_string(), t.to_tensor::<f32>()?);
+        }
+    }
+    if let Some(os) = &st.optim {
+        opt.load_state(model, os, opt_tensors)?;
+    }
+    task.load_state(&st.task, task_tensors)?;
+    Ok(st)
+}
+
+/// The checkpoint without its training-state tensors.
+pub fn weights_only(ck: &Checkpoint) -> Checkpoint {
+    let mut c = ck.clone();
+    c.tensors.retain(|n, _| !Checkpoint::is_train_state(n));
+    c
+}
+
+/// Names the first flag whose stored value differs from the given one.
+fn compare_configs(
+    stored: &serde_json::Value,
+    given: &serde_json::Value,
+    dir: &Path,
+) -> Result<()> {
+    if let (Some(a), Some(b)) = (stored.as_object(), given.as_object()) {
+        for (k, v) in b {
+            let old = a.get(k).unwrap_or(&serde_json::Value::Null);
+            if old != v {
+                return Err(Error::Config(format!(
+                    "--{} differs from the run in {}: stored {old}, given {v}. Resume with the original flags, or start a new --out",
+                    k.replace('_', "-"),
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
