@@ -280,3 +280,46 @@ fn nan_in_training_stops_or_skips() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["nan_skips"].as_u64().unwrap() > 0);
 }
+
+/// Ctrl-C (SIGINT) writes a final checkpoint and exits cleanly; the run then resumes to the
+/// same bits as an uninterrupted one.
+#[test]
+fn sigint_checkpoints_and_resumes() {
+    let d = tmp("sigint");
+    let data = corpus(&d);
+    let data_s = data.to_str().unwrap();
+    let whole = d.join("whole");
+    let st = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(train_args(data_s, "--out", whole.to_str().unwrap()))
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let run = d.join("int");
+    let mut c = spawn(&train_args(data_s, "--out", run.to_str().unwrap()), 100);
+    // Wait for the first periodic checkpoint, then interrupt.
+    let t0 = Instant::now();
+    while !checkpoints(&run)
+        .iter()
+        .any(|n| n.starts_with("step-") && !n.contains(".tmp-"))
+        && t0.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = c.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    let status = c.wait().unwrap();
+    assert!(status.success(), "Ctrl-C must exit cleanly, got {status}");
+    let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(["inspect", run.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["finished"], false, "an interrupted run is not finished");
+    let st = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(train_args(data_s, "--resume", run.to_str().unwrap()))
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    assert_eq!(sha(&run), sha(&whole));
+}
