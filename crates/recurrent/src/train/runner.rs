@@ -138,6 +138,8 @@ pub struct TrainRequest {
     /// Checkpoints kept.
     pub keep: usize,
     pub on_nan: OnNan,
+    /// Early stopping: stop after this many evaluations in a row without a better metric.
+    pub patience: Option<u64>,
 }
 
 impl TrainRequest {
@@ -150,6 +152,7 @@ impl TrainRequest {
             save_every: None,
             keep: 2,
             on_nan: OnNan::Stop,
+            patience: None,
         }
     }
     /// Stops after `n` steps.
@@ -229,6 +232,9 @@ struct LoopState {
     optim: Option<OptimState>,
     last_loss: Option<f64>,
     last_eval: Option<serde_json::Value>,
+    /// Evaluations in a row without improvement (early stopping).
+    #[serde(default)]
+    stale_evals: u64,
     task: serde_json::Value,
 }
 
@@ -267,6 +273,7 @@ pub fn run<T: Task>(
         optim: None,
         last_loss: None,
         last_eval: None,
+        stale_evals: 0,
         task: serde_json::Value::Null,
     };
     let per_epoch = task.batches_per_epoch().max(1) as f64;
@@ -385,7 +392,10 @@ pub fn run<T: Task>(
         st.last_eval = Some(line.clone());
         if better {
             st.best = Some(ev.metric);
+            st.stale_evals = 0;
             save_best(model, st)?;
+        } else {
+            st.stale_evals += 1;
         }
         run.append_metric(&line)?;
         obs.on_eval(&EvalInfo {
