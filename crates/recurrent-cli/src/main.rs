@@ -1,6 +1,7 @@
 //! `recurrent`: train, sample, evaluate, inspect and benchmark recurrent networks. A thin
 //! shell over the library: each subcommand is one file of flags and calls.
 
+mod bench;
 mod common;
 mod corpus;
 mod demo;
@@ -30,6 +31,9 @@ enum Cmd {
     Eval(eval::EvalArgs),
     /// Architecture, parameters, history and weights hash of a checkpoint or run
     Inspect(inspect::InspectArgs),
+    /// Time a recurrent layer (train, infer, step) or the matrix product, printing the
+    /// one-line JSON of ../shared/bench/pytorch_rnn_bench.py (or matmul_ceiling.py)
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -48,6 +52,7 @@ fn main() {
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
         Some(Cmd::Inspect(a)) => inspect::run(a),
+        Some(Cmd::Bench(a)) => bench::run(a).map_err(anyhow::Error::msg),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

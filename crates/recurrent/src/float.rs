@@ -36,6 +36,12 @@ pub trait Float:
     /// Reads from exactly `Self::BYTES` little-endian bytes.
     fn from_le(bytes: &[u8]) -> Self;
 
+    /// sigmoid(x) as the gate passes compute it: the exact formula in f64, a vectorisable
+    /// approximation accurate to a few ulp in f32 (see [`crate::kernels::act`]).
+    fn act_sigmoid(x: Self) -> Self;
+    /// tanh(x) as the gate passes compute it (exact in f64, a few ulp in f32).
+    fn act_tanh(x: Self) -> Self;
+
     /// `C = alpha * A B + beta * C` on strided views, the raw kernel behind
     /// [`crate::kernels::matmul::gemm`]. Shapes: A [m, k], B [k, n], C [m, n].
     ///
@@ -62,7 +68,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $mm:path) => {
+    ($t:ty, $name:literal, $mm:path, $sig:path, $tanh:expr) => {
         impl Float for $t {
             const DTYPE: &'static str = $name;
             const BYTES: usize = std::mem::size_of::<$t>();
@@ -81,6 +87,14 @@ macro_rules! impl_float {
                 let mut b = [0u8; std::mem::size_of::<$t>()];
                 b.copy_from_slice(bytes);
                 <$t>::from_le_bytes(b)
+            }
+            #[inline(always)]
+            fn act_sigmoid(x: Self) -> Self {
+                $sig(x)
+            }
+            #[inline(always)]
+            fn act_tanh(x: Self) -> Self {
+                $tanh(x)
             }
             unsafe fn gemm_raw(
                 small: bool,
@@ -111,5 +125,17 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, "F32", matrixmultiply::sgemm);
-impl_float!(f64, "F64", matrixmultiply::dgemm);
+impl_float!(
+    f32,
+    "F32",
+    matrixmultiply::sgemm,
+    crate::kernels::act::sigmoid_f32,
+    crate::kernels::act::tanh_f32
+);
+impl_float!(
+    f64,
+    "F64",
+    matrixmultiply::dgemm,
+    crate::kernels::act::sigmoid_f64,
+    f64::tanh
+);

@@ -8,15 +8,17 @@
 //! - output [T, B, D*H_out] (features `[0, H_out)` forward, `[H_out, 2*H_out)` reverse)
 //! - h0, h_n [D*L, B, H_out], index `k*D + d`;  c0, c_n [D*L, B, H] (LSTM)
 
-use crate::cell::sequence::{self, DirCache, DirParams, Spec};
+use crate::cell::sequence::{self, DirCache, DirParams, Spec, StepBuffers};
 use crate::cell::{CellKind, GruForm};
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::{self, Init, InputInit, RecurrentInit};
+use crate::kernels::{pool, workspace};
 use crate::param::{Module, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
 
 fn one() -> usize {
     1
@@ -179,9 +181,9 @@ pub struct RnnOutput<F> {
     pub state: RnnState<F>,
 }
 
-/// What a forward pass keeps for backward.
+/// What a forward pass keeps for backward. Its buffers are recycled when it is dropped.
 #[derive(Clone, Debug)]
-pub struct RnnCache<F> {
+pub struct RnnCache<F: Float> {
     t: usize,
     b: usize,
     /// Layer inputs, time-first: [T, B, I_k] (after inter-layer dropout for k > 0).
@@ -189,6 +191,14 @@ pub struct RnnCache<F> {
     /// Dropout masks (scaled by 1/(1-p)) applied to the output of layer k, k < L-1.
     masks: Vec<Vec<F>>,
     dirs: Vec<DirCache<F>>,
+}
+
+impl<F: Float> Drop for RnnCache<F> {
+    fn drop(&mut self) {
+        for v in self.inputs.drain(..).chain(self.masks.drain(..)) {
+            workspace::give(v);
+        }
+    }
 }
 
 impl<F: Float> RnnCache<F> {
@@ -338,13 +348,16 @@ impl<F: Float> Rnn<F> {
                 ),
             ));
         }
-        let x = if c.batch_first {
-            input.swap01()
+        let (t, b) = if c.batch_first {
+            (input.shape()[1], input.shape()[0])
         } else {
-            input.clone()
+            (input.shape()[0], input.shape()[1])
         };
-        let (t, b) = (x.shape()[0], x.shape()[1]);
-        let x = x.into_vec();
+        let x = if c.batch_first {
+            input.swap01().into_vec()
+        } else {
+            workspace::copy_of(input.data())
+        };
         self.forward_tm(x, t, b, state, lengths, dropout)
     }
 
@@ -401,21 +414,16 @@ impl<F: Float> Rnn<F> {
         for k in 0..c.num_layers {
             let spec = c.spec(k);
             out = vec![F::zero(); t * b * out_w];
-            for d in 0..dn {
+            // The directions of a bidirectional layer are independent: run them concurrently.
+            let input = &inputs[k];
+            let caches = per_direction(dn, |d| {
                 let i = k * dn + d;
                 let h0 = &state.h.data()[i * nh..(i + 1) * nh];
                 let c0 = state.c.as_ref().map(|c0| &c0.data()[i * nc..(i + 1) * nc]);
-                let dc = sequence::forward(
-                    spec,
-                    &self.dirs[i],
-                    &inputs[k],
-                    t,
-                    b,
-                    h0,
-                    c0,
-                    &valid,
-                    d == 1,
-                );
+                sequence::forward(spec, &self.dirs[i], input, t, b, h0, c0, &valid, d == 1)
+            });
+            for (d, dc) in caches.into_iter().enumerate() {
+                let i = k * dn + d;
                 dc.output_into(&mut out, out_w, d * ho);
                 h_n[i * nh..(i + 1) * nh].copy_from_slice(dc.h_n());
                 if let (Some(cn), Some(src)) = (&mut c_n, dc.c_n()) {
@@ -424,7 +432,7 @@ impl<F: Float> Rnn<F> {
                 dirs.push(dc);
             }
             if k + 1 < c.num_layers {
-                let mut next = out.clone();
+                let mut next = workspace::copy_of(&out);
                 if let (Some(rng), true) = (dropout.as_deref_mut(), c.dropout > 0.0) {
                     let mask = dropout_mask(next.len(), c.dropout, rng);
                     next.iter_mut().zip(&mask).for_each(|(v, m)| *v *= *m);
@@ -475,13 +483,14 @@ impl<F: Float> Rnn<F> {
             [t, b, out_w]
         };
         check_shape("d_output", d_output.shape(), &want)?;
-        let dy = if c.batch_first {
-            d_output.swap01()
+        let mut d_tm = if c.batch_first {
+            d_output.swap01().into_vec()
         } else {
-            d_output.clone()
+            workspace::copy_of(d_output.data())
         };
-        let mut d_tm = dy.into_vec();
-        let d_in = self.backward_tm(cache, &mut d_tm, d_h_n, d_c_n)?;
+        let d_in = self.backward_tm(cache, &mut d_tm, d_h_n, d_c_n);
+        workspace::give(d_tm);
+        let d_in = d_in?;
         let n_states = c.num_layers * dn;
         let d_input = Tensor::from_vec(&[t, b, c.input_size], d_in.0)?;
         Ok(RnnGrads {
@@ -523,45 +532,175 @@ impl<F: Float> Rnn<F> {
         let out_w = dn * ho;
         let mut dh0 = vec![F::zero(); n_states * nh];
         let mut dc0 = is_lstm.then(|| vec![F::zero(); n_states * nc]);
-        let zeros_h = vec![F::zero(); nh];
-        let zeros_c = vec![F::zero(); nc];
-        let mut dy_dir = vec![F::zero(); t * nh];
-        let mut d_cur: Vec<F> = d_out.to_vec();
+        let zeros_h = workspace::zeros(nh);
+        let zeros_c = workspace::zeros(nc);
+        let mut d_cur: Vec<F> = workspace::copy_of(d_out);
         let mut dx = Vec::new();
         for k in (0..c.num_layers).rev() {
             let spec = c.spec(k);
-            dx = vec![F::zero(); t * b * spec.input];
-            for d in 0..dn {
+            // Each direction gets its own dL/dy (its columns of d_cur) and its own dL/dx, so
+            // that the two can run concurrently; their dL/dx are summed after, in the same
+            // order whatever the number of threads.
+            let (d_cur_ref, caches) = (&d_cur, &cache.dirs);
+            let params: Vec<Mutex<&mut DirParams<F>>> = self.dirs[k * dn..(k + 1) * dn]
+                .iter_mut()
+                .map(Mutex::new)
+                .collect();
+            let results = {
+                let params = &params;
+                per_direction(dn, |d| {
+                    let i = k * dn + d;
+                    let mut dy_dir = workspace::scratch(t * nh);
+                    for (row, dst) in d_cur_ref
+                        .chunks_exact(out_w)
+                        .zip(dy_dir.chunks_exact_mut(ho))
+                    {
+                        dst.copy_from_slice(&row[d * ho..(d + 1) * ho]);
+                    }
+                    let dhn = d_h_n.map_or(&zeros_h[..], |g| &g.data()[i * nh..(i + 1) * nh]);
+                    let dcn = is_lstm
+                        .then(|| d_c_n.map_or(&zeros_c[..], |g| &g.data()[i * nc..(i + 1) * nc]));
+                    let mut dx_d = workspace::zeros(t * b * spec.input);
+                    let mut p = params[d].lock().unwrap_or_else(|e| e.into_inner());
+                    let g = sequence::backward(
+                        &mut p,
+                        &caches[i],
+                        &cache.inputs[k],
+                        &dy_dir,
+                        dhn,
+                        dcn,
+                        &mut dx_d,
+                    );
+                    workspace::give(dy_dir);
+                    (dx_d, g)
+                })
+            };
+            drop(params);
+            let mut layer_dx: Option<Vec<F>> = None;
+            for (d, (dx_d, g)) in results.into_iter().enumerate() {
                 let i = k * dn + d;
-                for (row, dst) in d_cur.chunks_exact(out_w).zip(dy_dir.chunks_exact_mut(ho)) {
-                    dst.copy_from_slice(&row[d * ho..(d + 1) * ho]);
-                }
-                let dhn = d_h_n.map_or(&zeros_h[..], |g| &g.data()[i * nh..(i + 1) * nh]);
-                let dcn = is_lstm
-                    .then(|| d_c_n.map_or(&zeros_c[..], |g| &g.data()[i * nc..(i + 1) * nc]));
-                let g = sequence::backward(
-                    &mut self.dirs[i],
-                    &cache.dirs[i],
-                    &cache.inputs[k],
-                    &dy_dir,
-                    dhn,
-                    dcn,
-                    &mut dx,
-                );
                 dh0[i * nh..(i + 1) * nh].copy_from_slice(&g.dh0);
-                if let (Some(dst), Some(src)) = (&mut dc0, g.dc0) {
-                    dst[i * nc..(i + 1) * nc].copy_from_slice(&src);
+                if let (Some(dst), Some(src)) = (&mut dc0, g.dc0.as_deref()) {
+                    dst[i * nc..(i + 1) * nc].copy_from_slice(src);
+                }
+                match &mut layer_dx {
+                    None => layer_dx = Some(dx_d),
+                    Some(acc) => {
+                        acc.iter_mut().zip(&dx_d).for_each(|(a, v)| *a += *v);
+                        workspace::give(dx_d);
+                    }
                 }
             }
+            dx = layer_dx.unwrap_or_default();
             if k > 0 {
                 if let Some(mask) = cache.masks.get(k - 1) {
                     dx.iter_mut().zip(mask).for_each(|(v, m)| *v *= *m);
                 }
-                d_cur = std::mem::take(&mut dx);
+                workspace::give(std::mem::replace(&mut d_cur, std::mem::take(&mut dx)));
             }
         }
+        workspace::give(d_cur);
+        workspace::give(zeros_h);
+        workspace::give(zeros_c);
+        // The caller owns the returned gradient: a plain copy, not a recycled buffer.
+        let dx = dx.to_vec();
         Ok((dx, dh0, dc0))
     }
+}
+
+impl<F: Float> Rnn<F> {
+    /// One time step of every layer, for streaming (generation, online inference): `x` is
+    /// the step's input [B, I]; `state` (h [L, B, H_out], c [L, B, H] for an LSTM, batch B
+    /// taken from it) is read and updated in place. Returns the top layer's new hidden state
+    /// [B, H_out], the step's output (a view into `state.h`).
+    ///
+    /// Stepping T times from a state gives what [`Rnn::forward`] gives over the T steps
+    /// (the same arithmetic, up to the summation order of the matrix products), without
+    /// inter-layer dropout. `scratch` holds the step's buffers: create it once
+    /// (`StepScratch::default()`); after the first step nothing is allocated.
+    ///
+    /// Errors: a bidirectional layer (its reverse direction needs the whole sequence), or
+    /// shapes that do not match the configuration.
+    pub fn step<'s>(
+        &self,
+        x: &[F],
+        state: &'s mut RnnState<F>,
+        scratch: &mut StepScratch<F>,
+    ) -> Result<&'s [F]> {
+        let c = &self.config;
+        if c.bidirectional {
+            return Err(Error::Config(
+                "a bidirectional layer cannot stream one step at a time (its reverse direction \
+                 starts at the sequence's end): use forward over the whole sequence"
+                    .into(),
+            ));
+        }
+        let (l, ho, h) = (c.num_layers, c.hout(), c.hidden_size);
+        let hs = state.h.shape();
+        if hs.len() != 3 || hs[0] != l || hs[2] != ho {
+            return Err(Error::tensor(
+                "state.h",
+                format!("expected shape [{l}, B, {ho}], got {hs:?}"),
+            ));
+        }
+        let b = hs[1];
+        if x.len() != b * c.input_size {
+            return Err(Error::tensor(
+                "x",
+                format!(
+                    "{} values for one step of [B={b}, I={}]",
+                    x.len(),
+                    c.input_size
+                ),
+            ));
+        }
+        let is_lstm = c.cell == CellKind::Lstm;
+        match (&state.c, is_lstm) {
+            (Some(c0), true) => check_shape("state.c", c0.shape(), &[l, b, h])?,
+            (None, true) => return Err(Error::tensor("state.c", "an LSTM needs c with h")),
+            (Some(_), false) => {
+                return Err(Error::tensor(
+                    "state.c",
+                    format!("a {} has no cell state", c.cell),
+                ))
+            }
+            (None, false) => {}
+        }
+        let (nh, nc) = (b * ho, b * h);
+        let hd = state.h.data_mut();
+        let mut no_c: [F; 0] = [];
+        let cd: &mut [F] = match &mut state.c {
+            Some(t) => t.data_mut(),
+            None => &mut no_c,
+        };
+        for k in 0..l {
+            let (below, here) = hd.split_at_mut(k * nh);
+            let input: &[F] = if k == 0 { x } else { &below[(k - 1) * nh..] };
+            let ck: &mut [F] = if is_lstm {
+                &mut cd[k * nc..(k + 1) * nc]
+            } else {
+                &mut []
+            };
+            sequence::step(
+                c.spec(k),
+                &self.dirs[k],
+                input,
+                b,
+                &mut here[..nh],
+                ck,
+                &mut scratch.buf,
+            );
+        }
+        Ok(&state.h.data()[(l - 1) * nh..l * nh])
+    }
+}
+
+/// The reusable buffers of [`Rnn::step`]. Make one with `StepScratch::default()` and pass it
+/// to every step; it grows to fit on the first step and never again for the same model and
+/// batch.
+#[derive(Clone, Debug, Default)]
+pub struct StepScratch<F> {
+    buf: StepBuffers<F>,
 }
 
 impl<F: Float> Module<F> for Rnn<F> {
@@ -571,6 +710,30 @@ impl<F: Float> Module<F> for Rnn<F> {
     fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param<F>)) {
         self.dirs.iter_mut().for_each(|d| d.visit_mut(f));
     }
+}
+
+/// Runs `f(d)` for each direction `d < dn`, concurrently when there are two and threads to
+/// spare, and returns the results in direction order.
+fn per_direction<T: Send>(dn: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if dn == 1 {
+        return vec![f(0)];
+    }
+    let slots: Vec<Mutex<Option<T>>> = (0..dn).map(|_| Mutex::new(None)).collect();
+    pool::team(dn, &|tm: &pool::Team| {
+        // A team of one (no threads to spare) runs every direction itself.
+        for d in (tm.index..dn).step_by(tm.size) {
+            let r = f(d);
+            *slots[d].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every direction ran")
+        })
+        .collect()
 }
 
 fn check_shape(name: &str, got: &[usize], want: &[usize]) -> Result<()> {

@@ -53,7 +53,7 @@ pub mod train;
 pub use cell::CellKind;
 pub use error::{Error, Result};
 pub use float::Float;
-pub use layer::{Rnn, RnnCache, RnnConfig, RnnOutput};
+pub use layer::{Rnn, RnnCache, RnnConfig, RnnOutput, RnnState, StepScratch};
 pub use param::{Module, Param};
 pub use rng::Rng;
 pub use tensor::Tensor;

@@ -13,14 +13,93 @@
 //!   dc_{t-1} = dc * f
 //! The forget gate is where the gradient survives: dc_{t-1} = dc * f, with no squashing
 //! derivative in the way, which is why an LSTM with f near 1 does not forget.
+//!
+//! The `*_row` kernels work on one batch row and any run of hidden units (each gate's slice
+//! of the same units), so that threads can split the units; each slice is its own argument,
+//! which tells the compiler they do not overlap, and the loops vectorise. The `*_step`
+//! functions apply them to every row of a [B, ...] buffer.
 
 use crate::float::Float;
 use crate::kernels::act;
 
-/// One step forward. `gates` [B, 4H] holds the pre-activations a and is overwritten by the
-/// activated i, f, g, o (what backward needs). Writes c_t into `c` and m_t into `m` ([B, H]).
-/// Rows past their end keep c_{t-1}; their m is `h_prev` when given (no projection: m is h),
-/// else left at zero for the caller to fix after the projection.
+crate::multiversion! {
+    /// Forward on one row: `ai, af, ag, ao` hold the pre-activations of the four gates and
+    /// are overwritten by i, f, g, o (what backward needs); writes c_t into `c` and m_t into
+    /// `m`. All slices have the same length (the units handled).
+    pub fn forward_row<F: Float>(
+        ai: &mut [F],
+        af: &mut [F],
+        ag: &mut [F],
+        ao: &mut [F],
+        c_prev: &[F],
+        c: &mut [F],
+        m: &mut [F],
+    ) {
+        let n = ai.len();
+        let (af, ag, ao) = (&mut af[..n], &mut ag[..n], &mut ao[..n]);
+        let (c_prev, c, m) = (&c_prev[..n], &mut c[..n], &mut m[..n]);
+        for j in 0..n {
+            let i = act::sigmoid(ai[j]);
+            let f = act::sigmoid(af[j]);
+            let g = act::tanh(ag[j]);
+            let o = act::sigmoid(ao[j]);
+            // c_t = f * c_{t-1} + i * g;  m_t = o * tanh(c_t)
+            let ct = f * c_prev[j] + i * g;
+            ai[j] = i;
+            af[j] = f;
+            ag[j] = g;
+            ao[j] = o;
+            c[j] = ct;
+            m[j] = o * act::tanh(ct);
+        }
+    }
+}
+
+crate::multiversion! {
+    /// Backward on one row. `gi, gf, gg, go` are the activated gates kept by forward, `dm`
+    /// the gradient reaching m_t; `dc` enters as the gradient reaching c_t from step t+1
+    /// and leaves as the gradient reaching c_{t-1}. Writes the gate gradients
+    /// `di, df, dg, d_o` (of the pre-activations).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_row<F: Float>(
+        gi: &[F],
+        gf: &[F],
+        gg: &[F],
+        go: &[F],
+        c_prev: &[F],
+        c: &[F],
+        dm: &[F],
+        dc: &mut [F],
+        di: &mut [F],
+        df: &mut [F],
+        dg: &mut [F],
+        d_o: &mut [F],
+    ) {
+        let n = gi.len();
+        let (gf, gg, go) = (&gf[..n], &gg[..n], &go[..n]);
+        let (c_prev, c, dm, dc) = (&c_prev[..n], &c[..n], &dm[..n], &mut dc[..n]);
+        let (di, df, dg, d_o) = (&mut di[..n], &mut df[..n], &mut dg[..n], &mut d_o[..n]);
+        let one = F::one();
+        for j in 0..n {
+            let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
+            let tc = act::tanh(c[j]);
+            // dc += dm * o * (1 - tanh^2(c_t))
+            let dct = dc[j] + dm[j] * o * (one - tc * tc);
+            // da_o = dm * tanh(c_t) * o (1 - o), and so on per gate (module doc).
+            d_o[j] = dm[j] * tc * act::dsigmoid(o);
+            di[j] = dct * g * act::dsigmoid(i);
+            dg[j] = dct * i * act::dtanh(g);
+            df[j] = dct * c_prev[j] * act::dsigmoid(f);
+            // dc_{t-1} = dc * f
+            dc[j] = dct * f;
+        }
+    }
+}
+
+/// One step forward over the batch. `gates` [B, 4H] holds the pre-activations a and is
+/// overwritten by the activated i, f, g, o (what backward needs). Writes c_t into `c` and
+/// m_t into `m` ([B, H]). Rows past their end keep c_{t-1}; their m is `h_prev` when given
+/// (no projection: m is h), else left at zero for the caller to fix after the projection.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_step<F: Float>(
     gates: &mut [F],
@@ -42,30 +121,25 @@ pub fn forward_step<F: Float>(
             continue;
         }
         let g = &mut gates[b * 4 * h..(b + 1) * 4 * h];
-        let (gi, rest) = g.split_at_mut(h);
-        let (gf, rest) = rest.split_at_mut(h);
-        let (gg, go) = rest.split_at_mut(h);
-        let (cp, cr, mr) = (&c_prev[r.clone()], &mut c[r.clone()], &mut m[r]);
-        for j in 0..h {
-            let i = act::sigmoid(gi[j]);
-            let f = act::sigmoid(gf[j]);
-            let g = act::tanh(gg[j]);
-            let o = act::sigmoid(go[j]);
-            let ct = f * cp[j] + i * g;
-            gi[j] = i;
-            gf[j] = f;
-            gg[j] = g;
-            go[j] = o;
-            cr[j] = ct;
-            mr[j] = o * act::tanh(ct);
-        }
+        let (ai, rest) = g.split_at_mut(h);
+        let (af, rest) = rest.split_at_mut(h);
+        let (ag, ao) = rest.split_at_mut(h);
+        forward_row(
+            ai,
+            af,
+            ag,
+            ao,
+            &c_prev[r.clone()],
+            &mut c[r.clone()],
+            &mut m[r],
+        );
     }
 }
 
-/// One step backward. `gates` are the activated i, f, g, o kept by forward; `dm` the
-/// gradient reaching m_t; `dc` [B, H] enters as the gradient reaching c_t from step t+1 and
-/// leaves as the gradient reaching c_{t-1}. Writes da [B, 4H]; rows past their end get
-/// da = 0 and pass dc through unchanged.
+/// One step backward over the batch. `gates` [B, 4H] are the activated i, f, g, o kept by
+/// forward; `dm` [B, H] the gradient reaching m_t; `dc` [B, H] enters as the gradient
+/// reaching c_t from step t+1 and leaves as the gradient reaching c_{t-1}. Writes da
+/// [B, 4H]; rows past their end get da = 0 and pass dc through unchanged.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_step<F: Float>(
     gates: &[F],
@@ -77,7 +151,6 @@ pub fn backward_step<F: Float>(
     valid: &[bool],
     h: usize,
 ) {
-    let one = F::one();
     for (b, &ok) in valid.iter().enumerate() {
         let r = b * h..(b + 1) * h;
         let gr = b * 4 * h..(b + 1) * 4 * h;
@@ -86,26 +159,23 @@ pub fn backward_step<F: Float>(
             continue;
         }
         let g = &gates[gr.clone()];
-        let (gi, gf, gg, go) = (&g[..h], &g[h..2 * h], &g[2 * h..3 * h], &g[3 * h..]);
         let d = &mut da[gr];
         let (di, rest) = d.split_at_mut(h);
         let (df, rest) = rest.split_at_mut(h);
-        let (dg, dout) = rest.split_at_mut(h);
-        let (cp, cr, dmr, dcr) = (
+        let (dg, d_o) = rest.split_at_mut(h);
+        backward_row(
+            &g[..h],
+            &g[h..2 * h],
+            &g[2 * h..3 * h],
+            &g[3 * h..],
             &c_prev[r.clone()],
             &c[r.clone()],
             &dm[r.clone()],
             &mut dc[r],
+            di,
+            df,
+            dg,
+            d_o,
         );
-        for j in 0..h {
-            let (i, f, gv, o) = (gi[j], gf[j], gg[j], go[j]);
-            let tc = act::tanh(cr[j]);
-            let dct = dcr[j] + dmr[j] * o * (one - tc * tc);
-            dout[j] = dmr[j] * tc * act::dsigmoid(o);
-            di[j] = dct * gv * act::dsigmoid(i);
-            dg[j] = dct * i * act::dtanh(gv);
-            df[j] = dct * cp[j] * act::dsigmoid(f);
-            dcr[j] = dct * f;
-        }
     }
 }

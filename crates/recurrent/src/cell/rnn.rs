@@ -3,7 +3,8 @@
 //! Forward:  h_t = act(a_t),  a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
 //! Backward: da_t = dh_t * act'(a_t)  (written through h_t: tanh' = 1 - h^2, relu' = [h > 0])
 //! The products with W_ih and W_hh live in [`super::sequence`]; here is only what happens to
-//! each element.
+//! each element. The `*_row` kernels take one batch row and any run of hidden units (see
+//! [`super::lstm`] for why); the `*_step` functions apply them to a whole [B, H] buffer.
 
 use crate::float::Float;
 use crate::kernels::act;
@@ -13,6 +14,67 @@ use crate::kernels::act;
 pub enum Activation {
     Tanh,
     Relu,
+}
+
+crate::multiversion! {
+    /// Forward on one row: h_t = tanh(a_t), in place on `a` (kept for backward) and copied to
+    /// `h`.
+    pub fn forward_row_tanh<F: Float>(a: &mut [F], h: &mut [F]) {
+        let h = &mut h[..a.len()];
+        for (a, h) in a.iter_mut().zip(h) {
+            *a = act::tanh(*a);
+            *h = *a;
+        }
+    }
+}
+
+crate::multiversion! {
+    /// Forward on one row: h_t = relu(a_t), in place on `a` and copied to `h`.
+    pub fn forward_row_relu<F: Float>(a: &mut [F], h: &mut [F]) {
+        let h = &mut h[..a.len()];
+        for (a, h) in a.iter_mut().zip(h) {
+            *a = act::relu(*a);
+            *h = *a;
+        }
+    }
+}
+
+crate::multiversion! {
+    /// Backward on one row: da = dh * (1 - y^2), y = h_t = tanh(a_t).
+    pub fn backward_row_tanh<F: Float>(y: &[F], dh: &[F], da: &mut [F]) {
+        let n = y.len();
+        let (dh, da) = (&dh[..n], &mut da[..n]);
+        for j in 0..n {
+            da[j] = dh[j] * act::dtanh(y[j]);
+        }
+    }
+}
+
+crate::multiversion! {
+    /// Backward on one row: da = dh * [y > 0], y = h_t = relu(a_t).
+    pub fn backward_row_relu<F: Float>(y: &[F], dh: &[F], da: &mut [F]) {
+        let n = y.len();
+        let (dh, da) = (&dh[..n], &mut da[..n]);
+        for j in 0..n {
+            da[j] = dh[j] * act::drelu(y[j]);
+        }
+    }
+}
+
+/// Forward on one row with the given activation.
+pub fn forward_row<F: Float>(act_kind: Activation, a: &mut [F], h: &mut [F]) {
+    match act_kind {
+        Activation::Tanh => forward_row_tanh(a, h),
+        Activation::Relu => forward_row_relu(a, h),
+    }
+}
+
+/// Backward on one row with the given activation.
+pub fn backward_row<F: Float>(act_kind: Activation, y: &[F], dh: &[F], da: &mut [F]) {
+    match act_kind {
+        Activation::Tanh => backward_row_tanh(y, dh, da),
+        Activation::Relu => backward_row_relu(y, dh, da),
+    }
 }
 
 /// h_t = act(a_t), in place on the gate buffer `a` ([B, H]); rows with `valid[b] = false`
@@ -31,17 +93,7 @@ pub fn forward_step<F: Float>(
             h[r.clone()].copy_from_slice(&h_prev[r]);
             continue;
         }
-        let (ar, hr) = (&mut a[r.clone()], &mut h[r]);
-        match act_kind {
-            Activation::Tanh => ar.iter_mut().zip(hr).for_each(|(a, h)| {
-                *a = act::tanh(*a);
-                *h = *a;
-            }),
-            Activation::Relu => ar.iter_mut().zip(hr).for_each(|(a, h)| {
-                *a = act::relu(*a);
-                *h = *a;
-            }),
-        }
+        forward_row(act_kind, &mut a[r.clone()], &mut h[r]);
     }
 }
 
@@ -61,17 +113,6 @@ pub fn backward_step<F: Float>(
             da[r].iter_mut().for_each(|v| *v = F::zero());
             continue;
         }
-        let d = act_kind;
-        for ((da, &y), &dh) in da[r.clone()]
-            .iter_mut()
-            .zip(&y[r.clone()])
-            .zip(&dh[r.clone()])
-        {
-            *da = dh
-                * match d {
-                    Activation::Tanh => act::dtanh(y),
-                    Activation::Relu => act::drelu(y),
-                };
-        }
+        backward_row(act_kind, &y[r.clone()], &dh[r.clone()], &mut da[r]);
     }
 }

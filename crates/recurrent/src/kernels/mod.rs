@@ -2,5 +2,9 @@
 
 pub mod act;
 pub mod matmul;
+pub mod packed;
+pub mod pool;
+pub mod simd;
+pub mod workspace;
 
 pub use matmul::{gemm, set_threads, threads, MatMut, MatRef};

@@ -68,7 +68,7 @@ pub struct Classifier<F> {
 
 /// What forward keeps.
 #[derive(Clone, Debug)]
-pub struct ClassifierCache<F> {
+pub struct ClassifierCache<F: Float> {
     rnn: RnnCache<F>,
     /// Pooled features after dropout [B, D*H].
     pooled: Vec<F>,

@@ -55,7 +55,7 @@ pub struct Generator<F> {
 
 /// What forward keeps.
 #[derive(Clone, Debug)]
-pub struct GeneratorCache<F> {
+pub struct GeneratorCache<F: Float> {
     cond_in: Vec<F>,
     h0: Vec<F>,
     ids: Vec<usize>,

@@ -59,7 +59,7 @@ pub struct LanguageModel<F> {
 
 /// What forward keeps for backward.
 #[derive(Clone, Debug)]
-pub struct LmCache<F> {
+pub struct LmCache<F: Float> {
     ids: Vec<usize>,
     rnn: RnnCache<F>,
     /// y after dropout, [T*B, H]: the head's input.

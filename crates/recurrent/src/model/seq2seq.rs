@@ -59,7 +59,7 @@ pub struct Seq2Seq<F> {
 
 /// What a training forward keeps.
 #[derive(Clone, Debug)]
-pub struct Seq2SeqCache<F> {
+pub struct Seq2SeqCache<F: Float> {
     enc: RnnCache<F>,
     /// Encoder final states as the bridge saw them, per layer [B, D*H] (bridge only).
     bridge_in_h: Vec<F>,

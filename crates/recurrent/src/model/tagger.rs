@@ -38,7 +38,7 @@ pub struct Tagger<F> {
 
 /// What forward keeps.
 #[derive(Clone, Debug)]
-pub struct TaggerCache<F> {
+pub struct TaggerCache<F: Float> {
     rnn: RnnCache<F>,
     y: Vec<F>,
     mask: Option<Vec<F>>,
