@@ -4,8 +4,10 @@
 mod common;
 mod corpus;
 mod demo;
+mod diagnose;
 mod eval;
 mod inspect;
+mod lab;
 mod plot;
 mod sample;
 mod train_lm;
@@ -30,6 +32,11 @@ enum Cmd {
     Eval(eval::EvalArgs),
     /// Architecture, parameters, history and weights hash of a checkpoint or run
     Inspect(inspect::InspectArgs),
+    /// Gradient flow: |dL/dh_t| per step and layer, singular values, verdict and a PNG
+    Diagnose(diagnose::DiagnoseArgs),
+    /// Experiments on vanishing and exploding gradients (`lab long-range`, `lab clipping`)
+    #[command(subcommand)]
+    Lab(lab::LabCmd),
 }
 
 #[derive(Subcommand)]
@@ -48,6 +55,8 @@ fn main() {
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
         Some(Cmd::Inspect(a)) => inspect::run(a),
+        Some(Cmd::Diagnose(a)) => diagnose::run(a),
+        Some(Cmd::Lab(c)) => lab::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
