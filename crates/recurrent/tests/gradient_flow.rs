@@ -153,7 +153,7 @@ fn per_step_norms_equal_the_engine_and_finite_differences() {
             // own output term, which is linear in h_t).
             let state = state_after(&rnn, &x, t);
             let eps = 1e-6;
-            let mut fd = vec![0.0; B * H];
+            let mut fd = [0.0; B * H];
             for (i, f) in fd.iter_mut().enumerate() {
                 let mut s = state.clone();
                 s.h.data_mut()[i] += eps;
