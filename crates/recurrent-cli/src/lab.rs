@@ -514,7 +514,11 @@ fn clipping(a: &ClippingArgs) -> Result<()> {
             v["run"].as_str().unwrap_or(""),
             v["final_train_loss"]
                 .as_f64()
-                .map_or("-".into(), |l| format!("{l:.4}")),
+                .map_or("-".into(), |l| if l.abs() >= 1e4 {
+                    format!("{l:.3e}")
+                } else {
+                    format!("{l:.4}")
+                }),
             v["max_grad_norm"].as_f64().unwrap_or(f64::NAN),
             v["median_grad_norm"].as_f64().unwrap_or(f64::NAN),
             v["nan_skips"],
