@@ -189,10 +189,18 @@ pub fn run(a: &DiagnoseArgs) -> Result<()> {
 
 /// The last two components of a path, for legends.
 fn short(p: &std::path::Path) -> String {
+    // A checkpoint inside a run's `checkpoints/` is named by its run and its step.
+    let take = if p.parent().and_then(|d| d.file_name()) == Some("checkpoints".as_ref()) {
+        3
+    } else {
+        2
+    };
     let parts: Vec<String> = p
+        .with_extension("")
         .components()
         .rev()
-        .take(2)
+        .take(take)
+        .filter(|c| c.as_os_str() != "checkpoints")
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     parts.into_iter().rev().collect::<Vec<_>>().join("/")
