@@ -36,18 +36,22 @@ pub struct ModelFlags {
     /// The digits file (../shared/data/digits/digits.csv) for --task digits
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Hidden units per layer
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
+    /// Stacked layers
     #[arg(long, default_value_t = 1)]
     pub layers: usize,
     /// pytorch, orthogonal, identity, recommended (irnn implies identity)
     #[arg(long, default_value = "pytorch")]
     pub init: String,
+    /// Sequences per training batch
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
     /// adam, adamw, sgd, rmsprop, adagrad
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
+    /// Learning rate
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Optimizer steps per run (the budget every combination gets)
@@ -59,6 +63,7 @@ pub struct ModelFlags {
     /// Test sequences of the generated tasks
     #[arg(long, default_value_t = 1000)]
     pub test_size: usize,
+    /// Seed of the initialisation, the batches and the test set
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Threads for matrix products [default: all cores]

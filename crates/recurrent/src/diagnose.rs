@@ -184,6 +184,8 @@ pub fn gradient_flow<F: Float>(
             let (dxt, dh0, dc0) =
                 layer.backward_tm(&caches[k][ti], dyt, Some(&g_h), g_c.as_ref())?;
             dx[ti * b * width..(ti + 1) * b * width].copy_from_slice(&dxt);
+            // The engine returns fresh vectors; they become the next step's state gradients
+            // without a copy (the engine's own allocations are the price of not touching it).
             g_h = Tensor::from_vec(&[1, b, ho], dh0)?;
             g_c = dc0.map(|v| Tensor::from_vec(&[1, b, h], v)).transpose()?;
         }
@@ -355,8 +357,11 @@ pub fn param_norms<F: Float>(model: &dyn Module<F>) -> ParamNorms {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// Less than [`VANISHING_RATIO`] of the gradient reaches the first step.
     Vanishing,
+    /// Between the two thresholds.
     Healthy,
+    /// More than [`EXPLODING_RATIO`] times the gradient at the last step, or non-finite.
     Exploding,
 }
 
@@ -365,6 +370,7 @@ pub enum Verdict {
 pub struct LayerVerdict {
     /// Layer index (bottom 0).
     pub layer: usize,
+    /// The verdict.
     pub verdict: Verdict,
     /// ||dl/dh|| at the step nearest the loss (the last step).
     pub near: f64,

@@ -103,23 +103,30 @@ impl LongRangeKind {
 /// Everything that decides a long-range run (stored with it; a resume must agree).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LongRangeConfig {
+    /// Which task.
     pub task: LongRangeKind,
     /// T: the adding problem's length, the copy task's delay (digits: always 64).
     pub length: usize,
+    /// The recurrent cell.
     pub cell: CellKind,
+    /// Hidden units per layer.
     pub hidden: usize,
+    /// Stacked layers.
     pub layers: usize,
     /// `pytorch`, `orthogonal`, `identity` (IRNN), `recommended`.
     pub init: String,
     /// Multiplies every recurrent matrix after initialisation (1: unchanged); large values
     /// make gradients explode.
     pub recurrent_scale: f64,
+    /// Sequences per training batch.
     pub batch: usize,
+    /// Optimizer, learning rate and clipping.
     pub optim: OptimSettings,
     /// Evaluate on the test set every this many steps (and at the end).
     pub eval_every: u64,
     /// Test sequences of the generated tasks.
     pub test_size: usize,
+    /// Seeds the initialisation, the training batches and the test set.
     pub seed: u64,
 }
 
@@ -199,7 +206,9 @@ pub enum LongRangeModel {
 /// What [`LongRangeModel::forward`] keeps.
 #[derive(Clone, Debug)]
 pub enum LongRangeCache {
+    /// Of a classifier.
     Classifier(ClassifierCache<f32>),
+    /// Of a tagger.
     Tagger(TaggerCache<f32>),
 }
 
@@ -322,7 +331,9 @@ pub enum Targets {
 /// A batch of a long-range task: dense time-major inputs and targets.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
+    /// Inputs [T, B, I], time-major.
     pub input: SeqBatch<f32>,
+    /// What the model should output.
     pub targets: Targets,
 }
 
@@ -668,9 +679,13 @@ fn check_shapes(cfg: &LongRangeConfig, ck: &Checkpoint) -> Result<()> {
 /// Everything `recurrent diagnose` reports about a model on one batch.
 #[derive(Clone, Debug, Serialize)]
 pub struct Diagnosis {
+    /// Per-step gradient norms.
     pub flow: GradientFlow,
+    /// One verdict per layer.
     pub verdicts: Vec<diagnose::LayerVerdict>,
+    /// Largest singular values of the recurrent matrices.
     pub spectra: Vec<RecurrentSpectrum>,
+    /// Gradient norms of the fused backward pass, per parameter and layer.
     pub param_norms: ParamNorms,
 }
 
