@@ -5,8 +5,10 @@ mod bench;
 mod common;
 mod corpus;
 mod demo;
+mod diagnose;
 mod eval;
 mod inspect;
+mod lab;
 mod plot;
 mod sample;
 mod train_lm;
@@ -34,6 +36,11 @@ enum Cmd {
     /// Time a recurrent layer (train, infer, step) or the matrix product, printing the
     /// one-line JSON of ../shared/bench/pytorch_rnn_bench.py (or matmul_ceiling.py)
     Bench(bench::BenchArgs),
+    /// Gradient flow: |dL/dh_t| per step and layer, singular values, verdict and a PNG
+    Diagnose(diagnose::DiagnoseArgs),
+    /// Experiments on vanishing and exploding gradients (`lab long-range`, `lab clipping`)
+    #[command(subcommand)]
+    Lab(lab::LabCmd),
 }
 
 #[derive(Subcommand)]
@@ -53,6 +60,8 @@ fn main() {
         Some(Cmd::Eval(a)) => eval::run(a),
         Some(Cmd::Inspect(a)) => inspect::run(a),
         Some(Cmd::Bench(a)) => bench::run(a).map_err(anyhow::Error::msg),
+        Some(Cmd::Diagnose(a)) => diagnose::run(a),
+        Some(Cmd::Lab(c)) => lab::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -84,6 +84,14 @@ pub fn line_chart(path: &Path, chart: &Chart<'_>, series: &[Series]) -> Result<(
             c.configure_mesh()
                 .x_desc(chart.x_label)
                 .y_desc(chart.y_label)
+                // Log axes span decades: 1e-5 reads better than 0.00001.
+                .y_label_formatter(&|v: &f64| {
+                    if chart.log_y && (v.abs() >= 1e4 || (v.abs() < 1e-2 && *v != 0.0)) {
+                        format!("{v:.0e}")
+                    } else {
+                        format!("{v}")
+                    }
+                })
                 .label_style(("sans-serif", 14))
                 .draw()
                 .map_err(|e| anyhow!("{e}"))?;

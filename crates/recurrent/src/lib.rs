@@ -35,6 +35,7 @@
 pub mod cell;
 pub mod checkpoint;
 pub mod data;
+pub mod diagnose;
 pub mod error;
 pub mod float;
 pub mod fuzzing;

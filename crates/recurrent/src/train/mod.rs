@@ -4,6 +4,7 @@
 
 pub mod clip;
 pub mod lm;
+pub mod longrange;
 pub mod observe;
 pub mod optim;
 pub mod run;
