@@ -1,6 +1,7 @@
 //! `recurrent`: train, sample, evaluate, inspect and benchmark recurrent networks. A thin
 //! shell over the library: each subcommand is one file of flags and calls.
 
+mod classify;
 mod common;
 mod corpus;
 mod demo;
@@ -8,7 +9,10 @@ mod eval;
 mod inspect;
 mod plot;
 mod sample;
+mod tag;
+mod train_classify;
 mod train_lm;
+mod train_tag;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +32,10 @@ enum Cmd {
     Sample(sample::SampleArgs),
     /// Loss of a language model on a text, in nats and bits per token
     Eval(eval::EvalArgs),
+    /// Label each line of text with a trained classifier (`label<TAB>probability`)
+    Classify(classify::ClassifyArgs),
+    /// Tag each word of raw text (one sentence per line): `token<TAB>tag`
+    Tag(tag::TagArgs),
     /// Architecture, parameters, history and weights hash of a checkpoint or run
     Inspect(inspect::InspectArgs),
 }
@@ -36,6 +44,10 @@ enum Cmd {
 enum TrainCmd {
     /// A character- or word-level language model (truncated BPTT over a text)
     Lm(train_lm::LmArgs),
+    /// A sentence classifier (sentiment): labelled lines, CSV, or one file per class
+    Classify(train_classify::ClassifyArgs),
+    /// A part-of-speech (or any CoNLL-U column) tagger from CoNLL-U files
+    Tag(train_tag::TagArgs),
 }
 
 fn main() {
@@ -44,9 +56,13 @@ fn main() {
         None => demo::run(),
         Some(Cmd::Train(t)) => match t.as_ref() {
             TrainCmd::Lm(a) => train_lm::run(a),
+            TrainCmd::Classify(a) => train_classify::run(a),
+            TrainCmd::Tag(a) => train_tag::run(a),
         },
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
+        Some(Cmd::Classify(a)) => classify::run(a),
+        Some(Cmd::Tag(a)) => tag::run(a),
         Some(Cmd::Inspect(a)) => inspect::run(a),
     };
     if let Err(e) = result {

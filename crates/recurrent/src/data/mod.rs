@@ -2,6 +2,9 @@
 //! names the file and the place (line, byte) of any problem, and refuses input that would
 //! need far more memory than the file itself.
 
+pub mod bucket;
+pub mod conllu;
+pub mod labelled;
 pub mod text;
 pub mod vocab;
 
