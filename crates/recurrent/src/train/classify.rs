@@ -28,6 +28,7 @@ use crate::data::labelled::{encode_words, word_vocab, words, Example};
 use crate::data::Vocab;
 use crate::error::{Error, Result};
 use crate::init::Init;
+use crate::model::input::InputLayer;
 use crate::model::{Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps};
 use crate::nn::{CrossEntropy, Reduction};
 use crate::rng::Rng;
@@ -47,6 +48,10 @@ pub struct ClassifyTrainConfig {
     pub bidirectional: bool,
     /// Word-embedding width.
     pub embed: usize,
+    /// The word embeddings start as N(0, embed_scale^2) (PyTorch's default is 1). Smaller
+    /// starting vectors keep the gates out of saturation and the model from memorising
+    /// rare words early.
+    pub embed_scale: f64,
     /// Dropout on the pooled features (and between layers).
     pub dropout: f64,
     /// Probability that a training word is replaced by `<unk>` (so the model learns what to
@@ -84,6 +89,7 @@ impl Default for ClassifyTrainConfig {
             layers: 1,
             bidirectional: true,
             embed: 128,
+            embed_scale: 0.1,
             dropout: 0.5,
             word_dropout: 0.1,
             pooling: Pooling::Max,
@@ -110,6 +116,12 @@ impl ClassifyTrainConfig {
         let bad = |m: String| Err(Error::Config(m));
         if self.hidden == 0 || self.layers == 0 || self.embed == 0 || self.batch == 0 {
             return bad("--hidden, --layers, --embed and --batch must be at least 1".into());
+        }
+        if !(self.embed_scale > 0.0 && self.embed_scale.is_finite()) {
+            return bad(format!(
+                "--embed-scale must be positive, got {}",
+                self.embed_scale
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
@@ -501,6 +513,10 @@ pub fn train_classify(
     let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
     let init: Init = cfg.init.parse()?;
     let mut model = Classifier::<f32>::new(model_cfg.clone(), &init, &mut Rng::new(cfg.seed))?;
+    if let InputLayer::Embed(e) = &mut model.input {
+        let s = cfg.embed_scale as f32;
+        e.weight.value.data_mut().iter_mut().for_each(|v| *v *= s);
+    }
     let lengths = train.lengths();
     let mut task = ClassifyTask {
         batches: epoch_batches(&lengths, cfg.batch, cfg.seed, 0),

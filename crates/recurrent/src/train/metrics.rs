@@ -40,10 +40,10 @@ pub fn scores(c: &[Vec<u64>]) -> (f64, f64) {
     let total: u64 = c.iter().flatten().sum();
     let correct: u64 = (0..k).map(|i| c[i][i]).sum();
     let mut f1_sum = 0.0;
-    for i in 0..k {
-        let tp = c[i][i] as f64;
-        let predicted: u64 = (0..k).map(|r| c[r][i]).sum();
-        let actual: u64 = c[i].iter().sum();
+    for (i, row) in c.iter().enumerate() {
+        let tp = row[i] as f64;
+        let predicted: u64 = c.iter().map(|r| r[i]).sum();
+        let actual: u64 = row.iter().sum();
         let p = if predicted > 0 {
             tp / predicted as f64
         } else {
