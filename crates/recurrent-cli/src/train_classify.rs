@@ -93,6 +93,10 @@ pub struct ClassifyArgs {
     /// Without --valid: fraction of the training data held out for validation
     #[arg(long, default_value_t = 0.1)]
     pub val_frac: f64,
+    /// Pretrained word vectors, text format (word then numbers per line; GloVe, fastText
+    /// .vec); their width must equal --embed
+    #[arg(long)]
+    pub vectors: Option<PathBuf>,
     #[command(flatten)]
     pub common: TrainCommon,
 }
@@ -131,6 +135,7 @@ impl ClassifyArgs {
             lr_schedule: self.lr_schedule.clone(),
             warmup: self.warmup,
             val_frac: self.val_frac,
+            vectors: self.vectors.as_ref().map(|p| p.display().to_string()),
         })
     }
 }

@@ -79,6 +79,10 @@ pub struct TagArgs {
     pub lr_schedule: String,
     #[arg(long, default_value_t = 0)]
     pub warmup: u64,
+    /// Pretrained word vectors, text format (word then numbers per line; GloVe, fastText
+    /// .vec); their width must equal --embed
+    #[arg(long)]
+    pub vectors: Option<PathBuf>,
     #[command(flatten)]
     pub common: TrainCommon,
 }
@@ -169,6 +173,7 @@ pub fn run(a: &TagArgs) -> Result<()> {
         eval_every: a.eval_every,
         lr_schedule: a.lr_schedule.clone(),
         warmup: a.warmup,
+        vectors: a.vectors.as_ref().map(|p| p.display().to_string()),
     };
     let out = a.common.out_dir("tag");
     let mut req = TrainRequest::new(&out);

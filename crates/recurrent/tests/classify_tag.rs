@@ -346,3 +346,53 @@ fn shared_corpora_read_as_documented() {
         assert_eq!(s.iter().map(|x| x.words.len()).sum::<usize>(), words, "{f}");
     }
 }
+
+#[test]
+fn pretrained_vectors_replace_initial_embeddings() {
+    let dir = tmp("vectors");
+    std::fs::create_dir_all(&dir).unwrap();
+    let vec_file = dir.join("vectors.txt");
+    let superb: Vec<f32> = (0..16).map(|i| i as f32 / 8.0 - 1.0).collect();
+    let line: Vec<String> = superb.iter().map(|v| v.to_string()).collect();
+    std::fs::write(
+        &vec_file,
+        format!(
+            "2 16\nSUPERB {}\nnotinvocab {}\n",
+            line.join(" "),
+            line.join(" ")
+        ),
+    )
+    .unwrap();
+    let cfg = ClassifyTrainConfig {
+        vectors: Some(vec_file.display().to_string()),
+        lr: 1e-12,
+        ..small_classify()
+    };
+    let out = dir.join("run");
+    let data = ClassifyData {
+        train: toy_sentiment(64, 1),
+        valid: Some(toy_sentiment(16, 2)),
+        test: None,
+    };
+    let mut req = TrainRequest::new(&out);
+    req.limits.steps = Some(1);
+    train_classify(&cfg, data.clone(), &req, &mut Quiet).unwrap();
+    let (m, meta) = load_classifier(&out.join("best.safetensors")).unwrap();
+    let id = meta.vocab.id("superb").unwrap() as usize;
+    let mut row = Vec::new();
+    m.visit(&mut |p| {
+        if p.name == "embed.weight" {
+            row = p.value.data()[id * 16..(id + 1) * 16].to_vec();
+        }
+    });
+    for (a, b) in row.iter().zip(&superb) {
+        assert!((a - b).abs() < 1e-6, "{row:?}");
+    }
+    // A width that is not --embed names the line.
+    let bad = ClassifyTrainConfig { embed: 8, ..cfg };
+    let e = train_classify(&bad, data, &TrainRequest::new(dir.join("run2")), &mut Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 2: 16 numbers"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

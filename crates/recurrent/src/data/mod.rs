@@ -6,6 +6,7 @@ pub mod bucket;
 pub mod conllu;
 pub mod labelled;
 pub mod text;
+pub mod vectors;
 pub mod vocab;
 
 pub use text::{read_text, StreamBatcher};

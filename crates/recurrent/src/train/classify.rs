@@ -25,6 +25,7 @@ use crate::cell::CellKind;
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::bucket::{bucket_batches, pad_ids};
 use crate::data::labelled::{encode_words, word_vocab, words, Example};
+use crate::data::vectors::{load_into_table, read_vectors};
 use crate::data::Vocab;
 use crate::error::{Error, Result};
 use crate::init::Init;
@@ -76,6 +77,9 @@ pub struct ClassifyTrainConfig {
     pub eval_every: Option<u64>,
     pub lr_schedule: String,
     pub warmup: u64,
+    /// Pretrained word vectors (text format: word, then numbers) that replace the initial
+    /// embeddings of the words they cover; their width must be `embed`.
+    pub vectors: Option<String>,
     /// Without validation data: the fraction of the training examples held out for it (a
     /// seeded shuffle picks them).
     pub val_frac: f64,
@@ -106,6 +110,7 @@ impl Default for ClassifyTrainConfig {
             lr_schedule: "constant".into(),
             warmup: 0,
             val_frac: 0.1,
+            vectors: None,
         }
     }
 }
@@ -516,6 +521,14 @@ pub fn train_classify(
     if let InputLayer::Embed(e) = &mut model.input {
         let s = cfg.embed_scale as f32;
         e.weight.value.data_mut().iter_mut().for_each(|v| *v *= s);
+        if let Some(path) = &cfg.vectors {
+            let rows = read_vectors(Path::new(path), &vocab, cfg.embed, cfg.lowercase)?;
+            let found = load_into_table(&rows, e.weight.value.data_mut(), cfg.embed);
+            obs.message(&format!(
+                "{path}: vectors for {found} of {} vocabulary words",
+                vocab.len()
+            ));
+        }
     }
     let lengths = train.lengths();
     let mut task = ClassifyTask {

@@ -14,6 +14,7 @@ use crate::checkpoint;
 use crate::data::bucket::bucket_batches;
 use crate::data::conllu::TaggedSentence;
 use crate::data::labelled::word_vocab;
+use crate::data::vectors::{load_into_table, read_vectors};
 use crate::data::vocab::UNK;
 use crate::data::Vocab;
 use crate::error::{Error, Result};
@@ -61,6 +62,9 @@ pub struct TagTrainConfig {
     pub eval_every: Option<u64>,
     pub lr_schedule: String,
     pub warmup: u64,
+    /// Pretrained word vectors (text format: word, then numbers) that replace the initial
+    /// embeddings of the words they cover; their width must be `embed`.
+    pub vectors: Option<String>,
 }
 
 impl Default for TagTrainConfig {
@@ -88,6 +92,7 @@ impl Default for TagTrainConfig {
             eval_every: None,
             lr_schedule: "constant".into(),
             warmup: 0,
+            vectors: None,
         }
     }
 }
@@ -501,6 +506,14 @@ pub fn train_tag(
     let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
     let init: Init = cfg.init.parse()?;
     let mut model = FeatureTagger::<f32>::new(model_cfg.clone(), &init, &mut Rng::new(cfg.seed))?;
+    if let Some(path) = &cfg.vectors {
+        let rows = read_vectors(Path::new(path), &vocab, cfg.embed, cfg.lowercase)?;
+        let found = load_into_table(&rows, model.words.weight.value.data_mut(), cfg.embed);
+        obs.message(&format!(
+            "{path}: vectors for {found} of {} vocabulary words",
+            vocab.len()
+        ));
+    }
     let lengths: Vec<usize> = enc_train.feats.iter().map(|s| s.len().max(1)).collect();
     let train_tokens = lengths.iter().sum();
     let mut task = TagTask {
