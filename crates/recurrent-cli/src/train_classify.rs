@@ -198,7 +198,11 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
     };
     let summary = train_classify(&cfg, data, &req, &mut progress)?;
     progress.0.finish();
-    let plot_path = draw_plot(&out).ok();
+    let plot_path = if summary.already_complete {
+        None
+    } else {
+        draw_plot(&out).ok()
+    };
     report(&summary, plot_path.as_deref(), args.common.json)
 }
 

@@ -204,7 +204,11 @@ pub fn run(a: &TagArgs) -> Result<()> {
         &mut progress,
     )?;
     progress.0.finish();
-    let plot_path = draw_plot(&out).ok();
+    let plot_path = if s.already_complete {
+        None
+    } else {
+        draw_plot(&out).ok()
+    };
     report(&s, plot_path.as_deref(), a.common.json)
 }
 

@@ -73,30 +73,28 @@ fn classify_end_to_end() {
     write_sentiment(&train, 200, 0);
     write_sentiment(&dev, 40, 7);
     let out = d.join("run");
-    let (stdout, err) = ok(
-        &[
-            "train",
-            "classify",
-            "--data",
-            train.to_str().unwrap(),
-            "--valid",
-            dev.to_str().unwrap(),
-            "--test",
-            dev.to_str().unwrap(),
-            "--hidden",
-            "8",
-            "--embed",
-            "8",
-            "--lr",
-            "0.02",
-            "--epochs",
-            "4",
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ],
-        "",
-    );
+    let flags = [
+        "train",
+        "classify",
+        "--data",
+        train.to_str().unwrap(),
+        "--valid",
+        dev.to_str().unwrap(),
+        "--test",
+        dev.to_str().unwrap(),
+        "--hidden",
+        "8",
+        "--embed",
+        "8",
+        "--lr",
+        "0.02",
+        "--epochs",
+        "4",
+        "--json",
+    ];
+    let mut args = flags.to_vec();
+    args.extend(["--out", out.to_str().unwrap()]);
+    let (stdout, err) = ok(&args, "");
     assert!(err.contains("`label text` lines"), "{err}");
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert!(v["test"]["accuracy"].as_f64().unwrap() > 0.9, "{v}");
@@ -124,7 +122,16 @@ fn classify_end_to_end() {
     assert_eq!(objs[0]["label"], "1");
     assert!(objs[0]["probabilities"]["0"].as_f64().is_some());
 
-    // A run directory is not overwritten; a finished run resumed does nothing.
+    // A finished run resumed says so and changes nothing.
+    let results = std::fs::read(out.join("results.json")).unwrap();
+    let mut args = flags.to_vec();
+    args.extend(["--resume", out.to_str().unwrap()]);
+    let (stdout, err) = ok(&args, "");
+    assert!(err.contains("complete"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["already_complete"], true);
+    assert_eq!(std::fs::read(out.join("results.json")).unwrap(), results);
+    // A run directory is not overwritten.
     fails(
         &[
             "train",

@@ -587,8 +587,12 @@ pub fn train_classify(
         finished: s.finished,
         already_complete: s.already_complete,
     };
-    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Config(e.to_string()))?;
-    crate::checkpoint::write_file_atomic(req.out.join("results.json"), json.as_bytes())?;
+    // A finished run asked to resume changes nothing, results.json included.
+    if !summary.already_complete {
+        let json =
+            serde_json::to_string_pretty(&summary).map_err(|e| Error::Config(e.to_string()))?;
+        crate::checkpoint::write_file_atomic(req.out.join("results.json"), json.as_bytes())?;
+    }
     Ok(summary)
 }
 
