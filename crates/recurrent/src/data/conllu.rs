@@ -35,7 +35,9 @@ pub fn column_index(s: &str) -> Result<usize> {
 /// One sentence: its words and their tags.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TaggedSentence {
+    /// The words (FORM), in order.
     pub words: Vec<String>,
+    /// One tag per word.
     pub tags: Vec<String>,
     /// `# sent_id = ...`, if given.
     pub id: Option<String>,

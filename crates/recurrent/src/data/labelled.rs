@@ -89,7 +89,9 @@ pub struct ReadOptions {
 /// The examples of one data set and how they were read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Labelled {
+    /// The examples, in file order.
     pub examples: Vec<Example>,
+    /// How the file was read (detected, or one file per class).
     pub format: LabelledFormat,
     /// The files read.
     pub files: Vec<PathBuf>,

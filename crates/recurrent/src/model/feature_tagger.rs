@@ -77,9 +77,13 @@ pub fn suffix(w: &str, n: usize) -> &str {
 /// The architecture.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeatureTaggerConfig {
+    /// Recurrent cell.
     pub cell: CellKind,
+    /// Hidden units per direction.
     pub hidden: usize,
+    /// Stacked recurrent layers.
     pub layers: usize,
+    /// Read the sentence in both directions.
     pub bidirectional: bool,
     /// Dropout before the output layer (and between layers).
     pub dropout: f64,
@@ -110,8 +114,11 @@ pub type WordFeatures = [u32; 4];
 /// A time-major batch of feature rows, padded, with lengths.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeatureBatch {
+    /// T: steps (the longest sentence).
     pub t: usize,
+    /// B: sentences.
     pub b: usize,
+    /// Each sentence's length (1..=T).
     pub lengths: Vec<usize>,
     /// [T * B] rows (padding: all zero).
     pub feats: Vec<WordFeatures>,
@@ -144,10 +151,15 @@ impl FeatureBatch {
 /// Word, suffix and shape embeddings feeding a [`Tagger`].
 #[derive(Clone, Debug)]
 pub struct FeatureTagger<F> {
+    /// The architecture.
     pub config: FeatureTaggerConfig,
+    /// Word table `embed`.
     pub words: Embedding<F>,
+    /// Suffix table `embed_suffix` (None without suffix features).
     pub suffix: Option<Embedding<F>>,
+    /// Shape table `embed_shape` (None without the shape feature).
     pub shape: Option<Embedding<F>>,
+    /// The recurrent layer and output layer, reading dense input.
     pub tagger: Tagger<F>,
 }
 
@@ -159,6 +171,7 @@ pub struct FeatureTaggerCache<F> {
 }
 
 impl<F: Float> FeatureTagger<F> {
+    /// A tagger with freshly initialised tables and layers; errors on an empty vocabulary, tag set or width.
     pub fn new(config: FeatureTaggerConfig, init: &Init, rng: &mut Rng) -> Result<Self> {
         if config.tags == 0 || config.vocab == 0 || config.embed == 0 {
             return Err(Error::Config(

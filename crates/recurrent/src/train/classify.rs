@@ -43,9 +43,13 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClassifyTrainConfig {
+    /// Recurrent cell.
     pub cell: CellKind,
+    /// Hidden units per direction.
     pub hidden: usize,
+    /// Stacked recurrent layers.
     pub layers: usize,
+    /// Read the sentence in both directions.
     pub bidirectional: bool,
     /// Word-embedding width.
     pub embed: usize,
@@ -58,24 +62,31 @@ pub struct ClassifyTrainConfig {
     /// Probability that a training word is replaced by `<unk>` (so the model learns what to
     /// do with unknown words, and relies less on any single word).
     pub word_dropout: f64,
+    /// Pooling over time: last, mean or max.
     pub pooling: Pooling,
     /// Sentences per batch.
     pub batch: usize,
+    /// Learning rate.
     pub lr: f64,
     /// Clip the global gradient norm to this (0: off).
     pub clip: f64,
+    /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
     pub optimizer: String,
+    /// Weight decay (None: the optimizer's PyTorch default).
     pub weight_decay: Option<f64>,
     /// Words seen fewer times in training become `<unk>`.
     pub min_count: usize,
     /// Lower-case words before looking them up.
     pub lowercase: bool,
+    /// Seed of initialisation, dropout and batch order.
     pub seed: u64,
     /// `pytorch`, `orthogonal`, `recommended`, `identity`.
     pub init: String,
     /// Evaluate every this many steps (None: once per epoch).
     pub eval_every: Option<u64>,
+    /// `constant` or `cosine` (annealed to 0 over `--steps`).
     pub lr_schedule: String,
+    /// Linear learning-rate warm-up steps.
     pub warmup: u64,
     /// Pretrained word vectors (text format: word, then numbers) that replace the initial
     /// embeddings of the words they cover; their width must be `embed`.
@@ -167,35 +178,51 @@ impl ClassifyTrainConfig {
 pub struct ClassifyMeta {
     /// `classify`.
     pub task: String,
+    /// The architecture.
     pub model: ClassifierConfig,
+    /// The word vocabulary (index = embedding row).
     pub vocab: Vocab,
     /// Label names, index = output.
     pub labels: Vec<String>,
+    /// Words were lower-cased before lookup.
     pub lowercase: bool,
+    /// The training configuration.
     pub train: ClassifyTrainConfig,
 }
 
 /// Training, validation and test examples.
 #[derive(Clone, Debug, Default)]
 pub struct ClassifyData {
+    /// Training examples.
     pub train: Vec<Example>,
     /// None: `val_frac` of `train` is held out.
     pub valid: Option<Vec<Example>>,
+    /// Test examples, scored with the best checkpoint at the end.
     pub test: Option<Vec<Example>>,
 }
 
 /// What a run reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct ClassifySummary {
+    /// The run directory.
     pub out: PathBuf,
+    /// Optimizer steps done.
     pub steps: u64,
+    /// Passes over the training data done.
     pub epochs: f64,
+    /// Seconds spent in training steps (loading and evaluation excluded).
     pub train_s: f64,
+    /// Training words per second.
     pub tokens_per_s: f64,
+    /// The last training batch's loss.
     pub train_loss: Option<f64>,
+    /// Trainable parameters.
     pub params: usize,
+    /// Words in the vocabulary (with `<unk>`).
     pub vocab: usize,
+    /// Label names, index = output.
     pub labels: Vec<String>,
+    /// Training examples (after any held-out validation).
     pub train_examples: usize,
     /// The best checkpoint's scores on the validation set.
     pub valid: Option<ClassMetrics>,
@@ -203,15 +230,20 @@ pub struct ClassifySummary {
     pub test: Option<ClassMetrics>,
     /// The step of the best checkpoint.
     pub best_step: Option<u64>,
+    /// Batches skipped for a non-finite loss or gradient (`--on-nan skip`).
     pub nan_skips: u64,
+    /// A limit was reached (false: stopped early, e.g. Ctrl-C).
     pub finished: bool,
+    /// The run was already complete: nothing was trained.
     pub already_complete: bool,
 }
 
 /// Encoded sentences and their label indices.
 #[derive(Clone, Debug, Default)]
 pub struct Encoded {
+    /// Word ids per sentence.
     pub ids: Vec<Vec<u32>>,
+    /// Label index per sentence.
     pub labels: Vec<usize>,
 }
 
@@ -702,6 +734,7 @@ pub fn load_classifier(path: &Path) -> Result<(Classifier<f32>, ClassifyMeta)> {
 /// One text's predicted label.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
+    /// The most probable label.
     pub label: String,
     /// The probability of `label`.
     pub probability: f64,

@@ -15,7 +15,9 @@ pub struct ClassMetrics {
     pub n: usize,
     /// Mean cross-entropy (nats).
     pub loss: f64,
+    /// Fraction predicted right.
     pub accuracy: f64,
+    /// Mean over classes of F1.
     pub macro_f1: f64,
     /// The class names, in the confusion matrix's order.
     pub labels: Vec<String>,

@@ -34,33 +34,49 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TagTrainConfig {
+    /// Recurrent cell.
     pub cell: CellKind,
+    /// Hidden units per direction.
     pub hidden: usize,
+    /// Stacked recurrent layers.
     pub layers: usize,
+    /// Read the sentence in both directions.
     pub bidirectional: bool,
+    /// Word-embedding width.
     pub embed: usize,
     /// Suffix embedding width (0: no suffix features).
     pub suffix_embed: usize,
     /// Shape embedding width (0: no shape feature).
     pub shape_embed: usize,
+    /// Dropout before the output layer (and between layers).
     pub dropout: f64,
     /// Probability of replacing a training word by `<unk>` (its suffix and shape stay).
     pub word_dropout: f64,
+    /// Sentences per batch.
     pub batch: usize,
+    /// Learning rate.
     pub lr: f64,
+    /// Clip the global gradient norm to this (0: off).
     pub clip: f64,
+    /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
     pub optimizer: String,
+    /// Weight decay (None: the optimizer's PyTorch default).
     pub weight_decay: Option<f64>,
+    /// Words seen fewer times in training become `<unk>`.
     pub min_count: usize,
     /// Lower-case words for the word table (the shape feature keeps the case).
     pub lowercase: bool,
     /// The CoNLL-U field tagged (0-based; 3 = UPOS).
     pub column: usize,
+    /// Seed of initialisation, dropout and batch order.
     pub seed: u64,
+    /// `pytorch`, `orthogonal`, `recommended`, `identity`.
     pub init: String,
     /// Evaluate every this many steps (None: once per epoch).
     pub eval_every: Option<u64>,
+    /// `constant` or `cosine` (annealed to 0 over `--steps`).
     pub lr_schedule: String,
+    /// Linear learning-rate warm-up steps.
     pub warmup: u64,
     /// Pretrained word vectors (text format: word, then numbers) that replace the initial
     /// embeddings of the words they cover; their width must be `embed`.
@@ -123,11 +139,17 @@ impl TagTrainConfig {
 pub struct TagMeta {
     /// `tag`.
     pub task: String,
+    /// The architecture.
     pub model: FeatureTaggerConfig,
+    /// The word vocabulary (index = embedding row).
     pub vocab: Vocab,
+    /// The suffix vocabulary (2- and 3-letter endings seen in training).
     pub suffixes: Vocab,
+    /// Tag names, index = output.
     pub tags: Vec<String>,
+    /// Words were lower-cased before lookup.
     pub lowercase: bool,
+    /// The training configuration.
     pub train: TagTrainConfig,
 }
 
@@ -162,17 +184,22 @@ fn features(w: &str, vocab: &Vocab, suffixes: &Vocab, lowercase: bool) -> WordFe
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TagMetrics {
     #[serde(flatten)]
+    /// Token-level scores over every word.
     pub tokens: ClassMetrics,
     /// Words whose (normalised) form never occurs in the training data.
     pub unseen_tokens: usize,
+    /// Accuracy on those words (None if there are none).
     pub unseen_accuracy: Option<f64>,
 }
 
 /// A set of sentences as features and tag ids, with which words are unseen in training.
 #[derive(Clone, Debug, Default)]
 pub struct EncodedTags {
+    /// Word features per sentence.
     pub feats: Vec<Vec<WordFeatures>>,
+    /// Tag ids per sentence (the number of tags for a tag unseen in training).
     pub tags: Vec<Vec<usize>>,
+    /// Per word: never seen in training.
     pub unseen: Vec<Vec<bool>>,
 }
 
@@ -415,22 +442,39 @@ impl Task for TagTask {
 /// What a run reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct TagSummary {
+    /// The run directory.
     pub out: PathBuf,
+    /// Optimizer steps done.
     pub steps: u64,
+    /// Passes over the training data done.
     pub epochs: f64,
+    /// Seconds spent in training steps (loading and evaluation excluded).
     pub train_s: f64,
+    /// Training words per second.
     pub tokens_per_s: f64,
+    /// The last training batch's loss.
     pub train_loss: Option<f64>,
+    /// Trainable parameters.
     pub params: usize,
+    /// Words in the vocabulary (with `<unk>`).
     pub vocab: usize,
+    /// Tag names, index = output.
     pub tags: Vec<String>,
+    /// Training sentences.
     pub train_sentences: usize,
+    /// Training words.
     pub train_tokens: usize,
+    /// The best checkpoint's scores on the validation set.
     pub valid: Option<TagMetrics>,
+    /// Test examples, scored with the best checkpoint at the end.
     pub test: Option<TagMetrics>,
+    /// The step of the best checkpoint.
     pub best_step: Option<u64>,
+    /// Batches skipped for a non-finite loss or gradient (`--on-nan skip`).
     pub nan_skips: u64,
+    /// A limit was reached (false: stopped early, e.g. Ctrl-C).
     pub finished: bool,
+    /// The run was already complete: nothing was trained.
     pub already_complete: bool,
 }
 
