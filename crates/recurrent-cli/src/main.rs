@@ -2,6 +2,7 @@
 //! shell over the library: each subcommand is one file of flags and calls.
 
 mod bench;
+mod classify;
 mod common;
 mod corpus;
 mod demo;
@@ -11,7 +12,10 @@ mod inspect;
 mod lab;
 mod plot;
 mod sample;
+mod tag;
+mod train_classify;
 mod train_lm;
+mod train_tag;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +35,10 @@ enum Cmd {
     Sample(sample::SampleArgs),
     /// Loss of a language model on a text, in nats and bits per token
     Eval(eval::EvalArgs),
+    /// Label each line of text with a trained classifier (`label<TAB>probability`)
+    Classify(classify::ClassifyArgs),
+    /// Tag each word of raw text (one sentence per line): `token<TAB>tag`
+    Tag(tag::TagArgs),
     /// Architecture, parameters, history and weights hash of a checkpoint or run
     Inspect(inspect::InspectArgs),
     /// Time a recurrent layer (train, infer, step) or the matrix product, printing the
@@ -47,6 +55,10 @@ enum Cmd {
 enum TrainCmd {
     /// A character- or word-level language model (truncated BPTT over a text)
     Lm(train_lm::LmArgs),
+    /// A sentence classifier (sentiment): labelled lines, CSV, or one file per class
+    Classify(train_classify::ClassifyArgs),
+    /// A part-of-speech (or any CoNLL-U column) tagger from CoNLL-U files
+    Tag(train_tag::TagArgs),
 }
 
 fn main() {
@@ -55,9 +67,13 @@ fn main() {
         None => demo::run(),
         Some(Cmd::Train(t)) => match t.as_ref() {
             TrainCmd::Lm(a) => train_lm::run(a),
+            TrainCmd::Classify(a) => train_classify::run(a),
+            TrainCmd::Tag(a) => train_tag::run(a),
         },
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
+        Some(Cmd::Classify(a)) => classify::run(a),
+        Some(Cmd::Tag(a)) => tag::run(a),
         Some(Cmd::Inspect(a)) => inspect::run(a),
         Some(Cmd::Bench(a)) => bench::run(a).map_err(anyhow::Error::msg),
         Some(Cmd::Diagnose(a)) => diagnose::run(a),

@@ -3,7 +3,11 @@
 //! need far more memory than the file itself.
 
 pub mod longrange;
+pub mod bucket;
+pub mod conllu;
+pub mod labelled;
 pub mod text;
+pub mod vectors;
 pub mod vocab;
 
 pub use text::{read_text, StreamBatcher};

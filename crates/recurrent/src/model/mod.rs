@@ -6,6 +6,7 @@
 //! - many-to-many, encoder-decoder: [`seq2seq::Seq2Seq`].
 
 pub mod classifier;
+pub mod feature_tagger;
 pub mod generator;
 pub mod input;
 pub mod lm;

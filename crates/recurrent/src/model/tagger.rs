@@ -114,12 +114,25 @@ impl<F: Float> Tagger<F> {
         cache: &TaggerCache<F>,
         dlogits: &[F],
     ) -> Result<()> {
+        let dx = self.backward_input(batch, cache, dlogits)?;
+        self.input.backward(batch, &dx)
+    }
+
+    /// Backward through the head and the recurrent layer only, returning dL/d(input)
+    /// [T, B, I] (the recurrent layer's input): for models that build their dense input
+    /// themselves (word features, see [`super::feature_tagger`]) and need its gradient.
+    pub fn backward_input(
+        &mut self,
+        batch: &SeqBatch<F>,
+        cache: &TaggerCache<F>,
+        dlogits: &[F],
+    ) -> Result<Vec<F>> {
         let mut dy = self.head.backward(&cache.y, dlogits, batch.t * batch.b);
         if let Some(m) = &cache.mask {
             dy.iter_mut().zip(m).for_each(|(v, k)| *v *= *k);
         }
         let (dx, _, _) = self.rnn.backward_tm(&cache.rnn, &mut dy, None, None)?;
-        self.input.backward(batch, &dx)
+        Ok(dx)
     }
 }
 

@@ -2,14 +2,17 @@
 //! non-finite detection (all through [`crate::Module`]); the BPTT loops of each task, run
 //! directories and checkpoints, and what a run reports.
 
+pub mod classify;
 pub mod clip;
 pub mod lm;
 pub mod longrange;
+pub mod metrics;
 pub mod observe;
 pub mod optim;
 pub mod run;
 pub mod runner;
 pub mod schedule;
+pub mod tag;
 
 pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
 pub use observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};

@@ -1,0 +1,61 @@
+//! `recurrent tag`: tag raw text (one sentence per line, tokens separated by spaces).
+
+use crate::classify::read_lines;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use recurrent::data::conllu::write_conllu;
+use recurrent::train::run::resolve_checkpoint;
+use recurrent::train::tag::{load_tagger, tag_sentences};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// A checkpoint file, or a run directory (its best checkpoint)
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Read sentences from this file, one per line [default: stdin]
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Output: `tsv` (token<TAB>tag, a blank line between sentences) or `conllu`
+    #[arg(long, default_value = "tsv")]
+    pub format: String,
+    /// One JSON object per sentence: {"tokens": [...], "tags": [...]}
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: &TagArgs) -> Result<()> {
+    if !["tsv", "conllu"].contains(&a.format.as_str()) {
+        bail!("--format must be tsv or conllu, got `{}`", a.format);
+    }
+    let path = resolve_checkpoint(&a.checkpoint)?;
+    let (model, meta) = load_tagger(&path)?;
+    let sentences: Vec<Vec<String>> = read_lines(a.input.as_deref(), None)?
+        .iter()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    let tags = tag_sentences(&model, &meta, &sentences)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut buf = String::new();
+    for (words, tags) in sentences.iter().zip(&tags) {
+        buf.clear();
+        if a.json {
+            buf.push_str(&serde_json::json!({"tokens": words, "tags": tags}).to_string());
+            buf.push('\n');
+        } else if a.format == "conllu" {
+            write_conllu(words, tags, meta.train.column, &mut buf);
+        } else {
+            for (w, t) in words.iter().zip(tags) {
+                buf.push_str(w);
+                buf.push('\t');
+                buf.push_str(t);
+                buf.push('\n');
+            }
+            buf.push('\n');
+        }
+        out.write_all(buf.as_bytes()).context("stdout")?;
+    }
+    out.flush().context("stdout")?;
+    Ok(())
+}

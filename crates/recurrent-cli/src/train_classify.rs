@@ -1,0 +1,284 @@
+//! `recurrent train classify`: a sentence classifier (sentiment) from labelled text.
+
+use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::plot;
+use crate::train_tag::AccuracyProgress;
+use anyhow::{Context, Result};
+use clap::Args;
+use recurrent::data::labelled::{read_labelled, Labelled, ReadOptions};
+use recurrent::model::Pooling;
+use recurrent::train::classify::{
+    train_classify, ClassifyData, ClassifySummary, ClassifyTrainConfig,
+};
+use recurrent::train::metrics::ClassMetrics;
+use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct ClassifyArgs {
+    /// Training data: `label text` lines (SST), `label<TAB>text`, CSV/TSV with a header, or
+    /// several files, one per class, labelled by their extension (`--data x.pos --data x.neg`)
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
+    /// Validation data, same format [default: --val-frac of the training data]
+    #[arg(long)]
+    pub valid: Vec<PathBuf>,
+    /// Test data, same format: scored with the best checkpoint at the end
+    #[arg(long)]
+    pub test: Vec<PathBuf>,
+    /// Text encoding of the files: utf-8, windows-1252 (rt-polarity), latin1, ...
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// CSV/TSV: name of the text column [default: text]
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// CSV/TSV: name of the label column [default: label]
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
+    #[arg(long, default_value = "lstm")]
+    pub cell: String,
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 1)]
+    pub layers: usize,
+    /// One direction only (default: bidirectional)
+    #[arg(long)]
+    pub unidirectional: bool,
+    /// Word-embedding width
+    #[arg(long, default_value_t = 128)]
+    pub embed: usize,
+    /// Standard deviation of the initial word embeddings (PyTorch's nn.Embedding: 1)
+    #[arg(long, default_value_t = 0.1)]
+    pub embed_scale: f64,
+    /// Pooling over time: last, mean or max
+    #[arg(long, default_value = "max")]
+    pub pooling: Pooling,
+    /// Dropout on the pooled features (and between layers)
+    #[arg(long, default_value_t = 0.5)]
+    pub dropout: f64,
+    /// Probability of replacing a training word by <unk>
+    #[arg(long, default_value_t = 0.1)]
+    pub word_dropout: f64,
+    /// Sentences per batch (bucketed by length)
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Clip the global gradient norm (0: off)
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f64,
+    /// adam, adamw, sgd, rmsprop, adagrad
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Words seen fewer times in training become <unk>
+    #[arg(long, default_value_t = 1)]
+    pub min_count: usize,
+    /// Keep case (default: lower-case every word)
+    #[arg(long)]
+    pub keep_case: bool,
+    /// Initialisation: pytorch, orthogonal, recommended, identity
+    #[arg(long, default_value = "pytorch")]
+    pub init: String,
+    /// Evaluate every this many steps [default: once per epoch]
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// constant, or cosine (annealed to 0 over --steps)
+    #[arg(long, default_value = "constant")]
+    pub lr_schedule: String,
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// Without --valid: fraction of the training data held out for validation
+    #[arg(long, default_value_t = 0.1)]
+    pub val_frac: f64,
+    /// Pretrained word vectors, text format (word then numbers per line; GloVe, fastText
+    /// .vec); their width must equal --embed
+    #[arg(long)]
+    pub vectors: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: TrainCommon,
+}
+
+/// The default limits of `train classify`: 5 epochs (about 3 minutes for SST-2 on 2 shared
+/// cores; CONVENTIONS.md allows 8).
+pub const DEFAULT_LIMITS: Limits = Limits {
+    time_budget: None,
+    steps: None,
+    epochs: Some(5.0),
+};
+
+impl ClassifyArgs {
+    fn config(&self) -> Result<ClassifyTrainConfig> {
+        let (cell, init) = crate::train_lm::parse_cell(&self.cell, &self.init)?;
+        Ok(ClassifyTrainConfig {
+            cell,
+            hidden: self.hidden,
+            layers: self.layers,
+            bidirectional: !self.unidirectional,
+            embed: self.embed,
+            embed_scale: self.embed_scale,
+            dropout: self.dropout,
+            word_dropout: self.word_dropout,
+            pooling: self.pooling,
+            batch: self.batch,
+            lr: self.lr,
+            clip: self.clip,
+            optimizer: self.optimizer.clone(),
+            weight_decay: self.weight_decay,
+            min_count: self.min_count,
+            lowercase: !self.keep_case,
+            seed: self.common.seed,
+            init,
+            eval_every: self.eval_every,
+            lr_schedule: self.lr_schedule.clone(),
+            warmup: self.warmup,
+            val_frac: self.val_frac,
+            vectors: self.vectors.as_ref().map(|p| p.display().to_string()),
+        })
+    }
+}
+
+/// Reads one set, saying how it was read.
+fn load(what: &str, paths: &[PathBuf], opts: &ReadOptions) -> Result<Option<Labelled>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let l = read_labelled(paths, opts).with_context(|| format!("reading the {what} data"))?;
+    eprintln!(
+        "{what}: {} examples from {} ({})",
+        l.examples.len(),
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        l.format
+    );
+    Ok(Some(l))
+}
+
+pub fn run(args: &ClassifyArgs) -> Result<()> {
+    let threads = args.common.apply_threads()?;
+    let opts = ReadOptions {
+        encoding: args.encoding.clone(),
+        text_column: args.text_column.clone(),
+        label_column: args.label_column.clone(),
+    };
+    let train = load("training", &args.data, &opts)?.context("--data is required")?;
+    let valid = load("validation", &args.valid, &opts)?;
+    let test = load("test", &args.test, &opts)?;
+    let cfg = args.config()?;
+    let out = args.common.out_dir("classify");
+    let mut req = TrainRequest::new(&out);
+    req.resume = args.common.resume.is_some();
+    req.limits = args.common.limits(DEFAULT_LIMITS)?;
+    req.save_every = args.common.save_every;
+    req.keep = args.common.keep;
+    req.on_nan = args.common.on_nan;
+    eprintln!(
+        "training a {}{} {}x{} classifier ({} pooling), {threads} thread(s), into {}",
+        if cfg.bidirectional {
+            "bidirectional "
+        } else {
+            ""
+        },
+        cfg.cell,
+        cfg.layers,
+        cfg.hidden,
+        format!("{:?}", cfg.pooling).to_lowercase(),
+        out.display()
+    );
+    let mut progress = AccuracyProgress(Progress::new(install_interrupt()));
+    let data = ClassifyData {
+        train: train.examples,
+        valid: valid.map(|v| v.examples),
+        test: test.map(|t| t.examples),
+    };
+    let summary = train_classify(&cfg, data, &req, &mut progress)?;
+    progress.0.finish();
+    let plot_path = if summary.already_complete {
+        None
+    } else {
+        draw_plot(&out).ok()
+    };
+    report(&summary, plot_path.as_deref(), args.common.json)
+}
+
+fn report(s: &ClassifySummary, plot: Option<&Path>, json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(s).context("summary")?;
+        v["plot"] = plot.map(|p| p.display().to_string()).into();
+        print_json(&v);
+        return Ok(());
+    }
+    eprintln!(
+        "{} after {} steps ({:.2} epochs, {:.0} s of training)",
+        if s.already_complete {
+            "the run was already complete"
+        } else if s.finished {
+            "done"
+        } else {
+            "stopped"
+        },
+        s.steps,
+        s.epochs,
+        s.train_s
+    );
+    let show = |name: &str, m: &Option<ClassMetrics>| {
+        if let Some(m) = m {
+            eprintln!(
+                "{name} ({} examples): accuracy {:.4}, macro-F1 {:.4}, loss {:.4}\n{}",
+                m.n,
+                m.accuracy,
+                m.macro_f1,
+                m.loss,
+                m.confusion_table()
+            );
+        }
+    };
+    eprintln!(
+        "best checkpoint (step {}): {}/best.safetensors",
+        s.best_step.map_or("-".into(), |v| v.to_string()),
+        s.out.display()
+    );
+    show("validation", &s.valid);
+    show("test", &s.test);
+    if let Some(p) = plot {
+        eprintln!("curves: {}", p.display());
+    }
+    Ok(())
+}
+
+/// DIR/accuracy.png: validation accuracy, and the training loss, by step.
+fn draw_plot(dir: &Path) -> Result<PathBuf> {
+    let m = read_metrics(dir);
+    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
+        m.iter()
+            .filter(|r| r["event"] == event)
+            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
+            .collect()
+    };
+    let path = dir.join("accuracy.png");
+    plot::line_chart(
+        &path,
+        &plot::Chart {
+            title: "Training loss and validation accuracy",
+            x_label: "step",
+            y_label: "loss (nats) / accuracy",
+            log_y: false,
+        },
+        &[
+            plot::Series {
+                name: "train loss".into(),
+                points: pick("train", "loss"),
+            },
+            plot::Series {
+                name: "validation accuracy".into(),
+                points: pick("eval", "val_accuracy"),
+            },
+        ],
+    )?;
+    Ok(path)
+}

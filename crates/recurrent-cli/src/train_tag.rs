@@ -1,0 +1,282 @@
+//! `recurrent train tag`: a part-of-speech (or any CoNLL-U column) tagger.
+
+use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::plot;
+use anyhow::{Context, Result};
+use clap::Args;
+use recurrent::data::conllu::{column_index, read_conllu, TaggedSentence};
+use recurrent::train::tag::{train_tag, TagMetrics, TagSummary, TagTrainConfig};
+use recurrent::train::{run::read_metrics, EvalInfo, Limits, Observer, StepInfo, TrainRequest};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Training sentences, CoNLL-U
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Validation sentences, CoNLL-U (picks the best checkpoint)
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Test sentences, CoNLL-U: scored with the best checkpoint at the end
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// The CoNLL-U column to predict: upos, xpos, deprel, ... or its number (1-10)
+    #[arg(long, default_value = "upos")]
+    pub column: String,
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
+    #[arg(long, default_value = "lstm")]
+    pub cell: String,
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 1)]
+    pub layers: usize,
+    /// One direction only (default: bidirectional)
+    #[arg(long)]
+    pub unidirectional: bool,
+    /// Word-embedding width
+    #[arg(long, default_value_t = 100)]
+    pub embed: usize,
+    /// Width of the 2- and 3-letter suffix embeddings (0: no suffix features)
+    #[arg(long, default_value_t = 32)]
+    pub suffix_embed: usize,
+    /// Width of the word-shape embedding (0: no shape feature)
+    #[arg(long, default_value_t = 8)]
+    pub shape_embed: usize,
+    /// Dropout before the output layer (and between layers)
+    #[arg(long, default_value_t = 0.3)]
+    pub dropout: f64,
+    /// Probability of replacing a training word by <unk> (suffix and shape stay)
+    #[arg(long, default_value_t = 0.1)]
+    pub word_dropout: f64,
+    /// Sentences per batch (bucketed by length)
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Clip the global gradient norm (0: off)
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f64,
+    /// adam, adamw, sgd, rmsprop, adagrad
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Words seen fewer times in training become <unk>
+    #[arg(long, default_value_t = 1)]
+    pub min_count: usize,
+    /// Keep case in the word table (default: lower-case it; the shape feature keeps case)
+    #[arg(long)]
+    pub keep_case: bool,
+    /// Initialisation: pytorch, orthogonal, recommended, identity
+    #[arg(long, default_value = "pytorch")]
+    pub init: String,
+    /// Evaluate every this many steps [default: once per epoch]
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// constant, or cosine (annealed to 0 over --steps)
+    #[arg(long, default_value = "constant")]
+    pub lr_schedule: String,
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// Pretrained word vectors, text format (word then numbers per line; GloVe, fastText
+    /// .vec); their width must equal --embed
+    #[arg(long)]
+    pub vectors: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: TrainCommon,
+}
+
+/// The default limits of `train tag`.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    time_budget: None,
+    steps: None,
+    epochs: Some(10.0),
+};
+
+/// Prints evaluations as accuracy (stderr, also when it is not a terminal).
+pub struct AccuracyProgress(pub Progress);
+
+impl Observer for AccuracyProgress {
+    fn on_step(&mut self, s: &StepInfo) {
+        self.0.on_step(s)
+    }
+    fn on_eval(&mut self, e: &EvalInfo) {
+        self.message(&format!(
+            "eval at step {} ({:.0} s of training): validation accuracy {:.4}{}",
+            e.step,
+            e.trained_s,
+            e.val_loss,
+            if e.best { " *best*" } else { "" }
+        ));
+    }
+    fn message(&mut self, msg: &str) {
+        // The bar hides its lines when stderr is not a terminal; logs must still show.
+        if std::io::stderr().is_terminal() {
+            self.0.message(msg)
+        } else {
+            eprintln!("{msg}");
+        }
+    }
+    fn should_stop(&self) -> bool {
+        self.0.should_stop()
+    }
+}
+
+fn load(what: &str, path: &Path, column: usize) -> Result<Vec<TaggedSentence>> {
+    let s = read_conllu(path, column).with_context(|| format!("reading the {what} data"))?;
+    eprintln!(
+        "{what}: {} sentences, {} words from {} (CoNLL-U, column {})",
+        s.len(),
+        s.iter().map(|x| x.words.len()).sum::<usize>(),
+        path.display(),
+        recurrent::data::conllu::FIELDS[column].to_uppercase()
+    );
+    Ok(s)
+}
+
+pub fn run(a: &TagArgs) -> Result<()> {
+    let threads = a.common.apply_threads()?;
+    let column = column_index(&a.column)?;
+    let train = load("training", &a.data, column)?;
+    let valid = a
+        .valid
+        .as_deref()
+        .map(|p| load("validation", p, column))
+        .transpose()?;
+    let test = a
+        .test
+        .as_deref()
+        .map(|p| load("test", p, column))
+        .transpose()?;
+    let (cell, init) = crate::train_lm::parse_cell(&a.cell, &a.init)?;
+    let cfg = TagTrainConfig {
+        cell,
+        hidden: a.hidden,
+        layers: a.layers,
+        bidirectional: !a.unidirectional,
+        embed: a.embed,
+        suffix_embed: a.suffix_embed,
+        shape_embed: a.shape_embed,
+        dropout: a.dropout,
+        word_dropout: a.word_dropout,
+        batch: a.batch,
+        lr: a.lr,
+        clip: a.clip,
+        optimizer: a.optimizer.clone(),
+        weight_decay: a.weight_decay,
+        min_count: a.min_count,
+        lowercase: !a.keep_case,
+        column,
+        seed: a.common.seed,
+        init,
+        eval_every: a.eval_every,
+        lr_schedule: a.lr_schedule.clone(),
+        warmup: a.warmup,
+        vectors: a.vectors.as_ref().map(|p| p.display().to_string()),
+    };
+    let out = a.common.out_dir("tag");
+    let mut req = TrainRequest::new(&out);
+    req.resume = a.common.resume.is_some();
+    req.limits = a.common.limits(DEFAULT_LIMITS)?;
+    req.save_every = a.common.save_every;
+    req.keep = a.common.keep;
+    req.on_nan = a.common.on_nan;
+    eprintln!(
+        "training a {}{} {}x{} tagger, {threads} thread(s), into {}",
+        if cfg.bidirectional {
+            "bidirectional "
+        } else {
+            ""
+        },
+        cfg.cell,
+        cfg.layers,
+        cfg.hidden,
+        out.display()
+    );
+    let mut progress = AccuracyProgress(Progress::new(install_interrupt()));
+    let s = train_tag(
+        &cfg,
+        &train,
+        valid.as_deref(),
+        test.as_deref(),
+        &req,
+        &mut progress,
+    )?;
+    progress.0.finish();
+    let plot_path = if s.already_complete {
+        None
+    } else {
+        draw_plot(&out).ok()
+    };
+    report(&s, plot_path.as_deref(), a.common.json)
+}
+
+fn report(s: &TagSummary, plot: Option<&Path>, json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(s).context("summary")?;
+        v["plot"] = plot.map(|p| p.display().to_string()).into();
+        print_json(&v);
+        return Ok(());
+    }
+    eprintln!(
+        "{} after {} steps ({:.2} epochs, {:.0} s of training); best checkpoint (step {}): {}/best.safetensors",
+        if s.already_complete { "the run was already complete" } else if s.finished { "done" } else { "stopped" },
+        s.steps,
+        s.epochs,
+        s.train_s,
+        s.best_step.map_or("-".into(), |v| v.to_string()),
+        s.out.display()
+    );
+    let show = |name: &str, m: &Option<TagMetrics>| {
+        if let Some(m) = m {
+            eprintln!(
+                "{name} ({} words): accuracy {:.4}, on {} words unseen in training {}, macro-F1 {:.4}\n{}",
+                m.tokens.n,
+                m.tokens.accuracy,
+                m.unseen_tokens,
+                m.unseen_accuracy.map_or("-".into(), |v| format!("{v:.4}")),
+                m.tokens.macro_f1,
+                m.tokens.confusion_table()
+            );
+        }
+    };
+    show("validation", &s.valid);
+    show("test", &s.test);
+    if let Some(p) = plot {
+        eprintln!("curves: {}", p.display());
+    }
+    Ok(())
+}
+
+/// DIR/accuracy.png: training loss and validation accuracy by step.
+pub fn draw_plot(dir: &Path) -> Result<PathBuf> {
+    let m = read_metrics(dir);
+    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
+        m.iter()
+            .filter(|r| r["event"] == event)
+            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
+            .collect()
+    };
+    let path = dir.join("accuracy.png");
+    plot::line_chart(
+        &path,
+        &plot::Chart {
+            title: "Training loss and validation accuracy",
+            x_label: "step",
+            y_label: "loss (nats) / accuracy",
+            log_y: false,
+        },
+        &[
+            plot::Series {
+                name: "train loss".into(),
+                points: pick("train", "loss"),
+            },
+            plot::Series {
+                name: "validation accuracy".into(),
+                points: pick("eval", "val_accuracy"),
+            },
+        ],
+    )?;
+    Ok(path)
+}

@@ -1,0 +1,91 @@
+//! Batches of sentences of similar length (bucketing), padded and masked.
+//!
+//! Sorting by length before cutting batches means a batch of 20-word sentences is not padded
+//! to the 56 words of the longest sentence in the corpus: the recurrent layer runs
+//! `T = max length in the batch` steps, so the work saved is the padding not computed.
+//! Padded steps are masked by the sequence lengths (the recurrent layer stops each sequence
+//! at its own end; losses skip them), so they change neither the loss nor the result.
+
+use crate::float::Float;
+use crate::model::{SeqBatch, Steps};
+use crate::rng::Rng;
+
+/// Batches (lists of example indices) of at most `batch` examples of similar length.
+///
+/// With `rng` (training): examples are sorted by (length, random key), so equal lengths are
+/// mixed differently every epoch, cut into batches, and the batch order is shuffled.
+/// Without (evaluation): sorted by length, stable, in order.
+pub fn bucket_batches(lengths: &[usize], batch: usize, rng: Option<&mut Rng>) -> Vec<Vec<usize>> {
+    let batch = batch.max(1);
+    let mut idx: Vec<usize> = (0..lengths.len()).collect();
+    match rng {
+        Some(rng) => {
+            let keys: Vec<u64> = idx.iter().map(|_| rng.next_u64()).collect();
+            idx.sort_by_key(|&i| (lengths[i], keys[i]));
+            let mut batches: Vec<Vec<usize>> = idx.chunks(batch).map(|c| c.to_vec()).collect();
+            rng.shuffle(&mut batches);
+            batches
+        }
+        None => {
+            idx.sort_by_key(|&i| lengths[i]);
+            idx.chunks(batch).map(|c| c.to_vec()).collect()
+        }
+    }
+}
+
+/// A time-major batch of token sequences padded with `pad` to the longest, with lengths.
+/// Sequences must be non-empty (an empty one is given length 1 of `pad` by the caller's
+/// encoding; here it is padded the same way, so nothing panics).
+pub fn pad_ids<F: Float>(seqs: &[&[u32]], pad: u32) -> SeqBatch<F> {
+    let b = seqs.len();
+    let t = seqs.iter().map(|s| s.len()).max().unwrap_or(1).max(1);
+    let mut ids = vec![pad; t * b];
+    for (bi, s) in seqs.iter().enumerate() {
+        for (ti, &id) in s.iter().enumerate() {
+            ids[ti * b + bi] = id;
+        }
+    }
+    SeqBatch {
+        steps: Steps::Ids(ids),
+        t,
+        b,
+        lengths: Some(seqs.iter().map(|s| s.len().max(1)).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_cover_every_example_once_and_group_lengths() {
+        let lengths: Vec<usize> = (0..103).map(|i| 1 + (i * 37) % 50).collect();
+        let mut rng = Rng::new(1);
+        let batches = bucket_batches(&lengths, 10, Some(&mut rng));
+        assert_eq!(batches.len(), 11);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..103).collect::<Vec<_>>());
+        // Within a batch the spread of lengths is small (sorted before cutting).
+        for b in &batches {
+            let (lo, hi) = (
+                b.iter().map(|&i| lengths[i]).min().unwrap(),
+                b.iter().map(|&i| lengths[i]).max().unwrap(),
+            );
+            assert!(hi - lo <= 6, "{lo}..{hi}");
+        }
+        // The order differs from one epoch's stream to another.
+        let again = bucket_batches(&lengths, 10, Some(&mut rng));
+        assert_ne!(batches, again);
+    }
+
+    #[test]
+    fn padding_is_time_major() {
+        let a: &[u32] = &[1, 2, 3];
+        let b: &[u32] = &[4];
+        let batch: SeqBatch<f32> = pad_ids(&[a, b], 0);
+        assert_eq!((batch.t, batch.b), (3, 2));
+        assert_eq!(batch.steps, Steps::Ids(vec![1, 4, 2, 0, 3, 0]));
+        assert_eq!(batch.lengths, Some(vec![3, 1]));
+    }
+}
