@@ -2,6 +2,7 @@
 //! names the file and the place (line, byte) of any problem, and refuses input that would
 //! need far more memory than the file itself.
 
+pub mod series;
 pub mod text;
 pub mod vocab;
 

@@ -3,6 +3,8 @@
 //! directories and checkpoints, and what a run reports.
 
 pub mod clip;
+pub mod forecast;
+pub mod forecast_eval;
 pub mod lm;
 pub mod observe;
 pub mod optim;
