@@ -78,7 +78,11 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
 
 /// `date` (or `step`), `forecast`, then `lower`, `upper` when there are intervals.
 pub fn to_csv(fc: &FutureForecast) -> String {
-    let mut s = String::from(if fc.dates.is_some() { "date,forecast" } else { "step,forecast" });
+    let mut s = String::from(if fc.dates.is_some() {
+        "date,forecast"
+    } else {
+        "step,forecast"
+    });
     if fc.lower.is_some() {
         s.push_str(",lower,upper");
     }

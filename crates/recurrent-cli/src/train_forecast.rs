@@ -36,7 +36,7 @@ pub struct ForecastArgs {
     /// Rows held out at the end for the reported metrics (0: train on every row) [default: the horizon]
     #[arg(long)]
     pub test: Option<usize>,
-    /// Validation rows before the test rows (early stopping) [default: max(horizon, 10%)]
+    /// Validation rows before the test rows (early stopping) [default: 10% of the rows before the test]
     #[arg(long)]
     pub val: Option<usize>,
     /// Test forecasts from an origin every this many rows [default: the horizon]
@@ -80,7 +80,7 @@ pub struct ForecastArgs {
     /// Evaluations without a better validation error before stopping (0: never)
     #[arg(long, default_value_t = 20)]
     pub patience: u64,
-    /// Evaluate every this many steps [default: once per epoch]
+    /// Evaluate every this many steps [default: once per epoch, at most every 10 steps]
     #[arg(long)]
     pub eval_every: Option<u64>,
     /// Initialisation: pytorch, orthogonal, recommended, identity
@@ -157,9 +157,10 @@ pub fn run(a: &ForecastArgs) -> Result<()> {
         series.columns[0],
         a.data.display(),
         series.len(),
-        series
-            .freq
-            .map_or(String::new(), |f| format!(", {f} from {}", series.date_column.as_deref().unwrap_or("?"))),
+        series.freq.map_or(String::new(), |f| format!(
+            ", {f} from {}",
+            series.date_column.as_deref().unwrap_or("?")
+        )),
         a.strategy,
         a.horizon,
         out.display()
@@ -224,10 +225,12 @@ fn draw_test_plot(path: &Path, y: &[f64], t: &TestReport, name: &str) -> Result<
         },
         plot::Series {
             name: "test actuals".into(),
-            points: (first.saturating_sub(1)..=last).map(|i| (i as f64, y[i])).collect(),
+            points: (first.saturating_sub(1)..=last)
+                .map(|i| (i as f64, y[i]))
+                .collect(),
         },
         plot::Series {
-            name: "forecast (step 1 of each origin, then its steps)".into(),
+            name: "model forecast".into(),
             points: t.points.iter().map(|p| (p.row as f64, p.model)).collect(),
         },
     ];
@@ -297,7 +300,11 @@ fn report(s: &ForecastSummary, plot: Option<&Path>, json: bool) -> Result<()> {
     );
     match &s.test {
         Some(t) => {
-            println!("test: {} forecasts of the last {} rows", t.points.len(), s.test_rows);
+            println!(
+                "test: {} forecasts of the last {} rows",
+                t.points.len(),
+                s.test_rows
+            );
             print!("{}", table(t));
         }
         None => eprintln!("--test 0: no test metrics"),

@@ -288,10 +288,17 @@ impl Series {
 pub fn read_series(path: &Path, spec: &SeriesSpec, notice: &mut dyn FnMut(&str)) -> Result<Series> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
         Error::format(
             path,
-            format!("not valid UTF-8 at byte {} (line {line}): save the file as UTF-8", e.valid_up_to()),
+            format!(
+                "not valid UTF-8 at byte {} (line {line}): save the file as UTF-8",
+                e.valid_up_to()
+            ),
         )
     })?;
     parse_series(text, path, spec, notice)
@@ -352,9 +359,12 @@ pub fn parse_series(
         .enumerate()
         .map(|(i, l)| (i + 1, l))
         .filter(|(_, l)| !l.trim().is_empty());
-    let (_, header_line) = lines
-        .next()
-        .ok_or_else(|| Error::format(path, "the file is empty: a CSV file with a header row and one row per time step is needed"))?;
+    let (_, header_line) = lines.next().ok_or_else(|| {
+        Error::format(
+            path,
+            "the file is empty: a CSV file with a header row and one row per time step is needed",
+        )
+    })?;
     let header: Vec<String> = split_fields(header_line, path, 1)?
         .into_iter()
         .map(|h| h.trim().to_string())
@@ -365,7 +375,11 @@ pub fn parse_series(
                 path,
                 format!(
                     "line 1: no column `{name}` (given by {flag}); the header has: {}",
-                    header.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+                    header
+                        .iter()
+                        .map(|h| format!("`{h}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })
@@ -382,7 +396,10 @@ pub fn parse_series(
         .map(|(n, l)| split_fields(l, path, n).map(|f| (n, f)))
         .collect::<Result<_>>()?;
     if rows.is_empty() {
-        return Err(Error::format(path, "the file has a header but no data rows"));
+        return Err(Error::format(
+            path,
+            "the file has a header but no data rows",
+        ));
     }
     for (n, f) in &rows {
         if f.len() != header.len() {
@@ -398,10 +415,10 @@ pub fn parse_series(
     }
     let date_idx = match &spec.date_column {
         Some(d) => Some(find(d, "--date-column")?),
-        None => (header.len() > 1
-            && !value_idx.contains(&0)
-            && Date::parse(&rows[0].1[0]).is_some())
-        .then_some(0),
+        None => {
+            (header.len() > 1 && !value_idx.contains(&0) && Date::parse(&rows[0].1[0]).is_some())
+                .then_some(0)
+        }
     };
     if let Some(d) = date_idx {
         if value_idx.contains(&d) {
@@ -423,9 +440,9 @@ pub fn parse_series(
                     format!("{}: empty cell: every row needs a number here (remove the row, or fill it in)", at()),
                 ));
             }
-            let v: f64 = cell.parse().map_err(|_| {
-                Error::format(path, format!("{}: `{cell}` is not a number", at()))
-            })?;
+            let v: f64 = cell
+                .parse()
+                .map_err(|_| Error::format(path, format!("{}: `{cell}` is not a number", at())))?;
             if !v.is_finite() {
                 return Err(Error::format(
                     path,
@@ -463,10 +480,16 @@ pub fn parse_series(
                 ),
             )
         })?;
-        if dates.first().is_some_and(|d0: &Date| d0.day.is_some() != date.day.is_some()) {
+        if dates
+            .first()
+            .is_some_and(|d0: &Date| d0.day.is_some() != date.day.is_some())
+        {
             return Err(Error::format(
                 path,
-                format!("line {n}, column `{dname}`: `{}` mixes YYYY-MM and YYYY-MM-DD dates", f[d].trim()),
+                format!(
+                    "line {n}, column `{dname}`: `{}` mixes YYYY-MM and YYYY-MM-DD dates",
+                    f[d].trim()
+                ),
             ));
         }
         dates.push(date);
@@ -523,7 +546,11 @@ pub fn parse_series(
                             "{}: missing date {what} before line {}: filled by {}",
                             path.display(),
                             rows[i].0,
-                            if spec.fill == Fill::Forward { "repeating the previous row" } else { "linear interpolation" }
+                            if spec.fill == Fill::Forward {
+                                "repeating the previous row"
+                            } else {
+                                "linear interpolation"
+                            }
                         ));
                         for s in 1..k {
                             filled.push(out_dates.len());

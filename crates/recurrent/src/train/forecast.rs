@@ -114,7 +114,7 @@ pub struct ForecastTrainConfig {
     pub lookback: Option<usize>,
     /// Rows held out at the end for the reported metrics. None: the horizon. 0: none.
     pub test: Option<usize>,
-    /// Validation rows before the test rows. None: max(H, 10% of the rows before the test).
+    /// Validation rows before the test rows. None: 10% of the rows before the test (at least 1).
     pub val: Option<usize>,
     /// Test origins every this many rows. None: the horizon.
     pub stride: Option<usize>,
@@ -136,7 +136,8 @@ pub struct ForecastTrainConfig {
     pub weight_decay: Option<f64>,
     /// Evaluations without improvement before training stops (0: never stop early).
     pub patience: u64,
-    /// Evaluate every this many steps. None: once per epoch.
+    /// Evaluate every this many steps. None: once per epoch, but at most every 10 steps
+    /// (so that `patience` means about as much on a short series as on a long one).
     pub eval_every: Option<u64>,
     /// `pytorch`, `orthogonal`, `recommended`, `identity`.
     pub init: String,
@@ -210,7 +211,13 @@ pub struct Scaler {
 impl Scaler {
     /// Fits on the first `rows` rows of `values` ([rows, width] row-major): mean and
     /// population standard deviation of t(y).
-    pub fn fit(kind: Scale, values: &[f64], width: usize, rows: usize, columns: &[String]) -> Result<Scaler> {
+    pub fn fit(
+        kind: Scale,
+        values: &[f64],
+        width: usize,
+        rows: usize,
+        columns: &[String],
+    ) -> Result<Scaler> {
         check_positive(kind, values, width, columns)?;
         let mut mean = vec![0.0; width];
         let mut std = vec![0.0; width];
@@ -325,7 +332,7 @@ pub fn plan(cfg: &ForecastTrainConfig, series: &Series) -> Result<Plan> {
         )));
     }
     let before_test = n - test;
-    let val = cfg.val.unwrap_or_else(|| h.max(before_test / 10));
+    let val = cfg.val.unwrap_or((before_test / 10).max(1));
     let season = match cfg.season {
         Some(m) => Some(m),
         None => detect_season(&series.target()[..before_test], &calendar(series.freq)),
@@ -455,7 +462,12 @@ impl Forecaster {
             let base = ci * 256;
             match strategy {
                 Strategy::Direct => {
-                    let batch = SeqBatch { steps: Steps::Dense(x), t: l, b, lengths: None };
+                    let batch = SeqBatch {
+                        steps: Steps::Dense(x),
+                        t: l,
+                        b,
+                        lengths: None,
+                    };
                     let (y, _) = self.model.forward(&batch, None)?;
                     let hh = self.meta.train.horizon;
                     for bi in 0..b {
@@ -469,7 +481,12 @@ impl Forecaster {
                     let mut x = x;
                     let mut next = vec![0.0f32; b * w];
                     for s in 0..steps {
-                        let batch = SeqBatch { steps: Steps::Dense(x), t: l, b, lengths: None };
+                        let batch = SeqBatch {
+                            steps: Steps::Dense(x),
+                            t: l,
+                            b,
+                            lengths: None,
+                        };
                         let (y, _) = self.model.forward(&batch, None)?;
                         x = take_dense(batch);
                         roll(&mut x, &y, &mut next, b, w, delta);
@@ -486,7 +503,9 @@ impl Forecaster {
     /// Forecasts of the target in the series' units (see [`Forecaster::forecast_scaled`]).
     pub fn forecast(&self, z: &[f32], origins: &[usize], steps: usize) -> Result<Vec<f64>> {
         let s = self.forecast_scaled(z, origins, steps)?;
-        Ok(s.into_iter().map(|v| self.meta.scaler.unscale(v, 0)).collect())
+        Ok(s.into_iter()
+            .map(|v| self.meta.scaler.unscale(v, 0))
+            .collect())
     }
 
     /// The next `steps` values after the last row of `series` (which must have the
@@ -501,6 +520,11 @@ impl Forecaster {
                 series.columns, self.meta.columns
             )));
         }
+        if steps == 0 || steps > MAX_STEPS {
+            return Err(Error::Config(format!(
+                "--horizon must be between 1 and {MAX_STEPS}, got {steps}"
+            )));
+        }
         let n = series.len();
         let l = self.meta.lookback;
         if n < l {
@@ -508,7 +532,10 @@ impl Forecaster {
                 "{n} rows are fewer than the model's lookback ({l}): give at least {l} rows"
             )));
         }
-        let z = self.meta.scaler.scale_all(&series.values, &series.columns)?;
+        let z = self
+            .meta
+            .scaler
+            .scale_all(&series.values, &series.columns)?;
         let values = self.forecast(&z, &[n - 1], steps)?;
         // Backtest for intervals: origins o with o >= l - 1 and o + steps <= n - 1.
         let y = series.target();
@@ -525,7 +552,11 @@ impl Forecaster {
                     se[s] += e * e;
                 }
             }
-            sigma = Some(se.iter().map(|v| (v / origins.len() as f64).sqrt()).collect::<Vec<_>>());
+            sigma = Some(
+                se.iter()
+                    .map(|v| (v / origins.len() as f64).sqrt())
+                    .collect::<Vec<_>>(),
+            );
         }
         let (lower, upper) = match &sigma {
             Some(sg) => (
@@ -537,11 +568,23 @@ impl Forecaster {
         let dates = series
             .dates
             .as_ref()
-            .map(|_| (1..=steps).filter_map(|k| series.date_after(k)).collect::<Vec<Date>>())
+            .map(|_| {
+                (1..=steps)
+                    .filter_map(|k| series.date_after(k))
+                    .collect::<Vec<Date>>()
+            })
             .filter(|d| d.len() == steps);
-        Ok(FutureForecast { dates, values, lower, upper })
+        Ok(FutureForecast {
+            dates,
+            values,
+            lower,
+            upper,
+        })
     }
 }
+
+/// The longest forecast [`Forecaster::forecast_future`] makes (a bound on memory).
+pub const MAX_STEPS: usize = 100_000;
 
 /// Forecasts of the rows after a series.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -557,15 +600,19 @@ pub struct FutureForecast {
 /// against the tensors in the file before the model is allocated.
 pub fn load_forecaster(path: &Path) -> Result<Forecaster> {
     let ck = checkpoint::read(path)?;
-    let s = ck.metadata.get("model").ok_or_else(|| {
-        Error::format(path, "no `model` metadata: not a recurrent checkpoint")
-    })?;
+    let s = ck
+        .metadata
+        .get("model")
+        .ok_or_else(|| Error::format(path, "no `model` metadata: not a recurrent checkpoint"))?;
     let meta: ForecastMeta =
         serde_json::from_str(s).map_err(|e| Error::format(path, format!("model metadata: {e}")))?;
     if meta.task != "forecast" {
         return Err(Error::format(
             path,
-            format!("this checkpoint is a `{}` model, not a forecaster", meta.task),
+            format!(
+                "this checkpoint is a `{}` model, not a forecaster",
+                meta.task
+            ),
         ));
     }
     let m = &meta.model;
@@ -576,8 +623,16 @@ pub fn load_forecaster(path: &Path) -> Result<Forecaster> {
         || meta.lookback == 0
         || m.layers == 0
         || m.bidirectional
+        || m.outputs
+            != match meta.train.strategy {
+                Strategy::Direct => meta.train.horizon,
+                Strategy::Recursive => w,
+            }
     {
-        return Err(Error::format(path, "inconsistent forecaster metadata (columns, scaler, input width)"));
+        return Err(Error::format(
+            path,
+            "inconsistent forecaster metadata (columns, scaler, input width)",
+        ));
     }
     let g = m.cell.gates();
     let mut want: Vec<(String, Vec<usize>)> = Vec::new();
@@ -693,7 +748,12 @@ impl Task for ForecastTask {
             }
         }
         debug_assert_eq!(self.yb.len(), b * outs);
-        let batch = SeqBatch { steps: Steps::Dense(x), t: l, b, lengths: None };
+        let batch = SeqBatch {
+            steps: Steps::Dense(x),
+            t: l,
+            b,
+            lengths: None,
+        };
         let (pred, cache) = model.forward(&batch, Some(rng))?;
         let (loss, grad) = Regression::Mse.loss(&pred, &self.yb, None, Reduction::Mean)?;
         model.backward(&batch, &cache, &grad)?;
@@ -732,14 +792,23 @@ impl Task for ForecastTask {
             early: self.early.as_ref().map(|e| e.state()),
             stop: self.stop,
         };
-        (serde_json::to_value(&st).unwrap_or(serde_json::Value::Null), Vec::new())
+        (
+            serde_json::to_value(&st).unwrap_or(serde_json::Value::Null),
+            Vec::new(),
+        )
     }
 
-    fn load_state(&mut self, json: &serde_json::Value, _t: BTreeMap<String, Tensor<f32>>) -> Result<()> {
+    fn load_state(
+        &mut self,
+        json: &serde_json::Value,
+        _t: BTreeMap<String, Tensor<f32>>,
+    ) -> Result<()> {
         let st: ForecastTaskState = serde_json::from_value(json.clone())
             .map_err(|e| Error::Config(format!("forecasting state: {e}")))?;
         if st.order.iter().any(|&i| i >= self.train_origins.len()) {
-            return Err(Error::Config("forecasting state: window index out of range".into()));
+            return Err(Error::Config(
+                "forecasting state: window index out of range".into(),
+            ));
         }
         self.order = st.order;
         self.pos = st.pos;
@@ -785,7 +854,12 @@ fn val_mse(model: &Classifier<f32>, task: &ForecastTask) -> Result<f64> {
             task.fill_window(&mut x, o, bi, b);
         }
         let maxs = chunk.iter().map(|c| c.1).max().unwrap_or(0);
-        let batch = SeqBatch { steps: Steps::Dense(x), t: l, b, lengths: None };
+        let batch = SeqBatch {
+            steps: Steps::Dense(x),
+            t: l,
+            b,
+            lengths: None,
+        };
         match task.strategy {
             Strategy::Direct => {
                 let (y, _) = model.forward(&batch, None)?;
@@ -802,7 +876,12 @@ fn val_mse(model: &Classifier<f32>, task: &ForecastTask) -> Result<f64> {
                 let mut next = vec![0.0f32; b * w];
                 let mut x = take_dense(batch);
                 for s in 0..maxs {
-                    let batch = SeqBatch { steps: Steps::Dense(x), t: l, b, lengths: None };
+                    let batch = SeqBatch {
+                        steps: Steps::Dense(x),
+                        t: l,
+                        b,
+                        lengths: None,
+                    };
                     let (y, _) = model.forward(&batch, None)?;
                     x = take_dense(batch);
                     roll(&mut x, &y, &mut next, b, w, task.delta);
@@ -884,15 +963,25 @@ pub fn test_report(f: &Forecaster, series: &Series, plan: &Plan) -> Result<TestR
     let mut table = Vec::new();
     let model: Vec<f64> = points.iter().map(|p| p.model).collect();
     if let Some(m) = metrics(&actual, &model, scale) {
-        table.push(NamedMetrics { name: "model".into(), metrics: m });
+        table.push(NamedMetrics {
+            name: "model".into(),
+            metrics: m,
+        });
     }
     for (k, b) in Baseline::ALL.iter().enumerate() {
         let v: Option<Vec<f64>> = points.iter().map(|p| p.baselines[k]).collect();
         if let Some(m) = v.and_then(|v| metrics(&actual, &v, scale)) {
-            table.push(NamedMetrics { name: b.name().into(), metrics: m });
+            table.push(NamedMetrics {
+                name: b.name().into(),
+                metrics: m,
+            });
         }
     }
-    Ok(TestReport { points, table, mase_scale: scale })
+    Ok(TestReport {
+        points,
+        table,
+        mase_scale: scale,
+    })
 }
 
 /// What a finished (or stopped) forecasting run reports.
@@ -931,7 +1020,13 @@ pub fn train_forecast(
 ) -> Result<ForecastSummary> {
     let plan = plan(cfg, series)?;
     let width = series.width();
-    let scaler = Scaler::fit(cfg.scale, &series.values, width, plan.split.fit_end, &series.columns)?;
+    let scaler = Scaler::fit(
+        cfg.scale,
+        &series.values,
+        width,
+        plan.split.fit_end,
+        &series.columns,
+    )?;
     let z = scaler.scale_all(&series.values, &series.columns)?;
     let model_cfg = model_config(cfg, width);
     let meta = ForecastMeta {
@@ -971,7 +1066,9 @@ pub fn train_forecast(
         meta_json,
         yb: Vec::new(),
     };
-    let eval_every = cfg.eval_every.unwrap_or_else(|| task.batches_per_epoch().max(1));
+    let eval_every = cfg
+        .eval_every
+        .unwrap_or_else(|| task.batches_per_epoch().max(10));
     let config = serde_json::json!({
         "task": "forecast",
         "train": cfg,

@@ -168,7 +168,14 @@ pub fn detect_season(y: &[f64], calendar: &[usize]) -> Option<usize> {
     if den <= 0.0 {
         return None;
     }
-    let acf = |k: usize| -> f64 { r[..n - k].iter().zip(&r[k..]).map(|(a, b)| a * b).sum::<f64>() / den };
+    let acf = |k: usize| -> f64 {
+        r[..n - k]
+            .iter()
+            .zip(&r[k..])
+            .map(|(a, b)| a * b)
+            .sum::<f64>()
+            / den
+    };
     let max_lag = n / 2;
     let zero = (1..=max_lag).find(|&k| acf(k) < 0.0)?;
     let (mut best, mut best_r) = (0, f64::MIN);
@@ -233,7 +240,10 @@ mod tests {
     #[test]
     fn baselines_follow_their_rules() {
         let h = [1.0, 2.0, 3.0, 10.0, 20.0, 30.0, 40.0];
-        assert_eq!(Baseline::Naive.forecast(&h, 2, None), Some(vec![40.0, 40.0]));
+        assert_eq!(
+            Baseline::Naive.forecast(&h, 2, None),
+            Some(vec![40.0, 40.0])
+        );
         // m = 3, o = 6: h=1 -> y_4, h=2 -> y_5, h=3 -> y_6, h=4 -> y_4 (the last season repeated)
         assert_eq!(
             Baseline::SeasonalNaive.forecast(&h, 4, Some(3)),
@@ -242,7 +252,10 @@ mod tests {
         assert_eq!(Baseline::SeasonalNaive.forecast(&h, 1, None), None);
         assert_eq!(Baseline::SeasonalNaive.forecast(&h[..2], 1, Some(3)), None);
         // slope (40 - 1) / 6 = 6.5
-        assert_eq!(Baseline::Drift.forecast(&h, 2, None), Some(vec![46.5, 53.0]));
+        assert_eq!(
+            Baseline::Drift.forecast(&h, 2, None),
+            Some(vec![46.5, 53.0])
+        );
         assert_eq!(Baseline::Drift.forecast(&h[..1], 2, None), None);
     }
 
