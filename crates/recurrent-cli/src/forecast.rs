@@ -43,7 +43,13 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
         date_column: f.meta.date_column.clone(),
         fill: a.fill.unwrap_or(f.meta.fill),
     };
-    let series = read_series(&a.data, &spec, &mut |m| eprintln!("{m}"))?;
+    let series = read_series(&a.data, &spec, &mut |m| eprintln!("{m}")).with_context(|| {
+        format!(
+            "the model in {} reads column(s) {:?}",
+            path.display(),
+            f.meta.columns
+        )
+    })?;
     let h = a.horizon.unwrap_or(f.meta.train.horizon);
     if h == 0 {
         anyhow::bail!("--horizon must be at least 1");
