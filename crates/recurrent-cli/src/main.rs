@@ -8,12 +8,14 @@ mod corpus;
 mod demo;
 mod diagnose;
 mod eval;
+mod forecast;
 mod inspect;
 mod lab;
 mod plot;
 mod sample;
 mod tag;
 mod train_classify;
+mod train_forecast;
 mod train_lm;
 mod train_tag;
 
@@ -49,6 +51,8 @@ enum Cmd {
     /// Experiments on vanishing and exploding gradients (`lab long-range`, `lab clipping`)
     #[command(subcommand)]
     Lab(lab::LabCmd),
+    /// Forecast the rows after a CSV series with a trained forecaster (CSV out, PNG plot)
+    Forecast(forecast::ForecastCmdArgs),
 }
 
 #[derive(Subcommand)]
@@ -59,6 +63,8 @@ enum TrainCmd {
     Classify(train_classify::ClassifyArgs),
     /// A part-of-speech (or any CoNLL-U column) tagger from CoNLL-U files
     Tag(train_tag::TagArgs),
+    /// A time-series forecaster from a CSV file, tested against naive, seasonal naive and drift
+    Forecast(train_forecast::ForecastArgs),
 }
 
 fn main() {
@@ -69,6 +75,7 @@ fn main() {
             TrainCmd::Lm(a) => train_lm::run(a),
             TrainCmd::Classify(a) => train_classify::run(a),
             TrainCmd::Tag(a) => train_tag::run(a),
+            TrainCmd::Forecast(a) => train_forecast::run(a),
         },
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
@@ -78,6 +85,7 @@ fn main() {
         Some(Cmd::Bench(a)) => bench::run(a).map_err(anyhow::Error::msg),
         Some(Cmd::Diagnose(a)) => diagnose::run(a),
         Some(Cmd::Lab(c)) => lab::run(c),
+        Some(Cmd::Forecast(a)) => forecast::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -2,10 +2,11 @@
 //! names the file and the place (line, byte) of any problem, and refuses input that would
 //! need far more memory than the file itself.
 
-pub mod longrange;
 pub mod bucket;
 pub mod conllu;
 pub mod labelled;
+pub mod longrange;
+pub mod series;
 pub mod text;
 pub mod vectors;
 pub mod vocab;

@@ -4,6 +4,8 @@
 
 pub mod classify;
 pub mod clip;
+pub mod forecast;
+pub mod forecast_eval;
 pub mod lm;
 pub mod longrange;
 pub mod metrics;

@@ -186,6 +186,12 @@ pub trait Task {
     fn train_step(&mut self, model: &mut Self::Model, rng: &mut Rng) -> Result<(f64, usize)>;
     /// Validation, or None without validation data.
     fn evaluate(&mut self, model: &Self::Model) -> Result<Option<Evaluation>>;
+    /// Whether the task asks training to end now (early stopping on validation), checked
+    /// before every step. A run that ends this way is complete, as one that reached its
+    /// limit; the task's state must remember the decision, so a resume ends at once.
+    fn should_stop(&self) -> bool {
+        false
+    }
     /// The task's position (JSON) and carried tensors, for checkpoints.
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>);
     /// Restores what [`Task::state`] saved.
@@ -287,9 +293,11 @@ pub fn run<T: Task>(
             Some((path, ck)) => {
                 st = restore(&ck, &path, model, opt.as_mut(), task)?;
                 if st.finished
-                    && req
-                        .limits
-                        .reached(st.step, st.trained_s, st.step as f64 / per_epoch)
+                    && (task.should_stop()
+                        || req.patience.is_some_and(|p| st.stale_evals >= p)
+                        || req
+                            .limits
+                            .reached(st.step, st.trained_s, st.step as f64 / per_epoch))
                 {
                     obs.message(&format!(
                         "the run in {} is complete (step {}): nothing to do",
@@ -409,9 +417,10 @@ pub fn run<T: Task>(
 
     let mut interrupted = false;
     loop {
-        if req
-            .limits
-            .reached(st.step, st.trained_s, st.step as f64 / per_epoch)
+        if task.should_stop()
+            || req
+                .limits
+                .reached(st.step, st.trained_s, st.step as f64 / per_epoch)
         {
             break;
         }

@@ -1,0 +1,146 @@
+//! `recurrent forecast`: the next H values after a CSV series, from a trained forecaster, as
+//! CSV (`date` or `step`, `forecast`, `lower`, `upper`) and a PNG of history and forecast.
+
+use crate::common::print_json;
+use crate::plot;
+use anyhow::{Context, Result};
+use clap::Args;
+use recurrent::data::series::{read_series, Fill, SeriesSpec};
+use recurrent::train::forecast::{load_forecaster, FutureForecast};
+use recurrent::train::run::resolve_checkpoint;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct ForecastCmdArgs {
+    /// A checkpoint file, or a run directory (its best checkpoint)
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// CSV file with the columns the model was trained on; the forecast starts after its last row
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Steps to forecast [default: the model's horizon]
+    #[arg(long)]
+    pub horizon: Option<usize>,
+    /// Missing dates [default: the policy the model was trained with]
+    #[arg(long)]
+    pub fill: Option<Fill>,
+    /// Write the CSV here instead of stdout
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// PNG of the history and the forecast
+    #[arg(long, default_value = "forecast.png")]
+    pub plot: PathBuf,
+    /// Print one JSON object instead of CSV
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: &ForecastCmdArgs) -> Result<()> {
+    let path = resolve_checkpoint(&a.checkpoint)?;
+    let f = load_forecaster(&path)?;
+    let spec = SeriesSpec {
+        columns: f.meta.columns.clone(),
+        date_column: f.meta.date_column.clone(),
+        fill: a.fill.unwrap_or(f.meta.fill),
+    };
+    let series = read_series(&a.data, &spec, &mut |m| eprintln!("{m}")).with_context(|| {
+        format!(
+            "the model in {} reads column(s) {:?}",
+            path.display(),
+            f.meta.columns
+        )
+    })?;
+    let h = a.horizon.unwrap_or(f.meta.train.horizon);
+    if h == 0 {
+        anyhow::bail!("--horizon must be at least 1");
+    }
+    let fc = f.forecast_future(&series, h)?;
+    let csv = to_csv(&fc);
+    let y = series.target();
+    let plotted = draw(&a.plot, &y, &fc, &series.columns[0]);
+    if let Err(e) = &plotted {
+        eprintln!("warning: no plot: {e:#}");
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&fc).context("forecast")?;
+        v["dates"] = fc
+            .dates
+            .as_ref()
+            .map(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())
+            .into();
+        v["plot"] = plotted.ok().map(|_| a.plot.display().to_string()).into();
+        print_json(&v);
+    } else if let Some(o) = &a.output {
+        std::fs::write(o, csv).with_context(|| format!("writing {}", o.display()))?;
+        eprintln!("forecast: {}", o.display());
+    } else {
+        print!("{csv}");
+    }
+    if !a.json {
+        eprintln!("plot: {}", a.plot.display());
+    }
+    Ok(())
+}
+
+/// `date` (or `step`), `forecast`, then `lower`, `upper` when there are intervals.
+pub fn to_csv(fc: &FutureForecast) -> String {
+    let mut s = String::from(if fc.dates.is_some() {
+        "date,forecast"
+    } else {
+        "step,forecast"
+    });
+    if fc.lower.is_some() {
+        s.push_str(",lower,upper");
+    }
+    s.push('\n');
+    for (i, v) in fc.values.iter().enumerate() {
+        match &fc.dates {
+            Some(d) => s.push_str(&d[i].to_string()),
+            None => s.push_str(&(i + 1).to_string()),
+        }
+        s.push_str(&format!(",{v}"));
+        if let (Some(lo), Some(hi)) = (&fc.lower, &fc.upper) {
+            s.push_str(&format!(",{},{}", lo[i], hi[i]));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn draw(path: &Path, y: &[f64], fc: &FutureForecast, name: &str) -> Result<()> {
+    let n = y.len();
+    let from = n.saturating_sub((4 * fc.values.len()).max(120));
+    let at = |i: usize| (n + i) as f64;
+    let mut series = vec![
+        plot::Series {
+            name: "history".into(),
+            points: (from..n).map(|i| (i as f64, y[i])).collect(),
+        },
+        plot::Series {
+            name: "forecast".into(),
+            points: std::iter::once(((n - 1) as f64, y[n - 1]))
+                .chain(fc.values.iter().enumerate().map(|(i, v)| (at(i), *v)))
+                .collect(),
+        },
+    ];
+    if let (Some(lo), Some(hi)) = (&fc.lower, &fc.upper) {
+        series.push(plot::Series {
+            name: "95% interval".into(),
+            points: lo.iter().enumerate().map(|(i, v)| (at(i), *v)).collect(),
+        });
+        series.push(plot::Series {
+            name: "".into(),
+            points: hi.iter().enumerate().map(|(i, v)| (at(i), *v)).collect(),
+        });
+    }
+    plot::line_chart(
+        path,
+        &plot::Chart {
+            title: &format!("{name}: forecast"),
+            x_label: "row",
+            y_label: name,
+            log_y: false,
+        },
+        &series,
+    )
+}

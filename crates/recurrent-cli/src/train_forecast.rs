@@ -1,0 +1,317 @@
+//! `recurrent train forecast`: a recurrent forecaster for a CSV time series, evaluated on
+//! the held-out end of the series beside the naive, seasonal naive and drift baselines.
+
+use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::plot;
+use anyhow::{Context, Result};
+use clap::Args;
+use recurrent::data::series::{read_series, Fill, SeriesSpec};
+use recurrent::train::forecast::{
+    train_forecast, ForecastSummary, ForecastTrainConfig, TestReport, DEFAULT_LIMITS,
+};
+use recurrent::train::forecast_eval::Baseline;
+use recurrent::train::{EvalInfo, Observer, StepInfo, TrainRequest};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct ForecastArgs {
+    /// CSV file with a header row
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Value column (repeat for a multivariate series; the first is forecast) [default: the last column]
+    #[arg(long = "column")]
+    pub columns: Vec<String>,
+    /// Date column [default: the first column, if its first cell is a date]
+    #[arg(long)]
+    pub date_column: Option<String>,
+    /// Missing dates: interpolate (linear, each gap named on stderr), forward, or none (an error)
+    #[arg(long, default_value = "interpolate")]
+    pub fill: Fill,
+    /// Steps forecast from each origin
+    #[arg(long, default_value_t = 1)]
+    pub horizon: usize,
+    /// Rows each forecast reads [default: clamp(2 x season, 12, 48); 24 without a season]
+    #[arg(long)]
+    pub lookback: Option<usize>,
+    /// Rows held out at the end for the reported metrics (0: train on every row) [default: the horizon]
+    #[arg(long)]
+    pub test: Option<usize>,
+    /// Validation rows before the test rows (early stopping) [default: 10% of the rows before the test]
+    #[arg(long)]
+    pub val: Option<usize>,
+    /// Test forecasts from an origin every this many rows [default: the horizon]
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// Season length for seasonal naive and MASE [default: detected from the training rows]
+    #[arg(long)]
+    pub season: Option<usize>,
+    /// direct (H outputs at once) or recursive (one step, rolled forward H times)
+    #[arg(long, default_value = "direct")]
+    pub strategy: String,
+    /// standard ((y - mean) / std) or log (for growth and multiplicative seasons)
+    #[arg(long, default_value = "standard")]
+    pub scale: String,
+    /// delta (predict the change from the last value) or level
+    #[arg(long, default_value = "delta")]
+    pub target: String,
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
+    #[arg(long, default_value = "lstm")]
+    pub cell: String,
+    #[arg(long, default_value_t = 32)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 1)]
+    pub layers: usize,
+    /// Dropout between layers and before the output layer
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Windows per batch
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// Clip the global gradient norm (0: off)
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f64,
+    /// adam, adamw, sgd, rmsprop, adagrad
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Evaluations without a better validation error before stopping (0: never)
+    #[arg(long, default_value_t = 20)]
+    pub patience: u64,
+    /// Evaluate every this many steps [default: once per epoch, at most every 10 steps]
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Initialisation: pytorch, orthogonal, recommended, identity
+    #[arg(long, default_value = "pytorch")]
+    pub init: String,
+    #[command(flatten)]
+    pub common: TrainCommon,
+}
+
+impl ForecastArgs {
+    pub fn config(&self) -> Result<ForecastTrainConfig> {
+        let (cell, init) = crate::train_lm::parse_cell(&self.cell, &self.init)?;
+        Ok(ForecastTrainConfig {
+            horizon: self.horizon,
+            lookback: self.lookback,
+            test: self.test,
+            val: self.val,
+            stride: self.stride,
+            season: self.season,
+            strategy: self.strategy.parse()?,
+            scale: self.scale.parse()?,
+            target: self.target.parse()?,
+            cell,
+            hidden: self.hidden,
+            layers: self.layers,
+            dropout: self.dropout,
+            batch: self.batch,
+            lr: self.lr,
+            clip: self.clip,
+            optimizer: self.optimizer.clone(),
+            weight_decay: self.weight_decay,
+            patience: self.patience,
+            eval_every: self.eval_every,
+            init,
+            seed: self.common.seed,
+        })
+    }
+}
+
+/// The progress bar without the language model's per-evaluation lines (bits per token mean
+/// nothing here).
+struct Quieter(Progress);
+impl Observer for Quieter {
+    fn on_step(&mut self, s: &StepInfo) {
+        self.0.on_step(s)
+    }
+    fn on_eval(&mut self, _e: &EvalInfo) {}
+    fn message(&mut self, msg: &str) {
+        self.0.message(msg)
+    }
+    fn should_stop(&self) -> bool {
+        self.0.should_stop()
+    }
+}
+
+pub fn run(a: &ForecastArgs) -> Result<()> {
+    a.common.apply_threads()?;
+    let cfg = a.config()?;
+    let spec = SeriesSpec {
+        columns: a.columns.clone(),
+        date_column: a.date_column.clone(),
+        fill: a.fill,
+    };
+    let series = read_series(&a.data, &spec, &mut |m| eprintln!("{m}"))?;
+    let out = a.common.out_dir("forecast");
+    let mut req = TrainRequest::new(&out);
+    req.resume = a.common.resume.is_some();
+    req.limits = a.common.limits(DEFAULT_LIMITS)?;
+    req.save_every = a.common.save_every;
+    req.keep = a.common.keep;
+    req.on_nan = a.common.on_nan;
+    eprintln!(
+        "forecasting `{}` of {} ({} rows{}), {}, horizon {}, into {}",
+        series.columns[0],
+        a.data.display(),
+        series.len(),
+        series.freq.map_or(String::new(), |f| format!(
+            ", {f} from {}",
+            series.date_column.as_deref().unwrap_or("?")
+        )),
+        a.strategy,
+        a.horizon,
+        out.display()
+    );
+    let mut progress = Quieter(Progress::new(install_interrupt()));
+    let s = train_forecast(&cfg, &series, a.fill, &req, &mut progress)?;
+    progress.0.finish();
+    let mut plot_path = None;
+    if let Some(t) = &s.test {
+        write_test_csv(&out.join("test_forecasts.csv"), t)?;
+        std::fs::write(
+            out.join("test_metrics.json"),
+            serde_json::to_string_pretty(&t.table).context("metrics")?,
+        )
+        .with_context(|| format!("writing {}", out.join("test_metrics.json").display()))?;
+        let y = series.target();
+        let p = out.join("forecast.png");
+        if draw_test_plot(&p, &y, t, &series.columns[0]).is_ok() {
+            plot_path = Some(p);
+        }
+    }
+    report(&s, plot_path.as_deref(), a.common.json)
+}
+
+fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {
+    let mut s = String::from("row,date,step,actual,model");
+    for b in Baseline::ALL {
+        s.push(',');
+        s.push_str(b.name());
+    }
+    s.push('\n');
+    for p in &t.points {
+        s.push_str(&format!(
+            "{},{},{},{},{}",
+            p.row,
+            p.date.as_deref().unwrap_or(""),
+            p.step,
+            p.actual,
+            p.model
+        ));
+        for b in &p.baselines {
+            s.push(',');
+            if let Some(v) = b {
+                s.push_str(&v.to_string());
+            }
+        }
+        s.push('\n');
+    }
+    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
+}
+
+/// History (the last stretch before the test), test actuals and the model's test forecasts.
+fn draw_test_plot(path: &Path, y: &[f64], t: &TestReport, name: &str) -> Result<()> {
+    let first = t.points.iter().map(|p| p.row).min().unwrap_or(0);
+    let last = t.points.iter().map(|p| p.row).max().unwrap_or(0);
+    let span = (last + 1 - first).max(1);
+    let from = first.saturating_sub((3 * span).max(48));
+    let series = vec![
+        plot::Series {
+            name: "history".into(),
+            points: (from..first).map(|i| (i as f64, y[i])).collect(),
+        },
+        plot::Series {
+            name: "test actuals".into(),
+            points: (first.saturating_sub(1)..=last)
+                .map(|i| (i as f64, y[i]))
+                .collect(),
+        },
+        plot::Series {
+            name: "model forecast".into(),
+            points: t.points.iter().map(|p| (p.row as f64, p.model)).collect(),
+        },
+    ];
+    plot::line_chart(
+        path,
+        &plot::Chart {
+            title: &format!("{name}: test forecasts"),
+            x_label: "row",
+            y_label: name,
+            log_y: false,
+        },
+        &series,
+    )
+}
+
+/// The metrics table, one row per forecaster.
+pub fn table(t: &TestReport) -> String {
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    let mut s = format!(
+        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>8}\n",
+        "forecaster", "RMSE", "MAE", "MAPE%", "sMAPE%", "MASE"
+    );
+    for r in &t.table {
+        let m = &r.metrics;
+        s.push_str(&format!(
+            "{:<16} {:>10.3} {:>10.3} {:>10} {:>10.3} {:>8}\n",
+            r.name,
+            m.rmse,
+            m.mae,
+            f(m.mape),
+            m.smape,
+            f(m.mase)
+        ));
+    }
+    s
+}
+
+fn report(s: &ForecastSummary, plot: Option<&Path>, json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(s).context("summary")?;
+        if let Some(o) = v.as_object_mut() {
+            // The per-point forecasts are in DIR/test_forecasts.csv; keep the object small.
+            if let Some(t) = o.get_mut("test").and_then(|t| t.as_object_mut()) {
+                t.remove("points");
+            }
+            o.insert("plot".into(), plot.map(|p| p.display().to_string()).into());
+        }
+        print_json(&v);
+        return Ok(());
+    }
+    if s.already_complete {
+        eprintln!("nothing to do: the run is complete");
+    }
+    eprintln!(
+        "{} after {} steps ({:.1} epochs, {:.1} s{}); {} train / {} val / {} test rows, lookback {}, season {}; best val MSE {}",
+        if s.finished { "done" } else { "stopped" },
+        s.steps,
+        s.epochs,
+        s.train_s,
+        if s.early_stopped { ", early stop" } else { "" },
+        s.train_rows,
+        s.val_rows,
+        s.test_rows,
+        s.lookback,
+        s.season.map_or("none".into(), |m| m.to_string()),
+        s.best_val_mse.map_or("-".into(), |v| format!("{v:.4}")),
+    );
+    match &s.test {
+        Some(t) => {
+            println!(
+                "test: {} forecasts of the last {} rows",
+                t.points.len(),
+                s.test_rows
+            );
+            print!("{}", table(t));
+        }
+        None => eprintln!("--test 0: no test metrics"),
+    }
+    eprintln!("best checkpoint: {}/best.safetensors", s.out.display());
+    if let Some(p) = plot {
+        eprintln!("plot: {}", p.display());
+    }
+    Ok(())
+}
