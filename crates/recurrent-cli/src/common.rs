@@ -139,6 +139,9 @@ pub struct Progress {
     bar: ProgressBar,
     stop: Arc<AtomicBool>,
     last_val: Option<f64>,
+    /// stderr is a terminal: lines go through the bar; otherwise (logs, pipes) the bar is
+    /// hidden and lines are printed as they are, so logs keep them.
+    tty: bool,
 }
 
 impl Progress {
@@ -151,10 +154,19 @@ impl Progress {
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
         Progress {
             bar,
             stop,
             last_val: None,
+            tty,
+        }
+    }
+    fn line(&self, msg: String) {
+        if self.tty {
+            self.bar.println(msg);
+        } else {
+            eprintln!("{msg}");
         }
     }
     pub fn finish(&self) {
@@ -175,7 +187,7 @@ impl Observer for Progress {
     }
     fn on_eval(&mut self, e: &EvalInfo) {
         self.last_val = Some(e.val_loss);
-        self.bar.println(format!(
+        self.line(format!(
             "eval at step {} ({:.0} s): val loss {:.4} nats ({:.4} bits){}",
             e.step,
             e.trained_s,
@@ -185,7 +197,7 @@ impl Observer for Progress {
         ));
     }
     fn message(&mut self, msg: &str) {
-        self.bar.println(msg);
+        self.line(msg.to_string());
     }
     fn should_stop(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
