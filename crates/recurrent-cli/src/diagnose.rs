@@ -10,7 +10,10 @@ use crate::train_lm::parse_cell;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recurrent::data::longrange::read_digits;
+use recurrent::data::read_text;
+use recurrent::diagnose::diagnose_lm;
 use recurrent::diagnose::explain;
+use recurrent::train::lm::{load_lm, LmMeta};
 use recurrent::train::longrange::{
     diagnose_model, draw, load_long_range, Diagnosis, LongRangeConfig, LongRangeKind,
     LongRangeModel,
@@ -21,11 +24,14 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct DiagnoseArgs {
-    /// A checkpoint of `recurrent lab long-range` (a run DIR: its best checkpoint); repeat
+    /// A checkpoint of `recurrent lab long-range` or of a language model (`train lm`, with
+    /// `--data` the text to diagnose it on), a run DIR (its best checkpoint) or a file; repeat
     /// to compare models in one picture
     #[arg(long)]
     pub checkpoint: Vec<PathBuf>,
-    /// The digits file (../shared/data/digits/digits.csv) for the digits task
+    /// The digits file (../shared/data/digits/digits.csv) for the digits task, or the text a
+    /// language model is diagnosed on (windows of --length characters, the loss on the
+    /// prediction after each window)
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Fresh models: cells, comma-separated (rnn_tanh, rnn_relu, irnn, lstm, gru)
@@ -66,7 +72,9 @@ pub struct DiagnoseArgs {
 /// One diagnosed model.
 struct Entry {
     label: String,
-    cfg: LongRangeConfig,
+    task: String,
+    cell: String,
+    length: usize,
     diag: Diagnosis,
 }
 
@@ -74,11 +82,23 @@ pub fn run(a: &DiagnoseArgs) -> Result<()> {
     if a.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let digits = a.data.as_ref().map(|p| read_digits(p)).transpose()?;
     let mut models: Vec<(String, LongRangeModel, LongRangeConfig)> = Vec::new();
+    let mut entries = Vec::new();
     for c in &a.checkpoint {
         let path = resolve_checkpoint(c)?;
-        let (m, mut cfg) = load_long_range(&path)?;
+        let (m, mut cfg) = match load_long_range(&path) {
+            Ok(v) => v,
+            Err(long_range_err) => match load_lm(&path) {
+                Ok((mut m, meta)) => {
+                    entries.push(diagnose_language_model(a, c, &mut m, &meta)?);
+                    continue;
+                }
+                Err(lm_err) => bail!(
+                    "{}: neither a long-range checkpoint ({long_range_err}) nor a language model ({lm_err})",
+                    path.display()
+                ),
+            },
+        };
         if let Some(t) = a.length {
             cfg.length = t;
         }
@@ -102,7 +122,13 @@ pub fn run(a: &DiagnoseArgs) -> Result<()> {
         let m = LongRangeModel::new(&cfg)?;
         models.push((format!("{name} (fresh, {})", cfg.init), m, cfg));
     }
-    let mut entries = Vec::new();
+    let needs_digits = models
+        .iter()
+        .any(|(_, _, c)| c.task == LongRangeKind::Digits);
+    let digits = match &a.data {
+        Some(p) if needs_digits => Some(read_digits(p)?),
+        _ => None,
+    };
     for (label, mut m, cfg) in models {
         let split = match (&digits, cfg.task) {
             (Some(d), LongRangeKind::Digits) => Some((d, d.split(0.2, cfg.seed)?.1)),
@@ -118,7 +144,13 @@ pub fn run(a: &DiagnoseArgs) -> Result<()> {
         )?;
         let diag = diagnose_model(&mut m, cfg.task, &sample)
             .with_context(|| format!("diagnosing {label}"))?;
-        entries.push(Entry { label, cfg, diag });
+        entries.push(Entry {
+            label,
+            task: cfg.task.name().to_string(),
+            cell: cfg.cell.name().to_string(),
+            length: cfg.length,
+            diag,
+        });
     }
     draw_plot(&a.out, &entries)?;
     if a.json {
@@ -127,9 +159,9 @@ pub fn run(a: &DiagnoseArgs) -> Result<()> {
             .map(|e| {
                 serde_json::json!({
                     "model": e.label,
-                    "task": e.cfg.task.name(),
-                    "cell": e.cfg.cell.name(),
-                    "length": e.cfg.length,
+                    "task": e.task,
+                    "cell": e.cell,
+                    "length": e.length,
                     "steps": e.diag.flow.steps,
                     "batch": e.diag.flow.batch,
                     "loss": e.diag.flow.loss,
@@ -148,12 +180,7 @@ pub fn run(a: &DiagnoseArgs) -> Result<()> {
         let f = &e.diag.flow;
         println!(
             "== {}: {} T={} ({} steps), batch {}, loss {:.4}",
-            e.label,
-            e.cfg.task.name(),
-            e.cfg.length,
-            f.steps,
-            f.batch,
-            f.loss
+            e.label, e.task, e.length, f.steps, f.batch, f.loss
         );
         for v in &e.diag.verdicts {
             println!("  {}", explain(v, f.steps));
@@ -185,6 +212,36 @@ pub fn run(a: &DiagnoseArgs) -> Result<()> {
     }
     println!("plot: {}", a.out.display());
     Ok(())
+}
+
+/// A language model on windows of the text given by --data.
+fn diagnose_language_model(
+    a: &DiagnoseArgs,
+    c: &std::path::Path,
+    m: &mut recurrent::model::lm::LanguageModel<f32>,
+    meta: &LmMeta,
+) -> Result<Entry> {
+    let Some(data) = &a.data else {
+        bail!(
+            "{} is a language model: give the text to diagnose it on with --data FILE",
+            c.display()
+        );
+    };
+    let text = read_text(data)?;
+    let ids = meta
+        .vocab
+        .encode(&text)
+        .with_context(|| format!("{}: encoding with the model's vocabulary", data.display()))?;
+    let t = a.length.unwrap_or(200);
+    let diag =
+        diagnose_lm(m, &ids, t, a.batch).with_context(|| format!("diagnosing {}", c.display()))?;
+    Ok(Entry {
+        label: format!("{} LM ({})", meta.model.cell.name(), short(c)),
+        task: "lm".into(),
+        cell: meta.model.cell.name().to_string(),
+        length: t,
+        diag,
+    })
 }
 
 /// The last two components of a path, for legends.

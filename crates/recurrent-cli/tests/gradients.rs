@@ -146,3 +146,63 @@ fn errors_name_the_missing_flag() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/run"));
 }
+
+/// `diagnose --checkpoint <a train lm run> --data TEXT`: the user's own language model on
+/// their own text; without --data it says what to give.
+#[test]
+fn diagnose_a_language_model_on_its_text() {
+    let d = tmp("lm");
+    let text = d.join("corpus.txt");
+    let line = "the quick brown fox jumps over the lazy dog; pack my box with five dozen jugs.\n";
+    std::fs::write(&text, line.repeat(40)).unwrap();
+    let run_dir = d.join("run");
+    let o = run(&[
+        "train",
+        "lm",
+        "--data",
+        text.to_str().unwrap(),
+        "--steps",
+        "3",
+        "--hidden",
+        "16",
+        "--embed",
+        "8",
+        "--layers",
+        "2",
+        "--seq-len",
+        "16",
+        "--batch",
+        "4",
+        "--out",
+        run_dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let png = d.join("lm.png");
+    let v = ok_json(&[
+        "diagnose",
+        "--checkpoint",
+        run_dir.to_str().unwrap(),
+        "--data",
+        text.to_str().unwrap(),
+        "--length",
+        "40",
+        "--batch",
+        "5",
+        "--out",
+        png.to_str().unwrap(),
+        "--json",
+    ]);
+    let m = &v["models"][0];
+    assert_eq!(m["task"], "lm");
+    assert_eq!(m["dh"].as_array().unwrap().len(), 2, "one row per layer");
+    let dh = m["dh"][1].as_array().unwrap();
+    assert_eq!(dh.len(), 40);
+    // The loss sits on the last step: its gradient there is the largest.
+    let last = dh[39].as_f64().unwrap();
+    assert!(dh.iter().all(|x| x.as_f64().unwrap() <= last * 1.0001));
+    assert!(png.metadata().unwrap().len() > 1000);
+    let o = run(&["diagnose", "--checkpoint", run_dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--data"));
+}

@@ -48,3 +48,117 @@ pub fn checkpoint_meta(data: &[u8]) {
         let _ = crate::train::lm::model_from_meta(&meta, &ck);
     }
 }
+
+/// A CSV time series on arbitrary bytes, under each missing-date policy and column choice
+/// (the header's last column, then the first two named ones).
+pub fn series_csv(data: &[u8]) {
+    use crate::data::series::{parse_series, Fill, SeriesSpec};
+    let path = Path::new("fuzz.csv");
+    let Ok(text) = decode_text(data, path) else {
+        return;
+    };
+    let header: Vec<String> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .take(2)
+        .collect();
+    for fill in [Fill::Interpolate, Fill::Forward, Fill::None] {
+        for columns in [Vec::new(), header.clone()] {
+            let spec = SeriesSpec {
+                columns,
+                date_column: None,
+                fill,
+            };
+            if let Ok(s) = parse_series(&text, path, &spec, &mut |_| {}) {
+                let _ = (s.target(), s.date_after(1 + data.len() % 5));
+            }
+        }
+    }
+}
+
+/// A CoNLL-U file on arbitrary bytes: parsed for UPOS and XPOS, written back.
+pub fn conllu(data: &[u8]) {
+    use crate::data::conllu::{parse_conllu, write_conllu};
+    let path = Path::new("fuzz.conllu");
+    let Ok(text) = decode_text(data, path) else {
+        return;
+    };
+    for column in [3, 4] {
+        if let Ok(sents) = parse_conllu(&text, path, column) {
+            let mut out = String::new();
+            for s in &sents {
+                write_conllu(&s.words, &s.tags, column, &mut out);
+            }
+        }
+    }
+}
+
+/// A labelled-text file (classification data) on arbitrary bytes, in every format the
+/// detector knows and two encodings; then the word vocabulary of what it read.
+pub fn labelled_text(data: &[u8]) {
+    use crate::data::labelled::{decode, parse_labelled, word_vocab, words, ReadOptions};
+    for encoding in [None, Some("windows-1252")] {
+        let Ok(text) = decode(data, Path::new("fuzz.txt"), encoding) else {
+            continue;
+        };
+        let named = ReadOptions {
+            text_column: Some("text".into()),
+            label_column: Some("label".into()),
+            ..ReadOptions::default()
+        };
+        for (name, opts) in [
+            ("fuzz.txt", ReadOptions::default()),
+            ("fuzz.tsv", ReadOptions::default()),
+            ("fuzz.csv", named),
+        ] {
+            if let Ok((examples, _)) = parse_labelled(&text, Path::new(name), &opts) {
+                let tokens: Vec<Vec<String>> =
+                    examples.iter().map(|e| words(&e.text, true)).collect();
+                let _ = word_vocab(tokens.iter().map(|t| t.as_slice()), 1);
+            }
+        }
+    }
+}
+
+/// The 8x8 digits CSV (sequential digits task) on arbitrary bytes: parse, split, batch.
+pub fn digits_csv(data: &[u8]) {
+    use crate::data::longrange::parse_digits;
+    let path = Path::new("fuzz.csv");
+    let Ok(text) = decode_text(data, path) else {
+        return;
+    };
+    if let Ok(d) = parse_digits(&text, path) {
+        if let Ok((train, test)) = d.split(0.2, 0) {
+            let _ = d.batch(&train);
+            let _ = d.batch(&test);
+        }
+    }
+}
+
+/// A word-vectors text file on arbitrary bytes, against a vocabulary of the file's own
+/// first words and a width taken from the input.
+pub fn word_vectors(data: &[u8]) {
+    use crate::data::vectors::parse_vectors;
+    let path = Path::new("fuzz.vec");
+    let head = String::from_utf8_lossy(&data[..data.len().min(256)]).into_owned();
+    let vocab = Vocab::words(&head, 1);
+    let dim = 1 + data.last().map_or(0, |&v| v as usize % 8);
+    let _ = parse_vectors(data, path, &vocab, dim, data.len().is_multiple_of(2));
+}
+
+/// Any task's checkpoint on arbitrary bytes: read, then each task's loader (classifier,
+/// tagger, forecaster, long-range model), which checks every shape before allocating.
+pub fn task_checkpoint(data: &[u8]) {
+    use crate::train::{classify, forecast, longrange, tag};
+    let path = Path::new("fuzz.safetensors");
+    let Ok(ck) = checkpoint::read_bytes(data, "fuzz.safetensors") else {
+        return;
+    };
+    let _ = classify::classifier_from_checkpoint(&ck, path);
+    let _ = tag::tagger_from_checkpoint(&ck, path);
+    let _ = forecast::forecaster_from_checkpoint(&ck, path);
+    let _ = longrange::long_range_from_checkpoint(&ck, path);
+}

@@ -28,7 +28,16 @@ fn fuzz_corpus_replays_without_panic() {
     let a = replay("safetensors_read", recurrent::fuzzing::safetensors_read);
     let b = replay("text_corpus", recurrent::fuzzing::text_corpus);
     let c = replay("checkpoint_meta", recurrent::fuzzing::checkpoint_meta);
-    println!("replayed {a} + {b} + {c} corpus files");
+    let d = replay("series_csv", recurrent::fuzzing::series_csv);
+    let e = replay("conllu", recurrent::fuzzing::conllu);
+    let f = replay("labelled_text", recurrent::fuzzing::labelled_text);
+    let g = replay("digits_csv", recurrent::fuzzing::digits_csv);
+    let h = replay("word_vectors", recurrent::fuzzing::word_vectors);
+    let i = replay("task_checkpoint", recurrent::fuzzing::task_checkpoint);
+    println!(
+        "replayed {} corpus files",
+        a + b + c + d + e + f + g + h + i
+    );
 }
 
 #[test]
@@ -40,5 +49,25 @@ fn hostile_files_go_through_every_reader() {
         recurrent::fuzzing::safetensors_read(&bytes);
         recurrent::fuzzing::checkpoint_meta(&bytes);
         recurrent::fuzzing::text_corpus(&bytes);
+        recurrent::fuzzing::task_checkpoint(&bytes);
     }
+}
+
+/// The task-checkpoint seeds are real checkpoints that their own loader accepts (so the
+/// fuzzer starts from the deep paths, not from the first error).
+#[test]
+fn task_checkpoint_seeds_load() {
+    use recurrent::train::{classify, forecast, longrange, tag};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/task_checkpoint");
+    let p = |n: &str| dir.join(n);
+    classify::load_classifier(&p("classify.safetensors")).unwrap();
+    classify::load_classifier(&p("classify_with_train_state.safetensors")).unwrap();
+    tag::load_tagger(&p("tag.safetensors")).unwrap();
+    forecast::load_forecaster(&p("forecast.safetensors")).unwrap();
+    longrange::load_long_range(&p("long_range.safetensors")).unwrap();
+    // And each refuses the others' files with an error, not a panic.
+    assert!(tag::load_tagger(&p("classify.safetensors")).is_err());
+    assert!(forecast::load_forecaster(&p("tag.safetensors")).is_err());
+    assert!(longrange::load_long_range(&p("forecast.safetensors")).is_err());
+    assert!(classify::load_classifier(&p("long_range.safetensors")).is_err());
 }

@@ -19,9 +19,20 @@ pub fn read_vectors(
     lowercase: bool,
 ) -> Result<Vec<Option<Vec<f32>>>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    parse_vectors(std::io::BufReader::new(f), path, vocab, dim, lowercase)
+}
+
+/// [`read_vectors`] over any reader (`path` names it in messages). Memory is bounded by the
+/// vocabulary, not by the input: lines of other words are read and dropped.
+pub fn parse_vectors(
+    mut reader: impl BufRead,
+    path: &Path,
+    vocab: &Vocab,
+    dim: usize,
+    lowercase: bool,
+) -> Result<Vec<Option<Vec<f32>>>> {
     let mut rows: Vec<Option<Vec<f32>>> = vec![None; vocab.len()];
     let mut line = String::new();
-    let mut reader = std::io::BufReader::new(f);
     let mut n = 0usize;
     loop {
         line.clear();

@@ -697,7 +697,16 @@ pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(
 /// against the file before the model is allocated.
 pub fn load_classifier(path: &Path) -> Result<(Classifier<f32>, ClassifyMeta)> {
     let ck = checkpoint::read(path)?;
-    let mut meta: ClassifyMeta = read_meta(&ck, path, "classify")?;
+    classifier_from_checkpoint(&ck, path)
+}
+
+/// The same from a checkpoint already read (`path` names it in messages); what the fuzz
+/// target drives.
+pub fn classifier_from_checkpoint(
+    ck: &Checkpoint,
+    path: &Path,
+) -> Result<(Classifier<f32>, ClassifyMeta)> {
+    let mut meta: ClassifyMeta = read_meta(ck, path, "classify")?;
     meta.vocab = meta.vocab.clone().reindex()?;
     let m = &meta.model;
     let InputKind::Tokens { vocab, embed } = m.input else {
@@ -725,9 +734,9 @@ pub fn load_classifier(path: &Path) -> Result<(Classifier<f32>, ClassifyMeta)> {
     ));
     want.push(("head.weight".into(), vec![m.outputs, dn * m.hidden]));
     want.push(("head.bias".into(), vec![m.outputs]));
-    check_shapes(&ck, &want)?;
+    check_shapes(ck, &want)?;
     let mut model = Classifier::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &weights_only(&ck))?;
+    checkpoint::load_into(&mut model, &weights_only(ck))?;
     Ok((model, meta))
 }
 

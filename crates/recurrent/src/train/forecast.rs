@@ -38,7 +38,7 @@ use super::observe::{Limits, Observer};
 use super::runner::{self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
 use super::schedule::{EarlyStopping, EarlyStoppingState, Mode};
 use crate::cell::CellKind;
-use crate::checkpoint;
+use crate::checkpoint::{self, Checkpoint};
 use crate::data::series::{Date, Fill, Freq, Series};
 use crate::error::{Error, Result};
 use crate::init::Init;
@@ -600,6 +600,12 @@ pub struct FutureForecast {
 /// against the tensors in the file before the model is allocated.
 pub fn load_forecaster(path: &Path) -> Result<Forecaster> {
     let ck = checkpoint::read(path)?;
+    forecaster_from_checkpoint(&ck, path)
+}
+
+/// The same from a checkpoint already read (`path` names it in messages); what the fuzz
+/// target drives.
+pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Forecaster> {
     let s = ck
         .metadata
         .get("model")
@@ -659,7 +665,7 @@ pub fn load_forecaster(path: &Path) -> Result<Forecaster> {
         }
     }
     let mut model = Classifier::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &weights_only(&ck))?;
+    checkpoint::load_into(&mut model, &weights_only(ck))?;
     Ok(Forecaster { model, meta })
 }
 

@@ -22,7 +22,7 @@ use crate::data::longrange::{
     adding, copy_baseline_ce, copy_memory, Digits, ADDING_BASELINE_MSE, COPY_CLASSES, COPY_SYMBOLS,
     COPY_VOCAB, DIGIT_STEPS,
 };
-use crate::diagnose::{self, GradientFlow, ParamNorms, RecurrentSpectrum};
+use crate::diagnose;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::model::classifier::ClassifierCache;
@@ -621,6 +621,15 @@ pub fn train_long_range(
 /// parameter's shape against the file before the model is built.
 pub fn load_long_range(path: &Path) -> Result<(LongRangeModel, LongRangeConfig)> {
     let ck = checkpoint::read(path)?;
+    long_range_from_checkpoint(&ck, path)
+}
+
+/// The same from a checkpoint already read (`path` names it in messages); what the fuzz
+/// target drives.
+pub fn long_range_from_checkpoint(
+    ck: &Checkpoint,
+    path: &Path,
+) -> Result<(LongRangeModel, LongRangeConfig)> {
     let s = ck
         .metadata
         .get("model")
@@ -639,9 +648,9 @@ pub fn load_long_range(path: &Path) -> Result<(LongRangeModel, LongRangeConfig)>
     }
     let cfg = meta.config;
     cfg.validate()?;
-    check_shapes(&cfg, &ck)?;
+    check_shapes(&cfg, ck)?;
     let mut model = LongRangeModel::new(&cfg)?;
-    checkpoint::load_into(&mut model, &weights_only(&ck))?;
+    checkpoint::load_into(&mut model, &weights_only(ck))?;
     Ok((model, cfg))
 }
 
@@ -676,18 +685,7 @@ fn check_shapes(cfg: &LongRangeConfig, ck: &Checkpoint) -> Result<()> {
     Ok(())
 }
 
-/// Everything `recurrent diagnose` reports about a model on one batch.
-#[derive(Clone, Debug, Serialize)]
-pub struct Diagnosis {
-    /// Per-step gradient norms.
-    pub flow: GradientFlow,
-    /// One verdict per layer.
-    pub verdicts: Vec<diagnose::LayerVerdict>,
-    /// Largest singular values of the recurrent matrices.
-    pub spectra: Vec<RecurrentSpectrum>,
-    /// Gradient norms of the fused backward pass, per parameter and layer.
-    pub param_norms: ParamNorms,
-}
+pub use crate::diagnose::Diagnosis;
 
 /// Diagnoses `model` on `sample`: per-step gradient norms (step by step), the verdicts,
 /// the recurrent spectra, and the per-parameter gradient norms of the fused backward pass.

@@ -10,7 +10,7 @@ use super::metrics::{confusion, ClassMetrics};
 use super::observe::Observer;
 use super::runner::{self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
 use crate::cell::CellKind;
-use crate::checkpoint;
+use crate::checkpoint::{self, Checkpoint};
 use crate::data::bucket::bucket_batches;
 use crate::data::conllu::TaggedSentence;
 use crate::data::labelled::word_vocab;
@@ -637,7 +637,16 @@ pub fn train_tag(
 /// the file before the model is allocated.
 pub fn load_tagger(path: &Path) -> Result<(FeatureTagger<f32>, TagMeta)> {
     let ck = checkpoint::read(path)?;
-    let mut meta: TagMeta = read_meta(&ck, path, "tag")?;
+    tagger_from_checkpoint(&ck, path)
+}
+
+/// The same from a checkpoint already read (`path` names it in messages); what the fuzz
+/// target drives.
+pub fn tagger_from_checkpoint(
+    ck: &Checkpoint,
+    path: &Path,
+) -> Result<(FeatureTagger<f32>, TagMeta)> {
+    let mut meta: TagMeta = read_meta(ck, path, "tag")?;
     meta.vocab = meta.vocab.clone().reindex()?;
     meta.suffixes = meta.suffixes.clone().reindex()?;
     let m = &meta.model;
@@ -671,9 +680,9 @@ pub fn load_tagger(path: &Path) -> Result<(FeatureTagger<f32>, TagMeta)> {
     ));
     want.push(("head.weight".into(), vec![m.tags, dn * m.hidden]));
     want.push(("head.bias".into(), vec![m.tags]));
-    check_shapes(&ck, &want)?;
+    check_shapes(ck, &want)?;
     let mut model = FeatureTagger::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &weights_only(&ck))?;
+    checkpoint::load_into(&mut model, &weights_only(ck))?;
     Ok((model, meta))
 }
 
