@@ -6,6 +6,14 @@
 //! work. So the workers live as long as the process, spin briefly on an atomic counter when
 //! idle before they sleep, and a team meets at a spinning [`Team::sync`] barrier.
 //!
+//! A team is worth its barriers only while its members run at the same time. On a machine
+//! busier than its cores (other programs, parallel test threads), a member is often
+//! descheduled and every barrier then waits a time slice (milliseconds) for it: measured
+//! on 2 cores under a load of 8, a 2-thread LSTM inference ran 8x slower than one thread.
+//! So [`team`] watches its barriers: when many waits had to give up spinning and yield, the
+//! next calls run solo (see [`Guard`]). The split of the work never depends on the team's
+//! size, so this changes the speed, never the bits.
+//!
 //! Nesting runs inline: inside a team (the two directions of a bidirectional layer run as a
 //! team of two), a further team has one member, so every kernel also works with one.
 
@@ -59,10 +67,13 @@ pub fn split(n: usize, align: usize, parts: usize, i: usize) -> std::ops::Range<
     (start * align).min(n)..((start + len) * align).min(n)
 }
 
-/// A reusable sense-reversing spin barrier.
+/// A reusable sense-reversing spin barrier that counts its waits and how many of them had
+/// to yield (the partner was not running).
 struct Barrier {
     count: AtomicUsize,
     generation: AtomicUsize,
+    waits: AtomicUsize,
+    yields: AtomicUsize,
 }
 
 impl Barrier {
@@ -70,6 +81,8 @@ impl Barrier {
         Barrier {
             count: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
+            waits: AtomicUsize::new(0),
+            yields: AtomicUsize::new(0),
         }
     }
     fn wait(&self, size: usize) {
@@ -79,12 +92,17 @@ impl Barrier {
             self.generation.fetch_add(1, Ordering::AcqRel);
             return;
         }
-        spin_until(|| self.generation.load(Ordering::Acquire) != gen);
+        let yielded = spin_until(|| self.generation.load(Ordering::Acquire) != gen);
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        if yielded {
+            self.yields.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
 /// Spins (then yields the core, so a busy machine is not made busier) until `done()`.
-fn spin_until(done: impl Fn() -> bool) {
+/// Returns whether it had to yield.
+fn spin_until(done: impl Fn() -> bool) -> bool {
     let mut n = 0usize;
     while !done() {
         if n < SPINS {
@@ -92,8 +110,58 @@ fn spin_until(done: impl Fn() -> bool) {
             n += 1;
         } else {
             std::thread::yield_now();
+            n += 1;
         }
     }
+    n > SPINS
+}
+
+/// When to run teams solo. After a team call with at least [`Guard::MIN_WAITS`] barrier
+/// waits, more than a quarter of which had to yield, the machine is taken as contended and
+/// the next `period` calls run solo; the period doubles while the contention lasts (from
+/// [`Guard::FIRST`] up to [`Guard::MAX`] calls) and is forgotten after a clean team call.
+/// One call is one parallel pass (a layer's time loop, a large product), so the period is
+/// a few training steps at first and at most some seconds.
+#[derive(Debug, Default)]
+pub(crate) struct Guard {
+    /// Solo calls still to run.
+    left: usize,
+    /// The last solo period (0: no contention seen since the last clean call).
+    period: usize,
+}
+
+impl Guard {
+    const MIN_WAITS: usize = 8;
+    const FIRST: usize = 16;
+    const MAX: usize = 4096;
+
+    /// Whether the next call should run solo (and counts it).
+    fn take_solo(&mut self) -> bool {
+        if self.left > 0 {
+            self.left -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records a finished team call's barrier counts.
+    fn record(&mut self, waits: usize, yields: usize) {
+        if waits < Self::MIN_WAITS {
+            return;
+        }
+        if yields * 4 > waits {
+            self.period = (self.period * 2).clamp(Self::FIRST, Self::MAX);
+            self.left = self.period;
+        } else {
+            self.period = 0;
+        }
+    }
+}
+
+fn guard() -> &'static Mutex<Guard> {
+    static GUARD: OnceLock<Mutex<Guard>> = OnceLock::new();
+    GUARD.get_or_init(|| Mutex::new(Guard::default()))
 }
 
 /// The job a team runs: a type-erased `&dyn Fn(&Team)` whose lifetime `team` guarantees.
@@ -186,7 +254,13 @@ pub fn team(wanted: usize, f: &(dyn Fn(&Team) + Sync)) {
     let nested = IN_TEAM.with(|c| c.get());
     let barrier = Barrier::new();
     let p = pool();
-    let lead = if size > 1 && !nested {
+    let solo = size > 1
+        && !nested
+        && guard()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_solo();
+    let lead = if size > 1 && !nested && !solo {
         p.lead.try_lock().ok()
     } else {
         None
@@ -241,6 +315,10 @@ pub fn team(wanted: usize, f: &(dyn Fn(&Team) + Sync)) {
     }));
     IN_TEAM.with(|c| c.set(false));
     spin_until(|| sh.running.load(Ordering::Acquire) == 0);
+    guard().lock().unwrap_or_else(|e| e.into_inner()).record(
+        barrier.waits.load(Ordering::Relaxed),
+        barrier.yields.load(Ordering::Relaxed),
+    );
     if let Err(e) = mine {
         std::panic::resume_unwind(e);
     }
@@ -278,6 +356,35 @@ mod tests {
                 assert_eq!(next, n);
             }
         }
+    }
+
+    #[test]
+    fn the_guard_goes_solo_under_contention_and_comes_back() {
+        let mut g = Guard::default();
+        assert!(!g.take_solo());
+        g.record(4, 4); // too few waits to judge
+        assert!(!g.take_solo());
+        g.record(100, 10); // a tenth yielded: a quiet machine
+        assert!(!g.take_solo());
+        g.record(100, 60); // contended: the next FIRST calls run solo
+        for _ in 0..Guard::FIRST {
+            assert!(g.take_solo());
+        }
+        assert!(!g.take_solo());
+        g.record(100, 90); // still contended: twice as long
+        assert_eq!(
+            (0..).take_while(|_| g.take_solo()).count(),
+            2 * Guard::FIRST
+        );
+        g.record(100, 0); // clean: back to teams, and the period starts over
+        assert!(!g.take_solo());
+        g.record(100, 90);
+        assert_eq!((0..).take_while(|_| g.take_solo()).count(), Guard::FIRST);
+        for _ in 0..20 {
+            g.record(100, 90);
+            while g.take_solo() {}
+        }
+        assert_eq!(g.period, Guard::MAX);
     }
 
     #[test]
