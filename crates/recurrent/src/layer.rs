@@ -8,7 +8,8 @@
 //! - output [T, B, D*H_out] (features `[0, H_out)` forward, `[H_out, 2*H_out)` reverse)
 //! - h0, h_n [D*L, B, H_out], index `k*D + d`;  c0, c_n [D*L, B, H] (LSTM)
 
-use crate::cell::sequence::{self, DirCache, DirParams, Spec, StepBuffers};
+use crate::cell::sequence::{self, DirCache, DirParams, Spec};
+use crate::cell::stream::{self, StepBuffers};
 use crate::cell::{CellKind, GruForm};
 use crate::error::{Error, Result};
 use crate::float::Float;
@@ -413,7 +414,14 @@ impl<F: Float> Rnn<F> {
         let mut c_n = state.c.as_ref().map(|_| vec![F::zero(); n_states * nc]);
         for k in 0..c.num_layers {
             let spec = c.spec(k);
-            out = vec![F::zero(); t * b * out_w];
+            // Every element is written below. Only the last layer's output leaves as the
+            // result; the others become the next layer's input and are recycled with the
+            // cache.
+            out = if k + 1 < c.num_layers {
+                workspace::scratch(t * b * out_w)
+            } else {
+                vec![F::zero(); t * b * out_w]
+            };
             // The directions of a bidirectional layer are independent: run them concurrently.
             let input = &inputs[k];
             let caches = per_direction(dn, |d| {
@@ -432,7 +440,7 @@ impl<F: Float> Rnn<F> {
                 dirs.push(dc);
             }
             if k + 1 < c.num_layers {
-                let mut next = workspace::copy_of(&out);
+                let mut next = std::mem::take(&mut out);
                 if let (Some(rng), true) = (dropout.as_deref_mut(), c.dropout > 0.0) {
                     let mask = dropout_mask(next.len(), c.dropout, rng);
                     next.iter_mut().zip(&mask).for_each(|(v, m)| *v *= *m);
@@ -666,31 +674,23 @@ impl<F: Float> Rnn<F> {
             }
             (None, false) => {}
         }
-        let (nh, nc) = (b * ho, b * h);
-        let hd = state.h.data_mut();
+        scratch.specs.clear();
+        scratch.specs.extend((0..l).map(|k| c.spec(k)));
         let mut no_c: [F; 0] = [];
         let cd: &mut [F] = match &mut state.c {
             Some(t) => t.data_mut(),
             None => &mut no_c,
         };
-        for k in 0..l {
-            let (below, here) = hd.split_at_mut(k * nh);
-            let input: &[F] = if k == 0 { x } else { &below[(k - 1) * nh..] };
-            let ck: &mut [F] = if is_lstm {
-                &mut cd[k * nc..(k + 1) * nc]
-            } else {
-                &mut []
-            };
-            sequence::step(
-                c.spec(k),
-                &self.dirs[k],
-                input,
-                b,
-                &mut here[..nh],
-                ck,
-                &mut scratch.buf,
-            );
-        }
+        stream::step(
+            &scratch.specs,
+            &self.dirs,
+            x,
+            b,
+            state.h.data_mut(),
+            cd,
+            &mut scratch.buf,
+        );
+        let nh = b * ho;
         Ok(&state.h.data()[(l - 1) * nh..l * nh])
     }
 }
@@ -701,6 +701,8 @@ impl<F: Float> Rnn<F> {
 #[derive(Clone, Debug, Default)]
 pub struct StepScratch<F> {
     buf: StepBuffers<F>,
+    /// Each layer's shape (rebuilt in place each step: no allocation).
+    specs: Vec<Spec>,
 }
 
 impl<F: Float> Module<F> for Rnn<F> {
