@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use recurrent::cell::{gru, lstm, rnn};
 use recurrent::kernels::matvec::dot_rows;
-use recurrent::kernels::packed::{gemm_packed_all, Packed};
+use recurrent::kernels::packed::{gemm_packed_all, gemm_packed_par, Packed};
 use recurrent::kernels::{gemm, simd, MatMut, MatRef};
 use std::hint::black_box;
 
@@ -170,5 +170,87 @@ fn streaming(c: &mut Criterion) {
     grp.finish();
 }
 
-criterion_group!(benches, gate_passes, products, streaming);
+fn layer_products(c: &mut Criterion) {
+    for threads in [1, 2] {
+        recurrent::kernels::set_threads(threads);
+        layer_products_with(c, threads);
+    }
+    recurrent::kernels::set_threads(1);
+}
+
+fn layer_products_with(c: &mut Criterion, threads: usize) {
+    // The products over all steps of layer S (T*B = 2048, I = 64, G*H = 512): the input
+    // projection X W_ih^T, dW_ih = da^T X and dX = da W_ih, matrixmultiply against the
+    // packed kernel (packing included: it happens once per call).
+    let (tb, i, gh) = (2048usize, 64usize, 512usize);
+    let (x, w, da) = (data(tb * i, 1), data(gh * i, 2), data(tb * gh, 3));
+    let mut g = c.benchmark_group(format!("layer_products_S_{threads}t"));
+    g.throughput(Throughput::Elements((2 * tb * i * gh) as u64));
+    let mut out = vec![0f32; tb * gh];
+    g.bench_function("proj/gemm", |bn| {
+        bn.iter(|| {
+            gemm(
+                1.0,
+                MatRef::new(&x, tb, i),
+                MatRef::new(&w, gh, i).t(),
+                0.0,
+                MatMut::new(&mut out, tb, gh),
+            );
+            black_box(&out);
+        })
+    });
+    g.bench_function("proj/packed", |bn| {
+        let mut p = Packed::new();
+        bn.iter(|| {
+            p.pack_t(&w, gh, i);
+            gemm_packed_par(tb, &x, i, 1, &p, &mut out, gh, false);
+            black_box(&out);
+        })
+    });
+    let mut dw = vec![0f32; gh * i];
+    g.bench_function("dW/gemm", |bn| {
+        bn.iter(|| {
+            gemm(
+                1.0,
+                MatRef::new(&da, tb, gh).t(),
+                MatRef::new(&x, tb, i),
+                1.0,
+                MatMut::new(&mut dw, gh, i),
+            );
+            black_box(&dw);
+        })
+    });
+    g.bench_function("dW/packed", |bn| {
+        let mut p = Packed::new();
+        bn.iter(|| {
+            p.pack(&x, tb, i, i);
+            gemm_packed_par(gh, &da, 1, gh, &p, &mut dw, i, true);
+            black_box(&dw);
+        })
+    });
+    let mut dx = vec![0f32; tb * i];
+    g.bench_function("dX/gemm", |bn| {
+        bn.iter(|| {
+            gemm(
+                1.0,
+                MatRef::new(&da, tb, gh),
+                MatRef::new(&w, gh, i),
+                1.0,
+                MatMut::new(&mut dx, tb, i),
+            );
+            black_box(&dx);
+        })
+    });
+    g.bench_function("dX/packed", |bn| {
+        let mut p = Packed::new();
+        bn.iter(|| {
+            p.pack(&w, gh, i, i);
+            gemm_packed_par(tb, &da, gh, 1, &p, &mut dx, i, true);
+            black_box(&dx);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, gate_passes, products, streaming, layer_products);
 criterion_main!(benches);
