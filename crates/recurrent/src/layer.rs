@@ -8,7 +8,8 @@
 //! - output [T, B, D*H_out] (features `[0, H_out)` forward, `[H_out, 2*H_out)` reverse)
 //! - h0, h_n [D*L, B, H_out], index `k*D + d`;  c0, c_n [D*L, B, H] (LSTM)
 
-use crate::cell::sequence::{self, DirCache, DirParams, Spec, StepBuffers};
+use crate::cell::sequence::{self, DirCache, DirParams, Spec};
+use crate::cell::stream::{self, StepBuffers};
 use crate::cell::{CellKind, GruForm};
 use crate::error::{Error, Result};
 use crate::float::Float;
@@ -413,7 +414,14 @@ impl<F: Float> Rnn<F> {
         let mut c_n = state.c.as_ref().map(|_| vec![F::zero(); n_states * nc]);
         for k in 0..c.num_layers {
             let spec = c.spec(k);
-            out = vec![F::zero(); t * b * out_w];
+            // Every element is written below. Only the last layer's output leaves as the
+            // result; the others become the next layer's input and are recycled with the
+            // cache.
+            out = if k + 1 < c.num_layers {
+                workspace::scratch(t * b * out_w)
+            } else {
+                vec![F::zero(); t * b * out_w]
+            };
             // The directions of a bidirectional layer are independent: run them concurrently.
             let input = &inputs[k];
             let caches = per_direction(dn, |d| {
@@ -432,7 +440,7 @@ impl<F: Float> Rnn<F> {
                 dirs.push(dc);
             }
             if k + 1 < c.num_layers {
-                let mut next = workspace::copy_of(&out);
+                let mut next = std::mem::take(&mut out);
                 if let (Some(rng), true) = (dropout.as_deref_mut(), c.dropout > 0.0) {
                     let mask = dropout_mask(next.len(), c.dropout, rng);
                     next.iter_mut().zip(&mask).for_each(|(v, m)| *v *= *m);
@@ -483,14 +491,12 @@ impl<F: Float> Rnn<F> {
             [t, b, out_w]
         };
         check_shape("d_output", d_output.shape(), &want)?;
-        let mut d_tm = if c.batch_first {
-            d_output.swap01().into_vec()
+        let d_in = if c.batch_first {
+            let d_tm = d_output.swap01();
+            self.backward_impl(cache, d_tm.data(), d_h_n, d_c_n)?
         } else {
-            workspace::copy_of(d_output.data())
+            self.backward_impl(cache, d_output.data(), d_h_n, d_c_n)?
         };
-        let d_in = self.backward_tm(cache, &mut d_tm, d_h_n, d_c_n);
-        workspace::give(d_tm);
-        let d_in = d_in?;
         let n_states = c.num_layers * dn;
         let d_input = Tensor::from_vec(&[t, b, c.input_size], d_in.0)?;
         Ok(RnnGrads {
@@ -517,6 +523,18 @@ impl<F: Float> Rnn<F> {
         d_h_n: Option<&Tensor<F>>,
         d_c_n: Option<&Tensor<F>>,
     ) -> Result<(Vec<F>, Vec<F>, Option<Vec<F>>)> {
+        self.backward_impl(cache, d_out, d_h_n, d_c_n)
+    }
+
+    /// [`Rnn::backward_tm`] on a read-only dL/d(output).
+    #[allow(clippy::type_complexity)]
+    fn backward_impl(
+        &mut self,
+        cache: &RnnCache<F>,
+        d_out: &[F],
+        d_h_n: Option<&Tensor<F>>,
+        d_c_n: Option<&Tensor<F>>,
+    ) -> Result<(Vec<F>, Vec<F>, Option<Vec<F>>)> {
         let c = self.config.clone();
         let (t, b) = (cache.t, cache.b);
         let (dn, ho, h) = (c.directions(), c.hout(), c.hidden_size);
@@ -534,14 +552,26 @@ impl<F: Float> Rnn<F> {
         let mut dc0 = is_lstm.then(|| vec![F::zero(); n_states * nc]);
         let zeros_h = workspace::zeros(nh);
         let zeros_c = workspace::zeros(nc);
-        let mut d_cur: Vec<F> = workspace::copy_of(d_out);
+        if d_out.len() != t * b * out_w {
+            return Err(Error::tensor(
+                "d_output",
+                format!("{} values for [T={t}, B={b}, {out_w}]", d_out.len()),
+            ));
+        }
+        // dL/d(output of layer k): the caller's for the top layer, then each layer's dL/dx.
+        let mut d_lower: Vec<F> = Vec::new();
         let mut dx = Vec::new();
         for k in (0..c.num_layers).rev() {
             let spec = c.spec(k);
+            let d_cur: &[F] = if k + 1 == c.num_layers {
+                d_out
+            } else {
+                &d_lower
+            };
             // Each direction gets its own dL/dy (its columns of d_cur) and its own dL/dx, so
             // that the two can run concurrently; their dL/dx are summed after, in the same
             // order whatever the number of threads.
-            let (d_cur_ref, caches) = (&d_cur, &cache.dirs);
+            let (d_cur_ref, caches) = (d_cur, &cache.dirs);
             let params: Vec<Mutex<&mut DirParams<F>>> = self.dirs[k * dn..(k + 1) * dn]
                 .iter_mut()
                 .map(Mutex::new)
@@ -550,28 +580,33 @@ impl<F: Float> Rnn<F> {
                 let params = &params;
                 per_direction(dn, |d| {
                     let i = k * dn + d;
-                    let mut dy_dir = workspace::scratch(t * nh);
-                    for (row, dst) in d_cur_ref
-                        .chunks_exact(out_w)
-                        .zip(dy_dir.chunks_exact_mut(ho))
-                    {
-                        dst.copy_from_slice(&row[d * ho..(d + 1) * ho]);
-                    }
+                    // One direction's columns; with one direction, all of them as they are.
+                    let own = (dn > 1).then(|| {
+                        let mut v = workspace::scratch(t * nh);
+                        for (row, dst) in d_cur_ref.chunks_exact(out_w).zip(v.chunks_exact_mut(ho))
+                        {
+                            dst.copy_from_slice(&row[d * ho..(d + 1) * ho]);
+                        }
+                        v
+                    });
+                    let dy_dir: &[F] = own.as_deref().unwrap_or(d_cur_ref);
                     let dhn = d_h_n.map_or(&zeros_h[..], |g| &g.data()[i * nh..(i + 1) * nh]);
                     let dcn = is_lstm
                         .then(|| d_c_n.map_or(&zeros_c[..], |g| &g.data()[i * nc..(i + 1) * nc]));
-                    let mut dx_d = workspace::zeros(t * b * spec.input);
+                    let mut dx_d = workspace::scratch(t * b * spec.input);
                     let mut p = params[d].lock().unwrap_or_else(|e| e.into_inner());
                     let g = sequence::backward(
                         &mut p,
                         &caches[i],
                         &cache.inputs[k],
-                        &dy_dir,
+                        dy_dir,
                         dhn,
                         dcn,
                         &mut dx_d,
                     );
-                    workspace::give(dy_dir);
+                    if let Some(v) = own {
+                        workspace::give(v);
+                    }
                     (dx_d, g)
                 })
             };
@@ -596,10 +631,10 @@ impl<F: Float> Rnn<F> {
                 if let Some(mask) = cache.masks.get(k - 1) {
                     dx.iter_mut().zip(mask).for_each(|(v, m)| *v *= *m);
                 }
-                workspace::give(std::mem::replace(&mut d_cur, std::mem::take(&mut dx)));
+                workspace::give(std::mem::replace(&mut d_lower, std::mem::take(&mut dx)));
             }
         }
-        workspace::give(d_cur);
+        workspace::give(d_lower);
         workspace::give(zeros_h);
         workspace::give(zeros_c);
         // The caller owns the returned gradient: a plain copy, not a recycled buffer.
@@ -666,31 +701,23 @@ impl<F: Float> Rnn<F> {
             }
             (None, false) => {}
         }
-        let (nh, nc) = (b * ho, b * h);
-        let hd = state.h.data_mut();
+        scratch.specs.clear();
+        scratch.specs.extend((0..l).map(|k| c.spec(k)));
         let mut no_c: [F; 0] = [];
         let cd: &mut [F] = match &mut state.c {
             Some(t) => t.data_mut(),
             None => &mut no_c,
         };
-        for k in 0..l {
-            let (below, here) = hd.split_at_mut(k * nh);
-            let input: &[F] = if k == 0 { x } else { &below[(k - 1) * nh..] };
-            let ck: &mut [F] = if is_lstm {
-                &mut cd[k * nc..(k + 1) * nc]
-            } else {
-                &mut []
-            };
-            sequence::step(
-                c.spec(k),
-                &self.dirs[k],
-                input,
-                b,
-                &mut here[..nh],
-                ck,
-                &mut scratch.buf,
-            );
-        }
+        stream::step(
+            &scratch.specs,
+            &self.dirs,
+            x,
+            b,
+            state.h.data_mut(),
+            cd,
+            &mut scratch.buf,
+        );
+        let nh = b * ho;
         Ok(&state.h.data()[(l - 1) * nh..l * nh])
     }
 }
@@ -701,6 +728,8 @@ impl<F: Float> Rnn<F> {
 #[derive(Clone, Debug, Default)]
 pub struct StepScratch<F> {
     buf: StepBuffers<F>,
+    /// Each layer's shape (rebuilt in place each step: no allocation).
+    specs: Vec<Spec>,
 }
 
 impl<F: Float> Module<F> for Rnn<F> {

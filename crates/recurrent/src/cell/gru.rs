@@ -27,32 +27,47 @@ use crate::float::Float;
 use crate::kernels::act;
 
 crate::multiversion! {
-    /// PyTorch's form, forward on one row. `xr, xz, xn` hold the x-terms and are
-    /// overwritten by the activated r, z, n; `hr, hz, hn` are the h-terms (kept: backward
-    /// needs h_n). Writes h_t into `h`.
+    /// PyTorch's form, forward on one row. `xr, xz, xn` hold the x-terms without bias and
+    /// are overwritten by the activated r, z, n; `hr, hz, hn` hold the h-terms without bias
+    /// and get it added (they are kept: backward needs h_n with its bias); `bx*` are b_ih's
+    /// and `bh*` b_hh's blocks for the same units. Writes h_t into `h`.
     #[allow(clippy::too_many_arguments)]
     pub fn forward_row<F: Float>(
         xr: &mut [F],
         xz: &mut [F],
         xn: &mut [F],
-        hr: &[F],
-        hz: &[F],
-        hn: &[F],
+        hr: &mut [F],
+        hz: &mut [F],
+        hn: &mut [F],
+        bxr: &[F],
+        bxz: &[F],
+        bxn: &[F],
+        bhr: &[F],
+        bhz: &[F],
+        bhn: &[F],
         h_prev: &[F],
         h: &mut [F],
     ) {
         let k = xr.len();
         let (xz, xn) = (&mut xz[..k], &mut xn[..k]);
-        let (hr, hz, hn, h_prev, h) = (&hr[..k], &hz[..k], &hn[..k], &h_prev[..k], &mut h[..k]);
+        let (hr, hz, hn) = (&mut hr[..k], &mut hz[..k], &mut hn[..k]);
+        let (bxr, bxz, bxn) = (&bxr[..k], &bxz[..k], &bxn[..k]);
+        let (bhr, bhz, bhn) = (&bhr[..k], &bhz[..k], &bhn[..k]);
+        let (h_prev, h) = (&h_prev[..k], &mut h[..k]);
         let one = F::one();
         for j in 0..k {
-            let r = act::sigmoid(xr[j] + hr[j]);
-            let z = act::sigmoid(xz[j] + hz[j]);
+            let (ar, az, an) = (xr[j] + bxr[j], xz[j] + bxz[j], xn[j] + bxn[j]);
+            let (cr, cz, cn) = (hr[j] + bhr[j], hz[j] + bhz[j], hn[j] + bhn[j]);
+            let r = act::sigmoid(ar + cr);
+            let z = act::sigmoid(az + cz);
             // n = tanh(x_n + r * h_n);  h_t = (1 - z) n + z h_{t-1}
-            let n = act::tanh(xn[j] + r * hn[j]);
+            let n = act::tanh(an + r * cn);
             xr[j] = r;
             xz[j] = z;
             xn[j] = n;
+            hr[j] = cr;
+            hz[j] = cz;
+            hn[j] = cn;
             h[j] = (one - z) * n + z * h_prev[j];
         }
     }
@@ -198,12 +213,16 @@ fn split3<F>(row: &mut [F], h: usize) -> (&mut [F], &mut [F], &mut [F]) {
     (r, z, n)
 }
 
-/// PyTorch's form, one step forward over the batch. `gates` [B, 3H] holds the x-terms and
-/// is overwritten by the activated r, z, n; `hh` [B, 3H] holds the h-terms (kept: backward
-/// needs h_n). Rows past their end keep h_{t-1}.
+/// PyTorch's form, one step forward over the batch. `gates` [B, 3H] holds the x-terms
+/// without `b_ih` [3H] and is overwritten by the activated r, z, n; `hh` [B, 3H] holds the
+/// h-terms without `b_hh` and gets it added (kept: backward needs h_n). Rows past their end
+/// keep h_{t-1}.
+#[allow(clippy::too_many_arguments)]
 pub fn forward_step<F: Float>(
     gates: &mut [F],
-    hh: &[F],
+    hh: &mut [F],
+    b_ih: &[F],
+    b_hh: &[F],
     h_prev: &[F],
     hout: &mut [F],
     valid: &[bool],
@@ -216,14 +235,20 @@ pub fn forward_step<F: Float>(
             continue;
         }
         let (xr, xz, xn) = split3(&mut gates[b * 3 * h..(b + 1) * 3 * h], h);
-        let hr = &hh[b * 3 * h..(b + 1) * 3 * h];
+        let (hr, hz, hn) = split3(&mut hh[b * 3 * h..(b + 1) * 3 * h], h);
         forward_row(
             xr,
             xz,
             xn,
-            &hr[..h],
-            &hr[h..2 * h],
-            &hr[2 * h..],
+            hr,
+            hz,
+            hn,
+            &b_ih[..h],
+            &b_ih[h..2 * h],
+            &b_ih[2 * h..3 * h],
+            &b_hh[..h],
+            &b_hh[h..2 * h],
+            &b_hh[2 * h..3 * h],
             &h_prev[r.clone()],
             &mut hout[r],
         );

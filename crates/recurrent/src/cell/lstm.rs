@@ -23,26 +23,33 @@ use crate::float::Float;
 use crate::kernels::act;
 
 crate::multiversion! {
-    /// Forward on one row: `ai, af, ag, ao` hold the pre-activations of the four gates and
-    /// are overwritten by i, f, g, o (what backward needs); writes c_t into `c` and m_t into
-    /// `m`. All slices have the same length (the units handled).
+    /// Forward on one row: `ai, af, ag, ao` hold the gates' pre-activations without bias and
+    /// are overwritten by i, f, g, o (what backward needs); `bi, bf, bg, bo` are the biases
+    /// (b_ih + b_hh) of the same units; writes c_t into `c` and m_t into `m`. All slices
+    /// have the same length (the units handled).
+    #[allow(clippy::too_many_arguments)]
     pub fn forward_row<F: Float>(
         ai: &mut [F],
         af: &mut [F],
         ag: &mut [F],
         ao: &mut [F],
+        bi: &[F],
+        bf: &[F],
+        bg: &[F],
+        bo: &[F],
         c_prev: &[F],
         c: &mut [F],
         m: &mut [F],
     ) {
         let n = ai.len();
         let (af, ag, ao) = (&mut af[..n], &mut ag[..n], &mut ao[..n]);
+        let (bi, bf, bg, bo) = (&bi[..n], &bf[..n], &bg[..n], &bo[..n]);
         let (c_prev, c, m) = (&c_prev[..n], &mut c[..n], &mut m[..n]);
         for j in 0..n {
-            let i = act::sigmoid(ai[j]);
-            let f = act::sigmoid(af[j]);
-            let g = act::tanh(ag[j]);
-            let o = act::sigmoid(ao[j]);
+            let i = act::sigmoid(ai[j] + bi[j]);
+            let f = act::sigmoid(af[j] + bf[j]);
+            let g = act::tanh(ag[j] + bg[j]);
+            let o = act::sigmoid(ao[j] + bo[j]);
             // c_t = f * c_{t-1} + i * g;  m_t = o * tanh(c_t)
             let ct = f * c_prev[j] + i * g;
             ai[j] = i;
@@ -96,13 +103,14 @@ crate::multiversion! {
     }
 }
 
-/// One step forward over the batch. `gates` [B, 4H] holds the pre-activations a and is
-/// overwritten by the activated i, f, g, o (what backward needs). Writes c_t into `c` and
-/// m_t into `m` ([B, H]). Rows past their end keep c_{t-1}; their m is `h_prev` when given
+/// One step forward over the batch. `gates` [B, 4H] holds the pre-activations a without
+/// the bias `bias` [4H] (b_ih + b_hh) and is overwritten by the activated i, f, g, o (what
+/// backward needs). Writes c_t into `c` and m_t into `m` ([B, H]). Rows past their end keep c_{t-1}; their m is `h_prev` when given
 /// (no projection: m is h), else left at zero for the caller to fix after the projection.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_step<F: Float>(
     gates: &mut [F],
+    bias: &[F],
     c_prev: &[F],
     c: &mut [F],
     m: &mut [F],
@@ -129,6 +137,10 @@ pub fn forward_step<F: Float>(
             af,
             ag,
             ao,
+            &bias[..h],
+            &bias[h..2 * h],
+            &bias[2 * h..3 * h],
+            &bias[3 * h..4 * h],
             &c_prev[r.clone()],
             &mut c[r.clone()],
             &mut m[r],

@@ -10,6 +10,7 @@ pub mod gru;
 pub mod lstm;
 pub mod rnn;
 pub mod sequence;
+pub mod stream;
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

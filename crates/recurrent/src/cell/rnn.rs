@@ -17,24 +17,26 @@ pub enum Activation {
 }
 
 crate::multiversion! {
-    /// Forward on one row: h_t = tanh(a_t), in place on `a` (kept for backward) and copied to
-    /// `h`.
-    pub fn forward_row_tanh<F: Float>(a: &mut [F], h: &mut [F]) {
-        let h = &mut h[..a.len()];
-        for (a, h) in a.iter_mut().zip(h) {
-            *a = act::tanh(*a);
-            *h = *a;
+    /// Forward on one row: h_t = tanh(a_t + bias), in place on `a` (kept for backward) and
+    /// copied to `h`.
+    pub fn forward_row_tanh<F: Float>(a: &mut [F], bias: &[F], h: &mut [F]) {
+        let n = a.len();
+        let (bias, h) = (&bias[..n], &mut h[..n]);
+        for j in 0..n {
+            a[j] = act::tanh(a[j] + bias[j]);
+            h[j] = a[j];
         }
     }
 }
 
 crate::multiversion! {
-    /// Forward on one row: h_t = relu(a_t), in place on `a` and copied to `h`.
-    pub fn forward_row_relu<F: Float>(a: &mut [F], h: &mut [F]) {
-        let h = &mut h[..a.len()];
-        for (a, h) in a.iter_mut().zip(h) {
-            *a = act::relu(*a);
-            *h = *a;
+    /// Forward on one row: h_t = relu(a_t + bias), in place on `a` and copied to `h`.
+    pub fn forward_row_relu<F: Float>(a: &mut [F], bias: &[F], h: &mut [F]) {
+        let n = a.len();
+        let (bias, h) = (&bias[..n], &mut h[..n]);
+        for j in 0..n {
+            a[j] = act::relu(a[j] + bias[j]);
+            h[j] = a[j];
         }
     }
 }
@@ -61,11 +63,11 @@ crate::multiversion! {
     }
 }
 
-/// Forward on one row with the given activation.
-pub fn forward_row<F: Float>(act_kind: Activation, a: &mut [F], h: &mut [F]) {
+/// Forward on one row with the given activation: h_t = act(a_t + bias).
+pub fn forward_row<F: Float>(act_kind: Activation, a: &mut [F], bias: &[F], h: &mut [F]) {
     match act_kind {
-        Activation::Tanh => forward_row_tanh(a, h),
-        Activation::Relu => forward_row_relu(a, h),
+        Activation::Tanh => forward_row_tanh(a, bias, h),
+        Activation::Relu => forward_row_relu(a, bias, h),
     }
 }
 
@@ -77,11 +79,12 @@ pub fn backward_row<F: Float>(act_kind: Activation, y: &[F], dh: &[F], da: &mut 
     }
 }
 
-/// h_t = act(a_t), in place on the gate buffer `a` ([B, H]); rows with `valid[b] = false`
-/// (past their sequence's end) keep h_{t-1}.
+/// h_t = act(a_t + bias), in place on the gate buffer `a` ([B, H]; `bias` [H] is
+/// b_ih + b_hh); rows with `valid[b] = false` (past their sequence's end) keep h_{t-1}.
 pub fn forward_step<F: Float>(
     act_kind: Activation,
     a: &mut [F],
+    bias: &[F],
     h_prev: &[F],
     h: &mut [F],
     valid: &[bool],
@@ -93,7 +96,7 @@ pub fn forward_step<F: Float>(
             h[r.clone()].copy_from_slice(&h_prev[r]);
             continue;
         }
-        forward_row(act_kind, &mut a[r.clone()], &mut h[r]);
+        forward_row(act_kind, &mut a[r.clone()], bias, &mut h[r]);
     }
 }
 

@@ -32,7 +32,7 @@
 
 use super::{gru, lstm, rnn, CellKind, GruForm};
 use crate::float::Float;
-use crate::kernels::packed::{gemm_packed, nr, Packed};
+use crate::kernels::packed::{gemm_packed, gemm_packed_par, nr, Packed};
 use crate::kernels::pool::{team, Team};
 use crate::kernels::{gemm, workspace, MatMut, MatRef};
 use crate::param::Param;
@@ -64,10 +64,10 @@ impl Spec {
             self.hidden
         }
     }
-    fn seeds(&self) -> bool {
+    pub(crate) fn seeds(&self) -> bool {
         self.kind == CellKind::Gru && self.gru_form == GruForm::Seeds
     }
-    fn act(&self) -> rnn::Activation {
+    pub(crate) fn act(&self) -> rnn::Activation {
         if self.kind == CellKind::RnnRelu {
             rnn::Activation::Relu
         } else {
@@ -204,8 +204,7 @@ impl<F: Float> DirCache<F> {
 /// A buffer shared by the members of a team, each touching only its own elements (its
 /// hidden units, or slots the others only read): raw so that several members can hold
 /// disjoint pieces of it at once.
-#[derive(Clone, Copy)]
-struct Shared<F> {
+pub(crate) struct Shared<F> {
     ptr: *mut F,
     len: usize,
 }
@@ -213,16 +212,23 @@ struct Shared<F> {
 unsafe impl<F: Send> Send for Shared<F> {}
 unsafe impl<F: Send> Sync for Shared<F> {}
 
+impl<F> Clone for Shared<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<F> Copy for Shared<F> {}
+
 impl<F> Shared<F> {
-    fn new(v: &mut [F]) -> Self {
+    pub(crate) fn new(v: &mut [F]) -> Self {
         Shared {
             ptr: v.as_mut_ptr(),
             len: v.len(),
         }
     }
     /// # Safety
-    /// No other member writes `r` while the slice lives.
-    unsafe fn get(&self, r: Range<usize>) -> &[F] {
+    /// No other member writes `r` while the slice lives, nor does the buffer go away.
+    pub(crate) unsafe fn get<'a>(self, r: Range<usize>) -> &'a [F] {
         assert!(
             r.start <= r.end && r.end <= self.len,
             "Shared::get out of bounds"
@@ -230,38 +236,82 @@ impl<F> Shared<F> {
         std::slice::from_raw_parts(self.ptr.add(r.start), r.end - r.start)
     }
     /// # Safety
-    /// No other member reads or writes `r` while the slice lives.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn get_mut(&self, r: Range<usize>) -> &mut [F] {
+    /// No other member reads or writes `r` while the slice lives, nor does the buffer go
+    /// away.
+    pub(crate) unsafe fn get_mut<'a>(self, r: Range<usize>) -> &'a mut [F] {
         assert!(
             r.start <= r.end && r.end <= self.len,
             "Shared::get_mut out of bounds"
         );
         std::slice::from_raw_parts_mut(self.ptr.add(r.start), r.end - r.start)
     }
-    fn at(&self, i: usize) -> *mut F {
+    /// The same buffer from element `start` on.
+    pub(crate) fn offset(&self, start: usize) -> Self {
+        assert!(start <= self.len, "Shared::offset out of bounds");
+        Shared {
+            ptr: self.at(start),
+            len: self.len - start,
+        }
+    }
+    pub(crate) fn at(&self, i: usize) -> *mut F {
         assert!(i <= self.len, "Shared::at out of bounds");
         // SAFETY: inside (or one past) the allocation.
         unsafe { self.ptr.add(i) }
     }
 }
 
-/// Adds `bias` to every row of `rows` ([n, width], the bias of length `width`), optionally
-/// only over columns `[c0, c0 + bias.len())`.
-fn add_bias<F: Float>(rows: &mut [F], width: usize, c0: usize, bias: &[F]) {
-    for row in rows.chunks_exact_mut(width) {
-        row[c0..c0 + bias.len()]
-            .iter_mut()
-            .zip(bias)
-            .for_each(|(v, b)| *v += *b);
+/// Over rows `rows` ([G*H] each) of the step starting at element `row0` of `buf`, adds
+/// `bias` to the columns of the units `u` in each gate block of `blocks` (the seeds' GRU,
+/// whose kernels take no bias).
+///
+/// # Safety
+/// The member owns those elements.
+unsafe fn add_bias_units<F: Float>(
+    buf: Shared<F>,
+    row0: usize,
+    rows: &Range<usize>,
+    h: usize,
+    u: &Range<usize>,
+    blocks: Range<usize>,
+    bias: &[F],
+) {
+    let gh = bias.len();
+    for bi in rows.clone() {
+        for g in blocks.clone() {
+            let c = row0 + bi * gh + g * h;
+            buf.get_mut(c + u.start..c + u.end)
+                .iter_mut()
+                .zip(&bias[g * h + u.start..g * h + u.end])
+                .for_each(|(v, b)| *v += *b);
+        }
     }
 }
 
-/// Adds the column sums of `rows` ([n, width]) into `acc` ([width]).
-fn add_col_sums<F: Float>(acc: &mut [F], rows: &[F], width: usize) {
-    for row in rows.chunks_exact(width) {
-        acc.iter_mut().zip(row).for_each(|(a, v)| *a += *v);
+/// Adds the column sums of `src` ([n, width]) into `acc` ([width]), rows in order, the
+/// columns split over a team: the same sums, bit for bit, whatever the thread count.
+fn add_col_sums<F: Float>(acc: &mut [F], src: &[F]) {
+    let width = acc.len();
+    if width == 0 {
+        return;
     }
+    let n = src.len() / width;
+    let members = if n * width < 1 << 16 { 1 } else { 2 };
+    let acc_s = Shared::new(acc);
+    team(members, &|tm: &Team| {
+        let cols = tm.share(width, 16);
+        // SAFETY: each member owns its columns of `acc`.
+        let a = unsafe { acc_s.get_mut(cols.clone()) };
+        for row in src.chunks_exact(width).take(n) {
+            a.iter_mut()
+                .zip(&row[cols.clone()])
+                .for_each(|(a, v)| *a += *v);
+        }
+    });
+}
+
+/// Gate block `q`'s slice of the units `u` in a [G*H] vector (a bias).
+fn gate_units<'a, F>(v: &'a [F], q: usize, h: usize, u: &Range<usize>) -> &'a [F] {
+    &v[q * h + u.start..q * h + u.end]
 }
 
 /// Packs each of the `blocks` row blocks of `w` ([blocks * n, k]) as B = block^T ([k, n]).
@@ -304,10 +354,68 @@ unsafe fn product_units<F: Float>(
     }
 }
 
-/// How many members the time loop of a layer with `units` hidden units can use: one per
-/// run of NR units at most (the product splits by panels).
-fn team_size<F: Float>(units: usize) -> usize {
+/// How many members the time loop of a layer with `units` hidden units can use when it
+/// splits the units: one per run of NR units at most (the product splits by panels).
+pub(crate) fn team_size<F: Float>(units: usize) -> usize {
     units.div_ceil(nr::<F>()).max(1)
+}
+
+/// Per-step products below this many multiply-adds run on one thread: meeting costs about a
+/// microsecond per step, a few percent of the product at this size.
+pub(crate) const TEAM_MIN_MACS: usize = 1 << 14;
+
+/// Batch rows per member are a multiple of this (the microkernel's row tile).
+const ROW_ALIGN: usize = 8;
+
+/// How the members of a team share the time loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Split {
+    /// Each member takes whole batch rows (sequences are independent): the members never
+    /// meet inside the loop. Needs a batch of two row tiles or more.
+    Rows,
+    /// Each member takes a run of hidden units of every row; the members meet every step
+    /// (the next step needs all of h). For small batches, streaming-sized work.
+    Units,
+}
+
+/// The team for a time loop: (members wanted, how they split it).
+fn plan<F: Float>(b: usize, h: usize, ho: usize, gh: usize) -> (usize, Split) {
+    if b * ho * gh < TEAM_MIN_MACS {
+        (1, Split::Rows)
+    } else if b >= 2 * ROW_ALIGN {
+        (b.div_ceil(ROW_ALIGN), Split::Rows)
+    } else {
+        (team_size::<F>(h).min(team_size::<F>(ho)), Split::Units)
+    }
+}
+
+/// One member's share of a time loop.
+struct Share {
+    /// Batch rows.
+    rows: Range<usize>,
+    /// Hidden units (of H).
+    u: Range<usize>,
+    /// Output units (of H_out).
+    up: Range<usize>,
+    /// Whether the members must meet between the phases of a step.
+    meet: bool,
+}
+
+fn share<F: Float>(tm: &Team, split: Split, b: usize, h: usize, ho: usize) -> Share {
+    match split {
+        Split::Rows => Share {
+            rows: tm.share(b, ROW_ALIGN),
+            u: 0..h,
+            up: 0..ho,
+            meet: false,
+        },
+        Split::Units => Share {
+            rows: 0..b,
+            u: tm.share(h, nr::<F>()),
+            up: tm.share(ho, nr::<F>()),
+            meet: tm.size > 1,
+        },
+    }
 }
 
 /// Forward over the sequence `x` ([T, B, I] time-major) from `h0` [B, H_out] (and `c0`
@@ -331,7 +439,8 @@ pub fn forward<F: Float>(
     let seeds = spec.seeds();
     let is_lstm = spec.kind == CellKind::Lstm;
 
-    // 1. Input projection of all steps: gates = X W_ih^T + b_ih (+ b_hh where it simply adds).
+    // 1. Input projection of all steps: gates = X W_ih^T. The biases are added by the
+    // element-wise kernels, step by step, while the gates are in cache.
     let mut gates = workspace::scratch(t_len * b * gh);
     gemm(
         F::one(),
@@ -340,12 +449,20 @@ pub fn forward<F: Float>(
         F::zero(),
         MatMut::new(&mut gates, t_len * b, gh),
     );
+    // b_ih and b_hh, zero when absent; RNN and LSTM add their sum (one bias, `b_x`).
+    let mut b_x_buf = workspace::zeros(gh);
+    let mut b_h_buf = workspace::zeros(gh);
     if let Some(bi) = &p.b_ih {
-        add_bias(&mut gates, gh, 0, bi.value.data());
+        b_x_buf.copy_from_slice(bi.value.data());
     }
-    if !is_gru {
-        if let Some(bh) = &p.b_hh {
-            add_bias(&mut gates, gh, 0, bh.value.data());
+    if let Some(bh) = &p.b_hh {
+        if is_gru {
+            b_h_buf.copy_from_slice(bh.value.data());
+        } else {
+            b_x_buf
+                .iter_mut()
+                .zip(bh.value.data())
+                .for_each(|(s, v)| *s += *v);
         }
     }
 
@@ -365,9 +482,11 @@ pub fn forward<F: Float>(
         } else {
             Vec::new()
         },
-        hb: workspace::zeros((t_len + 2) * nh),
+        // Every slot read is written first (the spare slot, T+1 forward or 0 reverse, is
+        // never read).
+        hb: workspace::scratch((t_len + 2) * nh),
         cb: if is_lstm {
-            workspace::zeros((t_len + 2) * nc)
+            workspace::scratch((t_len + 2) * nc)
         } else {
             Vec::new()
         },
@@ -385,7 +504,7 @@ pub fn forward<F: Float>(
     }
 
     // 2. The recurrent weights, packed once for all steps: one packing per gate block
-    // (B_g = W_hh[g]^T, [H_out, H]) so that a member's units are whole panels of each.
+    // (B_g = W_hh[g]^T, [H_out, H]) so that a run of units is whole panels of each.
     let w_hh = p.w_hh.value.data();
     let packed: Vec<Packed<F>> = if seeds {
         // r and z act on h_{t-1}; n on rh (both [H, H] blocks, the same shapes).
@@ -398,9 +517,8 @@ pub fn forward<F: Float>(
         q.pack_t(w.value.data(), ho, h);
         q
     });
-    let b_hh = p.b_hh.as_ref().map(|q| q.value.data());
 
-    // 3. The time loop, split by hidden units over a team.
+    // 3. The time loop, over a team.
     let gates = Shared::new(&mut cache.gates);
     let hh = Shared::new(&mut cache.hh);
     let rh = Shared::new(&mut cache.rh);
@@ -408,63 +526,79 @@ pub fn forward<F: Float>(
     let cb = Shared::new(&mut cache.cb);
     let mb = Shared::new(&mut cache.m);
     let valid = &cache.valid;
-    let members = team_size::<F>(h).min(if spec.proj > 0 {
-        team_size::<F>(ho)
-    } else {
-        usize::MAX
-    });
+    let (b_x, b_h) = (&b_x_buf[..], &b_h_buf[..]);
+    let (members, split) = plan::<F>(b, h, ho, gh);
     team(members, &|tm: &Team| {
-        let u = tm.share(h, nr::<F>());
-        let up = tm.share(ho, nr::<F>());
+        let Share { rows, u, up, meet } = share::<F>(tm, split, b, h, ho);
+        let meet = || {
+            if meet {
+                tm.sync()
+            }
+        };
+        let (nb, r0) = (rows.len(), rows.start);
         for s in 0..t_len {
             let t = if reverse { t_len - 1 - s } else { s };
             let (ps, cs) = (if reverse { t + 2 } else { t }, t + 1);
-            let vt = &valid[t * b..(t + 1) * b];
             let g0 = t * b * gh; // this step's gate rows
-            let hp = hb.at(ps * nh) as *const F; // h_{t-1}, [B, H_out]
-                                                 // SAFETY (this loop body): members write only their units `u` (or `up`) of the
-                                                 // step's rows, read h_{t-1} (complete since the last sync) and meet before
-                                                 // anyone reads what another wrote.
+            let hp = hb.at(ps * nh + r0 * ho) as *const F; // my rows of h_{t-1}
+                                                           // SAFETY (this loop body): a member writes only its rows and units of the
+                                                           // step's buffers, reads h_{t-1} (complete since the last meeting, or its own
+                                                           // rows), and members meet before anyone reads what another wrote.
             unsafe {
+                // My rows and units of the step, in the buffer `buf` at element `base`:
+                // gate block q of row bi.
+                let unit = |buf: Shared<F>, base: usize, bi: usize, q: usize| {
+                    let c = base + bi * gh + q * h;
+                    buf.get_mut(c + u.start..c + u.end)
+                };
+                let hrow = |slot: usize, bi: usize, w: &Range<usize>| {
+                    let c = slot * nh + bi * ho;
+                    hb.get_mut(c + w.start..c + w.end)
+                };
+                let crow = |slot: usize, bi: usize| {
+                    let c = slot * nc + bi * h;
+                    cb.get_mut(c + u.start..c + u.end)
+                };
                 match spec.kind {
                     CellKind::RnnTanh | CellKind::RnnRelu => {
-                        // a_t += h_{t-1} W_hh^T;  h_t = act(a_t)
-                        product_units(b, hp, ho, &packed, &u, gates.at(g0), gh, h, true);
-                        for (bi, &ok) in vt.iter().enumerate() {
-                            let r = bi * h + u.start..bi * h + u.end;
-                            let hout = hb.get_mut(cs * nh + r.start..cs * nh + r.end);
-                            if ok {
-                                let a = gates.get_mut(g0 + r.start..g0 + r.end);
-                                rnn::forward_row(spec.act(), a, hout);
+                        // a_t = x_t W_ih^T + h_{t-1} W_hh^T;  h_t = act(a_t + b)
+                        product_units(nb, hp, ho, &packed, &u, gates.at(g0 + r0 * gh), gh, h, true);
+                        for bi in rows.clone() {
+                            let hout = hrow(cs, bi, &u);
+                            if valid[t * b + bi] {
+                                rnn::forward_row(
+                                    spec.act(),
+                                    unit(gates, g0, bi, 0),
+                                    gate_units(b_x, 0, h, &u),
+                                    hout,
+                                );
                             } else {
-                                hout.copy_from_slice(hb.get(ps * nh + r.start..ps * nh + r.end));
+                                hout.copy_from_slice(hrow(ps, bi, &u));
                             }
                         }
-                        tm.sync();
+                        meet();
                     }
                     CellKind::Lstm => {
-                        product_units(b, hp, ho, &packed, &u, gates.at(g0), gh, h, true);
-                        for (bi, &ok) in vt.iter().enumerate() {
-                            let r = bi * h + u.start..bi * h + u.end;
-                            let c_prev = cb.get(ps * nc + r.start..ps * nc + r.end);
-                            let c_out = cb.get_mut(cs * nc + r.start..cs * nc + r.end);
+                        product_units(nb, hp, ho, &packed, &u, gates.at(g0 + r0 * gh), gh, h, true);
+                        for bi in rows.clone() {
+                            let (c_prev, c_out) = (crow(ps, bi), crow(cs, bi));
                             // m_t goes to the output slot directly without a projection.
                             let m_out = if spec.proj > 0 {
-                                mb.get_mut(t * nc + r.start..t * nc + r.end)
+                                let c = t * nc + bi * h;
+                                mb.get_mut(c + u.start..c + u.end)
                             } else {
-                                hb.get_mut(cs * nh + r.start..cs * nh + r.end)
+                                hrow(cs, bi, &u)
                             };
-                            if ok {
-                                let gr = g0 + bi * gh;
-                                let w = u.end - u.start;
-                                let gate = |k: usize| {
-                                    gates.get_mut(gr + k * h + u.start..gr + k * h + u.start + w)
-                                };
+                            if valid[t * b + bi] {
                                 lstm::forward_row(
-                                    gate(0),
-                                    gate(1),
-                                    gate(2),
-                                    gate(3),
+                                    unit(gates, g0, bi, 0),
+                                    unit(gates, g0, bi, 1),
+                                    unit(gates, g0, bi, 2),
+                                    unit(gates, g0, bi, 3),
+                                    gate_units(b_x, 0, h, &u),
+                                    gate_units(b_x, 1, h, &u),
+                                    gate_units(b_x, 2, h, &u),
+                                    gate_units(b_x, 3, h, &u),
                                     c_prev,
                                     c_out,
                                     m_out,
@@ -474,137 +608,104 @@ pub fn forward<F: Float>(
                                 if spec.proj > 0 {
                                     m_out.iter_mut().for_each(|v| *v = F::zero());
                                 } else {
-                                    m_out.copy_from_slice(
-                                        hb.get(ps * nh + r.start..ps * nh + r.end),
-                                    );
+                                    m_out.copy_from_slice(hrow(ps, bi, &u));
                                 }
                             }
                         }
-                        tm.sync();
+                        meet();
                         if let Some(phr) = &packed_hr {
-                            // h_t = W_hr m_t, split by output units; rows past their end
-                            // keep h_{t-1}.
-                            gemm_packed(
-                                b,
-                                mb.at(t * nc),
-                                h,
-                                phr,
-                                panels_of::<F>(&up),
-                                hb.at(cs * nh),
-                                ho,
-                                false,
-                            );
-                            for (bi, &ok) in vt.iter().enumerate() {
-                                if !ok {
-                                    let r = bi * ho + up.start..bi * ho + up.end;
-                                    hb.get_mut(cs * nh + r.start..cs * nh + r.end)
-                                        .copy_from_slice(
-                                            hb.get(ps * nh + r.start..ps * nh + r.end),
-                                        );
+                            // h_t = W_hr m_t, my output units; rows past their end keep
+                            // h_{t-1}.
+                            let (mrow, hrow0) = (mb.at(t * nc + r0 * h), hb.at(cs * nh + r0 * ho));
+                            gemm_packed(nb, mrow, h, phr, panels_of::<F>(&up), hrow0, ho, false);
+                            for bi in rows.clone() {
+                                if !valid[t * b + bi] {
+                                    hrow(cs, bi, &up).copy_from_slice(hrow(ps, bi, &up));
                                 }
                             }
-                            tm.sync();
+                            meet();
                         }
                     }
                     CellKind::Gru => {
                         let hh0 = t * b * gh;
                         let blocks = if seeds { &packed[..2] } else { &packed[..] };
-                        // The h-terms of my units: h_{t-1} W_hh^T + b_hh (r, z only for
-                        // the seeds' form).
-                        product_units(b, hp, h, blocks, &u, hh.at(hh0), gh, h, false);
-                        if let Some(bh) = b_hh {
-                            for bi in 0..b {
-                                for gi in 0..blocks.len() {
-                                    let c0 = hh0 + bi * gh + gi * h;
-                                    hh.get_mut(c0 + u.start..c0 + u.end)
-                                        .iter_mut()
-                                        .zip(&bh[gi * h + u.start..gi * h + u.end])
-                                        .for_each(|(v, b)| *v += *b);
-                                }
-                            }
-                        }
+                        // The h-terms of my units: h_{t-1} W_hh^T (r, z only for the seeds'
+                        // form, whose n rows come from r * h_{t-1}).
+                        product_units(nb, hp, h, blocks, &u, hh.at(hh0 + r0 * gh), gh, h, false);
                         if !seeds {
-                            for (bi, &ok) in vt.iter().enumerate() {
-                                let r = bi * h + u.start..bi * h + u.end;
-                                let hout = hb.get_mut(cs * nh + r.start..cs * nh + r.end);
-                                let h_prev = hb.get(ps * nh + r.start..ps * nh + r.end);
-                                if ok {
-                                    let (gr, hr) = (g0 + bi * gh, hh0 + bi * gh);
-                                    let x_of = |k: usize| {
-                                        gates.get_mut(gr + k * h + u.start..gr + k * h + u.end)
-                                    };
-                                    let h_of =
-                                        |k: usize| hh.get(hr + k * h + u.start..hr + k * h + u.end);
+                            for bi in rows.clone() {
+                                let hout = hrow(cs, bi, &u);
+                                if valid[t * b + bi] {
                                     gru::forward_row(
-                                        x_of(0),
-                                        x_of(1),
-                                        x_of(2),
-                                        h_of(0),
-                                        h_of(1),
-                                        h_of(2),
-                                        h_prev,
+                                        unit(gates, g0, bi, 0),
+                                        unit(gates, g0, bi, 1),
+                                        unit(gates, g0, bi, 2),
+                                        unit(hh, hh0, bi, 0),
+                                        unit(hh, hh0, bi, 1),
+                                        unit(hh, hh0, bi, 2),
+                                        gate_units(b_x, 0, h, &u),
+                                        gate_units(b_x, 1, h, &u),
+                                        gate_units(b_x, 2, h, &u),
+                                        gate_units(b_h, 0, h, &u),
+                                        gate_units(b_h, 1, h, &u),
+                                        gate_units(b_h, 2, h, &u),
+                                        hrow(ps, bi, &u),
                                         hout,
                                     );
                                 } else {
-                                    hout.copy_from_slice(h_prev);
+                                    hout.copy_from_slice(hrow(ps, bi, &u));
                                 }
                             }
-                            tm.sync();
+                            meet();
                         } else {
-                            for (bi, &ok) in vt.iter().enumerate() {
-                                let r = bi * h + u.start..bi * h + u.end;
-                                let rh_out = rh.get_mut(t * nc + r.start..t * nc + r.end);
-                                if ok {
-                                    let (gr, hr) = (g0 + bi * gh, hh0 + bi * gh);
+                            add_bias_units(hh, hh0, &rows, h, &u, 0..2, b_h);
+                            add_bias_units(gates, g0, &rows, h, &u, 0..3, b_x);
+                            for bi in rows.clone() {
+                                let c = t * nc + bi * h;
+                                let rh_out = rh.get_mut(c + u.start..c + u.end);
+                                if valid[t * b + bi] {
                                     gru::seeds_forward_gates_row(
-                                        gates.get_mut(gr + u.start..gr + u.end),
-                                        gates.get_mut(gr + h + u.start..gr + h + u.end),
-                                        hh.get(hr + u.start..hr + u.end),
-                                        hh.get(hr + h + u.start..hr + h + u.end),
-                                        hb.get(ps * nh + r.start..ps * nh + r.end),
+                                        unit(gates, g0, bi, 0),
+                                        unit(gates, g0, bi, 1),
+                                        unit(hh, hh0, bi, 0),
+                                        unit(hh, hh0, bi, 1),
+                                        hrow(ps, bi, &u),
                                         rh_out,
                                     );
                                 } else {
                                     rh_out.iter_mut().for_each(|v| *v = F::zero());
                                 }
                             }
-                            tm.sync();
+                            meet();
                             // The n rows from rh: W_hn rh + b_hn, my units.
+                            let (rrow, nrow) =
+                                (rh.at(t * nc + r0 * h), hh.at(hh0 + r0 * gh + 2 * h));
                             gemm_packed(
-                                b,
-                                rh.at(t * nc),
+                                nb,
+                                rrow,
                                 h,
                                 &packed[2],
                                 panels_of::<F>(&u),
-                                hh.at(hh0 + 2 * h),
+                                nrow,
                                 gh,
                                 false,
                             );
-                            for (bi, &ok) in vt.iter().enumerate() {
-                                let c0 = hh0 + bi * gh + 2 * h;
-                                if let Some(bh) = b_hh {
-                                    hh.get_mut(c0 + u.start..c0 + u.end)
-                                        .iter_mut()
-                                        .zip(&bh[2 * h + u.start..2 * h + u.end])
-                                        .for_each(|(v, b)| *v += *b);
-                                }
-                                let r = bi * h + u.start..bi * h + u.end;
-                                let hout = hb.get_mut(cs * nh + r.start..cs * nh + r.end);
-                                let h_prev = hb.get(ps * nh + r.start..ps * nh + r.end);
-                                if ok {
-                                    let gr = g0 + bi * gh;
+                            add_bias_units(hh, hh0, &rows, h, &u, 2..3, b_h);
+                            for bi in rows.clone() {
+                                let hout = hrow(cs, bi, &u);
+                                if valid[t * b + bi] {
                                     gru::seeds_forward_out_row(
-                                        gates.get(gr + h + u.start..gr + h + u.end),
-                                        gates.get_mut(gr + 2 * h + u.start..gr + 2 * h + u.end),
-                                        hh.get(c0 + u.start..c0 + u.end),
-                                        h_prev,
+                                        unit(gates, g0, bi, 1),
+                                        unit(gates, g0, bi, 2),
+                                        unit(hh, hh0, bi, 2),
+                                        hrow(ps, bi, &u),
                                         hout,
                                     );
                                 } else {
-                                    hout.copy_from_slice(h_prev);
+                                    hout.copy_from_slice(hrow(ps, bi, &u));
                                 }
                             }
-                            tm.sync();
+                            meet();
                         }
                     }
                 }
@@ -612,6 +713,8 @@ pub fn forward<F: Float>(
         }
     });
     drop((packed, packed_hr));
+    workspace::give(b_x_buf);
+    workspace::give(b_h_buf);
     cache
 }
 
@@ -633,8 +736,8 @@ impl<F: Float> Drop for DirGrads<F> {
 }
 
 /// Backward through time. `dy` [T, B, H_out] is dL/d(output), `dh_n` [B, H_out] and `dc_n`
-/// [B, H] the gradients of the final states. Adds the weight gradients into `p` and dL/dx
-/// into `dx` ([T, B, I]); returns the initial states' gradients.
+/// [B, H] the gradients of the final states. Adds the weight gradients into `p`, writes
+/// dL/dx into `dx` ([T, B, I], overwritten); returns the initial states' gradients.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<F: Float>(
     p: &mut DirParams<F>,
@@ -654,10 +757,11 @@ pub fn backward<F: Float>(
     let is_lstm = spec.kind == CellKind::Lstm;
     let seeds = spec.seeds();
 
-    // Gate gradients of the x-rows (da) and, for PyTorch's GRU, of the h-rows (dah).
-    let mut da = workspace::zeros(t_len * b * gh);
+    // Gate gradients of the x-rows (da) and, for PyTorch's GRU, of the h-rows (dah). Every
+    // element is written in the loop.
+    let mut da = workspace::scratch(t_len * b * gh);
     let mut dah = if is_gru && !seeds {
-        workspace::zeros(t_len * b * gh)
+        workspace::scratch(t_len * b * gh)
     } else {
         Vec::new()
     };
@@ -687,7 +791,7 @@ pub fn backward<F: Float>(
         packed_hr.pack(w.value.data(), ho, h, h);
     }
 
-    // 3. Reverse time, split by hidden units over a team.
+    // 3. Reverse time, over a team.
     {
         let da_s = Shared::new(&mut da);
         let dah_s = Shared::new(&mut dah);
@@ -698,26 +802,46 @@ pub fn backward<F: Float>(
         let dhs_s = Shared::new(&mut dhs);
         let drh_s = Shared::new(&mut drh);
         let (packed, packed_n, packed_hr) = (&packed, &packed_n, &packed_hr);
-        let members = team_size::<F>(h).min(team_size::<F>(ho));
+        let (members, split) = plan::<F>(b, h, ho, gh);
         team(members, &|tm: &Team| {
-            let u = tm.share(h, nr::<F>());
-            let up = tm.share(ho, nr::<F>());
+            let Share { rows, u, up, meet } = share::<F>(tm, split, b, h, ho);
+            let meet = || {
+                if meet {
+                    tm.sync()
+                }
+            };
+            let (nb, r0) = (rows.len(), rows.start);
             for s in (0..t_len).rev() {
                 let t = if reverse { t_len - 1 - s } else { s };
                 let vt = &cache.valid[t * b..(t + 1) * b];
                 let (ps, cs) = (cache.prev_slot(t), cache.slot(t));
                 let g0 = t * b * gh;
-                // SAFETY (this loop body): as in forward, members write only their units of
-                // the step's rows and meet before reading what others wrote.
+                // SAFETY (this loop body): as in forward, members write only their rows and
+                // units and meet before reading what others wrote.
                 unsafe {
+                    let unit = |buf: Shared<F>, bi: usize, q: usize| {
+                        let c = g0 + bi * gh + q * h;
+                        buf.get_mut(c + u.start..c + u.end)
+                    };
+                    let kept = |bi: usize, q: usize| {
+                        let c = g0 + bi * gh + q * h;
+                        &cache.gates[c + u.start..c + u.end]
+                    };
+                    let row = |buf: Shared<F>, bi: usize, w: usize, r: &Range<usize>| {
+                        buf.get_mut(bi * w + r.start..bi * w + r.end)
+                    };
+                    let h_prev = |bi: usize| {
+                        let c = ps * nh + bi * ho;
+                        &cache.hb[c + u.start..c + u.end]
+                    };
                     // dh_tot = dh from step t+1 + dL/dy_t (only inside the sequence: padded
-                    // outputs are constant zeros), over my output units.
-                    for (bi, &ok) in vt.iter().enumerate() {
-                        let r = bi * ho + up.start..bi * ho + up.end;
-                        let o = tot.get_mut(r.clone());
-                        let c = carry.get(r.clone());
-                        if ok {
-                            let y = &dy[t * nh + r.start..t * nh + r.end];
+                    // outputs are constant zeros), over my rows and output units.
+                    for bi in rows.clone() {
+                        let o = row(tot, bi, ho, &up);
+                        let c = row(carry, bi, ho, &up);
+                        if vt[bi] {
+                            let y0 = t * nh + bi * ho;
+                            let y = &dy[y0 + up.start..y0 + up.end];
                             o.iter_mut()
                                 .zip(c)
                                 .zip(y)
@@ -728,27 +852,28 @@ pub fn backward<F: Float>(
                     }
                     match spec.kind {
                         CellKind::RnnTanh | CellKind::RnnRelu => {
-                            for (bi, &ok) in vt.iter().enumerate() {
-                                let r = bi * h + u.start..bi * h + u.end;
-                                let dat = da_s.get_mut(g0 + r.start..g0 + r.end);
-                                if ok {
-                                    let y = &cache.gates[g0 + r.start..g0 + r.end];
-                                    rnn::backward_row(spec.act(), y, tot.get(r.clone()), dat);
+                            for bi in rows.clone() {
+                                if vt[bi] {
+                                    rnn::backward_row(
+                                        spec.act(),
+                                        kept(bi, 0),
+                                        row(tot, bi, ho, &u),
+                                        unit(da_s, bi, 0),
+                                    );
                                 } else {
-                                    dat.iter_mut().for_each(|v| *v = F::zero());
+                                    unit(da_s, bi, 0).iter_mut().for_each(|v| *v = F::zero());
                                 }
                             }
-                            pass_masked(carry, tot, vt, ho, &u);
-                            tm.sync();
-                            product_units(
-                                b,
-                                da_s.at(g0),
+                            pass_masked(carry, tot, vt, ho, &rows, &u);
+                            meet();
+                            gemm_packed(
+                                nb,
+                                da_s.at(g0 + r0 * gh),
                                 gh,
-                                std::slice::from_ref(packed),
-                                &u,
-                                carry.at(0),
+                                packed,
+                                panels_of::<F>(&u),
+                                carry.at(r0 * ho),
                                 ho,
-                                0,
                                 true,
                             );
                         }
@@ -756,23 +881,23 @@ pub fn backward<F: Float>(
                             let dm_src = if spec.proj > 0 {
                                 // dm = dh W_hr over rows inside their sequence; keep dh for
                                 // dW_hr (zero for rows past their end).
-                                for (bi, &ok) in vt.iter().enumerate() {
-                                    let r = bi * ho + up.start..bi * ho + up.end;
-                                    let d = dhs_s.get_mut(t * nh + r.start..t * nh + r.end);
-                                    if ok {
-                                        d.copy_from_slice(tot.get(r));
+                                for bi in rows.clone() {
+                                    let d = row(dhs_s.offset(t * nh), bi, ho, &up);
+                                    if vt[bi] {
+                                        d.copy_from_slice(row(tot, bi, ho, &up));
                                     } else {
                                         d.iter_mut().for_each(|v| *v = F::zero());
                                     }
                                 }
-                                tm.sync();
+                                meet();
+                                let src = dhs_s.at(t * nh + r0 * ho);
                                 gemm_packed(
-                                    b,
-                                    dhs_s.at(t * nh),
+                                    nb,
+                                    src,
                                     ho,
                                     packed_hr,
                                     panels_of::<F>(&u),
-                                    dm_s.at(0),
+                                    dm_s.at(r0 * h),
                                     h,
                                     false,
                                 );
@@ -780,162 +905,134 @@ pub fn backward<F: Float>(
                             } else {
                                 tot
                             };
-                            for (bi, &ok) in vt.iter().enumerate() {
-                                let r = bi * h + u.start..bi * h + u.end;
-                                let gr = g0 + bi * gh;
-                                if !ok {
-                                    for k in 0..4 {
-                                        da_s.get_mut(gr + k * h + u.start..gr + k * h + u.end)
-                                            .iter_mut()
-                                            .for_each(|v| *v = F::zero());
+                            for bi in rows.clone() {
+                                if !vt[bi] {
+                                    for q in 0..4 {
+                                        unit(da_s, bi, q).iter_mut().for_each(|v| *v = F::zero());
                                     }
                                     continue;
                                 }
-                                let kept = |k: usize| {
-                                    &cache.gates[gr + k * h + u.start..gr + k * h + u.end]
-                                };
-                                let dst = |k: usize| {
-                                    da_s.get_mut(gr + k * h + u.start..gr + k * h + u.end)
-                                };
+                                let cp = ps * nc + bi * h;
+                                let cc = cs * nc + bi * h;
                                 lstm::backward_row(
-                                    kept(0),
-                                    kept(1),
-                                    kept(2),
-                                    kept(3),
-                                    &cache.cb[ps * nc + r.start..ps * nc + r.end],
-                                    &cache.cb[cs * nc + r.start..cs * nc + r.end],
-                                    dm_src.get(r.clone()),
-                                    dc_s.get_mut(r.clone()),
-                                    dst(0),
-                                    dst(1),
-                                    dst(2),
-                                    dst(3),
+                                    kept(bi, 0),
+                                    kept(bi, 1),
+                                    kept(bi, 2),
+                                    kept(bi, 3),
+                                    &cache.cb[cp + u.start..cp + u.end],
+                                    &cache.cb[cc + u.start..cc + u.end],
+                                    row(dm_src, bi, h, &u),
+                                    row(dc_s, bi, h, &u),
+                                    unit(da_s, bi, 0),
+                                    unit(da_s, bi, 1),
+                                    unit(da_s, bi, 2),
+                                    unit(da_s, bi, 3),
                                 );
                             }
-                            pass_masked(carry, tot, vt, ho, &up);
-                            tm.sync();
+                            pass_masked(carry, tot, vt, ho, &rows, &up);
+                            meet();
                             gemm_packed(
-                                b,
-                                da_s.at(g0),
+                                nb,
+                                da_s.at(g0 + r0 * gh),
                                 gh,
                                 packed,
                                 panels_of::<F>(&up),
-                                carry.at(0),
+                                carry.at(r0 * ho),
                                 ho,
                                 true,
                             );
                         }
                         CellKind::Gru if !seeds => {
-                            for (bi, &ok) in vt.iter().enumerate() {
-                                let r = bi * h + u.start..bi * h + u.end;
-                                let gr = g0 + bi * gh;
-                                let dxr = |k: usize| {
-                                    da_s.get_mut(gr + k * h + u.start..gr + k * h + u.end)
-                                };
-                                let dhr = |k: usize| {
-                                    dah_s.get_mut(gr + k * h + u.start..gr + k * h + u.end)
-                                };
-                                if !ok {
-                                    for k in 0..3 {
-                                        dxr(k).iter_mut().for_each(|v| *v = F::zero());
-                                        dhr(k).iter_mut().for_each(|v| *v = F::zero());
+                            for bi in rows.clone() {
+                                if !vt[bi] {
+                                    for q in 0..3 {
+                                        unit(da_s, bi, q).iter_mut().for_each(|v| *v = F::zero());
+                                        unit(dah_s, bi, q).iter_mut().for_each(|v| *v = F::zero());
                                     }
-                                    carry.get_mut(r.clone()).copy_from_slice(tot.get(r));
+                                    row(carry, bi, h, &u).copy_from_slice(row(tot, bi, h, &u));
                                     continue;
                                 }
-                                let kept = |k: usize| {
-                                    &cache.gates[gr + k * h + u.start..gr + k * h + u.end]
-                                };
+                                let hn = g0 + bi * gh + 2 * h;
                                 gru::backward_row(
-                                    kept(0),
-                                    kept(1),
-                                    kept(2),
-                                    &cache.hh[gr + 2 * h + u.start..gr + 2 * h + u.end],
-                                    &cache.hb[ps * nh + r.start..ps * nh + r.end],
-                                    tot.get(r.clone()),
-                                    dxr(0),
-                                    dxr(1),
-                                    dxr(2),
-                                    dhr(0),
-                                    dhr(1),
-                                    dhr(2),
-                                    carry.get_mut(r),
+                                    kept(bi, 0),
+                                    kept(bi, 1),
+                                    kept(bi, 2),
+                                    &cache.hh[hn + u.start..hn + u.end],
+                                    h_prev(bi),
+                                    row(tot, bi, h, &u),
+                                    unit(da_s, bi, 0),
+                                    unit(da_s, bi, 1),
+                                    unit(da_s, bi, 2),
+                                    unit(dah_s, bi, 0),
+                                    unit(dah_s, bi, 1),
+                                    unit(dah_s, bi, 2),
+                                    row(carry, bi, h, &u),
                                 );
                             }
-                            tm.sync();
+                            meet();
                             gemm_packed(
-                                b,
-                                dah_s.at(g0),
+                                nb,
+                                dah_s.at(g0 + r0 * gh),
                                 gh,
                                 packed,
                                 panels_of::<F>(&u),
-                                carry.at(0),
+                                carry.at(r0 * h),
                                 h,
                                 true,
                             );
                         }
                         CellKind::Gru => {
-                            for (bi, &ok) in vt.iter().enumerate() {
-                                let r = bi * h + u.start..bi * h + u.end;
-                                let gr = g0 + bi * gh;
-                                let dst = |k: usize| {
-                                    da_s.get_mut(gr + k * h + u.start..gr + k * h + u.end)
-                                };
-                                if !ok {
-                                    for k in 0..3 {
-                                        dst(k).iter_mut().for_each(|v| *v = F::zero());
+                            for bi in rows.clone() {
+                                if !vt[bi] {
+                                    for q in 0..3 {
+                                        unit(da_s, bi, q).iter_mut().for_each(|v| *v = F::zero());
                                     }
-                                    carry.get_mut(r.clone()).copy_from_slice(tot.get(r));
+                                    row(carry, bi, h, &u).copy_from_slice(row(tot, bi, h, &u));
                                     continue;
                                 }
-                                let kept = |k: usize| {
-                                    &cache.gates[gr + k * h + u.start..gr + k * h + u.end]
-                                };
                                 gru::seeds_backward_out_row(
-                                    kept(1),
-                                    kept(2),
-                                    &cache.hb[ps * nh + r.start..ps * nh + r.end],
-                                    tot.get(r.clone()),
-                                    dst(0),
-                                    dst(1),
-                                    dst(2),
-                                    carry.get_mut(r),
+                                    kept(bi, 1),
+                                    kept(bi, 2),
+                                    h_prev(bi),
+                                    row(tot, bi, h, &u),
+                                    unit(da_s, bi, 0),
+                                    unit(da_s, bi, 1),
+                                    unit(da_s, bi, 2),
+                                    row(carry, bi, h, &u),
                                 );
                             }
-                            tm.sync();
+                            meet();
                             // drh = da_n W_hn, my units.
+                            let src = da_s.at(g0 + r0 * gh + 2 * h);
                             gemm_packed(
-                                b,
-                                da_s.at(g0 + 2 * h),
+                                nb,
+                                src,
                                 gh,
                                 packed_n,
                                 panels_of::<F>(&u),
-                                drh_s.at(0),
+                                drh_s.at(r0 * h),
                                 h,
                                 false,
                             );
-                            for (bi, &ok) in vt.iter().enumerate() {
-                                if !ok {
-                                    continue;
+                            for bi in rows.clone() {
+                                if vt[bi] {
+                                    gru::seeds_backward_reset_row(
+                                        kept(bi, 0),
+                                        h_prev(bi),
+                                        row(drh_s, bi, h, &u),
+                                        unit(da_s, bi, 0),
+                                        row(carry, bi, h, &u),
+                                    );
                                 }
-                                let r = bi * h + u.start..bi * h + u.end;
-                                let gr = g0 + bi * gh;
-                                gru::seeds_backward_reset_row(
-                                    &cache.gates[gr + u.start..gr + u.end],
-                                    &cache.hb[ps * nh + r.start..ps * nh + r.end],
-                                    drh_s.get(r.clone()),
-                                    da_s.get_mut(gr + u.start..gr + u.end),
-                                    carry.get_mut(r),
-                                );
                             }
-                            tm.sync();
+                            meet();
                             gemm_packed(
-                                b,
-                                da_s.at(g0),
+                                nb,
+                                da_s.at(g0 + r0 * gh),
                                 gh,
                                 packed,
                                 panels_of::<F>(&u),
-                                carry.at(0),
+                                carry.at(r0 * h),
                                 h,
                                 true,
                             );
@@ -947,7 +1044,8 @@ pub fn backward<F: Float>(
     }
     drop((packed, packed_n, packed_hr));
 
-    // 4. Weight and input gradients, one product each over all steps.
+    // 4. Weight and input gradients, one product each over all steps; bias gradients as
+    // column sums.
     let tb = t_len * b;
     let h_prev_all = if reverse {
         &cache.hb[2 * nh..]
@@ -987,12 +1085,29 @@ pub fn backward<F: Float>(
             MatMut::new(p.w_hh.grad.data_mut(), gh, ho),
         );
     }
+    // d b_ih = column sums of da; d b_hh the same for RNN and LSTM (one sum, added to
+    // both), of dah for PyTorch's GRU.
+    let mut db = workspace::zeros(gh);
+    add_col_sums(&mut db, &da);
     if let Some(bi) = &mut p.b_ih {
-        add_col_sums(bi.grad.data_mut(), &da, gh);
+        bi.grad
+            .data_mut()
+            .iter_mut()
+            .zip(&db)
+            .for_each(|(g, v)| *g += *v);
     }
     if let Some(bh) = &mut p.b_hh {
-        add_col_sums(bh.grad.data_mut(), dah_ref, gh);
+        if !dah.is_empty() {
+            db.iter_mut().for_each(|v| *v = F::zero());
+            add_col_sums(&mut db, &dah);
+        }
+        bh.grad
+            .data_mut()
+            .iter_mut()
+            .zip(&db)
+            .for_each(|(g, v)| *g += *v);
     }
+    workspace::give(db);
     if let Some(w_hr) = &mut p.w_hr {
         gemm(
             F::one(),
@@ -1002,13 +1117,12 @@ pub fn backward<F: Float>(
             MatMut::new(w_hr.grad.data_mut(), ho, h),
         );
     }
-    gemm(
-        F::one(),
-        MatRef::new(&da, tb, gh),
-        MatRef::new(p.w_ih.value.data(), gh, i_sz),
-        F::one(),
-        MatMut::new(dx, tb, i_sz),
-    );
+    // dX += da W_ih: the packed kernel, W_ih packed once (1.5x matrixmultiply on the
+    // S shape [2048, 512] x [512, 64], which repacked W_ih per thread).
+    let mut packed_ih = Packed::new();
+    packed_ih.pack(p.w_ih.value.data(), gh, i_sz, i_sz);
+    gemm_packed_par(tb, &da, gh, 1, &packed_ih, dx, i_sz, false);
+    drop(packed_ih);
 
     for v in [da, dah, dh_tot, dm, dhs, drh] {
         workspace::give(v);
@@ -1024,201 +1138,25 @@ pub fn backward<F: Float>(
     }
 }
 
-/// Over the units `u`: for rows past their end, the state gradient passes through the step
-/// unchanged; rows inside start from zero (the caller adds da W_hh).
+/// Over my rows and the units `u`: for rows past their end, the state gradient passes
+/// through the step unchanged; rows inside start from zero (the caller adds da W_hh).
 ///
 /// # Safety
-/// The caller's member owns the units `u` of `carry` and `tot`.
+/// The caller's member owns those elements of `carry` and `tot`.
 unsafe fn pass_masked<F: Float>(
     carry: Shared<F>,
     tot: Shared<F>,
     valid: &[bool],
     ho: usize,
+    rows: &Range<usize>,
     u: &Range<usize>,
 ) {
-    for (bi, &ok) in valid.iter().enumerate() {
+    for bi in rows.clone() {
         let r = bi * ho + u.start..bi * ho + u.end;
-        if ok {
+        if valid[bi] {
             carry.get_mut(r).iter_mut().for_each(|v| *v = F::zero());
         } else {
             carry.get_mut(r.clone()).copy_from_slice(tot.get(r));
         }
     }
-}
-/// The buffers one streaming step needs ([`step`]), sized on first use and reused: a step
-/// allocates nothing once they fit the layer and batch.
-#[derive(Clone, Debug, Default)]
-pub struct StepBuffers<F> {
-    /// [B, G*H] gate pre-activations, then activations.
-    gates: Vec<F>,
-    /// GRU: [B, 3H] the h-terms.
-    hh: Vec<F>,
-    /// GRU seeds' form: [B, H] r * h_{t-1}.
-    rh: Vec<F>,
-    /// [B, H_out] the new hidden state (h_{t-1} is still read while it is written).
-    h: Vec<F>,
-    /// LSTM: [B, H] the new cell state.
-    c: Vec<F>,
-    /// LSTM with projection: [B, H] m_t before W_hr.
-    m: Vec<F>,
-    /// [B] all true: a streamed batch has no padding.
-    valid: Vec<bool>,
-}
-
-impl<F: Float> StepBuffers<F> {
-    /// Grows every buffer to fit `spec` with batch `b` (no-op once they fit).
-    fn fit(&mut self, spec: Spec, b: usize) {
-        let grow = |v: &mut Vec<F>, n: usize| {
-            if v.len() < n {
-                v.resize(n, F::zero())
-            }
-        };
-        let (h, gh) = (spec.hidden, spec.gates() * spec.hidden);
-        grow(&mut self.gates, b * gh);
-        if spec.kind == CellKind::Gru {
-            grow(&mut self.hh, b * gh);
-            if spec.gru_form == GruForm::Seeds {
-                grow(&mut self.rh, b * h);
-            }
-        }
-        grow(&mut self.h, b * spec.hout());
-        if spec.kind == CellKind::Lstm {
-            grow(&mut self.c, b * h);
-            if spec.proj > 0 {
-                grow(&mut self.m, b * h);
-            }
-        }
-        if self.valid.len() != b {
-            self.valid.clear();
-            self.valid.resize(b, true);
-        }
-    }
-}
-
-/// One time step of one layer-direction, for streaming: the same arithmetic as one iteration
-/// of [`forward`]'s loop (input projection, then the recurrent product, then the cell's fused
-/// pass), on `x` [B, I], updating `h` [B, H_out] and, for an LSTM, `c` [B, H] in place
-/// (other cells ignore `c`). Allocates nothing once `s` fits.
-pub fn step<F: Float>(
-    spec: Spec,
-    p: &DirParams<F>,
-    x: &[F],
-    b: usize,
-    h: &mut [F],
-    c: &mut [F],
-    s: &mut StepBuffers<F>,
-) {
-    s.fit(spec, b);
-    let (i_sz, hs, ho, gh) = (
-        spec.input,
-        spec.hidden,
-        spec.hout(),
-        spec.gates() * spec.hidden,
-    );
-    let (nh, nc) = (b * ho, b * hs);
-    let is_gru = spec.kind == CellKind::Gru;
-    let gates = &mut s.gates[..b * gh];
-    let valid = &s.valid[..b];
-    // a = x W_ih^T + b_ih (+ b_hh for RNN and LSTM), as forward's input projection.
-    gemm(
-        F::one(),
-        MatRef::new(x, b, i_sz),
-        MatRef::new(p.w_ih.value.data(), gh, i_sz).t(),
-        F::zero(),
-        MatMut::new(gates, b, gh),
-    );
-    if let Some(bi) = &p.b_ih {
-        add_bias(gates, gh, 0, bi.value.data());
-    }
-    if !is_gru {
-        if let Some(bh) = &p.b_hh {
-            add_bias(gates, gh, 0, bh.value.data());
-        }
-    }
-    let w_hh = p.w_hh.value.data();
-    let b_hh = p.b_hh.as_ref().map(|q| q.value.data());
-    let h_new = &mut s.h[..nh];
-    match spec.kind {
-        CellKind::RnnTanh | CellKind::RnnRelu => {
-            gemm(
-                F::one(),
-                MatRef::new(h, b, ho),
-                MatRef::new(w_hh, gh, ho).t(),
-                F::one(),
-                MatMut::new(gates, b, gh),
-            );
-            let act = if spec.kind == CellKind::RnnTanh {
-                rnn::Activation::Tanh
-            } else {
-                rnn::Activation::Relu
-            };
-            rnn::forward_step(act, gates, h, h_new, valid, hs);
-        }
-        CellKind::Lstm => {
-            gemm(
-                F::one(),
-                MatRef::new(h, b, ho),
-                MatRef::new(w_hh, gh, ho).t(),
-                F::one(),
-                MatMut::new(gates, b, gh),
-            );
-            let c_new = &mut s.c[..nc];
-            if let Some(w_hr) = &p.w_hr {
-                let m = &mut s.m[..nc];
-                lstm::forward_step(gates, c, c_new, m, None, valid, hs);
-                gemm(
-                    F::one(),
-                    MatRef::new(m, b, hs),
-                    MatRef::new(w_hr.value.data(), ho, hs).t(),
-                    F::zero(),
-                    MatMut::new(h_new, b, ho),
-                );
-            } else {
-                lstm::forward_step(gates, c, c_new, h_new, Some(h), valid, hs);
-            }
-            c.copy_from_slice(c_new);
-        }
-        CellKind::Gru => {
-            let hh = &mut s.hh[..b * gh];
-            if spec.gru_form == GruForm::Pytorch {
-                gemm(
-                    F::one(),
-                    MatRef::new(h, b, hs),
-                    MatRef::new(w_hh, gh, hs).t(),
-                    F::zero(),
-                    MatMut::new(hh, b, gh),
-                );
-                if let Some(bh) = b_hh {
-                    add_bias(hh, gh, 0, bh);
-                }
-                gru::forward_step(gates, hh, h, h_new, valid, hs);
-            } else {
-                let (w_rz, w_n) = w_hh.split_at(2 * hs * hs);
-                gemm(
-                    F::one(),
-                    MatRef::new(h, b, hs),
-                    MatRef::new(w_rz, 2 * hs, hs).t(),
-                    F::zero(),
-                    MatMut::strided(hh, b, 2 * hs, gh),
-                );
-                if let Some(bh) = b_hh {
-                    add_bias(hh, gh, 0, &bh[..2 * hs]);
-                }
-                let rh = &mut s.rh[..nc];
-                gru::seeds_forward_gates(gates, hh, h, rh, valid, hs);
-                gemm(
-                    F::one(),
-                    MatRef::new(rh, b, hs),
-                    MatRef::new(w_n, hs, hs).t(),
-                    F::zero(),
-                    MatMut::strided(&mut hh[2 * hs..], b, hs, gh),
-                );
-                if let Some(bh) = b_hh {
-                    add_bias(hh, gh, 2 * hs, &bh[2 * hs..]);
-                }
-                gru::seeds_forward_out(gates, hh, h, h_new, valid, hs);
-            }
-        }
-    }
-    h.copy_from_slice(h_new);
 }

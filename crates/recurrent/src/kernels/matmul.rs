@@ -8,9 +8,9 @@
 //!   the batch-1 matrix-vector product): 108 GFLOP/s at [32,128]x[128,512] where
 //!   matrixmultiply reaches 61, and 38-53 GFLOP/s for matrix-vector where it reaches 2-3.
 //!
-//! Large products are split over threads by rows (or columns) of C only, never over the
-//! inner dimension, so every element is summed in the same order whatever the thread count:
-//! results are bit-identical for any `--threads`.
+//! Large products are split over threads (a [`super::pool`] team) by rows (or columns) of C
+//! only, never over the inner dimension, so every element is summed in the same order
+//! whatever the thread count: results are bit-identical for any `--threads`.
 
 use crate::float::Float;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,8 +29,9 @@ pub fn threads() -> usize {
 
 /// Rows at or below which faer's small-matrix kernels beat matrixmultiply's packing.
 const SMALL_M: usize = 48;
-/// Products below this many multiply-adds stay on one thread (a spawn costs ~20 us).
-const PAR_MIN_MACS: usize = 1 << 21;
+/// Products below this many multiply-adds (about 10 us of one core) stay on one thread:
+/// waking the pool's workers and meeting costs a few microseconds.
+const PAR_MIN_MACS: usize = 1 << 19;
 
 /// A read-only strided matrix view. `at(i, j) = data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -173,10 +174,10 @@ pub fn gemm<F: Float>(alpha: F, a: MatRef<'_, F>, b: MatRef<'_, F>, beta: F, c: 
         }
         return;
     }
-    let threads = threads();
     let small = m <= SMALL_M;
-    let parts = if threads > 1 && m * k * n >= PAR_MIN_MACS {
-        threads
+    let width = super::pool::width();
+    let parts = if width > 1 && m * k * n >= PAR_MIN_MACS {
+        width
     } else {
         1
     };
@@ -210,31 +211,19 @@ pub fn gemm<F: Float>(alpha: F, a: MatRef<'_, F>, b: MatRef<'_, F>, beta: F, c: 
         run(0, m, 0, n);
         return;
     }
-    // Split the larger of m and n into `parts` ranges, aligned to 16 so that the kernels'
-    // edge handling does not depend on the thread count.
+    // Split the larger of m and n into one range per member, aligned to 16 so that the
+    // kernels' edge handling does not depend on the thread count.
     let split_rows = m >= n || small;
     let len = if split_rows { m } else { n };
-    let chunk = len.div_ceil(parts).div_ceil(16) * 16;
-    let run = &run;
-    std::thread::scope(|s| {
-        let mut start = chunk;
-        while start < len {
-            let end = (start + chunk).min(len);
-            let (a0, a1) = (start, end);
-            s.spawn(move || {
-                if split_rows {
-                    run(a0, a1, 0, n)
-                } else {
-                    run(0, m, a0, a1)
-                }
-            });
-            start = end;
+    super::pool::team(parts, &|tm: &super::pool::Team| {
+        let r = super::pool::split(len, 16, tm.size, tm.index);
+        if r.is_empty() {
+            return;
         }
-        let end = chunk.min(len);
         if split_rows {
-            run(0, end, 0, n)
+            run(r.start, r.end, 0, n)
         } else {
-            run(0, m, 0, end)
+            run(0, m, r.start, r.end)
         }
     });
 }

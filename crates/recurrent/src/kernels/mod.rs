@@ -2,6 +2,7 @@
 
 pub mod act;
 pub mod matmul;
+pub mod matvec;
 pub mod packed;
 pub mod pool;
 pub mod simd;

@@ -136,6 +136,26 @@ pub unsafe fn gemm_packed<F: Float>(
     ldc: usize,
     accumulate: bool,
 ) {
+    gemm_packed_strided(m, a, lda, 1, b, panels, c, ldc, accumulate)
+}
+
+/// [`gemm_packed`] with A at any strides: `A[i, kk] = a[i * rsa + kk * csa]` (a transposed
+/// A, `rsa = 1`, reads its broadcasts from consecutive addresses).
+///
+/// # Safety
+/// As [`gemm_packed`], A's extent given by its strides.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_packed_strided<F: Float>(
+    m: usize,
+    a: *const F,
+    rsa: usize,
+    csa: usize,
+    b: &Packed<F>,
+    panels: Range<usize>,
+    c: *mut F,
+    ldc: usize,
+    accumulate: bool,
+) {
     let panels = panels.start..panels.end.min(b.panels());
     if m == 0 || panels.is_empty() {
         return;
@@ -148,16 +168,16 @@ pub unsafe fn gemm_packed<F: Float>(
             let b32 = &*(b as *const Packed<F> as *const Packed<f32>);
             match simd::level() {
                 Level::Avx512 => {
-                    return x86::gemm_avx512(m, a32, lda, b32, panels, c32, ldc, accumulate)
+                    return x86::gemm_avx512(m, a32, rsa, csa, b32, panels, c32, ldc, accumulate)
                 }
                 Level::Avx2 => {
-                    return x86::gemm_avx2(m, a32, lda, b32, panels, c32, ldc, accumulate)
+                    return x86::gemm_avx2(m, a32, rsa, csa, b32, panels, c32, ldc, accumulate)
                 }
                 Level::Base => {}
             }
         }
     }
-    portable_gemm(m, a, lda, b, panels, c, ldc, accumulate)
+    portable_gemm(m, a, rsa, csa, b, panels, c, ldc, accumulate)
 }
 
 /// The portable path (f64, and f32 without AVX2): each panel is itself a row-major
@@ -167,7 +187,8 @@ pub unsafe fn gemm_packed<F: Float>(
 unsafe fn portable_gemm<F: Float>(
     m: usize,
     a: *const F,
-    lda: usize,
+    rsa: usize,
+    csa: usize,
     b: &Packed<F>,
     panels: Range<usize>,
     c: *mut F,
@@ -185,8 +206,8 @@ unsafe fn portable_gemm<F: Float>(
             cols,
             F::one(),
             a,
-            lda as isize,
-            1,
+            rsa as isize,
+            csa as isize,
             b.data.as_ptr().add(p * k * r),
             r as isize,
             1,
@@ -220,7 +241,8 @@ mod x86 {
     unsafe fn tile512<const MR: usize, const NP: usize>(
         k: usize,
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         b: *const f32,
         c: *mut f32,
         ldc: usize,
@@ -235,7 +257,7 @@ mod x86 {
                 *v = _mm512_loadu_ps(b.add(p * pstride + kk * 16));
             }
             for (i, acc_i) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(i * lda + kk));
+                let av = _mm512_set1_ps(*a.add(i * rsa + kk * csa));
                 for p in 0..NP {
                     acc_i[p] = _mm512_fmadd_ps(av, bv[p], acc_i[p]);
                 }
@@ -266,7 +288,8 @@ mod x86 {
     unsafe fn tile256<const MR: usize>(
         k: usize,
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         b: *const f32,
         c: *mut f32,
         ldc: usize,
@@ -278,7 +301,7 @@ mod x86 {
             let b0 = _mm256_loadu_ps(b.add(kk * 16));
             let b1 = _mm256_loadu_ps(b.add(kk * 16 + 8));
             for (i, acc_i) in acc.iter_mut().enumerate() {
-                let av = _mm256_set1_ps(*a.add(i * lda + kk));
+                let av = _mm256_set1_ps(*a.add(i * rsa + kk * csa));
                 acc_i[0] = _mm256_fmadd_ps(av, b0, acc_i[0]);
                 acc_i[1] = _mm256_fmadd_ps(av, b1, acc_i[1]);
             }
@@ -315,7 +338,8 @@ mod x86 {
     #[allow(clippy::too_many_arguments)]
     unsafe fn rows512<const MR: usize>(
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         b: &Packed<f32>,
         panels: Range<usize>,
         c: *mut f32,
@@ -332,7 +356,8 @@ mod x86 {
                 tile512::<MR, 4>(
                     k,
                     a,
-                    lda,
+                    rsa,
+                    csa,
                     base.add(p * k * 16),
                     c.add(p * 16),
                     ldc,
@@ -347,7 +372,8 @@ mod x86 {
             tile512::<MR, 2>(
                 k,
                 a,
-                lda,
+                rsa,
+                csa,
                 base.add(p * k * 16),
                 c.add(p * 16),
                 ldc,
@@ -360,7 +386,8 @@ mod x86 {
             tile512::<MR, 1>(
                 k,
                 a,
-                lda,
+                rsa,
+                csa,
                 base.add(p * k * 16),
                 c.add(p * 16),
                 ldc,
@@ -376,7 +403,8 @@ mod x86 {
     pub(super) unsafe fn gemm_avx512(
         m: usize,
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         b: &Packed<f32>,
         panels: Range<usize>,
         c: *mut f32,
@@ -385,18 +413,18 @@ mod x86 {
     ) {
         let mut i = 0;
         while i < m {
-            let (ai, ci) = (a.add(i * lda), c.add(i * ldc));
+            let (ai, ci) = (a.add(i * rsa), c.add(i * ldc));
             let r = (m - i).min(8);
             let pr = panels.clone();
             match r {
-                8 => rows512::<8>(ai, lda, b, pr, ci, ldc, accumulate),
-                7 => rows512::<7>(ai, lda, b, pr, ci, ldc, accumulate),
-                6 => rows512::<6>(ai, lda, b, pr, ci, ldc, accumulate),
-                5 => rows512::<5>(ai, lda, b, pr, ci, ldc, accumulate),
-                4 => rows512::<4>(ai, lda, b, pr, ci, ldc, accumulate),
-                3 => rows512::<3>(ai, lda, b, pr, ci, ldc, accumulate),
-                2 => rows512::<2>(ai, lda, b, pr, ci, ldc, accumulate),
-                _ => rows512::<1>(ai, lda, b, pr, ci, ldc, accumulate),
+                8 => rows512::<8>(ai, rsa, csa, b, pr, ci, ldc, accumulate),
+                7 => rows512::<7>(ai, rsa, csa, b, pr, ci, ldc, accumulate),
+                6 => rows512::<6>(ai, rsa, csa, b, pr, ci, ldc, accumulate),
+                5 => rows512::<5>(ai, rsa, csa, b, pr, ci, ldc, accumulate),
+                4 => rows512::<4>(ai, rsa, csa, b, pr, ci, ldc, accumulate),
+                3 => rows512::<3>(ai, rsa, csa, b, pr, ci, ldc, accumulate),
+                2 => rows512::<2>(ai, rsa, csa, b, pr, ci, ldc, accumulate),
+                _ => rows512::<1>(ai, rsa, csa, b, pr, ci, ldc, accumulate),
             }
             i += r;
         }
@@ -408,7 +436,8 @@ mod x86 {
     pub(super) unsafe fn gemm_avx2(
         m: usize,
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         b: &Packed<f32>,
         panels: Range<usize>,
         c: *mut f32,
@@ -421,20 +450,78 @@ mod x86 {
             let (bp, cs) = (base.add(p * k * 16), cols(b, p));
             let mut i = 0;
             while i < m {
-                let (ai, ci) = (a.add(i * lda), c.add(i * ldc + p * 16));
+                let (ai, ci) = (a.add(i * rsa), c.add(i * ldc + p * 16));
                 let r = (m - i).min(6);
                 match r {
-                    6 => tile256::<6>(k, ai, lda, bp, ci, ldc, cs, accumulate),
-                    5 => tile256::<5>(k, ai, lda, bp, ci, ldc, cs, accumulate),
-                    4 => tile256::<4>(k, ai, lda, bp, ci, ldc, cs, accumulate),
-                    3 => tile256::<3>(k, ai, lda, bp, ci, ldc, cs, accumulate),
-                    2 => tile256::<2>(k, ai, lda, bp, ci, ldc, cs, accumulate),
-                    _ => tile256::<1>(k, ai, lda, bp, ci, ldc, cs, accumulate),
+                    6 => tile256::<6>(k, ai, rsa, csa, bp, ci, ldc, cs, accumulate),
+                    5 => tile256::<5>(k, ai, rsa, csa, bp, ci, ldc, cs, accumulate),
+                    4 => tile256::<4>(k, ai, rsa, csa, bp, ci, ldc, cs, accumulate),
+                    3 => tile256::<3>(k, ai, rsa, csa, bp, ci, ldc, cs, accumulate),
+                    2 => tile256::<2>(k, ai, rsa, csa, bp, ci, ldc, cs, accumulate),
+                    _ => tile256::<1>(k, ai, rsa, csa, bp, ci, ldc, cs, accumulate),
                 }
                 i += r;
             }
         }
     }
+}
+
+/// C [m, B.n] (+)= A B for a large product (a layer's input projection or gradients), with
+/// `A[i, kk] = a[i * rsa + kk * csa]`, C row-major (stride `ldc`), split over a
+/// [`super::pool`] team by rows of C (whole row tiles) or, for few rows, by panels: each
+/// element is computed the same way whatever the split.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed_par<F: Float>(
+    m: usize,
+    a: &[F],
+    rsa: usize,
+    csa: usize,
+    b: &Packed<F>,
+    c: &mut [F],
+    ldc: usize,
+    accumulate: bool,
+) {
+    let (k, n) = (b.k, b.n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        k == 0 || a.len() > (m - 1) * rsa + (k - 1) * csa,
+        "gemm_packed_par: A too small"
+    );
+    assert!(c.len() >= (m - 1) * ldc + n, "gemm_packed_par: C too small");
+    let width = super::pool::width();
+    let members = if width > 1 && m * n * k >= 1 << 19 {
+        width
+    } else {
+        1
+    };
+    let (a_addr, c_addr) = (a.as_ptr() as usize, c.as_mut_ptr() as usize);
+    let by_rows = m >= 16 * members;
+    super::pool::team(members, &|tm: &super::pool::Team| {
+        let (rows, panels) = if by_rows {
+            (tm.share(m, 8), 0..b.panels())
+        } else {
+            (0..m, super::pool::split(b.panels(), 1, tm.size, tm.index))
+        };
+        if rows.is_empty() || panels.is_empty() {
+            return;
+        }
+        // SAFETY: the extents were checked above; members write disjoint rows or panels.
+        unsafe {
+            gemm_packed_strided(
+                rows.len(),
+                (a_addr as *const F).add(rows.start * rsa),
+                rsa,
+                csa,
+                b,
+                panels,
+                (c_addr as *mut F).add(rows.start * ldc),
+                ldc,
+                accumulate,
+            )
+        }
+    });
 }
 
 /// Safe wrapper: C [m, B.n] (+)= A [m, k] B over all panels, contiguous row-major buffers.

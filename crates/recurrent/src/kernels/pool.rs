@@ -27,8 +27,20 @@ thread_local! {
     static IN_TEAM: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Spins this many times on a flag before yielding the core (a few microseconds).
-const SPINS: usize = 2000;
+/// How many teams have run with more than one member (for tests and diagnostics).
+static PARALLEL_TEAMS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many teams so far ran with more than one member: tests use it to check that a
+/// parallel path was really taken.
+pub fn parallel_teams() -> usize {
+    PARALLEL_TEAMS.load(Ordering::Relaxed)
+}
+
+/// Spins this many times on a flag before yielding the core (about a millisecond). Long,
+/// on purpose: on a loaded machine `yield` hands the core to another process for a whole
+/// time slice (milliseconds), after which the partner waits for us instead; a member that
+/// is a little late (tens of microseconds) must find the other still spinning.
+const SPINS: usize = 20_000;
 /// Idle workers spin this many rounds (about 100 us) before sleeping on the condvar.
 const IDLE_SPINS: usize = 50_000;
 
@@ -157,6 +169,12 @@ impl Guard {
             self.period = 0;
         }
     }
+}
+
+/// Forgets any contention seen, so the next team runs with every member it may have (tests
+/// use it before checking that a parallel path gives the same bits).
+pub fn reset_guard() {
+    *guard().lock().unwrap_or_else(|e| e.into_inner()) = Guard::default();
 }
 
 fn guard() -> &'static Mutex<Guard> {
@@ -288,6 +306,9 @@ pub fn team(wanted: usize, f: &(dyn Fn(&Team) + Sync)) {
         }
         size.min(*w + 1)
     };
+    if size > 1 {
+        PARALLEL_TEAMS.fetch_add(1, Ordering::Relaxed);
+    }
     let sh = &p.shared;
     sh.running.store(size - 1, Ordering::Release);
     sh.panicked.store(false, Ordering::Relaxed);

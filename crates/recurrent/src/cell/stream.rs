@@ -1,0 +1,404 @@
+//! One time step of a whole unidirectional stack, for streaming ([`crate::Rnn::step`]).
+//!
+//! Per layer k (x the step's input for k = 0, else layer k-1's new h):
+//!   a = W_ih x + W_hh h_{t-1} + b_ih + b_hh     (GRU: x- and h-terms kept apart)
+//!   then the cell's fused element-wise pass, exactly as one step of the sequence loop.
+//! The products are row-by-row dot products on the weights as they are
+//! ([`crate::kernels::matvec`]): with a batch of 1 a step is a chain of matrix-vector
+//! products, bound by how fast the weights stream from cache, so nothing is packed (and
+//! nothing goes stale when an optimizer changes the weights between calls).
+//!
+//! Threads: the team splits each layer's hidden units (each gate's rows of those units);
+//! members meet once per layer (twice with the LSTM projection or the seeds' GRU), because
+//! the next layer needs all of h. The new states go to scratch buffers first and are copied
+//! into the caller's state after the meeting, when nobody reads the old ones any more.
+
+use super::sequence::{team_size, DirParams, Shared, Spec, TEAM_MIN_MACS};
+use super::{gru, lstm, rnn, CellKind};
+use crate::float::Float;
+use crate::kernels::matvec::dot_rows;
+use crate::kernels::pool::{team, Team};
+use std::ops::Range;
+
+/// The buffers of a streaming step, sized on first use and reused.
+#[derive(Clone, Debug, Default)]
+pub struct StepBuffers<F> {
+    /// [B, G*H] gate pre-activations (GRU: the x-terms), then activations.
+    gates: Vec<F>,
+    /// GRU: [B, 3H] the h-terms.
+    hh: Vec<F>,
+    /// GRU seeds' form: [B, H] r * h_{t-1}.
+    rh: Vec<F>,
+    /// LSTM with projection: [B, H] m_t before W_hr.
+    m: Vec<F>,
+    /// [L, B, H_out] every layer's new h (layer k+1's input is layer k's).
+    h_new: Vec<F>,
+    /// LSTM: [B, H] the layer's new c.
+    c_new: Vec<F>,
+    /// [G*H] zeros: the bias the kernels add when it was added before.
+    zeros: Vec<F>,
+}
+
+impl<F: Float> StepBuffers<F> {
+    fn fit(&mut self, spec: Spec, layers: usize, b: usize) {
+        let grow = |v: &mut Vec<F>, n: usize| {
+            if v.len() < n {
+                v.resize(n, F::zero())
+            }
+        };
+        let (h, gh) = (spec.hidden, spec.gates() * spec.hidden);
+        grow(&mut self.gates, b * gh);
+        grow(&mut self.zeros, gh);
+        if spec.kind == CellKind::Gru {
+            grow(&mut self.hh, b * gh);
+            if spec.seeds() {
+                grow(&mut self.rh, b * h);
+            }
+        }
+        grow(&mut self.h_new, layers * b * spec.hout());
+        if spec.kind == CellKind::Lstm {
+            grow(&mut self.c_new, b * h);
+            if spec.proj > 0 {
+                grow(&mut self.m, b * h);
+            }
+        }
+    }
+}
+
+/// One step of every layer: `x` [B, I], `h` [L, B, H_out] and (LSTM) `c` [L, B, H] read and
+/// updated in place (`c` empty for other cells). `specs[k]`, `params[k]`: layer k.
+pub fn step<F: Float>(
+    specs: &[Spec],
+    params: &[DirParams<F>],
+    x: &[F],
+    b: usize,
+    h: &mut [F],
+    c: &mut [F],
+    s: &mut StepBuffers<F>,
+) {
+    let Some(&top) = specs.last() else {
+        return;
+    };
+    if b == 0 {
+        return;
+    }
+    let layers = specs.len();
+    s.fit(top, layers, b);
+    let (hs, ho, gh) = (top.hidden, top.hout(), top.gates() * top.hidden);
+    let (nh, nc) = (b * ho, b * hs);
+    // Big enough layers split their units over a team.
+    let macs = b * gh * (specs[0].input + ho);
+    let members = if macs < TEAM_MIN_MACS {
+        1
+    } else {
+        team_size::<F>(hs).min(team_size::<F>(ho))
+    };
+    let bufs = Bufs {
+        gates: Shared::new(&mut s.gates),
+        hh: Shared::new(&mut s.hh),
+        rh: Shared::new(&mut s.rh),
+        m: Shared::new(&mut s.m),
+        h_new: Shared::new(&mut s.h_new),
+        c_new: Shared::new(&mut s.c_new),
+        h: Shared::new(h),
+        c: Shared::new(c),
+    };
+    let zeros = &s.zeros[..];
+    team(members, &|tm: &Team| {
+        let u = tm.share(hs, 16);
+        let up = tm.share(ho, 16);
+        for (k, (&spec, p)) in specs.iter().zip(params).enumerate() {
+            // SAFETY: members write only their units (`u`, `up`) of the buffers, read
+            // another's only after a sync, and the state is overwritten only after the sync
+            // that ends everyone's reading of it.
+            unsafe { layer_step(tm, spec, p, k, x, b, nh, nc, &u, &up, &bufs, zeros) };
+        }
+    });
+}
+
+/// The buffers as shared by a team.
+struct Bufs<F> {
+    gates: Shared<F>,
+    hh: Shared<F>,
+    rh: Shared<F>,
+    m: Shared<F>,
+    h_new: Shared<F>,
+    c_new: Shared<F>,
+    h: Shared<F>,
+    c: Shared<F>,
+}
+
+/// Adds `bias[rows]` to the same columns of each of the `nb` rows of `out` (stride `ld`).
+///
+/// # Safety
+/// The member owns those columns.
+unsafe fn add_bias_cols<F: Float>(
+    out: Shared<F>,
+    ld: usize,
+    nb: usize,
+    rows: Range<usize>,
+    bias: &[F],
+) {
+    for bi in 0..nb {
+        out.get_mut(bi * ld + rows.start..bi * ld + rows.end)
+            .iter_mut()
+            .zip(&bias[rows.clone()])
+            .for_each(|(v, b)| *v += *b);
+    }
+}
+
+/// The products of one member's rows: for each gate block g in `blocks`, columns
+/// `g*H + u` of `out` [B, G*H] = W1[rows] x1 (+ W2[rows] x2).
+///
+/// # Safety
+/// The member owns those columns of `out`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn products<F: Float>(
+    w1: &[F],
+    k1: usize,
+    x1: &[F],
+    w2: &[F],
+    k2: usize,
+    x2: &[F],
+    blocks: Range<usize>,
+    h: usize,
+    u: &Range<usize>,
+    b: usize,
+    out: Shared<F>,
+    ld: usize,
+) {
+    if u.is_empty() {
+        return;
+    }
+    for g in blocks {
+        let rows = g * h + u.start..g * h + u.end;
+        // The output block starts at column rows.start of row 0; rows b are `ld` apart.
+        let len = (b - 1) * ld + rows.len();
+        let o = out.get_mut(rows.start..rows.start + len);
+        dot_rows(w1, k1, x1, w2, k2, x2, rows, b, o, ld, false);
+    }
+}
+
+/// One layer of the step (see the module doc), for the member `tm` owning units `u` (of H)
+/// and `up` (of H_out).
+///
+/// # Safety
+/// As [`step`]'s protocol: called by every member for the same layers in the same order.
+#[allow(clippy::too_many_arguments)]
+unsafe fn layer_step<F: Float>(
+    tm: &Team,
+    spec: Spec,
+    p: &DirParams<F>,
+    k: usize,
+    x0: &[F],
+    b: usize,
+    nh: usize,
+    nc: usize,
+    u: &Range<usize>,
+    up: &Range<usize>,
+    s: &Bufs<F>,
+    zeros: &[F],
+) {
+    let (hs, ho, gh, i_sz) = (
+        spec.hidden,
+        spec.hout(),
+        spec.gates() * spec.hidden,
+        spec.input,
+    );
+    let x: &[F] = if k == 0 {
+        x0
+    } else {
+        s.h_new.get((k - 1) * nh..k * nh)
+    };
+    let h_prev = s.h.get(k * nh..(k + 1) * nh);
+    let w_ih = p.w_ih.value.data();
+    let w_hh = p.w_hh.value.data();
+    let b_ih = p.b_ih.as_ref().map(|q| q.value.data());
+    let b_hh = p.b_hh.as_ref().map(|q| q.value.data());
+    let g = spec.gates();
+    let h_new = |r: Range<usize>| s.h_new.get_mut(k * nh + r.start..k * nh + r.end);
+    match spec.kind {
+        CellKind::RnnTanh | CellKind::RnnRelu | CellKind::Lstm => {
+            // a = W_ih x + W_hh h_{t-1} + b_ih + b_hh, my units of every gate.
+            products(w_ih, i_sz, x, w_hh, ho, h_prev, 0..g, hs, u, b, s.gates, gh);
+            for bias in [b_ih, b_hh].into_iter().flatten() {
+                for gi in 0..g {
+                    add_bias_cols(s.gates, gh, b, gi * hs + u.start..gi * hs + u.end, bias);
+                }
+            }
+            for bi in 0..b {
+                let r = bi * hs + u.start..bi * hs + u.end;
+                let gr = bi * gh;
+                let gate = |q: usize| s.gates.get_mut(gr + q * hs + u.start..gr + q * hs + u.end);
+                // The biases were added above (b_ih and b_hh apart, as PyTorch).
+                let z = &zeros[..u.len()];
+                if spec.kind == CellKind::Lstm {
+                    let c_prev = s.c.get(k * nc + r.start..k * nc + r.end);
+                    let m_out = if spec.proj > 0 {
+                        s.m.get_mut(r.clone())
+                    } else {
+                        h_new(r.clone())
+                    };
+                    lstm::forward_row(
+                        gate(0),
+                        gate(1),
+                        gate(2),
+                        gate(3),
+                        z,
+                        z,
+                        z,
+                        z,
+                        c_prev,
+                        s.c_new.get_mut(r.clone()),
+                        m_out,
+                    );
+                    // Only this member reads or writes these units of c: update in place.
+                    s.c.get_mut(k * nc + r.start..k * nc + r.end)
+                        .copy_from_slice(s.c_new.get(r));
+                } else {
+                    rnn::forward_row(spec.act(), gate(0), z, h_new(r));
+                }
+            }
+            if let (Some(w_hr), true) = (&p.w_hr, spec.proj > 0) {
+                tm.sync();
+                // h = W_hr m, my output units.
+                products(
+                    w_hr.value.data(),
+                    hs,
+                    s.m.get(0..nc),
+                    &[],
+                    0,
+                    &[],
+                    0..1,
+                    ho,
+                    up,
+                    b,
+                    s.h_new.offset(k * nh),
+                    ho,
+                );
+            }
+        }
+        CellKind::Gru => {
+            // x-terms W_ih x + b_ih and h-terms W_hh h + b_hh of my units (r, z only for
+            // the seeds' form, whose n rows act on r * h).
+            let hblocks = if spec.seeds() { 0..2 } else { 0..3 };
+            products(w_ih, i_sz, x, &[], 0, &[], 0..3, hs, u, b, s.gates, gh);
+            products(
+                w_hh,
+                hs,
+                h_prev,
+                &[],
+                0,
+                &[],
+                hblocks.clone(),
+                hs,
+                u,
+                b,
+                s.hh,
+                gh,
+            );
+            // PyTorch's form: the kernel adds the biases (zero when absent).
+            let bx = b_ih.unwrap_or(zeros);
+            let bh = b_hh.unwrap_or(zeros);
+            if spec.seeds() {
+                for gi in 0..3 {
+                    if let Some(bias) = b_ih {
+                        add_bias_cols(s.gates, gh, b, gi * hs + u.start..gi * hs + u.end, bias);
+                    }
+                    if let (Some(bias), true) = (b_hh, hblocks.contains(&gi)) {
+                        add_bias_cols(s.hh, gh, b, gi * hs + u.start..gi * hs + u.end, bias);
+                    }
+                }
+            }
+            let bsl = |q: usize| q * hs + u.start..q * hs + u.end;
+            let unit = |buf: Shared<F>, bi: usize, q: usize| {
+                let o = bi * gh + q * hs;
+                (buf, o + u.start..o + u.end)
+            };
+            if !spec.seeds() {
+                for bi in 0..b {
+                    let r = bi * hs + u.start..bi * hs + u.end;
+                    let xg = |q: usize| {
+                        let (buf, rr) = unit(s.gates, bi, q);
+                        buf.get_mut(rr)
+                    };
+                    let hg = |q: usize| {
+                        let (buf, rr) = unit(s.hh, bi, q);
+                        buf.get_mut(rr)
+                    };
+                    gru::forward_row(
+                        xg(0),
+                        xg(1),
+                        xg(2),
+                        hg(0),
+                        hg(1),
+                        hg(2),
+                        &bx[bsl(0)],
+                        &bx[bsl(1)],
+                        &bx[bsl(2)],
+                        &bh[bsl(0)],
+                        &bh[bsl(1)],
+                        &bh[bsl(2)],
+                        &h_prev[r.clone()],
+                        h_new(r),
+                    );
+                }
+            } else {
+                for bi in 0..b {
+                    let r = bi * hs + u.start..bi * hs + u.end;
+                    let (gb, rr0) = unit(s.gates, bi, 0);
+                    let (_, rr1) = unit(s.gates, bi, 1);
+                    let (hb, hr0) = unit(s.hh, bi, 0);
+                    let (_, hr1) = unit(s.hh, bi, 1);
+                    gru::seeds_forward_gates_row(
+                        gb.get_mut(rr0),
+                        gb.get_mut(rr1),
+                        hb.get(hr0),
+                        hb.get(hr1),
+                        &h_prev[r.clone()],
+                        s.rh.get_mut(r),
+                    );
+                }
+                tm.sync();
+                // The n rows from rh: W_hn (r * h) + b_hn.
+                products(
+                    w_hh,
+                    hs,
+                    s.rh.get(0..nc),
+                    &[],
+                    0,
+                    &[],
+                    2..3,
+                    hs,
+                    u,
+                    b,
+                    s.hh,
+                    gh,
+                );
+                if let Some(bias) = b_hh {
+                    add_bias_cols(s.hh, gh, b, 2 * hs + u.start..2 * hs + u.end, bias);
+                }
+                for bi in 0..b {
+                    let r = bi * hs + u.start..bi * hs + u.end;
+                    let (gb, rz) = unit(s.gates, bi, 1);
+                    let (_, rn) = unit(s.gates, bi, 2);
+                    let (hb, hn) = unit(s.hh, bi, 2);
+                    gru::seeds_forward_out_row(
+                        gb.get(rz),
+                        gb.get_mut(rn),
+                        hb.get(hn),
+                        &h_prev[r.clone()],
+                        h_new(r),
+                    );
+                }
+            }
+        }
+    }
+    // Everyone is done reading h_{t-1} (and has written its part of the new h): publish.
+    tm.sync();
+    for bi in 0..b {
+        let r = bi * ho + up.start..bi * ho + up.end;
+        s.h.get_mut(k * nh + r.start..k * nh + r.end)
+            .copy_from_slice(s.h_new.get(k * nh + r.start..k * nh + r.end));
+    }
+}
