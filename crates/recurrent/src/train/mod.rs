@@ -2,6 +2,7 @@
 //! non-finite detection (all through [`crate::Module`]); the BPTT loops of each task, run
 //! directories and checkpoints, and what a run reports.
 
+pub mod bleu;
 pub mod classify;
 pub mod clip;
 pub mod forecast;
