@@ -4,7 +4,8 @@
 //! run writes so that other tools can score the same sentences.
 //!
 //! Tokenisation, the same for both languages (simple and reversible enough for BLEU):
-//! 1. lower-case; U+202F and U+00A0 (French no-break spaces before `?`, `!`, `:`) become
+//! 1. lower-case (optional: a target side may keep its case, since BLEU is case-sensitive);
+//!    U+202F and U+00A0 (French no-break spaces before `?`, `!`, `:`) become
 //!    spaces; `’` and `‘` become `'`;
 //! 2. a token is a run of letters and digits; an apostrophe ends the word before it and
 //!    stays on it (`l'homme` -> `l'` `homme`, `don't` -> `don'` `t`), so French elisions
@@ -97,11 +98,18 @@ pub fn parse_parallel(bytes: &[u8], name: &Path) -> Result<Vec<Pair>> {
     Ok(pairs)
 }
 
-/// The tokens of a sentence (see the module documentation).
-pub fn tokenize(text: &str) -> Vec<String> {
+/// The tokens of a sentence (see the module documentation), lower-cased if `lowercase`.
+pub fn tokenize(text: &str, lowercase: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut word = String::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
+    let lower: String;
+    let text = if lowercase {
+        lower = text.to_lowercase();
+        lower.as_str()
+    } else {
+        text
+    };
+    for c in text.chars() {
         let c = match c {
             '\u{202F}' | '\u{00A0}' => ' ',
             '\u{2019}' | '\u{2018}' => '\'',
@@ -265,15 +273,18 @@ mod tests {
     #[test]
     fn tokenizes_and_detokenizes() {
         assert_eq!(
-            tokenize("Qu’est-ce que c'est\u{202F}? L'homme, 3 ans."),
+            tokenize("Qu’est-ce que c'est\u{202F}? L'homme, 3 ans.", true),
             [
                 "qu'", "est", "-", "ce", "que", "c'", "est", "?", "l'", "homme", ",", "3", "ans",
                 "."
             ]
         );
-        assert_eq!(tokenize("I don't know."), ["i", "don'", "t", "know", "."]);
-        let t = tokenize("Qu'est-ce que c'est ? L'homme, là.");
-        assert_eq!(detokenize(&t), "qu'est-ce que c'est ? l'homme, là.");
+        assert_eq!(
+            tokenize("I don't know.", true),
+            ["i", "don'", "t", "know", "."]
+        );
+        let t = tokenize("Qu'est-ce que c'est ? L'homme, là.", false);
+        assert_eq!(detokenize(&t), "Qu'est-ce que c'est ? L'homme, là.");
         assert_eq!(detokenize::<&str>(&[]), "");
     }
 

@@ -661,8 +661,10 @@ impl<F: Float> Seq2Seq<F> {
         let beam = beam.max(1);
         let want = beam.max(nbest);
         let v = self.config.tgt_vocab;
-        // (log p, tokens, state)
-        let mut live: Vec<(f64, Vec<u32>, RnnState<F>)> = vec![(0.0, Vec::new(), state)];
+        // Live hypotheses (log p, tokens), decoded together as one batch whose state row i
+        // is hypothesis i's.
+        let mut live: Vec<(f64, Vec<u32>)> = vec![(0.0, Vec::new())];
+        let mut state = state;
         let mut done: Vec<(f64, Vec<u32>)> = Vec::new();
         let norm = |lp: f64, len: usize| {
             if alpha > 0.0 {
@@ -673,12 +675,14 @@ impl<F: Float> Seq2Seq<F> {
         };
         let mut logp = vec![0.0f64; v];
         for _ in 0..max_len {
+            let prev: Vec<usize> = live
+                .iter()
+                .map(|(_, t)| t.last().copied().unwrap_or(self.config.bos) as usize)
+                .collect();
+            let (stepped, logits) = self.step(&prev, &state, mem.as_ref())?;
             let mut cand: Vec<(f64, usize, u32)> = Vec::new();
-            let mut states = Vec::with_capacity(live.len());
-            for (i, (lp, toks, st)) in live.iter().enumerate() {
-                let prev = toks.last().copied().unwrap_or(self.config.bos) as usize;
-                let (next_state, logits) = self.step(&[prev], st, mem.as_ref())?;
-                log_softmax(&logits, &mut logp);
+            for (i, (lp, _)) in live.iter().enumerate() {
+                log_softmax(&logits[i * v..(i + 1) * v], &mut logp);
                 // The `beam` best tokens (ties: the lower id), without sorting all V.
                 let mut top: Vec<usize> = Vec::with_capacity(beam + 1);
                 for tok in 0..v {
@@ -692,33 +696,49 @@ impl<F: Float> Seq2Seq<F> {
                 for tok in top {
                     cand.push((lp + logp[tok], i, tok as u32));
                 }
-                states.push(next_state);
             }
             cand.sort_by(|a, c| c.0.total_cmp(&a.0).then(a.1.cmp(&c.1)).then(a.2.cmp(&c.2)));
-            let mut next = Vec::with_capacity(beam);
-            for (lp, i, tok) in cand {
+            // The `beam` best continuations go on; an ending (EOS) among the `beam` best
+            // candidates is finished. An ending ranked lower is dropped: it would fill the
+            // finished list with improbable short hypotheses and stop the search early.
+            let mut next: Vec<(f64, Vec<u32>)> = Vec::with_capacity(beam);
+            let mut parents = Vec::with_capacity(beam);
+            for (rank, (lp, i, tok)) in cand.into_iter().enumerate() {
                 if next.len() >= beam {
                     break;
                 }
                 let mut toks = live[i].1.clone();
                 if tok == self.config.eos {
-                    done.push((norm(lp, toks.len() + 1), toks));
-                    if done.len() >= want {
-                        break;
+                    if rank < beam {
+                        done.push((norm(lp, toks.len() + 1), toks));
                     }
                 } else {
                     toks.push(tok);
-                    next.push((lp, toks, states[i].clone()));
+                    next.push((lp, toks));
+                    parents.push(i);
                 }
             }
-            if done.len() >= want || next.is_empty() {
+            if next.is_empty() {
+                live.clear();
                 break;
             }
+            // Stop once `want` hypotheses ended and no live one, scored at its next length,
+            // beats the worst of them (Hugging Face's heuristic): a live hypothesis's log p
+            // only falls as it grows.
+            if done.len() >= want {
+                let mut scores: Vec<f64> = done.iter().map(|d| d.0).collect();
+                scores.sort_by(|a, c| c.total_cmp(a));
+                let worst = scores[want - 1];
+                if next.iter().all(|(lp, t)| norm(*lp, t.len() + 1) <= worst) {
+                    break;
+                }
+            }
+            state = gather_rows(&stepped, &parents)?;
             live = next;
         }
-        if done.len() < nbest.max(1) {
+        if done.len() < want {
             // Out of steps: the live hypotheses count too, as they are.
-            done.extend(live.into_iter().map(|(lp, t, _)| (norm(lp, t.len()), t)));
+            done.extend(live.into_iter().map(|(lp, t)| (norm(lp, t.len()), t)));
         }
         done.sort_by(|a, c| c.0.total_cmp(&a.0));
         done.truncate(nbest.max(1));
@@ -784,6 +804,27 @@ impl<F: Float> Seq2Seq<F> {
         }
         Ok(out)
     }
+}
+
+/// The state rows `rows` of a batched state [L, B, H] (beam search: each new hypothesis
+/// continues its parent's state).
+fn gather_rows<F: Float>(st: &RnnState<F>, rows: &[usize]) -> Result<RnnState<F>> {
+    let g = |t: &Tensor<F>| -> Result<Tensor<F>> {
+        let sh = t.shape();
+        let (l, b, h) = (sh[0], sh[1], sh[2]);
+        let mut out = Vec::with_capacity(l * rows.len() * h);
+        for k in 0..l {
+            for &r in rows {
+                let r = r.min(b - 1);
+                out.extend_from_slice(&t.data()[(k * b + r) * h..][..h]);
+            }
+        }
+        Tensor::from_vec(&[l, rows.len(), h], out)
+    };
+    Ok(RnnState {
+        h: g(&st.h)?,
+        c: st.c.as_ref().map(g).transpose()?,
+    })
 }
 
 impl<F: Float> Module<F> for Seq2Seq<F> {

@@ -16,6 +16,7 @@ pub mod run;
 pub mod runner;
 pub mod schedule;
 pub mod tag;
+pub mod translate;
 
 pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
 pub use observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};
