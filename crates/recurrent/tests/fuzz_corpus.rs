@@ -28,7 +28,12 @@ fn fuzz_corpus_replays_without_panic() {
     let a = replay("safetensors_read", recurrent::fuzzing::safetensors_read);
     let b = replay("text_corpus", recurrent::fuzzing::text_corpus);
     let c = replay("checkpoint_meta", recurrent::fuzzing::checkpoint_meta);
-    println!("replayed {a} + {b} + {c} corpus files");
+    let d = replay("parallel_corpus", recurrent::fuzzing::parallel_corpus);
+    let e = replay(
+        "translate_checkpoint",
+        recurrent::fuzzing::translate_checkpoint,
+    );
+    println!("replayed {a} + {b} + {c} + {d} + {e} corpus files");
 }
 
 #[test]
@@ -40,5 +45,6 @@ fn hostile_files_go_through_every_reader() {
         recurrent::fuzzing::safetensors_read(&bytes);
         recurrent::fuzzing::checkpoint_meta(&bytes);
         recurrent::fuzzing::text_corpus(&bytes);
+        recurrent::fuzzing::translate_checkpoint(&bytes);
     }
 }

@@ -799,11 +799,20 @@ pub fn translate_beam(
 }
 
 /// Loads a translation model and its description from a checkpoint file (see
-/// [`crate::train::run::resolve_checkpoint`] for run directories). Shapes are checked
-/// by name against the model the metadata describes before loading.
+/// [`crate::train::run::resolve_checkpoint`] for run directories).
 pub fn load_translator(path: &Path) -> Result<(Seq2Seq<f32>, TranslateMeta)> {
     let ck = checkpoint::read(path)?;
-    let mut meta: TranslateMeta = super::classify::read_meta(&ck, path, "translate")?;
+    load_translator_from(&ck, path)
+}
+
+/// [`load_translator`] on a checkpoint already read (`path` names it in errors). The sizes
+/// in the metadata are checked against the file's own tensors before the model is
+/// allocated, so a hostile file cannot ask for more memory than it holds.
+pub fn load_translator_from(
+    ck: &checkpoint::Checkpoint,
+    path: &Path,
+) -> Result<(Seq2Seq<f32>, TranslateMeta)> {
+    let mut meta: TranslateMeta = super::classify::read_meta(ck, path, "translate")?;
     meta.src_vocab = meta.src_vocab.clone().reindex()?;
     meta.tgt_vocab = meta.tgt_vocab.clone().reindex()?;
     let m = &meta.model;
@@ -817,21 +826,46 @@ pub fn load_translator(path: &Path) -> Result<(Seq2Seq<f32>, TranslateMeta)> {
             "the model's vocabulary sizes disagree with the stored vocabularies",
         ));
     }
-    if m.hidden == 0 || m.embed == 0 || m.layers == 0 || m.hidden > 1 << 16 || m.embed > 1 << 16 {
+    // Embeddings, head and every layer's recurrent weights, by shape: each bounds a size
+    // by the file's own bytes.
+    let g = m.cell.gates();
+    let mut want = vec![
+        (
+            "encoder.embed.weight".to_string(),
+            vec![m.src_vocab, m.embed],
+        ),
+        (
+            "decoder.embed.weight".to_string(),
+            vec![m.tgt_vocab, m.embed],
+        ),
+        (
+            "decoder.head.weight".to_string(),
+            vec![m.tgt_vocab, m.hidden],
+        ),
+    ];
+    if m.layers > ck.tensors.len() {
         return Err(Error::format(
             path,
-            "implausible model sizes in the metadata",
+            format!("{} layers in the metadata, not in the file", m.layers),
         ));
     }
-    // Every tensor the model has must be in the file with its shape (checked before the
-    // weights are copied; the model itself is small next to the file).
+    for k in 0..m.layers {
+        for side in ["encoder", "decoder"] {
+            want.push((
+                format!("{side}.rnn.weight_hh_l{k}"),
+                vec![g * m.hidden, m.hidden],
+            ));
+        }
+    }
+    super::classify::check_shapes(ck, &want)?;
     let mut model = Seq2Seq::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    let mut want = Vec::new();
+    // Then every tensor the model has, with its shape.
+    let mut all = Vec::new();
     crate::param::Module::visit(&model, &mut |p| {
-        want.push((p.name.clone(), p.value.shape().to_vec()))
+        all.push((p.name.clone(), p.value.shape().to_vec()))
     });
-    super::classify::check_shapes(&ck, &want)?;
-    checkpoint::load_into(&mut model, &weights_only(&ck))?;
+    super::classify::check_shapes(ck, &all)?;
+    checkpoint::load_into(&mut model, &weights_only(ck))?;
     Ok((model, meta))
 }
 
