@@ -66,7 +66,7 @@ pub fn parallel_corpus(data: &[u8]) {
     let groups = group_by_source(&s.test);
     let hyps: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
     let refs: Vec<Vec<String>> = groups.into_iter().map(|g| g.1).collect();
-    let _ = crate::train::bleu::corpus_bleu(&hyps, &refs, data.len() % 2 == 0);
+    let _ = crate::train::bleu::corpus_bleu(&hyps, &refs, data.len().is_multiple_of(2));
 }
 
 /// A translation checkpoint on arbitrary bytes: read, check and build the model its

@@ -163,9 +163,9 @@ pub enum Split {
 }
 
 /// The split of a source sentence: the first 8 bytes of SHA-256(seed as 8 little-endian
-/// bytes, then the source side's UTF-8) as a number u in [0, 1); u < test -> test, u < test
-/// + valid -> valid, else train. The source side as written in the file (trimmed), so every
-/// pair sharing it falls in one split, whatever the order of the file.
+/// bytes, then the source side's UTF-8) as a number u in [0, 1); test if u < test, valid
+/// if u < test + valid, else train. The source side as written in the file (trimmed), so
+/// every pair sharing it falls in one split, whatever the order of the file.
 pub fn split_of(src: &str, seed: u64, valid: f64, test: f64) -> Split {
     let mut h = Sha256::new();
     h.update(seed.to_le_bytes());

@@ -219,15 +219,15 @@ impl Bleu {
             };
         }
         let mut smooth = 1.0;
-        for n in 0..MAX_ORDER {
-            if st.total[n] == 0 {
+        for (p, (&correct, &total)) in precisions.iter_mut().zip(st.correct.iter().zip(&st.total)) {
+            if total == 0 {
                 break;
             }
-            precisions[n] = if st.correct[n] == 0 {
+            *p = if correct == 0 {
                 smooth *= 2.0;
-                100.0 / (smooth * st.total[n] as f64)
+                100.0 / (smooth * total as f64)
             } else {
-                100.0 * st.correct[n] as f64 / st.total[n] as f64
+                100.0 * correct as f64 / total as f64
             };
         }
         // sacreBLEU floors ln 0 at -9999999999, which makes the score 0 (exp underflows).
