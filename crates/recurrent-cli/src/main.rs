@@ -18,6 +18,8 @@ mod train_classify;
 mod train_forecast;
 mod train_lm;
 mod train_tag;
+mod train_translate;
+mod translate;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +55,9 @@ enum Cmd {
     Lab(lab::LabCmd),
     /// Forecast the rows after a CSV series with a trained forecaster (CSV out, PNG plot)
     Forecast(forecast::ForecastCmdArgs),
+    /// Translate each line of stdin with a trained encoder-decoder (one line out per line
+    /// in; `--nbest K`: K lines `score<TAB>text`)
+    Translate(translate::TranslateArgs),
 }
 
 #[derive(Subcommand)]
@@ -65,6 +70,9 @@ enum TrainCmd {
     Tag(train_tag::TagArgs),
     /// A time-series forecaster from a CSV file, tested against naive, seasonal naive and drift
     Forecast(train_forecast::ForecastArgs),
+    /// An encoder-decoder (translation) from `source<TAB>target` pairs, with optional
+    /// attention, scored by BLEU; or a synthetic string task (`--synthetic reverse`)
+    Translate(train_translate::TranslateArgs),
 }
 
 fn main() {
@@ -76,6 +84,7 @@ fn main() {
             TrainCmd::Classify(a) => train_classify::run(a),
             TrainCmd::Tag(a) => train_tag::run(a),
             TrainCmd::Forecast(a) => train_forecast::run(a),
+            TrainCmd::Translate(a) => train_translate::run(a),
         },
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
@@ -86,6 +95,7 @@ fn main() {
         Some(Cmd::Diagnose(a)) => diagnose::run(a),
         Some(Cmd::Lab(c)) => lab::run(c),
         Some(Cmd::Forecast(a)) => forecast::run(a),
+        Some(Cmd::Translate(a)) => translate::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -162,3 +162,36 @@ pub fn task_checkpoint(data: &[u8]) {
     let _ = forecast::forecaster_from_checkpoint(&ck, path);
     let _ = longrange::long_range_from_checkpoint(&ck, path);
 }
+
+/// A parallel corpus on arbitrary bytes: parse, tokenise and detokenise both sides, split,
+/// group by source, and BLEU of the targets against the sources.
+pub fn parallel_corpus(data: &[u8]) {
+    use crate::data::parallel::{
+        detokenize, group_by_source, parse_parallel, split_pairs, tokenize,
+    };
+    let Ok(pairs) = parse_parallel(data, Path::new("fuzz.tsv")) else {
+        return;
+    };
+    for p in &pairs {
+        let _ = detokenize(&tokenize(&p.src, true));
+        let _ = detokenize(&tokenize(&p.tgt, false));
+    }
+    let s = split_pairs(pairs.clone(), data.len() as u64, 0.2, 0.3);
+    let groups = group_by_source(&s.test);
+    let hyps: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
+    let refs: Vec<Vec<String>> = groups.into_iter().map(|g| g.1).collect();
+    let _ = crate::train::bleu::corpus_bleu(&hyps, &refs, data.len().is_multiple_of(2));
+}
+
+/// A translation checkpoint on arbitrary bytes: read, check and build the model its
+/// metadata describes, and translate a sentence greedily.
+pub fn translate_checkpoint(data: &[u8]) {
+    let Ok(ck) = checkpoint::read_bytes(data, "fuzz.safetensors") else {
+        return;
+    };
+    if let Ok((model, meta)) =
+        crate::train::translate::load_translator_from(&ck, Path::new("fuzz.safetensors"))
+    {
+        let _ = crate::train::translate::translate_greedy(&model, &meta, &["a b".to_string()]);
+    }
+}

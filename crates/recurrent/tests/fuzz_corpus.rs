@@ -23,21 +23,48 @@ fn replay(target: &str, f: fn(&[u8])) -> usize {
     n
 }
 
+/// Every fuzz target's entry point, by the target's name (its corpus folder).
+const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("safetensors_read", recurrent::fuzzing::safetensors_read),
+    ("text_corpus", recurrent::fuzzing::text_corpus),
+    ("checkpoint_meta", recurrent::fuzzing::checkpoint_meta),
+    ("task_checkpoint", recurrent::fuzzing::task_checkpoint),
+    ("series_csv", recurrent::fuzzing::series_csv),
+    ("conllu", recurrent::fuzzing::conllu),
+    ("labelled_text", recurrent::fuzzing::labelled_text),
+    ("digits_csv", recurrent::fuzzing::digits_csv),
+    ("word_vectors", recurrent::fuzzing::word_vectors),
+    ("parallel_corpus", recurrent::fuzzing::parallel_corpus),
+    (
+        "translate_checkpoint",
+        recurrent::fuzzing::translate_checkpoint,
+    ),
+];
+
 #[test]
 fn fuzz_corpus_replays_without_panic() {
-    let a = replay("safetensors_read", recurrent::fuzzing::safetensors_read);
-    let b = replay("text_corpus", recurrent::fuzzing::text_corpus);
-    let c = replay("checkpoint_meta", recurrent::fuzzing::checkpoint_meta);
-    let d = replay("series_csv", recurrent::fuzzing::series_csv);
-    let e = replay("conllu", recurrent::fuzzing::conllu);
-    let f = replay("labelled_text", recurrent::fuzzing::labelled_text);
-    let g = replay("digits_csv", recurrent::fuzzing::digits_csv);
-    let h = replay("word_vectors", recurrent::fuzzing::word_vectors);
-    let i = replay("task_checkpoint", recurrent::fuzzing::task_checkpoint);
-    println!(
-        "replayed {} corpus files",
-        a + b + c + d + e + f + g + h + i
-    );
+    let n: usize = TARGETS.iter().map(|(t, f)| replay(t, *f)).sum();
+    println!("replayed {n} corpus files of {} targets", TARGETS.len());
+}
+
+/// Every target of fuzz/Cargo.toml is replayed here (a new target cannot be forgotten).
+#[test]
+fn every_fuzz_target_is_replayed() {
+    let toml = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/Cargo.toml"),
+    )
+    .unwrap();
+    for line in toml.lines() {
+        if let Some(name) = line.strip_prefix("name = \"") {
+            let name = name.trim_end_matches('"');
+            if name != "recurrent-fuzz" {
+                assert!(
+                    TARGETS.iter().any(|(t, _)| *t == name),
+                    "fuzz target {name} is not replayed by this test"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -46,10 +73,9 @@ fn hostile_files_go_through_every_reader() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let p = entry.unwrap().path();
         let bytes = std::fs::read(&p).unwrap();
-        recurrent::fuzzing::safetensors_read(&bytes);
-        recurrent::fuzzing::checkpoint_meta(&bytes);
-        recurrent::fuzzing::text_corpus(&bytes);
-        recurrent::fuzzing::task_checkpoint(&bytes);
+        for (_, f) in TARGETS {
+            f(&bytes);
+        }
     }
 }
 

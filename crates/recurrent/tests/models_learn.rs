@@ -255,6 +255,7 @@ fn seq2seq_learns_to_reverse() {
         dropout: 0.0,
         bos: 6,
         eos: 7,
+        attention: Attention::None,
     };
     let mut rng = Rng::new(5);
     let mut m: Seq2Seq<f32> = Seq2Seq::new(cfg, &Init::default(), &mut rng).unwrap();
@@ -483,6 +484,7 @@ fn whole_models_pass_finite_differences() {
             dropout: 0.0,
             bos: 4,
             eos: 5,
+            attention: Attention::None,
         };
         let mut m: Seq2Seq<f64> = Seq2Seq::new(cfg, &Init::default(), &mut rng).unwrap();
         let sb = SeqBatch {

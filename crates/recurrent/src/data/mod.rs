@@ -6,6 +6,7 @@ pub mod bucket;
 pub mod conllu;
 pub mod labelled;
 pub mod longrange;
+pub mod parallel;
 pub mod series;
 pub mod text;
 pub mod vectors;

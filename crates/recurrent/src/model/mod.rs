@@ -17,5 +17,5 @@ pub use classifier::{Classifier, ClassifierConfig, Pooling};
 pub use generator::{Conditioning, Generator, GeneratorConfig};
 pub use input::{InputKind, SeqBatch, Steps};
 pub use lm::{LanguageModel, LmConfig};
-pub use seq2seq::{Seq2Seq, Seq2SeqConfig};
+pub use seq2seq::{Attention, Seq2Seq, Seq2SeqConfig};
 pub use tagger::{Tagger, TaggerConfig};

@@ -8,8 +8,24 @@
 //! true previous token, otherwise the model's own previous prediction (argmax). Decoding is
 //! greedy or beam search with length normalisation (score = log p / len^alpha).
 //!
+//! With [`Attention::Luong`] the decoder's top-layer output h_t looks at every encoder
+//! output h̄_s (Luong, Pham & Manning 2015, global attention with the `general` score, no
+//! input feeding); the attentional state h~_t, not h_t, feeds the output layer:
+//!
+//! ```text
+//! e_ts  = h_t . (W_a h̄_s)                     score `general`   (s < the source's length)
+//! a_ts  = exp(e_ts) / sum_s' exp(e_ts')        softmax over the real source steps only
+//! c_t   = sum_s a_ts h̄_s                       context
+//! h~_t  = tanh(W_c [c_t; h_t])                 attentional hidden state
+//! p(y_t | y_<t, x) = softmax(W_o h~_t + b_o)
+//! ```
+//! W_a [H, D*H] (`decoder.attn.key.weight`), W_c [H, D*H + H] (`decoder.attn.combine.weight`),
+//! both without bias as in the paper. The decoder reads only the previous token (no input
+//! feeding), so with full teacher forcing every step's h_t comes from one recurrent pass and
+//! attention runs over all steps at once.
+//!
 //! Parameter names: `encoder.embed.weight`, `encoder.rnn.*`, `bridge.*`, `decoder.embed.weight`,
-//! `decoder.rnn.*`, `decoder.head.*`.
+//! `decoder.rnn.*`, `decoder.attn.*`, `decoder.head.*`.
 
 use super::input::{prefix_names, InputKind, InputLayer, SeqBatch, Steps};
 use crate::cell::CellKind;
@@ -23,6 +39,40 @@ use crate::param::{Module, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+
+/// Whether and how the decoder attends to the encoder's outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attention {
+    /// The plain encoder-decoder: the source reaches the decoder only through its initial
+    /// state.
+    #[default]
+    None,
+    /// Luong global attention, `general` score, attentional state h~ = tanh(W_c [c; h]).
+    Luong,
+}
+
+impl std::str::FromStr for Attention {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Attention::None),
+            "luong" | "luong-general" | "general" => Ok(Attention::Luong),
+            _ => Err(Error::Config(format!(
+                "--attention must be none or luong, got `{s}`"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Attention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Attention::None => "none",
+            Attention::Luong => "luong",
+        })
+    }
+}
 
 /// The architecture of an encoder-decoder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,11 +88,190 @@ pub struct Seq2SeqConfig {
     /// Target-side ids of the start and end tokens.
     pub bos: u32,
     pub eos: u32,
+    /// Attention over the encoder's outputs (absent in older configs: none).
+    #[serde(default)]
+    pub attention: Attention,
 }
 
-/// The decoder's initial state, the encoder's cache, and the bridge's inputs and outputs
-/// (h in, h out, c in, c out).
-type Encoded<F> = (RnnState<F>, RnnCache<F>, [Vec<F>; 4]);
+/// The decoder's initial state, the encoder's cache, the bridge's inputs and outputs
+/// (h in, h out, c in, c out), and what attention reads (when it is on).
+type Encoded<F> = (RnnState<F>, RnnCache<F>, [Vec<F>; 4], Option<Memory<F>>);
+
+/// What attention reads: the encoder's outputs h̄ [S, B, D*H], their keys W_a h̄ [S, B, H],
+/// and each source's length (the steps it may attend to).
+#[derive(Clone, Debug)]
+pub struct Memory<F> {
+    enc_out: Vec<F>,
+    keys: Vec<F>,
+    lengths: Vec<usize>,
+    s: usize,
+    b: usize,
+}
+
+/// What attention's backward needs, per row n (row = t * B + b): the weights a [N, S], the
+/// combine layer's input [c; h] [N, D*H + H] and its output h~ [N, H].
+#[derive(Clone, Debug, Default)]
+struct AttnCache<F> {
+    alpha: Vec<F>,
+    cat: Vec<F>,
+    h_tilde: Vec<F>,
+}
+
+impl<F: Clone> AttnCache<F> {
+    fn extend(&mut self, o: AttnCache<F>) {
+        self.alpha.extend(o.alpha);
+        self.cat.extend(o.cat);
+        self.h_tilde.extend(o.h_tilde);
+    }
+}
+
+/// Luong attention's parameters: W_a (keys) and W_c (combine).
+#[derive(Clone, Debug)]
+pub struct LuongAttention<F> {
+    pub key: Linear<F>,
+    pub combine: Linear<F>,
+}
+
+fn dot<F: Float>(a: &[F], b: &[F]) -> F {
+    a.iter().zip(b).fold(F::zero(), |acc, (x, y)| acc + *x * *y)
+}
+
+impl<F: Float> LuongAttention<F> {
+    fn new(enc_width: usize, hidden: usize, rng: &mut Rng) -> Self {
+        LuongAttention {
+            key: Linear::new("decoder.attn.key", enc_width, hidden, false, rng),
+            combine: Linear::new(
+                "decoder.attn.combine",
+                enc_width + hidden,
+                hidden,
+                false,
+                rng,
+            ),
+        }
+    }
+
+    /// The memory of a batch: keys K_s = W_a h̄_s for every source step, computed once.
+    fn memory(&self, enc_out: Vec<F>, s: usize, b: usize, lengths: Vec<usize>) -> Memory<F> {
+        let keys = self.key.forward(&enc_out, s * b);
+        Memory {
+            enc_out,
+            keys,
+            lengths,
+            s,
+            b,
+        }
+    }
+
+    /// Forward for `n` rows of decoder outputs y [N, H] (row r belongs to sequence r % B):
+    /// e_s = y . K_s, a = softmax over s < len (padding gets a = 0), c = sum_s a_s h̄_s,
+    /// h~ = tanh(W_c [c; y]). Returns h~ [N, H] inside the cache.
+    fn forward(&self, mem: &Memory<F>, y: &[F], n: usize) -> AttnCache<F> {
+        let (s, b) = (mem.s, mem.b);
+        let h = self.key.out_features();
+        let dh = self.key.in_features();
+        let mut alpha = vec![F::zero(); n * s];
+        let mut cat = vec![F::zero(); n * (dh + h)];
+        for r in 0..n {
+            let bi = r % b;
+            let len = mem.lengths[bi].clamp(1, s);
+            let yr = &y[r * h..][..h];
+            let a = &mut alpha[r * s..][..s];
+            // Scores, then a max-shifted softmax over the real steps.
+            let mut m = F::neg_infinity();
+            for (si, av) in a.iter_mut().enumerate().take(len) {
+                *av = dot(yr, &mem.keys[(si * b + bi) * h..][..h]);
+                m = m.max(*av);
+            }
+            let mut sum = F::zero();
+            for av in a.iter_mut().take(len) {
+                *av = (*av - m).exp();
+                sum += *av;
+            }
+            a.iter_mut().take(len).for_each(|v| *v /= sum);
+            let row = &mut cat[r * (dh + h)..][..dh + h];
+            // c = sum_s a_s h̄_s
+            for (si, &av) in a.iter().enumerate().take(len) {
+                let hs = &mem.enc_out[(si * b + bi) * dh..][..dh];
+                row[..dh]
+                    .iter_mut()
+                    .zip(hs)
+                    .for_each(|(c, x)| *c += av * *x);
+            }
+            row[dh..].copy_from_slice(yr);
+        }
+        let mut h_tilde = self.combine.forward(&cat, n);
+        h_tilde.iter_mut().for_each(|v| *v = v.tanh());
+        AttnCache {
+            alpha,
+            cat,
+            h_tilde,
+        }
+    }
+
+    /// Backward from dL/dh~ [N, H]: accumulates dW_c and dW_a, returns dL/dy [N, H] and
+    /// adds dL/dh̄ into `d_enc` [S, B, D*H]:
+    /// ```text
+    /// dpre = dh~ (1 - h~^2);  [dc; dy] = W_c^T dpre;  dW_c += dpre [c; y]^T
+    /// da_s = dc . h̄_s;  dh̄_s += a_s dc
+    /// de_s = a_s (da_s - sum_s' a_s' da_s')          (softmax)
+    /// dy += sum_s de_s K_s;  dK_s += de_s y;  dW_a += dK h̄^T;  dh̄ += W_a^T dK
+    /// ```
+    fn backward(
+        &mut self,
+        mem: &Memory<F>,
+        cache: &AttnCache<F>,
+        dht: &[F],
+        n: usize,
+        d_enc: &mut [F],
+    ) -> Vec<F> {
+        let (s, b) = (mem.s, mem.b);
+        let h = self.key.out_features();
+        let dh = self.key.in_features();
+        let dpre: Vec<F> = dht
+            .iter()
+            .zip(&cache.h_tilde)
+            .map(|(g, t)| *g * (F::one() - *t * *t))
+            .collect();
+        let dcat = self.combine.backward(&cache.cat, &dpre, n);
+        let mut dy = vec![F::zero(); n * h];
+        let mut dkeys = vec![F::zero(); s * b * h];
+        let mut da = vec![F::zero(); s];
+        for r in 0..n {
+            let bi = r % b;
+            let len = mem.lengths[bi].clamp(1, s);
+            let drow = &dcat[r * (dh + h)..][..dh + h];
+            let (dc, dy_direct) = drow.split_at(dh);
+            let a = &cache.alpha[r * s..][..s];
+            let yr = &cache.cat[r * (dh + h) + dh..][..h];
+            let dyr = &mut dy[r * h..][..h];
+            dyr.copy_from_slice(dy_direct);
+            let mut weighted = F::zero();
+            for si in 0..len {
+                let at = (si * b + bi) * dh;
+                da[si] = dot(dc, &mem.enc_out[at..][..dh]);
+                weighted += a[si] * da[si];
+                d_enc[at..at + dh]
+                    .iter_mut()
+                    .zip(dc)
+                    .for_each(|(g, x)| *g += a[si] * *x);
+            }
+            for si in 0..len {
+                let de = a[si] * (da[si] - weighted);
+                let k = (si * b + bi) * h;
+                dyr.iter_mut()
+                    .zip(&mem.keys[k..k + h])
+                    .for_each(|(g, x)| *g += de * *x);
+                dkeys[k..k + h]
+                    .iter_mut()
+                    .zip(yr)
+                    .for_each(|(g, x)| *g += de * *x);
+            }
+        }
+        let dx = self.key.backward(&mem.enc_out, &dkeys, s * b);
+        d_enc.iter_mut().zip(dx).for_each(|(g, x)| *g += x);
+        dy
+    }
+}
 
 /// Encoder, bridge, decoder.
 #[derive(Clone, Debug)]
@@ -54,6 +283,7 @@ pub struct Seq2Seq<F> {
     pub bridge_c: Option<Linear<F>>,
     pub tgt_embed: Embedding<F>,
     pub decoder: Rnn<F>,
+    pub attention: Option<LuongAttention<F>>,
     pub head: Linear<F>,
 }
 
@@ -69,7 +299,11 @@ pub struct Seq2SeqCache<F: Float> {
     /// One cache per decoder step (teacher forcing < 1) or one for all steps.
     dec: Vec<RnnCache<F>>,
     dec_ids: Vec<usize>,
+    /// The decoder's top-layer outputs h_t [T*B, H].
     dec_y: Vec<F>,
+    /// Attention's memory and cache (attention only); the head then reads h~, not h.
+    mem: Option<Memory<F>>,
+    attn: AttnCache<F>,
     t_tgt: usize,
 }
 
@@ -116,6 +350,9 @@ impl<F: Float> Seq2Seq<F> {
             });
         let mut decoder = Rnn::new(dc, init, rng)?;
         prefix_names(&mut decoder, "decoder.rnn");
+        let dirs = if config.bidirectional_encoder { 2 } else { 1 };
+        let attention = (config.attention == Attention::Luong)
+            .then(|| LuongAttention::new(dirs * config.hidden, config.hidden, rng));
         let head = Linear::new("decoder.head", config.hidden, config.tgt_vocab, true, rng);
         Ok(Seq2Seq {
             config,
@@ -125,6 +362,7 @@ impl<F: Float> Seq2Seq<F> {
             bridge_c,
             tgt_embed,
             decoder,
+            attention,
             head,
         })
     }
@@ -136,8 +374,12 @@ impl<F: Float> Seq2Seq<F> {
             self.encoder
                 .forward_tm(x, src.t, src.b, None, src.lengths.as_deref(), train)?;
         let (l, b, h) = (self.config.layers, src.b, self.config.hidden);
+        let mem = self.attention.as_ref().map(|a| {
+            let lengths = (0..b).map(|bi| src.len_of(bi)).collect();
+            a.memory(out.output.data().to_vec(), src.t, b, lengths)
+        });
         let Some(bh) = &self.bridge_h else {
-            return Ok((out.state, cache, Default::default()));
+            return Ok((out.state, cache, Default::default(), mem));
         };
         // [h_fwd; h_bwd] per layer and sequence -> tanh(W . + b).
         let cat = |s: &Tensor<F>| {
@@ -179,7 +421,16 @@ impl<F: Float> Seq2Seq<F> {
             },
             _ => state,
         };
-        Ok((state, cache, [in_h, out_h, in_c, out_c]))
+        Ok((state, cache, [in_h, out_h, in_c, out_c], mem))
+    }
+
+    /// The output layer's input for `n` rows of decoder outputs: h~ with attention (and its
+    /// cache), h itself without.
+    fn head_input(&self, mem: Option<&Memory<F>>, y: &[F], n: usize) -> Option<AttnCache<F>> {
+        match (&self.attention, mem) {
+            (Some(a), Some(m)) => Some(a.forward(m, y, n)),
+            _ => None,
+        }
     }
 
     /// Training forward: logits [T*B, V] for targets `tgt` [T, B] (each row ending with EOS,
@@ -199,7 +450,8 @@ impl<F: Float> Seq2Seq<F> {
                 tgt.len()
             )));
         }
-        let (state, enc, [in_h, out_h, in_c, out_c]) = self.encode(src, rng.as_deref_mut())?;
+        let (state, enc, [in_h, out_h, in_c, out_c], mem) = self.encode(src, rng.as_deref_mut())?;
+        let mut attn = AttnCache::default();
         let v = self.config.tgt_vocab;
         let prev = |t: usize, bi: usize| {
             if t == 0 {
@@ -218,7 +470,14 @@ impl<F: Float> Seq2Seq<F> {
                 self.decoder
                     .forward_tm(x, t_tgt, b, Some(&state), None, rng.as_deref_mut())?;
             let y = out.output.into_vec();
-            let logits = self.head.forward(&y, t_tgt * b);
+            let logits = match self.head_input(mem.as_ref(), &y, t_tgt * b) {
+                Some(a) => {
+                    let l = self.head.forward(&a.h_tilde, t_tgt * b);
+                    attn = a;
+                    l
+                }
+                None => self.head.forward(&y, t_tgt * b),
+            };
             (vec![cache], ids, y, logits)
         } else {
             let mut caches = Vec::with_capacity(t_tgt);
@@ -241,7 +500,13 @@ impl<F: Float> Seq2Seq<F> {
                     self.decoder
                         .forward_tm(x, 1, b, Some(&st), None, rng.as_deref_mut())?;
                 let y = out.output.into_vec();
-                logits.extend(self.head.forward(&y, b));
+                match self.head_input(mem.as_ref(), &y, b) {
+                    Some(a) => {
+                        logits.extend(self.head.forward(&a.h_tilde, b));
+                        attn.extend(a);
+                    }
+                    None => logits.extend(self.head.forward(&y, b)),
+                }
                 ys.extend(y);
                 st = out.state;
                 caches.push(cache);
@@ -259,6 +524,8 @@ impl<F: Float> Seq2Seq<F> {
                 dec,
                 dec_ids,
                 dec_y,
+                mem,
+                attn,
                 t_tgt,
             },
         ))
@@ -272,7 +539,15 @@ impl<F: Float> Seq2Seq<F> {
         dlogits: &[F],
     ) -> Result<()> {
         let (b, t, hs, l) = (src.b, cache.t_tgt, self.config.hidden, self.config.layers);
-        let mut dy = self.head.backward(&cache.dec_y, dlogits, t * b);
+        let d = self.encoder.config().directions();
+        let mut d_enc = vec![F::zero(); src.t * b * d * hs];
+        let mut dy = match (&mut self.attention, &cache.mem) {
+            (Some(a), Some(mem)) => {
+                let dht = self.head.backward(&cache.attn.h_tilde, dlogits, t * b);
+                a.backward(mem, &cache.attn, &dht, t * b, &mut d_enc)
+            }
+            _ => self.head.backward(&cache.dec_y, dlogits, t * b),
+        };
         let is_lstm = self.config.cell == CellKind::Lstm;
         // Decoder, giving dL/d(initial state).
         let (dh0, dc0) = if cache.dec.len() == 1 {
@@ -300,7 +575,6 @@ impl<F: Float> Seq2Seq<F> {
             )
         };
         // Bridge, giving dL/d(encoder final state).
-        let d = self.encoder.config().directions();
         let (dhn, dcn) = match &mut self.bridge_h {
             None => (dh0, dc0),
             Some(bh) => {
@@ -338,16 +612,34 @@ impl<F: Float> Seq2Seq<F> {
         let dcn = dcn
             .map(|c| Tensor::from_vec(&[l * d, b, hs], c))
             .transpose()?;
-        let mut d_out = vec![F::zero(); src.t * b * d * hs];
         let (dx, _, _) =
             self.encoder
-                .backward_tm(&cache.enc, &mut d_out, Some(&dhn), dcn.as_ref())?;
+                .backward_tm(&cache.enc, &mut d_enc, Some(&dhn), dcn.as_ref())?;
         self.src_embed.backward(src, &dx)
+    }
+
+    /// One decoder step for `b` sequences reading tokens `prev`: the new state and the
+    /// log-probabilities of the next token [B, V] (through attention when it is on).
+    fn step(
+        &self,
+        prev: &[usize],
+        state: &RnnState<F>,
+        mem: Option<&Memory<F>>,
+    ) -> Result<(RnnState<F>, Vec<F>)> {
+        let b = prev.len();
+        let x = self.tgt_embed.forward(prev)?;
+        let (out, _) = self.decoder.forward_tm(x, 1, b, Some(state), None, None)?;
+        let logits = match self.head_input(mem, out.output.data(), b) {
+            Some(a) => self.head.forward(&a.h_tilde, b),
+            None => self.head.forward(out.output.data(), b),
+        };
+        Ok((out.state, logits))
     }
 
     /// Decodes one source sequence (ids, no padding) with beam search of width `beam`
     /// (1 = greedy) and length normalisation `alpha`; returns up to `nbest` hypotheses
-    /// `(score, tokens without EOS)`, best first.
+    /// `(score, tokens without EOS)`, best first. A hypothesis's score is its summed log
+    /// probability (EOS included) divided by len^alpha, len counting EOS.
     pub fn beam_search(
         &self,
         src: &[u32],
@@ -365,11 +657,14 @@ impl<F: Float> Seq2Seq<F> {
             b: 1,
             lengths: None,
         };
-        let (state, _, _) = self.encode(&batch, None)?;
+        let (state, _, _, mem) = self.encode(&batch, None)?;
         let beam = beam.max(1);
+        let want = beam.max(nbest);
         let v = self.config.tgt_vocab;
-        // (log p, tokens, state)
-        let mut live: Vec<(f64, Vec<u32>, RnnState<F>)> = vec![(0.0, Vec::new(), state)];
+        // Live hypotheses (log p, tokens), decoded together as one batch whose state row i
+        // is hypothesis i's.
+        let mut live: Vec<(f64, Vec<u32>)> = vec![(0.0, Vec::new())];
+        let mut state = state;
         let mut done: Vec<(f64, Vec<u32>)> = Vec::new();
         let norm = |lp: f64, len: usize| {
             if alpha > 0.0 {
@@ -380,64 +675,156 @@ impl<F: Float> Seq2Seq<F> {
         };
         let mut logp = vec![0.0f64; v];
         for _ in 0..max_len {
+            let prev: Vec<usize> = live
+                .iter()
+                .map(|(_, t)| t.last().copied().unwrap_or(self.config.bos) as usize)
+                .collect();
+            let (stepped, logits) = self.step(&prev, &state, mem.as_ref())?;
             let mut cand: Vec<(f64, usize, u32)> = Vec::new();
-            let mut states = Vec::with_capacity(live.len());
-            for (i, (lp, toks, st)) in live.iter().enumerate() {
-                let prev = toks.last().copied().unwrap_or(self.config.bos) as usize;
-                let x = self.tgt_embed.forward(&[prev])?;
-                let (out, _) = self.decoder.forward_tm(x, 1, 1, Some(st), None, None)?;
-                let logits = self.head.forward(out.output.data(), 1);
-                log_softmax(&logits, &mut logp);
-                let mut order: Vec<usize> = (0..v).collect();
-                order.sort_by(|&a, &c| logp[c].total_cmp(&logp[a]).then(a.cmp(&c)));
-                for &tok in order.iter().take(beam) {
+            for (i, (lp, _)) in live.iter().enumerate() {
+                log_softmax(&logits[i * v..(i + 1) * v], &mut logp);
+                // The `beam` best tokens (ties: the lower id), without sorting all V.
+                let mut top: Vec<usize> = Vec::with_capacity(beam + 1);
+                for tok in 0..v {
+                    let better = |o: &usize| logp[tok] > logp[*o];
+                    if top.len() < beam || better(&top[top.len() - 1]) {
+                        let at = top.iter().position(better).unwrap_or(top.len());
+                        top.insert(at, tok);
+                        top.truncate(beam);
+                    }
+                }
+                for tok in top {
                     cand.push((lp + logp[tok], i, tok as u32));
                 }
-                states.push(out.state);
             }
             cand.sort_by(|a, c| c.0.total_cmp(&a.0).then(a.1.cmp(&c.1)).then(a.2.cmp(&c.2)));
-            let mut next = Vec::with_capacity(beam);
-            for (lp, i, tok) in cand {
+            // The `beam` best continuations go on; an ending (EOS) among the `beam` best
+            // candidates is finished. An ending ranked lower is dropped: it would fill the
+            // finished list with improbable short hypotheses and stop the search early.
+            let mut next: Vec<(f64, Vec<u32>)> = Vec::with_capacity(beam);
+            let mut parents = Vec::with_capacity(beam);
+            for (rank, (lp, i, tok)) in cand.into_iter().enumerate() {
                 if next.len() >= beam {
                     break;
                 }
                 let mut toks = live[i].1.clone();
                 if tok == self.config.eos {
-                    done.push((norm(lp, toks.len() + 1), toks));
-                    if done.len() >= beam.max(nbest) {
-                        break;
+                    if rank < beam {
+                        done.push((norm(lp, toks.len() + 1), toks));
                     }
                 } else {
                     toks.push(tok);
-                    next.push((lp, toks, states[i].clone()));
+                    next.push((lp, toks));
+                    parents.push(i);
                 }
             }
-            // Stop once enough hypotheses ended and none alive can beat them.
-            if done.len() >= beam.max(nbest) || next.is_empty() {
+            if next.is_empty() {
+                live.clear();
                 break;
             }
+            // Stop once `want` hypotheses ended and no live one, scored at its next length,
+            // beats the worst of them (Hugging Face's heuristic): a live hypothesis's log p
+            // only falls as it grows.
+            if done.len() >= want {
+                let mut scores: Vec<f64> = done.iter().map(|d| d.0).collect();
+                scores.sort_by(|a, c| c.total_cmp(a));
+                let worst = scores[want - 1];
+                if next.iter().all(|(lp, t)| norm(*lp, t.len() + 1) <= worst) {
+                    break;
+                }
+            }
+            state = gather_rows(&stepped, &parents)?;
             live = next;
         }
-        if done.is_empty() {
-            done = live
-                .into_iter()
-                .map(|(lp, t, _)| (norm(lp, t.len()), t))
-                .collect();
+        if done.len() < want {
+            // Out of steps: the live hypotheses count too, as they are.
+            done.extend(live.into_iter().map(|(lp, t)| (norm(lp, t.len()), t)));
         }
         done.sort_by(|a, c| c.0.total_cmp(&a.0));
         done.truncate(nbest.max(1));
         Ok(done)
     }
 
-    /// Greedy decoding: the most probable token at each step, until EOS or `max_len`.
+    /// Greedy decoding of one source: the most probable token at each step, until EOS or
+    /// `max_len`.
     pub fn greedy(&self, src: &[u32], max_len: usize) -> Result<Vec<u32>> {
         Ok(self
-            .beam_search(src, 1, max_len, 0.0, 1)?
+            .greedy_batch(&[src], max_len)?
             .into_iter()
             .next()
-            .map(|h| h.1)
             .unwrap_or_default())
     }
+
+    /// Greedy decoding of many sources at once (padded into one batch; each stops at its
+    /// own EOS). A path of its own, not beam search with width 1, so the two check each
+    /// other.
+    pub fn greedy_batch(&self, srcs: &[&[u32]], max_len: usize) -> Result<Vec<Vec<u32>>> {
+        if srcs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if srcs.iter().any(|s| s.is_empty()) {
+            return Err(Error::Input("empty source sequence".into()));
+        }
+        let b = srcs.len();
+        let t = srcs.iter().map(|s| s.len()).max().unwrap_or(1);
+        let mut ids = vec![0u32; t * b];
+        for (bi, s) in srcs.iter().enumerate() {
+            for (ti, &id) in s.iter().enumerate() {
+                ids[ti * b + bi] = id;
+            }
+        }
+        let batch = SeqBatch {
+            steps: Steps::Ids(ids),
+            t,
+            b,
+            lengths: Some(srcs.iter().map(|s| s.len()).collect()),
+        };
+        let (mut state, _, _, mem) = self.encode(&batch, None)?;
+        let v = self.config.tgt_vocab;
+        let mut prev = vec![self.config.bos as usize; b];
+        let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
+        let mut live = vec![true; b];
+        for _ in 0..max_len {
+            let (st, logits) = self.step(&prev, &state, mem.as_ref())?;
+            state = st;
+            for bi in 0..b {
+                let tok = argmax(&logits[bi * v..(bi + 1) * v]);
+                if live[bi] {
+                    if tok == self.config.eos {
+                        live[bi] = false;
+                    } else {
+                        out[bi].push(tok);
+                    }
+                }
+                prev[bi] = tok as usize;
+            }
+            if !live.iter().any(|&l| l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The state rows `rows` of a batched state [L, B, H] (beam search: each new hypothesis
+/// continues its parent's state).
+fn gather_rows<F: Float>(st: &RnnState<F>, rows: &[usize]) -> Result<RnnState<F>> {
+    let g = |t: &Tensor<F>| -> Result<Tensor<F>> {
+        let sh = t.shape();
+        let (l, b, h) = (sh[0], sh[1], sh[2]);
+        let mut out = Vec::with_capacity(l * rows.len() * h);
+        for k in 0..l {
+            for &r in rows {
+                let r = r.min(b - 1);
+                out.extend_from_slice(&t.data()[(k * b + r) * h..][..h]);
+            }
+        }
+        Tensor::from_vec(&[l, rows.len(), h], out)
+    };
+    Ok(RnnState {
+        h: g(&st.h)?,
+        c: st.c.as_ref().map(g).transpose()?,
+    })
 }
 
 impl<F: Float> Module<F> for Seq2Seq<F> {
@@ -449,6 +836,10 @@ impl<F: Float> Module<F> for Seq2Seq<F> {
         }
         self.tgt_embed.visit(f);
         self.decoder.visit(f);
+        if let Some(a) = &self.attention {
+            a.key.visit(f);
+            a.combine.visit(f);
+        }
         self.head.visit(f);
     }
     fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param<F>)) {
@@ -462,6 +853,10 @@ impl<F: Float> Module<F> for Seq2Seq<F> {
         }
         self.tgt_embed.visit_mut(f);
         self.decoder.visit_mut(f);
+        if let Some(a) = &mut self.attention {
+            a.key.visit_mut(f);
+            a.combine.visit_mut(f);
+        }
         self.head.visit_mut(f);
     }
 }

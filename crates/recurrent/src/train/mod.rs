@@ -2,6 +2,7 @@
 //! non-finite detection (all through [`crate::Module`]); the BPTT loops of each task, run
 //! directories and checkpoints, and what a run reports.
 
+pub mod bleu;
 pub mod classify;
 pub mod clip;
 pub mod forecast;
@@ -15,6 +16,7 @@ pub mod run;
 pub mod runner;
 pub mod schedule;
 pub mod tag;
+pub mod translate;
 
 pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
 pub use observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};

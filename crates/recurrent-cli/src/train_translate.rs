@@ -1,0 +1,281 @@
+//! `recurrent train translate`: an encoder-decoder from `source<TAB>target` pairs
+//! (translation), or on a generated string-to-string task (`--synthetic reverse|sort`).
+
+use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::plot;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use recurrent::data::parallel::read_parallel;
+use recurrent::model::Attention;
+use recurrent::train::translate::{
+    synthetic_pairs, train_translate, TranslateSummary, TranslateTrainConfig,
+};
+use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct TranslateArgs {
+    /// Sentence pairs, `source<TAB>target` per line (e.g. eng-fra.txt); split here into
+    /// train / valid / test by source sentence (written to the run directory)
+    #[arg(long, required_unless_present = "synthetic")]
+    pub data: Option<PathBuf>,
+    /// Instead of --data: a generated task on digit strings, `reverse` or `sort`
+    #[arg(long, conflicts_with = "data")]
+    pub synthetic: Option<String>,
+    /// --synthetic: how many pairs to generate
+    #[arg(long, default_value_t = 20000)]
+    pub synthetic_count: usize,
+    /// Attention: none, or luong (Luong global attention, `general` score
+    /// e = h_t . W_a h̄_s, context c_t = sum_s softmax(e)_s h̄_s, h~_t = tanh(W_c [c_t; h_t])
+    /// feeding the output layer; masked over source padding; no input feeding)
+    #[arg(long, default_value = "luong")]
+    pub attention: Attention,
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
+    #[arg(long, default_value = "lstm")]
+    pub cell: String,
+    /// Hidden units (per direction in the encoder)
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 1)]
+    pub layers: usize,
+    /// Word-embedding width (both languages)
+    #[arg(long, default_value_t = 128)]
+    pub embed: usize,
+    /// Bidirectional encoder, final states bridged to the decoder: true or false
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub bidirectional: bool,
+    /// Dropout between stacked layers
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Probability that a decoder step reads the true previous word (below 1: the model's
+    /// own previous guess otherwise; slower, step by step)
+    #[arg(long, default_value_t = 1.0)]
+    pub teacher_forcing: f64,
+    /// Sentence pairs per batch (bucketed by length)
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Clip the global gradient norm (0: off)
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f64,
+    /// adam, adamw, sgd, rmsprop, adagrad
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Words seen fewer times in training become <unk> (each language)
+    #[arg(long, default_value_t = 2)]
+    pub min_count: usize,
+    /// Training pairs with more tokens on either side are left out
+    #[arg(long, default_value_t = 20)]
+    pub max_len: usize,
+    /// Lower-case the target too (default: keep its case; BLEU is case-sensitive)
+    #[arg(long)]
+    pub lowercase_target: bool,
+    /// Fraction of the distinct source sentences held out for validation
+    #[arg(long, default_value_t = 0.05)]
+    pub valid_frac: f64,
+    /// Fraction of the distinct source sentences held out for the test (BLEU)
+    #[arg(long, default_value_t = 0.1)]
+    pub test_frac: f64,
+    /// Seed of the split (a hash of each source sentence)
+    #[arg(long, default_value_t = 0)]
+    pub split_seed: u64,
+    /// Beam width for the test translations (1: greedy only)
+    #[arg(long, default_value_t = 5)]
+    pub beam: usize,
+    /// Length normalisation of beam scores: log p / len^alpha
+    #[arg(long, default_value_t = 1.0)]
+    pub length_alpha: f64,
+    /// Initialisation: pytorch, orthogonal, recommended, identity
+    #[arg(long, default_value = "pytorch")]
+    pub init: String,
+    /// Evaluate the validation loss every this many steps
+    #[arg(long, default_value_t = 500)]
+    pub eval_every: u64,
+    /// constant, or cosine (annealed to 0 over --steps)
+    #[arg(long, default_value = "constant")]
+    pub lr_schedule: String,
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    #[command(flatten)]
+    pub common: TrainCommon,
+}
+
+/// The default limits of `train translate`: 15 minutes of training steps, so that loading,
+/// evaluations and the test translations (beam search on 4,857 eng-fra test sentences: about
+/// 150 s of CPU) fit in the 20 minutes of CONVENTIONS.md on 2 cores.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    time_budget: Some(900.0),
+    steps: None,
+    epochs: None,
+};
+
+impl TranslateArgs {
+    fn config(&self) -> Result<TranslateTrainConfig> {
+        let (cell, init) = crate::train_lm::parse_cell(&self.cell, &self.init)?;
+        Ok(TranslateTrainConfig {
+            cell,
+            hidden: self.hidden,
+            layers: self.layers,
+            embed: self.embed,
+            bidirectional: self.bidirectional,
+            attention: self.attention,
+            dropout: self.dropout,
+            teacher_forcing: self.teacher_forcing,
+            batch: self.batch,
+            lr: self.lr,
+            clip: self.clip,
+            optimizer: self.optimizer.clone(),
+            weight_decay: self.weight_decay,
+            min_count: self.min_count,
+            max_len: self.max_len,
+            keep_target_case: !self.lowercase_target,
+            valid_frac: self.valid_frac,
+            test_frac: self.test_frac,
+            split_seed: self.split_seed,
+            seed: self.common.seed,
+            init,
+            eval_every: Some(self.eval_every),
+            beam: self.beam,
+            length_alpha: self.length_alpha,
+            lr_schedule: self.lr_schedule.clone(),
+            warmup: self.warmup,
+        })
+    }
+}
+
+pub fn run(args: &TranslateArgs) -> Result<()> {
+    let threads = args.common.apply_threads()?;
+    let pairs = match (&args.data, &args.synthetic) {
+        (Some(p), _) => {
+            let pairs = read_parallel(p).context("reading the sentence pairs")?;
+            eprintln!("{}: {} sentence pairs", p.display(), pairs.len());
+            pairs
+        }
+        (None, Some(task)) => {
+            let p = synthetic_pairs(task, args.synthetic_count, 10, args.common.seed)?;
+            eprintln!(
+                "synthetic task `{task}`: {} pairs of 3 to 10 digits (seed {})",
+                p.len(),
+                args.common.seed
+            );
+            p
+        }
+        (None, None) => bail!("give --data PAIRS.tsv or --synthetic reverse|sort"),
+    };
+    let cfg = args.config()?;
+    let out = args.common.out_dir("translate");
+    let mut req = TrainRequest::new(&out);
+    req.resume = args.common.resume.is_some();
+    req.limits = args.common.limits(DEFAULT_LIMITS)?;
+    req.save_every = args.common.save_every;
+    req.keep = args.common.keep;
+    req.on_nan = args.common.on_nan;
+    eprintln!(
+        "training a {}{} {}x{} encoder-decoder, attention {}, {threads} thread(s), into {}",
+        if cfg.bidirectional {
+            "bidirectional-encoder "
+        } else {
+            ""
+        },
+        cfg.cell,
+        cfg.layers,
+        cfg.hidden,
+        cfg.attention,
+        out.display()
+    );
+    let mut progress = Progress::new(install_interrupt());
+    let summary = train_translate(&cfg, pairs, &req, &mut progress)?;
+    progress.finish();
+    let plot_path = if summary.already_complete {
+        None
+    } else {
+        draw_plot(&out).ok()
+    };
+    report(&summary, plot_path.as_deref(), args.common.json)
+}
+
+fn report(s: &TranslateSummary, plot: Option<&Path>, json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(s).context("summary")?;
+        v["plot"] = plot.map(|p| p.display().to_string()).into();
+        print_json(&v);
+        return Ok(());
+    }
+    eprintln!(
+        "{} after {} steps ({:.2} epochs, {:.0} s of training)",
+        if s.already_complete {
+            "the run was already complete"
+        } else if s.finished {
+            "done"
+        } else {
+            "stopped"
+        },
+        s.steps,
+        s.epochs,
+        s.train_s
+    );
+    eprintln!(
+        "best checkpoint (step {}): {}/best.safetensors, validation loss {}",
+        s.best_step.map_or("-".into(), |v| v.to_string()),
+        s.out.display(),
+        s.val_loss.map_or("-".into(), |v| format!("{v:.4}"))
+    );
+    if let Some(t) = &s.test {
+        eprintln!(
+            "test ({} sentences, {} references): BLEU greedy {:.2}{}; exact match greedy {:.4}",
+            t.sentences,
+            t.pairs,
+            t.bleu_greedy,
+            t.bleu_beam
+                .map_or(String::new(), |b| format!(", beam {b:.2}")),
+            t.exact_match_greedy
+        );
+    }
+    for e in s.examples.iter().take(5) {
+        eprintln!(
+            "  {}\n    -> {}\n    (reference: {})",
+            e.source,
+            e.beam.as_deref().unwrap_or(&e.greedy),
+            e.references.first().map_or("", |r| r.as_str())
+        );
+    }
+    if let Some(p) = plot {
+        eprintln!("curves: {}", p.display());
+    }
+    Ok(())
+}
+
+/// DIR/loss.png: training and validation loss by step.
+fn draw_plot(dir: &Path) -> Result<PathBuf> {
+    let m = read_metrics(dir);
+    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
+        m.iter()
+            .filter(|r| r["event"] == event)
+            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
+            .collect()
+    };
+    let path = dir.join("loss.png");
+    plot::line_chart(
+        &path,
+        &plot::Chart {
+            title: "Training and validation loss (nats per target token)",
+            x_label: "step",
+            y_label: "loss (nats)",
+            log_y: false,
+        },
+        &[
+            plot::Series {
+                name: "train loss".into(),
+                points: pick("train", "loss"),
+            },
+            plot::Series {
+                name: "validation loss".into(),
+                points: pick("eval", "val_loss"),
+            },
+        ],
+    )?;
+    Ok(path)
+}

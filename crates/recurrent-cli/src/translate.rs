@@ -1,0 +1,80 @@
+//! `recurrent translate`: translate lines from stdin with a trained encoder-decoder.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use recurrent::train::run::resolve_checkpoint;
+use recurrent::train::translate::{load_translator, translate_beam, translate_greedy};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct TranslateArgs {
+    /// A checkpoint file, or a run directory (its best checkpoint)
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Read sentences from this file, one per line [default: stdin]
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Beam width (1: greedy) [default: the one the model was trained and scored with]
+    #[arg(long)]
+    pub beam: Option<usize>,
+    /// Print the K best translations per line, `score<TAB>text` (score: log p / len^alpha);
+    /// the beam is widened to K if narrower
+    #[arg(long)]
+    pub nbest: Option<usize>,
+    /// Length normalisation of beam scores [default: the model's]
+    #[arg(long)]
+    pub length_alpha: Option<f64>,
+    /// One JSON object per input line: {"source", "translation", "nbest": [{"score", "text"}]}
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: &TranslateArgs) -> Result<()> {
+    let path = resolve_checkpoint(&a.checkpoint)?;
+    let (model, mut meta) = load_translator(&path)?;
+    if let Some(al) = a.length_alpha {
+        anyhow::ensure!(al >= 0.0 && al.is_finite(), "--length-alpha must be >= 0");
+        meta.length_alpha = al;
+    }
+    let lines = crate::classify::read_lines(a.input.as_deref(), None)?;
+    let nbest = a.nbest.unwrap_or(1);
+    anyhow::ensure!(nbest >= 1, "--nbest must be at least 1");
+    let beam = a.beam.unwrap_or(meta.beam).max(nbest);
+    anyhow::ensure!(beam >= 1, "--beam must be at least 1");
+    let hyps: Vec<Vec<(Option<f64>, String)>> = if beam == 1 {
+        translate_greedy(&model, &meta, &lines)?
+            .into_iter()
+            .map(|t| vec![(None, t)])
+            .collect()
+    } else {
+        translate_beam(&model, &meta, &lines, beam, nbest)?
+            .into_iter()
+            .map(|h| h.into_iter().map(|(s, t)| (Some(s), t)).collect())
+            .collect()
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (src, h) in lines.iter().zip(&hyps) {
+        if a.json {
+            let v = serde_json::json!({
+                "source": src,
+                "translation": h.first().map_or("", |x| x.1.as_str()),
+                "nbest": h.iter().take(nbest).map(|(s, t)| serde_json::json!({"score": s, "text": t})).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{v}").context("stdout")?;
+        } else if a.nbest.is_some() {
+            for (s, t) in h.iter().take(nbest) {
+                writeln!(
+                    out,
+                    "{}\t{t}",
+                    s.map_or("nan".into(), |s| format!("{s:.6}"))
+                )
+                .context("stdout")?;
+            }
+        } else {
+            writeln!(out, "{}", h.first().map_or("", |x| x.1.as_str())).context("stdout")?;
+        }
+    }
+    out.flush().context("stdout")?;
+    Ok(())
+}
