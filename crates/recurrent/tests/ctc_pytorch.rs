@@ -22,7 +22,7 @@ fn compare(case: &str, what: &str, a: &[f64], b: &Tensor<f64>) -> Result<f64, St
     let mut worst = 0.0f64;
     for (i, (&x, &y)) in a.iter().zip(b.data()).enumerate() {
         let err = (x - y).abs() / y.abs().max(1.0);
-        if !(err <= 1e-9) {
+        if err.is_nan() || err > 1e-9 {
             return Err(format!(
                 "{case}: {what}[{i}] = {x:e}, expected {y:e} (rel err {err:e})"
             ));

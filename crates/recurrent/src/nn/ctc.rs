@@ -490,7 +490,7 @@ mod tests {
                 assert_eq!(min_frames(&target), frames + 1);
             }
             let (got, _) = CtcLoss::new()
-                .forward(&x, frames, c, &[frames], &[target.clone()])
+                .forward(&x, frames, c, &[frames], std::slice::from_ref(&target))
                 .unwrap();
             assert!(
                 got[0] == want || (got[0] - want).abs() <= 1e-12 * want.abs().max(1.0),
@@ -508,7 +508,7 @@ mod tests {
             assert_eq!(min_frames(&tg), 3);
             let out = CtcLoss::new()
                 .reduction(CtcReduction::None)
-                .loss(&x, 2, 3, &[2], &[tg.clone()])
+                .loss(&x, 2, 3, &[2], std::slice::from_ref(&tg))
                 .unwrap();
             assert_eq!(out.losses[0], f64::INFINITY);
             assert!(out.grad.iter().all(|g: &f64| g.is_nan()));
