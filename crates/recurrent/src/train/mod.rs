@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod clip;
+pub mod ctc;
 pub mod forecast;
 pub mod forecast_eval;
 pub mod lm;
@@ -14,6 +15,7 @@ pub mod optim;
 pub mod run;
 pub mod runner;
 pub mod schedule;
+pub mod seq_metrics;
 pub mod tag;
 
 pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
