@@ -44,6 +44,37 @@ pub fn greedy(log_probs: &[f64], c: usize, blank: usize) -> Hypothesis {
     Hypothesis { labels, log_prob }
 }
 
+/// Greedy decoding one frame at a time, for streaming: [`GreedyStream::push`] returns a
+/// symbol the moment its first frame wins (it can never be taken back: later frames only
+/// repeat it, pass to a blank, or start another symbol). The labels pushed out, in order,
+/// are exactly [`greedy`]'s.
+#[derive(Clone, Debug, Default)]
+pub struct GreedyStream {
+    prev: Option<usize>,
+    /// ln of the best path so far.
+    pub log_prob: f64,
+}
+
+impl GreedyStream {
+    /// A decoder at the start of an utterance.
+    pub fn new() -> Self {
+        GreedyStream::default()
+    }
+    /// Takes one frame's log-probabilities [C]; returns the class emitted now, if any.
+    pub fn push(&mut self, row: &[f64], blank: usize) -> Option<usize> {
+        let mut k = 0;
+        for (j, &v) in row.iter().enumerate() {
+            if v > row[k] {
+                k = j;
+            }
+        }
+        self.log_prob += row.get(k).copied().unwrap_or(f64::NEG_INFINITY);
+        let emit = (k != blank && self.prev != Some(k)).then_some(k);
+        self.prev = Some(k);
+        emit
+    }
+}
+
 /// Log-probabilities of a prefix: its paths so far ending in a blank, and ending in its last
 /// symbol (the distinction decides whether a repeated symbol extends it or merges into it).
 #[derive(Clone, Copy, Debug)]
@@ -193,6 +224,21 @@ mod tests {
         }
         assert_eq!(b[0].labels, vec![2]);
         assert!(b[0].log_prob > exact(&lp, c, &g.labels));
+    }
+
+    #[test]
+    fn streaming_greedy_equals_greedy() {
+        let mut rng = crate::Rng::new(8);
+        for _ in 0..20 {
+            let (t, c) = (40, 4);
+            let x: Vec<f64> = (0..t * c).map(|_| 2.0 * rng.normal()).collect();
+            let lp = crate::nn::ctc::log_softmax_rows(&x, c);
+            let mut s = GreedyStream::new();
+            let out: Vec<usize> = lp.chunks(c).filter_map(|r| s.push(r, 0)).collect();
+            let g = greedy(&lp, c, 0);
+            assert_eq!(out, g.labels);
+            assert!((s.log_prob - g.log_prob).abs() < 1e-9);
+        }
     }
 
     #[test]
