@@ -136,7 +136,7 @@ pub fn connect(
             let sd = cfg.noise_level * (sq / len as f64).sqrt();
             let mut samples = Vec::new();
             let mut spans = Vec::with_capacity(n);
-            let mut noise = |samples: &mut Vec<f32>, rng: &mut Rng| {
+            let noise = |samples: &mut Vec<f32>, rng: &mut Rng| {
                 let g = gap_samples(rng);
                 samples.extend((0..g).map(|_| (sd * rng.normal()) as f32));
             };
