@@ -222,21 +222,50 @@ impl<F: Float> CtcModel<F> {
         backward: bool,
     ) -> Result<CtcOutput<F>> {
         let (logits, cache) = self.forward(batch, train)?;
-        let classes = self.to_classes(targets)?;
-        let out = CtcLoss::new()
-            .reduction(reduction)
-            .zero_infinity(true)
-            .loss(
-                &logits,
-                cache.steps(),
-                self.config.classes(),
-                &cache.lengths(),
-                &classes,
-            )?;
+        let out = self.ctc_loss(&logits, &cache, targets, reduction)?;
         if backward {
             self.backward(&cache, &out.grad)?;
         }
         Ok(out)
+    }
+
+    /// The CTC loss and its gradient for logits that [`CtcModel::forward`] made.
+    pub fn ctc_loss(
+        &self,
+        logits: &[F],
+        cache: &CtcModelCache<F>,
+        targets: &[Vec<usize>],
+        reduction: CtcReduction,
+    ) -> Result<CtcOutput<F>> {
+        let classes = self.to_classes(targets)?;
+        CtcLoss::new()
+            .reduction(reduction)
+            .zero_infinity(true)
+            .loss(
+                logits,
+                cache.steps(),
+                self.config.classes(),
+                &cache.lengths(),
+                &classes,
+            )
+    }
+
+    /// The per-utterance losses only (no gradient: evaluation), impossible alignments 0.
+    pub fn ctc_losses(
+        &self,
+        logits: &[F],
+        cache: &CtcModelCache<F>,
+        targets: &[Vec<usize>],
+    ) -> Result<Vec<f64>> {
+        let classes = self.to_classes(targets)?;
+        let (losses, _) = CtcLoss::new().zero_infinity(true).forward(
+            logits,
+            cache.steps(),
+            self.config.classes(),
+            &cache.lengths(),
+            &classes,
+        )?;
+        Ok(losses)
     }
 
     /// Symbols -> classes (+1); a symbol >= K is an error naming the utterance.
@@ -269,9 +298,14 @@ impl<F: Float> CtcModel<F> {
     /// Per-utterance log-probabilities [T'_b, C] (blank = class 0).
     pub fn log_probs(&self, batch: &SeqBatch<F>) -> Result<Vec<Vec<f64>>> {
         let (logits, cache) = self.forward(batch, None)?;
-        let (b, c) = (batch.b, self.config.classes());
-        let lp = log_softmax_rows(&logits, c);
-        Ok(cache
+        Ok(self.split_log_probs(&logits, &cache))
+    }
+
+    /// Per-utterance log-probabilities [T'_b, C] of logits that [`CtcModel::forward`] made.
+    pub fn split_log_probs(&self, logits: &[F], cache: &CtcModelCache<F>) -> Vec<Vec<f64>> {
+        let (b, c) = (cache.batch.b, self.config.classes());
+        let lp = log_softmax_rows(logits, c);
+        cache
             .lengths()
             .iter()
             .enumerate()
@@ -280,34 +314,37 @@ impl<F: Float> CtcModel<F> {
                     .flat_map(|t| lp[(t * b + bi) * c..(t * b + bi + 1) * c].iter().copied())
                     .collect()
             })
-            .collect())
+            .collect()
     }
 
     /// The best labelling of each utterance as symbols: greedy with `beam` <= 1, else prefix
     /// beam search (its best).
     pub fn decode(&self, batch: &SeqBatch<F>, beam: usize) -> Result<Vec<Hypothesis>> {
-        let c = self.config.classes();
         Ok(self
             .log_probs(batch)?
             .iter()
-            .map(|lp| {
-                let h = if beam <= 1 {
-                    greedy(lp, c, BLANK)
-                } else {
-                    prefix_beam_search(lp, c, BLANK, beam)
-                        .into_iter()
-                        .next()
-                        .unwrap_or(Hypothesis {
-                            labels: Vec::new(),
-                            log_prob: f64::NEG_INFINITY,
-                        })
-                };
-                Hypothesis {
-                    labels: h.labels.iter().map(|&k| k - 1).collect(),
-                    log_prob: h.log_prob,
-                }
-            })
+            .map(|lp| self.decode_log_probs(lp, beam))
             .collect())
+    }
+
+    /// The best labelling (symbols) of one utterance's log-probabilities [T'_b, C].
+    pub fn decode_log_probs(&self, lp: &[f64], beam: usize) -> Hypothesis {
+        let c = self.config.classes();
+        let h = if beam <= 1 {
+            greedy(lp, c, BLANK)
+        } else {
+            prefix_beam_search(lp, c, BLANK, beam)
+                .into_iter()
+                .next()
+                .unwrap_or(Hypothesis {
+                    labels: Vec::new(),
+                    log_prob: f64::NEG_INFINITY,
+                })
+        };
+        Hypothesis {
+            labels: h.labels.iter().map(|&k| k - 1).collect(),
+            log_prob: h.log_prob,
+        }
     }
 }
 

@@ -403,25 +403,23 @@ pub fn score(
     let mut loss = 0.0;
     let mut greedy = TranscriptionScore::default();
     let mut beamed = (beam > 1).then(TranscriptionScore::default);
-    let mut m = model.clone();
     for idx in bucket_batches(&lengths, 32, None) {
         let seqs: Vec<&[f32]> = idx.iter().map(|&i| data[i].frames.as_slice()).collect();
         let targets: Vec<Vec<usize>> = idx.iter().map(|&i| data[i].labels.clone()).collect();
         let batch = pad_frames(&seqs, dim)?;
-        let out = m.loss(&batch, &targets, CtcReduction::Sum, None, false)?;
+        // One forward pass serves the loss and both decoders.
+        let (logits, cache) = model.forward(&batch, None)?;
+        let losses = model.ctc_losses(&logits, &cache, &targets)?;
         // Sum of per-utterance losses / label counts, as PyTorch's mean before the batch mean.
-        loss += out
-            .losses
+        loss += losses
             .iter()
             .zip(&targets)
             .map(|(l, t)| l / t.len().max(1) as f64)
             .sum::<f64>();
-        for (h, t) in model.decode(&batch, 1)?.iter().zip(&targets) {
-            greedy.add(t, &h.labels);
-        }
-        if let Some(s) = &mut beamed {
-            for (h, t) in model.decode(&batch, beam)?.iter().zip(&targets) {
-                s.add(t, &h.labels);
+        for (lp, t) in model.split_log_probs(&logits, &cache).iter().zip(&targets) {
+            greedy.add(t, &model.decode_log_probs(lp, 1).labels);
+            if let Some(s) = &mut beamed {
+                s.add(t, &model.decode_log_probs(lp, beam).labels);
             }
         }
     }
