@@ -9,7 +9,7 @@ use recurrent::model::ctc_model::{pad_frames, CtcModel, CtcModelConfig};
 use recurrent::nn::CtcReduction;
 use recurrent::train::ctc::{decode_all, load_ctc, train_ctc, CtcData, CtcExample, CtcTrainConfig};
 use recurrent::train::runner::TrainRequest;
-use recurrent::train::seq_metrics::score_transcriptions;
+use recurrent::train::transcription::score_transcriptions;
 use recurrent::train::{Adam, AdamConfig, Optimizer, Quiet};
 use recurrent::{Module, Rng};
 use std::path::PathBuf;

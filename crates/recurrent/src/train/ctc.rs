@@ -25,7 +25,7 @@
 use super::classify::{check_shapes, read_meta, rnn_shapes};
 use super::observe::Observer;
 use super::runner::{self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
-use super::seq_metrics::TranscriptionScore;
+use super::transcription::TranscriptionScore;
 use crate::cell::CellKind;
 use crate::checkpoint;
 use crate::data::bucket::bucket_batches;

@@ -15,8 +15,8 @@ pub mod optim;
 pub mod run;
 pub mod runner;
 pub mod schedule;
-pub mod seq_metrics;
 pub mod tag;
+pub mod transcription;
 
 pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
 pub use observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};
