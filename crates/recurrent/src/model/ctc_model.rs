@@ -21,8 +21,9 @@ use super::tagger::{Tagger, TaggerCache, TaggerConfig};
 use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
-use crate::infer::ctc_decode::{greedy, prefix_beam_search, Hypothesis};
+use crate::infer::ctc_decode::{greedy, prefix_beam_search, GreedyStream, Hypothesis};
 use crate::init::Init;
+use crate::layer::RnnState;
 use crate::nn::ctc::{log_softmax_rows, min_frames, CtcLoss, CtcOutput, CtcReduction};
 use crate::param::{Module, Param};
 use crate::rng::Rng;
@@ -348,6 +349,89 @@ impl<F: Float> CtcModel<F> {
     }
 }
 
+/// Streaming transcription with a unidirectional model: frames go in as they arrive (any
+/// chunk size), symbols come out as soon as the greedy path emits them. The recurrent state
+/// is carried from chunk to chunk, and frames that do not yet fill a stacked step wait, so
+/// the symbols are exactly those of [`CtcModel::decode`] with `beam` 1 on the whole input.
+#[derive(Debug)]
+pub struct CtcStream<'m, F: Float> {
+    model: &'m CtcModel<F>,
+    state: Option<RnnState<F>>,
+    pending: Vec<F>,
+    decoder: GreedyStream,
+}
+
+impl<'m, F: Float> CtcStream<'m, F> {
+    /// A stream at the start of an utterance; a bidirectional model cannot stream.
+    pub fn new(model: &'m CtcModel<F>) -> Result<Self> {
+        if model.config.bidirectional {
+            return Err(Error::Config(
+                "a bidirectional model reads the whole utterance: it cannot stream".into(),
+            ));
+        }
+        Ok(CtcStream {
+            model,
+            state: None,
+            pending: Vec::new(),
+            decoder: GreedyStream::new(),
+        })
+    }
+
+    /// Feeds frames [n, I] (n >= 0); returns the symbols emitted.
+    pub fn push(&mut self, frames: &[F]) -> Result<Vec<usize>> {
+        let (dim, k) = (self.model.config.input, self.model.config.stack);
+        if frames.len() % dim != 0 {
+            return Err(Error::Input(format!(
+                "{} values are not a whole number of {dim}-feature frames",
+                frames.len()
+            )));
+        }
+        self.pending.extend_from_slice(frames);
+        let steps = self.pending.len() / (dim * k);
+        let x: Vec<F> = self.pending.drain(..steps * dim * k).collect();
+        self.run(x, steps)
+    }
+
+    /// Ends the utterance: a last partial step (completed with zeros, as in training) is
+    /// read. Returns the symbols emitted and ln of the whole best path; the stream is then
+    /// ready for a new utterance.
+    pub fn finish(&mut self) -> Result<(Vec<usize>, f64)> {
+        let width = self.model.config.input * self.model.config.stack;
+        let mut out = Vec::new();
+        if !self.pending.is_empty() {
+            let mut x = std::mem::take(&mut self.pending);
+            x.resize(width, F::zero());
+            out = self.run(x, 1)?;
+        }
+        let log_prob = self.decoder.log_prob;
+        self.state = None;
+        self.decoder = GreedyStream::new();
+        Ok((out, log_prob))
+    }
+
+    /// ln of the best path so far.
+    pub fn log_prob(&self) -> f64 {
+        self.decoder.log_prob
+    }
+
+    fn run(&mut self, x: Vec<F>, steps: usize) -> Result<Vec<usize>> {
+        if steps == 0 {
+            return Ok(Vec::new());
+        }
+        let tagger = &self.model.tagger;
+        let (out, _) = tagger
+            .rnn
+            .forward_tm(x, steps, 1, self.state.as_ref(), None, None)?;
+        self.state = Some(out.state);
+        let logits = tagger.head.forward(out.output.data(), steps);
+        let c = self.model.config.classes();
+        Ok(log_softmax_rows(&logits, c)
+            .chunks_exact(c)
+            .filter_map(|row| self.decoder.push(row, BLANK).map(|k| k - 1))
+            .collect())
+    }
+}
+
 impl<F: Float> Module<F> for CtcModel<F> {
     fn visit(&self, f: &mut dyn FnMut(&Param<F>)) {
         self.tagger.visit(f);
@@ -420,6 +504,56 @@ mod tests {
                 assert!(r.checked > 50);
             }
         }
+    }
+
+    #[test]
+    fn streaming_equals_whole_utterance_greedy() {
+        let mut rng = Rng::new(4);
+        for (cell, stack) in [(CellKind::Lstm, 1), (CellKind::Gru, 3), (CellKind::Lstm, 2)] {
+            let mut cfg = config(cell, stack, false, 0.0);
+            cfg.layers = 2;
+            cfg.hidden = 8;
+            let mut m = CtcModel::<f64>::new(cfg, &Init::default(), &mut Rng::new(6)).unwrap();
+            // Sharpen the head so the greedy path emits often.
+            m.tagger
+                .head
+                .weight
+                .value
+                .data_mut()
+                .iter_mut()
+                .for_each(|w| *w *= 8.0);
+            let frames: Vec<f64> = (0..40 * 3).map(|_| rng.normal()).collect();
+            let whole = m
+                .decode(&pad_frames(&[frames.as_slice()], 3).unwrap(), 1)
+                .unwrap()
+                .remove(0);
+            for chunk in [1, 4, 7, 40] {
+                let mut s = CtcStream::new(&m).unwrap();
+                let mut got = Vec::new();
+                for part in frames.chunks(chunk * 3) {
+                    got.extend(s.push(part).unwrap());
+                }
+                let before = s.log_prob();
+                let (rest, lp) = s.finish().unwrap();
+                got.extend(rest);
+                assert_eq!(got, whole.labels, "{cell:?} stack {stack} chunk {chunk}");
+                // The best path's probability sums every step's best log-probability: equal
+                // only if the stream saw every step's outputs as the whole pass did.
+                assert!(
+                    (lp - whole.log_prob).abs() < 1e-9,
+                    "{lp} vs {}",
+                    whole.log_prob
+                );
+                assert!(before >= lp);
+            }
+        }
+        let bi = CtcModel::<f64>::new(
+            config(CellKind::Gru, 1, true, 0.0),
+            &Init::default(),
+            &mut Rng::new(1),
+        )
+        .unwrap();
+        assert!(CtcStream::new(&bi).is_err());
     }
 
     #[test]
