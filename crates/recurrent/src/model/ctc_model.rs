@@ -380,7 +380,7 @@ impl<'m, F: Float> CtcStream<'m, F> {
     /// Feeds frames [n, I] (n >= 0); returns the symbols emitted.
     pub fn push(&mut self, frames: &[F]) -> Result<Vec<usize>> {
         let (dim, k) = (self.model.config.input, self.model.config.stack);
-        if frames.len() % dim != 0 {
+        if !frames.len().is_multiple_of(dim) {
             return Err(Error::Input(format!(
                 "{} values are not a whole number of {dim}-feature frames",
                 frames.len()
