@@ -4,6 +4,7 @@
 
 pub mod bucket;
 pub mod conllu;
+pub mod connected;
 pub mod labelled;
 pub mod longrange;
 pub mod parallel;

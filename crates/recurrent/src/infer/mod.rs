@@ -1,5 +1,6 @@
-//! Inference: sampling from a distribution over tokens, and beam search.
+//! Inference: sampling from a distribution over tokens, beam search, and CTC decoding.
 
+pub mod ctc_decode;
 pub mod generate;
 pub mod sample;
 

@@ -3,11 +3,13 @@
 //! [`crate::Float`], works on flat row-major slices (shapes in each file's header), writes its
 //! backward beside its forward, and exposes its parameters through [`crate::Module`].
 
+pub mod ctc;
 pub mod dropout;
 pub mod embedding;
 pub mod linear;
 pub mod loss;
 
+pub use ctc::{CtcLoss, CtcOutput, CtcReduction};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use linear::Linear;

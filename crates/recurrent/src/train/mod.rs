@@ -5,6 +5,7 @@
 pub mod bleu;
 pub mod classify;
 pub mod clip;
+pub mod ctc;
 pub mod forecast;
 pub mod forecast_eval;
 pub mod lm;
@@ -17,6 +18,7 @@ pub mod runner;
 pub mod schedule;
 pub mod tag;
 pub mod translate;
+pub mod transcription;
 
 pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
 pub use observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};
