@@ -23,8 +23,11 @@ fn replay(target: &str, f: fn(&[u8])) -> usize {
     n
 }
 
+/// A fuzz entry point: any bytes in, no panic out.
+type Entry = fn(&[u8]);
+
 /// Every fuzz target's entry point, by the target's name (its corpus folder).
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Entry)] = &[
     ("safetensors_read", recurrent::fuzzing::safetensors_read),
     ("text_corpus", recurrent::fuzzing::text_corpus),
     ("checkpoint_meta", recurrent::fuzzing::checkpoint_meta),
