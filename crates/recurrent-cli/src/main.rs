@@ -4,6 +4,7 @@
 mod bench;
 mod classify;
 mod common;
+mod compose;
 mod corpus;
 mod demo;
 mod diagnose;
@@ -17,6 +18,7 @@ mod tag;
 mod train_classify;
 mod train_forecast;
 mod train_lm;
+mod train_music;
 mod train_tag;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +55,8 @@ enum Cmd {
     Lab(lab::LabCmd),
     /// Forecast the rows after a CSV series with a trained forecaster (CSV out, PNG plot)
     Forecast(forecast::ForecastCmdArgs),
+    /// Compose folk tunes in ABC with a trained music model (`--midi DIR` renders them)
+    Compose(compose::ComposeArgs),
 }
 
 #[derive(Subcommand)]
@@ -65,6 +69,8 @@ enum TrainCmd {
     Tag(train_tag::TagArgs),
     /// A time-series forecaster from a CSV file, tested against naive, seasonal naive and drift
     Forecast(train_forecast::ForecastArgs),
+    /// A language model over ABC tunes (musical tokens, one sequence per tune)
+    Music(train_music::MusicArgs),
 }
 
 fn main() {
@@ -76,6 +82,7 @@ fn main() {
             TrainCmd::Classify(a) => train_classify::run(a),
             TrainCmd::Tag(a) => train_tag::run(a),
             TrainCmd::Forecast(a) => train_forecast::run(a),
+            TrainCmd::Music(a) => train_music::run(a),
         },
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
@@ -86,6 +93,7 @@ fn main() {
         Some(Cmd::Diagnose(a)) => diagnose::run(a),
         Some(Cmd::Lab(c)) => lab::run(c),
         Some(Cmd::Forecast(a)) => forecast::run(a),
+        Some(Cmd::Compose(a)) => compose::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

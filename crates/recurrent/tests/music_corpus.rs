@@ -55,3 +55,45 @@ fn split_is_five_and_five_percent_by_tune() {
     }
 }
 
+
+/// Notes (tied continuations not counted) and length of the parse, repeats expanded.
+fn expected(p: &music::ParsedTune) -> (usize, u64) {
+    use music::parse::Item;
+    let (mut notes, mut total) = (0usize, 0u64);
+    let mut tied: Vec<u8> = Vec::new();
+    for i in music::midi::play_order(&p.items) {
+        match &p.items[i] {
+            Item::Note { pitches, ticks, tie, .. } => {
+                notes += pitches.iter().filter(|q| !tied.contains(q)).count();
+                tied = if *tie { pitches.clone() } else { Vec::new() };
+                total += *ticks as u64;
+            }
+            Item::Rest { ticks } => {
+                tied.clear();
+                total += *ticks as u64;
+            }
+            _ => {}
+        }
+    }
+    (notes, total)
+}
+
+#[test]
+fn every_tune_renders_to_midi_matching_the_parse() {
+    use midly::{MidiMessage, Smf, TrackEventKind};
+    let Some(tunes) = corpus() else { return };
+    for t in &tunes {
+        let p = music::parse_tune(&t.text, Path::new(&t.file), t.line).unwrap();
+        let bytes = music::midi::render(&p).unwrap();
+        let smf = Smf::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", t.name()));
+        let melody = &smf.tracks[1];
+        let (mut ons, mut time) = (0usize, 0u64);
+        for ev in melody {
+            time += ev.delta.as_int() as u64;
+            if let TrackEventKind::Midi { message: MidiMessage::NoteOn { vel, .. }, .. } = ev.kind {
+                ons += (vel.as_int() > 0) as usize;
+            }
+        }
+        assert_eq!((ons, time), expected(&p), "{}", t.name());
+    }
+}

@@ -8,6 +8,7 @@
 //! language model over tokens -> constrained sampling -> ABC text
 //! ```
 
+pub mod compose;
 pub mod corpus;
 pub mod grammar;
 pub mod midi;

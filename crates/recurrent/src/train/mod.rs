@@ -9,6 +9,7 @@ pub mod forecast_eval;
 pub mod lm;
 pub mod longrange;
 pub mod metrics;
+pub mod music;
 pub mod observe;
 pub mod optim;
 pub mod run;
