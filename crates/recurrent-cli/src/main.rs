@@ -12,6 +12,7 @@ mod eval;
 mod forecast;
 mod inspect;
 mod lab;
+mod music_stats;
 mod plot;
 mod sample;
 mod tag;
@@ -57,6 +58,8 @@ enum Cmd {
     Forecast(forecast::ForecastCmdArgs),
     /// Compose folk tunes in ABC with a trained music model (`--midi DIR` renders them)
     Compose(compose::ComposeArgs),
+    /// Validity of composed tunes next to the corpus's test tunes (parse, bars, repeats, tonic)
+    MusicStats(music_stats::MusicStatsArgs),
 }
 
 #[derive(Subcommand)]
@@ -94,6 +97,7 @@ fn main() {
         Some(Cmd::Lab(c)) => lab::run(c),
         Some(Cmd::Forecast(a)) => forecast::run(a),
         Some(Cmd::Compose(a)) => compose::run(a),
+        Some(Cmd::MusicStats(a)) => music_stats::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

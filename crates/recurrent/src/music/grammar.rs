@@ -57,7 +57,9 @@ fn classify(tok: &str, eos: bool, compound: bool) -> Class {
         Kind::Newline if tok == "\n" => Class::Newline,
         Kind::Space if tok == " " => Class::Space,
         Kind::Continuation => Class::Continuation,
-        Kind::ChordSymbol if tok.len() >= 2 && tok.ends_with('"') => Class::ChordSymbol,
+        Kind::ChordSymbol if tok.len() >= 2 && tok.ends_with('"') && chord_name_ok(&tok[1..tok.len() - 1]) => {
+            Class::ChordSymbol
+        }
         Kind::Tie => Class::Tie,
         Kind::Bar => Class::Bar(BarKind::of(tok)),
         Kind::Ending => match tok.trim_start_matches('[').parse::<u32>() {
@@ -125,6 +127,39 @@ fn classify(tok: &str, eos: bool, compound: bool) -> Class {
             None => Class::Forbidden,
         },
         _ => Class::Forbidden,
+    }
+}
+
+/// A chord name abc2midi knows: a root, a common quality, an optional bass note. The corpus
+/// also writes names it rejects (`"Gd"`, `"(A7)"`, `" B7"`), which the model learns too.
+pub fn chord_name_ok(name: &str) -> bool {
+    let (chord, bass) = match name.split_once('/') {
+        Some((c, b)) => (c, Some(b)),
+        None => (name, None),
+    };
+    let root_len = |s: &str| -> Option<usize> {
+        let b = s.as_bytes();
+        if !matches!(b.first()?, b'A'..=b'G') {
+            return None;
+        }
+        Some(1 + matches!(b.get(1), Some(b'#' | b'b')) as usize)
+    };
+    let Some(r) = root_len(chord) else {
+        return false;
+    };
+    const QUALITIES: [&str; 13] = [
+        "", "m", "7", "m7", "maj7", "6", "m6", "dim", "dim7", "aug", "9", "sus4", "sus",
+    ];
+    if !QUALITIES.contains(&&chord[r..]) {
+        return false;
+    }
+    match bass {
+        None => true,
+        Some(b) => {
+            let b = b.trim_end_matches(['+', '-']);
+            let up = b.to_ascii_uppercase();
+            root_len(&up).is_some_and(|n| n == b.len())
+        }
     }
 }
 
@@ -491,6 +526,16 @@ mod tests {
             "-", "\"G\"", "z", "%c", "A4",
         ];
         Vocab::from_tokens(Tokenizer::Abc, toks.iter().map(|s| s.to_string()).collect()).unwrap()
+    }
+
+    #[test]
+    fn chord_names_abc2midi_knows() {
+        for ok in ["G", "Am", "D7", "F#m", "Bb", "A7/c+", "G/b", "Edim"] {
+            assert!(chord_name_ok(ok), "{ok}");
+        }
+        for bad in ["Gd", "(A7)", " B7", "d", "", "A/x"] {
+            assert!(!chord_name_ok(bad), "{bad}");
+        }
     }
 
     #[test]
