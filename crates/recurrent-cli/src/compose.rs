@@ -74,7 +74,11 @@ pub fn run(a: &ComposeArgs) -> Result<()> {
     }
     if let (Some(file), Some(t)) = (&a.roll, tunes.first()) {
         let p = parse_tune(t, Path::new("composed"), 1)?;
-        crate::plot::piano_roll(file, &midi::playback(&p), p.title.as_deref().unwrap_or("tune"))?;
+        crate::plot::piano_roll(
+            file,
+            &midi::playback(&p),
+            p.title.as_deref().unwrap_or("tune"),
+        )?;
         eprintln!("piano roll: {}", file.display());
     }
     Ok(())

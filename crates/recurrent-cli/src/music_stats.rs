@@ -46,15 +46,41 @@ pub fn run(a: &MusicStatsArgs) -> Result<()> {
         crate::common::print_json(&serde_json::json!({"generated": g, "real_test": r}));
         return Ok(());
     }
-    println!("| measure | generated ({}) | real test tunes ({}) |", g.tunes, r.tunes);
+    println!(
+        "| measure | generated ({}) | real test tunes ({}) |",
+        g.tunes, r.tunes
+    );
     println!("|---|---|---|");
     let pct = |x: f64| format!("{:.1}%", 100.0 * x);
     println!("| parse | {} | {} |", pct(g.parse), pct(r.parse));
-    println!("| bars fitting the meter | {} of {} | {} of {} |", pct(g.bars_fit), g.bars, pct(r.bars_fit), r.bars);
-    println!("| balanced repeats | {} | {} |", pct(g.balanced_repeats), pct(r.balanced_repeats));
-    println!("| ending on the tonic | {} | {} |", pct(g.ends_on_tonic), pct(r.ends_on_tonic));
-    println!("| mean pitch range (semitones) | {:.1} | {:.1} |", g.mean_range, r.mean_range);
-    println!("| lowest / highest MIDI pitch | {} / {} | {} / {} |", g.lowest, g.highest, r.lowest, r.highest);
-    println!("| copies of a corpus tune | {} | - |", g.copies.map_or("-".into(), pct));
+    println!(
+        "| bars fitting the meter | {} of {} | {} of {} |",
+        pct(g.bars_fit),
+        g.bars,
+        pct(r.bars_fit),
+        r.bars
+    );
+    println!(
+        "| balanced repeats | {} | {} |",
+        pct(g.balanced_repeats),
+        pct(r.balanced_repeats)
+    );
+    println!(
+        "| ending on the tonic | {} | {} |",
+        pct(g.ends_on_tonic),
+        pct(r.ends_on_tonic)
+    );
+    println!(
+        "| mean pitch range (semitones) | {:.1} | {:.1} |",
+        g.mean_range, r.mean_range
+    );
+    println!(
+        "| lowest / highest MIDI pitch | {} / {} | {} / {} |",
+        g.lowest, g.highest, r.lowest, r.highest
+    );
+    println!(
+        "| copies of a corpus tune | {} | - |",
+        g.copies.map_or("-".into(), pct)
+    );
     Ok(())
 }

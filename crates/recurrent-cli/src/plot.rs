@@ -147,7 +147,10 @@ pub fn piano_roll(path: &Path, pb: &recurrent::music::midi::Playback, title: &st
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(48)
-        .build_cartesian_2d(0f64..(pb.total as f64 / q).max(1.0), (lo as f64 - 1.0)..(hi as f64 + 2.0))?;
+        .build_cartesian_2d(
+            0f64..(pb.total as f64 / q).max(1.0),
+            (lo as f64 - 1.0)..(hi as f64 + 2.0),
+        )?;
     chart
         .configure_mesh()
         .x_desc("quarter notes")
@@ -165,11 +168,21 @@ pub fn piano_roll(path: &Path, pb: &recurrent::music::midi::Playback, title: &st
     chart
         .draw_series(pb.chords.iter().map(|n| rect(n, RGBColor(170, 190, 220))))?
         .label("chord symbols")
-        .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], RGBColor(170, 190, 220).filled()));
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 4), (x + 14, y + 4)],
+                RGBColor(170, 190, 220).filled(),
+            )
+        });
     chart
         .draw_series(pb.melody.iter().map(|n| rect(n, RGBColor(200, 60, 40))))?
         .label("melody")
-        .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], RGBColor(200, 60, 40).filled()));
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 4), (x + 14, y + 4)],
+                RGBColor(200, 60, 40).filled(),
+            )
+        });
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))

@@ -69,7 +69,11 @@ pub fn run(args: &MusicArgs) -> Result<()> {
     let tunes = music::read_tunes(&args.data)?;
     if let Some(path) = &args.write_lm_text {
         let (tr, va, _) = music::split_tunes(&tunes, args.split_seed);
-        let join = |v: &[music::TuneRecord]| v.iter().map(|t| format!("{}\n", t.text)).collect::<String>();
+        let join = |v: &[music::TuneRecord]| {
+            v.iter()
+                .map(|t| format!("{}\n", t.text))
+                .collect::<String>()
+        };
         let (a, b) = (join(&tr), join(&va));
         std::fs::write(path, format!("{a}{b}")).with_context(|| path.display().to_string())?;
         let frac = b.chars().count() as f64 / (a.chars().count() + b.chars().count()) as f64;

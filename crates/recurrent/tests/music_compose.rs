@@ -8,7 +8,14 @@ use recurrent::train::{Quiet, TrainRequest};
 use std::path::Path;
 
 fn little_corpus() -> String {
-    let phrases = ["GABc d2B2", "c2A2 F2D2", "G2B2 d4", "e2dc B2A2", "dcBA G4", "FGAB c2e2"];
+    let phrases = [
+        "GABc d2B2",
+        "c2A2 F2D2",
+        "G2B2 d4",
+        "e2dc B2A2",
+        "dcBA G4",
+        "FGAB c2e2",
+    ];
     let mut s = String::new();
     for i in 0..40 {
         let key = ["G", "D"][i % 2];
@@ -51,10 +58,16 @@ fn a_small_model_composes_tunes_that_parse() {
     let out = compose(&model, &meta, &opts, 3, 7).unwrap();
     assert_eq!(out.len(), 3);
     for t in &out {
-        assert!(t.starts_with("X: ") && t.contains("\nM:4/4\n") && t.contains("\nK:D"), "{t}");
+        assert!(
+            t.starts_with("X: ") && t.contains("\nM:4/4\n") && t.contains("\nK:D"),
+            "{t}"
+        );
         let p = parse_tune(t, Path::new("composed"), 1).unwrap_or_else(|e| panic!("{e}\n{t}"));
         assert!(p.bars.len() >= 8, "{t}");
-        assert!(p.bars.iter().all(|b| b.ticks == 5760), "every bar full:\n{t}");
+        assert!(
+            p.bars.iter().all(|b| b.ticks == 5760),
+            "every bar full:\n{t}"
+        );
         assert!(!midi::render(&p).unwrap().is_empty());
     }
     let _ = std::fs::remove_dir_all(&dir);

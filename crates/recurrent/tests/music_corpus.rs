@@ -49,12 +49,13 @@ fn split_is_five_and_five_percent_by_tune() {
     assert_eq!(tr.len() + va.len() + te.len(), tunes.len());
     for (part, want) in [(&va, Split::Valid), (&te, Split::Test)] {
         assert!((30..75).contains(&part.len()), "{}", part.len());
-        assert!(part
-            .iter()
-            .all(|t| music::corpus::split_of(&t.file, &t.x, music::corpus::SPLIT_SEED) == want));
+        assert!(part.iter().all(|t| music::corpus::split_of(
+            &t.file,
+            &t.x,
+            music::corpus::SPLIT_SEED
+        ) == want));
     }
 }
-
 
 /// Notes (tied continuations not counted) and length of the parse, repeats expanded.
 fn expected(p: &music::ParsedTune) -> (usize, u64) {
@@ -63,7 +64,12 @@ fn expected(p: &music::ParsedTune) -> (usize, u64) {
     let mut tied: Vec<u8> = Vec::new();
     for i in music::midi::play_order(&p.items) {
         match &p.items[i] {
-            Item::Note { pitches, ticks, tie, .. } => {
+            Item::Note {
+                pitches,
+                ticks,
+                tie,
+                ..
+            } => {
                 notes += pitches.iter().filter(|q| !tied.contains(q)).count();
                 tied = if *tie { pitches.clone() } else { Vec::new() };
                 total += *ticks as u64;
@@ -90,7 +96,11 @@ fn every_tune_renders_to_midi_matching_the_parse() {
         let (mut ons, mut time) = (0usize, 0u64);
         for ev in melody {
             time += ev.delta.as_int() as u64;
-            if let TrackEventKind::Midi { message: MidiMessage::NoteOn { vel, .. }, .. } = ev.kind {
+            if let TrackEventKind::Midi {
+                message: MidiMessage::NoteOn { vel, .. },
+                ..
+            } = ev.kind
+            {
                 ons += (vel.as_int() > 0) as usize;
             }
         }

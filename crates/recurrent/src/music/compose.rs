@@ -34,9 +34,12 @@ fn choose_header(
     opts: &ComposeOptions,
     rng: &mut Rng,
 ) -> Result<(String, String, String)> {
+    // Only meters with a bar length can be constrained (`M:none` is left out).
+    let metered = |h: &&(String, String, String, usize)| matches!(parse_meter(&h.0), Ok(Some(_)));
     let matching: Vec<&(String, String, String, usize)> = meta
         .headers
         .iter()
+        .filter(metered)
         .filter(|h| opts.meter.as_ref().is_none_or(|m| *m == h.0))
         .filter(|h| opts.key.as_ref().is_none_or(|k| *k == h.2))
         .collect();
@@ -55,8 +58,9 @@ fn choose_header(
         return Ok(h);
     }
     // An unseen combination: the meter's usual unit, each part checked against the vocabulary.
-    let all: Vec<&(String, String, String, usize)> = meta.headers.iter().collect();
-    let (m0, _, k0) = draw(&all, rng).ok_or_else(|| Error::Input("the model has no headers".into()))?;
+    let all: Vec<&(String, String, String, usize)> = meta.headers.iter().filter(metered).collect();
+    let (m0, _, k0) =
+        draw(&all, rng).ok_or_else(|| Error::Input("the model has no headers".into()))?;
     let m = opts.meter.clone().unwrap_or(m0);
     let k = opts.key.clone().unwrap_or(k0);
     let meter = parse_meter(&m).map_err(Error::Config)?;
@@ -94,23 +98,33 @@ pub fn compose_one(
             .collect()
     };
     let ids = [
-        vocab.id(BOS).ok_or_else(|| Error::Input("no <bos> token".into()))?,
+        vocab
+            .id(BOS)
+            .ok_or_else(|| Error::Input("no <bos> token".into()))?,
         header_id(vocab, &format!("M:{m}"), "meters", known(0))?,
         header_id(vocab, "\n", "tokens", vec![])?,
         header_id(vocab, &format!("L:{l}"), "units", known(1))?,
         header_id(vocab, "\n", "tokens", vec![])?,
         header_id(vocab, &format!("K:{k}"), "keys", known(2))?,
     ];
-    let eos = vocab.id(EOS).ok_or_else(|| Error::Input("no <eos> token".into()))?;
+    let eos = vocab
+        .id(EOS)
+        .ok_or_else(|| Error::Input("no <eos> token".into()))?;
     let meter = parse_meter(&m)
         .map_err(Error::Config)?
         .ok_or_else(|| Error::Config(format!("meter `{m}` has no bar length")))?;
     let unit = l
         .split_once('/')
-        .and_then(|(a, b)| Some(Frac { num: a.parse().ok()?, den: b.parse().ok()? }))
+        .and_then(|(a, b)| {
+            Some(Frac {
+                num: a.parse().ok()?,
+                den: b.parse().ok()?,
+            })
+        })
         .ok_or_else(|| Error::Config(format!("bad unit `{l}`")))?;
-    let grammar = Grammar::new(vocab, eos, meter, unit)
-        .ok_or_else(|| Error::Config(format!("meter `{m}` with unit `{l}` is not representable")))?;
+    let grammar = Grammar::new(vocab, eos, meter, unit).ok_or_else(|| {
+        Error::Config(format!("meter `{m}` with unit `{l}` is not representable"))
+    })?;
     let mut sampler = Sampler::new(opts.sampler)?;
     let v = model.config().vocab;
     let (logits0, state0, _) = model.forward(&ids, ids.len(), 1, None, None)?;
@@ -158,7 +172,9 @@ pub fn compose_one(
                 .clone()
                 .unwrap_or_else(|| format!("Tune {number}"));
             let body = body.trim_end();
-            return Ok(format!("X: {number}\nT:{title}\nM:{m}\nL:{l}\nK:{k}{body}\n"));
+            return Ok(format!(
+                "X: {number}\nT:{title}\nM:{m}\nL:{l}\nK:{k}{body}\n"
+            ));
         }
     }
     Err(Error::Input(format!(

@@ -81,8 +81,12 @@ pub fn read_tunes(path: &Path) -> Result<Vec<TuneRecord>> {
     let mut out = Vec::new();
     for f in files {
         let bytes = std::fs::read(&f).map_err(|e| Error::io(&f, e))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| Error::format(&f, format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to())))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            Error::format(
+                &f,
+                format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+            )
+        })?;
         let name = f
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());

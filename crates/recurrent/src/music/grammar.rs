@@ -57,11 +57,16 @@ fn classify(tok: &str, eos: bool, compound: bool) -> Class {
         Kind::Newline if tok == "\n" => Class::Newline,
         Kind::Space if tok == " " => Class::Space,
         Kind::Continuation => Class::Continuation,
-        Kind::ChordSymbol if tok.len() >= 2 && tok.ends_with('"') && chord_name_ok(&tok[1..tok.len() - 1]) => {
+        Kind::ChordSymbol
+            if tok.len() >= 2 && tok.ends_with('"') && chord_name_ok(&tok[1..tok.len() - 1]) =>
+        {
             Class::ChordSymbol
         }
         Kind::Tie => Class::Tie,
-        Kind::Bar => Class::Bar(BarKind::of(tok)),
+        // The corpus also writes runs like `|:|||:`, which abc2midi reads as two repeat starts.
+        Kind::Bar if ["|", "||", "|]", "|:", ":|", "::", ":||:", ":|:"].contains(&tok) => {
+            Class::Bar(BarKind::of(tok))
+        }
         Kind::Ending => match tok.trim_start_matches('[').parse::<u32>() {
             Ok(n) if tok.starts_with('[') && (n == 1 || n == 2) => Class::Ending(n),
             _ => Class::Forbidden,
@@ -329,7 +334,8 @@ impl Grammar {
         let full = st.used == self.bar;
         let closing = st.bars >= self.soft_max;
         if st.expect_second {
-            return matches!(class, Class::Ending(2)) || (*class == Class::Space && st.prev != Prev::Space);
+            return matches!(class, Class::Ending(2))
+                || (*class == Class::Space && st.prev != Prev::Space);
         }
         match class {
             Class::Forbidden => false,
@@ -348,12 +354,9 @@ impl Grammar {
                     && !(full && st.prev != Prev::Bar)
             }
             Class::Space => {
-                !matches!(st.prev, Prev::Space | Prev::Newline | Prev::ChordSymbol)
-                    && !full
+                !matches!(st.prev, Prev::Space | Prev::Newline | Prev::ChordSymbol) && !full
             }
-            Class::Continuation => {
-                st.line_has_music && st.tuplet.is_none() && st.prev == Prev::Bar
-            }
+            Class::Continuation => st.line_has_music && st.tuplet.is_none() && st.prev == Prev::Bar,
             Class::ChordSymbol => {
                 !full
                     && st.tie.is_none()
@@ -394,7 +397,10 @@ impl Grammar {
             Class::Bar(k) => {
                 // `|:` opening a section at the start of a bar (`:|` newline `|:`).
                 if st.used == 0 && k.start_repeat && !k.end_repeat && st.tie.is_none() {
-                    return !st.repeat_open && st.ending != 1 && !closing && st.prev != Prev::ChordSymbol;
+                    return !st.repeat_open
+                        && st.ending != 1
+                        && !closing
+                        && st.prev != Prev::ChordSymbol;
                 }
                 if !full || st.tuplet.is_some() || st.prev == Prev::ChordSymbol {
                     return false;

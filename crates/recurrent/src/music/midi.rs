@@ -173,24 +173,52 @@ pub fn playback(t: &ParsedTune) -> Playback {
     pb
 }
 
-fn track(notes: &[Sounding], channel: u8, program: u8, velocity: u8, end: u32) -> Vec<TrackEvent<'static>> {
+fn track(
+    notes: &[Sounding],
+    channel: u8,
+    program: u8,
+    velocity: u8,
+    end: u32,
+) -> Vec<TrackEvent<'static>> {
     let ch = u4::new(channel);
     // (time, order: offs before ons, event)
     let mut ev: Vec<(u32, u8, MidiMessage)> = Vec::with_capacity(notes.len() * 2);
     for n in notes {
-        ev.push((n.start, 1, MidiMessage::NoteOn { key: u7::new(n.pitch), vel: u7::new(velocity) }));
-        ev.push((n.start + n.len, 0, MidiMessage::NoteOff { key: u7::new(n.pitch), vel: u7::new(0) }));
+        ev.push((
+            n.start,
+            1,
+            MidiMessage::NoteOn {
+                key: u7::new(n.pitch),
+                vel: u7::new(velocity),
+            },
+        ));
+        ev.push((
+            n.start + n.len,
+            0,
+            MidiMessage::NoteOff {
+                key: u7::new(n.pitch),
+                vel: u7::new(0),
+            },
+        ));
     }
     ev.sort_by_key(|e| (e.0, e.1));
     let mut out = vec![TrackEvent {
         delta: u28::new(0),
-        kind: TrackEventKind::Midi { channel: ch, message: MidiMessage::ProgramChange { program: u7::new(program) } },
+        kind: TrackEventKind::Midi {
+            channel: ch,
+            message: MidiMessage::ProgramChange {
+                program: u7::new(program),
+            },
+        },
     }];
     let mut last = 0;
     for (t, _, m) in ev {
         out.push(TrackEvent {
             delta: u28::new(t - last),
-            kind: TrackEventKind::Midi { channel: ch, message: m },
+            kind: TrackEventKind::Midi {
+                channel: ch,
+                message: m,
+            },
         });
         last = t;
     }
@@ -208,7 +236,10 @@ pub fn render(t: &ParsedTune) -> Result<Vec<u8>> {
     let (num, den) = t.meter.map_or((4, 4), |m| (m.num, m.den));
     let tempo = u24::new(60_000_000 / t.tempo.max(1));
     let meta = vec![
-        TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::Tempo(tempo)) },
+        TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Meta(MetaMessage::Tempo(tempo)),
+        },
         TrackEvent {
             delta: u28::new(0),
             kind: TrackEventKind::Meta(MetaMessage::TimeSignature(
@@ -218,10 +249,16 @@ pub fn render(t: &ParsedTune) -> Result<Vec<u8>> {
                 8,
             )),
         },
-        TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) },
+        TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+        },
     ];
     let smf = Smf {
-        header: Header::new(Format::Parallel, Timing::Metrical(u15::new(per_quarter as u16))),
+        header: Header::new(
+            Format::Parallel,
+            Timing::Metrical(u15::new(per_quarter as u16)),
+        ),
         tracks: vec![
             meta,
             track(&pb.melody, 0, 73, 90, pb.total),
@@ -251,7 +288,10 @@ mod tests {
         let pb = playback(&t);
         // Played: CD EF-|FG AB | CD EF-|c4: the tie joins F with F the first time only.
         let pitches: Vec<u8> = pb.melody.iter().map(|n| n.pitch).collect();
-        assert_eq!(pitches, vec![60, 62, 64, 65, 67, 69, 71, 60, 62, 64, 65, 72]);
+        assert_eq!(
+            pitches,
+            vec![60, 62, 64, 65, 67, 69, 71, 60, 62, 64, 65, 72]
+        );
         assert_eq!(pb.melody[3].len, 2 * 720);
         assert_eq!(pb.total, 4 * 2880);
         assert_eq!(pb.chords.len(), 9); // C, C again on the repeat, Am: three triads

@@ -138,7 +138,9 @@ pub fn parse_meter(v: &str) -> std::result::Result<Option<Frac>, String> {
         "none" | "" => return Ok(None),
         _ => {}
     }
-    parse_frac(v).map(Some).ok_or_else(|| format!("bad meter `{v}`"))
+    parse_frac(v)
+        .map(Some)
+        .ok_or_else(|| format!("bad meter `{v}`"))
 }
 
 fn parse_frac(v: &str) -> Option<Frac> {
@@ -246,7 +248,11 @@ pub fn parse_note(s: &str) -> Option<(usize, i32, Option<i32>, (u32, u32))> {
             b'_' => -1,
             _ => 0,
         };
-        acc = Some(if b[i] == b'=' { 0 } else { acc.unwrap_or(0) + a });
+        acc = Some(if b[i] == b'=' {
+            0
+        } else {
+            acc.unwrap_or(0) + a
+        });
         i += 1;
     }
     let letter = *b.get(i)?;
@@ -398,19 +404,21 @@ pub fn parse_tune(text: &str, origin: &Path, first_line: usize) -> Result<Parsed
             }
             Kind::Tuplet => {
                 if let Some((_, _, _, l)) = st.tuplet {
-                    return Err(err(t.line, format!("a tuplet starts inside the tuplet of line {}", l + first_line - 1)));
+                    return Err(err(
+                        t.line,
+                        format!(
+                            "a tuplet starts inside the tuplet of line {}",
+                            l + first_line - 1
+                        ),
+                    ));
                 }
-                let nums: Vec<Option<u32>> = s[1..]
-                    .split(':')
-                    .map(|x| x.parse().ok())
-                    .collect();
+                let nums: Vec<Option<u32>> = s[1..].split(':').map(|x| x.parse().ok()).collect();
                 let p = nums.first().copied().flatten().unwrap_or(3);
                 if !(2..=9).contains(&p) {
                     return Err(err(t.line, format!("tuplet `{s}`: only (2 to (9")));
                 }
                 let compound = st.meter.is_some_and(|m| {
-                    meter.is_some_and(|f| f.den == 8 && f.num % 3 == 0 && f.num > 3)
-                        && m > 0
+                    meter.is_some_and(|f| f.den == 8 && f.num % 3 == 0 && f.num > 3) && m > 0
                 });
                 let q = nums.get(1).copied().flatten().unwrap_or(match p {
                     2 | 4 | 8 => 3,
@@ -448,8 +456,9 @@ pub fn parse_tune(text: &str, origin: &Path, first_line: usize) -> Result<Parsed
                 let (ticks, item) = if t.kind == Kind::Rest {
                     let mul = duration(&s[1..])
                         .ok_or_else(|| err(t.line, format!("bad duration in `{s}`")))?;
-                    let ticks = ticks_of(mul, &st)
-                        .ok_or_else(|| err(t.line, format!("duration of `{s}` not representable")))?;
+                    let ticks = ticks_of(mul, &st).ok_or_else(|| {
+                        err(t.line, format!("duration of `{s}` not representable"))
+                    })?;
                     (ticks, Item::Rest { ticks })
                 } else {
                     let (pitches, mul) = if let Some(inner) = s.strip_prefix('[') {
@@ -471,8 +480,9 @@ pub fn parse_tune(text: &str, origin: &Path, first_line: usize) -> Result<Parsed
                             .ok_or_else(|| err(t.line, format!("bad note `{s}`")))?;
                         (vec![p], d)
                     };
-                    let ticks = ticks_of(mul, &st)
-                        .ok_or_else(|| err(t.line, format!("duration of `{s}` not representable")))?;
+                    let ticks = ticks_of(mul, &st).ok_or_else(|| {
+                        err(t.line, format!("duration of `{s}` not representable"))
+                    })?;
                     (
                         ticks,
                         Item::Note {
@@ -517,10 +527,7 @@ pub fn parse_tune(text: &str, origin: &Path, first_line: usize) -> Result<Parsed
                 }
                 cur = 0;
                 st.bar_acc.clear();
-                items.push(Item::Bar {
-                    kind,
-                    line: t.line,
-                });
+                items.push(Item::Bar { kind, line: t.line });
             }
             Kind::Other => {
                 return Err(err(t.line, format!("unexpected `{s}` in the music")));
@@ -672,11 +679,20 @@ mod tests {
     #[test]
     fn clear_errors_with_file_lines() {
         let e = p("X: 1\nJ:what\nK:C\nabc|\n").unwrap_err().to_string();
-        assert!(e.contains("line 11") && e.contains("unknown header `J:`"), "{e}");
+        assert!(
+            e.contains("line 11") && e.contains("unknown header `J:`"),
+            "{e}"
+        );
         let e = p("X: 1\nK:C\nab \"Am c|\n").unwrap_err().to_string();
-        assert!(e.contains("line 12") && e.contains("unclosed chord symbol"), "{e}");
+        assert!(
+            e.contains("line 12") && e.contains("unclosed chord symbol"),
+            "{e}"
+        );
         let e = p("X: 1\nK:C\nab\n(3ab|c\n").unwrap_err().to_string();
-        assert!(e.contains("line 13") && e.contains("unterminated tuplet"), "{e}");
+        assert!(
+            e.contains("line 13") && e.contains("unterminated tuplet"),
+            "{e}"
+        );
         let e = p("X: 1\nK:C\nab (3a").unwrap_err().to_string();
         assert!(e.contains("unterminated tuplet"), "{e}");
         let e = p("X: 1\nT:x\nabc\n").unwrap_err().to_string();

@@ -247,7 +247,11 @@ pub fn tokenize(text: &str) -> Vec<Token> {
                     }
                     // Optional `:q` and `:r` (each may be empty).
                     for _ in 0..2 {
-                        if j < s.len() && s[j] == b':' && s.get(j + 1).is_some_and(|b| b.is_ascii_digit() || *b == b':') {
+                        if j < s.len()
+                            && s[j] == b':'
+                            && s.get(j + 1)
+                                .is_some_and(|b| b.is_ascii_digit() || *b == b':')
+                        {
                             j += 1;
                             while j < s.len() && s[j].is_ascii_digit() {
                                 j += 1;
@@ -265,7 +269,11 @@ pub fn tokenize(text: &str) -> Vec<Token> {
                 Some(e) => (Kind::Note, e),
                 None => (Kind::Other, i + 1),
             },
-            b'0'..=b'9' if out.last().is_some_and(|t: &Token| t.kind == Kind::Bar && t.end == i) => {
+            b'0'..=b'9'
+                if out
+                    .last()
+                    .is_some_and(|t: &Token| t.kind == Kind::Bar && t.end == i) =>
+            {
                 let mut j = i;
                 while j < s.len() && s[j].is_ascii_digit() {
                     j += 1;
@@ -309,7 +317,16 @@ mod tests {
 
     #[test]
     fn odd_input_never_panics_and_round_trips() {
-        for t in ["", "\"", "[", "(", "é|", "X:\n\"unclosed\n[1", "K:C\n^^", "|]]"] {
+        for t in [
+            "",
+            "\"",
+            "[",
+            "(",
+            "é|",
+            "X:\n\"unclosed\n[1",
+            "K:C\n^^",
+            "|]]",
+        ] {
             assert_eq!(token_texts(t).concat(), t);
         }
     }

@@ -38,23 +38,29 @@ pub fn body_key(text: &str) -> Option<String> {
     )
 }
 
-/// Every repeat closed once, and none left open.
+/// No repeat opened while one is open, none left open at the end, and no `:|` that has
+/// nothing to go back to (a `:|` may go back to the start, a double bar or the last `:|`,
+/// as ABC players read it).
 fn balanced(items: &[Item]) -> bool {
     let mut open = false;
-    let mut first = true;
+    let mut boundary = true;
     for it in items {
         if let Item::Bar { kind, .. } = it {
             if kind.end_repeat {
-                // The first `:|` of a tune may repeat from the start.
-                if !open && !first {
+                if !open && !boundary {
                     return false;
                 }
                 open = false;
-                first = false;
+                boundary = true;
             }
             if kind.start_repeat {
+                if open {
+                    return false;
+                }
                 open = true;
-                first = false;
+            }
+            if kind.double && !kind.start_repeat {
+                boundary = true;
             }
         }
     }
@@ -109,7 +115,10 @@ pub fn measure(tunes: &[String], reference: Option<&HashSet<String>>) -> Validit
 
 /// The tunes of an ABC text (records from `X:`).
 pub fn tunes_in(text: &str) -> Vec<String> {
-    tunes_of(text, "tunes").into_iter().map(|r| r.text).collect()
+    tunes_of(text, "tunes")
+        .into_iter()
+        .map(|r| r.text)
+        .collect()
 }
 
 #[cfg(test)]
@@ -119,7 +128,7 @@ mod tests {
     #[test]
     fn measures_simple_tunes() {
         let good = "X: 1\nM:2/4\nL:1/8\nK:G\n|:GABc|d2G2:|\n".to_string();
-        let open = "X: 2\nM:2/4\nL:1/8\nK:G\n|:GABc|d2B2|\n".to_string();
+        let open = "X: 2\nM:2/4\nL:1/8\nK:G\n|:GABc|d2B2|:\n".to_string();
         let bad = "X: 3\nM:2/4\nK:G\nab \"C\n".to_string();
         let refs: HashSet<String> = [body_key(&good).unwrap()].into();
         let v = measure(&[good, open, bad], Some(&refs));

@@ -146,7 +146,12 @@ pub fn build_vocab(train: &[TuneRecord], min_count: usize) -> Result<Vocab> {
 
 /// A padded time-major batch: inputs [T, B], targets [T*B], mask [T*B].
 fn batch_of(tunes: &[&PreparedTune], pad: u32) -> (Vec<u32>, Vec<usize>, Vec<bool>, usize) {
-    let t = tunes.iter().map(|x| x.ids.len() - 1).max().unwrap_or(1).max(1);
+    let t = tunes
+        .iter()
+        .map(|x| x.ids.len() - 1)
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let b = tunes.len();
     let mut inputs = vec![pad; t * b];
     let mut targets = vec![pad as usize; t * b];
@@ -222,7 +227,11 @@ impl Task for MusicTask {
         self.train.len().div_ceil(self.batch) as u64
     }
 
-    fn train_step(&mut self, model: &mut LanguageModel<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
+    fn train_step(
+        &mut self,
+        model: &mut LanguageModel<f32>,
+        rng: &mut Rng,
+    ) -> Result<(f64, usize)> {
         if self.order.is_empty() || self.pos >= self.order.len() {
             if !self.order.is_empty() {
                 self.epoch += 1;
@@ -428,7 +437,10 @@ pub fn parse_meta(ck: &Checkpoint, path: &Path) -> Result<MusicMeta> {
     if meta.task != "music" || meta.vocab.tokenizer != Tokenizer::Abc {
         return Err(Error::format(
             path,
-            format!("this checkpoint is a `{}` model, not a music model", meta.task),
+            format!(
+                "this checkpoint is a `{}` model, not a music model",
+                meta.task
+            ),
         ));
     }
     let vocab = meta.vocab.clone().reindex()?;
