@@ -228,7 +228,7 @@ impl Grammar {
     pub fn new(vocab: &Vocab, eos: u32, meter: Frac, unit: Frac) -> Option<Grammar> {
         let bar = meter.ticks()?;
         let unit_t = unit.ticks()?;
-        let compound = meter.den == 8 && meter.num % 3 == 0 && meter.num > 3;
+        let compound = meter.den == 8 && meter.num.is_multiple_of(3) && meter.num > 3;
         let classes: Vec<Class> = (0..vocab.len() as u32)
             .map(|i| classify(vocab.token(i), i == eos, compound))
             .collect();
@@ -237,7 +237,7 @@ impl Grammar {
             .map(|c| match c {
                 Class::Timed { mul, .. } => {
                     let t = unit_t as u64 * mul.0 as u64;
-                    if t % mul.1 as u64 == 0 && t / (mul.1 as u64) <= bar as u64 {
+                    if t.is_multiple_of(mul.1 as u64) && t / (mul.1 as u64) <= bar as u64 {
                         (t / mul.1 as u64) as u32
                     } else {
                         0
@@ -293,7 +293,7 @@ impl Grammar {
         }
         self.durations.iter().any(|&d| {
             let s = d as u64 * q as u64;
-            s % p as u64 == 0 && {
+            s.is_multiple_of(p as u64) && {
                 let s = (s / p as u64) as u32;
                 s <= r && self.can_fill(r - s, left - 1, q, p)
             }
@@ -310,7 +310,7 @@ impl Grammar {
             None => Some(d),
             Some((_, q, p)) => {
                 let s = d as u64 * q as u64;
-                (s % p as u64 == 0).then(|| (s / p as u64) as u32)
+                (s.is_multiple_of(p as u64)).then(|| (s / p as u64) as u32)
             }
         }
     }

@@ -26,7 +26,7 @@ impl Frac {
     /// Its length in ticks (None when not exact).
     pub fn ticks(&self) -> Option<u32> {
         let t = TICKS_PER_WHOLE as u64 * self.num as u64;
-        (self.den > 0 && t % self.den as u64 == 0)
+        (self.den > 0 && t.is_multiple_of(self.den as u64))
             .then(|| (t / self.den as u64).try_into().ok())
             .flatten()
     }
@@ -236,9 +236,13 @@ fn duration(s: &str) -> Option<(u32, u32)> {
     (i == b.len() && num > 0 && den > 0 && num <= 64 && den <= 1024).then_some((num, den))
 }
 
+/// A note's letter index (0..7 for C..B), octave offset, explicit accidental and duration
+/// multiplier.
+pub type NoteParts = (usize, i32, Option<i32>, (u32, u32));
+
 /// A note `^f'3/2`: (letter index 0..7 for C..B, octave offset, explicit accidental, the
 /// duration multiplier). None when malformed.
-pub fn parse_note(s: &str) -> Option<(usize, i32, Option<i32>, (u32, u32))> {
+pub fn parse_note(s: &str) -> Option<NoteParts> {
     let b = s.as_bytes();
     let mut i = 0;
     let mut acc: Option<i32> = None;
@@ -418,7 +422,8 @@ pub fn parse_tune(text: &str, origin: &Path, first_line: usize) -> Result<Parsed
                     return Err(err(t.line, format!("tuplet `{s}`: only (2 to (9")));
                 }
                 let compound = st.meter.is_some_and(|m| {
-                    meter.is_some_and(|f| f.den == 8 && f.num % 3 == 0 && f.num > 3) && m > 0
+                    meter.is_some_and(|f| f.den == 8 && f.num.is_multiple_of(3) && f.num > 3)
+                        && m > 0
                 });
                 let q = nums.get(1).copied().flatten().unwrap_or(match p {
                     2 | 4 | 8 => 3,
@@ -440,13 +445,13 @@ pub fn parse_tune(text: &str, origin: &Path, first_line: usize) -> Result<Parsed
             Kind::Note | Kind::Rest => {
                 let ticks_of = |mul: (u32, u32), st: &State| -> Option<u32> {
                     let mut t = st.unit as u64 * mul.0 as u64;
-                    if t % mul.1 as u64 != 0 {
+                    if !t.is_multiple_of(mul.1 as u64) {
                         return None;
                     }
                     t /= mul.1 as u64;
                     if let Some((_, q, p, _)) = st.tuplet {
                         t *= q as u64;
-                        if t % p as u64 != 0 {
+                        if !t.is_multiple_of(p as u64) {
                             return None;
                         }
                         t /= p as u64;
