@@ -4,6 +4,7 @@
 mod bench;
 mod classify;
 mod common;
+mod compose;
 mod corpus;
 mod demo;
 mod diagnose;
@@ -11,12 +12,14 @@ mod eval;
 mod forecast;
 mod inspect;
 mod lab;
+mod music_stats;
 mod plot;
 mod sample;
 mod tag;
 mod train_classify;
 mod train_forecast;
 mod train_lm;
+mod train_music;
 mod train_tag;
 mod train_translate;
 mod translate;
@@ -58,6 +61,10 @@ enum Cmd {
     /// Translate each line of stdin with a trained encoder-decoder (one line out per line
     /// in; `--nbest K`: K lines `score<TAB>text`)
     Translate(translate::TranslateArgs),
+    /// Compose folk tunes in ABC with a trained music model (`--midi DIR` renders them)
+    Compose(compose::ComposeArgs),
+    /// Validity of composed tunes next to the corpus's test tunes (parse, bars, repeats, tonic)
+    MusicStats(music_stats::MusicStatsArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,6 +80,8 @@ enum TrainCmd {
     /// An encoder-decoder (translation) from `source<TAB>target` pairs, with optional
     /// attention, scored by BLEU; or a synthetic string task (`--synthetic reverse`)
     Translate(train_translate::TranslateArgs),
+    /// A language model over ABC tunes (musical tokens, one sequence per tune)
+    Music(train_music::MusicArgs),
 }
 
 fn main() {
@@ -85,6 +94,7 @@ fn main() {
             TrainCmd::Tag(a) => train_tag::run(a),
             TrainCmd::Forecast(a) => train_forecast::run(a),
             TrainCmd::Translate(a) => train_translate::run(a),
+            TrainCmd::Music(a) => train_music::run(a),
         },
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
@@ -96,6 +106,8 @@ fn main() {
         Some(Cmd::Lab(c)) => lab::run(c),
         Some(Cmd::Forecast(a)) => forecast::run(a),
         Some(Cmd::Translate(a)) => translate::run(a),
+        Some(Cmd::Compose(a)) => compose::run(a),
+        Some(Cmd::MusicStats(a)) => music_stats::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -129,3 +129,65 @@ pub fn line_chart(path: &Path, chart: &Chart<'_>, series: &[Series]) -> Result<(
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+/// A piano roll: one bar per note, time across (quarter notes), MIDI pitch up.
+pub fn piano_roll(path: &Path, pb: &recurrent::music::midi::Playback, title: &str) -> Result<()> {
+    register_font();
+    let q = (recurrent::music::parse::TICKS_PER_WHOLE / 4) as f64;
+    let (lo, hi) = pb
+        .melody
+        .iter()
+        .chain(&pb.chords)
+        .fold((127u8, 0u8), |(l, h), n| (l.min(n.pitch), h.max(n.pitch)));
+    let (lo, hi) = if lo > hi { (60, 72) } else { (lo, hi) };
+    let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{title}: piano roll"), ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(
+            0f64..(pb.total as f64 / q).max(1.0),
+            (lo as f64 - 1.0)..(hi as f64 + 2.0),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc("quarter notes")
+        .y_desc("MIDI pitch")
+        .draw()?;
+    let rect = |n: &recurrent::music::midi::Sounding, c: RGBColor| {
+        Rectangle::new(
+            [
+                (n.start as f64 / q, n.pitch as f64),
+                ((n.start + n.len) as f64 / q, n.pitch as f64 + 0.8),
+            ],
+            c.filled(),
+        )
+    };
+    chart
+        .draw_series(pb.chords.iter().map(|n| rect(n, RGBColor(170, 190, 220))))?
+        .label("chord symbols")
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 4), (x + 14, y + 4)],
+                RGBColor(170, 190, 220).filled(),
+            )
+        });
+    chart
+        .draw_series(pb.melody.iter().map(|n| rect(n, RGBColor(200, 60, 40))))?
+        .label("melody")
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 4), (x + 14, y + 4)],
+                RGBColor(200, 60, 40).filled(),
+            )
+        });
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

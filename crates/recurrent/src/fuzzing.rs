@@ -195,3 +195,21 @@ pub fn translate_checkpoint(data: &[u8]) {
         let _ = crate::train::translate::translate_greedy(&model, &meta, &["a b".to_string()]);
     }
 }
+
+/// An ABC file on arbitrary bytes: records, tokens (which must join back to the text),
+/// parse, playback, MIDI, validity measures.
+pub fn abc_tunes(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for t in crate::music::corpus::tunes_of(&text, "fuzz.abc") {
+        let joined: String = crate::music::tokenize(&t.text)
+            .iter()
+            .map(|k| k.text(&t.text))
+            .collect();
+        assert_eq!(joined, t.text, "the tokens must join back to the text");
+        if let Ok(p) = crate::music::parse_tune(&t.text, Path::new("fuzz.abc"), t.line) {
+            let _ = crate::music::midi::render(&p);
+        }
+    }
+    let tunes = crate::music::validity::tunes_in(&text);
+    let _ = crate::music::validity::measure(&tunes, None);
+}

@@ -45,6 +45,7 @@ pub mod init;
 pub mod kernels;
 pub mod layer;
 pub mod model;
+pub mod music;
 pub mod nn;
 pub mod param;
 pub mod rng;

@@ -42,6 +42,7 @@ const TARGETS: &[(&str, Entry)] = &[
         "translate_checkpoint",
         recurrent::fuzzing::translate_checkpoint,
     ),
+    ("abc_tunes", recurrent::fuzzing::abc_tunes),
 ];
 
 #[test]

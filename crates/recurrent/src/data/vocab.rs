@@ -16,6 +16,9 @@ pub enum Tokenizer {
     /// Words and line breaks: tokens separated by spaces and tabs, `\n` kept as a token so
     /// generated text keeps its lines.
     Word,
+    /// Musical tokens of ABC notation ([`crate::music::token`]): notes with their durations,
+    /// bar lines, chord symbols, header fields. Joining them gives back the text.
+    Abc,
 }
 
 impl FromStr for Tokenizer {
@@ -24,8 +27,9 @@ impl FromStr for Tokenizer {
         match s {
             "char" => Ok(Tokenizer::Char),
             "word" => Ok(Tokenizer::Word),
+            "abc" => Ok(Tokenizer::Abc),
             o => Err(Error::Config(format!(
-                "unknown tokenizer `{o}`: use char or word"
+                "unknown tokenizer `{o}`: use char, word or abc"
             ))),
         }
     }
@@ -103,6 +107,32 @@ impl Vocab {
         Self::from_tokens(Tokenizer::Word, tokens).unwrap_or_else(|_| unreachable!())
     }
 
+    /// ABC tokens of `texts` seen at least `min_count` times, most frequent first (ties by
+    /// text), after `specials` (e.g. `<pad>`, `<bos>`, `<eos>`, [`UNK`]).
+    pub fn abc<'a>(
+        texts: impl IntoIterator<Item = &'a str>,
+        min_count: usize,
+        specials: &[&str],
+    ) -> Self {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for t in texts {
+            for k in crate::music::tokenize(t) {
+                *counts.entry(k.text(t)).or_default() += 1;
+            }
+        }
+        let mut by_freq: Vec<(&str, usize)> = counts
+            .into_iter()
+            .filter(|&(w, c)| c >= min_count && !specials.contains(&w))
+            .collect();
+        by_freq.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut tokens: Vec<String> = specials.iter().map(|s| s.to_string()).collect();
+        if !specials.contains(&UNK) {
+            tokens.push(UNK.to_string());
+        }
+        tokens.extend(by_freq.into_iter().map(|(w, _)| w.to_string()));
+        Self::from_tokens(Tokenizer::Abc, tokens).unwrap_or_else(|_| unreachable!())
+    }
+
     /// Rebuilds the index after deserialisation.
     pub fn reindex(mut self) -> Result<Self> {
         let tokens = std::mem::take(&mut self.tokens);
@@ -151,6 +181,13 @@ impl Vocab {
                 let unk = self.id(UNK).unwrap_or(0);
                 Ok(split_words(text)
                     .map(|w| self.id(w).unwrap_or(unk))
+                    .collect())
+            }
+            Tokenizer::Abc => {
+                let unk = self.id(UNK).unwrap_or(0);
+                Ok(crate::music::tokenize(text)
+                    .iter()
+                    .map(|k| self.id(k.text(text)).unwrap_or(unk))
                     .collect())
             }
         }

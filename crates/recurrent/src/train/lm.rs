@@ -272,6 +272,7 @@ pub fn train_lm(
     let vocab = match cfg.tokenizer {
         Tokenizer::Char => Vocab::chars(text),
         Tokenizer::Word => Vocab::words(text, cfg.min_count.max(1)),
+        Tokenizer::Abc => Vocab::abc([text], cfg.min_count.max(1), &[]),
     };
     let ids = vocab.encode(text)?;
     let (train_ids, val_ids) = split_by_position(&ids, cfg.val_frac);

@@ -11,14 +11,15 @@ pub mod forecast_eval;
 pub mod lm;
 pub mod longrange;
 pub mod metrics;
+pub mod music;
 pub mod observe;
 pub mod optim;
 pub mod run;
 pub mod runner;
 pub mod schedule;
 pub mod tag;
-pub mod translate;
 pub mod transcription;
+pub mod translate;
 
 pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
 pub use observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};

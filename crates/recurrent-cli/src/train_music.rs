@@ -1,0 +1,145 @@
+//! `recurrent train music`: a language model over ABC tunes (musical tokens, one sequence per
+//! tune), with the flags and outputs of `train lm`.
+
+use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::train_lm::{draw_loss_plot, parse_cell};
+use anyhow::{Context, Result};
+use clap::Args;
+use recurrent::music;
+use recurrent::train::music::{train_music, MusicTrainConfig};
+use recurrent::train::{Limits, TrainRequest};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct MusicArgs {
+    /// An .abc file, or a directory of them (every `X:` record is a tune)
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Tokens: abc (musical tokens; the only one `compose` can constrain)
+    #[arg(long, default_value = "abc")]
+    pub tokenizer: String,
+    /// Cell: rnn_tanh (rnn), rnn_relu, lstm, gru
+    #[arg(long, default_value = "lstm")]
+    pub cell: String,
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 2)]
+    pub layers: usize,
+    /// Embedding width
+    #[arg(long, default_value_t = 64)]
+    pub embed: usize,
+    #[arg(long, default_value_t = 0.1)]
+    pub dropout: f64,
+    /// Tunes per batch
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// Clip the global gradient norm (0: off)
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f64,
+    /// Seed of the split by tune (5% validation, 5% test)
+    #[arg(long, default_value_t = music::corpus::SPLIT_SEED)]
+    pub split_seed: u64,
+    /// Evaluate every this many seconds of training
+    #[arg(long, default_value_t = 60.0)]
+    pub eval_every: f64,
+    /// Write the training tunes then the validation tunes to FILE (the PyTorch comparison's
+    /// text), print the validation share of its characters, and exit
+    #[arg(long, value_name = "FILE")]
+    pub write_lm_text: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: TrainCommon,
+}
+
+/// The default limits of `train music`: 5 minutes of training (the run ends within 10).
+pub const DEFAULT_LIMITS: Limits = Limits {
+    time_budget: Some(300.0),
+    steps: None,
+    epochs: None,
+};
+
+pub fn run(args: &MusicArgs) -> Result<()> {
+    if args.tokenizer != "abc" {
+        anyhow::bail!(
+            "--tokenizer {}: train music uses abc tokens (for characters use `train lm --data FILE`)",
+            args.tokenizer
+        );
+    }
+    let tunes = music::read_tunes(&args.data)?;
+    if let Some(path) = &args.write_lm_text {
+        let (tr, va, _) = music::split_tunes(&tunes, args.split_seed);
+        let join = |v: &[music::TuneRecord]| {
+            v.iter()
+                .map(|t| format!("{}\n", t.text))
+                .collect::<String>()
+        };
+        let (a, b) = (join(&tr), join(&va));
+        std::fs::write(path, format!("{a}{b}")).with_context(|| path.display().to_string())?;
+        let frac = b.chars().count() as f64 / (a.chars().count() + b.chars().count()) as f64;
+        let v = serde_json::json!({"file": path.display().to_string(), "train_tunes": tr.len(), "valid_tunes": va.len(), "val_frac": frac});
+        print_json(&v);
+        return Ok(());
+    }
+    let threads = args.common.apply_threads()?;
+    let (cell, _) = parse_cell(&args.cell, "pytorch")?;
+    let cfg = MusicTrainConfig {
+        cell,
+        hidden: args.hidden,
+        layers: args.layers,
+        embed: args.embed,
+        dropout: args.dropout,
+        batch: args.batch,
+        lr: args.lr,
+        clip: args.clip,
+        seed: args.common.seed,
+        split_seed: args.split_seed,
+        min_count: 1,
+        eval_every: args.eval_every,
+    };
+    let out = args.common.out_dir("music");
+    let mut req = TrainRequest::new(&out);
+    req.resume = args.common.resume.is_some();
+    req.limits = args.common.limits(DEFAULT_LIMITS)?;
+    req.save_every = args.common.save_every;
+    req.keep = args.common.keep;
+    req.on_nan = args.common.on_nan;
+    let mut progress = Progress::new(install_interrupt());
+    eprintln!(
+        "training a {} {}x{} music model on {} tunes of {}, {threads} thread(s), into {}",
+        cfg.cell,
+        cfg.layers,
+        cfg.hidden,
+        tunes.len(),
+        args.data.display(),
+        out.display()
+    );
+    let s = train_music(&cfg, &tunes, &req, &mut progress)?;
+    progress.finish();
+    let plot = draw_loss_plot(&out).ok();
+    if args.common.json {
+        let mut v = serde_json::to_value(&s).context("summary")?;
+        v["plot"] = plot.map(|p| p.display().to_string()).into();
+        print_json(&v);
+        return Ok(());
+    }
+    if s.already_complete {
+        eprintln!("nothing to do: the run is complete");
+        return Ok(());
+    }
+    let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+    eprintln!(
+        "{} after {} steps ({:.0} s, {:.0} tokens/s): train loss {}, validation {} nats/token ({} nats/char), test {} nats/token ({} nats/char)",
+        if s.finished { "done" } else { "stopped" },
+        s.steps,
+        s.train_s,
+        s.tokens_per_s,
+        f(s.train_loss),
+        f(s.val_loss),
+        f(s.val_loss_per_char),
+        f(s.test_loss),
+        f(s.test_loss_per_char),
+    );
+    eprintln!("best checkpoint: {}/best.safetensors", out.display());
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Any bytes as an ABC file: records, tokens, parse, MIDI, validity.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    recurrent::fuzzing::abc_tunes(data);
+});
