@@ -48,3 +48,18 @@ pub fn checkpoint_meta(data: &[u8]) {
         let _ = crate::train::lm::model_from_meta(&meta, &ck);
     }
 }
+
+/// The WAV reader on arbitrary bytes, then features of what it read (bounded: at most a
+/// second of audio goes through the filterbank).
+pub fn wav_read(data: &[u8]) {
+    if let Ok(a) = crate::audio::read_wav_bytes(data, Path::new("fuzz.wav")) {
+        let n = a.samples.len().min(8000);
+        if let Ok(x) =
+            crate::audio::resample::resample(&a.samples[..n], a.sample_rate.min(48_000), 8000)
+        {
+            if let Ok(ex) = crate::audio::MelExtractor::new(&Default::default()) {
+                let _ = ex.features(&x);
+            }
+        }
+    }
+}

@@ -28,7 +28,8 @@ fn fuzz_corpus_replays_without_panic() {
     let a = replay("safetensors_read", recurrent::fuzzing::safetensors_read);
     let b = replay("text_corpus", recurrent::fuzzing::text_corpus);
     let c = replay("checkpoint_meta", recurrent::fuzzing::checkpoint_meta);
-    println!("replayed {a} + {b} + {c} corpus files");
+    let d = replay("wav_read", recurrent::fuzzing::wav_read);
+    println!("replayed {a} + {b} + {c} + {d} corpus files");
 }
 
 #[test]
@@ -40,5 +41,6 @@ fn hostile_files_go_through_every_reader() {
         recurrent::fuzzing::safetensors_read(&bytes);
         recurrent::fuzzing::checkpoint_meta(&bytes);
         recurrent::fuzzing::text_corpus(&bytes);
+        recurrent::fuzzing::wav_read(&bytes);
     }
 }
