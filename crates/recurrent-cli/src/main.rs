@@ -17,7 +17,9 @@ mod tag;
 mod train_classify;
 mod train_forecast;
 mod train_lm;
+mod train_speech;
 mod train_tag;
+mod transcribe;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +55,8 @@ enum Cmd {
     Lab(lab::LabCmd),
     /// Forecast the rows after a CSV series with a trained forecaster (CSV out, PNG plot)
     Forecast(forecast::ForecastCmdArgs),
+    /// The digits spoken in WAV files: `path<TAB>digits<TAB>confidence` per file
+    Transcribe(transcribe::TranscribeArgs),
 }
 
 #[derive(Subcommand)]
@@ -65,6 +69,8 @@ enum TrainCmd {
     Tag(train_tag::TagArgs),
     /// A time-series forecaster from a CSV file, tested against naive, seasonal naive and drift
     Forecast(train_forecast::ForecastArgs),
+    /// A spoken-digit recogniser from a folder of WAVs ({digit}_{speaker}_{index}.wav)
+    Speech(train_speech::SpeechArgs),
 }
 
 fn main() {
@@ -76,6 +82,7 @@ fn main() {
             TrainCmd::Classify(a) => train_classify::run(a),
             TrainCmd::Tag(a) => train_tag::run(a),
             TrainCmd::Forecast(a) => train_forecast::run(a),
+            TrainCmd::Speech(a) => train_speech::run(a),
         },
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
@@ -86,6 +93,7 @@ fn main() {
         Some(Cmd::Diagnose(a)) => diagnose::run(a),
         Some(Cmd::Lab(c)) => lab::run(c),
         Some(Cmd::Forecast(a)) => forecast::run(a),
+        Some(Cmd::Transcribe(a)) => transcribe::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -173,9 +173,11 @@ fn check_format(
                 "{b}-bit float is not supported (32-bit float only)"
             ))
         }
-        (t, _) => return err(format!(
+        (t, _) => {
+            return err(format!(
             "unknown sample format tag {t:#06x}: only integer PCM (1) and IEEE float (3) are read"
-        )),
+        ))
+        }
     }
     let bytes_per = (bits as usize).div_ceil(8);
     if align as usize != bytes_per * channels as usize {

@@ -14,6 +14,7 @@ pub mod optim;
 pub mod run;
 pub mod runner;
 pub mod schedule;
+pub mod speech;
 pub mod tag;
 
 pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
