@@ -109,8 +109,9 @@ pub struct SpeechArgs {
     /// Evaluate every this many steps [default: once per epoch]
     #[arg(long)]
     pub eval_every: Option<u64>,
-    /// constant, or cosine (annealed to 0 over --steps)
-    #[arg(long, default_value = "constant")]
+    /// cosine (annealed to 0 over --steps, or over --epochs converted to steps) or constant
+    /// (needed to train by --time-budget alone)
+    #[arg(long, default_value = "cosine")]
     pub lr_schedule: String,
     #[arg(long, default_value_t = 0)]
     pub warmup: u64,
@@ -346,12 +347,9 @@ pub fn utterance_plot(checkpoint: &Path, wav: &Path, png: &Path) -> Result<()> {
     let hop_s = meta.features.hop_ms / 1000.0;
     plot::spectrogram_with_posteriors(
         png,
-        &format!(
-            "{}",
-            wav.file_name().map_or(wav.display().to_string(), |f| f
-                .to_string_lossy()
-                .into_owned())
-        ),
+        &wav.file_name().map_or(wav.display().to_string(), |f| {
+            f.to_string_lossy().into_owned()
+        }),
         &mel,
         meta.features.n_mels,
         &post,

@@ -15,7 +15,7 @@ pub struct Recording {
 
 /// Parses `{digit}_{speaker}_{index}.wav`; None for any other name.
 pub fn parse_name(path: &Path) -> Option<Recording> {
-    if path.extension()?.to_str()?.to_ascii_lowercase() != "wav" {
+    if !path.extension()?.to_str()?.eq_ignore_ascii_case("wav") {
         return None;
     }
     let stem = path.file_stem()?.to_str()?;

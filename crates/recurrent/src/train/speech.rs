@@ -90,7 +90,7 @@ impl Default for SpeechTrainConfig {
             seed: 0,
             init: "pytorch".into(),
             eval_every: None,
-            lr_schedule: "constant".into(),
+            lr_schedule: "cosine".into(),
             warmup: 0,
             val_indices: (5, 7),
             test_indices: (0, 4),
@@ -485,6 +485,15 @@ pub fn train_speech(
         meta_json,
     };
     let per_epoch = task.batches.len() as u64;
+    // A cosine schedule anneals over a step count: a run bounded by epochs gets the
+    // equivalent number of steps (it stops at the same place).
+    let mut req = req.clone();
+    if cfg.lr_schedule == "cosine" && req.limits.steps.is_none() {
+        if let Some(e) = req.limits.epochs {
+            req.limits.steps = Some((e * per_epoch as f64).ceil() as u64);
+        }
+    }
+    let req = &req;
     let config = serde_json::json!({"task": "speech", "train": cfg, "model": model_cfg});
     let s = runner::run(
         &mut task,
