@@ -20,8 +20,10 @@ mod train_classify;
 mod train_forecast;
 mod train_lm;
 mod train_music;
+mod train_speech;
 mod train_tag;
 mod train_translate;
+mod transcribe;
 mod translate;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +67,8 @@ enum Cmd {
     Compose(compose::ComposeArgs),
     /// Validity of composed tunes next to the corpus's test tunes (parse, bars, repeats, tonic)
     MusicStats(music_stats::MusicStatsArgs),
+    /// The digits spoken in WAV files: `path<TAB>digits<TAB>confidence` per file
+    Transcribe(transcribe::TranscribeArgs),
 }
 
 #[derive(Subcommand)]
@@ -82,6 +86,8 @@ enum TrainCmd {
     Translate(train_translate::TranslateArgs),
     /// A language model over ABC tunes (musical tokens, one sequence per tune)
     Music(train_music::MusicArgs),
+    /// A spoken-digit recogniser from a folder of WAVs ({digit}_{speaker}_{index}.wav)
+    Speech(train_speech::SpeechArgs),
 }
 
 fn main() {
@@ -95,6 +101,7 @@ fn main() {
             TrainCmd::Forecast(a) => train_forecast::run(a),
             TrainCmd::Translate(a) => train_translate::run(a),
             TrainCmd::Music(a) => train_music::run(a),
+            TrainCmd::Speech(a) => train_speech::run(a),
         },
         Some(Cmd::Sample(a)) => sample::run(a),
         Some(Cmd::Eval(a)) => eval::run(a),
@@ -108,6 +115,7 @@ fn main() {
         Some(Cmd::Translate(a)) => translate::run(a),
         Some(Cmd::Compose(a)) => compose::run(a),
         Some(Cmd::MusicStats(a)) => music_stats::run(a),
+        Some(Cmd::Transcribe(a)) => transcribe::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

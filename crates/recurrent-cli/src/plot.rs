@@ -191,3 +191,174 @@ pub fn piano_roll(path: &Path, pb: &recurrent::music::midi::Playback, title: &st
     root.present()?;
     Ok(())
 }
+
+/// A colour for v in [0, 1]: dark blue through green to yellow (viridis-like).
+fn heat(v: f64) -> RGBColor {
+    let v = v.clamp(0.0, 1.0);
+    let stops = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let x = v * (stops.len() - 1) as f64;
+    let i = (x.floor() as usize).min(stops.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (stops[i], stops[i + 1]);
+    let mix = |p: f64, q: f64| (p + (q - p) * f) as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// A K x K confusion matrix (rows: true label, columns: predicted) as a PNG, counts written
+/// in the cells, colour by the row's fraction.
+pub fn confusion_matrix(path: &Path, title: &str, labels: &[String], c: &[Vec<u64>]) -> Result<()> {
+    register_font();
+    let k = labels.len();
+    if k == 0 || c.len() != k {
+        return Err(anyhow!("nothing to plot for {}", path.display()));
+    }
+    let root = BitMapBackend::new(path, (640, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..k as f64, k as f64..0.0)
+        .map_err(|e| anyhow!("{e}"))?;
+    let lab = |v: &f64| {
+        let i = v.floor() as usize;
+        if (*v - i as f64 - 0.5).abs() < 1e-6 && i < k {
+            labels[i].clone()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("predicted")
+        .y_desc("true")
+        .x_labels(2 * k + 1)
+        .y_labels(2 * k + 1)
+        .x_label_formatter(&lab)
+        .y_label_formatter(&lab)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    for (i, row) in c.iter().enumerate() {
+        let total = row.iter().sum::<u64>().max(1) as f64;
+        for (j, &n) in row.iter().enumerate() {
+            let v = n as f64 / total;
+            let (x0, y0) = (j as f64, i as f64);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x0, y0), (x0 + 1.0, y0 + 1.0)],
+                    heat(v).filled(),
+                )))
+                .map_err(|e| anyhow!("{e}"))?;
+            if n > 0 {
+                let color = if v > 0.6 { BLACK } else { WHITE };
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        n.to_string(),
+                        (x0 + 0.35, y0 + 0.4),
+                        ("sans-serif", 14).into_font().color(&color),
+                    )))
+                    .map_err(|e| anyhow!("{e}"))?;
+            }
+        }
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// An utterance's log-mel frames [T, n_mels] as a heat map, and beneath it, on the same
+/// time axis, the model's per-frame probability of each label [T, K] as lines.
+pub fn spectrogram_with_posteriors(
+    path: &Path,
+    title: &str,
+    mel: &[f32],
+    n_mels: usize,
+    post: &[f64],
+    labels: &[String],
+    hop_s: f64,
+) -> Result<()> {
+    register_font();
+    let t = mel.len() / n_mels.max(1);
+    let k = labels.len();
+    if t == 0 || k == 0 || post.len() != t * k {
+        return Err(anyhow!("nothing to plot for {}", path.display()));
+    }
+    let root = BitMapBackend::new(path, (900, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let (top, bottom) = root.split_vertically(380);
+    let dur = t as f64 * hop_s;
+    let (lo, hi) = mel
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    // 60 dB of range below the peak, so the floor of silent bands does not wash it out.
+    let lo = lo.max(hi - 13.8);
+    let mut c = ChartBuilder::on(&top)
+        .caption(format!("{title}: log-mel spectrogram"), ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..dur, 0.0..n_mels as f64)
+        .map_err(|e| anyhow!("{e}"))?;
+    c.configure_mesh()
+        .disable_mesh()
+        .y_desc("mel band")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    let span = (hi - lo).max(1e-6) as f64;
+    c.draw_series((0..t).flat_map(|ti| {
+        (0..n_mels).map(move |m| {
+            let v = ((mel[ti * n_mels + m] - lo) as f64 / span).clamp(0.0, 1.0);
+            let x0 = ti as f64 * hop_s;
+            Rectangle::new(
+                [(x0, m as f64), (x0 + hop_s, m as f64 + 1.0)],
+                heat(v).filled(),
+            )
+        })
+    }))
+    .map_err(|e| anyhow!("{e}"))?;
+    let mut c = ChartBuilder::on(&bottom)
+        .caption("model output per frame", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..dur, 0.0..1.0)
+        .map_err(|e| anyhow!("{e}"))?;
+    c.configure_mesh()
+        .x_desc("time (s)")
+        .y_desc("probability")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    for (j, name) in labels.iter().enumerate() {
+        let color = Palette99::pick(j).to_rgba();
+        let pts: Vec<(f64, f64)> = (0..t)
+            .map(|ti| ((ti as f64 + 0.5) * hop_s, post[ti * k + j]))
+            .collect();
+        c.draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(|e| anyhow!("{e}"))?
+            .label(name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+    }
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

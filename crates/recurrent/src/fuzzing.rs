@@ -213,3 +213,18 @@ pub fn abc_tunes(data: &[u8]) {
     let tunes = crate::music::validity::tunes_in(&text);
     let _ = crate::music::validity::measure(&tunes, None);
 }
+
+/// The WAV reader on arbitrary bytes, then features of what it read (bounded: at most a
+/// second of audio goes through the filterbank).
+pub fn wav_read(data: &[u8]) {
+    if let Ok(a) = crate::audio::read_wav_bytes(data, Path::new("fuzz.wav")) {
+        let n = a.samples.len().min(8000);
+        if let Ok(x) =
+            crate::audio::resample::resample(&a.samples[..n], a.sample_rate.min(48_000), 8000)
+        {
+            if let Ok(ex) = crate::audio::MelExtractor::new(&Default::default()) {
+                let _ = ex.features(&x);
+            }
+        }
+    }
+}

@@ -32,6 +32,7 @@
 //! # Ok::<(), recurrent::Error>(())
 //! ```
 
+pub mod audio;
 pub mod cell;
 pub mod checkpoint;
 pub mod data;

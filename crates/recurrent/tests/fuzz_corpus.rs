@@ -43,6 +43,7 @@ const TARGETS: &[(&str, Entry)] = &[
         recurrent::fuzzing::translate_checkpoint,
     ),
     ("abc_tunes", recurrent::fuzzing::abc_tunes),
+    ("wav_read", recurrent::fuzzing::wav_read),
 ];
 
 #[test]

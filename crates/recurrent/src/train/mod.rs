@@ -17,6 +17,7 @@ pub mod optim;
 pub mod run;
 pub mod runner;
 pub mod schedule;
+pub mod speech;
 pub mod tag;
 pub mod transcription;
 pub mod translate;

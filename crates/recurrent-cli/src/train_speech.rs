@@ -1,0 +1,370 @@
+//! `recurrent train speech`: a spoken-digit recogniser from a folder of WAVs named
+//! `{digit}_{speaker}_{index}.wav` (the Free Spoken Digit Dataset).
+
+use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::plot;
+use crate::train_tag::AccuracyProgress;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use recurrent::audio::augment::AugmentConfig;
+use recurrent::audio::FeatureConfig;
+use recurrent::model::Pooling;
+use recurrent::train::speech::{
+    frame_posteriors, load_speech, train_speech, SpeechSummary, SpeechTrainConfig,
+};
+use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct SpeechArgs {
+    /// Folder of WAVs named {digit}_{speaker}_{index}.wav
+    #[arg(long, required = true)]
+    pub data: PathBuf,
+    /// isolated: one digit per file (connected digits need the CTC branch)
+    #[arg(long, default_value = "isolated")]
+    pub task: String,
+    /// Leave this speaker out: all their recordings are the test set
+    #[arg(long)]
+    pub holdout_speaker: Option<String>,
+    /// Recording indices kept from training for validation, e.g. 5-7
+    #[arg(long, default_value = "5-7")]
+    pub val_indices: String,
+    /// The model's sample rate (audio at other rates is resampled)
+    #[arg(long, default_value_t = 8000)]
+    pub sample_rate: u32,
+    /// Analysis window, ms
+    #[arg(long, default_value_t = 25.0)]
+    pub win_ms: f64,
+    /// Hop between frames, ms
+    #[arg(long, default_value_t = 10.0)]
+    pub hop_ms: f64,
+    /// Mel bands
+    #[arg(long, default_value_t = 40)]
+    pub n_mels: usize,
+    /// FFT size [default: next power of two >= the window]
+    #[arg(long)]
+    pub n_fft: Option<usize>,
+    /// Lowest mel filter edge, Hz
+    #[arg(long, default_value_t = 0.0)]
+    pub fmin: f64,
+    /// Highest mel filter edge, Hz [default: sample rate / 2]
+    #[arg(long)]
+    pub fmax: Option<f64>,
+    /// Keep the log-mel frames as they are (default: zero mean, unit variance per utterance)
+    #[arg(long)]
+    pub no_normalize: bool,
+    /// Turn on the augmentation we measured (speed 0.15, VTLP 0.15, noise p 0.5 at 10-40 dB,
+    /// SpecAugment 2 masks of up to 6 bands and 2 of up to 10% of the frames); the flags
+    /// below set each part. Off by default: at our training budgets it cost accuracy
+    /// (docs/results.md)
+    #[arg(long)]
+    pub augment: bool,
+    /// Speed perturbation: factors drawn from [1-S, 1+S] (0: off)
+    #[arg(long)]
+    pub speed_perturb: Option<f64>,
+    /// Vocal-tract-length perturbation: warp factors from [1-V, 1+V] (0: off)
+    #[arg(long)]
+    pub vtlp: Option<f64>,
+    /// Probability of adding white noise (SNR from --noise-snr-min to --noise-snr-max dB)
+    #[arg(long)]
+    pub noise_prob: Option<f64>,
+    #[arg(long)]
+    pub noise_snr_min: Option<f64>,
+    #[arg(long)]
+    pub noise_snr_max: Option<f64>,
+    /// SpecAugment frequency masks per utterance, each up to --freq-mask-width bands
+    #[arg(long)]
+    pub freq_masks: Option<usize>,
+    #[arg(long)]
+    pub freq_mask_width: Option<usize>,
+    /// SpecAugment time masks per utterance, each up to --time-mask-frac of the frames
+    #[arg(long)]
+    pub time_masks: Option<usize>,
+    #[arg(long)]
+    pub time_mask_frac: Option<f64>,
+    /// Switch every augmentation off (the default; kept for scripts)
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Cell: rnn_tanh (rnn), rnn_relu, lstm, gru
+    #[arg(long, default_value = "lstm")]
+    pub cell: String,
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 2)]
+    pub layers: usize,
+    /// One direction only (default: bidirectional)
+    #[arg(long)]
+    pub unidirectional: bool,
+    /// Pooling over frames: last, mean or max
+    #[arg(long, default_value = "mean")]
+    pub pooling: Pooling,
+    #[arg(long, default_value_t = 0.3)]
+    pub dropout: f64,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f64,
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    #[arg(long, default_value = "pytorch")]
+    pub init: String,
+    /// Evaluate every this many steps [default: once per epoch]
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// cosine (annealed to 0 over --steps, or over --epochs converted to steps) or constant
+    /// (needed to train by --time-budget alone)
+    #[arg(long, default_value = "cosine")]
+    pub lr_schedule: String,
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    #[command(flatten)]
+    pub common: TrainCommon,
+}
+
+/// The default limits of `train speech`: 25 epochs (2-6 minutes of training on 2 contended cores;
+/// CONVENTIONS.md allows 15).
+pub const DEFAULT_LIMITS: Limits = Limits {
+    time_budget: None,
+    steps: None,
+    epochs: Some(25.0),
+};
+
+fn range(s: &str, flag: &str) -> Result<(usize, usize)> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    match (a.trim().parse(), b.trim().parse()) {
+        (Ok(a), Ok(b)) if a <= b => Ok((a, b)),
+        _ => bail!("{flag} must be an index range like 5-7, got `{s}`"),
+    }
+}
+
+impl SpeechArgs {
+    fn config(&self) -> Result<SpeechTrainConfig> {
+        let (cell, init) = crate::train_lm::parse_cell(&self.cell, &self.init)?;
+        if self.task != "isolated" {
+            bail!(
+                "--task {}: this build trains isolated digits only (connected digits need the CTC loss)",
+                self.task
+            );
+        }
+        let augment = if self.no_augment {
+            AugmentConfig::none()
+        } else {
+            let base = if self.augment {
+                AugmentConfig::default()
+            } else {
+                AugmentConfig::none()
+            };
+            AugmentConfig {
+                speed: self.speed_perturb.unwrap_or(base.speed),
+                vtlp: self.vtlp.unwrap_or(base.vtlp),
+                noise_prob: self.noise_prob.unwrap_or(base.noise_prob),
+                noise_snr_min: self.noise_snr_min.unwrap_or(base.noise_snr_min),
+                noise_snr_max: self.noise_snr_max.unwrap_or(base.noise_snr_max),
+                freq_masks: self.freq_masks.unwrap_or(base.freq_masks),
+                freq_mask_width: self.freq_mask_width.unwrap_or(base.freq_mask_width),
+                time_masks: self.time_masks.unwrap_or(base.time_masks),
+                time_mask_frac: self.time_mask_frac.unwrap_or(base.time_mask_frac),
+            }
+        };
+        Ok(SpeechTrainConfig {
+            task: self.task.clone(),
+            features: FeatureConfig {
+                sample_rate: self.sample_rate,
+                win_ms: self.win_ms,
+                hop_ms: self.hop_ms,
+                n_mels: self.n_mels,
+                n_fft: self.n_fft,
+                fmin: self.fmin,
+                fmax: self.fmax,
+                normalize: !self.no_normalize,
+                ..Default::default()
+            },
+            augment,
+            cell,
+            hidden: self.hidden,
+            layers: self.layers,
+            bidirectional: !self.unidirectional,
+            dropout: self.dropout,
+            pooling: self.pooling,
+            batch: self.batch,
+            lr: self.lr,
+            clip: self.clip,
+            optimizer: self.optimizer.clone(),
+            weight_decay: self.weight_decay,
+            seed: self.common.seed,
+            init,
+            eval_every: self.eval_every,
+            lr_schedule: self.lr_schedule.clone(),
+            warmup: self.warmup,
+            val_indices: range(&self.val_indices, "--val-indices")?,
+            test_indices: (0, 4),
+            holdout_speaker: self.holdout_speaker.clone(),
+        })
+    }
+}
+
+pub fn run(args: &SpeechArgs) -> Result<()> {
+    let threads = args.common.apply_threads()?;
+    let cfg = args.config()?;
+    let out = args.common.out_dir("speech");
+    let mut req = TrainRequest::new(&out);
+    req.resume = args.common.resume.is_some();
+    req.limits = args.common.limits(DEFAULT_LIMITS)?;
+    req.save_every = args.common.save_every;
+    req.keep = args.common.keep;
+    req.on_nan = args.common.on_nan;
+    eprintln!(
+        "training a {}{} {}x{} digit recogniser ({} pooling), {threads} thread(s), into {}",
+        if cfg.bidirectional {
+            "bidirectional "
+        } else {
+            ""
+        },
+        cfg.cell,
+        cfg.layers,
+        cfg.hidden,
+        format!("{:?}", cfg.pooling).to_lowercase(),
+        out.display()
+    );
+    let mut progress = AccuracyProgress(Progress::new(install_interrupt()));
+    let summary = train_speech(&cfg, &args.data, &req, &mut progress)?;
+    progress.0.finish();
+    let plots = if summary.already_complete {
+        Vec::new()
+    } else {
+        draw_plots(&out, &args.data, &summary)
+    };
+    report(&summary, &plots, args.common.json)
+}
+
+fn report(s: &SpeechSummary, plots: &[PathBuf], json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(s).context("summary")?;
+        v["plots"] = plots
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .into();
+        print_json(&v);
+        return Ok(());
+    }
+    eprintln!(
+        "{} after {} steps ({:.2} epochs, {:.0} s of training)",
+        if s.already_complete {
+            "the run was already complete"
+        } else if s.finished {
+            "done"
+        } else {
+            "stopped"
+        },
+        s.steps,
+        s.epochs,
+        s.train_s
+    );
+    eprintln!(
+        "best checkpoint (step {}): {}/best.safetensors",
+        s.best_step.map_or("-".into(), |v| v.to_string()),
+        s.out.display()
+    );
+    for (name, m) in [("validation", &s.valid), ("test", &s.test)] {
+        if let Some(m) = m {
+            eprintln!(
+                "{name} ({} recordings): accuracy {:.4}, loss {:.4}\n{}",
+                m.n,
+                m.accuracy,
+                m.loss,
+                m.confusion_table()
+            );
+        }
+    }
+    for (sp, a) in &s.test_by_speaker {
+        eprintln!("test accuracy, speaker {sp}: {a:.4}");
+    }
+    for p in plots {
+        eprintln!("plot: {}", p.display());
+    }
+    Ok(())
+}
+
+/// DIR/accuracy.png (curves), DIR/confusion.png (test confusion matrix) and
+/// DIR/utterance.png (a test recording's log-mel frames and the model's per-frame output).
+fn draw_plots(dir: &Path, data: &Path, s: &SpeechSummary) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let m = read_metrics(dir);
+    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
+        m.iter()
+            .filter(|r| r["event"] == event)
+            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
+            .collect()
+    };
+    let curves = dir.join("accuracy.png");
+    if plot::line_chart(
+        &curves,
+        &plot::Chart {
+            title: "Training loss and validation accuracy",
+            x_label: "step",
+            y_label: "loss (nats) / accuracy",
+            log_y: false,
+        },
+        &[
+            plot::Series {
+                name: "train loss".into(),
+                points: pick("train", "loss"),
+            },
+            plot::Series {
+                name: "validation accuracy".into(),
+                points: pick("eval", "val_accuracy"),
+            },
+        ],
+    )
+    .is_ok()
+    {
+        out.push(curves);
+    }
+    if let Some(t) = &s.test {
+        let p = dir.join("confusion.png");
+        let title = format!("Test confusion matrix (accuracy {:.4})", t.accuracy);
+        if plot::confusion_matrix(&p, &title, &t.labels, &t.confusion).is_ok() {
+            out.push(p);
+        }
+    }
+    // The first test recording (by name) of the data folder.
+    let example = recurrent::audio::digits::list_recordings(data)
+        .ok()
+        .and_then(|recs| {
+            recs.into_iter().find(|r| match &s.holdout_speaker {
+                Some(h) => &r.speaker == h,
+                None => r.index <= 4,
+            })
+        });
+    if let Some(r) = example {
+        let p = dir.join("utterance.png");
+        if utterance_plot(&dir.join("best.safetensors"), &r.path, &p).is_ok() {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Draws `wav`'s log-mel spectrogram with the model's per-frame digit probabilities beneath.
+pub fn utterance_plot(checkpoint: &Path, wav: &Path, png: &Path) -> Result<()> {
+    let (model, meta) = load_speech(checkpoint)?;
+    let x = recurrent::audio::read_wav_at(wav, meta.features.sample_rate)?;
+    let (mel, post) = frame_posteriors(&model, &meta, &x)?;
+    let hop_s = meta.features.hop_ms / 1000.0;
+    plot::spectrogram_with_posteriors(
+        png,
+        &wav.file_name().map_or(wav.display().to_string(), |f| {
+            f.to_string_lossy().into_owned()
+        }),
+        &mel,
+        meta.features.n_mels,
+        &post,
+        &meta.labels,
+        hop_s,
+    )
+}

@@ -1,0 +1,154 @@
+//! End-to-end on real recordings (../shared/data/speech/fsdd, skipped politely without it):
+//! a small `train speech` on 300 files of two speakers learns well above chance in seconds,
+//! and `transcribe` prints `path<TAB>digits<TAB>confidence` per file in order (`--json`: an
+//! object per file), naming a broken file in a clear error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The shared folder (CONVENTIONS.md): `RECURRENT_SHARED`, else `../shared` beside the
+/// repository; None (after `skipped: ...`) when absent, a failure under CI=true.
+fn shared_dir() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let p = match std::env::var_os("RECURRENT_SHARED") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                root.join(d)
+            }
+        }
+        None => root.join("../shared"),
+    };
+    if p.is_dir() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "shared folder {} not found (CI=true requires it)",
+        p.display()
+    );
+    println!("skipped: {} not found", p.display());
+    None
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "recurrent {args:?} failed:\n{err}");
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn small_training_learns_and_transcribe_reads_real_files() {
+    let Some(shared) = shared_dir() else { return };
+    let fsdd = shared.join("data/speech/fsdd");
+    let tmp = std::env::temp_dir().join(format!("recurrent-speech-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let data = tmp.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // 2 speakers x 10 digits x 15 indices: 100 test (0-4), 40 validation (5-6), 160 training.
+    for sp in ["jackson", "nicolas"] {
+        for d in 0..10 {
+            for i in 0..15 {
+                let name = format!("{d}_{sp}_{i}.wav");
+                std::fs::copy(fsdd.join(&name), data.join(&name)).unwrap();
+            }
+        }
+    }
+    let out = tmp.join("run");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let json = ok(&[
+        "train",
+        "speech",
+        "--data",
+        d,
+        "--out",
+        o,
+        "--cell",
+        "gru",
+        "--hidden",
+        "48",
+        "--layers",
+        "1",
+        "--no-augment",
+        "--lr",
+        "5e-3",
+        "--epochs",
+        "12",
+        "--val-indices",
+        "5-6",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let acc = v["test"]["accuracy"].as_f64().unwrap();
+    println!("test accuracy {acc} after {} s", v["train_s"]);
+    assert!(acc >= 0.5, "test accuracy {acc} (chance 0.1)");
+    assert_eq!(v["test"]["n"], 100);
+    assert!(v["test_by_speaker"]["jackson"].is_number());
+    assert!(out.join("best.safetensors").is_file() && out.join("confusion.png").is_file());
+
+    // transcribe: one line per file, in order; digits are 0-9; confidence in (0, 1].
+    let files: Vec<String> = ["3_jackson_0.wav", "7_nicolas_1.wav", "0_jackson_2.wav"]
+        .iter()
+        .map(|f| data.join(f).display().to_string())
+        .collect();
+    let mut args = vec!["transcribe", "--checkpoint", o];
+    args.extend(files.iter().map(|s| s.as_str()));
+    let text = ok(&args);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for (line, f) in lines.iter().zip(&files) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert_eq!(cols.len(), 3, "{line}");
+        assert_eq!(cols[0], f);
+        assert!(cols[1].len() == 1 && cols[1].chars().all(|c| c.is_ascii_digit()));
+        let p: f64 = cols[2].parse().unwrap();
+        assert!(p > 0.0 && p <= 1.0);
+    }
+    args.push("--json");
+    let text = ok(&args);
+    for (line, f) in text.lines().zip(&files) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["path"], f.as_str());
+        assert!(v["confidence"].as_f64().unwrap() > 0.0);
+    }
+    // A broken file: a clear error naming it, the other files still transcribed.
+    let bad = tmp.join("bad.wav");
+    std::fs::write(&bad, b"RIFF\x10\x00\x00\x00WAVEfmt ").unwrap();
+    let o = run(&[
+        "transcribe",
+        "--checkpoint",
+        o,
+        &files[0],
+        bad.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("bad.wav") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+
+    // Flag errors name the flag.
+    let o = run(&[
+        "train",
+        "speech",
+        "--data",
+        d,
+        "--holdout-speaker",
+        "nobody",
+        "--out",
+        tmp.join("x").to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--holdout-speaker nobody"));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
