@@ -13,6 +13,18 @@ pub fn resample(x: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
     if from == to || x.is_empty() {
         return Ok(x.to_vec());
     }
+    // rubato's FFTs unwrap their results: a NaN, or a value whose square overflows, makes
+    // them panic instead of failing, so such input is refused before it gets there.
+    if let Some(i) = x
+        .iter()
+        .position(|v| !v.is_finite() || v.abs() > super::wav::MAX_SAMPLE)
+    {
+        return Err(format!(
+            "sample {i} is {:e}: only finite samples of magnitude at most {:e} can be resampled",
+            x[i],
+            super::wav::MAX_SAMPLE
+        ));
+    }
     let want = ((x.len() as u128 * to as u128 + from as u128 / 2) / from as u128) as usize;
     // Chunks of about 128 output samples (measured: more leaves 3% ripple on a tone), whatever the ratio (a 1 Hz file must not ask
     // for a million-point FFT).

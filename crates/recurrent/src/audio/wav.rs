@@ -197,6 +197,9 @@ fn check_format(
     })
 }
 
+/// The largest sample magnitude read (float WAVs; integer formats are below 1 by construction).
+pub const MAX_SAMPLE: f32 = 1e10;
+
 /// Reads a WAV file into mono samples at its own rate.
 pub fn read_wav(path: &Path) -> Result<Audio> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -229,10 +232,22 @@ pub fn read_wav_bytes(bytes: &[u8], name: &Path) -> Result<Audio> {
             (sum * inv_ch) as f32
         })
         .collect();
-    if mono.iter().any(|v| !v.is_finite()) {
+    if let Some(i) = mono.iter().position(|v| !v.is_finite()) {
         return Err(Error::format(
             name,
-            "the samples hold NaN or infinite values",
+            format!("sample frame {i} is NaN or infinite"),
+        ));
+    }
+    // Float samples live in [-1, 1] (some tools write them at integer scale, up to 2^31);
+    // far beyond that the FFTs of resampling and features overflow to inf and NaN (a fuzzed
+    // file with -1.7e38 made the resampler panic), so such a file is refused here.
+    if let Some(i) = mono.iter().position(|v| v.abs() > MAX_SAMPLE) {
+        return Err(Error::format(
+            name,
+            format!(
+                "sample frame {i} is {:e}: float samples should lie in [-1, 1] (at most {MAX_SAMPLE:e} is read)",
+                mono[i]
+            ),
         ));
     }
     Ok(Audio {
@@ -268,6 +283,43 @@ pub fn write_wav16(path: &Path, samples: &[f32], rate: u32) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A float WAV (format 3, mono, 8 kHz) holding `samples`.
+    fn float_wav(samples: &[f32]) -> Vec<u8> {
+        let data: Vec<u8> = samples.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut b = Vec::new();
+        b.extend_from_slice(b"RIFF");
+        b.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+        b.extend_from_slice(b"WAVEfmt ");
+        b.extend_from_slice(&16u32.to_le_bytes());
+        b.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&8000u32.to_le_bytes());
+        b.extend_from_slice(&32000u32.to_le_bytes());
+        b.extend_from_slice(&4u16.to_le_bytes());
+        b.extend_from_slice(&32u16.to_le_bytes());
+        b.extend_from_slice(b"data");
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&data);
+        b
+    }
+
+    /// Found by fuzzing: a float sample of -1.7e38 overflowed the resampler's FFT to NaN and
+    /// rubato panicked on it. Such a file is refused, naming the frame; the resampler also
+    /// refuses such input on its own.
+    #[test]
+    fn huge_float_samples_are_refused() {
+        let p = Path::new("loud.wav");
+        let e = read_wav_bytes(&float_wav(&[0.1, 0.5, -1.7e38, 0.0]), p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("loud.wav") && e.contains("frame 2"), "{e}");
+        assert!(read_wav_bytes(&float_wav(&[0.1, -0.5, 3.0e4]), p).is_ok());
+        let e = super::super::resample::resample(&[0.0, 1e30, 0.0], 8000, 16000).unwrap_err();
+        assert!(e.contains("sample 1"), "{e}");
+        let e = super::super::resample::resample(&[f32::NAN; 4], 8000, 16000).unwrap_err();
+        assert!(e.contains("sample 0"), "{e}");
+    }
 
     #[test]
     fn header_checks_name_the_problem() {
