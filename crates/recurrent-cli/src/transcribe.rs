@@ -39,6 +39,9 @@ pub struct TranscribeArgs {
     /// Chunk length of --stream, ms
     #[arg(long, default_value_t = 100.0)]
     pub chunk_ms: f64,
+    /// --stream: audio read before the first frames go in (their normalisation statistics), ms
+    #[arg(long, default_value_t = 300.0)]
+    pub warmup_ms: f64,
 }
 
 pub fn run(a: &TranscribeArgs) -> Result<()> {
@@ -110,12 +113,20 @@ fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
         let result = if a.stream {
             recurrent::audio::read_wav_at(f, extra.features.sample_rate).and_then(|x| {
                 let mut lat = Vec::new();
-                let t = stream_samples(&model, &meta, &extra, &x, a.chunk_ms / 1000.0, |c| {
-                    lat.push(c.compute_s);
-                    if !c.digits.is_empty() {
-                        eprintln!("{}\t{:.2} s\t{}", f.display(), c.audio_s, c.digits);
-                    }
-                })?;
+                let t = stream_samples(
+                    &model,
+                    &meta,
+                    &extra,
+                    &x,
+                    a.chunk_ms / 1000.0,
+                    a.warmup_ms.max(0.0) / 1000.0,
+                    |c| {
+                        lat.push(c.compute_s);
+                        if !c.digits.is_empty() {
+                            eprintln!("{}\t{:.2} s\t{}", f.display(), c.audio_s, c.digits);
+                        }
+                    },
+                )?;
                 Ok((t, Some(lat)))
             })
         } else {

@@ -138,7 +138,7 @@ fn small_connected_training_learns_and_transcribes_a_joined_wav() {
     let read = |n: &str| recurrent::audio::read_wav_at(&data.join(n), 8000).unwrap();
     let mut x = read("3_jackson_0.wav");
     for n in ["7_jackson_1.wav", "1_jackson_2.wav"] {
-        x.extend(std::iter::repeat(0.0).take(1600));
+        x.extend(std::iter::repeat_n(0.0, 1600));
         x.extend(read(n));
     }
     let wav = tmp.join("joined.wav");

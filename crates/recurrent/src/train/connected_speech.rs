@@ -291,13 +291,16 @@ pub struct StreamChunk {
 /// of `chunk_s` seconds, calling `on_chunk` as each chunk's digits are emitted; returns the
 /// whole transcript. Each chunk's frames are the log-mel frames whose windows the audio so
 /// far completes, normalised with running statistics (mean and variance of the frames so
-/// far), so nothing waits for the end of the utterance.
+/// far), so nothing waits for the end of the utterance; only the first `warmup_s` seconds
+/// wait, because statistics of a few frames are noise (the model was trained on statistics
+/// of whole utterances).
 pub fn stream_samples(
     model: &CtcModel<f32>,
     meta: &CtcMeta,
     extra: &ConnectedExtra,
     x: &[f32],
     chunk_s: f64,
+    warmup_s: f64,
     mut on_chunk: impl FnMut(&StreamChunk),
 ) -> Result<CtcTranscript> {
     let ex = MelExtractor::new(&extra.features)?;
@@ -311,6 +314,8 @@ pub fn stream_samples(
     let mut labels = Vec::new();
     let mut end = 0;
     let mut log_prob = 0.0;
+    let mut held = Vec::new();
+    let warmup = ((warmup_s * rate / hop as f64).round() as usize).max(1);
     while end < x.len() {
         let t0 = std::time::Instant::now();
         end = (end + chunk).min(x.len());
@@ -329,7 +334,14 @@ pub fn stream_samples(
             let back = half.div_ceil(hop);
             let first = done_frames.saturating_sub(back);
             let raw = ex.log_mel_raw(&x[first * hop..end]);
-            let mut f = raw[(done_frames - first) * n..(ready - first) * n].to_vec();
+            let new = &raw[(done_frames - first) * n..(ready - first) * n];
+            held.extend_from_slice(new);
+            done_frames = ready;
+        }
+        // Statistics of a few frames are noise: the first frames wait until `warmup`
+        // frames are in (or the audio ends).
+        if !held.is_empty() && (done_frames >= warmup || last) {
+            let mut f = std::mem::take(&mut held);
             if extra.features.normalize {
                 for row in f.chunks_exact(n) {
                     for j in 0..n {
@@ -337,7 +349,7 @@ pub fn stream_samples(
                         sq[j] += (row[j] as f64).powi(2);
                     }
                 }
-                count += ready - done_frames;
+                count += f.len() / n;
                 for row in f.chunks_exact_mut(n) {
                     for j in 0..n {
                         let m = sum[j] / count as f64;
@@ -346,7 +358,6 @@ pub fn stream_samples(
                     }
                 }
             }
-            done_frames = ready;
             out = stream.push(&f)?;
         }
         if last {
