@@ -1,12 +1,18 @@
 //! `recurrent transcribe`: the digits spoken in WAV files, one line per file in the order
-//! given: `path<TAB>digits<TAB>confidence` (`--json`: one object per file).
+//! given: `path<TAB>digits<TAB>confidence` (`--json`: one object per file). An isolated-digit
+//! model hears one digit per file; a connected-digit (CTC) model a digit string, and with
+//! `--stream` (a unidirectional CTC model) reads the audio in 100 ms chunks and prints the
+//! digits as they are emitted, with the time each chunk took.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use recurrent::train::connected_speech::{
+    is_ctc_checkpoint, load_connected, stream_samples, transcribe_ctc_file,
+};
 use recurrent::train::run::resolve_checkpoint;
 use recurrent::train::speech::{load_speech, transcribe_file};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct TranscribeArgs {
@@ -16,16 +22,39 @@ pub struct TranscribeArgs {
     /// WAV files (any rate, 8/16/24/32-bit PCM or 32-bit float, any channels)
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// One JSON object per file: {"path", "digits", "confidence", "probabilities"}
+    /// One JSON object per file: {"path", "digits", "confidence", ...}
     #[arg(long)]
     pub json: bool,
     /// Also draw the first file's log-mel spectrogram and the model's per-frame output
+    /// (isolated-digit models)
     #[arg(long, value_name = "PNG")]
     pub plot: Option<PathBuf>,
+    /// CTC models: prefix-beam-search width (1: greedy)
+    #[arg(long, default_value_t = 8)]
+    pub beam: usize,
+    /// CTC models, unidirectional: read each file in chunks, print digits as they are
+    /// emitted (stderr) and the latency per chunk
+    #[arg(long)]
+    pub stream: bool,
+    /// Chunk length of --stream, ms
+    #[arg(long, default_value_t = 100.0)]
+    pub chunk_ms: f64,
+    /// --stream: audio read before the first frames go in (their normalisation statistics), ms
+    #[arg(long, default_value_t = 300.0)]
+    pub warmup_ms: f64,
 }
 
 pub fn run(a: &TranscribeArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
+    if is_ctc_checkpoint(&path)? {
+        return run_ctc(a, &path);
+    }
+    if a.stream {
+        bail!(
+            "--stream needs a connected-digit (CTC) model; {} is an isolated-digit one",
+            path.display()
+        );
+    }
     let (model, meta) = load_speech(&path)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = 0;
@@ -54,11 +83,91 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
         crate::train_speech::utterance_plot(&path, &a.files[0], png)?;
         eprintln!("plot: {}", png.display());
     }
+    finish(failed, a.files.len())
+}
+
+fn finish(failed: usize, total: usize) -> Result<()> {
     if failed > 0 {
-        anyhow::bail!(
-            "{failed} of {} file(s) could not be transcribed",
-            a.files.len()
-        );
+        bail!("{failed} of {total} file(s) could not be transcribed");
     }
     Ok(())
+}
+
+fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
+    let (model, meta, extra) = load_connected(path)?;
+    if a.plot.is_some() {
+        bail!("--plot draws isolated-digit models only");
+    }
+    if a.stream && model.config.bidirectional {
+        bail!(
+            "--stream needs a unidirectional model ({} reads each utterance in both directions; train with --unidirectional)",
+            path.display()
+        );
+    }
+    if !(a.chunk_ms > 0.0 && a.chunk_ms.is_finite()) {
+        bail!("--chunk-ms must be positive, got {}", a.chunk_ms);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = 0;
+    for f in &a.files {
+        let result = if a.stream {
+            recurrent::audio::read_wav_at(f, extra.features.sample_rate).and_then(|x| {
+                let mut lat = Vec::new();
+                let t = stream_samples(
+                    &model,
+                    &meta,
+                    &extra,
+                    &x,
+                    a.chunk_ms / 1000.0,
+                    a.warmup_ms.max(0.0) / 1000.0,
+                    |c| {
+                        lat.push(c.compute_s);
+                        if !c.digits.is_empty() {
+                            eprintln!("{}\t{:.2} s\t{}", f.display(), c.audio_s, c.digits);
+                        }
+                    },
+                )?;
+                Ok((t, Some(lat)))
+            })
+        } else {
+            transcribe_ctc_file(&model, &meta, &extra, f, a.beam).map(|t| (t, None))
+        };
+        match result {
+            Ok((t, lat)) => {
+                let stats = lat.as_ref().map(|l| {
+                    let mean = l.iter().sum::<f64>() / l.len().max(1) as f64;
+                    let max = l.iter().copied().fold(0.0, f64::max);
+                    (l.len(), mean * 1000.0, max * 1000.0)
+                });
+                if a.json {
+                    let mut v = serde_json::json!({"path": f.display().to_string(), "digits": t.digits,
+                        "confidence": t.confidence});
+                    if let Some((n, mean, max)) = stats {
+                        v["chunks"] = n.into();
+                        v["chunk_ms"] = a.chunk_ms.into();
+                        v["latency_ms_mean"] = mean.into();
+                        v["latency_ms_max"] = max.into();
+                    }
+                    writeln!(out, "{v}").context("stdout")?;
+                } else {
+                    writeln!(out, "{}\t{}\t{:.6}", f.display(), t.digits, t.confidence)
+                        .context("stdout")?;
+                    if let Some((n, mean, max)) = stats {
+                        eprintln!(
+                            "{}: {n} chunks of {} ms, compute per chunk {mean:.2} ms mean, {max:.2} ms max",
+                            f.display(),
+                            a.chunk_ms
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                out.flush().context("stdout")?;
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    out.flush().context("stdout")?;
+    finish(failed, a.files.len())
 }

@@ -5,6 +5,7 @@
 pub mod bleu;
 pub mod classify;
 pub mod clip;
+pub mod connected_speech;
 pub mod ctc;
 pub mod forecast;
 pub mod forecast_eval;
