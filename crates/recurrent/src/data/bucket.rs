@@ -6,9 +6,11 @@
 //! Padded steps are masked by the sequence lengths (the recurrent layer stops each sequence
 //! at its own end; losses skip them), so they change neither the loss nor the result.
 
+use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::model::{SeqBatch, Steps};
 use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
 
 /// Batches (lists of example indices) of at most `batch` examples of similar length.
 ///
@@ -87,5 +89,88 @@ mod tests {
         assert_eq!((batch.t, batch.b), (3, 2));
         assert_eq!(batch.steps, Steps::Ids(vec![1, 4, 2, 0, 3, 0]));
         assert_eq!(batch.lengths, Some(vec![3, 1]));
+    }
+}
+
+/// Where a bucketed training run stands. The batch order of epoch e is drawn from a stream
+/// of its own (the seed forked by `label` and e), so (epoch, position) is the whole state: a
+/// resumed run rebuilds the same batches from it. Every task that trains on bucketed
+/// examples walks its data with one of these.
+#[derive(Clone, Debug)]
+pub struct EpochCursor {
+    lengths: Vec<usize>,
+    batch: usize,
+    seed: u64,
+    label: &'static str,
+    batches: Vec<Vec<usize>>,
+    state: CursorState,
+}
+
+/// What a checkpoint keeps of an [`EpochCursor`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CursorState {
+    /// The epoch under way (0 first).
+    pub epoch: u64,
+    /// Batches of it already taken.
+    pub pos: usize,
+}
+
+impl EpochCursor {
+    /// At the start of epoch 0, over examples of these lengths.
+    pub fn new(lengths: Vec<usize>, batch: usize, seed: u64, label: &'static str) -> Self {
+        let mut c = EpochCursor {
+            lengths,
+            batch,
+            seed,
+            label,
+            batches: Vec::new(),
+            state: CursorState::default(),
+        };
+        c.batches = c.order(0);
+        c
+    }
+
+    fn order(&self, epoch: u64) -> Vec<Vec<usize>> {
+        let mut rng = Rng::new(self.seed).fork(&format!("{}-epoch-{epoch}", self.label));
+        bucket_batches(&self.lengths, self.batch, Some(&mut rng))
+    }
+
+    /// Batches in one epoch.
+    pub fn per_epoch(&self) -> u64 {
+        self.batches.len() as u64
+    }
+
+    /// The examples' lengths, as given.
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
+    /// The next batch's example indices, starting the next epoch when this one is done.
+    pub fn next_batch(&mut self) -> Vec<usize> {
+        if self.state.pos >= self.batches.len() {
+            self.state = CursorState {
+                epoch: self.state.epoch + 1,
+                pos: 0,
+            };
+            self.batches = self.order(self.state.epoch);
+        }
+        self.state.pos += 1;
+        self.batches
+            .get(self.state.pos - 1)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The state a checkpoint keeps, as JSON.
+    pub fn state(&self) -> serde_json::Value {
+        serde_json::json!(self.state)
+    }
+
+    /// Restores a [`EpochCursor::state`] (`what` names the task in errors).
+    pub fn load_state(&mut self, json: &serde_json::Value, what: &str) -> Result<()> {
+        self.state = serde_json::from_value(json.clone())
+            .map_err(|e| Error::Config(format!("{what} training state: {e}")))?;
+        self.batches = self.order(self.state.epoch);
+        Ok(())
     }
 }

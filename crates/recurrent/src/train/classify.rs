@@ -23,6 +23,7 @@ use super::observe::Observer;
 use super::runner::{self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
 use crate::cell::CellKind;
 use crate::checkpoint::{self, Checkpoint};
+use crate::data::bucket::EpochCursor;
 use crate::data::bucket::{bucket_batches, pad_ids};
 use crate::data::labelled::{encode_words, word_vocab, words, Example};
 use crate::data::vectors::{load_into_table, read_vectors};
@@ -304,13 +305,6 @@ fn encode(
     Ok(out)
 }
 
-/// The batch order of epoch `e`: a stream of its own per epoch, so that the task's position
-/// is just (epoch, batch) and a resumed run sees the same batches.
-fn epoch_batches(lengths: &[usize], batch: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
-    let mut rng = Rng::new(seed).fork(&format!("batches-epoch-{epoch}"));
-    bucket_batches(lengths, batch, Some(&mut rng))
-}
-
 /// Replaces each word by `unk` with probability `p` (training only).
 fn word_dropout(batch: &mut SeqBatch<f32>, p: f64, unk: u32, rng: &mut Rng) {
     if p <= 0.0 {
@@ -327,21 +321,12 @@ fn word_dropout(batch: &mut SeqBatch<f32>, p: f64, unk: u32, rng: &mut Rng) {
 
 struct ClassifyTask {
     train: Encoded,
-    lengths: Vec<usize>,
     valid: Option<Encoded>,
     labels: Vec<String>,
-    batches: Vec<Vec<usize>>,
-    epoch: u64,
-    pos: usize,
+    cursor: EpochCursor,
     cfg: ClassifyTrainConfig,
     unk: u32,
     meta_json: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct ClassifyTaskState {
-    epoch: u64,
-    pos: usize,
 }
 
 impl Task for ClassifyTask {
@@ -352,16 +337,11 @@ impl Task for ClassifyTask {
     }
 
     fn batches_per_epoch(&self) -> u64 {
-        self.batches.len() as u64
+        self.cursor.per_epoch()
     }
 
     fn train_step(&mut self, model: &mut Classifier<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
-        if self.pos >= self.batches.len() {
-            self.epoch += 1;
-            self.pos = 0;
-            self.batches = epoch_batches(&self.lengths, self.cfg.batch, self.cfg.seed, self.epoch);
-        }
-        let idx = &self.batches[self.pos];
+        let idx = self.cursor.next_batch();
         let seqs: Vec<&[u32]> = idx.iter().map(|&i| self.train.ids[i].as_slice()).collect();
         let targets: Vec<usize> = idx.iter().map(|&i| self.train.labels[i]).collect();
         let mut batch = pad_ids::<f32>(&seqs, self.unk);
@@ -370,7 +350,6 @@ impl Task for ClassifyTask {
         let (loss, dlogits) =
             CrossEntropy::new().loss(&logits, self.labels.len(), &targets, None)?;
         model.backward(&batch, &cache, &dlogits)?;
-        self.pos += 1;
         Ok((loss, seqs.iter().map(|s| s.len()).sum()))
     }
 
@@ -387,13 +366,7 @@ impl Task for ClassifyTask {
     }
 
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>) {
-        (
-            serde_json::json!(ClassifyTaskState {
-                epoch: self.epoch,
-                pos: self.pos
-            }),
-            Vec::new(),
-        )
+        (self.cursor.state(), Vec::new())
     }
 
     fn load_state(
@@ -401,12 +374,7 @@ impl Task for ClassifyTask {
         json: &serde_json::Value,
         _tensors: BTreeMap<String, Tensor<f32>>,
     ) -> Result<()> {
-        let st: ClassifyTaskState = serde_json::from_value(json.clone())
-            .map_err(|e| Error::Config(format!("classification state: {e}")))?;
-        self.epoch = st.epoch;
-        self.pos = st.pos;
-        self.batches = epoch_batches(&self.lengths, self.cfg.batch, self.cfg.seed, self.epoch);
-        Ok(())
+        self.cursor.load_state(json, "classification")
     }
 }
 
@@ -564,18 +532,15 @@ pub fn train_classify(
     }
     let lengths = train.lengths();
     let mut task = ClassifyTask {
-        batches: epoch_batches(&lengths, cfg.batch, cfg.seed, 0),
-        lengths,
+        cursor: EpochCursor::new(lengths, cfg.batch, cfg.seed, "batches"),
         train,
         valid,
         labels: labels.clone(),
-        epoch: 0,
-        pos: 0,
         cfg: cfg.clone(),
         unk: 0,
         meta_json,
     };
-    let per_epoch = task.batches.len() as u64;
+    let per_epoch = task.cursor.per_epoch();
     let config = serde_json::json!({"task": "classify", "train": cfg, "model": model_cfg, "vocab_size": vocab.len(), "labels": labels});
     let s = runner::run(
         &mut task,

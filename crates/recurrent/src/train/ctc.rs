@@ -29,6 +29,7 @@ use super::transcription::TranscriptionScore;
 use crate::cell::CellKind;
 use crate::checkpoint;
 use crate::data::bucket::bucket_batches;
+use crate::data::bucket::EpochCursor;
 use crate::error::{Error, Result};
 use crate::infer::ctc_decode::Hypothesis;
 use crate::init::Init;
@@ -252,11 +253,6 @@ pub struct CtcSummary {
     pub already_complete: bool,
 }
 
-fn epoch_batches(lengths: &[usize], batch: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
-    let mut rng = Rng::new(seed).fork(&format!("ctc-batches-epoch-{epoch}"));
-    bucket_batches(lengths, batch, Some(&mut rng))
-}
-
 /// SpecAugment-style masking of frames [T, I] in place: `time_masks` runs of up to
 /// `time_mask_width` frames and `freq_masks` bands of up to `freq_mask_width` features set
 /// to 0.
@@ -278,20 +274,11 @@ pub fn mask_frames(frames: &mut [f32], dim: usize, cfg: &CtcTrainConfig, rng: &m
 
 struct CtcTask {
     train: Vec<CtcExample>,
-    lengths: Vec<usize>,
     valid: Option<Vec<CtcExample>>,
     dim: usize,
-    batches: Vec<Vec<usize>>,
-    epoch: u64,
-    pos: usize,
+    cursor: EpochCursor,
     cfg: CtcTrainConfig,
     meta_json: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CtcTaskState {
-    epoch: u64,
-    pos: usize,
 }
 
 impl Task for CtcTask {
@@ -302,20 +289,15 @@ impl Task for CtcTask {
     }
 
     fn batches_per_epoch(&self) -> u64 {
-        self.batches.len() as u64
+        self.cursor.per_epoch()
     }
 
     fn train_step(&mut self, model: &mut CtcModel<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
-        if self.pos >= self.batches.len() {
-            self.epoch += 1;
-            self.pos = 0;
-            self.batches = epoch_batches(&self.lengths, self.cfg.batch, self.cfg.seed, self.epoch);
-        }
-        let idx = &self.batches[self.pos];
+        let idx = self.cursor.next_batch();
         let masking = self.cfg.time_masks > 0 || self.cfg.freq_masks > 0;
         let mut frames: Vec<Vec<f32>> = Vec::new();
         if masking {
-            for &i in idx {
+            for &i in &idx {
                 let mut f = self.train[i].frames.clone();
                 mask_frames(&mut f, self.dim, &self.cfg, rng);
                 frames.push(f);
@@ -331,8 +313,10 @@ impl Task for CtcTask {
         let targets: Vec<Vec<usize>> = idx.iter().map(|&i| self.train[i].labels.clone()).collect();
         let batch = pad_frames(&seqs, self.dim)?;
         let out = model.loss(&batch, &targets, CtcReduction::Mean, Some(rng), true)?;
-        self.pos += 1;
-        Ok((out.loss, idx.iter().map(|&i| self.lengths[i]).sum()))
+        Ok((
+            out.loss,
+            idx.iter().map(|&i| self.cursor.lengths()[i]).sum(),
+        ))
     }
 
     fn evaluate(&mut self, model: &CtcModel<f32>) -> Result<Option<Evaluation>> {
@@ -349,13 +333,7 @@ impl Task for CtcTask {
     }
 
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>) {
-        (
-            serde_json::json!(CtcTaskState {
-                epoch: self.epoch,
-                pos: self.pos
-            }),
-            Vec::new(),
-        )
+        (self.cursor.state(), Vec::new())
     }
 
     fn load_state(
@@ -363,12 +341,7 @@ impl Task for CtcTask {
         json: &serde_json::Value,
         _tensors: BTreeMap<String, Tensor<f32>>,
     ) -> Result<()> {
-        let st: CtcTaskState = serde_json::from_value(json.clone())
-            .map_err(|e| Error::Config(format!("ctc training state: {e}")))?;
-        self.epoch = st.epoch;
-        self.pos = st.pos;
-        self.batches = epoch_batches(&self.lengths, self.cfg.batch, self.cfg.seed, self.epoch);
-        Ok(())
+        self.cursor.load_state(json, "ctc")
     }
 }
 
@@ -542,17 +515,14 @@ pub fn train_ctc(
     let mut model = CtcModel::<f32>::new(model_cfg.clone(), &init, &mut Rng::new(cfg.seed))?;
     let lengths: Vec<usize> = train.iter().map(|e| e.len(data.dim)).collect();
     let mut task = CtcTask {
-        batches: epoch_batches(&lengths, cfg.batch, cfg.seed, 0),
-        lengths,
+        cursor: EpochCursor::new(lengths, cfg.batch, cfg.seed, "ctc-batches"),
         train,
         valid,
         dim: data.dim,
-        epoch: 0,
-        pos: 0,
         cfg: cfg.clone(),
         meta_json,
     };
-    let per_epoch = task.batches.len() as u64;
+    let per_epoch = task.cursor.per_epoch();
     let config = serde_json::json!({"task": "ctc", "train": cfg, "model": model_cfg, "symbols": data.symbols, "extra": data.extra});
     let s = runner::run(
         &mut task,

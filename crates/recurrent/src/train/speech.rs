@@ -23,6 +23,7 @@ use crate::audio::{read_wav_at, FeatureConfig, MelExtractor};
 use crate::cell::CellKind;
 use crate::checkpoint;
 use crate::data::bucket::bucket_batches;
+use crate::data::bucket::EpochCursor;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::model::{Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps};
@@ -261,27 +262,13 @@ fn augmented(ex: &MelExtractor, x: &[f32], a: &AugmentConfig, rng: &mut Rng) -> 
     f
 }
 
-fn epoch_batches(lengths: &[usize], batch: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
-    let mut rng = Rng::new(seed).fork(&format!("batches-epoch-{epoch}"));
-    bucket_batches(lengths, batch, Some(&mut rng))
-}
-
 struct SpeechTask {
     ex: MelExtractor,
     train: Clips,
-    lengths: Vec<usize>,
     valid: Option<(Vec<Vec<f32>>, Vec<usize>)>,
-    batches: Vec<Vec<usize>>,
-    epoch: u64,
-    pos: usize,
+    cursor: EpochCursor,
     cfg: SpeechTrainConfig,
     meta_json: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SpeechTaskState {
-    epoch: u64,
-    pos: usize,
 }
 
 impl Task for SpeechTask {
@@ -292,16 +279,11 @@ impl Task for SpeechTask {
     }
 
     fn batches_per_epoch(&self) -> u64 {
-        self.batches.len() as u64
+        self.cursor.per_epoch()
     }
 
     fn train_step(&mut self, model: &mut Classifier<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
-        if self.pos >= self.batches.len() {
-            self.epoch += 1;
-            self.pos = 0;
-            self.batches = epoch_batches(&self.lengths, self.cfg.batch, self.cfg.seed, self.epoch);
-        }
-        let idx = self.batches[self.pos].clone();
+        let idx = self.cursor.next_batch();
         let feats: Vec<Vec<f32>> = idx
             .iter()
             .map(|&i| augmented(&self.ex, &self.train.samples[i], &self.cfg.augment, rng))
@@ -312,7 +294,6 @@ impl Task for SpeechTask {
         let (logits, cache) = model.forward(&batch, Some(rng))?;
         let (loss, dlogits) = CrossEntropy::new().loss(&logits, 10, &targets, None)?;
         model.backward(&batch, &cache, &dlogits)?;
-        self.pos += 1;
         Ok((loss, idx.len()))
     }
 
@@ -329,13 +310,7 @@ impl Task for SpeechTask {
     }
 
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>) {
-        (
-            serde_json::json!(SpeechTaskState {
-                epoch: self.epoch,
-                pos: self.pos
-            }),
-            Vec::new(),
-        )
+        (self.cursor.state(), Vec::new())
     }
 
     fn load_state(
@@ -343,12 +318,7 @@ impl Task for SpeechTask {
         json: &serde_json::Value,
         _tensors: BTreeMap<String, Tensor<f32>>,
     ) -> Result<()> {
-        let st: SpeechTaskState = serde_json::from_value(json.clone())
-            .map_err(|e| Error::Config(format!("speech task state: {e}")))?;
-        self.epoch = st.epoch;
-        self.pos = st.pos;
-        self.batches = epoch_batches(&self.lengths, self.cfg.batch, self.cfg.seed, self.epoch);
-        Ok(())
+        self.cursor.load_state(json, "speech")
     }
 }
 
@@ -476,16 +446,13 @@ pub fn train_speech(
     let lengths: Vec<usize> = train.samples.iter().map(|s| s.len()).collect();
     let mut task = SpeechTask {
         ex: ex.clone(),
-        batches: epoch_batches(&lengths, cfg.batch, cfg.seed, 0),
-        lengths,
+        cursor: EpochCursor::new(lengths, cfg.batch, cfg.seed, "batches"),
         train,
         valid: valid_set,
-        epoch: 0,
-        pos: 0,
         cfg: cfg.clone(),
         meta_json,
     };
-    let per_epoch = task.batches.len() as u64;
+    let per_epoch = task.cursor.per_epoch();
     // A cosine schedule anneals over a step count: a run bounded by epochs gets the
     // equivalent number of steps (it stops at the same place).
     let mut req = req.clone();

@@ -12,6 +12,7 @@ use super::runner::{self, weights_only, EvalEvery, Evaluation, OptimSettings, Ta
 use crate::cell::CellKind;
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::bucket::bucket_batches;
+use crate::data::bucket::EpochCursor;
 use crate::data::conllu::TaggedSentence;
 use crate::data::labelled::word_vocab;
 use crate::data::vectors::{load_into_table, read_vectors};
@@ -331,25 +332,11 @@ pub fn score(
 
 struct TagTask {
     train: EncodedTags,
-    lengths: Vec<usize>,
     valid: Option<EncodedTags>,
     tags: Vec<String>,
-    batches: Vec<Vec<usize>>,
-    epoch: u64,
-    pos: usize,
+    cursor: EpochCursor,
     cfg: TagTrainConfig,
     meta_json: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct TagTaskState {
-    epoch: u64,
-    pos: usize,
-}
-
-fn epoch_batches(lengths: &[usize], batch: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
-    let mut rng = Rng::new(seed).fork(&format!("tag-batches-epoch-{epoch}"));
-    bucket_batches(lengths, batch, Some(&mut rng))
 }
 
 impl Task for TagTask {
@@ -360,7 +347,7 @@ impl Task for TagTask {
     }
 
     fn batches_per_epoch(&self) -> u64 {
-        self.batches.len() as u64
+        self.cursor.per_epoch()
     }
 
     fn train_step(
@@ -368,12 +355,7 @@ impl Task for TagTask {
         model: &mut FeatureTagger<f32>,
         rng: &mut Rng,
     ) -> Result<(f64, usize)> {
-        if self.pos >= self.batches.len() {
-            self.epoch += 1;
-            self.pos = 0;
-            self.batches = epoch_batches(&self.lengths, self.cfg.batch, self.cfg.seed, self.epoch);
-        }
-        let idx = &self.batches[self.pos];
+        let idx = self.cursor.next_batch();
         let seqs: Vec<&[WordFeatures]> = idx
             .iter()
             .map(|&i| self.train.feats[i].as_slice())
@@ -398,7 +380,6 @@ impl Task for TagTask {
         let (logits, cache) = model.forward(&fb, Some(rng))?;
         let (loss, dlogits) = CrossEntropy::new().loss(&logits, k, &targets, Some(&mask))?;
         model.backward(&fb, &cache, &dlogits)?;
-        self.pos += 1;
         Ok((loss, mask.iter().filter(|&&m| m).count()))
     }
 
@@ -416,13 +397,7 @@ impl Task for TagTask {
     }
 
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>) {
-        (
-            serde_json::json!(TagTaskState {
-                epoch: self.epoch,
-                pos: self.pos
-            }),
-            Vec::new(),
-        )
+        (self.cursor.state(), Vec::new())
     }
 
     fn load_state(
@@ -430,12 +405,7 @@ impl Task for TagTask {
         json: &serde_json::Value,
         _tensors: BTreeMap<String, Tensor<f32>>,
     ) -> Result<()> {
-        let st: TagTaskState = serde_json::from_value(json.clone())
-            .map_err(|e| Error::Config(format!("tagging state: {e}")))?;
-        self.epoch = st.epoch;
-        self.pos = st.pos;
-        self.batches = epoch_batches(&self.lengths, self.cfg.batch, self.cfg.seed, self.epoch);
-        Ok(())
+        self.cursor.load_state(json, "tagging")
     }
 }
 
@@ -561,17 +531,14 @@ pub fn train_tag(
     let lengths: Vec<usize> = enc_train.feats.iter().map(|s| s.len().max(1)).collect();
     let train_tokens = lengths.iter().sum();
     let mut task = TagTask {
-        batches: epoch_batches(&lengths, cfg.batch, cfg.seed, 0),
-        lengths,
+        cursor: EpochCursor::new(lengths, cfg.batch, cfg.seed, "tag-batches"),
         train: enc_train,
         valid: enc_valid,
         tags: tags.clone(),
-        epoch: 0,
-        pos: 0,
         cfg: cfg.clone(),
         meta_json,
     };
-    let per_epoch = task.batches.len() as u64;
+    let per_epoch = task.cursor.per_epoch();
     let config = serde_json::json!({"task": "tag", "train": cfg, "model": model_cfg, "vocab_size": vocab.len(), "tags": tags});
     let optim = OptimSettings {
         optimizer: cfg.optimizer.clone(),
