@@ -30,6 +30,7 @@ use super::runner::{self, weights_only, EvalEvery, Evaluation, OptimSettings, Ta
 use crate::cell::CellKind;
 use crate::checkpoint;
 use crate::data::bucket::bucket_batches;
+use crate::data::bucket::EpochCursor;
 use crate::data::parallel::{detokenize, group_by_source, split_pairs, tokenize, write_tsv, Pair};
 use crate::data::vocab::{Tokenizer, UNK};
 use crate::data::Vocab;
@@ -365,11 +366,6 @@ fn bucket_keys(pairs: &[EncodedPair]) -> Vec<usize> {
         .collect()
 }
 
-fn epoch_batches(keys: &[usize], batch: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
-    let mut rng = Rng::new(seed).fork(&format!("translate-batches-epoch-{epoch}"));
-    bucket_batches(keys, batch, Some(&mut rng))
-}
-
 /// Mean loss per target token (EOS included) of `model` on `pairs`, teacher-forced.
 fn mean_loss(model: &Seq2Seq<f32>, pairs: &[EncodedPair]) -> Result<(f64, usize)> {
     let v = model.config.tgt_vocab;
@@ -392,19 +388,10 @@ fn mean_loss(model: &Seq2Seq<f32>, pairs: &[EncodedPair]) -> Result<(f64, usize)
 
 struct TranslateTask {
     train: Vec<EncodedPair>,
-    keys: Vec<usize>,
     valid: Vec<EncodedPair>,
-    batches: Vec<Vec<usize>>,
-    epoch: u64,
-    pos: usize,
+    cursor: EpochCursor,
     cfg: TranslateTrainConfig,
     meta_json: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct TaskState {
-    epoch: u64,
-    pos: usize,
 }
 
 impl Task for TranslateTask {
@@ -415,16 +402,13 @@ impl Task for TranslateTask {
     }
 
     fn batches_per_epoch(&self) -> u64 {
-        self.batches.len() as u64
+        self.cursor.per_epoch()
     }
 
     fn train_step(&mut self, model: &mut Seq2Seq<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
-        if self.pos >= self.batches.len() {
-            self.epoch += 1;
-            self.pos = 0;
-            self.batches = epoch_batches(&self.keys, self.cfg.batch, self.cfg.seed, self.epoch);
-        }
-        let ps: Vec<&EncodedPair> = self.batches[self.pos]
+        let ps: Vec<&EncodedPair> = self
+            .cursor
+            .next_batch()
             .iter()
             .map(|&i| &self.train[i])
             .collect();
@@ -435,7 +419,6 @@ impl Task for TranslateTask {
         let (loss, dlogits) =
             CrossEntropy::new().loss(&logits, model.config.tgt_vocab, &tg, Some(&mask))?;
         model.backward(&batch, &cache, &dlogits)?;
-        self.pos += 1;
         Ok((loss, mask.iter().filter(|&&m| m).count()))
     }
 
@@ -452,13 +435,7 @@ impl Task for TranslateTask {
     }
 
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>) {
-        (
-            serde_json::json!(TaskState {
-                epoch: self.epoch,
-                pos: self.pos
-            }),
-            Vec::new(),
-        )
+        (self.cursor.state(), Vec::new())
     }
 
     fn load_state(
@@ -466,12 +443,7 @@ impl Task for TranslateTask {
         json: &serde_json::Value,
         _tensors: BTreeMap<String, Tensor<f32>>,
     ) -> Result<()> {
-        let st: TaskState = serde_json::from_value(json.clone())
-            .map_err(|e| Error::Config(format!("translation state: {e}")))?;
-        self.epoch = st.epoch;
-        self.pos = st.pos;
-        self.batches = epoch_batches(&self.keys, self.cfg.batch, self.cfg.seed, self.epoch);
-        Ok(())
+        self.cursor.load_state(json, "translation")
     }
 }
 
@@ -595,16 +567,13 @@ pub fn train_translate(
     let mut model = Seq2Seq::<f32>::new(model_cfg.clone(), &init, &mut Rng::new(cfg.seed))?;
     let keys = bucket_keys(&train);
     let mut task = TranslateTask {
-        batches: epoch_batches(&keys, cfg.batch, cfg.seed, 0),
-        keys,
+        cursor: EpochCursor::new(keys, cfg.batch, cfg.seed, "translate-batches"),
         train,
         valid,
-        epoch: 0,
-        pos: 0,
         cfg: cfg.clone(),
         meta_json,
     };
-    let per_epoch = task.batches.len() as u64;
+    let per_epoch = task.cursor.per_epoch();
     let config = serde_json::json!({"task": "translate", "train": cfg, "model": model_cfg,
         "src_vocab_size": src_vocab.len(), "tgt_vocab_size": tgt_vocab.len()});
     let s = runner::run(
