@@ -314,14 +314,27 @@ fn gate_units<'a, F>(v: &'a [F], q: usize, h: usize, u: &Range<usize>) -> &'a [F
     &v[q * h + u.start..q * h + u.end]
 }
 
-/// Packs each of the `blocks` row blocks of `w` ([blocks * n, k]) as B = block^T ([k, n]).
+/// Packs each of the `blocks` row blocks of `w` ([blocks * n, k]) as B = block^T ([k, n]),
+/// the blocks shared over a team when there is enough to pack (packing happens on every
+/// call, before the time loop: done by one thread it left the other idle for a few percent
+/// of a small layer's forward).
 fn pack_blocks<F: Float>(w: &[F], blocks: usize, n: usize, k: usize) -> Vec<Packed<F>> {
-    (0..blocks)
-        .map(|g| {
-            let mut p = Packed::new();
-            p.pack_t(&w[g * n * k..(g + 1) * n * k], n, k);
-            p
-        })
+    let slots: Vec<std::sync::Mutex<Packed<F>>> = (0..blocks)
+        .map(|_| std::sync::Mutex::new(Packed::new()))
+        .collect();
+    let members = if blocks * n * k < 1 << 15 { 1 } else { blocks };
+    team(members, &|tm: &Team| {
+        for g in (tm.index..blocks).step_by(tm.size) {
+            slots[g].lock().unwrap_or_else(|e| e.into_inner()).pack_t(
+                &w[g * n * k..(g + 1) * n * k],
+                n,
+                k,
+            );
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
         .collect()
 }
 
@@ -439,16 +452,30 @@ pub fn forward<F: Float>(
     let seeds = spec.seeds();
     let is_lstm = spec.kind == CellKind::Lstm;
 
-    // 1. Input projection of all steps: gates = X W_ih^T. The biases are added by the
-    // element-wise kernels, step by step, while the gates are in cache.
+    // 1. Input projection: gates = X W_ih^T. The biases are added by the element-wise
+    // kernels, step by step, while the gates are in cache.
+    //
+    // When the members own whole batch rows, each computes its rows' projection at the
+    // start of each step (W_ih packed once, like W_hh): the step's gates are then written
+    // and read while in L1/L2, where one product over all steps first would write the whole
+    // [T, B, G*H] buffer out (megabytes) and read it back, and its threads would meet the
+    // time loop's team only after it. For small batches (units split) one product over all
+    // steps keeps its rows many.
+    let (members, split) = plan::<F>(b, h, ho, gh);
+    let fuse_x = split == Split::Rows && i_sz > 0;
     let mut gates = workspace::scratch(t_len * b * gh);
-    gemm(
-        F::one(),
-        MatRef::new(x, t_len * b, i_sz),
-        MatRef::new(p.w_ih.value.data(), gh, i_sz).t(),
-        F::zero(),
-        MatMut::new(&mut gates, t_len * b, gh),
-    );
+    let packed_ih: Vec<Packed<F>> = if fuse_x {
+        pack_blocks(p.w_ih.value.data(), g, h, i_sz)
+    } else {
+        gemm(
+            F::one(),
+            MatRef::new(x, t_len * b, i_sz),
+            MatRef::new(p.w_ih.value.data(), gh, i_sz).t(),
+            F::zero(),
+            MatMut::new(&mut gates, t_len * b, gh),
+        );
+        Vec::new()
+    };
     // b_ih and b_hh, zero when absent; RNN and LSTM add their sum (one bias, `b_x`).
     let mut b_x_buf = workspace::zeros(gh);
     let mut b_h_buf = workspace::zeros(gh);
@@ -527,7 +554,6 @@ pub fn forward<F: Float>(
     let mb = Shared::new(&mut cache.m);
     let valid = &cache.valid;
     let (b_x, b_h) = (&b_x_buf[..], &b_h_buf[..]);
-    let (members, split) = plan::<F>(b, h, ho, gh);
     team(members, &|tm: &Team| {
         let Share { rows, u, up, meet } = share::<F>(tm, split, b, h, ho);
         let meet = || {
@@ -559,6 +585,21 @@ pub fn forward<F: Float>(
                     let c = slot * nc + bi * h;
                     cb.get_mut(c + u.start..c + u.end)
                 };
+                if fuse_x {
+                    // x_t W_ih^T for my rows (see 1.), before the h-terms are added.
+                    let xr = x.as_ptr().add((t * b + r0) * i_sz);
+                    product_units(
+                        nb,
+                        xr,
+                        i_sz,
+                        &packed_ih,
+                        &u,
+                        gates.at(g0 + r0 * gh),
+                        gh,
+                        h,
+                        false,
+                    );
+                }
                 match spec.kind {
                     CellKind::RnnTanh | CellKind::RnnRelu => {
                         // a_t = x_t W_ih^T + h_{t-1} W_hh^T;  h_t = act(a_t + b)
