@@ -87,7 +87,7 @@ enum TrainCmd {
     /// A language model over ABC tunes (musical tokens, one sequence per tune)
     Music(train_music::MusicArgs),
     /// A spoken-digit recogniser from a folder of WAVs ({digit}_{speaker}_{index}.wav)
-    Speech(train_speech::SpeechArgs),
+    Speech(Box<train_speech::SpeechArgs>),
 }
 
 fn main() {

@@ -54,6 +54,10 @@ pub struct SpeechArgs {
     /// Leave this speaker out: all their recordings are the test set
     #[arg(long)]
     pub holdout_speaker: Option<String>,
+    /// isolated: a further folder of training recordings ({digit}_{speaker}_{index}.wav),
+    /// all used for training, e.g. synthetic voices from scripts/synth_digits.sh (repeatable)
+    #[arg(long)]
+    pub extra_train: Vec<PathBuf>,
     /// Recording indices kept from training for validation, e.g. 5-7
     #[arg(long, default_value = "5-7")]
     pub val_indices: String,
@@ -69,6 +73,13 @@ pub struct SpeechArgs {
     /// Mel bands
     #[arg(long, default_value_t = 40)]
     pub n_mels: usize,
+    /// Keep this many cepstral coefficients per frame (MFCCs: the DCT of the log-mel bands)
+    /// instead of the bands; 0 keeps the bands
+    #[arg(long, default_value_t = 0)]
+    pub n_mfcc: usize,
+    /// isolated: drop leading and trailing frames more than this many dB below the loudest
+    #[arg(long)]
+    pub trim_db: Option<f64>,
     /// FFT size [default: next power of two >= the window]
     #[arg(long)]
     pub n_fft: Option<usize>,
@@ -218,6 +229,7 @@ impl SpeechArgs {
             val_indices: range(&self.val_indices, "--val-indices")?,
             test_indices: (0, 4),
             holdout_speaker: self.holdout_speaker.clone(),
+            extra_train: self.extra_train.clone(),
         })
     }
 }
@@ -229,6 +241,8 @@ impl SpeechArgs {
             win_ms: self.win_ms,
             hop_ms: self.hop_ms,
             n_mels: self.n_mels,
+            n_mfcc: self.n_mfcc,
+            trim_db: self.trim_db,
             n_fft: self.n_fft,
             fmin: self.fmin,
             fmax: self.fmax,
@@ -242,6 +256,9 @@ impl SpeechArgs {
             crate::train_lm::parse_cell(self.cell.as_deref().unwrap_or("gru"), &self.init)?;
         if self.holdout_speaker.is_some() {
             bail!("--holdout-speaker: only --task isolated holds a speaker out");
+        }
+        if !self.extra_train.is_empty() {
+            bail!("--extra-train: only --task isolated reads extra training folders");
         }
         if self.augment
             || [self.speed_perturb, self.vtlp, self.noise_prob]

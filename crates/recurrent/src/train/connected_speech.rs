@@ -99,6 +99,11 @@ fn seed_for(seed: u64, split: &str, speaker: &str) -> u64 {
 /// Builds the training, validation and test utterances of an FSDD-named folder.
 pub fn build_sets(dir: &Path, cfg: &ConnectedSpeechConfig) -> Result<ConnectedSets> {
     cfg.connect.validate()?;
+    if cfg.features.trim_db.is_some() {
+        return Err(Error::Config(
+            "--trim-db trims one word per file: connected utterances keep their frames".into(),
+        ));
+    }
     let recs = list_recordings(dir)?;
     let ex = MelExtractor::new(&cfg.features)?;
     let rate = cfg.features.sample_rate;
@@ -168,7 +173,7 @@ pub fn train_connected(
 ) -> Result<CtcSummary> {
     let t0 = std::time::Instant::now();
     let sets = build_sets(data, cfg)?;
-    let frames: usize = sets.train.iter().map(|e| e.len(cfg.features.n_mels)).sum();
+    let frames: usize = sets.train.iter().map(|e| e.len(cfg.features.dim())).sum();
     obs.message(&format!(
         "{}: {} training, {} validation, {} test utterances ({:.0} s of training audio), built in {:.1} s",
         data.display(),
@@ -184,7 +189,7 @@ pub fn train_connected(
         connect: cfg.connect.clone(),
     };
     let data = CtcData {
-        dim: cfg.features.n_mels,
+        dim: cfg.features.dim(),
         symbols: (0..10).map(|d| d.to_string()).collect(),
         train: sets.train,
         valid: (!sets.valid.is_empty()).then_some(sets.valid),
@@ -216,12 +221,13 @@ pub fn load_connected(path: &Path) -> Result<(CtcModel<f32>, CtcMeta, ConnectedE
         .features
         .validate()
         .map_err(|e| Error::format(path, format!("feature config: {e}")))?;
-    if extra.features.n_mels != model.config.input {
+    if extra.features.dim() != model.config.input {
         return Err(Error::format(
             path,
             format!(
                 "the model reads {} features, the feature settings give {}",
-                model.config.input, extra.features.n_mels
+                model.config.input,
+                extra.features.dim()
             ),
         ));
     }
@@ -252,7 +258,7 @@ pub fn transcribe_ctc_samples(
 ) -> Result<CtcTranscript> {
     let ex = MelExtractor::new(&extra.features)?;
     let f = ex.features(x);
-    let batch = pad_frames(&[f.as_slice()], extra.features.n_mels)?;
+    let batch = pad_frames(&[f.as_slice()], extra.features.dim())?;
     let h = model
         .decode(&batch, beam)?
         .into_iter()
@@ -304,7 +310,7 @@ pub fn stream_samples(
     mut on_chunk: impl FnMut(&StreamChunk),
 ) -> Result<CtcTranscript> {
     let ex = MelExtractor::new(&extra.features)?;
-    let n = extra.features.n_mels;
+    let n = extra.features.dim();
     let rate = extra.features.sample_rate as f64;
     let chunk = ((chunk_s * rate).round() as usize).max(1);
     let (hop, half) = (extra.features.hop(), extra.features.fft_len() / 2);
@@ -333,7 +339,7 @@ pub fn stream_samples(
             // see real samples, not the zero padding of a slice's left edge.
             let back = half.div_ceil(hop);
             let first = done_frames.saturating_sub(back);
-            let raw = ex.log_mel_raw(&x[first * hop..end]);
+            let raw = ex.cepstra(ex.log_mel_raw(&x[first * hop..end]));
             let new = &raw[(done_frames - first) * n..(ready - first) * n];
             held.extend_from_slice(new);
             done_frames = ready;

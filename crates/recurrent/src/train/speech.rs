@@ -69,6 +69,9 @@ pub struct SpeechTrainConfig {
     pub test_indices: (usize, usize),
     /// Leave this speaker out: all their recordings are the test set.
     pub holdout_speaker: Option<String>,
+    /// More folders of training recordings (same naming), all of them used for training
+    /// only: other voices, e.g. synthetic ones (scripts/synth_digits.sh).
+    pub extra_train: Vec<std::path::PathBuf>,
 }
 
 impl Default for SpeechTrainConfig {
@@ -97,6 +100,7 @@ impl Default for SpeechTrainConfig {
             val_indices: (5, 7),
             test_indices: (0, 4),
             holdout_speaker: None,
+            extra_train: Vec::new(),
         }
     }
 }
@@ -203,6 +207,12 @@ pub fn load_splits(dir: &Path, cfg: &SpeechTrainConfig) -> Result<(Clips, Clips,
             train.push(r, x);
         }
     }
+    for extra in &cfg.extra_train {
+        for r in list_recordings(extra)? {
+            let x = read_wav_at(&r.path, rate)?;
+            train.push(r, x);
+        }
+    }
     if train.is_empty() {
         return Err(Error::Input(format!(
             "{}: no training recordings left after the split",
@@ -253,8 +263,8 @@ fn augmented(ex: &MelExtractor, x: &[f32], a: &AugmentConfig, rng: &mut Rng) -> 
     } else {
         1.0
     };
-    let mut f = ex.log_mel_warped(&y, alpha);
-    let n = ex.cfg.n_mels;
+    let mut f = ex.cepstra(ex.trim(ex.log_mel_warped(&y, alpha)));
+    let n = ex.cfg.dim();
     if ex.cfg.normalize {
         crate::audio::features::normalize(&mut f, n);
     }
@@ -290,7 +300,7 @@ impl Task for SpeechTask {
             .collect();
         let seqs: Vec<&[f32]> = feats.iter().map(|f| f.as_slice()).collect();
         let targets: Vec<usize> = idx.iter().map(|&i| self.train.recs[i].digit).collect();
-        let batch = pad_frames(&seqs, self.ex.cfg.n_mels);
+        let batch = pad_frames(&seqs, self.ex.cfg.dim());
         let (logits, cache) = model.forward(&batch, Some(rng))?;
         let (loss, dlogits) = CrossEntropy::new().loss(&logits, 10, &targets, None)?;
         model.backward(&batch, &cache, &dlogits)?;
@@ -301,7 +311,7 @@ impl Task for SpeechTask {
         let Some((f, y)) = &self.valid else {
             return Ok(None);
         };
-        let m = score(model, f, y, self.ex.cfg.n_mels)?;
+        let m = score(model, f, y, self.ex.cfg.dim())?;
         Ok(Some(Evaluation {
             metric: m.accuracy,
             higher_is_better: true,
@@ -401,9 +411,14 @@ pub fn train_speech(
     cfg.validate()?;
     let (train, valid, test) = load_splits(data, cfg)?;
     obs.message(&format!(
-        "{}: {} training, {} validation, {} test recordings ({})",
+        "{}: {} training{}, {} validation, {} test recordings ({})",
         data.display(),
         train.len(),
+        if cfg.extra_train.is_empty() {
+            String::new()
+        } else {
+            format!(" (with {} extra folder(s))", cfg.extra_train.len())
+        },
         valid.len(),
         test.len(),
         match &cfg.holdout_speaker {
@@ -415,7 +430,7 @@ pub fn train_speech(
         }
     ));
     let ex = MelExtractor::new(&cfg.features)?;
-    let n = cfg.features.n_mels;
+    let n = cfg.features.dim();
     let model_cfg = ClassifierConfig {
         input: InputKind::Dense { size: n },
         cell: cfg.cell,
@@ -540,13 +555,13 @@ pub fn load_speech(path: &Path) -> Result<(Classifier<f32>, SpeechMeta)> {
     let InputKind::Dense { size } = m.input else {
         return Err(Error::format(path, "a speech model reads feature frames"));
     };
-    if size != meta.features.n_mels || m.outputs != meta.labels.len() || m.outputs == 0 {
+    if size != meta.features.dim() || m.outputs != meta.labels.len() || m.outputs == 0 {
         return Err(Error::format(
             path,
             format!(
-                "the model reads {size} features and has {} outputs; the metadata says {} bands and {} labels",
+                "the model reads {size} features and has {} outputs; the metadata says {} per frame and {} labels",
                 m.outputs,
-                meta.features.n_mels,
+                meta.features.dim(),
                 meta.labels.len()
             ),
         ));
@@ -580,7 +595,7 @@ pub fn transcribe_samples(
 ) -> Result<Transcript> {
     let ex = MelExtractor::new(&meta.features)?;
     let f = ex.features(x);
-    let p = probabilities(model, &[f], meta.features.n_mels)?;
+    let p = probabilities(model, &[f], meta.features.dim())?;
     let i = argmax(&p);
     Ok(Transcript {
         digits: meta.labels[i].clone(),
@@ -609,9 +624,9 @@ pub fn frame_posteriors(
     x: &[f32],
 ) -> Result<(Vec<f32>, Vec<f64>)> {
     let ex = MelExtractor::new(&meta.features)?;
-    let raw = ex.log_mel_raw(x);
+    let raw = ex.trim(ex.log_mel_raw(x));
     let f = ex.features(x);
-    let n = meta.features.n_mels;
+    let n = meta.features.dim();
     let t = f.len() / n;
     let (out, _) = model.rnn.forward_tm(f, t, 1, None, None, None)?;
     let logits = model.head.forward(out.output.data(), t);
