@@ -78,6 +78,7 @@ pub struct SpeechArgs {
     #[arg(long, default_value_t = 0)]
     pub n_mfcc: usize,
     /// isolated: drop leading and trailing frames more than this many dB below the loudest
+    /// [default: 15; 0: keep every frame]
     #[arg(long)]
     pub trim_db: Option<f64>,
     /// FFT size [default: next power of two >= the window]
@@ -208,7 +209,7 @@ impl SpeechArgs {
         };
         Ok(SpeechTrainConfig {
             task: self.task.clone(),
-            features: self.features(),
+            features: self.features(SpeechTrainConfig::default().features.trim_db),
             augment,
             cell,
             hidden: self.hidden,
@@ -235,14 +236,20 @@ impl SpeechArgs {
 }
 
 impl SpeechArgs {
-    fn features(&self) -> FeatureConfig {
+    /// The feature config; `trim_default` is the task's trimming when --trim-db is not
+    /// given (`--trim-db 0` turns it off).
+    fn features(&self, trim_default: Option<f64>) -> FeatureConfig {
         FeatureConfig {
             sample_rate: self.sample_rate,
             win_ms: self.win_ms,
             hop_ms: self.hop_ms,
             n_mels: self.n_mels,
             n_mfcc: self.n_mfcc,
-            trim_db: self.trim_db,
+            trim_db: match self.trim_db {
+                Some(0.0) => None,
+                Some(d) => Some(d),
+                None => trim_default,
+            },
             n_fft: self.n_fft,
             fmin: self.fmin,
             fmax: self.fmax,
@@ -269,7 +276,7 @@ impl SpeechArgs {
         }
         let base = ConnectedSpeechConfig::default();
         let cfg = ConnectedSpeechConfig {
-            features: self.features(),
+            features: self.features(None),
             connect: ConnectConfig {
                 min_parts: self.min_digits,
                 max_parts: self.max_digits,

@@ -152,3 +152,77 @@ fn small_training_learns_and_transcribe_reads_real_files() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--holdout-speaker nobody"));
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// `--extra-train DIR` adds every recording of DIR to training (none to validation or test),
+/// the default trims each word's silence (stored in the checkpoint), and an extra folder
+/// without recordings is an error naming it.
+#[test]
+fn extra_training_folders_add_recordings_to_training_only() {
+    let Some(shared) = shared_dir() else { return };
+    let fsdd = shared.join("data/speech/fsdd");
+    let tmp = std::env::temp_dir().join(format!("recurrent-speech-extra-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (data, extra, empty) = (tmp.join("data"), tmp.join("extra"), tmp.join("empty"));
+    for dir in [&data, &extra, &empty] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    // jackson 0-14: 50 test (0-4), 20 validation (5-6), 80 training; nicolas 0-4 as extra.
+    for d in 0..10 {
+        for i in 0..15 {
+            let name = format!("{d}_jackson_{i}.wav");
+            std::fs::copy(fsdd.join(&name), data.join(&name)).unwrap();
+        }
+        for i in 0..5 {
+            let name = format!("{d}_nicolas_{i}.wav");
+            std::fs::copy(fsdd.join(&name), extra.join(&name)).unwrap();
+        }
+    }
+    let (d, x) = (data.to_str().unwrap(), extra.to_str().unwrap());
+    let out = tmp.join("run");
+    let json = ok(&[
+        "train",
+        "speech",
+        "--data",
+        d,
+        "--extra-train",
+        x,
+        "--out",
+        out.to_str().unwrap(),
+        "--cell",
+        "gru",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--epochs",
+        "1",
+        "--val-indices",
+        "5-6",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["train_recordings"], 130, "{json}");
+    assert_eq!(v["valid"]["n"], 20);
+    assert_eq!(v["test"]["n"], 50);
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap_or_default();
+    assert!(config.contains("trim_db"), "{config}");
+
+    let o = run(&[
+        "train",
+        "speech",
+        "--data",
+        d,
+        "--extra-train",
+        empty.to_str().unwrap(),
+        "--out",
+        tmp.join("y").to_str().unwrap(),
+        "--epochs",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("empty") && !err.contains("panicked"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
