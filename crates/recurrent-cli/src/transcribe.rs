@@ -10,15 +10,16 @@ use recurrent::train::connected_speech::{
     is_ctc_checkpoint, load_connected, stream_samples, transcribe_ctc_file,
 };
 use recurrent::train::run::resolve_checkpoint;
-use recurrent::train::speech::{load_speech, transcribe_file};
+use recurrent::train::speech::{load_speech, transcribe_file, transcribe_file_ensemble};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct TranscribeArgs {
-    /// A checkpoint file, or a run directory (its best checkpoint)
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    /// A checkpoint file, or a run directory (its best checkpoint). Isolated-digit models:
+    /// repeat it for an ensemble (their digit probabilities averaged)
+    #[arg(long, required = true)]
+    pub checkpoint: Vec<PathBuf>,
     /// WAV files (any rate, 8/16/24/32-bit PCM or 32-bit float, any channels)
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -45,8 +46,19 @@ pub struct TranscribeArgs {
 }
 
 pub fn run(a: &TranscribeArgs) -> Result<()> {
-    let path = resolve_checkpoint(&a.checkpoint)?;
+    let paths = a
+        .checkpoint
+        .iter()
+        .map(|c| resolve_checkpoint(c))
+        .collect::<recurrent::Result<Vec<_>>>()?;
+    let path = paths[0].clone();
     if is_ctc_checkpoint(&path)? {
+        if paths.len() > 1 {
+            bail!(
+                "{} is a connected-digit (CTC) model: ensembles are of isolated-digit models only",
+                path.display()
+            );
+        }
         return run_ctc(a, &path);
     }
     if a.stream {
@@ -55,11 +67,18 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
             path.display()
         );
     }
-    let (model, meta) = load_speech(&path)?;
+    let models = paths
+        .iter()
+        .map(|p| load_speech(p))
+        .collect::<recurrent::Result<Vec<_>>>()?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = 0;
     for f in &a.files {
-        match transcribe_file(&model, &meta, f) {
+        let t = match &models[..] {
+            [(model, meta)] => transcribe_file(model, meta, f),
+            _ => transcribe_file_ensemble(&models, f),
+        };
+        match t {
             Ok(t) => {
                 if a.json {
                     let v = serde_json::json!({"path": f.display().to_string(), "digits": t.digits,

@@ -171,6 +171,13 @@ fn small_connected_training_learns_and_transcribes_a_joined_wav() {
         "{line}"
     );
     assert!(v["latency_ms_mean"].as_f64().unwrap() >= 0.0);
+    // Ensembles are of isolated-digit models: a CTC model in one is refused by name.
+    let bad = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(["transcribe", "--checkpoint", o, "--checkpoint", o, w])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("ensembles"), "{err}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

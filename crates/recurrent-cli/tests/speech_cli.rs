@@ -104,6 +104,7 @@ fn small_training_learns_and_transcribe_reads_real_files() {
     let mut args = vec!["transcribe", "--checkpoint", o];
     args.extend(files.iter().map(|s| s.as_str()));
     let text = ok(&args);
+    let text_plain = text.clone();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     for (line, f) in lines.iter().zip(&files) {
@@ -137,6 +138,12 @@ fn small_training_learns_and_transcribe_reads_real_files() {
         "{err}"
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+
+    // An ensemble of a model with itself: the same answers and confidences.
+    let ck = out.to_str().unwrap();
+    let mut twice = vec!["transcribe", "--checkpoint", ck, "--checkpoint", ck];
+    twice.extend(files.iter().map(|s| s.as_str()));
+    assert_eq!(ok(&twice), text_plain);
 
     // Flag errors name the flag.
     let o = run(&[

@@ -609,6 +609,38 @@ pub fn transcribe_samples(
     })
 }
 
+/// Transcribes a WAV file with several isolated-digit models at once: each reads the audio
+/// at its own rate through its own features, and their digit probabilities are averaged.
+/// Models trained apart (other seeds, features, voices) err apart: on unseen speakers the
+/// average of four beat the best of them by 0.035 (docs/results.md).
+pub fn transcribe_file_ensemble(
+    models: &[(Classifier<f32>, SpeechMeta)],
+    path: &Path,
+) -> Result<Transcript> {
+    let Some((_, first)) = models.first() else {
+        return Err(Error::Config("an ensemble needs at least one model".into()));
+    };
+    let mut sum = vec![0.0; first.labels.len()];
+    for (model, meta) in models {
+        if meta.labels != first.labels {
+            return Err(Error::Config(format!(
+                "the models of an ensemble must have the same outputs: {:?} and {:?}",
+                first.labels, meta.labels
+            )));
+        }
+        let t = transcribe_file(model, meta, path)?;
+        sum.iter_mut()
+            .zip(&t.probabilities)
+            .for_each(|(s, p)| *s += p / models.len() as f64);
+    }
+    let i = argmax(&sum);
+    Ok(Transcript {
+        digits: first.labels[i].clone(),
+        confidence: sum[i],
+        probabilities: sum,
+    })
+}
+
 /// Transcribes a WAV file (any format the reader takes; resampled to the model's rate).
 pub fn transcribe_file(
     model: &Classifier<f32>,
