@@ -14,7 +14,7 @@ use recurrent::train::connected_speech::{train_connected, ConnectedSpeechConfig}
 use recurrent::train::ctc::{CtcSummary, CtcTrainConfig};
 use recurrent::train::observe::{EvalInfo, Observer, StepInfo};
 use recurrent::train::speech::{
-    frame_posteriors, load_speech, train_speech, SpeechSummary, SpeechTrainConfig,
+    frame_posteriors, load_speech, train_speech, SpeechSummary, SpeechTrainConfig, DEFAULT_TRIM_DB,
 };
 use recurrent::train::transcription::TranscriptionScore;
 use recurrent::train::{run::read_metrics, Limits, TrainRequest};
@@ -78,7 +78,7 @@ pub struct SpeechArgs {
     #[arg(long, default_value_t = 0)]
     pub n_mfcc: usize,
     /// isolated: drop leading and trailing frames more than this many dB below the loudest
-    /// [default: 15; 0: keep every frame]
+    /// [default: 15 (DEFAULT_TRIM_DB); 0: keep every frame]
     #[arg(long)]
     pub trim_db: Option<f64>,
     /// FFT size [default: next power of two >= the window]
@@ -209,7 +209,7 @@ impl SpeechArgs {
         };
         Ok(SpeechTrainConfig {
             task: self.task.clone(),
-            features: self.features(SpeechTrainConfig::default().features.trim_db),
+            features: self.features(Some(DEFAULT_TRIM_DB)),
             augment,
             cell,
             hidden: self.hidden,

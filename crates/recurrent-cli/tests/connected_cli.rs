@@ -3,49 +3,11 @@
 //! joined utterances learns well above chance in seconds, and `transcribe` reads a joined
 //! WAV written here as a digit string (`--stream` too: the model is unidirectional).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-/// The shared folder (CONVENTIONS.md): `RECURRENT_SHARED`, else `../shared` beside the
-/// repository; None (after `skipped: ...`) when absent, a failure under CI=true.
-fn shared_dir() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let p = match std::env::var_os("RECURRENT_SHARED") {
-        Some(d) => {
-            let d = PathBuf::from(d);
-            if d.is_absolute() {
-                d
-            } else {
-                root.join(d)
-            }
-        }
-        None => root.join("../shared"),
-    };
-    if p.is_dir() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "shared folder {} not found (CI=true requires it)",
-        p.display()
-    );
-    println!("skipped: {} not found", p.display());
-    None
-}
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recurrent"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(o.status.success(), "recurrent {args:?} failed:\n{err}");
-    String::from_utf8(o.stdout).unwrap()
-}
+use common::{ok, run, shared_dir};
 
 /// A mono 16-bit PCM WAV.
 fn write_wav(path: &Path, rate: u32, x: &[f32]) {
@@ -172,10 +134,7 @@ fn small_connected_training_learns_and_transcribes_a_joined_wav() {
     );
     assert!(v["latency_ms_mean"].as_f64().unwrap() >= 0.0);
     // Ensembles are of isolated-digit models: a CTC model in one is refused by name.
-    let bad = Command::new(env!("CARGO_BIN_EXE_recurrent"))
-        .args(["transcribe", "--checkpoint", o, "--checkpoint", o, w])
-        .output()
-        .unwrap();
+    let bad = run(&["transcribe", "--checkpoint", o, "--checkpoint", o, w]);
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("ensembles"), "{err}");
     let _ = std::fs::remove_dir_all(&tmp);

@@ -402,7 +402,13 @@ impl MelExtractor {
     /// The model's input frames [T, n_mels]: log-mel, normalised per utterance if the
     /// config says so.
     pub fn features(&self, x: &[f32]) -> Vec<f32> {
-        let mut f = self.cepstra(self.trim(self.log_mel_raw(x)));
+        self.finish(self.log_mel_raw(x))
+    }
+
+    /// Log-mel frames [T, n_mels] (plain or warped) to the model's frames [T', dim]: trimmed,
+    /// to cepstra, normalised, each as the config says.
+    pub fn finish(&self, raw: Vec<f32>) -> Vec<f32> {
+        let mut f = self.cepstra(self.trim(raw));
         if self.cfg.normalize {
             normalize(&mut f, self.cfg.dim());
         }
