@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    recurrent::fuzzing::abc_tunes(data);
+    recurrent_tasks::fuzzing::abc_tunes(data);
 });

@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    recurrent::fuzzing::checkpoint_meta(data);
+    recurrent_tasks::fuzzing::checkpoint_meta(data);
 });

@@ -1,7 +1,7 @@
-//! Any bytes through `recurrent::fuzzing::digits_csv` (see its doc comment): an error or a value, never a panic.
+//! Any bytes through `recurrent_tasks::fuzzing::digits_csv` (see its doc comment): an error or a value, never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    recurrent::fuzzing::digits_csv(data);
+    recurrent_tasks::fuzzing::digits_csv(data);
 });

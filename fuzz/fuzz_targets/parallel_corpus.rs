@@ -1,7 +1,7 @@
-//! Any bytes through `recurrent::fuzzing::parallel_corpus` (see its documentation).
+//! Any bytes through `recurrent_tasks::fuzzing::parallel_corpus` (see its documentation).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    recurrent::fuzzing::parallel_corpus(data);
+    recurrent_tasks::fuzzing::parallel_corpus(data);
 });

@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    recurrent::fuzzing::safetensors_read(data);
+    recurrent_tasks::fuzzing::safetensors_read(data);
 });

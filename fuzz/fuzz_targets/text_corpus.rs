@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    recurrent::fuzzing::text_corpus(data);
+    recurrent_tasks::fuzzing::text_corpus(data);
 });

@@ -1,7 +1,7 @@
-//! Any bytes through `recurrent::fuzzing::translate_checkpoint` (see its documentation).
+//! Any bytes through `recurrent_tasks::fuzzing::translate_checkpoint` (see its documentation).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    recurrent::fuzzing::translate_checkpoint(data);
+    recurrent_tasks::fuzzing::translate_checkpoint(data);
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    recurrent::fuzzing::wav_read(data);
+    recurrent_tasks::fuzzing::wav_read(data);
 });

@@ -1,7 +1,7 @@
-//! Any bytes through `recurrent::fuzzing::word_vectors` (see its doc comment): an error or a value, never a panic.
+//! Any bytes through `recurrent_tasks::fuzzing::word_vectors` (see its doc comment): an error or a value, never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    recurrent::fuzzing::word_vectors(data);
+    recurrent_tasks::fuzzing::word_vectors(data);
 });

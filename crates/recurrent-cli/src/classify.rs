@@ -2,9 +2,9 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::data::labelled::decode;
-use recurrent::train::classify::{load_classifier, predict};
 use recurrent::train::run::resolve_checkpoint;
+use recurrent_tasks::classify::read::decode;
+use recurrent_tasks::classify::train::{load_classifier, predict};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 

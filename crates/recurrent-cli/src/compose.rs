@@ -4,11 +4,11 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::infer::SamplerConfig;
-use recurrent::music::compose::{compose, ComposeOptions};
-use recurrent::music::{midi, parse_tune};
-use recurrent::train::music::load_music;
+use recurrent::nn::SamplerConfig;
 use recurrent::train::run::resolve_checkpoint;
+use recurrent_tasks::music::compose::{compose, ComposeOptions};
+use recurrent_tasks::music::train::load_music;
+use recurrent_tasks::music::{midi, parse_tune};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]

@@ -4,11 +4,12 @@
 use crate::common::{install_interrupt, Progress};
 use crate::{corpus, train_lm};
 use anyhow::Result;
-use recurrent::infer::{generate::generate, Sampler, SamplerConfig};
-use recurrent::train::lm::{load_lm, train_lm, LmTrainConfig};
+use recurrent::decode::generate::generate;
+use recurrent::nn::{Sampler, SamplerConfig};
 use recurrent::train::Limits;
 use recurrent::train::TrainRequest;
 use recurrent::{CellKind, Rng};
+use recurrent_tasks::lm::train::{load_lm, train_lm, LmTrainConfig};
 
 /// Seconds of training in the main job.
 const BUDGET_S: f64 = 60.0;

@@ -9,17 +9,17 @@ use crate::plot;
 use crate::train_lm::parse_cell;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use recurrent::data::longrange::read_digits;
-use recurrent::data::read_text;
-use recurrent::diagnose::diagnose_lm;
-use recurrent::diagnose::explain;
-use recurrent::train::lm::{load_lm, LmMeta};
-use recurrent::train::longrange::{
+use recurrent::text::read_text;
+use recurrent::train::run::resolve_checkpoint;
+use recurrent::Rng;
+use recurrent_tasks::lab::diagnose::diagnose_lm;
+use recurrent_tasks::lab::diagnose::explain;
+use recurrent_tasks::lab::longrange::{
     diagnose_model, draw, load_long_range, Diagnosis, LongRangeConfig, LongRangeKind,
     LongRangeModel,
 };
-use recurrent::train::run::resolve_checkpoint;
-use recurrent::Rng;
+use recurrent_tasks::lab::tasks::read_digits;
+use recurrent_tasks::lm::train::{load_lm, LmMeta};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]

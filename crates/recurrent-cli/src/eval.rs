@@ -5,9 +5,9 @@
 use crate::common::print_json;
 use anyhow::{bail, Result};
 use clap::Args;
-use recurrent::data::text::{read_text, split_by_position};
-use recurrent::train::lm::{evaluate, load_lm};
+use recurrent::text::corpus::{read_text, split_by_position};
 use recurrent::train::run::resolve_checkpoint;
+use recurrent_tasks::lm::train::{evaluate, load_lm};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]

@@ -5,9 +5,9 @@ use crate::common::print_json;
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::data::series::{read_series, Fill, SeriesSpec};
-use recurrent::train::forecast::{load_forecaster, FutureForecast};
 use recurrent::train::run::resolve_checkpoint;
+use recurrent_tasks::forecast::series::{read_series, Fill, SeriesSpec};
+use recurrent_tasks::forecast::train::{load_forecaster, FutureForecast};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]

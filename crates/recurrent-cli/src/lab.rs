@@ -12,10 +12,10 @@ use crate::plot;
 use crate::train_lm::parse_cell;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use recurrent::data::longrange::{read_digits, Digits};
-use recurrent::train::longrange::{train_long_range, LongRangeConfig, LongRangeKind};
 use recurrent::train::run::read_metrics;
 use recurrent::train::{EvalInfo, Observer, OnNan, OptimSettings, StepInfo, TrainRequest};
+use recurrent_tasks::lab::longrange::{train_long_range, LongRangeConfig, LongRangeKind};
+use recurrent_tasks::lab::tasks::{read_digits, Digits};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::music::{self, validity};
+use recurrent_tasks::music::{self, validity};
 use std::collections::HashSet;
 use std::path::PathBuf;
 

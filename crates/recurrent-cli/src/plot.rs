@@ -131,9 +131,13 @@ pub fn line_chart(path: &Path, chart: &Chart<'_>, series: &[Series]) -> Result<(
 }
 
 /// A piano roll: one bar per note, time across (quarter notes), MIDI pitch up.
-pub fn piano_roll(path: &Path, pb: &recurrent::music::midi::Playback, title: &str) -> Result<()> {
+pub fn piano_roll(
+    path: &Path,
+    pb: &recurrent_tasks::music::midi::Playback,
+    title: &str,
+) -> Result<()> {
     register_font();
-    let q = (recurrent::music::parse::TICKS_PER_WHOLE / 4) as f64;
+    let q = (recurrent_tasks::music::parse::TICKS_PER_WHOLE / 4) as f64;
     let (lo, hi) = pb
         .melody
         .iter()
@@ -156,7 +160,7 @@ pub fn piano_roll(path: &Path, pb: &recurrent::music::midi::Playback, title: &st
         .x_desc("quarter notes")
         .y_desc("MIDI pitch")
         .draw()?;
-    let rect = |n: &recurrent::music::midi::Sounding, c: RGBColor| {
+    let rect = |n: &recurrent_tasks::music::midi::Sounding, c: RGBColor| {
         Rectangle::new(
             [
                 (n.start as f64 / q, n.pitch as f64),

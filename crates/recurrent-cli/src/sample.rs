@@ -2,10 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::infer::{Sampler, SamplerConfig};
-use recurrent::train::lm::load_lm;
+use recurrent::nn::{Sampler, SamplerConfig};
 use recurrent::train::run::resolve_checkpoint;
 use recurrent::Rng;
+use recurrent_tasks::lm::train::load_lm;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -63,7 +63,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     } else {
         Some(a.prime.as_str())
     };
-    recurrent::infer::generate::generate(
+    recurrent::decode::generate::generate(
         &model,
         &meta.vocab,
         prime,

@@ -3,9 +3,9 @@
 use crate::classify::read_lines;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use recurrent::data::conllu::write_conllu;
 use recurrent::train::run::resolve_checkpoint;
-use recurrent::train::tag::{load_tagger, tag_sentences};
+use recurrent_tasks::tag::conllu::write_conllu;
+use recurrent_tasks::tag::train::{load_tagger, tag_sentences};
 use std::io::Write;
 use std::path::PathBuf;
 

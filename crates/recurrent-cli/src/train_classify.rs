@@ -5,13 +5,13 @@ use crate::plot;
 use crate::train_tag::AccuracyProgress;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::data::labelled::{read_labelled, Labelled, ReadOptions};
 use recurrent::model::Pooling;
-use recurrent::train::classify::{
-    train_classify, ClassifyData, ClassifySummary, ClassifyTrainConfig,
-};
 use recurrent::train::metrics::ClassMetrics;
 use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use recurrent_tasks::classify::read::{read_labelled, Labelled, ReadOptions};
+use recurrent_tasks::classify::train::{
+    train_classify, ClassifyData, ClassifySummary, ClassifyTrainConfig,
+};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]

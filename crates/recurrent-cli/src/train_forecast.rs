@@ -5,12 +5,12 @@ use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::data::series::{read_series, Fill, SeriesSpec};
-use recurrent::train::forecast::{
+use recurrent::train::{EvalInfo, Observer, StepInfo, TrainRequest};
+use recurrent_tasks::forecast::eval::Baseline;
+use recurrent_tasks::forecast::series::{read_series, Fill, SeriesSpec};
+use recurrent_tasks::forecast::train::{
     train_forecast, ForecastSummary, ForecastTrainConfig, TestReport, DEFAULT_LIMITS,
 };
-use recurrent::train::forecast_eval::Baseline;
-use recurrent::train::{EvalInfo, Observer, StepInfo, TrainRequest};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]

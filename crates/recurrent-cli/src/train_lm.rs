@@ -5,12 +5,12 @@ use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
 use crate::{corpus, plot};
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::data::text::read_text;
-use recurrent::data::Tokenizer;
-use recurrent::train::lm::{train_lm, LmTrainConfig, TrainSummary};
+use recurrent::text::corpus::read_text;
+use recurrent::text::Tokenizer;
 use recurrent::train::TrainRequest;
 use recurrent::train::{run::read_metrics, Limits};
 use recurrent::CellKind;
+use recurrent_tasks::lm::train::{train_lm, LmTrainConfig, TrainSummary};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]

@@ -5,9 +5,9 @@ use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
 use crate::train_lm::{draw_loss_plot, parse_cell};
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::music;
-use recurrent::train::music::{train_music, MusicTrainConfig};
 use recurrent::train::{Limits, TrainRequest};
+use recurrent_tasks::music;
+use recurrent_tasks::music::train::{train_music, MusicTrainConfig};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]

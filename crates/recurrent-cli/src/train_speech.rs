@@ -6,18 +6,18 @@ use crate::plot;
 use crate::train_tag::AccuracyProgress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use recurrent::audio::augment::AugmentConfig;
-use recurrent::audio::FeatureConfig;
-use recurrent::data::connected::ConnectConfig;
 use recurrent::model::Pooling;
-use recurrent::train::connected_speech::{train_connected, ConnectedSpeechConfig};
-use recurrent::train::ctc::{CtcSummary, CtcTrainConfig};
 use recurrent::train::observe::{EvalInfo, Observer, StepInfo};
-use recurrent::train::speech::{
+use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use recurrent_tasks::speech::audio::augment::AugmentConfig;
+use recurrent_tasks::speech::audio::FeatureConfig;
+use recurrent_tasks::speech::connected::{train_connected, ConnectedSpeechConfig};
+use recurrent_tasks::speech::connected_data::ConnectConfig;
+use recurrent_tasks::speech::ctc::{CtcSummary, CtcTrainConfig};
+use recurrent_tasks::speech::isolated::{
     frame_posteriors, load_speech, train_speech, SpeechSummary, SpeechTrainConfig, DEFAULT_TRIM_DB,
 };
-use recurrent::train::transcription::TranscriptionScore;
-use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use recurrent_tasks::speech::score::TranscriptionScore;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -566,7 +566,7 @@ fn draw_plots(dir: &Path, data: &Path, s: &SpeechSummary) -> Vec<PathBuf> {
         }
     }
     // The first test recording (by name) of the data folder.
-    let example = recurrent::audio::digits::list_recordings(data)
+    let example = recurrent_tasks::speech::audio::digits::list_recordings(data)
         .ok()
         .and_then(|recs| {
             recs.into_iter().find(|r| match &s.holdout_speaker {
@@ -586,7 +586,7 @@ fn draw_plots(dir: &Path, data: &Path, s: &SpeechSummary) -> Vec<PathBuf> {
 /// Draws `wav`'s log-mel spectrogram with the model's per-frame digit probabilities beneath.
 pub fn utterance_plot(checkpoint: &Path, wav: &Path, png: &Path) -> Result<()> {
     let (model, meta) = load_speech(checkpoint)?;
-    let x = recurrent::audio::read_wav_at(wav, meta.features.sample_rate)?;
+    let x = recurrent_tasks::speech::audio::read_wav_at(wav, meta.features.sample_rate)?;
     let (mel, post) = frame_posteriors(&model, &meta, &x)?;
     let hop_s = meta.features.hop_ms / 1000.0;
     plot::spectrogram_with_posteriors(

@@ -4,9 +4,9 @@ use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::data::conllu::{column_index, read_conllu, TaggedSentence};
-use recurrent::train::tag::{train_tag, TagMetrics, TagSummary, TagTrainConfig};
 use recurrent::train::{run::read_metrics, EvalInfo, Limits, Observer, StepInfo, TrainRequest};
+use recurrent_tasks::tag::conllu::{column_index, read_conllu, TaggedSentence};
+use recurrent_tasks::tag::train::{train_tag, TagMetrics, TagSummary, TagTrainConfig};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -130,7 +130,7 @@ fn load(what: &str, path: &Path, column: usize) -> Result<Vec<TaggedSentence>> {
         s.len(),
         s.iter().map(|x| x.words.len()).sum::<usize>(),
         path.display(),
-        recurrent::data::conllu::FIELDS[column].to_uppercase()
+        recurrent_tasks::tag::conllu::FIELDS[column].to_uppercase()
     );
     Ok(s)
 }

@@ -5,12 +5,12 @@ use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
 use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use recurrent::data::parallel::read_parallel;
 use recurrent::model::Attention;
-use recurrent::train::translate::{
+use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use recurrent_tasks::translate::parallel::read_parallel;
+use recurrent_tasks::translate::train::{
     synthetic_pairs, train_translate, TranslateSummary, TranslateTrainConfig,
 };
-use recurrent::train::{run::read_metrics, Limits, TrainRequest};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]

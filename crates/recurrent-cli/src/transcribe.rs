@@ -6,11 +6,11 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use recurrent::train::connected_speech::{
+use recurrent::train::run::resolve_checkpoint;
+use recurrent_tasks::speech::connected::{
     is_ctc_checkpoint, load_connected, stream_samples, transcribe_ctc_file,
 };
-use recurrent::train::run::resolve_checkpoint;
-use recurrent::train::speech::{load_speech, transcribe_file, transcribe_file_ensemble};
+use recurrent_tasks::speech::isolated::{load_speech, transcribe_file, transcribe_file_ensemble};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -130,24 +130,26 @@ fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
     let mut failed = 0;
     for f in &a.files {
         let result = if a.stream {
-            recurrent::audio::read_wav_at(f, extra.features.sample_rate).and_then(|x| {
-                let mut lat = Vec::new();
-                let t = stream_samples(
-                    &model,
-                    &meta,
-                    &extra,
-                    &x,
-                    a.chunk_ms / 1000.0,
-                    a.warmup_ms.max(0.0) / 1000.0,
-                    |c| {
-                        lat.push(c.compute_s);
-                        if !c.digits.is_empty() {
-                            eprintln!("{}\t{:.2} s\t{}", f.display(), c.audio_s, c.digits);
-                        }
-                    },
-                )?;
-                Ok((t, Some(lat)))
-            })
+            recurrent_tasks::speech::audio::read_wav_at(f, extra.features.sample_rate).and_then(
+                |x| {
+                    let mut lat = Vec::new();
+                    let t = stream_samples(
+                        &model,
+                        &meta,
+                        &extra,
+                        &x,
+                        a.chunk_ms / 1000.0,
+                        a.warmup_ms.max(0.0) / 1000.0,
+                        |c| {
+                            lat.push(c.compute_s);
+                            if !c.digits.is_empty() {
+                                eprintln!("{}\t{:.2} s\t{}", f.display(), c.audio_s, c.digits);
+                            }
+                        },
+                    )?;
+                    Ok((t, Some(lat)))
+                },
+            )
         } else {
             transcribe_ctc_file(&model, &meta, &extra, f, a.beam).map(|t| (t, None))
         };

@@ -97,7 +97,7 @@ fn small_connected_training_learns_and_transcribes_a_joined_wav() {
     assert!(v["test"]["greedy"]["utterance_accuracy"].is_number());
 
     // A joined WAV of test recordings (index 0-4): 3 _ 7 _ 1, with 0.2 s of silence.
-    let read = |n: &str| recurrent::audio::read_wav_at(&data.join(n), 8000).unwrap();
+    let read = |n: &str| recurrent_tasks::speech::audio::read_wav_at(&data.join(n), 8000).unwrap();
     let mut x = read("3_jackson_0.wav");
     for n in ["7_jackson_1.wav", "1_jackson_2.wav"] {
         x.extend(std::iter::repeat_n(0.0, 1600));
@@ -112,7 +112,7 @@ fn small_connected_training_learns_and_transcribes_a_joined_wav() {
     assert_eq!(cols[0], w);
     assert!(cols[1].chars().all(|c| c.is_ascii_digit()), "{text}");
     assert!(
-        recurrent::train::transcription::edit_distance(cols[1].as_bytes(), b"371") <= 1,
+        recurrent_tasks::speech::score::edit_distance(cols[1].as_bytes(), b"371") <= 1,
         "heard {} for 371",
         cols[1]
     );

@@ -13,7 +13,7 @@
 //!
 //! ```
 //! use recurrent::init::Init;
-//! use recurrent::train::{Adam, AdamConfig, Optimizer};
+//! use recurrent::optim::{Adam, AdamConfig, Optimizer};
 //! use recurrent::{CellKind, Module, Rng, Rnn, RnnConfig, Tensor};
 //!
 //! // A 2-layer bidirectional LSTM with PyTorch's default initialisation.
@@ -32,25 +32,22 @@
 //! # Ok::<(), recurrent::Error>(())
 //! ```
 
-pub mod audio;
 pub mod cell;
 pub mod checkpoint;
-pub mod data;
-pub mod diagnose;
+pub mod decode;
 pub mod error;
 pub mod float;
-pub mod fuzzing;
 pub mod gradcheck;
-pub mod infer;
 pub mod init;
 pub mod kernels;
 pub mod layer;
 pub mod model;
-pub mod music;
 pub mod nn;
+pub mod optim;
 pub mod param;
 pub mod rng;
 pub mod tensor;
+pub mod text;
 pub mod train;
 
 pub use cell::CellKind;

@@ -2,11 +2,11 @@
 //! number of steps (seconds each), and passes a finite-difference check in f64.
 
 use recurrent::cell::CellKind;
-use recurrent::infer::{Sampler, SamplerConfig};
 use recurrent::init::Init;
 use recurrent::model::*;
 use recurrent::nn::{CrossEntropy, Reduction, Regression};
-use recurrent::train::{Adam, AdamConfig, Optimizer};
+use recurrent::nn::{Sampler, SamplerConfig};
+use recurrent::optim::{Adam, AdamConfig, Optimizer};
 use recurrent::{Module, Rng};
 
 fn adam(lr: f64) -> Adam<f32> {
@@ -132,7 +132,7 @@ fn bidirectional_tagger_learns_context_tags() {
             for r in 0..t * b {
                 if mask[r] {
                     let row = &logits[r * 3..r * 3 + 3];
-                    ok += usize::from(recurrent::infer::sample::argmax(row) as usize == tags[r]);
+                    ok += usize::from(recurrent::nn::sample::argmax(row) as usize == tags[r]);
                     n += 1;
                 }
             }
@@ -347,7 +347,7 @@ fn one_to_one_is_t_equals_one() {
     let (logits, _) = m.forward(&sb, None).unwrap();
     for (i, &want) in y.iter().enumerate() {
         assert_eq!(
-            recurrent::infer::sample::argmax(&logits[i * 2..i * 2 + 2]) as usize,
+            recurrent::nn::sample::argmax(&logits[i * 2..i * 2 + 2]) as usize,
             want
         );
     }

@@ -3,7 +3,7 @@
 //! to 1e-12 relative: SGD, Adam, AdamW, RMSprop and Adagrad under several option sets, with the
 //! learning rate changed half-way through.
 
-use recurrent::train::{OptimConfig, Optimizer};
+use recurrent::optim::{OptimConfig, Optimizer};
 use recurrent::{Module, Param, Tensor};
 use serde_json::Value;
 

@@ -3,11 +3,9 @@
 //! - one-to-many: [`generator::Generator`] (a condition vector in, a sequence out);
 //! - many-to-one: [`classifier::Classifier`] (classification or regression);
 //! - many-to-many, aligned: [`tagger::Tagger`] and [`lm::LanguageModel`];
-//! - many-to-many, encoder-decoder: [`seq2seq::Seq2Seq`];
-//! - many-to-many, not aligned (CTC): [`ctc_model::CtcModel`].
+//! - many-to-many, encoder-decoder: [`seq2seq::Seq2Seq`].
 
 pub mod classifier;
-pub mod ctc_model;
 pub mod feature_tagger;
 pub mod generator;
 pub mod input;
@@ -16,7 +14,6 @@ pub mod seq2seq;
 pub mod tagger;
 
 pub use classifier::{Classifier, ClassifierConfig, Pooling};
-pub use ctc_model::{CtcModel, CtcModelConfig};
 pub use generator::{Conditioning, Generator, GeneratorConfig};
 pub use input::{InputKind, SeqBatch, Steps};
 pub use lm::{LanguageModel, LmConfig};

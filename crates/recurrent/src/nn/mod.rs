@@ -8,12 +8,14 @@ pub mod dropout;
 pub mod embedding;
 pub mod linear;
 pub mod loss;
+pub mod sample;
 
 pub use ctc::{CtcLoss, CtcOutput, CtcReduction};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use linear::Linear;
 pub use loss::{bce_with_logits, CrossEntropy, Reduction, Regression};
+pub use sample::{Sampler, SamplerConfig};
 
 #[cfg(test)]
 mod tests {

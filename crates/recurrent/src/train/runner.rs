@@ -12,13 +12,13 @@
 //! task's own position and carried tensors, and the step are saved in every checkpoint, so a
 //! resumed run continues bit for bit. Evaluation draws nothing and changes nothing.
 
-use super::clip;
 use super::observe::{EvalInfo, Limits, Observer, OnNan, StepInfo};
-use super::optim::{OptimConfig, OptimState, Optimizer};
 use super::run::{named_params, RunDir};
-use super::schedule::Schedule;
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
+use crate::optim::clip;
+use crate::optim::schedule::Schedule;
+use crate::optim::{OptimConfig, OptimState, Optimizer};
 use crate::param::Module;
 use crate::rng::{Rng, RngState};
 use crate::tensor::Tensor;

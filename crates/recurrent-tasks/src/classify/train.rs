@@ -1,0 +1,762 @@
+//! Text classification (many-to-one): labelled sentences -> words -> embedding ->
+//! (bidirectional) recurrent layer -> pooling over the real steps -> dropout -> linear ->
+//! softmax over the labels. Trained by the shared loop ([`recurrent::train::runner`]) with batches
+//! bucketed by length; the best checkpoint is the one with the best validation accuracy,
+//! and the validation and test sets are scored with it at the end.
+//!
+//! ```no_run
+//! use recurrent::data::labelled::{read_labelled, ReadOptions};
+//! use recurrent::train::classify::{train_classify, ClassifyTrainConfig, ClassifyData};
+//! use recurrent::train::runner::TrainRequest;
+//! let o = ReadOptions::default();
+//! let train = read_labelled(&["stsa.binary.train".into()], &o).unwrap().examples;
+//! let valid = read_labelled(&["stsa.binary.dev".into()], &o).unwrap().examples;
+//! let data = ClassifyData { train, valid: Some(valid), test: None };
+//! let mut req = TrainRequest::new("runs/sst");
+//! req.limits.epochs = Some(1.0);
+//! let s = train_classify(&ClassifyTrainConfig::default(), data, &req, &mut recurrent::train::Quiet).unwrap();
+//! println!("dev accuracy {:?}", s.valid.map(|m| m.accuracy));
+//! ```
+
+use crate::classify::read::Example;
+use recurrent::cell::CellKind;
+use recurrent::checkpoint::{self, Checkpoint};
+use recurrent::error::{Error, Result};
+use recurrent::init::Init;
+use recurrent::model::input::InputLayer;
+use recurrent::model::{Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps};
+use recurrent::nn::{CrossEntropy, Reduction};
+use recurrent::rng::Rng;
+use recurrent::tensor::Tensor;
+use recurrent::text::bucket::EpochCursor;
+use recurrent::text::bucket::{bucket_batches, pad_ids};
+use recurrent::text::vectors::{load_into_table, read_vectors};
+use recurrent::text::words::{encode_words, word_vocab, words};
+use recurrent::text::Vocab;
+use recurrent::train::metrics::{confusion, ClassMetrics};
+use recurrent::train::observe::Observer;
+use recurrent::train::runner::{
+    self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Everything that decides the trained weights (stored with the run; a resume must agree).
+/// The defaults are the configuration of docs/results.md.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClassifyTrainConfig {
+    /// Recurrent cell.
+    pub cell: CellKind,
+    /// Hidden units per direction.
+    pub hidden: usize,
+    /// Stacked recurrent layers.
+    pub layers: usize,
+    /// Read the sentence in both directions.
+    pub bidirectional: bool,
+    /// Word-embedding width.
+    pub embed: usize,
+    /// The word embeddings start as N(0, embed_scale^2) (PyTorch's default is 1). Smaller
+    /// starting vectors keep the gates out of saturation and the model from memorising
+    /// rare words early.
+    pub embed_scale: f64,
+    /// Dropout on the pooled features (and between layers).
+    pub dropout: f64,
+    /// Probability that a training word is replaced by `<unk>` (so the model learns what to
+    /// do with unknown words, and relies less on any single word).
+    pub word_dropout: f64,
+    /// Pooling over time: last, mean or max.
+    pub pooling: Pooling,
+    /// Sentences per batch.
+    pub batch: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Clip the global gradient norm to this (0: off).
+    pub clip: f64,
+    /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
+    pub optimizer: String,
+    /// Weight decay (None: the optimizer's PyTorch default).
+    pub weight_decay: Option<f64>,
+    /// Words seen fewer times in training become `<unk>`.
+    pub min_count: usize,
+    /// Lower-case words before looking them up.
+    pub lowercase: bool,
+    /// Seed of initialisation, dropout and batch order.
+    pub seed: u64,
+    /// `pytorch`, `orthogonal`, `recommended`, `identity`.
+    pub init: String,
+    /// Evaluate every this many steps (None: once per epoch).
+    pub eval_every: Option<u64>,
+    /// `constant` or `cosine` (annealed to 0 over `--steps`).
+    pub lr_schedule: String,
+    /// Linear learning-rate warm-up steps.
+    pub warmup: u64,
+    /// Pretrained word vectors (text format: word, then numbers) that replace the initial
+    /// embeddings of the words they cover; their width must be `embed`.
+    pub vectors: Option<String>,
+    /// Without validation data: the fraction of the training examples held out for it (a
+    /// seeded shuffle picks them).
+    pub val_frac: f64,
+}
+
+impl Default for ClassifyTrainConfig {
+    fn default() -> Self {
+        ClassifyTrainConfig {
+            cell: CellKind::Lstm,
+            hidden: 128,
+            layers: 1,
+            bidirectional: true,
+            embed: 128,
+            embed_scale: 0.1,
+            dropout: 0.5,
+            word_dropout: 0.1,
+            pooling: Pooling::Max,
+            batch: 32,
+            lr: 2e-3,
+            clip: 5.0,
+            optimizer: "adam".into(),
+            weight_decay: None,
+            min_count: 1,
+            lowercase: true,
+            seed: 0,
+            init: "pytorch".into(),
+            eval_every: None,
+            lr_schedule: "constant".into(),
+            warmup: 0,
+            val_frac: 0.1,
+            vectors: None,
+        }
+    }
+}
+
+impl ClassifyTrainConfig {
+    /// Checks ranges; errors name the flag.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.hidden == 0 || self.layers == 0 || self.embed == 0 || self.batch == 0 {
+            return bad("--hidden, --layers, --embed and --batch must be at least 1".into());
+        }
+        if !(self.embed_scale > 0.0 && self.embed_scale.is_finite()) {
+            return bad(format!(
+                "--embed-scale must be positive, got {}",
+                self.embed_scale
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if !(0.0..1.0).contains(&self.word_dropout) {
+            return bad(format!(
+                "--word-dropout must be in [0, 1), got {}",
+                self.word_dropout
+            ));
+        }
+        if !(0.0..1.0).contains(&self.val_frac) {
+            return bad(format!(
+                "--val-frac must be in [0, 1), got {}",
+                self.val_frac
+            ));
+        }
+        if self.eval_every == Some(0) {
+            return bad("--eval-every must be at least 1 step".into());
+        }
+        self.init.parse::<Init>()?;
+        Ok(())
+    }
+
+    fn optim(&self) -> OptimSettings {
+        OptimSettings {
+            optimizer: self.optimizer.clone(),
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            clip: self.clip,
+            lr_schedule: self.lr_schedule.clone(),
+            warmup: self.warmup,
+        }
+    }
+}
+
+/// The stored description of a classifier checkpoint (metadata `model`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClassifyMeta {
+    /// `classify`.
+    pub task: String,
+    /// The architecture.
+    pub model: ClassifierConfig,
+    /// The word vocabulary (index = embedding row).
+    pub vocab: Vocab,
+    /// Label names, index = output.
+    pub labels: Vec<String>,
+    /// Words were lower-cased before lookup.
+    pub lowercase: bool,
+    /// The training configuration.
+    pub train: ClassifyTrainConfig,
+}
+
+/// Training, validation and test examples.
+#[derive(Clone, Debug, Default)]
+pub struct ClassifyData {
+    /// Training examples.
+    pub train: Vec<Example>,
+    /// None: `val_frac` of `train` is held out.
+    pub valid: Option<Vec<Example>>,
+    /// Test examples, scored with the best checkpoint at the end.
+    pub test: Option<Vec<Example>>,
+}
+
+/// What a run reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassifySummary {
+    /// The run directory.
+    pub out: PathBuf,
+    /// Optimizer steps done.
+    pub steps: u64,
+    /// Passes over the training data done.
+    pub epochs: f64,
+    /// Seconds spent in training steps (loading and evaluation excluded).
+    pub train_s: f64,
+    /// Training words per second.
+    pub tokens_per_s: f64,
+    /// The last training batch's loss.
+    pub train_loss: Option<f64>,
+    /// Trainable parameters.
+    pub params: usize,
+    /// Words in the vocabulary (with `<unk>`).
+    pub vocab: usize,
+    /// Label names, index = output.
+    pub labels: Vec<String>,
+    /// Training examples (after any held-out validation).
+    pub train_examples: usize,
+    /// The best checkpoint's scores on the validation set.
+    pub valid: Option<ClassMetrics>,
+    /// The best checkpoint's scores on the test set.
+    pub test: Option<ClassMetrics>,
+    /// The step of the best checkpoint.
+    pub best_step: Option<u64>,
+    /// Batches skipped for a non-finite loss or gradient (`--on-nan skip`).
+    pub nan_skips: u64,
+    /// A limit was reached (false: stopped early, e.g. Ctrl-C).
+    pub finished: bool,
+    /// The run was already complete: nothing was trained.
+    pub already_complete: bool,
+}
+
+/// Encoded sentences and their label indices.
+#[derive(Clone, Debug, Default)]
+pub struct Encoded {
+    /// Word ids per sentence.
+    pub ids: Vec<Vec<u32>>,
+    /// Label index per sentence.
+    pub labels: Vec<usize>,
+}
+
+impl Encoded {
+    fn lengths(&self) -> Vec<usize> {
+        self.ids.iter().map(|s| s.len()).collect()
+    }
+}
+
+/// The label set of the training data: numeric order if every label is a number (`0` < `1`
+/// < `10`), else text order.
+pub fn label_set(examples: &[Example]) -> Vec<String> {
+    let mut labels: Vec<String> = examples
+        .iter()
+        .map(|e| e.label.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if labels.iter().all(|l| l.parse::<f64>().is_ok()) {
+        labels.sort_by(|a, b| {
+            let (x, y) = (
+                a.parse::<f64>().unwrap_or(0.0),
+                b.parse::<f64>().unwrap_or(0.0),
+            );
+            x.total_cmp(&y)
+        });
+    }
+    labels
+}
+
+/// Encodes examples; a label outside `labels` is an error naming the set and line.
+fn encode(
+    examples: &[Example],
+    vocab: &Vocab,
+    labels: &[String],
+    lowercase: bool,
+    what: &str,
+) -> Result<Encoded> {
+    let index: BTreeMap<&str, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
+    let mut out = Encoded::default();
+    for e in examples {
+        let y = *index.get(e.label.as_str()).ok_or_else(|| {
+            Error::Input(format!(
+                "{what}, line {}: label `{}` does not occur in the training data (labels: {})",
+                e.line,
+                e.label,
+                labels.join(", ")
+            ))
+        })?;
+        out.ids
+            .push(encode_words(vocab, &words(&e.text, lowercase)));
+        out.labels.push(y);
+    }
+    Ok(out)
+}
+
+/// Replaces each word by `unk` with probability `p` (training only).
+fn word_dropout(batch: &mut SeqBatch<f32>, p: f64, unk: u32, rng: &mut Rng) {
+    if p <= 0.0 {
+        return;
+    }
+    if let Steps::Ids(ids) = &mut batch.steps {
+        for id in ids.iter_mut() {
+            if rng.uniform() < p {
+                *id = unk;
+            }
+        }
+    }
+}
+
+struct ClassifyTask {
+    train: Encoded,
+    valid: Option<Encoded>,
+    labels: Vec<String>,
+    cursor: EpochCursor,
+    cfg: ClassifyTrainConfig,
+    unk: u32,
+    meta_json: String,
+}
+
+impl Task for ClassifyTask {
+    type Model = Classifier<f32>;
+
+    fn metadata(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([("model".to_string(), self.meta_json.clone())])
+    }
+
+    fn batches_per_epoch(&self) -> u64 {
+        self.cursor.per_epoch()
+    }
+
+    fn train_step(&mut self, model: &mut Classifier<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
+        let idx = self.cursor.next_batch();
+        let seqs: Vec<&[u32]> = idx.iter().map(|&i| self.train.ids[i].as_slice()).collect();
+        let targets: Vec<usize> = idx.iter().map(|&i| self.train.labels[i]).collect();
+        let mut batch = pad_ids::<f32>(&seqs, self.unk);
+        word_dropout(&mut batch, self.cfg.word_dropout, self.unk, rng);
+        let (logits, cache) = model.forward(&batch, Some(rng))?;
+        let (loss, dlogits) =
+            CrossEntropy::new().loss(&logits, self.labels.len(), &targets, None)?;
+        model.backward(&batch, &cache, &dlogits)?;
+        Ok((loss, seqs.iter().map(|s| s.len()).sum()))
+    }
+
+    fn evaluate(&mut self, model: &Classifier<f32>) -> Result<Option<Evaluation>> {
+        let Some(v) = &self.valid else {
+            return Ok(None);
+        };
+        let m = score(model, v, &self.labels)?;
+        Ok(Some(Evaluation {
+            metric: m.accuracy,
+            higher_is_better: true,
+            fields: serde_json::json!({"val_loss": m.loss, "val_accuracy": m.accuracy, "val_macro_f1": m.macro_f1}),
+        }))
+    }
+
+    fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>) {
+        (self.cursor.state(), Vec::new())
+    }
+
+    fn load_state(
+        &mut self,
+        json: &serde_json::Value,
+        _tensors: BTreeMap<String, Tensor<f32>>,
+    ) -> Result<()> {
+        self.cursor.load_state(json, "classification")
+    }
+}
+
+/// Class probabilities [B, K] from logits [B, K] (softmax per row).
+pub fn softmax_rows(logits: &[f32], k: usize) -> Vec<f64> {
+    let mut p = vec![0.0f64; logits.len()];
+    for (row, out) in logits.chunks(k).zip(p.chunks_mut(k)) {
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let mut sum = 0.0;
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o = (x as f64 - m).exp();
+            sum += *o;
+        }
+        out.iter_mut().for_each(|o| *o /= sum);
+    }
+    p
+}
+
+/// Class probabilities for encoded sentences, in their order: [N, K].
+pub fn probabilities(model: &Classifier<f32>, ids: &[Vec<u32>]) -> Result<Vec<f64>> {
+    let k = model.config.outputs;
+    let lengths: Vec<usize> = ids.iter().map(|s| s.len()).collect();
+    let mut out = vec![0.0; ids.len() * k];
+    for idx in bucket_batches(&lengths, 128, None) {
+        let seqs: Vec<&[u32]> = idx.iter().map(|&i| ids[i].as_slice()).collect();
+        let batch = pad_ids::<f32>(&seqs, 0);
+        let (logits, _) = model.forward(&batch, None)?;
+        let p = softmax_rows(&logits, k);
+        for (r, &i) in idx.iter().enumerate() {
+            out[i * k..(i + 1) * k].copy_from_slice(&p[r * k..(r + 1) * k]);
+        }
+    }
+    Ok(out)
+}
+
+/// Loss, accuracy, macro-F1 and confusion matrix of `model` on `data`.
+pub fn score(model: &Classifier<f32>, data: &Encoded, labels: &[String]) -> Result<ClassMetrics> {
+    let k = labels.len();
+    let p = probabilities(model, &data.ids)?;
+    let mut loss = 0.0;
+    let mut pairs = Vec::with_capacity(data.labels.len());
+    for (i, &y) in data.labels.iter().enumerate() {
+        let row = &p[i * k..(i + 1) * k];
+        loss -= row[y].max(1e-300).ln();
+        pairs.push((y, argmax(row)));
+    }
+    Ok(ClassMetrics::new(
+        labels.to_vec(),
+        confusion(pairs, k),
+        loss,
+    ))
+}
+
+fn argmax(row: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Holds out `frac` of `examples` (seeded shuffle): (train, held out).
+fn hold_out(mut examples: Vec<Example>, frac: f64, seed: u64) -> (Vec<Example>, Vec<Example>) {
+    let mut rng = Rng::new(seed).fork("validation-split");
+    rng.shuffle(&mut examples);
+    let n = ((examples.len() as f64) * frac).round() as usize;
+    let held = examples.split_off(examples.len() - n.min(examples.len()));
+    (examples, held)
+}
+
+/// Trains (or resumes) a classifier, then scores its best checkpoint on the validation and
+/// test sets.
+pub fn train_classify(
+    cfg: &ClassifyTrainConfig,
+    data: ClassifyData,
+    req: &TrainRequest,
+    obs: &mut dyn Observer,
+) -> Result<ClassifySummary> {
+    cfg.validate()?;
+    let (train_ex, valid_ex) = match data.valid {
+        Some(v) => (data.train, Some(v)),
+        None if cfg.val_frac > 0.0 => {
+            let (t, v) = hold_out(data.train, cfg.val_frac, cfg.seed);
+            obs.message(&format!(
+                "no validation data: {} of the training examples held out (--val-frac {})",
+                v.len(),
+                cfg.val_frac
+            ));
+            (t, Some(v))
+        }
+        None => (data.train, None),
+    };
+    if train_ex.is_empty() {
+        return Err(Error::Input("no training examples".into()));
+    }
+    let labels = label_set(&train_ex);
+    if labels.len() < 2 {
+        return Err(Error::Input(format!(
+            "the training data has one label (`{}`): a classifier needs at least two",
+            labels[0]
+        )));
+    }
+    let tokenised: Vec<Vec<String>> = train_ex
+        .iter()
+        .map(|e| words(&e.text, cfg.lowercase))
+        .collect();
+    let vocab = word_vocab(tokenised.iter().map(|s| s.as_slice()), cfg.min_count)?;
+    let train = encode(&train_ex, &vocab, &labels, cfg.lowercase, "training data")?;
+    let valid = valid_ex
+        .as_deref()
+        .map(|v| encode(v, &vocab, &labels, cfg.lowercase, "validation data"))
+        .transpose()?;
+    let test = data
+        .test
+        .as_deref()
+        .map(|v| encode(v, &vocab, &labels, cfg.lowercase, "test data"))
+        .transpose()?;
+    let model_cfg = ClassifierConfig {
+        input: InputKind::Tokens {
+            vocab: vocab.len(),
+            embed: cfg.embed,
+        },
+        cell: cfg.cell,
+        hidden: cfg.hidden,
+        layers: cfg.layers,
+        bidirectional: cfg.bidirectional,
+        dropout: cfg.dropout,
+        pooling: cfg.pooling,
+        outputs: labels.len(),
+    };
+    let meta = ClassifyMeta {
+        task: "classify".into(),
+        model: model_cfg.clone(),
+        vocab: vocab.clone(),
+        labels: labels.clone(),
+        lowercase: cfg.lowercase,
+        train: cfg.clone(),
+    };
+    let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
+    let init: Init = cfg.init.parse()?;
+    let mut model = Classifier::<f32>::new(model_cfg.clone(), &init, &mut Rng::new(cfg.seed))?;
+    if let InputLayer::Embed(e) = &mut model.input {
+        let s = cfg.embed_scale as f32;
+        e.weight.value.data_mut().iter_mut().for_each(|v| *v *= s);
+        if let Some(path) = &cfg.vectors {
+            let rows = read_vectors(Path::new(path), &vocab, cfg.embed, cfg.lowercase)?;
+            let found = load_into_table(&rows, e.weight.value.data_mut(), cfg.embed);
+            obs.message(&format!(
+                "{path}: vectors for {found} of {} vocabulary words",
+                vocab.len()
+            ));
+        }
+    }
+    let lengths = train.lengths();
+    let mut task = ClassifyTask {
+        cursor: EpochCursor::new(lengths, cfg.batch, cfg.seed, "batches"),
+        train,
+        valid,
+        labels: labels.clone(),
+        cfg: cfg.clone(),
+        unk: 0,
+        meta_json,
+    };
+    let per_epoch = task.cursor.per_epoch();
+    let config = serde_json::json!({"task": "classify", "train": cfg, "model": model_cfg, "vocab_size": vocab.len(), "labels": labels});
+    let s = runner::run(
+        &mut task,
+        &mut model,
+        &cfg.optim(),
+        EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)),
+        &config,
+        cfg.seed,
+        req,
+        obs,
+    )?;
+    let best_path = req.out.join("best.safetensors");
+    let (best, _) = load_classifier(&best_path)?;
+    let best_step = checkpoint::read(&best_path)
+        .ok()
+        .and_then(|c| c.metadata.get("step").and_then(|v| v.parse().ok()));
+    let valid_m = task
+        .valid
+        .as_ref()
+        .map(|v| score(&best, v, &labels))
+        .transpose()?;
+    let test_m = test
+        .as_ref()
+        .map(|v| score(&best, v, &labels))
+        .transpose()?;
+    let summary = ClassifySummary {
+        out: s.out,
+        steps: s.steps,
+        epochs: s.steps as f64 / per_epoch.max(1) as f64,
+        train_s: s.train_s,
+        tokens_per_s: s.tokens_per_s,
+        train_loss: s.train_loss,
+        params: s.params,
+        vocab: vocab.len(),
+        labels,
+        train_examples: task.train.ids.len(),
+        valid: valid_m,
+        test: test_m,
+        best_step,
+        nan_skips: s.nan_skips,
+        finished: s.finished,
+        already_complete: s.already_complete,
+    };
+    // A finished run asked to resume changes nothing, results.json included.
+    if !summary.already_complete {
+        let json =
+            serde_json::to_string_pretty(&summary).map_err(|e| Error::Config(e.to_string()))?;
+        recurrent::checkpoint::write_file_atomic(req.out.join("results.json"), json.as_bytes())?;
+    }
+    Ok(summary)
+}
+
+/// The expected parameter shapes of a recurrent layer `rnn.` (PyTorch names).
+pub(crate) fn rnn_shapes(
+    cell: CellKind,
+    input: usize,
+    hidden: usize,
+    layers: usize,
+    bidirectional: bool,
+) -> Vec<(String, Vec<usize>)> {
+    let (g, dn) = (cell.gates(), if bidirectional { 2 } else { 1 });
+    let mut want = Vec::new();
+    for k in 0..layers {
+        let i = if k == 0 { input } else { dn * hidden };
+        for d in 0..dn {
+            let sfx = if d == 1 { "_reverse" } else { "" };
+            want.push((format!("rnn.weight_ih_l{k}{sfx}"), vec![g * hidden, i]));
+            want.push((format!("rnn.weight_hh_l{k}{sfx}"), vec![g * hidden, hidden]));
+            want.push((format!("rnn.bias_ih_l{k}{sfx}"), vec![g * hidden]));
+            want.push((format!("rnn.bias_hh_l{k}{sfx}"), vec![g * hidden]));
+        }
+    }
+    want
+}
+
+/// Checks that every `(name, shape)` is in the checkpoint with that shape (before a model of
+/// that size is allocated).
+pub(crate) fn check_shapes(ck: &Checkpoint, want: &[(String, Vec<usize>)]) -> Result<()> {
+    for (name, shape) in want {
+        let t = ck.get(name)?;
+        if t.shape() != shape.as_slice() {
+            return Err(Error::tensor(
+                name,
+                format!(
+                    "{}: shape {:?}, but the model config implies {shape:?}",
+                    ck.origin().display(),
+                    t.shape()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the `model` metadata of a checkpoint of task `task`, as `T`.
+pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(
+    ck: &Checkpoint,
+    path: &Path,
+    task: &str,
+) -> Result<T> {
+    let s = ck
+        .metadata
+        .get("model")
+        .ok_or_else(|| Error::format(path, "no `model` metadata: not a recurrent checkpoint"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(s).map_err(|e| Error::format(path, format!("model metadata: {e}")))?;
+    let got = v["task"].as_str().unwrap_or("?");
+    if got != task {
+        return Err(Error::format(
+            path,
+            format!("this checkpoint is a `{got}` model, not a `{task}` model"),
+        ));
+    }
+    serde_json::from_value(v).map_err(|e| Error::format(path, format!("model metadata: {e}")))
+}
+
+/// Loads a classifier and its description from a checkpoint file (see
+/// [`recurrent::train::run::resolve_checkpoint`] for run directories). Shapes are checked
+/// against the file before the model is allocated.
+pub fn load_classifier(path: &Path) -> Result<(Classifier<f32>, ClassifyMeta)> {
+    let ck = checkpoint::read(path)?;
+    classifier_from_checkpoint(&ck, path)
+}
+
+/// The same from a checkpoint already read (`path` names it in messages); what the fuzz
+/// target drives.
+pub fn classifier_from_checkpoint(
+    ck: &Checkpoint,
+    path: &Path,
+) -> Result<(Classifier<f32>, ClassifyMeta)> {
+    let mut meta: ClassifyMeta = read_meta(ck, path, "classify")?;
+    meta.vocab = meta.vocab.clone().reindex()?;
+    let m = &meta.model;
+    let InputKind::Tokens { vocab, embed } = m.input else {
+        return Err(Error::format(path, "a text classifier reads token ids"));
+    };
+    if vocab != meta.vocab.len() || m.outputs != meta.labels.len() || m.outputs == 0 {
+        return Err(Error::format(
+            path,
+            format!(
+                "the model has {vocab} words and {} outputs, the metadata {} words and {} labels",
+                m.outputs,
+                meta.vocab.len(),
+                meta.labels.len()
+            ),
+        ));
+    }
+    let dn = if m.bidirectional { 2 } else { 1 };
+    let mut want = vec![("embed.weight".to_string(), vec![vocab, embed])];
+    want.extend(rnn_shapes(
+        m.cell,
+        embed,
+        m.hidden,
+        m.layers,
+        m.bidirectional,
+    ));
+    want.push(("head.weight".into(), vec![m.outputs, dn * m.hidden]));
+    want.push(("head.bias".into(), vec![m.outputs]));
+    check_shapes(ck, &want)?;
+    let mut model = Classifier::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
+    checkpoint::load_into(&mut model, &weights_only(ck))?;
+    Ok((model, meta))
+}
+
+/// One text's predicted label.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    /// The most probable label.
+    pub label: String,
+    /// The probability of `label`.
+    pub probability: f64,
+    /// Every label's probability, in the label order.
+    pub probabilities: Vec<f64>,
+}
+
+/// Predicts the label of each text (tokenised as in training; an empty text is one unknown
+/// word).
+pub fn predict(
+    model: &Classifier<f32>,
+    meta: &ClassifyMeta,
+    texts: &[String],
+) -> Result<Vec<Prediction>> {
+    let ids: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| encode_words(&meta.vocab, &words(t, meta.lowercase)))
+        .collect();
+    let k = meta.labels.len();
+    let p = probabilities(model, &ids)?;
+    Ok(p.chunks(k)
+        .map(|row| {
+            let i = argmax(row);
+            Prediction {
+                label: meta.labels[i].clone(),
+                probability: row[i],
+                probabilities: row.to_vec(),
+            }
+        })
+        .collect())
+}
+
+/// Summed loss of a batch with [`Reduction::Sum`] (used by tests).
+#[doc(hidden)]
+pub fn batch_loss(
+    model: &Classifier<f32>,
+    batch: &SeqBatch<f32>,
+    targets: &[usize],
+) -> Result<f64> {
+    let (logits, _) = model.forward(batch, None)?;
+    let (l, _) = CrossEntropy::new().reduction(Reduction::Sum).loss(
+        &logits,
+        model.config.outputs,
+        targets,
+        None,
+    )?;
+    Ok(l)
+}

@@ -1,0 +1,494 @@
+//! Training a language model: truncated BPTT over `B` contiguous streams of a corpus, Adam
+//! (or another optimizer) with clipping by global norm, periodic evaluation on the held-out
+//! tail of the corpus, checkpoints that resume bit for bit.
+//!
+//! The data, split, batching and evaluation are those of ../shared/bench/pytorch_charlm.py,
+//! so that with the same flags both programs train the same model on the same data.
+//!
+//! ```no_run
+//! use recurrent::train::lm::{LmTrainConfig, train_lm};
+//! use recurrent::train::runner::TrainRequest;
+//! let text = std::fs::read_to_string("input.txt").unwrap();
+//! let cfg = LmTrainConfig::default();
+//! let req = TrainRequest::new("runs/my-lm").steps(100);
+//! let summary = train_lm(&cfg, &text, &req, &mut recurrent::train::Quiet).unwrap();
+//! println!("validation loss {:?}", summary.val_loss);
+//! ```
+
+use recurrent::cell::CellKind;
+use recurrent::checkpoint::{self, Checkpoint};
+use recurrent::error::{Error, Result};
+use recurrent::init::Init;
+use recurrent::layer::RnnState;
+use recurrent::model::lm::{LanguageModel, LmConfig};
+use recurrent::nn::CrossEntropy;
+use recurrent::rng::Rng;
+use recurrent::tensor::Tensor;
+use recurrent::text::corpus::{split_by_position, StreamBatcher};
+use recurrent::text::{Tokenizer, Vocab};
+use recurrent::train::observe::Observer;
+use recurrent::train::runner::{
+    self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Everything that decides the trained weights (stored with the run; a resume must agree).
+/// Defaults are pytorch_charlm.py's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LmTrainConfig {
+    pub cell: CellKind,
+    pub hidden: usize,
+    pub layers: usize,
+    pub embed: usize,
+    pub dropout: f64,
+    pub seq_len: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// Clip the global gradient norm to this (0: no clipping).
+    pub clip: f64,
+    /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
+    pub optimizer: String,
+    /// Weight decay (None: the optimizer's PyTorch default; AdamW's is 0.01).
+    pub weight_decay: Option<f64>,
+    pub val_frac: f64,
+    pub seed: u64,
+    pub tokenizer: Tokenizer,
+    /// Word tokenizer: minimum count of a word to enter the vocabulary.
+    pub min_count: usize,
+    /// `pytorch` (default), `orthogonal`, `recommended`, `identity`.
+    pub init: String,
+    /// Evaluate every this many seconds of training (and at the end).
+    pub eval_every: f64,
+    /// `constant` or `cosine` (annealed to 0 over the run's `--steps`).
+    pub lr_schedule: String,
+    /// Linear warm-up over this many steps.
+    pub warmup: u64,
+}
+
+impl Default for LmTrainConfig {
+    fn default() -> Self {
+        LmTrainConfig {
+            cell: CellKind::Lstm,
+            hidden: 512,
+            layers: 2,
+            embed: 64,
+            dropout: 0.2,
+            seq_len: 128,
+            batch: 64,
+            lr: 2e-3,
+            clip: 5.0,
+            optimizer: "adam".into(),
+            weight_decay: None,
+            val_frac: 0.1,
+            seed: 0,
+            tokenizer: Tokenizer::Char,
+            min_count: 1,
+            init: "pytorch".into(),
+            eval_every: 120.0,
+            lr_schedule: "constant".into(),
+            warmup: 0,
+        }
+    }
+}
+
+impl LmTrainConfig {
+    /// Checks ranges; errors name the flag.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if !(0.0..1.0).contains(&self.val_frac) {
+            return bad(format!(
+                "--val-frac must be in [0, 1), got {}",
+                self.val_frac
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("--lr must be positive, got {}", self.lr));
+        }
+        if self.clip.is_nan() || self.clip < 0.0 {
+            return bad(format!("--clip must be >= 0, got {}", self.clip));
+        }
+        if self.seq_len == 0
+            || self.batch == 0
+            || self.hidden == 0
+            || self.layers == 0
+            || self.embed == 0
+        {
+            return bad(
+                "--seq-len, --batch, --hidden, --layers and --embed must be at least 1".into(),
+            );
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if self.eval_every.is_nan() || self.eval_every <= 0.0 {
+            return bad(format!(
+                "--eval-every must be positive, got {}",
+                self.eval_every
+            ));
+        }
+        self.init.parse::<Init>()?;
+        if !["constant", "cosine"].contains(&self.lr_schedule.as_str()) {
+            return bad(format!(
+                "--lr-schedule must be constant or cosine, got `{}`",
+                self.lr_schedule
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a finished (or stopped) run reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    pub out: PathBuf,
+    pub steps: u64,
+    pub train_s: f64,
+    pub tokens: u64,
+    pub tokens_per_s: f64,
+    pub train_loss: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub best_val_loss: Option<f64>,
+    pub params: usize,
+    pub vocab: usize,
+    pub train_tokens: usize,
+    pub val_tokens: usize,
+    pub nan_skips: u64,
+    /// True if a limit was reached; false if stopped early (Ctrl-C).
+    pub finished: bool,
+    /// The run was already complete: nothing was done.
+    pub already_complete: bool,
+}
+
+/// The stored description of a language-model checkpoint (metadata `model`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LmMeta {
+    pub task: String,
+    pub model: LmConfig,
+    pub vocab: Vocab,
+    pub train: LmTrainConfig,
+}
+
+/// Truncated BPTT over the streams of a corpus: the [`Task`] the shared loop trains.
+struct LmTask {
+    batcher: StreamBatcher,
+    /// Stream position of the next chunk.
+    pos: usize,
+    /// The state carried from the last chunk (cut from the graph: truncated BPTT).
+    carry: Option<RnnState<f32>>,
+    val_ids: Vec<u32>,
+    vocab_len: usize,
+    seq_len: usize,
+    meta_json: String,
+    targets: Vec<usize>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LmTaskState {
+    pos: usize,
+}
+
+impl Task for LmTask {
+    type Model = LanguageModel<f32>;
+
+    fn metadata(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([("model".to_string(), self.meta_json.clone())])
+    }
+
+    fn batches_per_epoch(&self) -> u64 {
+        self.batcher.chunks_per_epoch() as u64
+    }
+
+    fn train_step(
+        &mut self,
+        model: &mut LanguageModel<f32>,
+        rng: &mut Rng,
+    ) -> Result<(f64, usize)> {
+        let (t, b) = (self.seq_len, self.batcher.batch());
+        let (chunk, next) = self.batcher.chunk_at(self.pos);
+        if chunk.reset {
+            self.carry = None;
+        }
+        let (logits, state, cache) =
+            model.forward(chunk.inputs, t, b, self.carry.as_ref(), Some(rng))?;
+        self.targets.clear();
+        self.targets
+            .extend(chunk.targets.iter().map(|&v| v as usize));
+        let (loss, dlogits) =
+            CrossEntropy::new().loss(&logits, self.vocab_len, &self.targets, None)?;
+        model.backward(&cache, &dlogits)?;
+        self.carry = Some(state);
+        self.pos = next;
+        Ok((loss, t * b))
+    }
+
+    fn evaluate(&mut self, model: &LanguageModel<f32>) -> Result<Option<Evaluation>> {
+        if self.val_ids.len() < 2 {
+            return Ok(None);
+        }
+        let (val, _) = evaluate(model, &self.val_ids, 256)?;
+        Ok(Some(Evaluation {
+            metric: val,
+            higher_is_better: false,
+            fields: serde_json::json!({"val_loss": val, "val_bpc": val / std::f64::consts::LN_2}),
+        }))
+    }
+
+    fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>) {
+        let mut tensors = Vec::new();
+        if let Some(c) = &self.carry {
+            tensors.push(("carry.h".to_string(), c.h.clone()));
+            if let Some(cc) = &c.c {
+                tensors.push(("carry.c".to_string(), cc.clone()));
+            }
+        }
+        (serde_json::json!(LmTaskState { pos: self.pos }), tensors)
+    }
+
+    fn load_state(
+        &mut self,
+        json: &serde_json::Value,
+        mut tensors: BTreeMap<String, Tensor<f32>>,
+    ) -> Result<()> {
+        let st: LmTaskState = serde_json::from_value(json.clone())
+            .map_err(|e| Error::Config(format!("language-model state: {e}")))?;
+        self.pos = st.pos;
+        self.carry = tensors.remove("carry.h").map(|h| RnnState {
+            h,
+            c: tensors.remove("carry.c"),
+        });
+        Ok(())
+    }
+}
+
+/// Trains (or resumes) a language model on `text`.
+pub fn train_lm(
+    cfg: &LmTrainConfig,
+    text: &str,
+    req: &TrainRequest,
+    obs: &mut dyn Observer,
+) -> Result<TrainSummary> {
+    cfg.validate()?;
+    let vocab = match cfg.tokenizer {
+        Tokenizer::Char => Vocab::chars(text),
+        Tokenizer::Word => Vocab::words(text, cfg.min_count.max(1)),
+        Tokenizer::Abc => Vocab::abc([text], cfg.min_count.max(1), &[]),
+    };
+    let ids = vocab.encode(text)?;
+    let (train_ids, val_ids) = split_by_position(&ids, cfg.val_frac);
+    let batcher = StreamBatcher::new(&train_ids, cfg.batch, cfg.seq_len)?;
+    let model_cfg = LmConfig {
+        cell: cfg.cell,
+        vocab: vocab.len(),
+        embed: cfg.embed,
+        hidden: cfg.hidden,
+        layers: cfg.layers,
+        dropout: cfg.dropout,
+    };
+    model_cfg.validate()?;
+    let meta = LmMeta {
+        task: "lm".into(),
+        model: model_cfg.clone(),
+        vocab: vocab.clone(),
+        train: cfg.clone(),
+    };
+    let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
+    let init: Init = cfg.init.parse()?;
+    let mut model: LanguageModel<f32> =
+        LanguageModel::new(model_cfg, &init, &mut Rng::new(cfg.seed))?;
+    let (train_len, val_len) = (train_ids.len(), val_ids.len());
+    let mut task = LmTask {
+        batcher,
+        pos: 0,
+        carry: None,
+        val_ids,
+        vocab_len: vocab.len(),
+        seq_len: cfg.seq_len,
+        meta_json,
+        targets: Vec::with_capacity(cfg.seq_len * cfg.batch),
+    };
+    let config = serde_json::json!({ "task": "lm", "train": cfg, "model": meta.model, "vocab_size": vocab.len() });
+    let optim = OptimSettings {
+        optimizer: cfg.optimizer.clone(),
+        lr: cfg.lr,
+        weight_decay: cfg.weight_decay,
+        clip: cfg.clip,
+        lr_schedule: cfg.lr_schedule.clone(),
+        warmup: cfg.warmup,
+    };
+    let s = runner::run(
+        &mut task,
+        &mut model,
+        &optim,
+        EvalEvery::Seconds(cfg.eval_every),
+        &config,
+        cfg.seed,
+        req,
+        obs,
+    )?;
+    let val_loss = s.last_eval.as_ref().and_then(|e| e["val_loss"].as_f64());
+    Ok(TrainSummary {
+        out: s.out,
+        steps: s.steps,
+        train_s: s.train_s,
+        tokens: s.tokens,
+        tokens_per_s: s.tokens_per_s,
+        train_loss: s.train_loss,
+        val_loss,
+        best_val_loss: s.best_metric,
+        params: s.params,
+        vocab: vocab.len(),
+        train_tokens: train_len,
+        val_tokens: val_len,
+        nan_skips: s.nan_skips,
+        finished: s.finished,
+        already_complete: s.already_complete,
+    })
+}
+
+/// Reads the `model` metadata of a language-model checkpoint.
+pub fn parse_meta(ck: &Checkpoint, path: &Path) -> Result<LmMeta> {
+    let s = ck.metadata.get("model").ok_or_else(|| Error::format(path, "no `model` metadata: not a recurrent checkpoint (for a PyTorch pytorch_charlm.py file use `recurrent import`)"))?;
+    let meta: LmMeta =
+        serde_json::from_str(s).map_err(|e| Error::format(path, format!("model metadata: {e}")))?;
+    if meta.task != "lm" {
+        return Err(Error::format(
+            path,
+            format!(
+                "this checkpoint is a `{}` model, not a language model",
+                meta.task
+            ),
+        ));
+    }
+    let vocab = meta.vocab.clone().reindex()?;
+    Ok(LmMeta { vocab, ..meta })
+}
+
+/// Loads a language model and its vocabulary from a checkpoint file: ours, or one that
+/// ../shared/bench/pytorch_charlm.py `--save` wrote (same parameter names; its vocabulary
+/// and flags come from the file's metadata).
+pub fn load_lm(path: &Path) -> Result<(LanguageModel<f32>, LmMeta)> {
+    let ck = checkpoint::read(path)?;
+    let meta = if !ck.metadata.contains_key("model") && ck.metadata.contains_key("vocab") {
+        pytorch_meta(path)?
+    } else {
+        parse_meta(&ck, path)?
+    };
+    let model = model_from_meta(&meta, &ck)?;
+    Ok((model, meta))
+}
+
+/// Builds the model a checkpoint describes and loads its weights. The shapes the metadata
+/// implies are checked against the tensors really in the file *before* the model is
+/// allocated, so a header that claims a huge model cannot make us allocate it.
+pub fn model_from_meta(meta: &LmMeta, ck: &Checkpoint) -> Result<LanguageModel<f32>> {
+    let m = &meta.model;
+    m.validate()?;
+    if m.vocab != meta.vocab.len() {
+        return Err(Error::format(
+            ck.origin(),
+            format!(
+                "the model has {} outputs but the vocabulary {} tokens",
+                m.vocab,
+                meta.vocab.len()
+            ),
+        ));
+    }
+    let g = m.cell.gates();
+    let mut want: Vec<(String, Vec<usize>)> = vec![("embed.weight".into(), vec![m.vocab, m.embed])];
+    for k in 0..m.layers {
+        let i = if k == 0 { m.embed } else { m.hidden };
+        want.push((format!("rnn.weight_ih_l{k}"), vec![g * m.hidden, i]));
+        want.push((format!("rnn.weight_hh_l{k}"), vec![g * m.hidden, m.hidden]));
+        want.push((format!("rnn.bias_ih_l{k}"), vec![g * m.hidden]));
+        want.push((format!("rnn.bias_hh_l{k}"), vec![g * m.hidden]));
+    }
+    want.push(("head.weight".into(), vec![m.vocab, m.hidden]));
+    want.push(("head.bias".into(), vec![m.vocab]));
+    for (name, shape) in &want {
+        let t = ck.get(name)?;
+        if t.shape() != shape.as_slice() {
+            return Err(Error::tensor(
+                name,
+                format!(
+                    "{}: shape {:?}, but the model config implies {shape:?}",
+                    ck.origin().display(),
+                    t.shape()
+                ),
+            ));
+        }
+    }
+    let mut model: LanguageModel<f32> =
+        LanguageModel::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
+    checkpoint::load_into(&mut model, &weights_only(ck))?;
+    Ok(model)
+}
+
+/// The description of a pytorch_charlm.py model, from its file.
+fn pytorch_meta(path: &Path) -> Result<LmMeta> {
+    let pt = checkpoint::import_pytorch_lm(path)?;
+    let num = |k: &str| pt.config.get(k).and_then(|v| v.as_f64());
+    let vocab = Vocab::from_tokens(
+        Tokenizer::Char,
+        pt.vocab.iter().map(|c| c.to_string()).collect(),
+    )?;
+    let dropout = num("dropout").unwrap_or(0.0);
+    let model = LmConfig {
+        cell: pt.cell,
+        vocab: vocab.len(),
+        embed: pt.embed,
+        hidden: pt.hidden,
+        layers: pt.layers,
+        dropout,
+    };
+    let d = LmTrainConfig::default();
+    let train = LmTrainConfig {
+        cell: pt.cell,
+        hidden: pt.hidden,
+        layers: pt.layers,
+        embed: pt.embed,
+        dropout,
+        seq_len: num("seq_len").map_or(d.seq_len, |v| v as usize),
+        batch: num("batch").map_or(d.batch, |v| v as usize),
+        lr: num("lr").unwrap_or(d.lr),
+        clip: num("clip").unwrap_or(d.clip),
+        val_frac: num("val_frac").unwrap_or(d.val_frac),
+        seed: num("seed").map_or(0, |v| v as u64),
+        ..d
+    };
+    Ok(LmMeta {
+        task: "lm".into(),
+        model,
+        vocab,
+        train,
+    })
+}
+
+/// Mean cross-entropy (nats per token) of `ids` read as one stream: the state carried
+/// across chunks of `chunk` tokens, every token after the first predicted and counted, as
+/// pytorch_charlm.py evaluates. Returns (loss, tokens counted).
+pub fn evaluate(model: &LanguageModel<f32>, ids: &[u32], chunk: usize) -> Result<(f64, usize)> {
+    if ids.len() < 2 {
+        return Err(Error::Input("fewer than 2 tokens to evaluate".into()));
+    }
+    let ce = CrossEntropy::new().reduction(recurrent::nn::Reduction::Sum);
+    let mut state: Option<RnnState<f32>> = None;
+    let (mut total, mut n) = (0.0, 0usize);
+    let mut i = 0;
+    let mut targets = Vec::with_capacity(chunk);
+    while i + 1 < ids.len() {
+        let end = (i + chunk).min(ids.len() - 1);
+        let x = &ids[i..end];
+        targets.clear();
+        targets.extend(ids[i + 1..end + 1].iter().map(|&v| v as usize));
+        let (logits, s, _) = model.forward(x, x.len(), 1, state.as_ref(), None)?;
+        let (l, _) = ce.loss(&logits, model.config().vocab, &targets, None)?;
+        total += l;
+        n += targets.len();
+        state = Some(s);
+        i = end;
+    }
+    Ok((total / n as f64, n))
+}

@@ -1,0 +1,602 @@
+//! Forecasting: the CSV reader's error cases and gap policy, the exact split and windows (no
+//! test or validation value reaches training or the scaler), training that learns, resume
+//! bit for bit, and the real series of ../shared/data/timeseries when present.
+
+#[path = "../../recurrent/tests/common/mod.rs"]
+mod common;
+
+use recurrent::train::{Quiet, TrainRequest};
+use recurrent_tasks::forecast::series::{
+    parse_series, read_series, Date, Fill, Freq, Series, SeriesSpec,
+};
+use recurrent_tasks::forecast::train::{
+    load_forecaster, plan, train_forecast, ForecastTrainConfig, Scale, Scaler, Strategy,
+};
+use std::path::{Path, PathBuf};
+
+fn parse(text: &str, spec: &SeriesSpec) -> Result<Series, String> {
+    parse_series(text, Path::new("s.csv"), spec, &mut |_| {}).map_err(|e| e.to_string())
+}
+
+fn spec(cols: &[&str]) -> SeriesSpec {
+    SeriesSpec {
+        columns: cols.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn err(text: &str, spec: &SeriesSpec) -> String {
+    match parse(text, spec) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+fn has(e: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(e.contains(p), "`{e}` lacks `{p}`");
+    }
+}
+
+#[test]
+fn reads_quoted_crlf_csv_with_monthly_dates() {
+    let s = parse(
+        "\u{feff}\"Month\",\"Passengers\"\r\n\"1949-01\",112\r\n\"1949-02\",118\r\n\"1949-03\",132",
+        &SeriesSpec::default(),
+    )
+    .unwrap();
+    assert_eq!(s.columns, vec!["Passengers"]);
+    assert_eq!(s.values, vec![112.0, 118.0, 132.0]);
+    assert_eq!(s.freq, Some(Freq::Months(1)));
+    assert_eq!(s.date_column.as_deref(), Some("Month"));
+    assert_eq!(s.date_after(1).unwrap().to_string(), "1949-04");
+    assert_eq!(s.date_after(10).unwrap().to_string(), "1950-01");
+}
+
+#[test]
+fn multivariate_columns_keep_the_order_given() {
+    let s = parse(
+        "d,a,b\n2020-01-01,1,10\n2020-01-02,2,20\n",
+        &spec(&["b", "a"]),
+    )
+    .unwrap();
+    assert_eq!(s.columns, vec!["b", "a"]);
+    assert_eq!(s.values, vec![10.0, 1.0, 20.0, 2.0]);
+    assert_eq!(s.target(), vec![10.0, 20.0]);
+    assert_eq!(s.date_after(1).unwrap().to_string(), "2020-01-03");
+}
+
+#[test]
+fn csv_errors_name_line_and_column() {
+    let e = err("d,v\n2020-01,1\n", &spec(&["x"]));
+    has(
+        &e,
+        &["s.csv", "line 1", "no column `x`", "--column", "`d`, `v`"],
+    );
+    let e = err(
+        "d,v\n2020-01,1\n",
+        &SeriesSpec {
+            date_column: Some("when".into()),
+            ..spec(&["v"])
+        },
+    );
+    has(&e, &["no column `when`", "--date-column"]);
+    let e = err("d,v\n2020-01,1\n2020-02,1,3\n", &spec(&["v"]));
+    has(&e, &["line 3", "3 fields", "header has 2"]);
+    let e = err("d,v\n2020-01,1\n2020-02,abc\n", &spec(&["v"]));
+    has(&e, &["line 3", "column `v`", "`abc` is not a number"]);
+    let e = err("d,v\n2020-01,1\n2020-02,\n", &spec(&["v"]));
+    has(&e, &["line 3", "column `v`", "empty cell"]);
+    for bad in ["NaN", "nan", "inf", "-inf", "Infinity"] {
+        let e = err(
+            &format!("d,v\n2020-01,1\n2020-02,{bad}\n2020-03,2\n"),
+            &spec(&["v"]),
+        );
+        has(
+            &e,
+            &["line 3", "column `v`", "not a finite number", "--fill"],
+        );
+        // --fill never excuses a NaN.
+        let e = err(
+            &format!("d,v\n2020-01,1\n2020-02,{bad}\n"),
+            &SeriesSpec {
+                fill: Fill::Forward,
+                ..spec(&["v"])
+            },
+        );
+        has(&e, &["line 3", "not a finite number"]);
+    }
+    let e = err(
+        "d,v\n2020-01,1\n2020-13,2\n",
+        &SeriesSpec {
+            date_column: Some("d".into()),
+            ..spec(&["v"])
+        },
+    );
+    has(&e, &["line 3", "column `d`", "`2020-13` is not a date"]);
+    let e = err("d,v\n2020-03,1\n2020-02,2\n2020-04,2\n", &spec(&["v"]));
+    has(
+        &e,
+        &["line 3", "column `d`", "does not follow 2020-03", "sort"],
+    );
+    let e = err("d,v\n2020-01-01,1\n2020-01,2\n", &spec(&["v"]));
+    has(&e, &["line 3", "mixes"]);
+    let e = err("d,v\n\"2020-01,1\n", &spec(&["v"]));
+    has(&e, &["line 2", "not closed"]);
+    has(&err("", &spec(&[])), &["empty"]);
+    has(&err("d,v\r\n", &spec(&[])), &["no data rows"]);
+    let e = err(
+        "d,v\n2020-01,1\n",
+        &SeriesSpec {
+            date_column: Some("v".into()),
+            ..spec(&["v"])
+        },
+    );
+    has(&e, &["both the date column and a value column"]);
+}
+
+#[test]
+fn missing_dates_are_interpolated_named_or_refused() {
+    let text = "Date,Temp\n1984-12-29,1\n1984-12-30,2\n1985-01-02,8\n1985-01-03,9\n";
+    let mut notes = Vec::new();
+    let s = parse_series(text, Path::new("t.csv"), &spec(&["Temp"]), &mut |m| {
+        notes.push(m.to_string())
+    })
+    .unwrap();
+    assert_eq!(s.values, vec![1.0, 2.0, 4.0, 6.0, 8.0, 9.0]);
+    assert_eq!(s.filled, vec![2, 3]);
+    let dates: Vec<String> = s.dates.unwrap().iter().map(|d| d.to_string()).collect();
+    assert_eq!(dates[2..4], ["1984-12-31", "1985-01-01"]);
+    assert_eq!(notes.len(), 1);
+    has(
+        &notes[0],
+        &[
+            "t.csv",
+            "1984-12-31 .. 1985-01-01 (2 dates)",
+            "line 4",
+            "interpolation",
+        ],
+    );
+    let s = parse(
+        text,
+        &SeriesSpec {
+            fill: Fill::Forward,
+            ..spec(&["Temp"])
+        },
+    )
+    .unwrap();
+    assert_eq!(s.values, vec![1.0, 2.0, 2.0, 2.0, 8.0, 9.0]);
+    let e = err(
+        text,
+        &SeriesSpec {
+            fill: Fill::None,
+            ..spec(&["Temp"])
+        },
+    );
+    has(
+        &e,
+        &[
+            "line 4",
+            "missing date 1984-12-31",
+            "--fill none",
+            "--fill interpolate",
+        ],
+    );
+}
+
+#[test]
+fn dates_do_calendar_arithmetic() {
+    let d = Date::parse("1988-12-31").unwrap();
+    assert_eq!(d.add(Freq::Days(1), 1).to_string(), "1989-01-01");
+    assert_eq!(
+        Date::parse("1988-02-28")
+            .unwrap()
+            .add(Freq::Days(1), 1)
+            .to_string(),
+        "1988-02-29"
+    );
+    assert_eq!(
+        Date::parse("2019-01-31")
+            .unwrap()
+            .add(Freq::Months(1), 1)
+            .to_string(),
+        "2019-02-28"
+    );
+    assert_eq!(
+        Date::from_days(Date::parse("1970-01-01").unwrap().days()).to_string(),
+        "1970-01-01"
+    );
+    assert!(
+        Date::parse("1-01").is_none(),
+        "shampoo's `1-01` is not a calendar date"
+    );
+    assert!(Date::parse("2019-02-29").is_none());
+    // Without a parseable first cell there are no dates, and forecasts count steps.
+    let s = parse(
+        "Month,Sales\n1-01,266.0\n1-02,145.9\n",
+        &SeriesSpec::default(),
+    )
+    .unwrap();
+    assert!(s.dates.is_none());
+}
+
+/// 20 rows; test rows (16..20) and validation rows (13..16) hold values far from the rest.
+fn tiny() -> Series {
+    let mut v: Vec<f64> = (0..13).map(|i| 1.0 + i as f64).collect();
+    v.extend([500.0, 600.0, 700.0]);
+    v.extend([1e6, 2e6, 3e6, 4e6]);
+    Series::from_values("y", v)
+}
+
+fn tiny_cfg() -> ForecastTrainConfig {
+    ForecastTrainConfig {
+        horizon: 2,
+        lookback: Some(3),
+        test: Some(4),
+        val: Some(3),
+        season: Some(4),
+        hidden: 4,
+        batch: 4,
+        patience: 0,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn split_and_windows_are_exact() {
+    let s = tiny();
+    let p = plan(&tiny_cfg(), &s).unwrap();
+    assert_eq!((p.split.fit_end, p.split.val_end, p.split.n), (13, 16, 20));
+    // Direct, H = 2: origin o reads rows o-2..=o and predicts o+1, o+2 <= 12.
+    assert_eq!(p.train_origins, (2..=10).collect::<Vec<_>>());
+    assert_eq!(p.val_origins, vec![(12, 2), (13, 2), (14, 1)]);
+    // Test origins every H rows from the last validation row; the last is cut short.
+    assert_eq!(p.test_origins, vec![(15, 2), (17, 2)]);
+    let rec = plan(
+        &ForecastTrainConfig {
+            strategy: Strategy::Recursive,
+            ..tiny_cfg()
+        },
+        &s,
+    )
+    .unwrap();
+    assert_eq!(rec.train_origins, (2..=11).collect::<Vec<_>>());
+    // One step ahead from the true history: an origin for every test row.
+    let one = plan(
+        &ForecastTrainConfig {
+            horizon: 1,
+            stride: None,
+            ..tiny_cfg()
+        },
+        &s,
+    )
+    .unwrap();
+    assert_eq!(one.test_origins, vec![(15, 1), (16, 1), (17, 1), (18, 1)]);
+    let all = plan(
+        &ForecastTrainConfig {
+            test: Some(0),
+            ..tiny_cfg()
+        },
+        &s,
+    )
+    .unwrap();
+    assert_eq!((all.split.fit_end, all.split.val_end), (17, 20));
+    assert!(all.test_origins.is_empty());
+}
+
+#[test]
+fn too_few_rows_is_a_clear_error() {
+    let s = Series::from_values("y", (0..10).map(f64::from).collect());
+    let e = plan(
+        &ForecastTrainConfig {
+            lookback: Some(6),
+            ..tiny_cfg()
+        },
+        &s,
+    )
+    .unwrap_err()
+    .to_string();
+    has(
+        &e,
+        &[
+            "10 rows are too few",
+            "--lookback 6",
+            "--val 3",
+            "--test 4",
+            "at least 15",
+        ],
+    );
+    let e = plan(
+        &ForecastTrainConfig {
+            test: Some(10),
+            ..tiny_cfg()
+        },
+        &s,
+    )
+    .unwrap_err()
+    .to_string();
+    has(&e, &["--test 10", "nothing is left"]);
+}
+
+#[test]
+fn scaler_sees_only_the_training_rows() {
+    let s = tiny();
+    let p = plan(&tiny_cfg(), &s).unwrap();
+    let sc = Scaler::fit(Scale::Standard, &s.values, 1, p.split.fit_end, &s.columns).unwrap();
+    // Rows 0..13 are 1..=13: mean 7, population variance (13^2 - 1) / 12 = 14.
+    assert!((sc.mean[0] - 7.0).abs() < 1e-12);
+    assert!((sc.std[0] - 14f64.sqrt()).abs() < 1e-12);
+    assert!((sc.unscale(sc.scale(123.0, 0), 0) - 123.0).abs() < 1e-9);
+    let lg = Scaler::fit(Scale::Log, &s.values, 1, 2, &s.columns).unwrap();
+    assert!((lg.mean[0] - 2f64.ln() / 2.0).abs() < 1e-12);
+    let mut bad = s.values.clone();
+    bad[17] = 0.0;
+    let e = Scaler::fit(Scale::Log, &bad, 1, 13, &s.columns)
+        .unwrap_err()
+        .to_string();
+    has(
+        &e,
+        &["data row 18", "line 19", "column `y`", "--scale standard"],
+    );
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("recurrent-forecast-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn weights(dir: &Path, file: &str) -> String {
+    let ck = recurrent::checkpoint::read(dir.join(file)).unwrap();
+    recurrent::checkpoint::weights_sha256(&recurrent::train::runner::weights_only(&ck))
+}
+
+fn latest(dir: &Path) -> String {
+    let p = recurrent::train::run::list_checkpoints(dir)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let ck = recurrent::checkpoint::read(&p).unwrap();
+    recurrent::checkpoint::weights_sha256(&recurrent::train::runner::weights_only(&ck))
+}
+
+#[test]
+fn no_test_value_reaches_training() {
+    // Two series that differ only in their test rows train to the same weights, bit for bit.
+    let a = tiny();
+    let mut b = tiny();
+    for v in &mut b.values[16..] {
+        *v = -*v;
+    }
+    let cfg = tiny_cfg();
+    let (da, db) = (tmp("leak-a"), tmp("leak-b"));
+    let sa = train_forecast(
+        &cfg,
+        &a,
+        Fill::Interpolate,
+        &TrainRequest::new(&da).steps(15),
+        &mut Quiet,
+    )
+    .unwrap();
+    let sb = train_forecast(
+        &cfg,
+        &b,
+        Fill::Interpolate,
+        &TrainRequest::new(&db).steps(15),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert_eq!(latest(&da), latest(&db));
+    assert_eq!(
+        weights(&da, "best.safetensors"),
+        weights(&db, "best.safetensors")
+    );
+    assert_eq!(sa.best_val_mse, sb.best_val_mse);
+    // ... and the scalers in the checkpoints agree.
+    let (fa, fb) = (
+        load_forecaster(&da.join("best.safetensors")).unwrap(),
+        load_forecaster(&db.join("best.safetensors")).unwrap(),
+    );
+    assert_eq!(fa.meta.scaler, fb.meta.scaler);
+    // The test metrics do see them.
+    assert_ne!(
+        sa.test.unwrap().table[0].metrics.rmse,
+        sb.test.unwrap().table[0].metrics.rmse
+    );
+    let _ = std::fs::remove_dir_all(&da);
+    let _ = std::fs::remove_dir_all(&db);
+}
+
+fn sine(n: usize) -> Series {
+    let v = (0..n)
+        .map(|t| {
+            10.0 + 3.0 * (2.0 * std::f64::consts::PI * t as f64 / 12.0).sin() + 0.02 * t as f64
+        })
+        .collect();
+    Series::from_values("y", v)
+}
+
+#[test]
+fn both_strategies_learn_a_seasonal_series_and_beat_naive() {
+    for strategy in [Strategy::Direct, Strategy::Recursive] {
+        let cfg = ForecastTrainConfig {
+            horizon: 6,
+            lookback: Some(12),
+            test: Some(24),
+            val: Some(12),
+            stride: Some(6),
+            strategy,
+            hidden: 16,
+            lr: 1e-2,
+            patience: 0,
+            ..Default::default()
+        };
+        let d = tmp(&format!("learn-{strategy:?}"));
+        let s = train_forecast(
+            &cfg,
+            &sine(160),
+            Fill::Interpolate,
+            &TrainRequest::new(&d).steps(300),
+            &mut Quiet,
+        )
+        .unwrap();
+        let t = s.test.unwrap();
+        assert_eq!(t.points.len(), 24);
+        let rmse = |name: &str| {
+            t.table
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap()
+                .metrics
+                .rmse
+        };
+        assert!(
+            rmse("model") < 0.5 * rmse("naive"),
+            "{strategy:?}: model {} naive {}",
+            rmse("model"),
+            rmse("naive")
+        );
+        // Forecast the future from the checkpoint: H values, intervals around them.
+        let f = load_forecaster(&d.join("best.safetensors")).unwrap();
+        let fut = f.forecast_future(&sine(160), 6).unwrap();
+        assert_eq!(fut.values.len(), 6);
+        let (lo, hi) = (fut.lower.unwrap(), fut.upper.unwrap());
+        for i in 0..6 {
+            assert!(lo[i] <= fut.values[i] && fut.values[i] <= hi[i]);
+        }
+        if strategy == Strategy::Direct {
+            let e = f.forecast_future(&sine(160), 7).unwrap_err().to_string();
+            has(&e, &["at most 6 steps"]);
+        } else {
+            assert_eq!(f.forecast_future(&sine(160), 9).unwrap().values.len(), 9);
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+#[test]
+fn resume_continues_bit_for_bit_and_early_stop_is_complete() {
+    let cfg = ForecastTrainConfig {
+        horizon: 3,
+        lookback: Some(12),
+        test: Some(12),
+        val: Some(12),
+        hidden: 8,
+        ..Default::default()
+    };
+    let s = sine(100);
+    let (full, part) = (tmp("full"), tmp("part"));
+    train_forecast(
+        &cfg,
+        &s,
+        Fill::Interpolate,
+        &TrainRequest::new(&full).steps(40),
+        &mut Quiet,
+    )
+    .unwrap();
+    train_forecast(
+        &cfg,
+        &s,
+        Fill::Interpolate,
+        &TrainRequest::new(&part).steps(17),
+        &mut Quiet,
+    )
+    .unwrap();
+    let mut req = TrainRequest::new(&part).steps(40);
+    req.resume = true;
+    train_forecast(&cfg, &s, Fill::Interpolate, &req, &mut Quiet).unwrap();
+    assert_eq!(latest(&full), latest(&part));
+    assert_eq!(
+        weights(&full, "best.safetensors"),
+        weights(&part, "best.safetensors")
+    );
+    // Patience 1 with a tiny learning rate: stops early, and a resume has nothing to do.
+    let es = ForecastTrainConfig {
+        patience: 1,
+        lr: 1e-1,
+        ..cfg.clone()
+    };
+    let d = tmp("early");
+    let r = train_forecast(
+        &es,
+        &s,
+        Fill::Interpolate,
+        &TrainRequest::new(&d).steps(5000),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert!(r.early_stopped && r.finished && r.steps < 5000, "{r:?}");
+    let mut req = TrainRequest::new(&d).steps(5000);
+    req.resume = true;
+    let again = train_forecast(&es, &s, Fill::Interpolate, &req, &mut Quiet).unwrap();
+    assert!(again.already_complete);
+    assert_eq!(again.steps, r.steps);
+    for d in [full, part, d] {
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+#[test]
+fn real_series_read_as_documented() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = shared.join("data/timeseries");
+    let mut notes = Vec::new();
+    let t = read_series(
+        &dir.join("daily-min-temperatures.csv"),
+        &SeriesSpec::default(),
+        &mut |m| notes.push(m.to_string()),
+    )
+    .unwrap();
+    assert_eq!(t.len(), 3652);
+    assert_eq!(t.freq, Some(Freq::Days(1)));
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    has(&notes[0], &["1984-12-31"]);
+    has(&notes[1], &["1988-12-31"]);
+    let e = read_series(
+        &dir.join("daily-min-temperatures.csv"),
+        &SeriesSpec {
+            fill: Fill::None,
+            ..Default::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    has(&e, &["line 1462", "1984-12-31"]);
+    let a = read_series(
+        &dir.join("airline-passengers.csv"),
+        &spec(&["Passengers"]),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!((a.len(), a.freq), (144, Some(Freq::Months(1))));
+    let p = plan(
+        &ForecastTrainConfig {
+            horizon: 24,
+            ..Default::default()
+        },
+        &a,
+    )
+    .unwrap();
+    assert_eq!(p.season, Some(12));
+    assert_eq!(p.test_origins, vec![(119, 24)]);
+    let s = read_series(
+        &dir.join("monthly-sunspots.csv"),
+        &SeriesSpec::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let p = plan(
+        &ForecastTrainConfig {
+            horizon: 12,
+            test: Some(120),
+            ..Default::default()
+        },
+        &s,
+    )
+    .unwrap();
+    assert_eq!(p.test_origins.len(), 10);
+    assert_eq!(p.test_origins[0], (2699, 12));
+}

@@ -1,0 +1,14 @@
+//! Text that several applications share: reading a corpus and streaming it in batches
+//! ([`corpus`]), vocabularies and tokenizers ([`vocab`], with the musical tokens of ABC
+//! notation in [`abc`]), words of a sentence and their ids ([`words`]), pretrained word
+//! vectors ([`vectors`]) and batching sequences by length ([`bucket`]).
+
+pub mod abc;
+pub mod bucket;
+pub mod corpus;
+pub mod vectors;
+pub mod vocab;
+pub mod words;
+
+pub use corpus::{read_text, StreamBatcher};
+pub use vocab::{Tokenizer, Vocab};
