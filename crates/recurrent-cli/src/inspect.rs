@@ -6,7 +6,6 @@ use anyhow::{bail, Result};
 use clap::Args;
 use recurrent::checkpoint;
 use recurrent::train::run::{latest_checkpoint, read_metrics};
-use recurrent::train::runner::weights_only;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -35,7 +34,7 @@ pub fn run(a: &InspectArgs) -> Result<()> {
     let Some((lpath, lck)) = latest.as_ref().or(best.as_ref()) else {
         bail!("{}: no checkpoint found", a.path.display());
     };
-    let weights = weights_only(lck);
+    let weights = lck.weights_only();
     let params: usize = weights
         .tensors
         .values()
@@ -71,7 +70,7 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         "best_val_loss": state["best_val"],
         "evals": evals,
         "weights_sha256": checkpoint::weights_sha256(&weights),
-        "best_weights_sha256": best.as_ref().map(|(_, c)| checkpoint::weights_sha256(&weights_only(c))),
+        "best_weights_sha256": best.as_ref().map(|(_, c)| checkpoint::weights_sha256(&c.weights_only())),
     });
     if a.json {
         print_json(&v);

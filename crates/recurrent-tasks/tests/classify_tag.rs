@@ -230,9 +230,9 @@ fn classifier_learns_and_resumes_bit_for_bit() {
             .unwrap()
             .pop()
             .unwrap();
-        recurrent::checkpoint::weights_sha256(&recurrent::train::runner::weights_only(
-            &recurrent::checkpoint::read(&p).unwrap(),
-        ))
+        recurrent::checkpoint::weights_sha256(
+            &recurrent::checkpoint::read(&p).unwrap().weights_only(),
+        )
     };
     assert_eq!(sha(&out), sha(&split));
     let _ = std::fs::remove_dir_all(&out);

@@ -348,7 +348,7 @@ fn tmp(name: &str) -> PathBuf {
 
 fn weights(dir: &Path, file: &str) -> String {
     let ck = recurrent::checkpoint::read(dir.join(file)).unwrap();
-    recurrent::checkpoint::weights_sha256(&recurrent::train::runner::weights_only(&ck))
+    recurrent::checkpoint::weights_sha256(&ck.weights_only())
 }
 
 fn latest(dir: &Path) -> String {
@@ -357,7 +357,7 @@ fn latest(dir: &Path) -> String {
         .pop()
         .unwrap();
     let ck = recurrent::checkpoint::read(&p).unwrap();
-    recurrent::checkpoint::weights_sha256(&recurrent::train::runner::weights_only(&ck))
+    recurrent::checkpoint::weights_sha256(&ck.weights_only())
 }
 
 #[test]

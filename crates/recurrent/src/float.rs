@@ -6,7 +6,8 @@ use std::fmt::{Debug, Display};
 /// A floating-point scalar the engine can compute in (`f32` or `f64`).
 ///
 /// Beyond ordinary arithmetic it names its safetensors dtype and routes matrix products to
-/// the kernel that suits its width (see [`crate::kernels::matmul`]).
+/// the kernel that suits its width; the two impls are in `kernels/scalar.rs`, beside the
+/// kernels they route to, so that this trait imports nothing.
 pub trait Float:
     num_traits::Float
     + num_traits::FromPrimitive
@@ -66,76 +67,3 @@ pub trait Float:
         csc: isize,
     );
 }
-
-macro_rules! impl_float {
-    ($t:ty, $name:literal, $mm:path, $sig:path, $tanh:expr) => {
-        impl Float for $t {
-            const DTYPE: &'static str = $name;
-            const BYTES: usize = std::mem::size_of::<$t>();
-            #[inline(always)]
-            fn of(x: f64) -> Self {
-                x as $t
-            }
-            #[inline(always)]
-            fn to64(self) -> f64 {
-                self as f64
-            }
-            fn put_le(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
-            }
-            fn from_le(bytes: &[u8]) -> Self {
-                let mut b = [0u8; std::mem::size_of::<$t>()];
-                b.copy_from_slice(bytes);
-                <$t>::from_le_bytes(b)
-            }
-            #[inline(always)]
-            fn act_sigmoid(x: Self) -> Self {
-                $sig(x)
-            }
-            #[inline(always)]
-            fn act_tanh(x: Self) -> Self {
-                $tanh(x)
-            }
-            unsafe fn gemm_raw(
-                small: bool,
-                m: usize,
-                k: usize,
-                n: usize,
-                alpha: Self,
-                a: *const Self,
-                rsa: isize,
-                csa: isize,
-                b: *const Self,
-                rsb: isize,
-                csb: isize,
-                beta: Self,
-                c: *mut Self,
-                rsc: isize,
-                csc: isize,
-            ) {
-                if small {
-                    crate::kernels::matmul::faer_gemm(
-                        m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
-                    )
-                } else {
-                    $mm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
-                }
-            }
-        }
-    };
-}
-
-impl_float!(
-    f32,
-    "F32",
-    matrixmultiply::sgemm,
-    crate::kernels::act::sigmoid_f32,
-    crate::kernels::act::tanh_f32
-);
-impl_float!(
-    f64,
-    "F64",
-    matrixmultiply::dgemm,
-    crate::kernels::act::sigmoid_f64,
-    f64::tanh
-);

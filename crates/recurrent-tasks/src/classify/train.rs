@@ -20,11 +20,13 @@
 
 use crate::classify::read::Example;
 use recurrent::cell::CellKind;
+use recurrent::checkpoint::shapes::{check_shapes, read_meta, rnn_shapes};
 use recurrent::checkpoint::{self, Checkpoint};
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
 use recurrent::model::input::InputLayer;
 use recurrent::model::{Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps};
+use recurrent::nn::sample::softmax_rows;
 use recurrent::nn::{CrossEntropy, Reduction};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
@@ -35,9 +37,7 @@ use recurrent::text::words::{encode_words, word_vocab, words};
 use recurrent::text::Vocab;
 use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{
-    self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest,
-};
+use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -381,21 +381,6 @@ impl Task for ClassifyTask {
     }
 }
 
-/// Class probabilities [B, K] from logits [B, K] (softmax per row).
-pub fn softmax_rows(logits: &[f32], k: usize) -> Vec<f64> {
-    let mut p = vec![0.0f64; logits.len()];
-    for (row, out) in logits.chunks(k).zip(p.chunks_mut(k)) {
-        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-        let mut sum = 0.0;
-        for (o, &x) in out.iter_mut().zip(row) {
-            *o = (x as f64 - m).exp();
-            sum += *o;
-        }
-        out.iter_mut().for_each(|o| *o /= sum);
-    }
-    p
-}
-
 /// Class probabilities for encoded sentences, in their order: [N, K].
 pub fn probabilities(model: &Classifier<f32>, ids: &[Vec<u32>]) -> Result<Vec<f64>> {
     let k = model.config.outputs;
@@ -596,70 +581,6 @@ pub fn train_classify(
     Ok(summary)
 }
 
-/// The expected parameter shapes of a recurrent layer `rnn.` (PyTorch names).
-pub(crate) fn rnn_shapes(
-    cell: CellKind,
-    input: usize,
-    hidden: usize,
-    layers: usize,
-    bidirectional: bool,
-) -> Vec<(String, Vec<usize>)> {
-    let (g, dn) = (cell.gates(), if bidirectional { 2 } else { 1 });
-    let mut want = Vec::new();
-    for k in 0..layers {
-        let i = if k == 0 { input } else { dn * hidden };
-        for d in 0..dn {
-            let sfx = if d == 1 { "_reverse" } else { "" };
-            want.push((format!("rnn.weight_ih_l{k}{sfx}"), vec![g * hidden, i]));
-            want.push((format!("rnn.weight_hh_l{k}{sfx}"), vec![g * hidden, hidden]));
-            want.push((format!("rnn.bias_ih_l{k}{sfx}"), vec![g * hidden]));
-            want.push((format!("rnn.bias_hh_l{k}{sfx}"), vec![g * hidden]));
-        }
-    }
-    want
-}
-
-/// Checks that every `(name, shape)` is in the checkpoint with that shape (before a model of
-/// that size is allocated).
-pub(crate) fn check_shapes(ck: &Checkpoint, want: &[(String, Vec<usize>)]) -> Result<()> {
-    for (name, shape) in want {
-        let t = ck.get(name)?;
-        if t.shape() != shape.as_slice() {
-            return Err(Error::tensor(
-                name,
-                format!(
-                    "{}: shape {:?}, but the model config implies {shape:?}",
-                    ck.origin().display(),
-                    t.shape()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Reads the `model` metadata of a checkpoint of task `task`, as `T`.
-pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(
-    ck: &Checkpoint,
-    path: &Path,
-    task: &str,
-) -> Result<T> {
-    let s = ck
-        .metadata
-        .get("model")
-        .ok_or_else(|| Error::format(path, "no `model` metadata: not a recurrent checkpoint"))?;
-    let v: serde_json::Value =
-        serde_json::from_str(s).map_err(|e| Error::format(path, format!("model metadata: {e}")))?;
-    let got = v["task"].as_str().unwrap_or("?");
-    if got != task {
-        return Err(Error::format(
-            path,
-            format!("this checkpoint is a `{got}` model, not a `{task}` model"),
-        ));
-    }
-    serde_json::from_value(v).map_err(|e| Error::format(path, format!("model metadata: {e}")))
-}
-
 /// Loads a classifier and its description from a checkpoint file (see
 /// [`recurrent::train::run::resolve_checkpoint`] for run directories). Shapes are checked
 /// against the file before the model is allocated.
@@ -704,7 +625,7 @@ pub fn classifier_from_checkpoint(
     want.push(("head.bias".into(), vec![m.outputs]));
     check_shapes(ck, &want)?;
     let mut model = Classifier::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &weights_only(ck))?;
+    checkpoint::load_into(&mut model, &ck.weights_only())?;
     Ok((model, meta))
 }
 

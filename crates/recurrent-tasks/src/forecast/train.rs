@@ -45,9 +45,7 @@ use recurrent::optim::schedule::{EarlyStopping, EarlyStoppingState, Mode};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::train::observe::{Limits, Observer};
-use recurrent::train::runner::{
-    self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest,
-};
+use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -667,7 +665,7 @@ pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Foreca
         }
     }
     let mut model = Classifier::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &weights_only(ck))?;
+    checkpoint::load_into(&mut model, &ck.weights_only())?;
     Ok(Forecaster { model, meta })
 }
 

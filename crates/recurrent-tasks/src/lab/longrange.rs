@@ -32,7 +32,7 @@ use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{
-    self, weights_only, EvalEvery, Evaluation, OptimSettings, RunSummary, Task, TrainRequest,
+    self, EvalEvery, Evaluation, OptimSettings, RunSummary, Task, TrainRequest,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -650,7 +650,7 @@ pub fn long_range_from_checkpoint(
     cfg.validate()?;
     check_shapes(&cfg, ck)?;
     let mut model = LongRangeModel::new(&cfg)?;
-    checkpoint::load_into(&mut model, &weights_only(ck))?;
+    checkpoint::load_into(&mut model, &ck.weights_only())?;
     Ok((model, cfg))
 }
 

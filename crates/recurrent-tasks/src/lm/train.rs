@@ -27,9 +27,7 @@ use recurrent::tensor::Tensor;
 use recurrent::text::corpus::{split_by_position, StreamBatcher};
 use recurrent::text::{Tokenizer, Vocab};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{
-    self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest,
-};
+use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -384,46 +382,7 @@ pub fn load_lm(path: &Path) -> Result<(LanguageModel<f32>, LmMeta)> {
 /// implies are checked against the tensors really in the file *before* the model is
 /// allocated, so a header that claims a huge model cannot make us allocate it.
 pub fn model_from_meta(meta: &LmMeta, ck: &Checkpoint) -> Result<LanguageModel<f32>> {
-    let m = &meta.model;
-    m.validate()?;
-    if m.vocab != meta.vocab.len() {
-        return Err(Error::format(
-            ck.origin(),
-            format!(
-                "the model has {} outputs but the vocabulary {} tokens",
-                m.vocab,
-                meta.vocab.len()
-            ),
-        ));
-    }
-    let g = m.cell.gates();
-    let mut want: Vec<(String, Vec<usize>)> = vec![("embed.weight".into(), vec![m.vocab, m.embed])];
-    for k in 0..m.layers {
-        let i = if k == 0 { m.embed } else { m.hidden };
-        want.push((format!("rnn.weight_ih_l{k}"), vec![g * m.hidden, i]));
-        want.push((format!("rnn.weight_hh_l{k}"), vec![g * m.hidden, m.hidden]));
-        want.push((format!("rnn.bias_ih_l{k}"), vec![g * m.hidden]));
-        want.push((format!("rnn.bias_hh_l{k}"), vec![g * m.hidden]));
-    }
-    want.push(("head.weight".into(), vec![m.vocab, m.hidden]));
-    want.push(("head.bias".into(), vec![m.vocab]));
-    for (name, shape) in &want {
-        let t = ck.get(name)?;
-        if t.shape() != shape.as_slice() {
-            return Err(Error::tensor(
-                name,
-                format!(
-                    "{}: shape {:?}, but the model config implies {shape:?}",
-                    ck.origin().display(),
-                    t.shape()
-                ),
-            ));
-        }
-    }
-    let mut model: LanguageModel<f32> =
-        LanguageModel::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &weights_only(ck))?;
-    Ok(model)
+    recurrent::checkpoint::shapes::lm_from_checkpoint(&meta.model, meta.vocab.len(), ck)
 }
 
 /// The description of a pytorch_charlm.py model, from its file.

@@ -416,13 +416,8 @@ pub fn train_music(
 pub fn load_music(path: &Path) -> Result<(LanguageModel<f32>, MusicMeta)> {
     let ck = checkpoint::read(path)?;
     let meta = parse_meta(&ck, path)?;
-    let lm_meta = crate::lm::train::LmMeta {
-        task: "lm".into(),
-        model: meta.model.clone(),
-        vocab: meta.vocab.clone(),
-        train: Default::default(),
-    };
-    let model = crate::lm::train::model_from_meta(&lm_meta, &ck)?;
+    let model =
+        recurrent::checkpoint::shapes::lm_from_checkpoint(&meta.model, meta.vocab.len(), &ck)?;
     Ok((model, meta))
 }
 

@@ -22,11 +22,11 @@
 //! println!("{:?}", s.valid.map(|v| v.greedy.error_rate()));
 //! ```
 
-use crate::classify::train::{check_shapes, read_meta, rnn_shapes};
 use crate::speech::ctc_model::{pad_frames, CtcModel, CtcModelConfig};
 use crate::speech::score::TranscriptionScore;
 use recurrent::cell::CellKind;
 use recurrent::checkpoint;
+use recurrent::checkpoint::shapes::{check_shapes, read_meta, rnn_shapes};
 use recurrent::decode::ctc::Hypothesis;
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
@@ -36,9 +36,7 @@ use recurrent::tensor::Tensor;
 use recurrent::text::bucket::bucket_batches;
 use recurrent::text::bucket::EpochCursor;
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{
-    self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest,
-};
+use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -605,6 +603,6 @@ pub fn load_ctc(path: &Path) -> Result<(CtcModel<f32>, CtcMeta)> {
     want.push(("head.bias".into(), vec![m.classes()]));
     check_shapes(&ck, &want)?;
     let mut model = CtcModel::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &weights_only(&ck))?;
+    checkpoint::load_into(&mut model, &ck.weights_only())?;
     Ok((model, meta))
 }

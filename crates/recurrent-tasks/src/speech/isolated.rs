@@ -29,9 +29,7 @@ use recurrent::text::bucket::bucket_batches;
 use recurrent::text::bucket::EpochCursor;
 use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{
-    self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest,
-};
+use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -347,7 +345,7 @@ pub fn probabilities(model: &Classifier<f32>, feats: &[Vec<f32>], n: usize) -> R
         let seqs: Vec<&[f32]> = idx.iter().map(|&i| feats[i].as_slice()).collect();
         let batch = pad_frames(&seqs, n);
         let (logits, _) = model.forward(&batch, None)?;
-        let p = crate::classify::train::softmax_rows(&logits, k);
+        let p = recurrent::nn::sample::softmax_rows(&logits, k);
         for (r, &i) in idx.iter().enumerate() {
             out[i * k..(i + 1) * k].copy_from_slice(&p[r * k..(r + 1) * k]);
         }
@@ -553,7 +551,7 @@ pub fn train_speech(
 /// against the file before the model is allocated.
 pub fn load_speech(path: &Path) -> Result<(Classifier<f32>, SpeechMeta)> {
     let ck = checkpoint::read(path)?;
-    let meta: SpeechMeta = crate::classify::train::read_meta(&ck, path, "speech")?;
+    let meta: SpeechMeta = recurrent::checkpoint::shapes::read_meta(&ck, path, "speech")?;
     meta.features
         .validate()
         .map_err(|e| Error::format(path, format!("feature config: {e}")))?;
@@ -573,13 +571,18 @@ pub fn load_speech(path: &Path) -> Result<(Classifier<f32>, SpeechMeta)> {
         ));
     }
     let dn = if m.bidirectional { 2 } else { 1 };
-    let mut want =
-        crate::classify::train::rnn_shapes(m.cell, size, m.hidden, m.layers, m.bidirectional);
+    let mut want = recurrent::checkpoint::shapes::rnn_shapes(
+        m.cell,
+        size,
+        m.hidden,
+        m.layers,
+        m.bidirectional,
+    );
     want.push(("head.weight".into(), vec![m.outputs, dn * m.hidden]));
     want.push(("head.bias".into(), vec![m.outputs]));
-    crate::classify::train::check_shapes(&ck, &want)?;
+    recurrent::checkpoint::shapes::check_shapes(&ck, &want)?;
     let mut model = Classifier::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &weights_only(&ck))?;
+    checkpoint::load_into(&mut model, &ck.weights_only())?;
     Ok((model, meta))
 }
 
@@ -682,6 +685,6 @@ pub fn frame_posteriors(
     let logits = model.head.forward(out.output.data(), t);
     Ok((
         raw,
-        crate::classify::train::softmax_rows(&logits, model.config.outputs),
+        recurrent::nn::sample::softmax_rows(&logits, model.config.outputs),
     ))
 }

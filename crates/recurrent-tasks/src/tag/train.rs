@@ -5,9 +5,9 @@
 //! checkpoint is the one with the best validation token accuracy. Reported: token accuracy,
 //! accuracy on words never seen in training, macro-F1 over tags and the confusion matrix.
 
-use crate::classify::train::{check_shapes, read_meta, rnn_shapes};
 use crate::tag::conllu::TaggedSentence;
 use recurrent::cell::CellKind;
+use recurrent::checkpoint::shapes::{check_shapes, read_meta, rnn_shapes};
 use recurrent::checkpoint::{self, Checkpoint};
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
@@ -25,9 +25,7 @@ use recurrent::text::words::word_vocab;
 use recurrent::text::Vocab;
 use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{
-    self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest,
-};
+use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -651,7 +649,7 @@ pub fn tagger_from_checkpoint(
     want.push(("head.bias".into(), vec![m.tags]));
     check_shapes(ck, &want)?;
     let mut model = FeatureTagger::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &weights_only(ck))?;
+    checkpoint::load_into(&mut model, &ck.weights_only())?;
     Ok((model, meta))
 }
 

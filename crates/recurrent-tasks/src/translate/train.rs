@@ -41,9 +41,7 @@ use recurrent::text::bucket::EpochCursor;
 use recurrent::text::vocab::{Tokenizer, UNK};
 use recurrent::text::Vocab;
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{
-    self, weights_only, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest,
-};
+use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -785,7 +783,7 @@ pub fn load_translator_from(
     ck: &checkpoint::Checkpoint,
     path: &Path,
 ) -> Result<(Seq2Seq<f32>, TranslateMeta)> {
-    let mut meta: TranslateMeta = crate::classify::train::read_meta(ck, path, "translate")?;
+    let mut meta: TranslateMeta = recurrent::checkpoint::shapes::read_meta(ck, path, "translate")?;
     meta.src_vocab = meta.src_vocab.clone().reindex()?;
     meta.tgt_vocab = meta.tgt_vocab.clone().reindex()?;
     let m = &meta.model;
@@ -830,15 +828,15 @@ pub fn load_translator_from(
             ));
         }
     }
-    crate::classify::train::check_shapes(ck, &want)?;
+    recurrent::checkpoint::shapes::check_shapes(ck, &want)?;
     let mut model = Seq2Seq::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
     // Then every tensor the model has, with its shape.
     let mut all = Vec::new();
     recurrent::param::Module::visit(&model, &mut |p| {
         all.push((p.name.clone(), p.value.shape().to_vec()))
     });
-    crate::classify::train::check_shapes(ck, &all)?;
-    checkpoint::load_into(&mut model, &weights_only(ck))?;
+    recurrent::checkpoint::shapes::check_shapes(ck, &all)?;
+    checkpoint::load_into(&mut model, &ck.weights_only())?;
     Ok((model, meta))
 }
 

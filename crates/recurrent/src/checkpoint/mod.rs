@@ -24,6 +24,7 @@
 mod format;
 pub mod lock;
 pub mod pytorch;
+pub mod shapes;
 mod write;
 
 pub use format::{read, read_bytes, to_bytes, MAX_HEADER_BYTES};
@@ -211,6 +212,15 @@ pub struct Checkpoint {
     pub metadata: BTreeMap<String, String>,
     /// The file it was read from, for error messages (empty for one built in memory).
     pub source: PathBuf,
+}
+
+impl Checkpoint {
+    /// The checkpoint without its training-state tensors: the model's weights alone.
+    pub fn weights_only(&self) -> Checkpoint {
+        let mut c = self.clone();
+        c.tensors.retain(|n, _| !Checkpoint::is_train_state(n));
+        c
+    }
 }
 
 impl Checkpoint {

@@ -13,19 +13,6 @@
 //! whatever the thread count: results are bit-identical for any `--threads`.
 
 use crate::float::Float;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-static THREADS: AtomicUsize = AtomicUsize::new(1);
-
-/// Sets how many threads large matrix products may use (at least 1).
-pub fn set_threads(n: usize) {
-    THREADS.store(n.max(1), Ordering::Relaxed);
-}
-
-/// The number of threads large products use.
-pub fn threads() -> usize {
-    THREADS.load(Ordering::Relaxed)
-}
 
 /// Rows at or below which faer's small-matrix kernels beat matrixmultiply's packing.
 const SMALL_M: usize = 48;
@@ -297,6 +284,7 @@ pub(crate) unsafe fn faer_gemm<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::pool::set_threads;
 
     fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
         let mut c = vec![0.0; m * n];

@@ -5,7 +5,9 @@ pub mod matmul;
 pub mod matvec;
 pub mod packed;
 pub mod pool;
+mod scalar;
 pub mod simd;
 pub mod workspace;
 
-pub use matmul::{gemm, set_threads, threads, MatMut, MatRef};
+pub use matmul::{gemm, MatMut, MatRef};
+pub use pool::{set_threads, threads};

@@ -27,6 +27,18 @@ thread_local! {
     static IN_TEAM: Cell<bool> = const { Cell::new(false) };
 }
 
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Sets how many threads large matrix products may use (at least 1).
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The number of threads large products use.
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
 /// How many teams have run with more than one member (for tests and diagnostics).
 static PARALLEL_TEAMS: AtomicUsize = AtomicUsize::new(0);
 
@@ -264,11 +276,11 @@ fn worker(shared: Arc<Shared>, index: usize, mut seen: usize) {
 
 /// Runs `f` on a team of up to `wanted` members (the caller is member 0) and returns when
 /// all have finished. The team is smaller when fewer threads are allowed
-/// ([`super::matmul::threads`]), when called from inside a team, or while another caller
+/// ([`threads`]), when called from inside a team, or while another caller
 /// leads one: `f` must work for any size, and must call [`Team::sync`] the same number of
 /// times in every member.
 pub fn team(wanted: usize, f: &(dyn Fn(&Team) + Sync)) {
-    let size = wanted.min(super::matmul::threads()).max(1);
+    let size = wanted.min(threads()).max(1);
     let nested = IN_TEAM.with(|c| c.get());
     let barrier = Barrier::new();
     let p = pool();
@@ -354,7 +366,7 @@ pub fn width() -> usize {
     if IN_TEAM.with(|c| c.get()) {
         1
     } else {
-        super::matmul::threads()
+        threads()
     }
 }
 
@@ -410,7 +422,7 @@ mod tests {
 
     #[test]
     fn a_team_meets_at_its_barrier() {
-        super::super::matmul::set_threads(2);
+        super::set_threads(2);
         // Each member adds its index in rounds; after each sync every member sees the sum
         // of all rounds so far.
         let total = AtomicU64::new(0);

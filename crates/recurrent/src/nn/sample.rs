@@ -131,6 +131,21 @@ pub fn log_softmax<F: Float>(z: &[F], out: &mut [f64]) {
     out.iter_mut().zip(z).for_each(|(o, v)| *o = v.to64() - lse);
 }
 
+/// Class probabilities [B, K] from logits [B, K] (softmax per row, computed in f64).
+pub fn softmax_rows(logits: &[f32], k: usize) -> Vec<f64> {
+    let mut p = vec![0.0f64; logits.len()];
+    for (row, out) in logits.chunks(k).zip(p.chunks_mut(k)) {
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let mut sum = 0.0;
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o = (x as f64 - m).exp();
+            sum += *o;
+        }
+        out.iter_mut().for_each(|o| *o /= sum);
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

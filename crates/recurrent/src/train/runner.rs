@@ -548,7 +548,7 @@ fn restore<T: Task>(
     opt: &mut dyn Optimizer<f32>,
     task: &mut T,
 ) -> Result<LoopState> {
-    checkpoint::load_into(model, &weights_only(ck))?;
+    checkpoint::load_into(model, &ck.weights_only())?;
     let st: LoopState = ck
         .metadata
         .get("train_state")
@@ -574,13 +574,6 @@ fn restore<T: Task>(
     }
     task.load_state(&st.task, task_tensors)?;
     Ok(st)
-}
-
-/// The checkpoint without its training-state tensors.
-pub fn weights_only(ck: &Checkpoint) -> Checkpoint {
-    let mut c = ck.clone();
-    c.tensors.retain(|n, _| !Checkpoint::is_train_state(n));
-    c
 }
 
 /// Names the first flag whose stored value differs from the given one.

@@ -4,6 +4,10 @@
 
 use rubato::{FftFixedInOut, Resampler};
 
+/// The largest sample magnitude read and resampled (float WAVs; integer formats are below 1
+/// by construction). A float WAV beyond it is refused: its FFT would overflow to NaN.
+pub const MAX_SAMPLE: f32 = 1e10;
+
 /// Resamples mono `x` from `from` Hz to `to` Hz. The output has `round(len * to / from)`
 /// samples and is aligned with the input (the resampler's delay is removed).
 pub fn resample(x: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
@@ -17,12 +21,11 @@ pub fn resample(x: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
     // them panic instead of failing, so such input is refused before it gets there.
     if let Some(i) = x
         .iter()
-        .position(|v| !v.is_finite() || v.abs() > crate::speech::audio::wav::MAX_SAMPLE)
+        .position(|v| !v.is_finite() || v.abs() > MAX_SAMPLE)
     {
         return Err(format!(
             "sample {i} is {:e}: only finite samples of magnitude at most {:e} can be resampled",
-            x[i],
-            crate::speech::audio::wav::MAX_SAMPLE
+            x[i], MAX_SAMPLE
         ));
     }
     let want = ((x.len() as u128 * to as u128 + from as u128 / 2) / from as u128) as usize;

@@ -9,6 +9,7 @@
 //! wrong. The samples are then decoded here from the checked `data` chunk: hound (used for
 //! writing) loses its place after an odd-sized chunk's pad byte, which real files have.
 
+use super::resample::{resample, MAX_SAMPLE};
 use recurrent::error::{Error, Result};
 use std::path::Path;
 
@@ -197,9 +198,6 @@ fn check_format(
     })
 }
 
-/// The largest sample magnitude read (float WAVs; integer formats are below 1 by construction).
-pub const MAX_SAMPLE: f32 = 1e10;
-
 /// Reads a WAV file into mono samples at its own rate.
 pub fn read_wav(path: &Path) -> Result<Audio> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -259,7 +257,7 @@ pub fn read_wav_bytes(bytes: &[u8], name: &Path) -> Result<Audio> {
 /// Reads a WAV file and resamples it to `rate` (no work when it is already at `rate`).
 pub fn read_wav_at(path: &Path, rate: u32) -> Result<Vec<f32>> {
     let a = read_wav(path)?;
-    crate::speech::audio::resample::resample(&a.samples, a.sample_rate, rate)
+    resample(&a.samples, a.sample_rate, rate)
         .map_err(|e| Error::format(path, format!("resampling: {e}")))
 }
 
