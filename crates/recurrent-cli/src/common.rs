@@ -1,10 +1,14 @@
-//! Flags every `train <task>` shares (CONVENTIONS.md), progress bars, and output helpers.
+//! What every command shares: the flags of every `train <task>`, `--cell` parsing, progress
+//! bars, the lines of a file or stdin, and JSON output.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use recurrent::text::corpus::decode;
 use recurrent::train::{EvalInfo, Limits, Observer, OnNan, StepInfo};
-use std::path::PathBuf;
+use recurrent::CellKind;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -217,4 +221,76 @@ fn sanitize(v: serde_json::Value) -> serde_json::Value {
         Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, sanitize(v))).collect()),
         other => other,
     }
+}
+
+/// `--cell`, with `irnn` meaning `rnn_relu` initialised with identity recurrent weights.
+pub fn parse_cell(cell: &str, init: &str) -> Result<(CellKind, String)> {
+    let kind: CellKind = cell.parse()?;
+    let irnn = cell.eq_ignore_ascii_case("irnn");
+    Ok((
+        kind,
+        if irnn && init == "pytorch" {
+            "identity".to_string()
+        } else {
+            init.to_string()
+        },
+    ))
+}
+
+/// Prints evaluations as accuracy (stderr, also when it is not a terminal).
+pub struct AccuracyProgress(pub Progress);
+
+impl Observer for AccuracyProgress {
+    fn on_step(&mut self, s: &StepInfo) {
+        self.0.on_step(s)
+    }
+    fn on_eval(&mut self, e: &EvalInfo) {
+        self.message(&format!(
+            "eval at step {} ({:.0} s of training): validation accuracy {:.4}{}",
+            e.step,
+            e.trained_s,
+            e.val_loss,
+            if e.best { " *best*" } else { "" }
+        ));
+    }
+    fn message(&mut self, msg: &str) {
+        // The bar hides its lines when stderr is not a terminal; logs must still show.
+        if std::io::stderr().is_terminal() {
+            self.0.message(msg)
+        } else {
+            eprintln!("{msg}");
+        }
+    }
+    fn should_stop(&self) -> bool {
+        self.0.should_stop()
+    }
+}
+
+/// The lines to classify (a final empty line after the last newline is not a text).
+pub fn read_lines(input: Option<&Path>, encoding: Option<&str>) -> Result<Vec<String>> {
+    let (bytes, name) = match input {
+        Some(p) => (
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+            p.to_path_buf(),
+        ),
+        None => {
+            let mut b = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut b)
+                .context("reading stdin")?;
+            (b, PathBuf::from("<stdin>"))
+        }
+    };
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = decode(&bytes, &name, encoding)?;
+    let mut lines: Vec<String> = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect();
+    if text.ends_with('\n') {
+        lines.pop();
+    }
+    Ok(lines)
 }

@@ -5,7 +5,8 @@
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
-use std::path::Path;
+use recurrent::train::run::read_metrics;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -31,6 +32,40 @@ pub struct Chart<'a> {
     pub y_label: &'a str,
     /// Logarithmic y axis (values <= 0 are dropped).
     pub log_y: bool,
+}
+
+/// Draws DIR/loss.png from DIR/metrics.jsonl.
+pub fn draw_loss_plot(dir: &Path) -> Result<PathBuf> {
+    let m = read_metrics(dir);
+    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
+        m.iter()
+            .filter(|r| r["event"] == event)
+            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
+            .collect()
+    };
+    let mut series = vec![Series {
+        name: "train loss".into(),
+        points: pick("train", "loss"),
+    }];
+    let val = pick("eval", "val_loss");
+    if !val.is_empty() {
+        series.push(Series {
+            name: "validation loss".into(),
+            points: val,
+        });
+    }
+    let path = dir.join("loss.png");
+    line_chart(
+        &path,
+        &Chart {
+            title: "Loss (nats per token)",
+            x_label: "step",
+            y_label: "loss",
+            log_y: false,
+        },
+        &series,
+    )?;
+    Ok(path)
 }
 
 /// Draws `series` as lines into a 900x540 PNG at `path`.

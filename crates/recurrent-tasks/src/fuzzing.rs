@@ -99,7 +99,8 @@ pub fn conllu(data: &[u8]) {
 /// A labelled-text file (classification data) on arbitrary bytes, in every format the
 /// detector knows and two encodings; then the word vocabulary of what it read.
 pub fn labelled_text(data: &[u8]) {
-    use crate::classify::read::{decode, parse_labelled, ReadOptions};
+    use crate::classify::read::{parse_labelled, ReadOptions};
+    use recurrent::text::corpus::decode;
     use recurrent::text::words::{word_vocab, words};
     for encoding in [None, Some("windows-1252")] {
         let Ok(text) = decode(data, Path::new("fuzz.txt"), encoding) else {

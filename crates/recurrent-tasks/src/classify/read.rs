@@ -12,7 +12,7 @@
 //! label that `encoding_rs` knows). Lines are split on `\n` bytes only, after decoding, so a
 //! cp1252 byte 0x85 (`…`) is never taken for a line break.
 
-use recurrent::text::corpus::decode_text;
+use recurrent::text::corpus::decode;
 
 use recurrent::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -94,31 +94,6 @@ pub struct Labelled {
     pub format: LabelledFormat,
     /// The files read.
     pub files: Vec<PathBuf>,
-}
-
-/// Reads bytes as text in `encoding` (None: UTF-8, with an error that says where it fails and
-/// suggests `--encoding`). A UTF-8 BOM is dropped.
-pub fn decode(bytes: &[u8], path: &Path, encoding: Option<&str>) -> Result<String> {
-    let label = encoding.unwrap_or("utf-8");
-    let enc = encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
-        Error::Config(format!(
-            "--encoding: unknown encoding `{label}` (try utf-8, windows-1252, latin1, utf-16le)"
-        ))
-    })?;
-    if enc == encoding_rs::UTF_8 {
-        return decode_text(bytes, path).map_err(|e| match e {
-            Error::Format { path, msg } if msg.contains("UTF-8") => Error::Format {
-                path,
-                msg: format!("{msg}; or read it as it is with `--encoding windows-1252` (rt-polarity is cp1252)"),
-            },
-            e => e,
-        });
-    }
-    if bytes.is_empty() {
-        return Err(Error::format(path, "the file is empty"));
-    }
-    let (text, _, _) = enc.decode(bytes);
-    Ok(text.into_owned())
 }
 
 /// Reads one file and detects its format, or (more than one path) one file per class.

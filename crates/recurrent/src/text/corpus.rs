@@ -13,6 +13,31 @@ pub fn read_text(path: &Path) -> Result<String> {
     decode_text(&bytes, path)
 }
 
+/// Reads bytes as text in `encoding` (None: UTF-8, with an error that says where it fails and
+/// suggests `--encoding`). A UTF-8 BOM is dropped.
+pub fn decode(bytes: &[u8], path: &Path, encoding: Option<&str>) -> Result<String> {
+    let label = encoding.unwrap_or("utf-8");
+    let enc = encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+        Error::Config(format!(
+            "--encoding: unknown encoding `{label}` (try utf-8, windows-1252, latin1, utf-16le)"
+        ))
+    })?;
+    if enc == encoding_rs::UTF_8 {
+        return decode_text(bytes, path).map_err(|e| match e {
+            Error::Format { path, msg } if msg.contains("UTF-8") => Error::Format {
+                path,
+                msg: format!("{msg}; or read it as it is with `--encoding windows-1252` (as rt-polarity needs)"),
+            },
+            e => e,
+        });
+    }
+    if bytes.is_empty() {
+        return Err(Error::format(path, "the file is empty"));
+    }
+    let (text, _, _) = enc.decode(bytes);
+    Ok(text.into_owned())
+}
+
 /// Decodes bytes as UTF-8 text (see [`read_text`]); `path` is only for messages.
 pub fn decode_text(bytes: &[u8], path: &Path) -> Result<String> {
     if bytes.is_empty() {

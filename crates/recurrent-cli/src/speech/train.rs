@@ -1,9 +1,9 @@
 //! `recurrent train speech`: a spoken-digit recogniser from a folder of WAVs named
 //! `{digit}_{speaker}_{index}.wav` (the Free Spoken Digit Dataset).
 
+use crate::common::AccuracyProgress;
 use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
 use crate::plot;
-use crate::train_tag::AccuracyProgress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recurrent::model::Pooling;
@@ -186,7 +186,7 @@ fn range(s: &str, flag: &str) -> Result<(usize, usize)> {
 impl SpeechArgs {
     fn config(&self) -> Result<SpeechTrainConfig> {
         let (cell, init) =
-            crate::train_lm::parse_cell(self.cell.as_deref().unwrap_or("lstm"), &self.init)?;
+            crate::common::parse_cell(self.cell.as_deref().unwrap_or("lstm"), &self.init)?;
         let augment = if self.no_augment {
             AugmentConfig::none()
         } else {
@@ -260,7 +260,7 @@ impl SpeechArgs {
 
     fn connected_config(&self) -> Result<ConnectedSpeechConfig> {
         let (cell, init) =
-            crate::train_lm::parse_cell(self.cell.as_deref().unwrap_or("gru"), &self.init)?;
+            crate::common::parse_cell(self.cell.as_deref().unwrap_or("gru"), &self.init)?;
         if self.holdout_speaker.is_some() {
             bail!("--holdout-speaker: only --task isolated holds a speaker out");
         }

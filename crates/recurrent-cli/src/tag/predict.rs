@@ -1,6 +1,6 @@
 //! `recurrent tag`: tag raw text (one sentence per line, tokens separated by spaces).
 
-use crate::classify::read_lines;
+use crate::common::read_lines;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recurrent::train::run::resolve_checkpoint;

@@ -1,13 +1,12 @@
 //! `recurrent train tag`: a part-of-speech (or any CoNLL-U column) tagger.
 
-use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::common::{install_interrupt, print_json, AccuracyProgress, Progress, TrainCommon};
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::train::{run::read_metrics, EvalInfo, Limits, Observer, StepInfo, TrainRequest};
+use recurrent::train::{run::read_metrics, Limits, TrainRequest};
 use recurrent_tasks::tag::conllu::{column_index, read_conllu, TaggedSentence};
 use recurrent_tasks::tag::train::{train_tag, TagMetrics, TagSummary, TagTrainConfig};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -94,35 +93,6 @@ pub const DEFAULT_LIMITS: Limits = Limits {
     epochs: Some(10.0),
 };
 
-/// Prints evaluations as accuracy (stderr, also when it is not a terminal).
-pub struct AccuracyProgress(pub Progress);
-
-impl Observer for AccuracyProgress {
-    fn on_step(&mut self, s: &StepInfo) {
-        self.0.on_step(s)
-    }
-    fn on_eval(&mut self, e: &EvalInfo) {
-        self.message(&format!(
-            "eval at step {} ({:.0} s of training): validation accuracy {:.4}{}",
-            e.step,
-            e.trained_s,
-            e.val_loss,
-            if e.best { " *best*" } else { "" }
-        ));
-    }
-    fn message(&mut self, msg: &str) {
-        // The bar hides its lines when stderr is not a terminal; logs must still show.
-        if std::io::stderr().is_terminal() {
-            self.0.message(msg)
-        } else {
-            eprintln!("{msg}");
-        }
-    }
-    fn should_stop(&self) -> bool {
-        self.0.should_stop()
-    }
-}
-
 fn load(what: &str, path: &Path, column: usize) -> Result<Vec<TaggedSentence>> {
     let s = read_conllu(path, column).with_context(|| format!("reading the {what} data"))?;
     eprintln!(
@@ -149,7 +119,7 @@ pub fn run(a: &TagArgs) -> Result<()> {
         .as_deref()
         .map(|p| load("test", p, column))
         .transpose()?;
-    let (cell, init) = crate::train_lm::parse_cell(&a.cell, &a.init)?;
+    let (cell, init) = crate::common::parse_cell(&a.cell, &a.init)?;
     let cfg = TagTrainConfig {
         cell,
         hidden: a.hidden,

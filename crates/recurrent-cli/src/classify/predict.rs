@@ -1,12 +1,12 @@
 //! `recurrent classify`: label each line of text with a trained classifier.
 
+use crate::common::read_lines;
 use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::train::run::resolve_checkpoint;
-use recurrent_tasks::classify::read::decode;
 use recurrent_tasks::classify::train::{load_classifier, predict};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
@@ -22,35 +22,6 @@ pub struct ClassifyArgs {
     /// One JSON object per line: {"text", "label", "probability", "probabilities"}
     #[arg(long)]
     pub json: bool,
-}
-
-/// The lines to classify (a final empty line after the last newline is not a text).
-pub fn read_lines(input: Option<&Path>, encoding: Option<&str>) -> Result<Vec<String>> {
-    let (bytes, name) = match input {
-        Some(p) => (
-            std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-            p.to_path_buf(),
-        ),
-        None => {
-            let mut b = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut b)
-                .context("reading stdin")?;
-            (b, PathBuf::from("<stdin>"))
-        }
-    };
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let text = decode(&bytes, &name, encoding)?;
-    let mut lines: Vec<String> = text
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r').to_string())
-        .collect();
-    if text.ends_with('\n') {
-        lines.pop();
-    }
-    Ok(lines)
 }
 
 pub fn run(a: &ClassifyArgs) -> Result<()> {

@@ -37,7 +37,7 @@ pub fn run(a: &TranslateArgs) -> Result<()> {
         anyhow::ensure!(al >= 0.0 && al.is_finite(), "--length-alpha must be >= 0");
         meta.length_alpha = al;
     }
-    let lines = crate::classify::read_lines(a.input.as_deref(), None)?;
+    let lines = crate::common::read_lines(a.input.as_deref(), None)?;
     let nbest = a.nbest.unwrap_or(1);
     anyhow::ensure!(nbest >= 1, "--nbest must be at least 1");
     let beam = a.beam.unwrap_or(meta.beam).max(nbest);

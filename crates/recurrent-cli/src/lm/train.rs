@@ -1,15 +1,15 @@
 //! `recurrent train lm`: a character-level (or word-level) language model. Flags mirror
 //! ../shared/bench/pytorch_charlm.py where they mean the same thing.
 
-use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
-use crate::{corpus, plot};
+use super::corpus;
+use crate::common::{install_interrupt, parse_cell, print_json, Progress, TrainCommon};
+use crate::plot::draw_loss_plot;
 use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::text::corpus::read_text;
 use recurrent::text::Tokenizer;
+use recurrent::train::Limits;
 use recurrent::train::TrainRequest;
-use recurrent::train::{run::read_metrics, Limits};
-use recurrent::CellKind;
 use recurrent_tasks::lm::train::{train_lm, LmTrainConfig, TrainSummary};
 use std::path::{Path, PathBuf};
 
@@ -100,20 +100,6 @@ impl LmArgs {
     }
 }
 
-/// `--cell`, with `irnn` meaning `rnn_relu` initialised with identity recurrent weights.
-pub fn parse_cell(cell: &str, init: &str) -> Result<(CellKind, String)> {
-    let kind: CellKind = cell.parse()?;
-    let irnn = cell.eq_ignore_ascii_case("irnn");
-    Ok((
-        kind,
-        if irnn && init == "pytorch" {
-            "identity".to_string()
-        } else {
-            init.to_string()
-        },
-    ))
-}
-
 /// The default limits of `train lm`: 10 minutes of training.
 pub const DEFAULT_LIMITS: Limits = Limits {
     time_budget: Some(600.0),
@@ -188,38 +174,4 @@ pub fn report(s: &TrainSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         eprintln!("loss curve: {}", p.display());
     }
     Ok(())
-}
-
-/// Draws DIR/loss.png from DIR/metrics.jsonl.
-pub fn draw_loss_plot(dir: &Path) -> Result<PathBuf> {
-    let m = read_metrics(dir);
-    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
-        m.iter()
-            .filter(|r| r["event"] == event)
-            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
-            .collect()
-    };
-    let mut series = vec![plot::Series {
-        name: "train loss".into(),
-        points: pick("train", "loss"),
-    }];
-    let val = pick("eval", "val_loss");
-    if !val.is_empty() {
-        series.push(plot::Series {
-            name: "validation loss".into(),
-            points: val,
-        });
-    }
-    let path = dir.join("loss.png");
-    plot::line_chart(
-        &path,
-        &plot::Chart {
-            title: "Loss (nats per token)",
-            x_label: "step",
-            y_label: "loss",
-            log_y: false,
-        },
-        &series,
-    )?;
-    Ok(path)
 }

@@ -1,8 +1,8 @@
 //! `recurrent train classify`: a sentence classifier (sentiment) from labelled text.
 
+use crate::common::AccuracyProgress;
 use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
 use crate::plot;
-use crate::train_tag::AccuracyProgress;
 use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::model::Pooling;
@@ -111,7 +111,7 @@ pub const DEFAULT_LIMITS: Limits = Limits {
 
 impl ClassifyArgs {
     fn config(&self) -> Result<ClassifyTrainConfig> {
-        let (cell, init) = crate::train_lm::parse_cell(&self.cell, &self.init)?;
+        let (cell, init) = crate::common::parse_cell(&self.cell, &self.init)?;
         Ok(ClassifyTrainConfig {
             cell,
             hidden: self.hidden,

@@ -92,7 +92,7 @@ pub struct ForecastArgs {
 
 impl ForecastArgs {
     pub fn config(&self) -> Result<ForecastTrainConfig> {
-        let (cell, init) = crate::train_lm::parse_cell(&self.cell, &self.init)?;
+        let (cell, init) = crate::common::parse_cell(&self.cell, &self.init)?;
         Ok(ForecastTrainConfig {
             horizon: self.horizon,
             lookback: self.lookback,

@@ -7,9 +7,10 @@
 //! - `lab clipping`: a vanilla RNN with large recurrent weights, trained with and without
 //!   gradient clipping; both loss curves and the pre-clip gradient norm of every step.
 
-use crate::common::{install_interrupt, print_json, Progress};
+pub mod diagnose;
+
+use crate::common::{install_interrupt, parse_cell, print_json, Progress};
 use crate::plot;
-use crate::train_lm::parse_cell;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use recurrent::train::run::read_metrics;

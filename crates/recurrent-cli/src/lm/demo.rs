@@ -1,8 +1,8 @@
 //! The main job (`recurrent` with no arguments): a character-level LSTM trained for about a
 //! minute on the embedded corpus, with samples before and after, a checkpoint and a plot.
 
+use super::{corpus, train as train_lm};
 use crate::common::{install_interrupt, Progress};
-use crate::{corpus, train_lm};
 use anyhow::Result;
 use recurrent::decode::generate::generate;
 use recurrent::nn::{Sampler, SamplerConfig};
@@ -50,7 +50,7 @@ pub fn run() -> Result<()> {
     let mut progress = Progress::new(install_interrupt());
     let summary = train_lm(&cfg, corpus::EMBEDDED, &req, &mut progress)?;
     progress.finish();
-    let plot = train_lm::draw_loss_plot(&out).ok();
+    let plot = crate::plot::draw_loss_plot(&out).ok();
 
     let (model, meta) = load_lm(&out.join("best.safetensors"))?;
     let untrained = recurrent::model::LanguageModel::<f32>::new(

@@ -99,7 +99,7 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
     }
     out.flush().context("stdout")?;
     if let Some(png) = &a.plot {
-        crate::train_speech::utterance_plot(&path, &a.files[0], png)?;
+        crate::speech::train::utterance_plot(&path, &a.files[0], png)?;
         eprintln!("plot: {}", png.display());
     }
     finish(failed, a.files.len())

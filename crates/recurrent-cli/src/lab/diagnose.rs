@@ -4,9 +4,9 @@
 //! every recurrent matrix, the gradient norm of every layer, a verdict per layer, and a PNG
 //! of the gradient norm against the distance from the loss on a log scale.
 
+use crate::common::parse_cell;
 use crate::common::print_json;
 use crate::plot;
-use crate::train_lm::parse_cell;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recurrent::text::read_text;

@@ -114,7 +114,7 @@ pub const DEFAULT_LIMITS: Limits = Limits {
 
 impl TranslateArgs {
     fn config(&self) -> Result<TranslateTrainConfig> {
-        let (cell, init) = crate::train_lm::parse_cell(&self.cell, &self.init)?;
+        let (cell, init) = crate::common::parse_cell(&self.cell, &self.init)?;
         Ok(TranslateTrainConfig {
             cell,
             hidden: self.hidden,

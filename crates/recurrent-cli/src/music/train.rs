@@ -1,8 +1,9 @@
 //! `recurrent train music`: a language model over ABC tunes (musical tokens, one sequence per
 //! tune), with the flags and outputs of `train lm`.
 
+use crate::common::parse_cell;
 use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
-use crate::train_lm::{draw_loss_plot, parse_cell};
+use crate::plot::draw_loss_plot;
 use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::train::{Limits, TrainRequest};
