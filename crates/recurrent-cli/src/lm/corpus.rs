@@ -11,7 +11,7 @@ pub const EMBEDDED: &str = concat!(
     include_str!("../../../recurrent/src/cell/lstm.rs"),
     include_str!("../../../recurrent/src/cell/gru.rs"),
     include_str!("../../../recurrent/src/cell/sequence.rs"),
-    include_str!("../../../recurrent/src/layer.rs"),
+    include_str!("../../../recurrent/src/layer/mod.rs"),
     include_str!("../../../recurrent/src/init.rs"),
     include_str!("../../../recurrent/src/kernels/matmul.rs"),
     include_str!("../../../recurrent/src/kernels/act.rs"),

@@ -12,6 +12,19 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::rng::Rng;
 
+/// A fresh inverted-dropout mask of `n` elements: each 0 with probability `p`, else
+/// 1/(1 - p). What the recurrent layer and the task models apply between layers; the
+/// [`Dropout`] block draws its masks by the same rule.
+pub fn dropout_mask<F: Float>(n: usize, p: f64, rng: &mut Rng) -> Vec<F> {
+    mask_values(n, p, rng).collect()
+}
+
+/// The one mask rule: one uniform draw per element, in order.
+fn mask_values<F: Float>(n: usize, p: f64, rng: &mut Rng) -> impl Iterator<Item = F> + '_ {
+    let keep = F::of(1.0 / (1.0 - p));
+    (0..n).map(move |_| if rng.uniform() < p { F::zero() } else { keep })
+}
+
 /// Dropout with probability `p` in [0, 1). Holds no parameters; the mask is the cache.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Dropout {
@@ -35,15 +48,8 @@ impl Dropout {
     /// 0 with probability p, else 1/(1-p). One uniform draw per element, in order, the same
     /// rule as the recurrent layer's inter-layer dropout.
     pub fn draw_mask<F: Float>(&self, n: usize, rng: &mut Rng, mask: &mut Vec<F>) {
-        let keep = F::of(1.0 / (1.0 - self.p));
         mask.clear();
-        mask.extend((0..n).map(|_| {
-            if rng.uniform() < self.p {
-                F::zero()
-            } else {
-                keep
-            }
-        }));
+        mask.extend(mask_values::<F>(n, self.p, rng));
     }
 
     /// Training forward in place: draws the mask into `mask` and applies y = x * m to `x`.
@@ -104,7 +110,7 @@ mod tests {
         d.draw_mask(64, &mut Rng::new(9), &mut a);
         d.draw_mask(64, &mut Rng::new(9), &mut b);
         assert_eq!(a, b);
-        let layer: Vec<f32> = crate::layer::dropout_mask(64, 0.5, &mut Rng::new(9));
+        let layer: Vec<f32> = dropout_mask(64, 0.5, &mut Rng::new(9));
         assert_eq!(a, layer);
     }
 

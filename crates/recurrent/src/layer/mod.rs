@@ -8,163 +8,23 @@
 //! - output [T, B, D*H_out] (features `[0, H_out)` forward, `[H_out, 2*H_out)` reverse)
 //! - h0, h_n [D*L, B, H_out], index `k*D + d`;  c0, c_n [D*L, B, H] (LSTM)
 
-use crate::cell::sequence::{self, DirCache, DirParams, Spec};
-use crate::cell::stream::{self, StepBuffers};
-use crate::cell::{CellKind, GruForm};
+mod config;
+mod step;
+
+pub use config::RnnConfig;
+pub use step::StepScratch;
+
+use crate::cell::sequence::{self, DirCache, DirParams};
+use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::{self, Init, InputInit, RecurrentInit};
 use crate::kernels::{pool, workspace};
+use crate::nn::dropout::dropout_mask;
 use crate::param::{Module, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
-use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
-
-fn one() -> usize {
-    1
-}
-fn yes() -> bool {
-    true
-}
-
-/// The configuration of a recurrent layer, with PyTorch's argument names and defaults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RnnConfig {
-    pub cell: CellKind,
-    pub input_size: usize,
-    pub hidden_size: usize,
-    /// Stacked layers L (default 1).
-    #[serde(default = "one")]
-    pub num_layers: usize,
-    /// Two directions (default false).
-    #[serde(default)]
-    pub bidirectional: bool,
-    /// `bias_ih` / `bias_hh` present (default true).
-    #[serde(default = "yes")]
-    pub bias: bool,
-    /// Input and output as [B, T, ...] (default false). States stay [D*L, B, H].
-    #[serde(default)]
-    pub batch_first: bool,
-    /// LSTM projection size P (0: none).
-    #[serde(default)]
-    pub proj_size: usize,
-    /// Dropout on the outputs of every layer but the last, in training (default 0).
-    #[serde(default)]
-    pub dropout: f64,
-    /// Which GRU form (default PyTorch's).
-    #[serde(default)]
-    pub gru_form: GruForm,
-}
-
-impl RnnConfig {
-    /// A one-layer, unidirectional, time-first layer with biases.
-    pub fn new(cell: CellKind, input_size: usize, hidden_size: usize) -> Self {
-        RnnConfig {
-            cell,
-            input_size,
-            hidden_size,
-            num_layers: 1,
-            bidirectional: false,
-            bias: true,
-            batch_first: false,
-            proj_size: 0,
-            dropout: 0.0,
-            gru_form: GruForm::Pytorch,
-        }
-    }
-    pub fn layers(mut self, n: usize) -> Self {
-        self.num_layers = n;
-        self
-    }
-    pub fn bidirectional(mut self, yes: bool) -> Self {
-        self.bidirectional = yes;
-        self
-    }
-    pub fn bias(mut self, yes: bool) -> Self {
-        self.bias = yes;
-        self
-    }
-    pub fn batch_first(mut self, yes: bool) -> Self {
-        self.batch_first = yes;
-        self
-    }
-    pub fn proj_size(mut self, p: usize) -> Self {
-        self.proj_size = p;
-        self
-    }
-    pub fn dropout(mut self, p: f64) -> Self {
-        self.dropout = p;
-        self
-    }
-    pub fn gru_form(mut self, f: GruForm) -> Self {
-        self.gru_form = f;
-        self
-    }
-    /// D.
-    pub fn directions(&self) -> usize {
-        if self.bidirectional {
-            2
-        } else {
-            1
-        }
-    }
-    /// H_out.
-    pub fn hout(&self) -> usize {
-        if self.proj_size > 0 {
-            self.proj_size
-        } else {
-            self.hidden_size
-        }
-    }
-    /// Width of the output features, D * H_out.
-    pub fn output_size(&self) -> usize {
-        self.directions() * self.hout()
-    }
-    /// Checks sizes and options; the error names the offending field.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
-        if self.input_size == 0 || self.hidden_size == 0 || self.num_layers == 0 {
-            return bad(format!(
-                "input_size ({}), hidden_size ({}) and num_layers ({}) must be at least 1",
-                self.input_size, self.hidden_size, self.num_layers
-            ));
-        }
-        if self.proj_size > 0 && self.cell != CellKind::Lstm {
-            return bad(format!(
-                "proj_size = {} is only for LSTM, not {}",
-                self.proj_size, self.cell
-            ));
-        }
-        if self.proj_size >= self.hidden_size && self.proj_size > 0 {
-            return bad(format!(
-                "proj_size ({}) must be smaller than hidden_size ({})",
-                self.proj_size, self.hidden_size
-            ));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
-        }
-        let max = 1 << 24;
-        if self.input_size > max || self.hidden_size > max || self.num_layers > 1024 {
-            return bad("sizes beyond 2^24 (or more than 1024 layers) are refused".into());
-        }
-        Ok(())
-    }
-    fn spec(&self, layer: usize) -> Spec {
-        Spec {
-            kind: self.cell,
-            gru_form: self.gru_form,
-            input: if layer == 0 {
-                self.input_size
-            } else {
-                self.output_size()
-            },
-            hidden: self.hidden_size,
-            proj: self.proj_size,
-        }
-    }
-}
 
 /// Initial or final states: `h` [D*L, B, H_out], `c` [D*L, B, H] for an LSTM.
 #[derive(Clone, Debug, PartialEq)]
@@ -643,95 +503,6 @@ impl<F: Float> Rnn<F> {
     }
 }
 
-impl<F: Float> Rnn<F> {
-    /// One time step of every layer, for streaming (generation, online inference): `x` is
-    /// the step's input [B, I]; `state` (h [L, B, H_out], c [L, B, H] for an LSTM, batch B
-    /// taken from it) is read and updated in place. Returns the top layer's new hidden state
-    /// [B, H_out], the step's output (a view into `state.h`).
-    ///
-    /// Stepping T times from a state gives what [`Rnn::forward`] gives over the T steps
-    /// (the same arithmetic, up to the summation order of the matrix products), without
-    /// inter-layer dropout. `scratch` holds the step's buffers: create it once
-    /// (`StepScratch::default()`); after the first step nothing is allocated.
-    ///
-    /// Errors: a bidirectional layer (its reverse direction needs the whole sequence), or
-    /// shapes that do not match the configuration.
-    pub fn step<'s>(
-        &self,
-        x: &[F],
-        state: &'s mut RnnState<F>,
-        scratch: &mut StepScratch<F>,
-    ) -> Result<&'s [F]> {
-        let c = &self.config;
-        if c.bidirectional {
-            return Err(Error::Config(
-                "a bidirectional layer cannot stream one step at a time (its reverse direction \
-                 starts at the sequence's end): use forward over the whole sequence"
-                    .into(),
-            ));
-        }
-        let (l, ho, h) = (c.num_layers, c.hout(), c.hidden_size);
-        let hs = state.h.shape();
-        if hs.len() != 3 || hs[0] != l || hs[2] != ho {
-            return Err(Error::tensor(
-                "state.h",
-                format!("expected shape [{l}, B, {ho}], got {hs:?}"),
-            ));
-        }
-        let b = hs[1];
-        if x.len() != b * c.input_size {
-            return Err(Error::tensor(
-                "x",
-                format!(
-                    "{} values for one step of [B={b}, I={}]",
-                    x.len(),
-                    c.input_size
-                ),
-            ));
-        }
-        let is_lstm = c.cell == CellKind::Lstm;
-        match (&state.c, is_lstm) {
-            (Some(c0), true) => check_shape("state.c", c0.shape(), &[l, b, h])?,
-            (None, true) => return Err(Error::tensor("state.c", "an LSTM needs c with h")),
-            (Some(_), false) => {
-                return Err(Error::tensor(
-                    "state.c",
-                    format!("a {} has no cell state", c.cell),
-                ))
-            }
-            (None, false) => {}
-        }
-        scratch.specs.clear();
-        scratch.specs.extend((0..l).map(|k| c.spec(k)));
-        let mut no_c: [F; 0] = [];
-        let cd: &mut [F] = match &mut state.c {
-            Some(t) => t.data_mut(),
-            None => &mut no_c,
-        };
-        stream::step(
-            &scratch.specs,
-            &self.dirs,
-            x,
-            b,
-            state.h.data_mut(),
-            cd,
-            &mut scratch.buf,
-        );
-        let nh = b * ho;
-        Ok(&state.h.data()[(l - 1) * nh..l * nh])
-    }
-}
-
-/// The reusable buffers of [`Rnn::step`]. Make one with `StepScratch::default()` and pass it
-/// to every step; it grows to fit on the first step and never again for the same model and
-/// batch.
-#[derive(Clone, Debug, Default)]
-pub struct StepScratch<F> {
-    buf: StepBuffers<F>,
-    /// Each layer's shape (rebuilt in place each step: no allocation).
-    specs: Vec<Spec>,
-}
-
 impl<F: Float> Module<F> for Rnn<F> {
     fn visit(&self, f: &mut dyn FnMut(&Param<F>)) {
         self.dirs.iter().for_each(|d| d.visit(f));
@@ -795,12 +566,4 @@ fn valid_mask(lengths: Option<&[usize]>, t: usize, b: usize) -> Result<Vec<bool>
     Ok((0..t)
         .flat_map(|ti| lens.iter().map(move |&l| ti < l))
         .collect())
-}
-
-/// Inverted dropout: each element kept with probability 1 - p and scaled by 1/(1 - p).
-pub fn dropout_mask<F: Float>(n: usize, p: f64, rng: &mut Rng) -> Vec<F> {
-    let keep = F::of(1.0 / (1.0 - p));
-    (0..n)
-        .map(|_| if rng.uniform() < p { F::zero() } else { keep })
-        .collect()
 }
