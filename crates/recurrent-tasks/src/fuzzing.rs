@@ -155,7 +155,7 @@ pub fn word_vectors(data: &[u8]) {
 /// tagger, forecaster, long-range model), which checks every shape before allocating.
 pub fn task_checkpoint(data: &[u8]) {
     use crate::classify::train as classify;
-    use crate::forecast::train as forecast;
+    use crate::forecast;
     use crate::lab::longrange;
     use crate::tag::train as tag;
     let path = Path::new("fuzz.safetensors");

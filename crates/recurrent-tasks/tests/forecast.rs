@@ -9,7 +9,7 @@ use recurrent::train::{Quiet, TrainRequest};
 use recurrent_tasks::forecast::series::{
     parse_series, read_series, Date, Fill, Freq, Series, SeriesSpec,
 };
-use recurrent_tasks::forecast::train::{
+use recurrent_tasks::forecast::{
     load_forecaster, plan, train_forecast, ForecastTrainConfig, Scale, Scaler, Strategy,
 };
 use std::path::{Path, PathBuf};

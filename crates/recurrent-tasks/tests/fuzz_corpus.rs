@@ -92,7 +92,7 @@ fn hostile_files_go_through_every_reader() {
 #[test]
 fn task_checkpoint_seeds_load() {
     use recurrent_tasks::classify::train as classify;
-    use recurrent_tasks::forecast::train as forecast;
+    use recurrent_tasks::forecast;
     use recurrent_tasks::lab::longrange;
     use recurrent_tasks::tag::train as tag;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/task_checkpoint");

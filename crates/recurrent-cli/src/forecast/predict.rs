@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::train::run::resolve_checkpoint;
 use recurrent_tasks::forecast::series::{read_series, Fill, SeriesSpec};
-use recurrent_tasks::forecast::train::{load_forecaster, FutureForecast};
+use recurrent_tasks::forecast::{load_forecaster, FutureForecast};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]

@@ -8,7 +8,7 @@ use clap::Args;
 use recurrent::train::{EvalInfo, Observer, StepInfo, TrainRequest};
 use recurrent_tasks::forecast::eval::Baseline;
 use recurrent_tasks::forecast::series::{read_series, Fill, SeriesSpec};
-use recurrent_tasks::forecast::train::{
+use recurrent_tasks::forecast::{
     train_forecast, ForecastSummary, ForecastTrainConfig, TestReport, DEFAULT_LIMITS,
 };
 use std::path::{Path, PathBuf};

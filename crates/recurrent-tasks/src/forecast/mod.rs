@@ -1,8 +1,22 @@
-//! Time-series forecasting: a dated CSV read with gaps filled ([`series`]), a recurrent
-//! forecaster on sliding windows (direct or recursive) trained and refit ([`train`]), and the
-//! naive, seasonal-naive and drift baselines with MASE, sMAPE and the other scores on the
-//! same origins ([`eval`]).
+//! Time-series forecasting. A dated CSV is read with its gaps filled ([`series`]); what
+//! decides the weights is [`config`]; the series is split in time ([`plan`]) and scaled on
+//! its training rows ([`scale`]); a recurrent forecaster on sliding windows, direct or
+//! recursive ([`model`]), is trained and refit ([`train`]) and scored on the held-out rows
+//! beside the naive, seasonal-naive and drift baselines ([`report`], with the metrics and
+//! baselines in [`eval`]).
 
+pub mod config;
 pub mod eval;
+pub mod model;
+pub mod plan;
+pub mod report;
+pub mod scale;
 pub mod series;
 pub mod train;
+
+pub use config::*;
+pub use model::*;
+pub use plan::*;
+pub use report::*;
+pub use scale::*;
+pub use train::*;

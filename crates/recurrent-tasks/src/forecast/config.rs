@@ -1,0 +1,163 @@
+//! What decides a forecaster's weights: the strategy, the scaling, the target and the
+//! training configuration stored with the run, and the default limits.
+
+use recurrent::cell::CellKind;
+use recurrent::error::{Error, Result};
+use recurrent::init::Init;
+use recurrent::train::observe::Limits;
+use serde::{Deserialize, Serialize};
+
+/// How an H-step forecast is made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// One step ahead, rolled forward H times.
+    Recursive,
+    /// H outputs at once.
+    #[default]
+    Direct,
+}
+
+/// How values are normalised.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// (y - mean) / std.
+    #[default]
+    Standard,
+    /// (ln y - mean) / std; every value must be positive.
+    Log,
+}
+
+/// What the network predicts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// The scaled value itself.
+    Level,
+    /// The scaled value minus the last observed one.
+    #[default]
+    Delta,
+}
+
+macro_rules! from_str_enum {
+    ($t:ty, $flag:literal, $($name:literal => $v:expr),+) => {
+        impl std::str::FromStr for $t {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($name => Ok($v),)+
+                    o => Err(Error::Config(format!(
+                        concat!($flag, " must be one of {}, got `{}`"),
+                        [$($name),+].join(", "),
+                        o
+                    ))),
+                }
+            }
+        }
+    };
+}
+from_str_enum!(Strategy, "--strategy", "recursive" => Strategy::Recursive, "direct" => Strategy::Direct);
+from_str_enum!(Scale, "--scale", "standard" => Scale::Standard, "log" => Scale::Log);
+from_str_enum!(TargetKind, "--target", "level" => TargetKind::Level, "delta" => TargetKind::Delta);
+
+/// Everything that decides the trained weights (stored with the run; a resume must agree).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ForecastTrainConfig {
+    /// H: steps forecast from each origin.
+    pub horizon: usize,
+    /// L: rows each forecast reads. None: clamp(2 * season, 12, 48), 24 without a season.
+    pub lookback: Option<usize>,
+    /// Rows held out at the end for the reported metrics. None: the horizon. 0: none.
+    pub test: Option<usize>,
+    /// Validation rows before the test rows. None: 10% of the rows before the test (at least 1).
+    pub val: Option<usize>,
+    /// Test origins every this many rows. None: the horizon.
+    pub stride: Option<usize>,
+    /// Season m (seasonal naive, MASE, default lookback). None: detected.
+    pub season: Option<usize>,
+    pub strategy: Strategy,
+    pub scale: Scale,
+    pub target: TargetKind,
+    pub cell: CellKind,
+    pub hidden: usize,
+    pub layers: usize,
+    pub dropout: f64,
+    /// Windows per batch.
+    pub batch: usize,
+    pub lr: f64,
+    /// Clip the global gradient norm to this (0: off).
+    pub clip: f64,
+    pub optimizer: String,
+    pub weight_decay: Option<f64>,
+    /// Evaluations without improvement before training stops (0: never stop early).
+    pub patience: u64,
+    /// Evaluate every this many steps. None: once per epoch, but at most every 10 steps
+    /// (so that `patience` means about as much on a short series as on a long one).
+    pub eval_every: Option<u64>,
+    /// `pytorch`, `orthogonal`, `recommended`, `identity`.
+    pub init: String,
+    pub seed: u64,
+}
+
+impl Default for ForecastTrainConfig {
+    fn default() -> Self {
+        ForecastTrainConfig {
+            horizon: 1,
+            lookback: None,
+            test: None,
+            val: None,
+            stride: None,
+            season: None,
+            strategy: Strategy::Direct,
+            scale: Scale::Standard,
+            target: TargetKind::Delta,
+            cell: CellKind::Lstm,
+            hidden: 32,
+            layers: 1,
+            dropout: 0.0,
+            batch: 32,
+            lr: 3e-3,
+            clip: 1.0,
+            optimizer: "adam".into(),
+            weight_decay: None,
+            patience: 20,
+            eval_every: None,
+            init: "pytorch".into(),
+            seed: 0,
+        }
+    }
+}
+
+impl ForecastTrainConfig {
+    /// Checks ranges; errors name the flag.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.horizon == 0 {
+            return bad("--horizon must be at least 1".into());
+        }
+        if self.lookback == Some(0) || self.stride == Some(0) || self.season == Some(0) {
+            return bad("--lookback, --stride and --season must be at least 1".into());
+        }
+        if self.hidden == 0 || self.layers == 0 || self.batch == 0 {
+            return bad("--hidden, --layers and --batch must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if self.eval_every == Some(0) {
+            return bad("--eval-every must be at least 1".into());
+        }
+        self.init.parse::<Init>()?;
+        Ok(())
+    }
+}
+
+/// The default limits of `train forecast`: early stopping ends most runs; these bound the
+/// rest within CONVENTIONS.md's 4 minutes.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    time_budget: Some(200.0),
+    steps: None,
+    epochs: Some(500.0),
+};
