@@ -195,9 +195,9 @@ pub fn translate_checkpoint(data: &[u8]) {
         return;
     };
     if let Ok((model, meta)) =
-        crate::translate::train::load_translator_from(&ck, Path::new("fuzz.safetensors"))
+        crate::translate::load_translator_from(&ck, Path::new("fuzz.safetensors"))
     {
-        let _ = crate::translate::train::translate_greedy(&model, &meta, &["a b".to_string()]);
+        let _ = crate::translate::translate_greedy(&model, &meta, &["a b".to_string()]);
     }
 }
 

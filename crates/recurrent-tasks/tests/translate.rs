@@ -6,7 +6,7 @@
 use recurrent::model::Attention;
 use recurrent::train::runner::TrainRequest;
 use recurrent_tasks::translate::parallel::read_parallel;
-use recurrent_tasks::translate::train::{
+use recurrent_tasks::translate::{
     load_translator, synthetic_pairs, train_translate, translate_beam, translate_greedy,
     TranslateTrainConfig,
 };

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::train::run::resolve_checkpoint;
-use recurrent_tasks::translate::train::{load_translator, translate_beam, translate_greedy};
+use recurrent_tasks::translate::{load_translator, translate_beam, translate_greedy};
 use std::io::Write;
 use std::path::PathBuf;
 

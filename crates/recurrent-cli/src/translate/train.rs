@@ -8,7 +8,7 @@ use clap::Args;
 use recurrent::model::Attention;
 use recurrent::train::{run::read_metrics, Limits, TrainRequest};
 use recurrent_tasks::translate::parallel::read_parallel;
-use recurrent_tasks::translate::train::{
+use recurrent_tasks::translate::{
     synthetic_pairs, train_translate, TranslateSummary, TranslateTrainConfig,
 };
 use std::path::{Path, PathBuf};

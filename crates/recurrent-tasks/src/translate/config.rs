@@ -1,0 +1,193 @@
+//! What decides a translation model's weights (stored with the run), the sentence markers,
+//! and the description stored in its checkpoints.
+
+use crate::translate::parallel::{detokenize, tokenize};
+use recurrent::cell::CellKind;
+use recurrent::error::{Error, Result};
+use recurrent::init::Init;
+use recurrent::model::{Attention, Seq2SeqConfig};
+use recurrent::text::Vocab;
+use recurrent::train::runner::OptimSettings;
+use serde::{Deserialize, Serialize};
+
+/// The start and end tokens of the target vocabulary (ids 1 and 2; 0 is `<unk>`).
+pub const BOS: &str = "<s>";
+pub const EOS: &str = "</s>";
+
+/// Everything that decides the trained weights and the reported scores (stored with the
+/// run; a resume must agree). The defaults are the configuration of docs/results.md.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TranslateTrainConfig {
+    /// Recurrent cell of encoder and decoder.
+    pub cell: CellKind,
+    /// Hidden units (per direction in the encoder).
+    pub hidden: usize,
+    /// Stacked layers in encoder and decoder.
+    pub layers: usize,
+    /// Word-embedding width (both languages).
+    pub embed: usize,
+    /// Read the source in both directions (final states bridged to the decoder).
+    pub bidirectional: bool,
+    /// Attention over the encoder outputs.
+    pub attention: Attention,
+    /// Dropout between stacked layers.
+    pub dropout: f64,
+    /// Probability that a decoder step reads the true previous word (1: always; below 1
+    /// the decoder runs step by step, slower).
+    pub teacher_forcing: f64,
+    /// Sentence pairs per batch.
+    pub batch: usize,
+    pub lr: f64,
+    /// Clip the global gradient norm (0: off).
+    pub clip: f64,
+    pub optimizer: String,
+    pub weight_decay: Option<f64>,
+    /// Words seen fewer times in the training split become `<unk>` (each language).
+    pub min_count: usize,
+    /// Training pairs with more tokens than this on either side are left out.
+    pub max_len: usize,
+    /// Keep the target's case (BLEU is case-sensitive); the source is always lower-cased.
+    pub keep_target_case: bool,
+    /// Fractions of the distinct source sentences held out for validation and test.
+    pub valid_frac: f64,
+    pub test_frac: f64,
+    /// Seed of the split's hash (separate from `seed`, so runs with different seeds are
+    /// scored on the same test sentences).
+    pub split_seed: u64,
+    /// Seed of initialisation, teacher forcing and batch order.
+    pub seed: u64,
+    pub init: String,
+    /// Evaluate every this many steps (None: once per epoch).
+    pub eval_every: Option<u64>,
+    /// Beam width for the test translations (1: greedy only).
+    pub beam: usize,
+    /// Length normalisation of beam scores: log p / len^alpha.
+    pub length_alpha: f64,
+    pub lr_schedule: String,
+    pub warmup: u64,
+}
+
+impl Default for TranslateTrainConfig {
+    fn default() -> Self {
+        TranslateTrainConfig {
+            cell: CellKind::Lstm,
+            hidden: 256,
+            layers: 1,
+            embed: 128,
+            bidirectional: true,
+            attention: Attention::Luong,
+            dropout: 0.0,
+            teacher_forcing: 1.0,
+            batch: 64,
+            lr: 2e-3,
+            clip: 5.0,
+            optimizer: "adam".into(),
+            weight_decay: None,
+            min_count: 2,
+            max_len: 20,
+            keep_target_case: true,
+            valid_frac: 0.05,
+            test_frac: 0.1,
+            split_seed: 0,
+            seed: 0,
+            init: "pytorch".into(),
+            eval_every: Some(500),
+            beam: 5,
+            length_alpha: 1.0,
+            lr_schedule: "constant".into(),
+            warmup: 0,
+        }
+    }
+}
+
+impl TranslateTrainConfig {
+    /// Checks ranges; errors name the flag.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.hidden == 0 || self.layers == 0 || self.embed == 0 || self.batch == 0 {
+            return bad("--hidden, --layers, --embed and --batch must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if !(0.0..=1.0).contains(&self.teacher_forcing) {
+            return bad(format!(
+                "--teacher-forcing must be in [0, 1], got {}",
+                self.teacher_forcing
+            ));
+        }
+        let fr = |v: f64| (0.0..1.0).contains(&v);
+        if !fr(self.valid_frac) || !fr(self.test_frac) || self.valid_frac + self.test_frac >= 1.0 {
+            return bad(format!(
+                "--valid-frac ({}) and --test-frac ({}) must be in [0, 1) with a sum below 1",
+                self.valid_frac, self.test_frac
+            ));
+        }
+        if self.max_len == 0 || self.beam == 0 {
+            return bad("--max-len and --beam must be at least 1".into());
+        }
+        if !(self.length_alpha >= 0.0 && self.length_alpha.is_finite()) {
+            return bad(format!(
+                "--length-alpha must be >= 0, got {}",
+                self.length_alpha
+            ));
+        }
+        if self.eval_every == Some(0) {
+            return bad("--eval-every must be at least 1 step".into());
+        }
+        self.init.parse::<Init>()?;
+        Ok(())
+    }
+
+    pub(crate) fn optim(&self) -> OptimSettings {
+        OptimSettings {
+            optimizer: self.optimizer.clone(),
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            clip: self.clip,
+            lr_schedule: self.lr_schedule.clone(),
+            warmup: self.warmup,
+        }
+    }
+}
+
+/// The stored description of a translation checkpoint (metadata `model`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TranslateMeta {
+    /// `translate`.
+    pub task: String,
+    pub model: Seq2SeqConfig,
+    pub src_vocab: Vocab,
+    /// `<unk>`, `<s>`, `</s>`, then the words.
+    pub tgt_vocab: Vocab,
+    pub keep_target_case: bool,
+    pub beam: usize,
+    pub length_alpha: f64,
+    pub train: TranslateTrainConfig,
+}
+
+impl TranslateMeta {
+    /// Source token ids of a sentence (lower-cased; unknown words as `<unk>`; an empty
+    /// sentence is one `<unk>`).
+    pub fn encode_source(&self, text: &str) -> Vec<u32> {
+        let ids: Vec<u32> = tokenize(text, true)
+            .iter()
+            .map(|w| self.src_vocab.id(w).unwrap_or(0))
+            .collect();
+        if ids.is_empty() {
+            vec![0]
+        } else {
+            ids
+        }
+    }
+    /// Text of target ids (detokenised).
+    pub fn decode_target(&self, ids: &[u32]) -> String {
+        let toks: Vec<&str> = ids.iter().map(|&i| self.tgt_vocab.token(i)).collect();
+        detokenize(&toks)
+    }
+    /// The longest translation decoding produces for a source of `n` tokens.
+    pub fn max_output(&self, n: usize) -> usize {
+        2 * n + 10
+    }
+}

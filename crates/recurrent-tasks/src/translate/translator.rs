@@ -1,0 +1,136 @@
+//! A trained translator: loading it from a checkpoint (every shape checked first) and
+//! translating one sentence greedily or by beam search.
+
+use super::config::*;
+use crate::translate::parallel::tokenize;
+use recurrent::checkpoint;
+use recurrent::error::{Error, Result};
+use recurrent::init::Init;
+use recurrent::model::Seq2Seq;
+use recurrent::rng::Rng;
+use recurrent::text::bucket::bucket_batches;
+use std::path::Path;
+
+/// Greedy translations of `sources` (batched by length).
+pub fn translate_greedy(
+    model: &Seq2Seq<f32>,
+    meta: &TranslateMeta,
+    sources: &[String],
+) -> Result<Vec<String>> {
+    let ids: Vec<Vec<u32>> = sources.iter().map(|s| meta.encode_source(s)).collect();
+    let lengths: Vec<usize> = ids.iter().map(|s| s.len()).collect();
+    let mut out = vec![String::new(); sources.len()];
+    for idx in bucket_batches(&lengths, 128, None) {
+        let srcs: Vec<&[u32]> = idx.iter().map(|&i| ids[i].as_slice()).collect();
+        let max = meta.max_output(srcs.iter().map(|s| s.len()).max().unwrap_or(1));
+        let hyps = model.greedy_batch(&srcs, max)?;
+        for (&i, h) in idx.iter().zip(hyps) {
+            out[i] = meta.decode_target(&h);
+        }
+    }
+    Ok(out)
+}
+
+/// Beam-search translations: per source, up to `nbest` `(score, text)`, best first (score:
+/// log p / len^alpha).
+pub fn translate_beam(
+    model: &Seq2Seq<f32>,
+    meta: &TranslateMeta,
+    sources: &[String],
+    beam: usize,
+    nbest: usize,
+) -> Result<Vec<Vec<(f64, String)>>> {
+    sources
+        .iter()
+        .map(|s| {
+            let ids = meta.encode_source(s);
+            let hyps = model.beam_search(
+                &ids,
+                beam,
+                meta.max_output(ids.len()),
+                meta.length_alpha,
+                nbest,
+            )?;
+            Ok(hyps
+                .into_iter()
+                .map(|(sc, t)| (sc, meta.decode_target(&t)))
+                .collect())
+        })
+        .collect()
+}
+
+/// Loads a translation model and its description from a checkpoint file (see
+/// [`recurrent::train::run::resolve_checkpoint`] for run directories).
+pub fn load_translator(path: &Path) -> Result<(Seq2Seq<f32>, TranslateMeta)> {
+    let ck = checkpoint::read(path)?;
+    load_translator_from(&ck, path)
+}
+
+/// [`load_translator`] on a checkpoint already read (`path` names it in errors). The sizes
+/// in the metadata are checked against the file's own tensors before the model is
+/// allocated, so a hostile file cannot ask for more memory than it holds.
+pub fn load_translator_from(
+    ck: &checkpoint::Checkpoint,
+    path: &Path,
+) -> Result<(Seq2Seq<f32>, TranslateMeta)> {
+    let mut meta: TranslateMeta = recurrent::checkpoint::shapes::read_meta(ck, path, "translate")?;
+    meta.src_vocab = meta.src_vocab.clone().reindex()?;
+    meta.tgt_vocab = meta.tgt_vocab.clone().reindex()?;
+    let m = &meta.model;
+    if m.src_vocab != meta.src_vocab.len()
+        || m.tgt_vocab != meta.tgt_vocab.len()
+        || m.bos as usize >= m.tgt_vocab
+        || m.eos as usize >= m.tgt_vocab
+    {
+        return Err(Error::format(
+            path,
+            "the model's vocabulary sizes disagree with the stored vocabularies",
+        ));
+    }
+    // Embeddings, head and every layer's recurrent weights, by shape: each bounds a size
+    // by the file's own bytes.
+    let g = m.cell.gates();
+    let mut want = vec![
+        (
+            "encoder.embed.weight".to_string(),
+            vec![m.src_vocab, m.embed],
+        ),
+        (
+            "decoder.embed.weight".to_string(),
+            vec![m.tgt_vocab, m.embed],
+        ),
+        (
+            "decoder.head.weight".to_string(),
+            vec![m.tgt_vocab, m.hidden],
+        ),
+    ];
+    if m.layers > ck.tensors.len() {
+        return Err(Error::format(
+            path,
+            format!("{} layers in the metadata, not in the file", m.layers),
+        ));
+    }
+    for k in 0..m.layers {
+        for side in ["encoder", "decoder"] {
+            want.push((
+                format!("{side}.rnn.weight_hh_l{k}"),
+                vec![g * m.hidden, m.hidden],
+            ));
+        }
+    }
+    recurrent::checkpoint::shapes::check_shapes(ck, &want)?;
+    let mut model = Seq2Seq::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
+    // Then every tensor the model has, with its shape.
+    let mut all = Vec::new();
+    recurrent::param::Module::visit(&model, &mut |p| {
+        all.push((p.name.clone(), p.value.shape().to_vec()))
+    });
+    recurrent::checkpoint::shapes::check_shapes(ck, &all)?;
+    checkpoint::load_into(&mut model, &ck.weights_only())?;
+    Ok((model, meta))
+}
+
+/// Tokens of a target sentence.
+pub(crate) fn target_tokens(text: &str, keep_case: bool) -> Vec<String> {
+    tokenize(text, !keep_case)
+}
