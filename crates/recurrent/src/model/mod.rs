@@ -5,6 +5,7 @@
 //! - many-to-many, aligned: [`tagger::Tagger`] and [`lm::LanguageModel`];
 //! - many-to-many, encoder-decoder: [`seq2seq::Seq2Seq`].
 
+pub mod attention;
 pub mod classifier;
 pub mod feature_tagger;
 pub mod generator;
