@@ -10,7 +10,7 @@ pub const EMBEDDED: &str = concat!(
     include_str!("../../../recurrent/src/cell/rnn.rs"),
     include_str!("../../../recurrent/src/cell/lstm.rs"),
     include_str!("../../../recurrent/src/cell/gru.rs"),
-    include_str!("../../../recurrent/src/cell/sequence.rs"),
+    include_str!("../../../recurrent/src/cell/sequence/time_loop.rs"),
     include_str!("../../../recurrent/src/layer/mod.rs"),
     include_str!("../../../recurrent/src/init.rs"),
     include_str!("../../../recurrent/src/kernels/matmul.rs"),
