@@ -47,7 +47,7 @@ use recurrent::optim::schedule::{EarlyStopping, EarlyStoppingState, Mode};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
+use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -367,16 +367,12 @@ pub fn train_forecast(
         lr_schedule: "constant".into(),
         warmup: 0,
     };
-    let s = runner::run(
-        &mut task,
-        &mut model,
-        &optim,
-        EvalEvery::Steps(eval_every),
-        &config,
-        cfg.seed,
-        req,
-        obs,
-    )?;
+    let s = Trainer::new(&mut task, &mut model, req)
+        .optim(&optim)
+        .eval_every(EvalEvery::Steps(eval_every))
+        .config(&config)
+        .seed(cfg.seed)
+        .run(obs)?;
     let test = if plan.test_origins.is_empty() {
         None
     } else {

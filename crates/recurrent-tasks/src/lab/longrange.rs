@@ -32,7 +32,7 @@ use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{
-    self, EvalEvery, Evaluation, OptimSettings, RunSummary, Task, TrainRequest,
+    EvalEvery, Evaluation, OptimSettings, RunSummary, Task, TrainRequest, Trainer,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -605,16 +605,12 @@ pub fn train_long_range(
         meta_json,
     };
     let config = serde_json::json!({ "task": "long_range", "train": cfg });
-    runner::run(
-        &mut task,
-        &mut model,
-        &cfg.optim,
-        EvalEvery::Steps(cfg.eval_every),
-        &config,
-        cfg.seed,
-        req,
-        obs,
-    )
+    Trainer::new(&mut task, &mut model, req)
+        .optim(&cfg.optim)
+        .eval_every(EvalEvery::Steps(cfg.eval_every))
+        .config(&config)
+        .seed(cfg.seed)
+        .run(obs)
 }
 
 /// Loads a long-range model and its config from a checkpoint file, checking every

@@ -27,7 +27,7 @@ use recurrent::tensor::Tensor;
 use recurrent::text::corpus::{split_by_position, StreamBatcher};
 use recurrent::text::{Tokenizer, Vocab};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
+use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -316,16 +316,12 @@ pub fn train_lm(
         lr_schedule: cfg.lr_schedule.clone(),
         warmup: cfg.warmup,
     };
-    let s = runner::run(
-        &mut task,
-        &mut model,
-        &optim,
-        EvalEvery::Seconds(cfg.eval_every),
-        &config,
-        cfg.seed,
-        req,
-        obs,
-    )?;
+    let s = Trainer::new(&mut task, &mut model, req)
+        .optim(&optim)
+        .eval_every(EvalEvery::Seconds(cfg.eval_every))
+        .config(&config)
+        .seed(cfg.seed)
+        .run(obs)?;
     let val_loss = s.last_eval.as_ref().and_then(|e| e["val_loss"].as_f64());
     Ok(TrainSummary {
         out: s.out,

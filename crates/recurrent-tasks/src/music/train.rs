@@ -22,7 +22,7 @@ use recurrent::tensor::Tensor;
 use recurrent::text::bucket::bucket_batches;
 use recurrent::text::{Tokenizer, Vocab};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
+use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -374,16 +374,12 @@ pub fn train_music(
     };
     let config = serde_json::json!({ "task": "music", "train": cfg, "model": meta.model, "vocab_size": vocab.len() });
     let optim = OptimSettings::adam(cfg.lr, cfg.clip);
-    let s = runner::run(
-        &mut task,
-        &mut model,
-        &optim,
-        EvalEvery::Seconds(cfg.eval_every),
-        &config,
-        cfg.seed,
-        req,
-        obs,
-    )?;
+    let s = Trainer::new(&mut task, &mut model, req)
+        .optim(&optim)
+        .eval_every(EvalEvery::Seconds(cfg.eval_every))
+        .config(&config)
+        .seed(cfg.seed)
+        .run(obs)?;
     let ev = |k: &str| s.last_eval.as_ref().and_then(|e| e[k].as_f64());
     let (test_loss, test_loss_per_char) = if test.is_empty() || s.already_complete {
         (None, None)

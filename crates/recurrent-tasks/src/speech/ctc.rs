@@ -36,7 +36,7 @@ use recurrent::tensor::Tensor;
 use recurrent::text::bucket::bucket_batches;
 use recurrent::text::bucket::EpochCursor;
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
+use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -524,16 +524,12 @@ pub fn train_ctc(
     };
     let per_epoch = task.cursor.per_epoch();
     let config = serde_json::json!({"task": "ctc", "train": cfg, "model": model_cfg, "symbols": data.symbols, "extra": data.extra});
-    let s = runner::run(
-        &mut task,
-        &mut model,
-        &cfg.optim(),
-        EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)),
-        &config,
-        cfg.seed,
-        req,
-        obs,
-    )?;
+    let s = Trainer::new(&mut task, &mut model, req)
+        .optim(&cfg.optim())
+        .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
+        .config(&config)
+        .seed(cfg.seed)
+        .run(obs)?;
     let best_path = req.out.join("best.safetensors");
     let (best, _) = load_ctc(&best_path)?;
     let best_step = checkpoint::read(&best_path)

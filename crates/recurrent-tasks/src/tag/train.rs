@@ -25,7 +25,7 @@ use recurrent::text::words::word_vocab;
 use recurrent::text::Vocab;
 use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{self, EvalEvery, Evaluation, OptimSettings, Task, TrainRequest};
+use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -548,16 +548,12 @@ pub fn train_tag(
         lr_schedule: cfg.lr_schedule.clone(),
         warmup: cfg.warmup,
     };
-    let s = runner::run(
-        &mut task,
-        &mut model,
-        &optim,
-        EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)),
-        &config,
-        cfg.seed,
-        req,
-        obs,
-    )?;
+    let s = Trainer::new(&mut task, &mut model, req)
+        .optim(&optim)
+        .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
+        .config(&config)
+        .seed(cfg.seed)
+        .run(obs)?;
     let best_path = req.out.join("best.safetensors");
     let (best, _) = load_tagger(&best_path)?;
     let best_step = checkpoint::read(&best_path)

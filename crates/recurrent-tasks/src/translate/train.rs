@@ -40,7 +40,7 @@ use recurrent::text::bucket::EpochCursor;
 use recurrent::text::vocab::{Tokenizer, UNK};
 use recurrent::text::Vocab;
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{self, EvalEvery, Evaluation, Task, TrainRequest};
+use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -355,16 +355,12 @@ pub fn train_translate(
     let per_epoch = task.cursor.per_epoch();
     let config = serde_json::json!({"task": "translate", "train": cfg, "model": model_cfg,
         "src_vocab_size": src_vocab.len(), "tgt_vocab_size": tgt_vocab.len()});
-    let s = runner::run(
-        &mut task,
-        &mut model,
-        &cfg.optim(),
-        EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)),
-        &config,
-        cfg.seed,
-        req,
-        obs,
-    )?;
+    let s = Trainer::new(&mut task, &mut model, req)
+        .optim(&cfg.optim())
+        .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
+        .config(&config)
+        .seed(cfg.seed)
+        .run(obs)?;
     let best_path = req.out.join("best.safetensors");
     let (best, meta) = load_translator(&best_path)?;
     let best_step = checkpoint::read(&best_path)

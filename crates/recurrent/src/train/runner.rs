@@ -244,195 +244,253 @@ struct LoopState {
     task: serde_json::Value,
 }
 
-/// Trains `model` on `task` into `req.out` (or resumes there). `config` is the run's
-/// configuration as stored in `config.json`; on resume every key of it must agree with the
-/// stored one (the error names the flag). `seed` seeds the training stream.
-#[allow(clippy::too_many_arguments)]
-pub fn run<T: Task>(
-    task: &mut T,
-    model: &mut T::Model,
-    optim: &OptimSettings,
+/// One training run: a task, its model and where the run goes, built with
+/// [`Trainer::new`] and the setters below, then [`Trainer::run`] once.
+///
+/// ```text
+/// Trainer::new(&mut task, &mut model, &req).optim(&settings).eval_every(e)
+///     .config(&config_json).seed(seed).run(&mut observer)
+/// ```
+pub struct Trainer<'a, T: Task> {
+    task: &'a mut T,
+    model: &'a mut T::Model,
+    req: &'a TrainRequest,
+    optim: OptimSettings,
     eval_every: EvalEvery,
-    config: &serde_json::Value,
+    config: serde_json::Value,
     seed: u64,
-    req: &TrainRequest,
-    obs: &mut dyn Observer,
-) -> Result<RunSummary> {
-    optim.validate()?;
-    let schedule = optim.schedule(req.limits.steps)?;
-    let mut opt = optim.build()?;
-    let run = RunDir::open(&req.out, req.resume)?;
-    let metadata = task.metadata();
-    let first_eval = match eval_every {
-        EvalEvery::Seconds(s) => s,
-        EvalEvery::Steps(n) => n as f64,
-    };
-    let mut st = LoopState {
-        step: 0,
-        trained_s: 0.0,
-        tokens: 0,
-        rng: Rng::new(seed).fork("train").state(),
-        best: None,
-        next_eval: first_eval,
-        nan_skips: 0,
-        finished: false,
-        optim: None,
-        last_loss: None,
-        last_eval: None,
-        stale_evals: 0,
-        task: serde_json::Value::Null,
-    };
-    let per_epoch = task.batches_per_epoch().max(1) as f64;
-    if let Some(stored) = run.read_config()? {
+}
+
+impl<'a, T: Task> Trainer<'a, T> {
+    /// Trains `model` on `task` into `req.out` (or resumes there): Adam at 1e-3 without
+    /// clipping, an evaluation at the end only, seed 0, until the setters say otherwise.
+    pub fn new(task: &'a mut T, model: &'a mut T::Model, req: &'a TrainRequest) -> Self {
+        Trainer {
+            task,
+            model,
+            req,
+            optim: OptimSettings::adam(1e-3, 0.0),
+            eval_every: EvalEvery::Steps(u64::MAX),
+            config: serde_json::Value::Null,
+            seed: 0,
+        }
+    }
+    /// The optimizer, clipping and schedule.
+    pub fn optim(mut self, optim: &OptimSettings) -> Self {
+        self.optim = optim.clone();
+        self
+    }
+    /// When to evaluate (and at the end, always).
+    pub fn eval_every(mut self, every: EvalEvery) -> Self {
+        self.eval_every = every;
+        self
+    }
+    /// The run's configuration as stored in `config.json`; on resume every key of it must
+    /// agree with the stored one (the error names the flag).
+    pub fn config(mut self, config: &serde_json::Value) -> Self {
+        self.config = config.clone();
+        self
+    }
+    /// Seeds the training stream (everything random the task draws).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Runs the loop to a limit, an early stop or an interrupt, checkpointing as it goes.
+    pub fn run(self, obs: &mut dyn Observer) -> Result<RunSummary> {
+        let Trainer {
+            task,
+            model,
+            req,
+            optim,
+            eval_every,
+            config,
+            seed,
+        } = self;
+        optim.validate()?;
+        let schedule = optim.schedule(req.limits.steps)?;
+        let opt = optim.build()?;
+        let run = RunDir::open(&req.out, req.resume)?;
+        let first_eval = match eval_every {
+            EvalEvery::Seconds(s) => s,
+            EvalEvery::Steps(n) => n as f64,
+        };
+        let mut l = Loop {
+            metadata: task.metadata(),
+            per_epoch: task.batches_per_epoch().max(1) as f64,
+            task,
+            model,
+            req,
+            run,
+            opt,
+            st: LoopState::start(seed, first_eval),
+        };
+        if l.resume(&config, obs)? {
+            return Ok(summary(&req.out, &l.st, l.model, true, true));
+        }
+        let mut rng =
+            Rng::from_state(&l.st.rng).ok_or_else(|| Error::Config("bad RNG state".into()))?;
+        l.run.write_file(
+            "config.json",
+            serde_json::to_string_pretty(&config)
+                .map_err(|e| Error::Config(e.to_string()))?
+                .as_bytes(),
+        )?;
+        let mut interrupted = false;
+        loop {
+            let epoch = l.st.step as f64 / l.per_epoch;
+            if l.task.should_stop() || req.limits.reached(l.st.step, l.st.trained_s, epoch) {
+                break;
+            }
+            if obs.should_stop() {
+                interrupted = true;
+                break;
+            }
+            if !l.step(&optim, &schedule, &mut rng, obs)? {
+                continue;
+            }
+            let epoch = l.st.step as f64 / l.per_epoch;
+            let limit_hit = req.limits.reached(l.st.step, l.st.trained_s, epoch);
+            let clock = match eval_every {
+                EvalEvery::Seconds(_) => l.st.trained_s,
+                EvalEvery::Steps(_) => l.st.step as f64,
+            };
+            if clock >= l.st.next_eval && !limit_hit {
+                while l.st.next_eval <= clock {
+                    l.st.next_eval += first_eval;
+                }
+                l.evaluate(obs)?;
+            }
+            if req
+                .save_every
+                .is_some_and(|k| k > 0 && l.st.step.is_multiple_of(k))
+                && !limit_hit
+            {
+                l.save(&rng)?;
+            }
+        }
+        if !interrupted {
+            l.evaluate(obs)?;
+            l.st.finished = true;
+        } else {
+            obs.message(&format!(
+                "stopped at step {}: checkpoint saved; continue with --resume {}",
+                l.st.step,
+                req.out.display()
+            ));
+        }
+        l.save(&rng)?;
+        if !l.run.path().join("best.safetensors").exists() {
+            l.save_best()?;
+        }
+        Ok(summary(&req.out, &l.st, l.model, !interrupted, false))
+    }
+}
+
+impl LoopState {
+    /// Step 0 of a new run.
+    fn start(seed: u64, first_eval: f64) -> Self {
+        LoopState {
+            step: 0,
+            trained_s: 0.0,
+            tokens: 0,
+            rng: Rng::new(seed).fork("train").state(),
+            best: None,
+            next_eval: first_eval,
+            nan_skips: 0,
+            finished: false,
+            optim: None,
+            last_loss: None,
+            last_eval: None,
+            stale_evals: 0,
+            task: serde_json::Value::Null,
+        }
+    }
+}
+
+/// A run in progress: what each of its steps, evaluations and checkpoints touches.
+struct Loop<'a, T: Task> {
+    task: &'a mut T,
+    model: &'a mut T::Model,
+    req: &'a TrainRequest,
+    run: RunDir,
+    opt: Box<dyn Optimizer<f32>>,
+    metadata: BTreeMap<String, String>,
+    per_epoch: f64,
+    st: LoopState,
+}
+
+impl<T: Task> Loop<'_, T> {
+    /// Picks up the run already in the directory, if any. True when it is complete and
+    /// there is nothing to do.
+    fn resume(&mut self, config: &serde_json::Value, obs: &mut dyn Observer) -> Result<bool> {
+        let req = self.req;
+        let Some(stored) = self.run.read_config()? else {
+            if req.resume {
+                obs.message(&format!(
+                    "{}: no run here yet, starting from step 0",
+                    req.out.display()
+                ));
+            }
+            return Ok(false);
+        };
         compare_configs(
             stored.get("train").unwrap_or(&stored),
             config.get("train").unwrap_or(config),
             &req.out,
         )?;
-        match run.latest_checkpoint(&mut |w| obs.message(&w))? {
-            Some((path, ck)) => {
-                st = restore(&ck, &path, model, opt.as_mut(), task)?;
-                if st.finished
-                    && (task.should_stop()
-                        || req.patience.is_some_and(|p| st.stale_evals >= p)
-                        || req
-                            .limits
-                            .reached(st.step, st.trained_s, st.step as f64 / per_epoch))
-                {
-                    obs.message(&format!(
-                        "the run in {} is complete (step {}): nothing to do",
-                        req.out.display(),
-                        st.step
-                    ));
-                    return Ok(summary(&req.out, &st, model, true, true));
-                }
-                // A finished run given a larger limit goes on from where it stopped.
-                st.finished = false;
-                run.truncate_metrics_after(st.step)?;
-                obs.message(&format!(
-                    "resuming {} from step {} ({})",
-                    req.out.display(),
-                    st.step,
-                    path.display()
-                ));
-            }
-            None => obs.message(&format!(
+        let Some((path, ck)) = self.run.latest_checkpoint(&mut |w| obs.message(&w))? else {
+            obs.message(&format!(
                 "{}: no checkpoint yet, starting from step 0",
                 req.out.display()
-            )),
-        }
-    } else if req.resume {
-        obs.message(&format!(
-            "{}: no run here yet, starting from step 0",
-            req.out.display()
-        ));
-    }
-    let mut rng = Rng::from_state(&st.rng).ok_or_else(|| Error::Config("bad RNG state".into()))?;
-    run.write_file(
-        "config.json",
-        serde_json::to_string_pretty(config)
-            .map_err(|e| Error::Config(e.to_string()))?
-            .as_bytes(),
-    )?;
-
-    let save = |st: &LoopState,
-                model: &T::Model,
-                opt: &dyn Optimizer<f32>,
-                task: &T,
-                rng: &Rng|
-     -> Result<()> {
-        let mut st = st.clone();
-        st.optim = Some(opt.state());
-        st.rng = rng.state();
-        let (task_json, task_tensors) = task.state();
-        st.task = task_json;
-        let mut tensors = named_params(model);
-        tensors.extend(
-            opt.state_tensors()
-                .into_iter()
-                .map(|(n, t)| (format!("{OPTIM_PREFIX}{n}"), t)),
-        );
-        tensors.extend(
-            task_tensors
-                .into_iter()
-                .map(|(n, t)| (format!("{TASK_PREFIX}{n}"), t)),
-        );
-        let mut md = metadata.clone();
-        md.insert(
-            "train_state".to_string(),
-            serde_json::to_string(&st).map_err(|e| Error::Config(e.to_string()))?,
-        );
-        let refs: Vec<(String, &Tensor<f32>)> =
-            tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
-        run.save_checkpoint(st.step, &refs, &md, req.keep)?;
-        Ok(())
-    };
-    let save_best = |model: &T::Model, st: &LoopState| -> Result<()> {
-        let tensors = named_params(model);
-        let refs: Vec<(String, &Tensor<f32>)> =
-            tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
-        let mut md = metadata.clone();
-        md.insert("step".to_string(), st.step.to_string());
-        if let Some(e) = &st.last_eval {
-            md.insert("eval".to_string(), e.to_string());
-        }
-        checkpoint::write(run.path().join("best.safetensors"), &refs, &md)
-    };
-    let evaluate = |model: &T::Model,
-                    task: &mut T,
-                    st: &mut LoopState,
-                    obs: &mut dyn Observer|
-     -> Result<()> {
-        let Some(ev) = task.evaluate(model)? else {
-            return Ok(());
+            ));
+            return Ok(false);
         };
-        let better = st.best.is_none_or(|b| {
-            if ev.higher_is_better {
-                ev.metric > b
-            } else {
-                ev.metric < b
-            }
-        });
-        let mut line = serde_json::json!({"event": "eval", "step": st.step, "train_s": st.trained_s, "metric": ev.metric, "best": better});
-        if let (Some(o), Some(f)) = (line.as_object_mut(), ev.fields.as_object()) {
-            o.extend(f.clone());
-        }
-        st.last_eval = Some(line.clone());
-        if better {
-            st.best = Some(ev.metric);
-            st.stale_evals = 0;
-            save_best(model, st)?;
-        } else {
-            st.stale_evals += 1;
-        }
-        run.append_metric(&line)?;
-        obs.on_eval(&EvalInfo {
-            step: st.step,
-            trained_s: st.trained_s,
-            val_loss: ev.metric,
-            best: better,
-        });
-        Ok(())
-    };
-
-    let mut interrupted = false;
-    loop {
-        if task.should_stop()
-            || req
-                .limits
-                .reached(st.step, st.trained_s, st.step as f64 / per_epoch)
+        self.st = restore(&ck, &path, self.model, self.opt.as_mut(), self.task)?;
+        let st = &mut self.st;
+        if st.finished
+            && (self.task.should_stop()
+                || req.patience.is_some_and(|p| st.stale_evals >= p)
+                || req
+                    .limits
+                    .reached(st.step, st.trained_s, st.step as f64 / self.per_epoch))
         {
-            break;
+            obs.message(&format!(
+                "the run in {} is complete (step {}): nothing to do",
+                req.out.display(),
+                st.step
+            ));
+            return Ok(true);
         }
-        if obs.should_stop() {
-            interrupted = true;
-            break;
-        }
+        // A finished run given a larger limit goes on from where it stopped.
+        st.finished = false;
+        self.run.truncate_metrics_after(st.step)?;
+        obs.message(&format!(
+            "resuming {} from step {} ({})",
+            req.out.display(),
+            st.step,
+            path.display()
+        ));
+        Ok(false)
+    }
+
+    /// One optimizer step: forward, loss and backward by the task, the non-finite check,
+    /// clipping, the update at the schedule's rate, metrics. False when the batch was
+    /// skipped for a non-finite value (`--on-nan skip`).
+    fn step(
+        &mut self,
+        optim: &OptimSettings,
+        schedule: &Schedule,
+        rng: &mut Rng,
+        obs: &mut dyn Observer,
+    ) -> Result<bool> {
+        let (req, st) = (self.req, &mut self.st);
         let t0 = Instant::now();
-        model.zero_grad();
-        let (loss, tokens) = task.train_step(model, &mut rng)?;
+        self.model.zero_grad();
+        let (loss, tokens) = self.task.train_step(self.model, rng)?;
         let bad = if loss.is_finite() {
-            clip::first_non_finite(model).map(|nf| nf.to_string())
+            clip::first_non_finite(self.model).map(|nf| nf.to_string())
         } else {
             Some(format!("the loss ({loss})"))
         };
@@ -450,27 +508,27 @@ pub fn run<T: Task>(
                     st.nan_skips += 1;
                     obs.message(&format!("step {}: {what} is not finite: batch skipped ({} so far)", st.step + 1, st.nan_skips));
                     st.step += 1;
-                    continue;
+                    return Ok(false);
                 }
             }
         }
         let grad_norm = if optim.clip > 0.0 {
-            clip::clip_grad_norm(model, optim.clip)?
+            clip::clip_grad_norm(self.model, optim.clip)?
         } else {
-            clip::grad_norm(model)
+            clip::grad_norm(self.model)
         };
-        opt.set_lr(schedule.lr_at(st.step));
-        opt.step(model)?;
+        self.opt.set_lr(schedule.lr_at(st.step));
+        self.opt.step(self.model)?;
         st.step += 1;
         st.tokens += tokens as u64;
         st.trained_s += t0.elapsed().as_secs_f64();
         st.last_loss = Some(loss);
-        let epoch = st.step as f64 / per_epoch;
+        let epoch = st.step as f64 / self.per_epoch;
         let info = StepInfo {
             step: st.step,
             loss,
             grad_norm,
-            lr: opt.lr(),
+            lr: self.opt.lr(),
             trained_s: st.trained_s,
             tokens_per_s: st.tokens as f64 / st.trained_s.max(1e-9),
             epoch,
@@ -478,43 +536,91 @@ pub fn run<T: Task>(
         };
         obs.on_step(&info);
         if st.step.is_multiple_of(10) || st.step == 1 {
-            run.append_metric(&serde_json::json!({"event": "train", "step": st.step, "train_s": st.trained_s, "loss": loss,
+            self.run.append_metric(&serde_json::json!({"event": "train", "step": st.step, "train_s": st.trained_s, "loss": loss,
                 "grad_norm": grad_norm, "lr": info.lr, "tokens_per_s": info.tokens_per_s, "epoch": epoch}))?;
         }
-        let limit_hit = req.limits.reached(st.step, st.trained_s, epoch);
-        let clock = match eval_every {
-            EvalEvery::Seconds(_) => st.trained_s,
-            EvalEvery::Steps(_) => st.step as f64,
+        Ok(true)
+    }
+
+    /// Validation: logs it, keeps the best checkpoint, counts evaluations without progress.
+    fn evaluate(&mut self, obs: &mut dyn Observer) -> Result<()> {
+        let Some(ev) = self.task.evaluate(self.model)? else {
+            return Ok(());
         };
-        if clock >= st.next_eval && !limit_hit {
-            while st.next_eval <= clock {
-                st.next_eval += first_eval;
+        let st = &mut self.st;
+        let better = st.best.is_none_or(|b| {
+            if ev.higher_is_better {
+                ev.metric > b
+            } else {
+                ev.metric < b
             }
-            evaluate(model, task, &mut st, obs)?;
+        });
+        let mut line = serde_json::json!({"event": "eval", "step": st.step, "train_s": st.trained_s, "metric": ev.metric, "best": better});
+        if let (Some(o), Some(f)) = (line.as_object_mut(), ev.fields.as_object()) {
+            o.extend(f.clone());
         }
-        if req
-            .save_every
-            .is_some_and(|k| k > 0 && st.step.is_multiple_of(k))
-            && !limit_hit
-        {
-            save(&st, model, opt.as_ref(), task, &rng)?;
+        st.last_eval = Some(line.clone());
+        if better {
+            st.best = Some(ev.metric);
+            st.stale_evals = 0;
+            self.save_best()?;
+        } else {
+            self.st.stale_evals += 1;
         }
+        self.run.append_metric(&line)?;
+        obs.on_eval(&EvalInfo {
+            step: self.st.step,
+            trained_s: self.st.trained_s,
+            val_loss: ev.metric,
+            best: better,
+        });
+        Ok(())
     }
-    if !interrupted {
-        evaluate(model, task, &mut st, obs)?;
-        st.finished = true;
-    } else {
-        obs.message(&format!(
-            "stopped at step {}: checkpoint saved; continue with --resume {}",
-            st.step,
-            req.out.display()
-        ));
+
+    /// The resumable checkpoint: weights, optimizer buffers, the task's carried tensors and
+    /// the loop's position with the stream `rng`.
+    fn save(&self, rng: &Rng) -> Result<()> {
+        let mut st = self.st.clone();
+        st.optim = Some(self.opt.state());
+        st.rng = rng.state();
+        let (task_json, task_tensors) = self.task.state();
+        st.task = task_json;
+        let mut tensors = named_params(self.model);
+        tensors.extend(
+            self.opt
+                .state_tensors()
+                .into_iter()
+                .map(|(n, t)| (format!("{OPTIM_PREFIX}{n}"), t)),
+        );
+        tensors.extend(
+            task_tensors
+                .into_iter()
+                .map(|(n, t)| (format!("{TASK_PREFIX}{n}"), t)),
+        );
+        let mut md = self.metadata.clone();
+        md.insert(
+            "train_state".to_string(),
+            serde_json::to_string(&st).map_err(|e| Error::Config(e.to_string()))?,
+        );
+        let refs: Vec<(String, &Tensor<f32>)> =
+            tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+        self.run
+            .save_checkpoint(st.step, &refs, &md, self.req.keep)?;
+        Ok(())
     }
-    save(&st, model, opt.as_ref(), task, &rng)?;
-    if !run.path().join("best.safetensors").exists() {
-        save_best(model, &st)?;
+
+    /// `best.safetensors`: the weights alone, with the step and the evaluation.
+    fn save_best(&self) -> Result<()> {
+        let tensors = named_params(self.model);
+        let refs: Vec<(String, &Tensor<f32>)> =
+            tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+        let mut md = self.metadata.clone();
+        md.insert("step".to_string(), self.st.step.to_string());
+        if let Some(e) = &self.st.last_eval {
+            md.insert("eval".to_string(), e.to_string());
+        }
+        checkpoint::write(self.run.path().join("best.safetensors"), &refs, &md)
     }
-    Ok(summary(&req.out, &st, model, !interrupted, false))
 }
 
 fn summary<M: Module<f32>>(
