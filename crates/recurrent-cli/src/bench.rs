@@ -1,6 +1,6 @@
 //! `recurrent bench`: the engine's side of the speed comparison with PyTorch.
 //!
-//! Same flags, semantics and one-line JSON as ../shared/bench/pytorch_rnn_bench.py (plus
+//! Same flags, semantics and one-line JSON as the PyTorch benchmark `pytorch_rnn_bench.py` (plus
 //! `peak_rss_mb`), so the two sides can be run interleaved and compared line by line:
 //! - `train`: forward over [T, B, I] from a zero state, loss = sum(output * R), backward,
 //!   SGD update w -= 1e-5 * g of every parameter, zero the gradients;

@@ -40,7 +40,7 @@ enum Cmd {
     /// Architecture, parameters, history and weights hash of a checkpoint or run
     Inspect(inspect::InspectArgs),
     /// Time a recurrent layer (train, infer, step) or the matrix product, printing the
-    /// one-line JSON of ../shared/bench/pytorch_rnn_bench.py (or matmul_ceiling.py)
+    /// one-line JSON of the PyTorch benchmark pytorch_rnn_bench.py (or matmul_ceiling.py)
     Bench(bench::BenchArgs),
     /// Gradient flow: |dL/dh_t| per step and layer, singular values, verdict and a PNG
     Diagnose(lab::diagnose::DiagnoseArgs),

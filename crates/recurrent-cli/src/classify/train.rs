@@ -102,7 +102,7 @@ pub struct ClassifyArgs {
 }
 
 /// The default limits of `train classify`: 5 epochs (about 3 minutes for SST-2 on 2 shared
-/// cores; CONVENTIONS.md allows 8).
+/// cores; a default run may take 8).
 pub const DEFAULT_LIMITS: Limits = Limits {
     time_budget: None,
     steps: None,

@@ -1,5 +1,5 @@
 //! `recurrent train lm`: a character-level (or word-level) language model. Flags mirror
-//! ../shared/bench/pytorch_charlm.py where they mean the same thing.
+//! the PyTorch character-LM benchmark (`pytorch_charlm.py`) where they mean the same thing.
 
 use super::corpus;
 use crate::common::{install_interrupt, parse_cell, print_json, Progress, TrainCommon};

@@ -168,7 +168,7 @@ pub struct SpeechArgs {
 }
 
 /// The default limits of `train speech`: 25 epochs (2-6 minutes of training on 2 contended cores;
-/// CONVENTIONS.md allows 15).
+/// a default run may take 15).
 pub const DEFAULT_LIMITS: Limits = Limits {
     time_budget: None,
     steps: None,
@@ -319,7 +319,7 @@ impl SpeechArgs {
 }
 
 /// The default limits of `train speech --task connected`: 15 epochs (about 6 minutes of
-/// training on 2 cores), cut at 11 minutes on a loaded machine (CONVENTIONS.md allows 15 in all).
+/// training on 2 cores), cut at 11 minutes on a loaded machine (a default run may take 15 in all).
 pub const CONNECTED_LIMITS: Limits = Limits {
     time_budget: Some(660.0),
     steps: None,

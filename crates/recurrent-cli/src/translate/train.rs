@@ -105,7 +105,7 @@ pub struct TranslateArgs {
 
 /// The default limits of `train translate`: 15 minutes of training steps, so that loading,
 /// evaluations and the test translations (beam search on 4,857 eng-fra test sentences: about
-/// 150 s of CPU) fit in the 20 minutes of CONVENTIONS.md on 2 cores.
+/// 150 s of CPU) fit in the 20 minutes a default run may take on 2 cores.
 pub const DEFAULT_LIMITS: Limits = Limits {
     time_budget: Some(900.0),
     steps: None,

@@ -155,7 +155,7 @@ impl ForecastTrainConfig {
 }
 
 /// The default limits of `train forecast`: early stopping ends most runs; these bound the
-/// rest within CONVENTIONS.md's 4 minutes.
+/// rest within the 4 minutes a default forecasting run may take on 2 cores.
 pub const DEFAULT_LIMITS: Limits = Limits {
     time_budget: Some(200.0),
     steps: None,

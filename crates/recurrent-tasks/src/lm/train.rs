@@ -2,7 +2,7 @@
 //! (or another optimizer) with clipping by global norm, periodic evaluation on the held-out
 //! tail of the corpus, checkpoints that resume bit for bit.
 //!
-//! The data, split, batching and evaluation are those of ../shared/bench/pytorch_charlm.py,
+//! The data, split, batching and evaluation are those of the PyTorch character-LM benchmark,
 //! so that with the same flags both programs train the same model on the same data.
 //!
 //! ```no_run
@@ -361,7 +361,7 @@ pub fn parse_meta(ck: &Checkpoint, path: &Path) -> Result<LmMeta> {
 }
 
 /// Loads a language model and its vocabulary from a checkpoint file: ours, or one that
-/// ../shared/bench/pytorch_charlm.py `--save` wrote (same parameter names; its vocabulary
+/// the PyTorch benchmark `pytorch_charlm.py --save` wrote (same parameter names; its vocabulary
 /// and flags come from the file's metadata).
 pub fn load_lm(path: &Path) -> Result<(LanguageModel<f32>, LmMeta)> {
     let ck = checkpoint::read(path)?;

@@ -4,7 +4,7 @@
 //! side, with the equations above the code that computes them. [`sequence`] holds what the
 //! cells share: the input projection of all steps at once, the time loop with its one
 //! recurrent product per step, and after the backward loop the weight and input gradients as
-//! large products over all steps (the fast path of ../DESIGN.md).
+//! large products over all steps (the fast path cuDNN and oneDNN take; ARCHITECTURE.md).
 
 pub mod gru;
 pub mod lstm;

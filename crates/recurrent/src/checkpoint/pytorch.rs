@@ -1,4 +1,5 @@
-//! The character language models of `../shared/bench/pytorch_charlm.py --save`, both ways.
+//! The character language models that the PyTorch benchmark script `pytorch_charlm.py`
+//! writes with `--save` (a `state_dict` plus its vocabulary and flags), both ways.
 //!
 //! Such a file holds the `state_dict` of
 //! ```text

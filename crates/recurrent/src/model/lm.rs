@@ -1,7 +1,8 @@
 //! The language model (many-to-many, aligned): embedding -> recurrent layer -> dropout ->
 //! linear head over the vocabulary, the same module structure and parameter names as
-//! ../shared/bench/pytorch_charlm.py (`embed.weight`, `rnn.weight_ih_l0`, ..., `head.weight`,
-//! `head.bias`), so its `--save` files load here and ours load there.
+//! the PyTorch character LM we compare against (`nn.Embedding`, `nn.LSTM`, `nn.Linear`:
+//! `embed.weight`, `rnn.weight_ih_l0`, ..., `head.weight`, `head.bias`), so its saved
+//! `state_dict` files load here and ours load there.
 //!
 //! Shapes: ids [T, B] (time-major) -> x [T, B, E] -> y [T, B, H] -> logits [T*B, V].
 

@@ -1,6 +1,6 @@
 //! Plain-text corpora for language modelling: reading (UTF-8, with errors that say where),
 //! the train / validation split by position, and truncated-BPTT batching over `B` contiguous
-//! streams, exactly as ../shared/bench/pytorch_charlm.py does it, so both programs train
+//! streams, exactly as the PyTorch character-LM benchmark (`pytorch_charlm.py`) does it, so both programs train
 //! on the same data in the same order.
 
 use crate::error::{Error, Result};
