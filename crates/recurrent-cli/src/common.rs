@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::text::corpus::decode;
 use recurrent::train::{EvalInfo, Limits, Observer, OnNan, StepInfo};
 use recurrent::CellKind;
@@ -49,6 +50,61 @@ pub struct TrainCommon {
     /// Print one JSON object on stdout (progress and logs go to stderr)
     #[arg(long)]
     pub json: bool,
+}
+
+/// The optimisation flags of every `train` subcommand that has them, declared once. Each
+/// is unset unless given; [`OptimArgs::over`] fills the rest from the task's own `Default`,
+/// which [`show_defaults`] also writes into `--help`.
+#[derive(Args, Debug, Clone)]
+pub struct OptimArgs {
+    /// Optimizer: adam, adamw, sgd, rmsprop, adagrad
+    #[arg(long)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning rate
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Weight decay [default: the optimizer's PyTorch default (AdamW: 0.01, others 0)]
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Clip the global gradient norm (0: off)
+    #[arg(long)]
+    pub clip: Option<f64>,
+    /// Learning-rate schedule: constant, or cosine (annealed to 0 over --steps)
+    #[arg(long)]
+    pub lr_schedule: Option<ScheduleKind>,
+    /// Linear learning-rate warm-up over this many steps
+    #[arg(long)]
+    pub warmup: Option<u64>,
+}
+
+impl OptimArgs {
+    /// The task's settings `d` with every flag given on the command line in place.
+    pub fn over(&self, d: &OptimSettings) -> OptimSettings {
+        OptimSettings {
+            optimizer: self.optimizer.unwrap_or(d.optimizer),
+            lr: self.lr.unwrap_or(d.lr),
+            weight_decay: self.weight_decay.or(d.weight_decay),
+            clip: self.clip.unwrap_or(d.clip),
+            lr_schedule: self.lr_schedule.unwrap_or(d.lr_schedule),
+            warmup: self.warmup.unwrap_or(d.warmup),
+        }
+    }
+}
+
+/// Writes the library's defaults `d` into the help of the optimisation flags (an argument
+/// of `#[command(mut_args(...))]`), so `--help` shows each task's recipe from its
+/// `Default`, the one place it is written.
+pub fn show_defaults(arg: clap::Arg, d: &OptimSettings) -> clap::Arg {
+    let shown = match arg.get_id().as_str() {
+        "optimizer" => d.optimizer.to_string(),
+        "lr" => d.lr.to_string(),
+        "clip" => d.clip.to_string(),
+        "lr_schedule" => d.lr_schedule.to_string(),
+        "warmup" => d.warmup.to_string(),
+        _ => return arg,
+    };
+    let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+    arg.help(format!("{help} [default: {shown}]"))
 }
 
 impl TrainCommon {

@@ -174,15 +174,16 @@ fn toy_sentiment(n: usize, seed: u64) -> Vec<Example> {
 }
 
 fn small_classify() -> ClassifyTrainConfig {
-    ClassifyTrainConfig {
+    let mut c = ClassifyTrainConfig {
         hidden: 16,
         embed: 16,
         batch: 16,
-        lr: 1e-2,
         word_dropout: 0.0,
         dropout: 0.1,
         ..Default::default()
-    }
+    };
+    c.optim.lr = 1e-2;
+    c
 }
 
 #[test]
@@ -275,14 +276,14 @@ fn tagger_learns_suffixes_for_unseen_words() {
     };
     let train = make(300, 1, &stems, &names);
     let test = make(60, 2, &["blink", "drift"], &["Xena", "Yuri"]);
-    let cfg = TagTrainConfig {
+    let mut cfg = TagTrainConfig {
         hidden: 16,
         embed: 16,
         suffix_embed: 8,
         shape_embed: 4,
-        lr: 1e-2,
         ..Default::default()
     };
+    cfg.optim.lr = 1e-2;
     let out = tmp("tag");
     let mut req = TrainRequest::new(&out);
     req.limits.epochs = Some(4.0);
@@ -364,11 +365,11 @@ fn pretrained_vectors_replace_initial_embeddings() {
         ),
     )
     .unwrap();
-    let cfg = ClassifyTrainConfig {
+    let mut cfg = ClassifyTrainConfig {
         vectors: Some(vec_file.display().to_string()),
-        lr: 1e-12,
         ..small_classify()
     };
+    cfg.optim.lr = 1e-12;
     let out = dir.join("run");
     let data = ClassifyData {
         train: toy_sentiment(64, 1),

@@ -135,7 +135,7 @@ fn ctc_task_trains_resumes_and_reloads() {
         test: Some(dataset(60, 6)),
         extra: serde_json::json!({"features": "synthetic one-hot"}),
     };
-    let cfg = CtcTrainConfig {
+    let mut cfg = CtcTrainConfig {
         cell: CellKind::Gru,
         hidden: 24,
         layers: 1,
@@ -144,13 +144,13 @@ fn ctc_task_trains_resumes_and_reloads() {
         // share a step with their neighbours and blur the test of the training loop.
         stack: 1,
         batch: 16,
-        lr: 1e-2,
         eval_every: Some(50),
         beam: 4,
         time_masks: 1,
         time_mask_width: 1,
         ..Default::default()
     };
+    cfg.optim.lr = 1e-2;
     let out = tmp("task");
     let s = train_ctc(
         &cfg,

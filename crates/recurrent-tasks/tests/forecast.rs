@@ -419,7 +419,7 @@ fn sine(n: usize) -> Series {
 #[test]
 fn both_strategies_learn_a_seasonal_series_and_beat_naive() {
     for strategy in [Strategy::Direct, Strategy::Recursive] {
-        let cfg = ForecastTrainConfig {
+        let mut cfg = ForecastTrainConfig {
             horizon: 6,
             lookback: Some(12),
             test: Some(24),
@@ -427,10 +427,10 @@ fn both_strategies_learn_a_seasonal_series_and_beat_naive() {
             stride: Some(6),
             strategy,
             hidden: 16,
-            lr: 1e-2,
             patience: 0,
             ..Default::default()
         };
+        cfg.optim.lr = 1e-2;
         let d = tmp(&format!("learn-{strategy:?}"));
         let s = train_forecast(
             &cfg,
@@ -511,11 +511,11 @@ fn resume_continues_bit_for_bit_and_early_stop_is_complete() {
         weights(&part, "best.safetensors")
     );
     // Patience 1 with a tiny learning rate: stops early, and a resume has nothing to do.
-    let es = ForecastTrainConfig {
+    let mut es = ForecastTrainConfig {
         patience: 1,
-        lr: 1e-1,
         ..cfg.clone()
     };
+    es.optim.lr = 1e-1;
     let d = tmp("early");
     let r = train_forecast(
         &es,

@@ -5,8 +5,9 @@
 #[path = "../../recurrent/tests/common/mod.rs"]
 mod common;
 
+use recurrent::optim::OptimSettings;
 use recurrent::train::runner::TrainRequest;
-use recurrent::train::{OptimSettings, Quiet};
+use recurrent::train::Quiet;
 use recurrent::{CellKind, Rng};
 use recurrent_tasks::lab::diagnose::Verdict;
 use recurrent_tasks::lab::longrange::{

@@ -4,6 +4,7 @@
 //! translating as during training; a resume of a finished run changing nothing.
 
 use recurrent::model::Attention;
+use recurrent::optim::ScheduleKind;
 use recurrent::train::runner::TrainRequest;
 use recurrent_tasks::translate::parallel::read_parallel;
 use recurrent_tasks::translate::{
@@ -19,17 +20,18 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn small(attention: Attention) -> TranslateTrainConfig {
-    TranslateTrainConfig {
+    let mut c = TranslateTrainConfig {
         hidden: 64,
         embed: 32,
         batch: 32,
-        lr: 5e-3,
         attention,
         beam: 3,
         eval_every: Some(250),
         min_count: 1,
         ..Default::default()
-    }
+    };
+    c.optim.lr = 5e-3;
+    c
 }
 
 #[test]
@@ -43,11 +45,11 @@ fn synthetic_reverse_is_solved_exactly() {
     // the assertion does not hang on one rounding. Longer strings are the hard case for
     // attention without input feeding: runs of one repeated digit (`4 0 0 0`) get their
     // order wrong, 1 test string in 286 at 3 to 7 digits.
-    let cfg = TranslateTrainConfig {
-        lr_schedule: "cosine".into(),
+    let mut cfg = TranslateTrainConfig {
         hidden: 128,
         ..small(Attention::Luong)
     };
+    cfg.optim.lr_schedule = ScheduleKind::Cosine;
     let s = train_translate(&cfg, pairs, &req, &mut recurrent::train::Quiet).unwrap();
     let t = s.test.as_ref().expect("a test split");
     println!(

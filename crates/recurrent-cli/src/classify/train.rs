@@ -1,7 +1,9 @@
 //! `recurrent train classify`: a sentence classifier (sentiment) from labelled text.
 
 use crate::common::AccuracyProgress;
-use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::common::{
+    install_interrupt, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
+};
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -15,6 +17,7 @@ use recurrent_tasks::classify::train::{
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
+#[command(mut_args(|a| show_defaults(a, &ClassifyTrainConfig::default().optim)))]
 pub struct ClassifyArgs {
     /// Training data: `label text` lines (SST), `label<TAB>text`, CSV/TSV with a header, or
     /// several files, one per class, labelled by their extension (`--data x.pos --data x.neg`)
@@ -63,16 +66,6 @@ pub struct ClassifyArgs {
     /// Sentences per batch (bucketed by length)
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
-    /// Clip the global gradient norm (0: off)
-    #[arg(long, default_value_t = 5.0)]
-    pub clip: f64,
-    /// adam, adamw, sgd, rmsprop, adagrad
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
     /// Words seen fewer times in training become <unk>
     #[arg(long, default_value_t = 1)]
     pub min_count: usize,
@@ -85,11 +78,6 @@ pub struct ClassifyArgs {
     /// Evaluate every this many steps [default: once per epoch]
     #[arg(long)]
     pub eval_every: Option<u64>,
-    /// constant, or cosine (annealed to 0 over --steps)
-    #[arg(long, default_value = "constant")]
-    pub lr_schedule: String,
-    #[arg(long, default_value_t = 0)]
-    pub warmup: u64,
     /// Without --valid: fraction of the training data held out for validation
     #[arg(long, default_value_t = 0.1)]
     pub val_frac: f64,
@@ -97,6 +85,8 @@ pub struct ClassifyArgs {
     /// .vec); their width must equal --embed
     #[arg(long)]
     pub vectors: Option<PathBuf>,
+    #[command(flatten)]
+    pub optim: OptimArgs,
     #[command(flatten)]
     pub common: TrainCommon,
 }
@@ -123,17 +113,12 @@ impl ClassifyArgs {
             word_dropout: self.word_dropout,
             pooling: self.pooling,
             batch: self.batch,
-            lr: self.lr,
-            clip: self.clip,
-            optimizer: self.optimizer.clone(),
-            weight_decay: self.weight_decay,
+            optim: self.optim.over(&ClassifyTrainConfig::default().optim),
             min_count: self.min_count,
             lowercase: !self.keep_case,
             seed: self.common.seed,
             init,
             eval_every: self.eval_every,
-            lr_schedule: self.lr_schedule.clone(),
-            warmup: self.warmup,
             val_frac: self.val_frac,
             vectors: self.vectors.as_ref().map(|p| p.display().to_string()),
         })

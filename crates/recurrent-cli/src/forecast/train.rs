@@ -1,7 +1,9 @@
 //! `recurrent train forecast`: a recurrent forecaster for a CSV time series, evaluated on
 //! the held-out end of the series beside the naive, seasonal naive and drift baselines.
 
-use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::common::{
+    install_interrupt, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
+};
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -14,6 +16,7 @@ use recurrent_tasks::forecast::{
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
+#[command(mut_args(|a| show_defaults(a, &ForecastTrainConfig::default().optim)))]
 pub struct ForecastArgs {
     /// CSV file with a header row
     #[arg(long)]
@@ -67,16 +70,6 @@ pub struct ForecastArgs {
     /// Windows per batch
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
-    #[arg(long, default_value_t = 3e-3)]
-    pub lr: f64,
-    /// Clip the global gradient norm (0: off)
-    #[arg(long, default_value_t = 1.0)]
-    pub clip: f64,
-    /// adam, adamw, sgd, rmsprop, adagrad
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
     /// Evaluations without a better validation error before stopping (0: never)
     #[arg(long, default_value_t = 20)]
     pub patience: u64,
@@ -86,6 +79,8 @@ pub struct ForecastArgs {
     /// Initialisation: pytorch, orthogonal, recommended, identity
     #[arg(long, default_value = "pytorch")]
     pub init: String,
+    #[command(flatten)]
+    pub optim: OptimArgs,
     #[command(flatten)]
     pub common: TrainCommon,
 }
@@ -108,10 +103,7 @@ impl ForecastArgs {
             layers: self.layers,
             dropout: self.dropout,
             batch: self.batch,
-            lr: self.lr,
-            clip: self.clip,
-            optimizer: self.optimizer.clone(),
-            weight_decay: self.weight_decay,
+            optim: self.optim.over(&ForecastTrainConfig::default().optim),
             patience: self.patience,
             eval_every: self.eval_every,
             init,

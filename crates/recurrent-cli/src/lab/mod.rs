@@ -13,8 +13,9 @@ use crate::common::{install_interrupt, parse_cell, print_json, Progress};
 use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::train::run::read_metrics;
-use recurrent::train::{EvalInfo, Observer, OnNan, OptimSettings, StepInfo, TrainRequest};
+use recurrent::train::{EvalInfo, Observer, OnNan, StepInfo, TrainRequest};
 use recurrent_tasks::lab::longrange::{train_long_range, LongRangeConfig, LongRangeKind};
 use recurrent_tasks::lab::tasks::{read_digits, Digits};
 use std::fmt::Write as _;
@@ -51,7 +52,7 @@ pub struct ModelFlags {
     pub batch: usize,
     /// adam, adamw, sgd, rmsprop, adagrad
     #[arg(long, default_value = "adam")]
-    pub optimizer: String,
+    pub optimizer: OptimizerKind,
     /// Learning rate
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -140,11 +141,11 @@ fn base_config(m: &ModelFlags, cell: &str, length: usize, clip: f64) -> Result<L
     cfg.init = init;
     cfg.batch = m.batch;
     cfg.optim = OptimSettings {
-        optimizer: m.optimizer.clone(),
+        optimizer: m.optimizer,
         lr: m.lr,
         weight_decay: None,
         clip,
-        lr_schedule: "constant".into(),
+        lr_schedule: ScheduleKind::Constant,
         warmup: 0,
     };
     cfg.eval_every = m.eval_every;

@@ -17,7 +17,7 @@ const BUDGET_S: f64 = 60.0;
 pub fn run() -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     recurrent::kernels::set_threads(threads);
-    let cfg = LmTrainConfig {
+    let mut cfg = LmTrainConfig {
         cell: CellKind::Lstm,
         hidden: 256,
         layers: 1,
@@ -25,11 +25,11 @@ pub fn run() -> Result<()> {
         dropout: 0.0,
         seq_len: 64,
         batch: 32,
-        lr: 3e-3,
         eval_every: 20.0,
         val_frac: 0.05,
         ..LmTrainConfig::default()
     };
+    cfg.optim.lr = 3e-3;
     let out = std::path::PathBuf::from(format!("runs/demo-{}", crate::common::timestamp()));
     eprintln!("recurrent {}: the main job", env!("CARGO_PKG_VERSION"));
     eprintln!(

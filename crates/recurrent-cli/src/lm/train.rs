@@ -2,7 +2,9 @@
 //! the PyTorch character-LM benchmark (`pytorch_charlm.py`) where they mean the same thing.
 
 use super::corpus;
-use crate::common::{install_interrupt, parse_cell, print_json, Progress, TrainCommon};
+use crate::common::{
+    install_interrupt, parse_cell, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
+};
 use crate::plot::draw_loss_plot;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -14,6 +16,7 @@ use recurrent_tasks::lm::train::{train_lm, LmTrainConfig, TrainSummary};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
+#[command(mut_args(|a| show_defaults(a, &LmTrainConfig::default().optim)))]
 pub struct LmArgs {
     /// Text file to learn from (UTF-8) [default: the embedded corpus, this project's own source]
     #[arg(long)]
@@ -37,17 +40,6 @@ pub struct LmArgs {
     /// Parallel streams per batch
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
-    /// Clip the global gradient norm (0: off)
-    #[arg(long, default_value_t = 5.0)]
-    pub clip: f64,
-    /// adam, adamw, sgd, rmsprop, adagrad
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    /// Weight decay [default: the optimizer's PyTorch default (AdamW: 0.01, others 0)]
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
     /// Fraction of the text (its end) held out for validation
     #[arg(long, default_value_t = 0.1)]
     pub val_frac: f64,
@@ -63,12 +55,8 @@ pub struct LmArgs {
     /// Evaluate every this many seconds of training
     #[arg(long, default_value_t = 120.0)]
     pub eval_every: f64,
-    /// Learning-rate schedule: constant, or cosine (annealed to 0 over --steps)
-    #[arg(long, default_value = "constant")]
-    pub lr_schedule: String,
-    /// Linear learning-rate warm-up over this many steps
-    #[arg(long, default_value_t = 0)]
-    pub warmup: u64,
+    #[command(flatten)]
+    pub optim: OptimArgs,
     #[command(flatten)]
     pub common: TrainCommon,
 }
@@ -84,18 +72,13 @@ impl LmArgs {
             dropout: self.dropout,
             seq_len: self.seq_len,
             batch: self.batch,
-            lr: self.lr,
-            clip: self.clip,
-            optimizer: self.optimizer.clone(),
-            weight_decay: self.weight_decay,
+            optim: self.optim.over(&LmTrainConfig::default().optim),
             val_frac: self.val_frac,
             seed: self.common.seed,
             tokenizer: self.tokenizer,
             min_count: self.min_count,
             init,
             eval_every: self.eval_every,
-            lr_schedule: self.lr_schedule.clone(),
-            warmup: self.warmup,
         })
     }
 }

@@ -2,7 +2,9 @@
 //! `{digit}_{speaker}_{index}.wav` (the Free Spoken Digit Dataset).
 
 use crate::common::AccuracyProgress;
-use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::common::{
+    install_interrupt, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
+};
 use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -22,6 +24,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
+#[command(mut_args(|a| show_defaults(a, &SpeechTrainConfig::default().optim)))]
 pub struct SpeechArgs {
     /// Folder of WAVs named {digit}_{speaker}_{index}.wav
     #[arg(long, required = true)]
@@ -144,25 +147,13 @@ pub struct SpeechArgs {
     /// [default: 32; connected: 16]
     #[arg(long)]
     pub batch: Option<usize>,
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 5.0)]
-    pub clip: f64,
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
     #[arg(long, default_value = "pytorch")]
     pub init: String,
     /// Evaluate every this many steps [default: once per epoch]
     #[arg(long)]
     pub eval_every: Option<u64>,
-    /// cosine (annealed to 0 over --steps, or over --epochs converted to steps) or constant
-    /// (needed to train by --time-budget alone)
-    #[arg(long, default_value = "cosine")]
-    pub lr_schedule: String,
-    #[arg(long, default_value_t = 0)]
-    pub warmup: u64,
+    #[command(flatten)]
+    pub optim: OptimArgs,
     #[command(flatten)]
     pub common: TrainCommon,
 }
@@ -218,15 +209,10 @@ impl SpeechArgs {
             dropout: self.dropout.unwrap_or(0.3),
             pooling: self.pooling,
             batch: self.batch.unwrap_or(32),
-            lr: self.lr,
-            clip: self.clip,
-            optimizer: self.optimizer.clone(),
-            weight_decay: self.weight_decay,
+            optim: self.optim.over(&SpeechTrainConfig::default().optim),
             seed: self.common.seed,
             init,
             eval_every: self.eval_every,
-            lr_schedule: self.lr_schedule.clone(),
-            warmup: self.warmup,
             val_indices: range(&self.val_indices, "--val-indices")?,
             test_indices: (0, 4),
             holdout_speaker: self.holdout_speaker.clone(),
@@ -295,12 +281,7 @@ impl SpeechArgs {
                 dropout: self.dropout.unwrap_or(base.ctc.dropout),
                 stack: self.stack,
                 batch: self.batch.unwrap_or(base.ctc.batch),
-                lr: self.lr,
-                clip: self.clip,
-                optimizer: self.optimizer.clone(),
-                weight_decay: self.weight_decay,
-                lr_schedule: self.lr_schedule.clone(),
-                warmup: self.warmup,
+                optim: self.optim.over(&base.ctc.optim),
                 seed: self.common.seed,
                 init,
                 eval_every: self.eval_every,

@@ -1,6 +1,9 @@
 //! `recurrent train tag`: a part-of-speech (or any CoNLL-U column) tagger.
 
-use crate::common::{install_interrupt, print_json, AccuracyProgress, Progress, TrainCommon};
+use crate::common::{
+    install_interrupt, print_json, show_defaults, AccuracyProgress, OptimArgs, Progress,
+    TrainCommon,
+};
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -10,6 +13,7 @@ use recurrent_tasks::tag::train::{train_tag, TagMetrics, TagSummary, TagTrainCon
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
+#[command(mut_args(|a| show_defaults(a, &TagTrainConfig::default().optim)))]
 pub struct TagArgs {
     /// Training sentences, CoNLL-U
     #[arg(long)]
@@ -51,16 +55,6 @@ pub struct TagArgs {
     /// Sentences per batch (bucketed by length)
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
-    /// Clip the global gradient norm (0: off)
-    #[arg(long, default_value_t = 5.0)]
-    pub clip: f64,
-    /// adam, adamw, sgd, rmsprop, adagrad
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
     /// Words seen fewer times in training become <unk>
     #[arg(long, default_value_t = 1)]
     pub min_count: usize,
@@ -73,15 +67,12 @@ pub struct TagArgs {
     /// Evaluate every this many steps [default: once per epoch]
     #[arg(long)]
     pub eval_every: Option<u64>,
-    /// constant, or cosine (annealed to 0 over --steps)
-    #[arg(long, default_value = "constant")]
-    pub lr_schedule: String,
-    #[arg(long, default_value_t = 0)]
-    pub warmup: u64,
     /// Pretrained word vectors, text format (word then numbers per line; GloVe, fastText
     /// .vec); their width must equal --embed
     #[arg(long)]
     pub vectors: Option<PathBuf>,
+    #[command(flatten)]
+    pub optim: OptimArgs,
     #[command(flatten)]
     pub common: TrainCommon,
 }
@@ -131,18 +122,13 @@ pub fn run(a: &TagArgs) -> Result<()> {
         dropout: a.dropout,
         word_dropout: a.word_dropout,
         batch: a.batch,
-        lr: a.lr,
-        clip: a.clip,
-        optimizer: a.optimizer.clone(),
-        weight_decay: a.weight_decay,
+        optim: a.optim.over(&TagTrainConfig::default().optim),
         min_count: a.min_count,
         lowercase: !a.keep_case,
         column,
         seed: a.common.seed,
         init,
         eval_every: a.eval_every,
-        lr_schedule: a.lr_schedule.clone(),
-        warmup: a.warmup,
         vectors: a.vectors.as_ref().map(|p| p.display().to_string()),
     };
     let out = a.common.out_dir("tag");

@@ -1,7 +1,9 @@
 //! `recurrent train translate`: an encoder-decoder from `source<TAB>target` pairs
 //! (translation), or on a generated string-to-string task (`--synthetic reverse|sort`).
 
-use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
+use crate::common::{
+    install_interrupt, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
+};
 use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -14,6 +16,7 @@ use recurrent_tasks::translate::{
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
+#[command(mut_args(|a| show_defaults(a, &TranslateTrainConfig::default().optim)))]
 pub struct TranslateArgs {
     /// Sentence pairs, `source<TAB>target` per line (e.g. eng-fra.txt); split here into
     /// train / valid / test by source sentence (written to the run directory)
@@ -54,16 +57,6 @@ pub struct TranslateArgs {
     /// Sentence pairs per batch (bucketed by length)
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
-    /// Clip the global gradient norm (0: off)
-    #[arg(long, default_value_t = 5.0)]
-    pub clip: f64,
-    /// adam, adamw, sgd, rmsprop, adagrad
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
     /// Words seen fewer times in training become <unk> (each language)
     #[arg(long, default_value_t = 2)]
     pub min_count: usize,
@@ -94,11 +87,8 @@ pub struct TranslateArgs {
     /// Evaluate the validation loss every this many steps
     #[arg(long, default_value_t = 500)]
     pub eval_every: u64,
-    /// constant, or cosine (annealed to 0 over --steps)
-    #[arg(long, default_value = "constant")]
-    pub lr_schedule: String,
-    #[arg(long, default_value_t = 0)]
-    pub warmup: u64,
+    #[command(flatten)]
+    pub optim: OptimArgs,
     #[command(flatten)]
     pub common: TrainCommon,
 }
@@ -125,10 +115,7 @@ impl TranslateArgs {
             dropout: self.dropout,
             teacher_forcing: self.teacher_forcing,
             batch: self.batch,
-            lr: self.lr,
-            clip: self.clip,
-            optimizer: self.optimizer.clone(),
-            weight_decay: self.weight_decay,
+            optim: self.optim.over(&TranslateTrainConfig::default().optim),
             min_count: self.min_count,
             max_len: self.max_len,
             keep_target_case: !self.lowercase_target,
@@ -140,8 +127,6 @@ impl TranslateArgs {
             eval_every: Some(self.eval_every),
             beam: self.beam,
             length_alpha: self.length_alpha,
-            lr_schedule: self.lr_schedule.clone(),
-            warmup: self.warmup,
         })
     }
 }

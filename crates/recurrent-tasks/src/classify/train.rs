@@ -5,8 +5,8 @@
 //! and the validation and test sets are scored with it at the end.
 //!
 //! ```no_run
-//! use recurrent::data::labelled::{read_labelled, ReadOptions};
-//! use recurrent::train::classify::{train_classify, ClassifyTrainConfig, ClassifyData};
+//! use recurrent_tasks::classify::read::{read_labelled, ReadOptions};
+//! use recurrent_tasks::classify::train::{train_classify, ClassifyTrainConfig, ClassifyData};
 //! use recurrent::train::runner::TrainRequest;
 //! let o = ReadOptions::default();
 //! let train = read_labelled(&["stsa.binary.train".into()], &o).unwrap().examples;
@@ -28,6 +28,7 @@ use recurrent::model::input::InputLayer;
 use recurrent::model::{Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps};
 use recurrent::nn::sample::softmax_rows;
 use recurrent::nn::{CrossEntropy, Reduction};
+use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::text::bucket::EpochCursor;
@@ -37,7 +38,7 @@ use recurrent::text::words::{encode_words, word_vocab, words};
 use recurrent::text::Vocab;
 use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
+use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,14 +71,10 @@ pub struct ClassifyTrainConfig {
     pub pooling: Pooling,
     /// Sentences per batch.
     pub batch: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// Clip the global gradient norm to this (0: off).
-    pub clip: f64,
-    /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
-    pub optimizer: String,
-    /// Weight decay (None: the optimizer's PyTorch default).
-    pub weight_decay: Option<f64>,
+    /// Optimizer, learning rate, weight decay, clipping and schedule (stored flat: the
+    /// keys `optimizer`, `lr`, `weight_decay`, `clip`, `lr_schedule`, `warmup`).
+    #[serde(flatten)]
+    pub optim: OptimSettings,
     /// Words seen fewer times in training become `<unk>`.
     pub min_count: usize,
     /// Lower-case words before looking them up.
@@ -88,10 +85,6 @@ pub struct ClassifyTrainConfig {
     pub init: String,
     /// Evaluate every this many steps (None: once per epoch).
     pub eval_every: Option<u64>,
-    /// `constant` or `cosine` (annealed to 0 over `--steps`).
-    pub lr_schedule: String,
-    /// Linear learning-rate warm-up steps.
-    pub warmup: u64,
     /// Pretrained word vectors (text format: word, then numbers) that replace the initial
     /// embeddings of the words they cover; their width must be `embed`.
     pub vectors: Option<String>,
@@ -113,17 +106,19 @@ impl Default for ClassifyTrainConfig {
             word_dropout: 0.1,
             pooling: Pooling::Max,
             batch: 32,
-            lr: 2e-3,
-            clip: 5.0,
-            optimizer: "adam".into(),
-            weight_decay: None,
+            optim: OptimSettings {
+                lr: 2e-3,
+                clip: 5.0,
+                optimizer: OptimizerKind::Adam,
+                weight_decay: None,
+                lr_schedule: ScheduleKind::Constant,
+                warmup: 0,
+            },
             min_count: 1,
             lowercase: true,
             seed: 0,
             init: "pytorch".into(),
             eval_every: None,
-            lr_schedule: "constant".into(),
-            warmup: 0,
             val_frac: 0.1,
             vectors: None,
         }
@@ -163,17 +158,6 @@ impl ClassifyTrainConfig {
         }
         self.init.parse::<Init>()?;
         Ok(())
-    }
-
-    fn optim(&self) -> OptimSettings {
-        OptimSettings {
-            optimizer: self.optimizer.clone(),
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-            clip: self.clip,
-            lr_schedule: self.lr_schedule.clone(),
-            warmup: self.warmup,
-        }
     }
 }
 
@@ -531,7 +515,7 @@ pub fn train_classify(
     let per_epoch = task.cursor.per_epoch();
     let config = serde_json::json!({"task": "classify", "train": cfg, "model": model_cfg, "vocab_size": vocab.len(), "labels": labels});
     let s = Trainer::new(&mut task, &mut model, req)
-        .optim(&cfg.optim())
+        .optim(&cfg.optim)
         .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
         .config(&config)
         .seed(cfg.seed)

@@ -4,6 +4,7 @@
 use recurrent::cell::CellKind;
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
+use recurrent::optim::{OptimSettings, OptimizerKind};
 use recurrent::train::observe::Limits;
 use serde::{Deserialize, Serialize};
 
@@ -86,11 +87,10 @@ pub struct ForecastTrainConfig {
     pub dropout: f64,
     /// Windows per batch.
     pub batch: usize,
-    pub lr: f64,
-    /// Clip the global gradient norm to this (0: off).
-    pub clip: f64,
-    pub optimizer: String,
-    pub weight_decay: Option<f64>,
+    /// Optimizer, learning rate, weight decay, clipping and schedule (stored flat: the
+    /// keys `optimizer`, `lr`, `weight_decay`, `clip`, `lr_schedule`, `warmup`).
+    #[serde(flatten)]
+    pub optim: OptimSettings,
     /// Evaluations without improvement before training stops (0: never stop early).
     pub patience: u64,
     /// Evaluate every this many steps. None: once per epoch, but at most every 10 steps
@@ -118,10 +118,13 @@ impl Default for ForecastTrainConfig {
             layers: 1,
             dropout: 0.0,
             batch: 32,
-            lr: 3e-3,
-            clip: 1.0,
-            optimizer: "adam".into(),
-            weight_decay: None,
+            optim: OptimSettings {
+                lr: 3e-3,
+                clip: 1.0,
+                optimizer: OptimizerKind::Adam,
+                weight_decay: None,
+                ..OptimSettings::default()
+            },
             patience: 20,
             eval_every: None,
             init: "pytorch".into(),

@@ -47,7 +47,7 @@ use recurrent::optim::schedule::{EarlyStopping, EarlyStoppingState, Mode};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
+use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -359,16 +359,8 @@ pub fn train_forecast(
         "train": cfg,
         "data": {"columns": series.columns, "date_column": series.date_column, "rows": series.len(), "fill": fill},
     });
-    let optim = OptimSettings {
-        optimizer: cfg.optimizer.clone(),
-        lr: cfg.lr,
-        weight_decay: cfg.weight_decay,
-        clip: cfg.clip,
-        lr_schedule: "constant".into(),
-        warmup: 0,
-    };
     let s = Trainer::new(&mut task, &mut model, req)
-        .optim(&optim)
+        .optim(&cfg.optim)
         .eval_every(EvalEvery::Steps(eval_every))
         .config(&config)
         .seed(cfg.seed)

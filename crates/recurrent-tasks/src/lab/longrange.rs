@@ -27,13 +27,12 @@ use recurrent::model::{
     Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps, Tagger, TaggerConfig,
 };
 use recurrent::nn::{CrossEntropy, Reduction, Regression};
+use recurrent::optim::OptimSettings;
 use recurrent::param::{Module, Param};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{
-    EvalEvery, Evaluation, OptimSettings, RunSummary, Task, TrainRequest, Trainer,
-};
+use recurrent::train::runner::{EvalEvery, Evaluation, RunSummary, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;

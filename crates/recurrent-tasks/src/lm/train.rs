@@ -6,7 +6,7 @@
 //! so that with the same flags both programs train the same model on the same data.
 //!
 //! ```no_run
-//! use recurrent::train::lm::{LmTrainConfig, train_lm};
+//! use recurrent_tasks::lm::train::{LmTrainConfig, train_lm};
 //! use recurrent::train::runner::TrainRequest;
 //! let text = std::fs::read_to_string("input.txt").unwrap();
 //! let cfg = LmTrainConfig::default();
@@ -22,12 +22,13 @@ use recurrent::init::Init;
 use recurrent::layer::RnnState;
 use recurrent::model::lm::{LanguageModel, LmConfig};
 use recurrent::nn::CrossEntropy;
+use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::text::corpus::{split_by_position, StreamBatcher};
 use recurrent::text::{Tokenizer, Vocab};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
+use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,13 +45,10 @@ pub struct LmTrainConfig {
     pub dropout: f64,
     pub seq_len: usize,
     pub batch: usize,
-    pub lr: f64,
-    /// Clip the global gradient norm to this (0: no clipping).
-    pub clip: f64,
-    /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
-    pub optimizer: String,
-    /// Weight decay (None: the optimizer's PyTorch default; AdamW's is 0.01).
-    pub weight_decay: Option<f64>,
+    /// Optimizer, learning rate, weight decay, clipping and schedule (stored flat: the
+    /// keys `optimizer`, `lr`, `weight_decay`, `clip`, `lr_schedule`, `warmup`).
+    #[serde(flatten)]
+    pub optim: OptimSettings,
     pub val_frac: f64,
     pub seed: u64,
     pub tokenizer: Tokenizer,
@@ -60,10 +58,6 @@ pub struct LmTrainConfig {
     pub init: String,
     /// Evaluate every this many seconds of training (and at the end).
     pub eval_every: f64,
-    /// `constant` or `cosine` (annealed to 0 over the run's `--steps`).
-    pub lr_schedule: String,
-    /// Linear warm-up over this many steps.
-    pub warmup: u64,
 }
 
 impl Default for LmTrainConfig {
@@ -76,18 +70,20 @@ impl Default for LmTrainConfig {
             dropout: 0.2,
             seq_len: 128,
             batch: 64,
-            lr: 2e-3,
-            clip: 5.0,
-            optimizer: "adam".into(),
-            weight_decay: None,
+            optim: OptimSettings {
+                lr: 2e-3,
+                clip: 5.0,
+                optimizer: OptimizerKind::Adam,
+                weight_decay: None,
+                lr_schedule: ScheduleKind::Constant,
+                warmup: 0,
+            },
             val_frac: 0.1,
             seed: 0,
             tokenizer: Tokenizer::Char,
             min_count: 1,
             init: "pytorch".into(),
             eval_every: 120.0,
-            lr_schedule: "constant".into(),
-            warmup: 0,
         }
     }
 }
@@ -102,11 +98,11 @@ impl LmTrainConfig {
                 self.val_frac
             ));
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad(format!("--lr must be positive, got {}", self.lr));
+        if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
+            return bad(format!("--lr must be positive, got {}", self.optim.lr));
         }
-        if self.clip.is_nan() || self.clip < 0.0 {
-            return bad(format!("--clip must be >= 0, got {}", self.clip));
+        if self.optim.clip.is_nan() || self.optim.clip < 0.0 {
+            return bad(format!("--clip must be >= 0, got {}", self.optim.clip));
         }
         if self.seq_len == 0
             || self.batch == 0
@@ -128,12 +124,6 @@ impl LmTrainConfig {
             ));
         }
         self.init.parse::<Init>()?;
-        if !["constant", "cosine"].contains(&self.lr_schedule.as_str()) {
-            return bad(format!(
-                "--lr-schedule must be constant or cosine, got `{}`",
-                self.lr_schedule
-            ));
-        }
         Ok(())
     }
 }
@@ -308,16 +298,8 @@ pub fn train_lm(
         targets: Vec::with_capacity(cfg.seq_len * cfg.batch),
     };
     let config = serde_json::json!({ "task": "lm", "train": cfg, "model": meta.model, "vocab_size": vocab.len() });
-    let optim = OptimSettings {
-        optimizer: cfg.optimizer.clone(),
-        lr: cfg.lr,
-        weight_decay: cfg.weight_decay,
-        clip: cfg.clip,
-        lr_schedule: cfg.lr_schedule.clone(),
-        warmup: cfg.warmup,
-    };
     let s = Trainer::new(&mut task, &mut model, req)
-        .optim(&optim)
+        .optim(&cfg.optim)
         .eval_every(EvalEvery::Seconds(cfg.eval_every))
         .config(&config)
         .seed(cfg.seed)
@@ -407,8 +389,11 @@ fn pytorch_meta(path: &Path) -> Result<LmMeta> {
         dropout,
         seq_len: num("seq_len").map_or(d.seq_len, |v| v as usize),
         batch: num("batch").map_or(d.batch, |v| v as usize),
-        lr: num("lr").unwrap_or(d.lr),
-        clip: num("clip").unwrap_or(d.clip),
+        optim: OptimSettings {
+            lr: num("lr").unwrap_or(d.optim.lr),
+            clip: num("clip").unwrap_or(d.optim.clip),
+            ..d.optim.clone()
+        },
         val_frac: num("val_frac").unwrap_or(d.val_frac),
         seed: num("seed").map_or(0, |v| v as u64),
         ..d

@@ -22,6 +22,7 @@ use crate::speech::ctc::{
 };
 use crate::speech::ctc_model::{pad_frames, CtcModel, CtcStream};
 use recurrent::error::{Error, Result};
+use recurrent::optim::{OptimSettings, ScheduleKind};
 use recurrent::rng::Rng;
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::TrainRequest;
@@ -67,6 +68,11 @@ impl Default for ConnectedSpeechConfig {
                 dropout: 0.1,
                 val_frac: 0.0,
                 beam: 8,
+                // Annealed over the run's steps (--epochs are converted to steps).
+                optim: OptimSettings {
+                    lr_schedule: ScheduleKind::Cosine,
+                    ..CtcTrainConfig::default().optim
+                },
                 ..Default::default()
             },
         }
@@ -201,7 +207,7 @@ pub fn train_connected(
     // A cosine schedule anneals over a step count: a run bounded by epochs gets the
     // equivalent number of steps (it stops at the same place), as the isolated task.
     let mut req = req.clone();
-    if cfg.ctc.lr_schedule == "cosine" && req.limits.steps.is_none() {
+    if cfg.ctc.optim.lr_schedule == ScheduleKind::Cosine && req.limits.steps.is_none() {
         if let Some(e) = req.limits.epochs {
             let per_epoch = data.train.len().div_ceil(cfg.ctc.batch.max(1));
             req.limits.steps = Some((e * per_epoch as f64).ceil() as u64);

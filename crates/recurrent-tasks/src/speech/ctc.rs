@@ -11,7 +11,7 @@
 //! with `beam` > 1, by prefix beam search.
 //!
 //! ```no_run
-//! use recurrent::train::ctc::{train_ctc, CtcData, CtcExample, CtcTrainConfig};
+//! use recurrent_tasks::speech::ctc::{train_ctc, CtcData, CtcExample, CtcTrainConfig};
 //! use recurrent::train::runner::TrainRequest;
 //! // Two 4-feature frames per utterance here; real data: log-mel frames.
 //! let ex = CtcExample { frames: vec![0.0; 8], labels: vec![3] };
@@ -31,12 +31,13 @@ use recurrent::decode::ctc::Hypothesis;
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
 use recurrent::nn::CtcReduction;
+use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::text::bucket::bucket_batches;
 use recurrent::text::bucket::EpochCursor;
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
+use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,18 +60,10 @@ pub struct CtcTrainConfig {
     pub stack: usize,
     /// Utterances per batch.
     pub batch: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// Clip the global gradient norm to this (0: off).
-    pub clip: f64,
-    /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
-    pub optimizer: String,
-    /// Weight decay (None: the optimizer's PyTorch default).
-    pub weight_decay: Option<f64>,
-    /// `constant` or `cosine` (annealed to 0 over `--steps`).
-    pub lr_schedule: String,
-    /// Linear learning-rate warm-up steps.
-    pub warmup: u64,
+    /// Optimizer, learning rate, weight decay, clipping and schedule (stored flat: the
+    /// keys `optimizer`, `lr`, `weight_decay`, `clip`, `lr_schedule`, `warmup`).
+    #[serde(flatten)]
+    pub optim: OptimSettings,
     /// Seed of initialisation, dropout, masking and batch order.
     pub seed: u64,
     /// `pytorch`, `orthogonal`, `recommended`, `identity`.
@@ -101,12 +94,14 @@ impl Default for CtcTrainConfig {
             dropout: 0.2,
             stack: 2,
             batch: 16,
-            lr: 2e-3,
-            clip: 5.0,
-            optimizer: "adam".into(),
-            weight_decay: None,
-            lr_schedule: "constant".into(),
-            warmup: 0,
+            optim: OptimSettings {
+                lr: 2e-3,
+                clip: 5.0,
+                optimizer: OptimizerKind::Adam,
+                weight_decay: None,
+                lr_schedule: ScheduleKind::Constant,
+                warmup: 0,
+            },
             seed: 0,
             init: "pytorch".into(),
             eval_every: None,
@@ -141,17 +136,6 @@ impl CtcTrainConfig {
         }
         self.init.parse::<Init>()?;
         Ok(())
-    }
-
-    fn optim(&self) -> OptimSettings {
-        OptimSettings {
-            optimizer: self.optimizer.clone(),
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-            clip: self.clip,
-            lr_schedule: self.lr_schedule.clone(),
-            warmup: self.warmup,
-        }
     }
 }
 
@@ -525,7 +509,7 @@ pub fn train_ctc(
     let per_epoch = task.cursor.per_epoch();
     let config = serde_json::json!({"task": "ctc", "train": cfg, "model": model_cfg, "symbols": data.symbols, "extra": data.extra});
     let s = Trainer::new(&mut task, &mut model, req)
-        .optim(&cfg.optim())
+        .optim(&cfg.optim)
         .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
         .config(&config)
         .seed(cfg.seed)

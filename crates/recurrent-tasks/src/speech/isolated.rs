@@ -23,13 +23,14 @@ use recurrent::error::{Error, Result};
 use recurrent::init::Init;
 use recurrent::model::{Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps};
 use recurrent::nn::CrossEntropy;
+use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::text::bucket::bucket_batches;
 use recurrent::text::bucket::EpochCursor;
 use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
+use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,16 +59,14 @@ pub struct SpeechTrainConfig {
     pub pooling: Pooling,
     /// Recordings per batch.
     pub batch: usize,
-    pub lr: f64,
-    pub clip: f64,
-    pub optimizer: String,
-    pub weight_decay: Option<f64>,
+    /// Optimizer, learning rate, weight decay, clipping and schedule (stored flat: the
+    /// keys `optimizer`, `lr`, `weight_decay`, `clip`, `lr_schedule`, `warmup`).
+    #[serde(flatten)]
+    pub optim: OptimSettings,
     pub seed: u64,
     pub init: String,
     /// Evaluate every this many steps (None: once per epoch).
     pub eval_every: Option<u64>,
-    pub lr_schedule: String,
-    pub warmup: u64,
     /// Recording indices (inclusive range) of the training speakers kept for validation.
     pub val_indices: (usize, usize),
     /// Recording indices (inclusive range) of the test set (official split: 0-4).
@@ -96,15 +95,17 @@ impl Default for SpeechTrainConfig {
             dropout: 0.3,
             pooling: Pooling::Mean,
             batch: 32,
-            lr: 2e-3,
-            clip: 5.0,
-            optimizer: "adam".into(),
-            weight_decay: None,
+            optim: OptimSettings {
+                lr: 2e-3,
+                clip: 5.0,
+                optimizer: OptimizerKind::Adam,
+                weight_decay: None,
+                lr_schedule: ScheduleKind::Cosine,
+                warmup: 0,
+            },
             seed: 0,
             init: "pytorch".into(),
             eval_every: None,
-            lr_schedule: "cosine".into(),
-            warmup: 0,
             val_indices: (5, 7),
             test_indices: (0, 4),
             holdout_speaker: None,
@@ -136,17 +137,6 @@ impl SpeechTrainConfig {
         self.augment.validate()?;
         self.init.parse::<Init>()?;
         Ok(())
-    }
-
-    fn optim(&self) -> OptimSettings {
-        OptimSettings {
-            optimizer: self.optimizer.clone(),
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-            clip: self.clip,
-            lr_schedule: self.lr_schedule.clone(),
-            warmup: self.warmup,
-        }
     }
 }
 
@@ -475,7 +465,7 @@ pub fn train_speech(
     // A cosine schedule anneals over a step count: a run bounded by epochs gets the
     // equivalent number of steps (it stops at the same place).
     let mut req = req.clone();
-    if cfg.lr_schedule == "cosine" && req.limits.steps.is_none() {
+    if cfg.optim.lr_schedule == ScheduleKind::Cosine && req.limits.steps.is_none() {
         if let Some(e) = req.limits.epochs {
             req.limits.steps = Some((e * per_epoch as f64).ceil() as u64);
         }
@@ -483,7 +473,7 @@ pub fn train_speech(
     let req = &req;
     let config = serde_json::json!({"task": "speech", "train": cfg, "model": model_cfg});
     let s = Trainer::new(&mut task, &mut model, req)
-        .optim(&cfg.optim())
+        .optim(&cfg.optim)
         .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
         .config(&config)
         .seed(cfg.seed)

@@ -15,6 +15,7 @@ use recurrent::model::feature_tagger::{
     suffix, word_shape, FeatureBatch, FeatureTagger, FeatureTaggerConfig, WordFeatures, SHAPES,
 };
 use recurrent::nn::CrossEntropy;
+use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::text::bucket::bucket_batches;
@@ -25,7 +26,7 @@ use recurrent::text::words::word_vocab;
 use recurrent::text::Vocab;
 use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
-use recurrent::train::runner::{EvalEvery, Evaluation, OptimSettings, Task, TrainRequest, Trainer};
+use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -55,14 +56,10 @@ pub struct TagTrainConfig {
     pub word_dropout: f64,
     /// Sentences per batch.
     pub batch: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// Clip the global gradient norm to this (0: off).
-    pub clip: f64,
-    /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
-    pub optimizer: String,
-    /// Weight decay (None: the optimizer's PyTorch default).
-    pub weight_decay: Option<f64>,
+    /// Optimizer, learning rate, weight decay, clipping and schedule (stored flat: the
+    /// keys `optimizer`, `lr`, `weight_decay`, `clip`, `lr_schedule`, `warmup`).
+    #[serde(flatten)]
+    pub optim: OptimSettings,
     /// Words seen fewer times in training become `<unk>`.
     pub min_count: usize,
     /// Lower-case words for the word table (the shape feature keeps the case).
@@ -75,10 +72,6 @@ pub struct TagTrainConfig {
     pub init: String,
     /// Evaluate every this many steps (None: once per epoch).
     pub eval_every: Option<u64>,
-    /// `constant` or `cosine` (annealed to 0 over `--steps`).
-    pub lr_schedule: String,
-    /// Linear learning-rate warm-up steps.
-    pub warmup: u64,
     /// Pretrained word vectors (text format: word, then numbers) that replace the initial
     /// embeddings of the words they cover; their width must be `embed`.
     pub vectors: Option<String>,
@@ -97,18 +90,20 @@ impl Default for TagTrainConfig {
             dropout: 0.3,
             word_dropout: 0.1,
             batch: 16,
-            lr: 2e-3,
-            clip: 5.0,
-            optimizer: "adam".into(),
-            weight_decay: None,
+            optim: OptimSettings {
+                lr: 2e-3,
+                clip: 5.0,
+                optimizer: OptimizerKind::Adam,
+                weight_decay: None,
+                lr_schedule: ScheduleKind::Constant,
+                warmup: 0,
+            },
             min_count: 1,
             lowercase: true,
             column: 3,
             seed: 0,
             init: "pytorch".into(),
             eval_every: None,
-            lr_schedule: "constant".into(),
-            warmup: 0,
             vectors: None,
         }
     }
@@ -540,16 +535,8 @@ pub fn train_tag(
     };
     let per_epoch = task.cursor.per_epoch();
     let config = serde_json::json!({"task": "tag", "train": cfg, "model": model_cfg, "vocab_size": vocab.len(), "tags": tags});
-    let optim = OptimSettings {
-        optimizer: cfg.optimizer.clone(),
-        lr: cfg.lr,
-        weight_decay: cfg.weight_decay,
-        clip: cfg.clip,
-        lr_schedule: cfg.lr_schedule.clone(),
-        warmup: cfg.warmup,
-    };
     let s = Trainer::new(&mut task, &mut model, req)
-        .optim(&optim)
+        .optim(&cfg.optim)
         .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
         .config(&config)
         .seed(cfg.seed)

@@ -6,8 +6,8 @@ use recurrent::cell::CellKind;
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
 use recurrent::model::{Attention, Seq2SeqConfig};
+use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::text::Vocab;
-use recurrent::train::runner::OptimSettings;
 use serde::{Deserialize, Serialize};
 
 /// The start and end tokens of the target vocabulary (ids 1 and 2; 0 is `<unk>`).
@@ -38,11 +38,10 @@ pub struct TranslateTrainConfig {
     pub teacher_forcing: f64,
     /// Sentence pairs per batch.
     pub batch: usize,
-    pub lr: f64,
-    /// Clip the global gradient norm (0: off).
-    pub clip: f64,
-    pub optimizer: String,
-    pub weight_decay: Option<f64>,
+    /// Optimizer, learning rate, weight decay, clipping and schedule (stored flat: the
+    /// keys `optimizer`, `lr`, `weight_decay`, `clip`, `lr_schedule`, `warmup`).
+    #[serde(flatten)]
+    pub optim: OptimSettings,
     /// Words seen fewer times in the training split become `<unk>` (each language).
     pub min_count: usize,
     /// Training pairs with more tokens than this on either side are left out.
@@ -64,8 +63,6 @@ pub struct TranslateTrainConfig {
     pub beam: usize,
     /// Length normalisation of beam scores: log p / len^alpha.
     pub length_alpha: f64,
-    pub lr_schedule: String,
-    pub warmup: u64,
 }
 
 impl Default for TranslateTrainConfig {
@@ -80,10 +77,14 @@ impl Default for TranslateTrainConfig {
             dropout: 0.0,
             teacher_forcing: 1.0,
             batch: 64,
-            lr: 2e-3,
-            clip: 5.0,
-            optimizer: "adam".into(),
-            weight_decay: None,
+            optim: OptimSettings {
+                lr: 2e-3,
+                clip: 5.0,
+                optimizer: OptimizerKind::Adam,
+                weight_decay: None,
+                lr_schedule: ScheduleKind::Constant,
+                warmup: 0,
+            },
             min_count: 2,
             max_len: 20,
             keep_target_case: true,
@@ -95,8 +96,6 @@ impl Default for TranslateTrainConfig {
             eval_every: Some(500),
             beam: 5,
             length_alpha: 1.0,
-            lr_schedule: "constant".into(),
-            warmup: 0,
         }
     }
 }
@@ -138,17 +137,6 @@ impl TranslateTrainConfig {
         }
         self.init.parse::<Init>()?;
         Ok(())
-    }
-
-    pub(crate) fn optim(&self) -> OptimSettings {
-        OptimSettings {
-            optimizer: self.optimizer.clone(),
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-            clip: self.clip,
-            lr_schedule: self.lr_schedule.clone(),
-            warmup: self.warmup,
-        }
     }
 }
 

@@ -14,8 +14,8 @@
 //! source in the order of `test.sources.txt`).
 //!
 //! ```no_run
-//! use recurrent::data::parallel::read_parallel;
-//! use recurrent::train::translate::{train_translate, TranslateTrainConfig};
+//! use recurrent_tasks::translate::parallel::read_parallel;
+//! use recurrent_tasks::translate::{train_translate, TranslateTrainConfig};
 //! use recurrent::train::runner::TrainRequest;
 //! let pairs = read_parallel("eng-fra.txt".as_ref()).unwrap();
 //! let mut req = TrainRequest::new("runs/translate");
@@ -356,7 +356,7 @@ pub fn train_translate(
     let config = serde_json::json!({"task": "translate", "train": cfg, "model": model_cfg,
         "src_vocab_size": src_vocab.len(), "tgt_vocab_size": tgt_vocab.len()});
     let s = Trainer::new(&mut task, &mut model, req)
-        .optim(&cfg.optim())
+        .optim(&cfg.optim)
         .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
         .config(&config)
         .seed(cfg.seed)

@@ -29,12 +29,14 @@ use serde::{Deserialize, Serialize};
 pub mod adagrad;
 pub mod adam;
 pub mod rmsprop;
+pub mod settings;
 pub mod sgd;
 pub mod state;
 
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig, AdamWConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use settings::{OptimSettings, OptimizerKind, ScheduleKind};
 pub use sgd::{Sgd, SgdConfig};
 pub use state::{Buffers, Stateful, UpdateRule};
 

@@ -9,4 +9,4 @@ pub mod run;
 pub mod runner;
 
 pub use observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};
-pub use runner::{EvalEvery, Evaluation, OptimSettings, RunSummary, Task, TrainRequest};
+pub use runner::{EvalEvery, Evaluation, RunSummary, Task, TrainRequest, Trainer};

@@ -18,7 +18,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
 use crate::optim::clip;
 use crate::optim::schedule::Schedule;
-use crate::optim::{OptimConfig, OptimState, Optimizer};
+use crate::optim::{OptimSettings, OptimState, Optimizer};
 use crate::param::Module;
 use crate::rng::{Rng, RngState};
 use crate::tensor::Tensor;
@@ -31,91 +31,6 @@ use std::time::Instant;
 pub const OPTIM_PREFIX: &str = "train_state.optim.";
 /// Name prefix of the task's carried tensors in a checkpoint.
 pub const TASK_PREFIX: &str = "train_state.task.";
-
-/// Optimizer, clipping and learning-rate schedule.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct OptimSettings {
-    /// `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`.
-    pub optimizer: String,
-    pub lr: f64,
-    /// None: the optimizer's PyTorch default (AdamW 0.01, others 0).
-    pub weight_decay: Option<f64>,
-    /// Clip the global gradient norm to this (0: off).
-    pub clip: f64,
-    /// `constant` or `cosine` (annealed to 0 over the run's `--steps`).
-    pub lr_schedule: String,
-    /// Linear warm-up steps.
-    pub warmup: u64,
-}
-
-impl OptimSettings {
-    /// Adam at `lr`, clipping at `clip`, constant rate.
-    pub fn adam(lr: f64, clip: f64) -> Self {
-        OptimSettings {
-            optimizer: "adam".into(),
-            lr,
-            weight_decay: None,
-            clip,
-            lr_schedule: "constant".into(),
-            warmup: 0,
-        }
-    }
-    /// Checks ranges; errors name the flag.
-    pub fn validate(&self) -> Result<()> {
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::Config(format!(
-                "--lr must be positive, got {}",
-                self.lr
-            )));
-        }
-        if self.clip.is_nan() || self.clip < 0.0 {
-            return Err(Error::Config(format!(
-                "--clip must be >= 0, got {}",
-                self.clip
-            )));
-        }
-        if !["constant", "cosine"].contains(&self.lr_schedule.as_str()) {
-            return Err(Error::Config(format!(
-                "--lr-schedule must be constant or cosine, got `{}`",
-                self.lr_schedule
-            )));
-        }
-        OptimConfig::named(&self.optimizer, self.lr).map(|_| ())
-    }
-    /// The optimizer.
-    pub fn build(&self) -> Result<Box<dyn Optimizer<f32>>> {
-        let mut c = OptimConfig::named(&self.optimizer, self.lr)?;
-        if let Some(wd) = self.weight_decay {
-            match &mut c {
-                OptimConfig::Sgd(c) => c.weight_decay = wd,
-                OptimConfig::Adam(c) => c.weight_decay = wd,
-                OptimConfig::AdamW(c) => c.weight_decay = wd,
-                OptimConfig::RmsProp(c) => c.weight_decay = wd,
-                OptimConfig::Adagrad(c) => c.weight_decay = wd,
-            }
-        }
-        c.build()
-    }
-    /// The learning rate as a function of the step. Cosine anneals over `steps` (required:
-    /// a schedule over wall-clock time would make runs irreproducible).
-    pub fn schedule(&self, steps: Option<u64>) -> Result<Schedule> {
-        let mut s = match self.lr_schedule.as_str() {
-            "cosine" => {
-                let total = steps.ok_or_else(|| {
-                    Error::Config(
-                        "--lr-schedule cosine needs --steps (it anneals over the step count)"
-                            .into(),
-                    )
-                })?;
-                Schedule::cosine(self.lr, total.saturating_sub(self.warmup).max(1), 0.0)
-            }
-            _ => Schedule::constant(self.lr),
-        };
-        s.warmup = self.warmup;
-        s.validate()?;
-        Ok(s)
-    }
-}
 
 /// When to evaluate.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
