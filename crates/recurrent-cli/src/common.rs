@@ -6,7 +6,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::text::corpus::decode;
-use recurrent::train::{EvalInfo, Limits, Observer, OnNan, StepInfo};
+use recurrent::train::{EvalInfo, Limits, Observer, OnNan, StepInfo, TrainRequest};
 use recurrent::CellKind;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -131,14 +131,29 @@ impl TrainCommon {
         Ok(if given.is_set() { given } else { default })
     }
 
+    /// The request for a run into `out`: `--resume`, the limits (those given, else the
+    /// task's `default`), `--save-every`, `--keep`, `--on-nan`.
+    pub fn request(&self, out: &Path, default: Limits) -> Result<TrainRequest> {
+        let mut req = TrainRequest::new(out);
+        req.resume = self.resume.is_some();
+        req.limits = self.limits(default)?;
+        req.save_every = self.save_every;
+        req.keep = self.keep;
+        req.on_nan = self.on_nan;
+        Ok(req)
+    }
+
     /// The run directory: `--resume DIR`, else `--out`, else `runs/<task>-<timestamp>`.
     pub fn out_dir(&self, task: &str) -> PathBuf {
         if let Some(r) = &self.resume {
             return r.clone();
         }
-        self.out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("runs/{task}-{}", timestamp())))
+        self.out.clone().unwrap_or_else(|| {
+            PathBuf::from(format!(
+                "runs/{task}-{}",
+                recurrent::calendar::utc_timestamp()
+            ))
+        })
     }
 
     /// Applies `--threads`.
@@ -151,30 +166,6 @@ impl TrainCommon {
         recurrent::kernels::set_threads(n);
         Ok(n)
     }
-}
-
-/// `YYYYmmdd-HHMMSS` in UTC.
-pub fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// Ctrl-C: the first asks the run to checkpoint and stop; the second exits at once.
@@ -262,6 +253,19 @@ impl Observer for Progress {
     fn should_stop(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
+}
+
+/// The first line of a training report on stderr: how the run ended, after how many steps,
+/// epochs and seconds of training.
+pub fn print_ending(already_complete: bool, finished: bool, steps: u64, epochs: f64, train_s: f64) {
+    let how = if already_complete {
+        "the run was already complete"
+    } else if finished {
+        "done"
+    } else {
+        "stopped"
+    };
+    eprintln!("{how} after {steps} steps ({epochs:.2} epochs, {train_s:.0} s of training)");
 }
 
 /// Prints one JSON object on stdout, `null` for non-finite numbers.

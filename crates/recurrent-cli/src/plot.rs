@@ -34,38 +34,90 @@ pub struct Chart<'a> {
     pub log_y: bool,
 }
 
-/// Draws DIR/loss.png from DIR/metrics.jsonl.
-pub fn draw_loss_plot(dir: &Path) -> Result<PathBuf> {
+/// One curve of a run's `metrics.jsonl`: the `key` of its `event` lines, by step.
+pub struct Curve<'a> {
+    pub event: &'a str,
+    pub key: &'a str,
+    pub name: &'a str,
+}
+
+/// Draws DIR/`file` from DIR/metrics.jsonl: each curve against the step (a curve with no
+/// points after the first is left out of the legend).
+pub fn metrics_chart(
+    dir: &Path,
+    file: &str,
+    chart: &Chart<'_>,
+    curves: &[Curve<'_>],
+) -> Result<PathBuf> {
     let m = read_metrics(dir);
-    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
-        m.iter()
-            .filter(|r| r["event"] == event)
-            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
-            .collect()
-    };
-    let mut series = vec![Series {
-        name: "train loss".into(),
-        points: pick("train", "loss"),
-    }];
-    let val = pick("eval", "val_loss");
-    if !val.is_empty() {
-        series.push(Series {
-            name: "validation loss".into(),
-            points: val,
-        });
-    }
-    let path = dir.join("loss.png");
-    line_chart(
-        &path,
-        &Chart {
-            title: "Loss (nats per token)",
-            x_label: "step",
-            y_label: "loss",
-            log_y: false,
-        },
-        &series,
-    )?;
+    let series: Vec<Series> = curves
+        .iter()
+        .map(|c| Series {
+            name: c.name.into(),
+            points: m
+                .iter()
+                .filter(|r| r["event"] == c.event)
+                .filter_map(|r| Some((r["step"].as_f64()?, r[c.key].as_f64()?)))
+                .collect(),
+        })
+        .enumerate()
+        .filter(|(i, s)| *i == 0 || !s.points.is_empty())
+        .map(|(_, s)| s)
+        .collect();
+    let path = dir.join(file);
+    line_chart(&path, chart, &series)?;
     Ok(path)
+}
+
+/// DIR/loss.png: training and validation loss by step.
+pub fn draw_loss_plot(dir: &Path) -> Result<PathBuf> {
+    loss_plot(dir, "Loss (nats per token)")
+}
+
+/// DIR/loss.png with `title`.
+pub fn loss_plot(dir: &Path, title: &str) -> Result<PathBuf> {
+    let chart = Chart {
+        title,
+        x_label: "step",
+        y_label: "loss",
+        log_y: false,
+    };
+    let curves = [
+        Curve {
+            event: "train",
+            key: "loss",
+            name: "train loss",
+        },
+        Curve {
+            event: "eval",
+            key: "val_loss",
+            name: "validation loss",
+        },
+    ];
+    metrics_chart(dir, "loss.png", &chart, &curves)
+}
+
+/// DIR/accuracy.png: training loss and validation accuracy by step.
+pub fn accuracy_plot(dir: &Path) -> Result<PathBuf> {
+    let chart = Chart {
+        title: "Training loss and validation accuracy",
+        x_label: "step",
+        y_label: "loss (nats) / accuracy",
+        log_y: false,
+    };
+    let curves = [
+        Curve {
+            event: "train",
+            key: "loss",
+            name: "train loss",
+        },
+        Curve {
+            event: "eval",
+            key: "val_accuracy",
+            name: "validation accuracy",
+        },
+    ];
+    metrics_chart(dir, "accuracy.png", &chart, &curves)
 }
 
 /// Draws `series` as lines into a 900x540 PNG at `path`.

@@ -32,6 +32,7 @@
 //! # Ok::<(), recurrent::Error>(())
 //! ```
 
+pub mod calendar;
 pub mod cell;
 pub mod checkpoint;
 pub mod decode;

@@ -2,14 +2,13 @@
 
 use crate::common::AccuracyProgress;
 use crate::common::{
-    install_interrupt, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
+    install_interrupt, print_ending, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
 };
-use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::model::Pooling;
 use recurrent::train::metrics::ClassMetrics;
-use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use recurrent::train::Limits;
 use recurrent_tasks::classify::read::{read_labelled, Labelled, ReadOptions};
 use recurrent_tasks::classify::train::{
     train_classify, ClassifyData, ClassifySummary, ClassifyTrainConfig,
@@ -156,12 +155,7 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
     let test = load("test", &args.test, &opts)?;
     let cfg = args.config()?;
     let out = args.common.out_dir("classify");
-    let mut req = TrainRequest::new(&out);
-    req.resume = args.common.resume.is_some();
-    req.limits = args.common.limits(DEFAULT_LIMITS)?;
-    req.save_every = args.common.save_every;
-    req.keep = args.common.keep;
-    req.on_nan = args.common.on_nan;
+    let req = args.common.request(&out, DEFAULT_LIMITS)?;
     eprintln!(
         "training a {}{} {}x{} classifier ({} pooling), {threads} thread(s), into {}",
         if cfg.bidirectional {
@@ -183,10 +177,10 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
     };
     let summary = train_classify(&cfg, data, &req, &mut progress)?;
     progress.0.finish();
-    let plot_path = if summary.already_complete {
+    let plot_path = if summary.run.already_complete {
         None
     } else {
-        draw_plot(&out).ok()
+        crate::plot::accuracy_plot(&out).ok()
     };
     report(&summary, plot_path.as_deref(), args.common.json)
 }
@@ -198,18 +192,12 @@ fn report(s: &ClassifySummary, plot: Option<&Path>, json: bool) -> Result<()> {
         print_json(&v);
         return Ok(());
     }
-    eprintln!(
-        "{} after {} steps ({:.2} epochs, {:.0} s of training)",
-        if s.already_complete {
-            "the run was already complete"
-        } else if s.finished {
-            "done"
-        } else {
-            "stopped"
-        },
-        s.steps,
+    print_ending(
+        s.run.already_complete,
+        s.run.finished,
+        s.run.steps,
         s.epochs,
-        s.train_s
+        s.run.train_s,
     );
     let show = |name: &str, m: &Option<ClassMetrics>| {
         if let Some(m) = m {
@@ -226,7 +214,7 @@ fn report(s: &ClassifySummary, plot: Option<&Path>, json: bool) -> Result<()> {
     eprintln!(
         "best checkpoint (step {}): {}/best.safetensors",
         s.best_step.map_or("-".into(), |v| v.to_string()),
-        s.out.display()
+        s.run.out.display()
     );
     show("validation", &s.valid);
     show("test", &s.test);
@@ -234,36 +222,4 @@ fn report(s: &ClassifySummary, plot: Option<&Path>, json: bool) -> Result<()> {
         eprintln!("curves: {}", p.display());
     }
     Ok(())
-}
-
-/// DIR/accuracy.png: validation accuracy, and the training loss, by step.
-fn draw_plot(dir: &Path) -> Result<PathBuf> {
-    let m = read_metrics(dir);
-    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
-        m.iter()
-            .filter(|r| r["event"] == event)
-            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
-            .collect()
-    };
-    let path = dir.join("accuracy.png");
-    plot::line_chart(
-        &path,
-        &plot::Chart {
-            title: "Training loss and validation accuracy",
-            x_label: "step",
-            y_label: "loss (nats) / accuracy",
-            log_y: false,
-        },
-        &[
-            plot::Series {
-                name: "train loss".into(),
-                points: pick("train", "loss"),
-            },
-            plot::Series {
-                name: "validation accuracy".into(),
-                points: pick("eval", "val_accuracy"),
-            },
-        ],
-    )?;
-    Ok(path)
 }

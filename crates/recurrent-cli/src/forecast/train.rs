@@ -7,7 +7,7 @@ use crate::common::{
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::train::{EvalInfo, Observer, StepInfo, TrainRequest};
+use recurrent::train::{EvalInfo, Observer, StepInfo};
 use recurrent_tasks::forecast::eval::Baseline;
 use recurrent_tasks::forecast::series::{read_series, Fill, SeriesSpec};
 use recurrent_tasks::forecast::{
@@ -138,12 +138,7 @@ pub fn run(a: &ForecastArgs) -> Result<()> {
     };
     let series = read_series(&a.data, &spec, &mut |m| eprintln!("{m}"))?;
     let out = a.common.out_dir("forecast");
-    let mut req = TrainRequest::new(&out);
-    req.resume = a.common.resume.is_some();
-    req.limits = a.common.limits(DEFAULT_LIMITS)?;
-    req.save_every = a.common.save_every;
-    req.keep = a.common.keep;
-    req.on_nan = a.common.on_nan;
+    let req = a.common.request(&out, DEFAULT_LIMITS)?;
     eprintln!(
         "forecasting `{}` of {} ({} rows{}), {}, horizon {}, into {}",
         series.columns[0],

@@ -30,7 +30,10 @@ pub fn run() -> Result<()> {
         ..LmTrainConfig::default()
     };
     cfg.optim.lr = 3e-3;
-    let out = std::path::PathBuf::from(format!("runs/demo-{}", crate::common::timestamp()));
+    let out = std::path::PathBuf::from(format!(
+        "runs/demo-{}",
+        recurrent::calendar::utc_timestamp()
+    ));
     eprintln!("recurrent {}: the main job", env!("CARGO_PKG_VERSION"));
     eprintln!(
         "a character-level {} ({} x {}) learns this project's own source code ({} characters, embedded) for {BUDGET_S:.0} s on {threads} thread(s)\n",

@@ -11,7 +11,6 @@ use clap::Args;
 use recurrent::text::corpus::read_text;
 use recurrent::text::Tokenizer;
 use recurrent::train::Limits;
-use recurrent::train::TrainRequest;
 use recurrent_tasks::lm::train::{train_lm, LmTrainConfig, TrainSummary};
 use std::path::{Path, PathBuf};
 
@@ -98,12 +97,7 @@ pub fn run(args: &LmArgs) -> Result<()> {
     };
     let cfg = args.config()?;
     let out = args.common.out_dir("lm");
-    let mut req = TrainRequest::new(&out);
-    req.resume = args.common.resume.is_some();
-    req.limits = args.common.limits(DEFAULT_LIMITS)?;
-    req.save_every = args.common.save_every;
-    req.keep = args.common.keep;
-    req.on_nan = args.common.on_nan;
+    let req = args.common.request(&out, DEFAULT_LIMITS)?;
     let mut progress = Progress::new(install_interrupt());
     eprintln!(
         "training a {} {}x{} language model on {} ({} chars), {threads} thread(s), into {}",

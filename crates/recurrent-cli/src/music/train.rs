@@ -6,7 +6,7 @@ use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
 use crate::plot::draw_loss_plot;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::train::{Limits, TrainRequest};
+use recurrent::train::Limits;
 use recurrent_tasks::music;
 use recurrent_tasks::music::train::{train_music, MusicTrainConfig};
 use std::path::PathBuf;
@@ -99,12 +99,7 @@ pub fn run(args: &MusicArgs) -> Result<()> {
         eval_every: args.eval_every,
     };
     let out = args.common.out_dir("music");
-    let mut req = TrainRequest::new(&out);
-    req.resume = args.common.resume.is_some();
-    req.limits = args.common.limits(DEFAULT_LIMITS)?;
-    req.save_every = args.common.save_every;
-    req.keep = args.common.keep;
-    req.on_nan = args.common.on_nan;
+    let req = args.common.request(&out, DEFAULT_LIMITS)?;
     let mut progress = Progress::new(install_interrupt());
     eprintln!(
         "training a {} {}x{} music model on {} tunes of {}, {threads} thread(s), into {}",

@@ -3,14 +3,14 @@
 
 use crate::common::AccuracyProgress;
 use crate::common::{
-    install_interrupt, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
+    install_interrupt, print_ending, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
 };
 use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recurrent::model::Pooling;
 use recurrent::train::observe::{EvalInfo, Observer, StepInfo};
-use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use recurrent::train::Limits;
 use recurrent_tasks::speech::audio::augment::AugmentConfig;
 use recurrent_tasks::speech::audio::FeatureConfig;
 use recurrent_tasks::speech::connected::{train_connected, ConnectedSpeechConfig};
@@ -339,12 +339,7 @@ fn run_connected(args: &SpeechArgs) -> Result<()> {
     let threads = args.common.apply_threads()?;
     let cfg = args.connected_config()?;
     let out = args.common.out_dir("speech");
-    let mut req = TrainRequest::new(&out);
-    req.resume = args.common.resume.is_some();
-    req.limits = args.common.limits(CONNECTED_LIMITS)?;
-    req.save_every = args.common.save_every;
-    req.keep = args.common.keep;
-    req.on_nan = args.common.on_nan;
+    let req = args.common.request(&out, CONNECTED_LIMITS)?;
     let c = &cfg.ctc;
     eprintln!(
         "training a {}{} {}x{} CTC connected-digit recogniser (stack {}), {threads} thread(s), into {}",
@@ -372,19 +367,7 @@ fn run_connected(args: &SpeechArgs) -> Result<()> {
         print_json(&v);
         return Ok(());
     }
-    eprintln!(
-        "{} after {} steps ({:.2} epochs, {:.0} s of training)",
-        if s.already_complete {
-            "the run was already complete"
-        } else if s.finished {
-            "done"
-        } else {
-            "stopped"
-        },
-        s.steps,
-        s.epochs,
-        s.train_s
-    );
+    print_ending(s.already_complete, s.finished, s.steps, s.epochs, s.train_s);
     eprintln!(
         "best checkpoint (step {}): {}/best.safetensors",
         s.best_step.map_or("-".into(), |v| v.to_string()),
@@ -425,12 +408,7 @@ pub fn run(args: &SpeechArgs) -> Result<()> {
     let threads = args.common.apply_threads()?;
     let cfg = args.config()?;
     let out = args.common.out_dir("speech");
-    let mut req = TrainRequest::new(&out);
-    req.resume = args.common.resume.is_some();
-    req.limits = args.common.limits(DEFAULT_LIMITS)?;
-    req.save_every = args.common.save_every;
-    req.keep = args.common.keep;
-    req.on_nan = args.common.on_nan;
+    let req = args.common.request(&out, DEFAULT_LIMITS)?;
     eprintln!(
         "training a {}{} {}x{} digit recogniser ({} pooling), {threads} thread(s), into {}",
         if cfg.bidirectional {
@@ -466,19 +444,7 @@ fn report(s: &SpeechSummary, plots: &[PathBuf], json: bool) -> Result<()> {
         print_json(&v);
         return Ok(());
     }
-    eprintln!(
-        "{} after {} steps ({:.2} epochs, {:.0} s of training)",
-        if s.already_complete {
-            "the run was already complete"
-        } else if s.finished {
-            "done"
-        } else {
-            "stopped"
-        },
-        s.steps,
-        s.epochs,
-        s.train_s
-    );
+    print_ending(s.already_complete, s.finished, s.steps, s.epochs, s.train_s);
     eprintln!(
         "best checkpoint (step {}): {}/best.safetensors",
         s.best_step.map_or("-".into(), |v| v.to_string()),
@@ -508,35 +474,7 @@ fn report(s: &SpeechSummary, plots: &[PathBuf], json: bool) -> Result<()> {
 /// DIR/utterance.png (a test recording's log-mel frames and the model's per-frame output).
 fn draw_plots(dir: &Path, data: &Path, s: &SpeechSummary) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let m = read_metrics(dir);
-    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
-        m.iter()
-            .filter(|r| r["event"] == event)
-            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
-            .collect()
-    };
-    let curves = dir.join("accuracy.png");
-    if plot::line_chart(
-        &curves,
-        &plot::Chart {
-            title: "Training loss and validation accuracy",
-            x_label: "step",
-            y_label: "loss (nats) / accuracy",
-            log_y: false,
-        },
-        &[
-            plot::Series {
-                name: "train loss".into(),
-                points: pick("train", "loss"),
-            },
-            plot::Series {
-                name: "validation accuracy".into(),
-                points: pick("eval", "val_accuracy"),
-            },
-        ],
-    )
-    .is_ok()
-    {
+    if let Ok(curves) = plot::accuracy_plot(dir) {
         out.push(curves);
     }
     if let Some(t) = &s.test {

@@ -1,13 +1,12 @@
 //! `recurrent train tag`: a part-of-speech (or any CoNLL-U column) tagger.
 
 use crate::common::{
-    install_interrupt, print_json, show_defaults, AccuracyProgress, OptimArgs, Progress,
-    TrainCommon,
+    install_interrupt, print_ending, print_json, show_defaults, AccuracyProgress, OptimArgs,
+    Progress, TrainCommon,
 };
-use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use recurrent::train::Limits;
 use recurrent_tasks::tag::conllu::{column_index, read_conllu, TaggedSentence};
 use recurrent_tasks::tag::train::{train_tag, TagMetrics, TagSummary, TagTrainConfig};
 use std::path::{Path, PathBuf};
@@ -132,12 +131,7 @@ pub fn run(a: &TagArgs) -> Result<()> {
         vectors: a.vectors.as_ref().map(|p| p.display().to_string()),
     };
     let out = a.common.out_dir("tag");
-    let mut req = TrainRequest::new(&out);
-    req.resume = a.common.resume.is_some();
-    req.limits = a.common.limits(DEFAULT_LIMITS)?;
-    req.save_every = a.common.save_every;
-    req.keep = a.common.keep;
-    req.on_nan = a.common.on_nan;
+    let req = a.common.request(&out, DEFAULT_LIMITS)?;
     eprintln!(
         "training a {}{} {}x{} tagger, {threads} thread(s), into {}",
         if cfg.bidirectional {
@@ -160,10 +154,10 @@ pub fn run(a: &TagArgs) -> Result<()> {
         &mut progress,
     )?;
     progress.0.finish();
-    let plot_path = if s.already_complete {
+    let plot_path = if s.run.already_complete {
         None
     } else {
-        draw_plot(&out).ok()
+        crate::plot::accuracy_plot(&out).ok()
     };
     report(&s, plot_path.as_deref(), a.common.json)
 }
@@ -175,14 +169,17 @@ fn report(s: &TagSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         print_json(&v);
         return Ok(());
     }
-    eprintln!(
-        "{} after {} steps ({:.2} epochs, {:.0} s of training); best checkpoint (step {}): {}/best.safetensors",
-        if s.already_complete { "the run was already complete" } else if s.finished { "done" } else { "stopped" },
-        s.steps,
+    print_ending(
+        s.run.already_complete,
+        s.run.finished,
+        s.run.steps,
         s.epochs,
-        s.train_s,
+        s.run.train_s,
+    );
+    eprintln!(
+        "best checkpoint (step {}): {}/best.safetensors",
         s.best_step.map_or("-".into(), |v| v.to_string()),
-        s.out.display()
+        s.run.out.display()
     );
     let show = |name: &str, m: &Option<TagMetrics>| {
         if let Some(m) = m {
@@ -203,36 +200,4 @@ fn report(s: &TagSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         eprintln!("curves: {}", p.display());
     }
     Ok(())
-}
-
-/// DIR/accuracy.png: training loss and validation accuracy by step.
-pub fn draw_plot(dir: &Path) -> Result<PathBuf> {
-    let m = read_metrics(dir);
-    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
-        m.iter()
-            .filter(|r| r["event"] == event)
-            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
-            .collect()
-    };
-    let path = dir.join("accuracy.png");
-    plot::line_chart(
-        &path,
-        &plot::Chart {
-            title: "Training loss and validation accuracy",
-            x_label: "step",
-            y_label: "loss (nats) / accuracy",
-            log_y: false,
-        },
-        &[
-            plot::Series {
-                name: "train loss".into(),
-                points: pick("train", "loss"),
-            },
-            plot::Series {
-                name: "validation accuracy".into(),
-                points: pick("eval", "val_accuracy"),
-            },
-        ],
-    )?;
-    Ok(path)
 }

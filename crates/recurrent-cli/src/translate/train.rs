@@ -2,13 +2,12 @@
 //! (translation), or on a generated string-to-string task (`--synthetic reverse|sort`).
 
 use crate::common::{
-    install_interrupt, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
+    install_interrupt, print_ending, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
 };
-use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recurrent::model::Attention;
-use recurrent::train::{run::read_metrics, Limits, TrainRequest};
+use recurrent::train::Limits;
 use recurrent_tasks::translate::parallel::read_parallel;
 use recurrent_tasks::translate::{
     synthetic_pairs, train_translate, TranslateSummary, TranslateTrainConfig,
@@ -152,12 +151,7 @@ pub fn run(args: &TranslateArgs) -> Result<()> {
     };
     let cfg = args.config()?;
     let out = args.common.out_dir("translate");
-    let mut req = TrainRequest::new(&out);
-    req.resume = args.common.resume.is_some();
-    req.limits = args.common.limits(DEFAULT_LIMITS)?;
-    req.save_every = args.common.save_every;
-    req.keep = args.common.keep;
-    req.on_nan = args.common.on_nan;
+    let req = args.common.request(&out, DEFAULT_LIMITS)?;
     eprintln!(
         "training a {}{} {}x{} encoder-decoder, attention {}, {threads} thread(s), into {}",
         if cfg.bidirectional {
@@ -177,7 +171,7 @@ pub fn run(args: &TranslateArgs) -> Result<()> {
     let plot_path = if summary.already_complete {
         None
     } else {
-        draw_plot(&out).ok()
+        crate::plot::loss_plot(&out, "Training and validation loss (nats per target token)").ok()
     };
     report(&summary, plot_path.as_deref(), args.common.json)
 }
@@ -189,19 +183,7 @@ fn report(s: &TranslateSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         print_json(&v);
         return Ok(());
     }
-    eprintln!(
-        "{} after {} steps ({:.2} epochs, {:.0} s of training)",
-        if s.already_complete {
-            "the run was already complete"
-        } else if s.finished {
-            "done"
-        } else {
-            "stopped"
-        },
-        s.steps,
-        s.epochs,
-        s.train_s
-    );
+    print_ending(s.already_complete, s.finished, s.steps, s.epochs, s.train_s);
     eprintln!(
         "best checkpoint (step {}): {}/best.safetensors, validation loss {}",
         s.best_step.map_or("-".into(), |v| v.to_string()),
@@ -231,36 +213,4 @@ fn report(s: &TranslateSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         eprintln!("curves: {}", p.display());
     }
     Ok(())
-}
-
-/// DIR/loss.png: training and validation loss by step.
-fn draw_plot(dir: &Path) -> Result<PathBuf> {
-    let m = read_metrics(dir);
-    let pick = |event: &str, key: &str| -> Vec<(f64, f64)> {
-        m.iter()
-            .filter(|r| r["event"] == event)
-            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
-            .collect()
-    };
-    let path = dir.join("loss.png");
-    plot::line_chart(
-        &path,
-        &plot::Chart {
-            title: "Training and validation loss (nats per target token)",
-            x_label: "step",
-            y_label: "loss (nats)",
-            log_y: false,
-        },
-        &[
-            plot::Series {
-                name: "train loss".into(),
-                points: pick("train", "loss"),
-            },
-            plot::Series {
-                name: "validation loss".into(),
-                points: pick("eval", "val_loss"),
-            },
-        ],
-    )?;
-    Ok(path)
 }

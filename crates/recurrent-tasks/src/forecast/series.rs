@@ -17,6 +17,7 @@
 //! neighbours, `forward` repeats the previous row, `none` makes a gap an error. Each gap
 //! filled is reported through the `notice` callback (the CLI prints it on stderr).
 
+use recurrent::calendar;
 use recurrent::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -63,37 +64,18 @@ impl Date {
         Some(Date { year, month, day })
     }
 
-    /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`); a monthly date counts
-    /// as its first day.
+    /// Days since 1970-01-01; a monthly date counts as its first day.
     pub fn days(&self) -> i64 {
-        let (y, m, d) = (
-            self.year as i64 - i64::from(self.month <= 2),
-            self.month as i64,
-            self.day.unwrap_or(1) as i64,
-        );
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (m + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146097 + doe - 719468
+        calendar::days_from_civil(self.year as i64, self.month, self.day.unwrap_or(1))
     }
 
-    /// The date `days` after 1970-01-01 (`civil_from_days`).
+    /// The date `days` after 1970-01-01.
     pub fn from_days(days: i64) -> Date {
-        let z = days + 719468;
-        let era = z.div_euclid(146097);
-        let doe = z - era * 146097;
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
+        let (year, month, day) = calendar::civil_from_days(days);
         Date {
-            year: y as i32,
-            month: m as u32,
-            day: Some(d as u32),
+            year: year as i32,
+            month,
+            day: Some(day),
         }
     }
 

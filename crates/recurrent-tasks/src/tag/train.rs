@@ -27,9 +27,10 @@ use recurrent::text::Vocab;
 use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
+use recurrent::train::RunSummary;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Everything that decides the trained weights. Defaults: the configuration of
 /// docs/results.md.
@@ -407,20 +408,11 @@ impl Task for TagTask {
 /// What a run reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct TagSummary {
-    /// The run directory.
-    pub out: PathBuf,
-    /// Optimizer steps done.
-    pub steps: u64,
+    /// What every run reports (steps, time, speed, whether it finished), flattened.
+    #[serde(flatten)]
+    pub run: RunSummary,
     /// Passes over the training data done.
     pub epochs: f64,
-    /// Seconds spent in training steps (loading and evaluation excluded).
-    pub train_s: f64,
-    /// Training words per second.
-    pub tokens_per_s: f64,
-    /// The last training batch's loss.
-    pub train_loss: Option<f64>,
-    /// Trainable parameters.
-    pub params: usize,
     /// Words in the vocabulary (with `<unk>`).
     pub vocab: usize,
     /// Tag names, index = output.
@@ -435,12 +427,6 @@ pub struct TagSummary {
     pub test: Option<TagMetrics>,
     /// The step of the best checkpoint.
     pub best_step: Option<u64>,
-    /// Batches skipped for a non-finite loss or gradient (`--on-nan skip`).
-    pub nan_skips: u64,
-    /// A limit was reached (false: stopped early, e.g. Ctrl-C).
-    pub finished: bool,
-    /// The run was already complete: nothing was trained.
-    pub already_complete: bool,
 }
 
 /// Trains (or resumes) a tagger, then scores its best checkpoint on validation and test.
@@ -555,14 +541,9 @@ pub fn train_tag(
         .as_ref()
         .map(|v| score(&best, v, &tags))
         .transpose()?;
+    let epochs = s.steps as f64 / per_epoch.max(1) as f64;
     let summary = TagSummary {
-        out: s.out,
-        steps: s.steps,
-        epochs: s.steps as f64 / per_epoch.max(1) as f64,
-        train_s: s.train_s,
-        tokens_per_s: s.tokens_per_s,
-        train_loss: s.train_loss,
-        params: s.params,
+        epochs,
         vocab: vocab.len(),
         tags,
         train_sentences: train.len(),
@@ -570,12 +551,10 @@ pub fn train_tag(
         valid: valid_m,
         test: test_m,
         best_step,
-        nan_skips: s.nan_skips,
-        finished: s.finished,
-        already_complete: s.already_complete,
+        run: s,
     };
     // A finished run asked to resume changes nothing, results.json included.
-    if !summary.already_complete {
+    if !summary.run.already_complete {
         let json =
             serde_json::to_string_pretty(&summary).map_err(|e| Error::Config(e.to_string()))?;
         checkpoint::write_file_atomic(req.out.join("results.json"), json.as_bytes())?;
