@@ -13,7 +13,7 @@ use crate::common::{install_interrupt, parse_cell, print_json, Progress};
 use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
+use recurrent::optim::{OptimSettings, OptimizerKind};
 use recurrent::train::run::read_metrics;
 use recurrent::train::{EvalInfo, Observer, OnNan, StepInfo, TrainRequest};
 use recurrent_tasks::lab::longrange::{train_long_range, LongRangeConfig, LongRangeKind};
@@ -143,10 +143,8 @@ fn base_config(m: &ModelFlags, cell: &str, length: usize, clip: f64) -> Result<L
     cfg.optim = OptimSettings {
         optimizer: m.optimizer,
         lr: m.lr,
-        weight_decay: None,
         clip,
-        lr_schedule: ScheduleKind::Constant,
-        warmup: 0,
+        ..OptimSettings::default()
     };
     cfg.eval_every = m.eval_every;
     cfg.test_size = m.test_size;

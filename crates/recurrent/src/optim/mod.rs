@@ -141,21 +141,19 @@ impl OptimConfig {
 
     /// PyTorch's defaults for the optimizer `name`, with learning rate `lr`.
     pub fn named(name: &str, lr: f64) -> Result<Self> {
-        let mut c = match name {
-            "sgd" => OptimConfig::Sgd(SgdConfig::default()),
-            "adam" => OptimConfig::Adam(AdamConfig::default()),
-            "adamw" => OptimConfig::AdamW(AdamWConfig::default()),
-            "rmsprop" => OptimConfig::RmsProp(RmsPropConfig::default()),
-            "adagrad" => OptimConfig::Adagrad(AdagradConfig::default()),
-            other => {
-                return Err(Error::Config(format!(
-                    "unknown optimizer `{other}`: use one of {}",
-                    Self::NAMES.join(", ")
-                )))
-            }
+        Ok(Self::of(name.parse()?, lr))
+    }
+    /// PyTorch's defaults for the optimizer `kind`, with learning rate `lr`.
+    pub fn of(kind: OptimizerKind, lr: f64) -> Self {
+        let mut c = match kind {
+            OptimizerKind::Sgd => OptimConfig::Sgd(SgdConfig::default()),
+            OptimizerKind::Adam => OptimConfig::Adam(AdamConfig::default()),
+            OptimizerKind::AdamW => OptimConfig::AdamW(AdamWConfig::default()),
+            OptimizerKind::RmsProp => OptimConfig::RmsProp(RmsPropConfig::default()),
+            OptimizerKind::Adagrad => OptimConfig::Adagrad(AdagradConfig::default()),
         };
         c.set_lr(lr);
-        Ok(c)
+        c
     }
     /// The configured (initial) learning rate.
     pub fn lr(&self) -> f64 {

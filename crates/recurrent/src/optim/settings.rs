@@ -165,15 +165,7 @@ impl OptimSettings {
     }
     /// The optimizer's configuration: PyTorch's defaults, this rate and decay.
     pub fn optim_config(&self) -> OptimConfig {
-        let lr = self.lr;
-        let mut c = match self.optimizer {
-            OptimizerKind::Sgd => OptimConfig::Sgd(super::SgdConfig::default()),
-            OptimizerKind::Adam => OptimConfig::Adam(super::AdamConfig::default()),
-            OptimizerKind::AdamW => OptimConfig::AdamW(super::AdamWConfig::default()),
-            OptimizerKind::RmsProp => OptimConfig::RmsProp(super::RmsPropConfig::default()),
-            OptimizerKind::Adagrad => OptimConfig::Adagrad(super::AdagradConfig::default()),
-        };
-        c.set_lr(lr);
+        let mut c = OptimConfig::of(self.optimizer, self.lr);
         if let Some(wd) = self.weight_decay {
             match &mut c {
                 OptimConfig::Sgd(c) => c.weight_decay = wd,

@@ -49,7 +49,13 @@ impl<F: Float, R: UpdateRule<F>> Optimizer<F> for Stateful<F, R> {
         self.rule.name()
     }
     fn step(&mut self, model: &mut dyn Module<F>) -> Result<()> {
-        self.bufs.prepare(model, &self.rule.init())?;
+        // The starting values matter only when the buffers are made, at the first step.
+        let init = if self.bufs.is_empty() {
+            self.rule.init()
+        } else {
+            Vec::new()
+        };
+        self.bufs.prepare(model, &init)?;
         self.rule.update(self.step + 1, model, &mut self.bufs);
         self.step += 1;
         Ok(())
@@ -101,6 +107,11 @@ pub struct Buffers<F> {
 }
 
 impl<F: Float> Buffers<F> {
+    /// No buffer made yet (before the first step, or after loading a fresh state).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     pub(crate) fn new(names: Vec<&'static str>) -> Self {
         Buffers {
             names,

@@ -184,7 +184,7 @@ impl<'a, T: Task> Trainer<'a, T> {
             task,
             model,
             req,
-            optim: OptimSettings::adam(1e-3, 0.0),
+            optim: OptimSettings::default(),
             eval_every: EvalEvery::Steps(u64::MAX),
             config: serde_json::Value::Null,
             seed: 0,
