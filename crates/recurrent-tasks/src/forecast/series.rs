@@ -333,24 +333,7 @@ pub fn parse_series(
     spec: &SeriesSpec,
     notice: &mut dyn FnMut(&str),
 ) -> Result<Series> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    // (line number, line), blank lines skipped (a final newline, or none, is fine).
-    let mut lines = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .enumerate()
-        .map(|(i, l)| (i + 1, l))
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (_, header_line) = lines.next().ok_or_else(|| {
-        Error::format(
-            path,
-            "the file is empty: a CSV file with a header row and one row per time step is needed",
-        )
-    })?;
-    let header: Vec<String> = split_fields(header_line, path, 1)?
-        .into_iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let (header, rows) = read_table(text, path)?;
     let find = |name: &str, flag: &str| -> Result<usize> {
         header.iter().position(|h| h == name).ok_or_else(|| {
             Error::format(
@@ -374,6 +357,67 @@ pub fn parse_series(
             .map(|c| find(c, "--column"))
             .collect::<Result<_>>()?
     };
+    let date_idx = match &spec.date_column {
+        Some(d) => Some(find(d, "--date-column")?),
+        None => {
+            (header.len() > 1 && !value_idx.contains(&0) && Date::parse(&rows[0].1[0]).is_some())
+                .then_some(0)
+        }
+    };
+    if let Some(d) = date_idx {
+        if value_idx.contains(&d) {
+            return Err(Error::Config(format!(
+                "column `{}` is both the date column and a value column",
+                header[d]
+            )));
+        }
+    }
+    let values = read_values(&rows, &header, &value_idx, path)?;
+    let columns: Vec<String> = value_idx.iter().map(|&j| header[j].clone()).collect();
+    let mut series = Series {
+        columns,
+        values,
+        dates: None,
+        date_column: None,
+        freq: None,
+        filled: Vec::new(),
+    };
+    let Some(d) = date_idx else {
+        return Ok(series);
+    };
+    let dates = read_dates(&rows, d, &header[d], path)?;
+    series.date_column = Some(header[d].clone());
+    match infer_freq(&dates) {
+        None => series.dates = Some(dates),
+        Some(freq) => {
+            let lines: Vec<usize> = rows.iter().map(|(n, _)| *n).collect();
+            fill_gaps(&mut series, dates, freq, &lines, spec.fill, path, notice)?;
+        }
+    }
+    Ok(series)
+}
+
+/// A table as (trimmed header, rows of (line number, fields)), each row as wide as the
+/// header; blank lines skipped (a final newline, or none, is fine).
+#[allow(clippy::type_complexity)]
+fn read_table(text: &str, path: &Path) -> Result<(Vec<String>, Vec<(usize, Vec<String>)>)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header_line) = lines.next().ok_or_else(|| {
+        Error::format(
+            path,
+            "the file is empty: a CSV file with a header row and one row per time step is needed",
+        )
+    })?;
+    let header: Vec<String> = split_fields(header_line, path, 1)?
+        .into_iter()
+        .map(|h| h.trim().to_string())
+        .collect();
     let rows: Vec<(usize, Vec<String>)> = lines
         .map(|(n, l)| split_fields(l, path, n).map(|f| (n, f)))
         .collect::<Result<_>>()?;
@@ -395,25 +439,19 @@ pub fn parse_series(
             ));
         }
     }
-    let date_idx = match &spec.date_column {
-        Some(d) => Some(find(d, "--date-column")?),
-        None => {
-            (header.len() > 1 && !value_idx.contains(&0) && Date::parse(&rows[0].1[0]).is_some())
-                .then_some(0)
-        }
-    };
-    if let Some(d) = date_idx {
-        if value_idx.contains(&d) {
-            return Err(Error::Config(format!(
-                "column `{}` is both the date column and a value column",
-                header[d]
-            )));
-        }
-    }
-    let width = value_idx.len();
-    let mut values = Vec::with_capacity(rows.len() * width);
-    for (n, f) in &rows {
-        for &j in &value_idx {
+    Ok((header, rows))
+}
+
+/// The value columns `value_idx` of every row, row-major; each cell a finite number.
+fn read_values(
+    rows: &[(usize, Vec<String>)],
+    header: &[String],
+    value_idx: &[usize],
+    path: &Path,
+) -> Result<Vec<f64>> {
+    let mut values = Vec::with_capacity(rows.len() * value_idx.len());
+    for (n, f) in rows {
+        for &j in value_idx {
             let cell = f[j].trim();
             let at = || format!("line {n}, column `{}`", header[j]);
             if cell.is_empty() {
@@ -438,20 +476,18 @@ pub fn parse_series(
             values.push(v);
         }
     }
-    let columns: Vec<String> = value_idx.iter().map(|&j| header[j].clone()).collect();
-    let Some(d) = date_idx else {
-        return Ok(Series {
-            columns,
-            values,
-            dates: None,
-            date_column: None,
-            freq: None,
-            filled: Vec::new(),
-        });
-    };
-    let dname = &header[d];
+    Ok(values)
+}
+
+/// The date column `d` (named `dname`) of every row, all of one form.
+fn read_dates(
+    rows: &[(usize, Vec<String>)],
+    d: usize,
+    dname: &str,
+    path: &Path,
+) -> Result<Vec<Date>> {
     let mut dates = Vec::with_capacity(rows.len());
-    for (n, f) in &rows {
+    for (n, f) in rows {
         let date = Date::parse(&f[d]).ok_or_else(|| {
             Error::format(
                 path,
@@ -476,18 +512,24 @@ pub fn parse_series(
         }
         dates.push(date);
     }
-    let freq = infer_freq(&dates);
-    let Some(freq) = freq else {
-        return Ok(Series {
-            columns,
-            values,
-            dates: Some(dates),
-            date_column: Some(dname.clone()),
-            freq: None,
-            filled: Vec::new(),
-        });
-    };
-    // Walk the rows, inserting missing dates by the policy.
+    Ok(dates)
+}
+
+/// Sets the series' dates at frequency `freq`, inserting the missing ones (and their
+/// values) by the policy `fill`. `lines[i]` is row i's line in the file.
+#[allow(clippy::too_many_arguments)]
+fn fill_gaps(
+    series: &mut Series,
+    dates: Vec<Date>,
+    freq: Freq,
+    lines: &[usize],
+    fill: Fill,
+    path: &Path,
+    notice: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let dname = series.date_column.clone().unwrap_or_default();
+    let width = series.columns.len();
+    let values = std::mem::take(&mut series.values);
     let mut out_vals = Vec::with_capacity(values.len());
     let mut out_dates = Vec::with_capacity(dates.len());
     let mut filled = Vec::new();
@@ -500,7 +542,7 @@ pub fn parse_series(
                     format!(
                         "line {}, column `{dname}`: {cur} does not follow {prev} at the series' {freq} frequency \
                          (dates must increase by whole steps): sort the file or remove the row",
-                        rows[i].0
+                        lines[i]
                     ),
                 )
             })?;
@@ -512,42 +554,38 @@ pub fn parse_series(
                 } else {
                     format!("{first} .. {last} ({} dates)", k - 1)
                 };
-                match spec.fill {
-                    Fill::None => {
-                        return Err(Error::format(
-                            path,
-                            format!(
-                                "line {}: missing date {what} before {cur} (--fill none); \
-                                 use --fill interpolate or --fill forward to fill gaps",
-                                rows[i].0
-                            ),
-                        ))
+                if fill == Fill::None {
+                    return Err(Error::format(
+                        path,
+                        format!(
+                            "line {}: missing date {what} before {cur} (--fill none); \
+                             use --fill interpolate or --fill forward to fill gaps",
+                            lines[i]
+                        ),
+                    ));
+                }
+                notice(&format!(
+                    "{}: missing date {what} before line {}: filled by {}",
+                    path.display(),
+                    lines[i],
+                    if fill == Fill::Forward {
+                        "repeating the previous row"
+                    } else {
+                        "linear interpolation"
                     }
-                    Fill::Interpolate | Fill::Forward => {
-                        notice(&format!(
-                            "{}: missing date {what} before line {}: filled by {}",
-                            path.display(),
-                            rows[i].0,
-                            if spec.fill == Fill::Forward {
-                                "repeating the previous row"
-                            } else {
-                                "linear interpolation"
-                            }
-                        ));
-                        for s in 1..k {
-                            filled.push(out_dates.len());
-                            out_dates.push(prev.add(freq, s));
-                            let a = &values[(i - 1) * width..i * width];
-                            let b = &values[i * width..(i + 1) * width];
-                            let frac = s as f64 / k as f64;
-                            for j in 0..width {
-                                out_vals.push(if spec.fill == Fill::Forward {
-                                    a[j]
-                                } else {
-                                    a[j] + (b[j] - a[j]) * frac
-                                });
-                            }
-                        }
+                ));
+                for s in 1..k {
+                    filled.push(out_dates.len());
+                    out_dates.push(prev.add(freq, s));
+                    let a = &values[(i - 1) * width..i * width];
+                    let b = &values[i * width..(i + 1) * width];
+                    let frac = s as f64 / k as f64;
+                    for j in 0..width {
+                        out_vals.push(if fill == Fill::Forward {
+                            a[j]
+                        } else {
+                            a[j] + (b[j] - a[j]) * frac
+                        });
                     }
                 }
             }
@@ -555,14 +593,11 @@ pub fn parse_series(
         out_dates.push(dates[i]);
         out_vals.extend_from_slice(&values[i * width..(i + 1) * width]);
     }
-    Ok(Series {
-        columns,
-        values: out_vals,
-        dates: Some(out_dates),
-        date_column: Some(dname.clone()),
-        freq: Some(freq),
-        filled,
-    })
+    series.values = out_vals;
+    series.dates = Some(out_dates);
+    series.freq = Some(freq);
+    series.filled = filled;
+    Ok(())
 }
 
 /// The most common spacing between consecutive dates: months when every date falls on the

@@ -9,7 +9,7 @@
 //! symbol, an unterminated tuplet, a character that is not ABC.
 
 use recurrent::error::{Error, Result};
-use recurrent::text::abc::{tokenize, Kind};
+use recurrent::text::abc::{tokenize, Kind, Token};
 use std::path::Path;
 
 /// Ticks in a whole note (divisible by 2^7, 3^2 and 5).
@@ -292,280 +292,291 @@ struct State {
 /// file line of its first line, so errors give the line in the file.
 pub fn parse_tune(text: &str, origin: &Path, first_line: usize) -> Result<ParsedTune> {
     let toks = tokenize(text);
-    let err = |line: usize, msg: String| {
-        Error::format(origin, format!("line {}: {msg}", line + first_line - 1))
+    let at = Place { origin, first_line };
+    let (mut tune, fifths, body) = parse_header(&toks, text, &at)?;
+    let mut st = State {
+        unit: tune
+            .unit
+            .ticks()
+            .ok_or_else(|| at.err(1, "unit length not representable".into()))?,
+        meter: tune.meter.and_then(|m| m.ticks()),
+        sig: signature(fifths),
+        bar_acc: Vec::new(),
+        tuplet: None,
     };
+    let mut cur = 0u32;
+    let mut last_line = 1;
+    for t in &toks[body..] {
+        last_line = t.line;
+        cur = music_token(t, t.text(text), cur, &mut st, &mut tune, &at)?;
+    }
+    if let Some((_, _, p, l)) = st.tuplet {
+        return Err(at.err(
+            l,
+            format!("unterminated tuplet `({p}`: the tune ends before its notes"),
+        ));
+    }
+    if cur > 0 {
+        tune.bars.push(Bar {
+            ticks: cur,
+            expected: st.meter,
+            line: at.line(last_line),
+            first: tune.bars.is_empty(),
+            section_end: true,
+        });
+    }
+    Ok(tune)
+}
+
+/// Where a tune sits, for errors that give the line in its file.
+struct Place<'a> {
+    origin: &'a Path,
+    first_line: usize,
+}
+
+impl Place<'_> {
+    /// The file line of the tune's line `line`.
+    fn line(&self, line: usize) -> usize {
+        line + self.first_line - 1
+    }
+    fn err(&self, line: usize, msg: String) -> Error {
+        Error::format(self.origin, format!("line {}: {msg}", self.line(line)))
+    }
+}
+
+/// The header: fields up to and including `K:`. Returns the tune with its header filled
+/// in (no music yet), the key's fifths and the index of the first token after `K:`.
+fn parse_header(toks: &[Token], text: &str, at: &Place) -> Result<(ParsedTune, i32, usize)> {
     let mut title = None;
     let mut meter: Option<Frac> = None;
     let mut meter_text = String::from("none");
     let mut unit: Option<Frac> = None;
-    let mut key: Option<(String, u8, i32)> = None;
     let mut tempo = 120;
-    let mut body_start = text.len();
-    let mut k = 0;
-    // Header: fields up to and including K:.
-    while k < toks.len() {
-        let t = toks[k];
-        k += 1;
+    for (k, t) in toks.iter().enumerate() {
         match t.kind {
             Kind::Field => {
                 let s = t.text(text);
                 let letter = s.as_bytes()[0] as char;
                 let v = s[2..].trim();
                 if !KNOWN_FIELDS.contains(letter) {
-                    return Err(err(t.line, format!("unknown header `{letter}:`")));
+                    return Err(at.err(t.line, format!("unknown header `{letter}:`")));
                 }
                 match letter {
                     'T' if title.is_none() => title = Some(v.to_string()),
                     'M' => {
-                        meter = parse_meter(v).map_err(|m| err(t.line, m))?;
+                        meter = parse_meter(v).map_err(|m| at.err(t.line, m))?;
                         meter_text = v.to_string();
                     }
                     'L' => {
                         unit = Some(
                             parse_frac(v)
-                                .ok_or_else(|| err(t.line, format!("bad unit length `{v}`")))?,
+                                .ok_or_else(|| at.err(t.line, format!("bad unit length `{v}`")))?,
                         )
                     }
                     'Q' => tempo = parse_tempo(v).unwrap_or(120),
                     'K' => {
-                        let (pc, f) = parse_key(v).map_err(|m| err(t.line, m))?;
-                        key = Some((v.to_string(), pc, f));
-                        body_start = t.end;
-                        break;
+                        let (tonic, fifths) = parse_key(v).map_err(|m| at.err(t.line, m))?;
+                        let tune = ParsedTune {
+                            title,
+                            meter,
+                            meter_text,
+                            unit: unit.unwrap_or_else(|| default_unit(meter)),
+                            key: v.to_string(),
+                            tonic,
+                            tempo,
+                            body_start: t.end,
+                            items: Vec::new(),
+                            bars: Vec::new(),
+                        };
+                        return Ok((tune, fifths, k + 1));
                     }
                     _ => {}
                 }
             }
             Kind::Newline | Kind::Space | Kind::Comment => {}
             _ => {
-                return Err(err(
+                return Err(at.err(
                     t.line,
                     format!("music before the `K:` line (`{}`)", t.text(text)),
                 ))
             }
         }
     }
-    let Some((key, tonic, fifths)) = key else {
-        return Err(err(1, "no `K:` line (the key ends the header)".into()));
-    };
-    let unit = unit.unwrap_or_else(|| default_unit(meter));
-    let mut st = State {
-        unit: unit
-            .ticks()
-            .ok_or_else(|| err(1, "unit length not representable".into()))?,
-        meter: meter.and_then(|m| m.ticks()),
-        sig: signature(fifths),
-        bar_acc: Vec::new(),
-        tuplet: None,
-    };
-    let mut items = Vec::new();
-    let mut bars: Vec<Bar> = Vec::new();
-    let mut cur = 0u32;
-    let mut last_line = 1;
-    while k < toks.len() {
-        let t = toks[k];
-        k += 1;
-        let s = t.text(text);
-        last_line = t.line;
-        match t.kind {
-            Kind::Newline
-            | Kind::Space
-            | Kind::Comment
-            | Kind::Continuation
-            | Kind::Decoration
-            | Kind::SlurOpen
-            | Kind::SlurClose => {}
-            Kind::Field => {
-                let letter = s.as_bytes()[0] as char;
-                if !KNOWN_FIELDS.contains(letter) {
-                    return Err(err(t.line, format!("unknown field `{letter}:`")));
-                }
-                field_in_body(letter, s[2..].trim(), &mut st).map_err(|m| err(t.line, m))?;
+    Err(at.err(1, "no `K:` line (the key ends the header)".into()))
+}
+
+/// One token of the music (its text `s`), added to the tune's items and bars; `cur` is
+/// the ticks so far in the open bar, returned updated.
+fn music_token(
+    t: &Token,
+    s: &str,
+    cur: u32,
+    st: &mut State,
+    tune: &mut ParsedTune,
+    at: &Place,
+) -> Result<u32> {
+    let (items, bars) = (&mut tune.items, &mut tune.bars);
+    match t.kind {
+        Kind::Newline
+        | Kind::Space
+        | Kind::Comment
+        | Kind::Continuation
+        | Kind::Decoration
+        | Kind::SlurOpen
+        | Kind::SlurClose => {}
+        Kind::Field | Kind::InlineField => {
+            let (inner, open) = if t.kind == Kind::Field {
+                (s, "")
+            } else {
+                (&s[1..s.len() - 1], "[")
+            };
+            let letter = inner.as_bytes()[0] as char;
+            if !KNOWN_FIELDS.contains(letter) {
+                return Err(at.err(t.line, format!("unknown field `{open}{letter}:`")));
             }
-            Kind::InlineField => {
-                let inner = &s[1..s.len() - 1];
-                let letter = inner.as_bytes()[0] as char;
-                if !KNOWN_FIELDS.contains(letter) {
-                    return Err(err(t.line, format!("unknown field `[{letter}:`")));
-                }
-                field_in_body(letter, inner[2..].trim(), &mut st).map_err(|m| err(t.line, m))?;
+            field_in_body(letter, inner[2..].trim(), st).map_err(|m| at.err(t.line, m))?;
+        }
+        Kind::ChordSymbol => {
+            if s.len() < 2 || !s.ends_with('"') {
+                return Err(at.err(t.line, format!("unclosed chord symbol `{s}`")));
             }
-            Kind::ChordSymbol => {
-                if s.len() < 2 || !s.ends_with('"') {
-                    return Err(err(t.line, format!("unclosed chord symbol `{s}`")));
+            items.push(Item::Chord(s[1..s.len() - 1].to_string()));
+        }
+        Kind::Ending => {
+            let n: u32 = s.trim_start_matches('[').parse().unwrap_or(1);
+            if let Some(b) = bars.last_mut() {
+                if cur == 0 {
+                    b.section_end = true;
                 }
-                items.push(Item::Chord(s[1..s.len() - 1].to_string()));
             }
-            Kind::Ending => {
-                let n: u32 = s.trim_start_matches('[').parse().unwrap_or(1);
-                if let Some(b) = bars.last_mut() {
-                    if cur == 0 {
-                        b.section_end = true;
-                    }
-                }
-                items.push(Item::Ending(n));
+            items.push(Item::Ending(n));
+        }
+        Kind::Tuplet => {
+            if let Some((_, _, _, l)) = st.tuplet {
+                let msg = format!("a tuplet starts inside the tuplet of line {}", at.line(l));
+                return Err(at.err(t.line, msg));
             }
-            Kind::Tuplet => {
-                if let Some((_, _, _, l)) = st.tuplet {
-                    return Err(err(
-                        t.line,
-                        format!(
-                            "a tuplet starts inside the tuplet of line {}",
-                            l + first_line - 1
-                        ),
-                    ));
-                }
-                let nums: Vec<Option<u32>> = s[1..].split(':').map(|x| x.parse().ok()).collect();
-                let p = nums.first().copied().flatten().unwrap_or(3);
-                if !(2..=9).contains(&p) {
-                    return Err(err(t.line, format!("tuplet `{s}`: only (2 to (9")));
-                }
-                let compound = st.meter.is_some_and(|m| {
-                    meter.is_some_and(|f| f.den == 8 && f.num.is_multiple_of(3) && f.num > 3)
-                        && m > 0
+            let compound = tune
+                .meter
+                .is_some_and(|f| f.den == 8 && f.num.is_multiple_of(3) && f.num > 3)
+                && st.meter.is_some_and(|m| m > 0);
+            let (r, q, p) = tuplet(s, compound).map_err(|m| at.err(t.line, m))?;
+            st.tuplet = Some((r, q, p, t.line));
+        }
+        Kind::Note | Kind::Rest => {
+            let (ticks, item) = sounding(t, s, st).map_err(|m| at.err(t.line, m))?;
+            if let Some((left, q, p, l)) = st.tuplet {
+                st.tuplet = (left > 1).then_some((left - 1, q, p, l));
+            }
+            items.push(item);
+            return Ok(cur.saturating_add(ticks));
+        }
+        Kind::Tie => match items.last_mut() {
+            Some(Item::Note { tie, .. }) => *tie = true,
+            _ => return Err(at.err(t.line, "a tie `-` that follows no note".into())),
+        },
+        Kind::Bar => {
+            if let Some((_, _, p, l)) = st.tuplet {
+                return Err(at.err(
+                    l,
+                    format!("unterminated tuplet `({p}`: the bar ends before its notes"),
+                ));
+            }
+            let kind = BarKind::of(s);
+            let ends_section = kind.end_repeat || kind.double || kind.start_repeat;
+            if cur > 0 {
+                bars.push(Bar {
+                    ticks: cur,
+                    expected: st.meter,
+                    line: at.line(t.line),
+                    first: bars.last().is_none_or(|b| b.section_end),
+                    section_end: ends_section,
                 });
-                let q = nums.get(1).copied().flatten().unwrap_or(match p {
-                    2 | 4 | 8 => 3,
-                    3 | 6 => 2,
-                    _ => {
-                        if compound {
-                            3
-                        } else {
-                            2
-                        }
-                    }
-                });
-                let r = nums.get(2).copied().flatten().unwrap_or(p);
-                if q == 0 || r == 0 || r > 16 {
-                    return Err(err(t.line, format!("bad tuplet `{s}`")));
+            } else if let Some(b) = bars.last_mut() {
+                // `||` followed by `|:` and the like: the previous bar ends a section.
+                if ends_section {
+                    b.section_end = true;
                 }
-                st.tuplet = Some((r, q, p, t.line));
             }
-            Kind::Note | Kind::Rest => {
-                let ticks_of = |mul: (u32, u32), st: &State| -> Option<u32> {
-                    let mut t = st.unit as u64 * mul.0 as u64;
-                    if !t.is_multiple_of(mul.1 as u64) {
-                        return None;
-                    }
-                    t /= mul.1 as u64;
-                    if let Some((_, q, p, _)) = st.tuplet {
-                        t *= q as u64;
-                        if !t.is_multiple_of(p as u64) {
-                            return None;
-                        }
-                        t /= p as u64;
-                    }
-                    u32::try_from(t).ok()
-                };
-                let (ticks, item) = if t.kind == Kind::Rest {
-                    let mul = duration(&s[1..])
-                        .ok_or_else(|| err(t.line, format!("bad duration in `{s}`")))?;
-                    let ticks = ticks_of(mul, &st).ok_or_else(|| {
-                        err(t.line, format!("duration of `{s}` not representable"))
-                    })?;
-                    (ticks, Item::Rest { ticks })
-                } else {
-                    let (pitches, mul) = if let Some(inner) = s.strip_prefix('[') {
-                        let close = inner.find(']').unwrap_or(inner.len());
-                        let outer = duration(inner.get(close + 1..).unwrap_or(""))
-                            .ok_or_else(|| err(t.line, format!("bad duration in `{s}`")))?;
-                        let mut pitches = Vec::new();
-                        let mut first: Option<(u32, u32)> = None;
-                        for n in note_slices(&inner[..close]) {
-                            let (p, d) = pitch_of(n, &mut st)
-                                .ok_or_else(|| err(t.line, format!("bad note `{n}` in `{s}`")))?;
-                            pitches.push(p);
-                            first.get_or_insert(d);
-                        }
-                        let d = first.ok_or_else(|| err(t.line, format!("empty chord `{s}`")))?;
-                        (pitches, (d.0 * outer.0, d.1 * outer.1))
-                    } else {
-                        let (p, d) = pitch_of(s, &mut st)
-                            .ok_or_else(|| err(t.line, format!("bad note `{s}`")))?;
-                        (vec![p], d)
-                    };
-                    let ticks = ticks_of(mul, &st).ok_or_else(|| {
-                        err(t.line, format!("duration of `{s}` not representable"))
-                    })?;
-                    (
-                        ticks,
-                        Item::Note {
-                            pitches,
-                            ticks,
-                            tie: false,
-                            line: t.line,
-                        },
-                    )
-                };
-                if let Some((left, q, p, l)) = st.tuplet {
-                    st.tuplet = (left > 1).then_some((left - 1, q, p, l));
-                }
-                cur = cur.saturating_add(ticks);
-                items.push(item);
-            }
-            Kind::Tie => match items.last_mut() {
-                Some(Item::Note { tie, .. }) => *tie = true,
-                _ => return Err(err(t.line, "a tie `-` that follows no note".into())),
-            },
-            Kind::Bar => {
-                if let Some((_, _, p, l)) = st.tuplet {
-                    return Err(err(
-                        l,
-                        format!("unterminated tuplet `({p}`: the bar ends before its notes"),
-                    ));
-                }
-                let kind = BarKind::of(s);
-                if cur > 0 {
-                    bars.push(Bar {
-                        ticks: cur,
-                        expected: st.meter,
-                        line: t.line + first_line - 1,
-                        first: bars.last().is_none_or(|b| b.section_end),
-                        section_end: kind.end_repeat || kind.double || kind.start_repeat,
-                    });
-                } else if let Some(b) = bars.last_mut() {
-                    // `||` followed by `|:` and the like: the previous bar ends a section.
-                    if kind.end_repeat || kind.double || kind.start_repeat {
-                        b.section_end = true;
-                    }
-                }
-                cur = 0;
-                st.bar_acc.clear();
-                items.push(Item::Bar { kind, line: t.line });
-            }
-            Kind::Other => {
-                return Err(err(t.line, format!("unexpected `{s}` in the music")));
-            }
+            st.bar_acc.clear();
+            items.push(Item::Bar { kind, line: t.line });
+            return Ok(0);
+        }
+        Kind::Other => {
+            return Err(at.err(t.line, format!("unexpected `{s}` in the music")));
         }
     }
-    if let Some((_, _, p, l)) = st.tuplet {
-        return Err(err(
-            l,
-            format!("unterminated tuplet `({p}`: the tune ends before its notes"),
-        ));
+    Ok(cur)
+}
+
+/// A tuplet `(p:q:r`: (notes r, time of q, in place of p), the defaults as the ABC
+/// standard gives them (q from p and whether the meter is compound).
+fn tuplet(s: &str, compound: bool) -> std::result::Result<(u32, u32, u32), String> {
+    let nums: Vec<Option<u32>> = s[1..].split(':').map(|x| x.parse().ok()).collect();
+    let p = nums.first().copied().flatten().unwrap_or(3);
+    if !(2..=9).contains(&p) {
+        return Err(format!("tuplet `{s}`: only (2 to (9"));
     }
-    if cur > 0 {
-        bars.push(Bar {
-            ticks: cur,
-            expected: st.meter,
-            line: last_line + first_line - 1,
-            first: bars.is_empty(),
-            section_end: true,
-        });
+    let q = nums.get(1).copied().flatten().unwrap_or(match p {
+        2 | 4 | 8 => 3,
+        3 | 6 => 2,
+        _ if compound => 3,
+        _ => 2,
+    });
+    let r = nums.get(2).copied().flatten().unwrap_or(p);
+    if q == 0 || r == 0 || r > 16 {
+        return Err(format!("bad tuplet `{s}`"));
     }
-    Ok(ParsedTune {
-        title,
-        meter,
-        meter_text,
-        unit,
-        key,
-        tonic,
-        tempo,
-        body_start,
-        items,
-        bars,
-    })
+    Ok((r, q, p))
+}
+
+/// A note, chord or rest `s`: its ticks (against the unit and any open tuplet) and item.
+fn sounding(t: &Token, s: &str, st: &mut State) -> std::result::Result<(u32, Item), String> {
+    let ticks_of = |mul: (u32, u32), st: &State| -> std::result::Result<u32, String> {
+        let unrepresentable = || format!("duration of `{s}` not representable");
+        let mut t = st.unit as u64 * mul.0 as u64;
+        if !t.is_multiple_of(mul.1 as u64) {
+            return Err(unrepresentable());
+        }
+        t /= mul.1 as u64;
+        if let Some((_, q, p, _)) = st.tuplet {
+            t *= q as u64;
+            if !t.is_multiple_of(p as u64) {
+                return Err(unrepresentable());
+            }
+            t /= p as u64;
+        }
+        u32::try_from(t).map_err(|_| unrepresentable())
+    };
+    let bad_duration = || format!("bad duration in `{s}`");
+    if t.kind == Kind::Rest {
+        let ticks = ticks_of(duration(&s[1..]).ok_or_else(bad_duration)?, st)?;
+        return Ok((ticks, Item::Rest { ticks }));
+    }
+    let (pitches, mul) = if let Some(inner) = s.strip_prefix('[') {
+        let close = inner.find(']').unwrap_or(inner.len());
+        let outer = duration(inner.get(close + 1..).unwrap_or("")).ok_or_else(bad_duration)?;
+        let mut pitches = Vec::new();
+        let mut first: Option<(u32, u32)> = None;
+        for n in note_slices(&inner[..close]) {
+            let (p, d) = pitch_of(n, st).ok_or_else(|| format!("bad note `{n}` in `{s}`"))?;
+            pitches.push(p);
+            first.get_or_insert(d);
+        }
+        let d = first.ok_or_else(|| format!("empty chord `{s}`"))?;
+        (pitches, (d.0 * outer.0, d.1 * outer.1))
+    } else {
+        let (p, d) = pitch_of(s, st).ok_or_else(|| format!("bad note `{s}`"))?;
+        (vec![p], d)
+    };
+    let ticks = ticks_of(mul, st)?;
+    let item = Item::Note {
+        pitches,
+        ticks,
+        tie: false,
+        line: t.line,
+    };
+    Ok((ticks, item))
 }
 
 /// The notes inside a chord bracket (`^F2A2`, `+GB` -> `^F2`, `A2`, `G`, `B`).

@@ -27,7 +27,7 @@
 use super::config::*;
 use super::evaluate::*;
 use super::translator::*;
-use crate::translate::parallel::{split_pairs, tokenize, write_tsv, Pair};
+use crate::translate::parallel::{split_pairs, tokenize, write_tsv, Pair, Splits};
 use recurrent::checkpoint;
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
@@ -253,65 +253,14 @@ pub fn train_translate(
         write_tsv(&req.out.join("valid.tsv"), &splits.valid)?;
         write_tsv(&req.out.join("test.tsv"), &splits.test)?;
     }
-    let tok = |p: &Pair| {
-        (
-            tokenize(&p.src, true),
-            target_tokens(&p.tgt, cfg.keep_target_case),
-        )
-    };
-    let train_tok: Vec<(Vec<String>, Vec<String>)> = splits
-        .train
-        .iter()
-        .map(tok)
-        .filter(|(s, t)| !s.is_empty() && !t.is_empty())
-        .collect();
-    let before = train_tok.len();
-    let train_tok: Vec<_> = train_tok
-        .into_iter()
-        .filter(|(s, t)| s.len() <= cfg.max_len && t.len() <= cfg.max_len)
-        .collect();
-    let filtered = splits.train.len() - train_tok.len();
-    if train_tok.is_empty() {
-        return Err(Error::Input(format!(
-            "no training pair has at most --max-len {} tokens on both sides",
-            cfg.max_len
-        )));
-    }
-    if filtered > 0 {
-        obs.message(&format!(
-            "{} training pairs left out (empty, or longer than --max-len {} tokens; {} were long)",
-            filtered,
-            cfg.max_len,
-            before - train_tok.len()
-        ));
-    }
-    let src_vocab = build_vocab(train_tok.iter().map(|p| &p.0), cfg.min_count, &[UNK])?;
-    let tgt_vocab = build_vocab(
-        train_tok.iter().map(|p| &p.1),
-        cfg.min_count,
-        &[UNK, BOS, EOS],
-    )?;
-    let eos = 2u32;
-    let enc = |s: &[String], t: &[String]| EncodedPair {
-        src: if s.is_empty() {
-            vec![0]
-        } else {
-            encode_ids(&src_vocab, s)
-        },
-        tgt: encode_ids(&tgt_vocab, t)
-            .into_iter()
-            .chain(std::iter::once(eos))
-            .collect(),
-    };
-    let train: Vec<EncodedPair> = train_tok.iter().map(|(s, t)| enc(s, t)).collect();
-    let valid: Vec<EncodedPair> = splits
-        .valid
-        .iter()
-        .map(|p| {
-            let (s, t) = tok(p);
-            enc(&s, &t)
-        })
-        .collect();
+    let Encoded {
+        src_vocab,
+        tgt_vocab,
+        train,
+        valid,
+        filtered,
+    } = encode_splits(cfg, &splits, obs)?;
+    let eos = EOS_ID;
     let model_cfg = Seq2SeqConfig {
         cell: cfg.cell,
         src_vocab: src_vocab.len(),
@@ -408,4 +357,93 @@ pub fn train_translate(
         checkpoint::write_file_atomic(req.out.join("results.json"), json.as_bytes())?;
     }
     Ok(summary)
+}
+
+/// The training and validation pairs as ids, with the vocabularies built on the training
+/// side and how many training pairs were left out.
+struct Encoded {
+    src_vocab: Vocab,
+    tgt_vocab: Vocab,
+    train: Vec<EncodedPair>,
+    valid: Vec<EncodedPair>,
+    filtered: usize,
+}
+
+/// The target id of end-of-sentence (after UNK and BOS in the target vocabulary).
+const EOS_ID: u32 = 2;
+
+/// Tokenizes the splits, leaves out the empty and over-long training pairs (saying how
+/// many), builds both vocabularies from the training pairs and encodes train and valid
+/// (targets end with EOS).
+fn encode_splits(
+    cfg: &TranslateTrainConfig,
+    splits: &Splits,
+    obs: &mut dyn Observer,
+) -> Result<Encoded> {
+    let tok = |p: &Pair| {
+        (
+            tokenize(&p.src, true),
+            target_tokens(&p.tgt, cfg.keep_target_case),
+        )
+    };
+    let train_tok: Vec<(Vec<String>, Vec<String>)> = splits
+        .train
+        .iter()
+        .map(tok)
+        .filter(|(s, t)| !s.is_empty() && !t.is_empty())
+        .collect();
+    let before = train_tok.len();
+    let train_tok: Vec<_> = train_tok
+        .into_iter()
+        .filter(|(s, t)| s.len() <= cfg.max_len && t.len() <= cfg.max_len)
+        .collect();
+    let filtered = splits.train.len() - train_tok.len();
+    if train_tok.is_empty() {
+        return Err(Error::Input(format!(
+            "no training pair has at most --max-len {} tokens on both sides",
+            cfg.max_len
+        )));
+    }
+    if filtered > 0 {
+        obs.message(&format!(
+            "{} training pairs left out (empty, or longer than --max-len {} tokens; {} were long)",
+            filtered,
+            cfg.max_len,
+            before - train_tok.len()
+        ));
+    }
+    let src_vocab = build_vocab(train_tok.iter().map(|p| &p.0), cfg.min_count, &[UNK])?;
+    let tgt_vocab = build_vocab(
+        train_tok.iter().map(|p| &p.1),
+        cfg.min_count,
+        &[UNK, BOS, EOS],
+    )?;
+    let eos = EOS_ID;
+    let enc = |s: &[String], t: &[String]| EncodedPair {
+        src: if s.is_empty() {
+            vec![0]
+        } else {
+            encode_ids(&src_vocab, s)
+        },
+        tgt: encode_ids(&tgt_vocab, t)
+            .into_iter()
+            .chain(std::iter::once(eos))
+            .collect(),
+    };
+    let train: Vec<EncodedPair> = train_tok.iter().map(|(s, t)| enc(s, t)).collect();
+    let valid: Vec<EncodedPair> = splits
+        .valid
+        .iter()
+        .map(|p| {
+            let (s, t) = tok(p);
+            enc(&s, &t)
+        })
+        .collect();
+    Ok(Encoded {
+        src_vocab,
+        tgt_vocab,
+        train,
+        valid,
+        filtered,
+    })
 }

@@ -199,206 +199,263 @@ unsafe fn layer_step<F: Float>(
     s: &Bufs<F>,
     zeros: &[F],
 ) {
-    let (hs, ho, gh, i_sz) = (
-        spec.hidden,
-        spec.hout(),
-        spec.gates() * spec.hidden,
-        spec.input,
-    );
-    let x: &[F] = if k == 0 {
-        x0
-    } else {
-        s.h_new.get((k - 1) * nh..k * nh)
+    let layer = Layer {
+        spec,
+        p,
+        k,
+        x: if k == 0 {
+            x0
+        } else {
+            s.h_new.get((k - 1) * nh..k * nh)
+        },
+        h_prev: s.h.get(k * nh..(k + 1) * nh),
+        b,
+        nh,
+        nc,
+        u,
+        s,
+        zeros,
     };
-    let h_prev = s.h.get(k * nh..(k + 1) * nh);
-    let w_ih = p.w_ih.value.data();
-    let w_hh = p.w_hh.value.data();
-    let b_ih = p.b_ih.as_ref().map(|q| q.value.data());
-    let b_hh = p.b_hh.as_ref().map(|q| q.value.data());
-    let g = spec.gates();
-    let h_new = |r: Range<usize>| s.h_new.get_mut(k * nh + r.start..k * nh + r.end);
     match spec.kind {
-        CellKind::RnnTanh | CellKind::RnnRelu | CellKind::Lstm => {
-            // a = W_ih x + W_hh h_{t-1} + b_ih + b_hh, my units of every gate.
-            products(w_ih, i_sz, x, w_hh, ho, h_prev, 0..g, hs, u, b, s.gates, gh);
-            for bias in [b_ih, b_hh].into_iter().flatten() {
-                for gi in 0..g {
-                    add_bias_cols(s.gates, gh, b, gi * hs + u.start..gi * hs + u.end, bias);
-                }
-            }
-            for bi in 0..b {
-                let r = bi * hs + u.start..bi * hs + u.end;
-                let gr = bi * gh;
-                let gate = |q: usize| s.gates.get_mut(gr + q * hs + u.start..gr + q * hs + u.end);
-                // The biases were added above (b_ih and b_hh apart, as PyTorch).
-                let z = &zeros[..u.len()];
-                if spec.kind == CellKind::Lstm {
-                    let c_prev = s.c.get(k * nc + r.start..k * nc + r.end);
-                    let m_out = if spec.proj > 0 {
-                        s.m.get_mut(r.clone())
-                    } else {
-                        h_new(r.clone())
-                    };
-                    lstm::forward_row(
-                        gate(0),
-                        gate(1),
-                        gate(2),
-                        gate(3),
-                        z,
-                        z,
-                        z,
-                        z,
-                        c_prev,
-                        s.c_new.get_mut(r.clone()),
-                        m_out,
-                    );
-                    // Only this member reads or writes these units of c: update in place.
-                    s.c.get_mut(k * nc + r.start..k * nc + r.end)
-                        .copy_from_slice(s.c_new.get(r));
-                } else {
-                    rnn::forward_row(spec.act(), gate(0), z, h_new(r));
-                }
-            }
-            if let (Some(w_hr), true) = (&p.w_hr, spec.proj > 0) {
-                tm.sync();
-                // h = W_hr m, my output units.
-                products(
-                    w_hr.value.data(),
-                    hs,
-                    s.m.get(0..nc),
-                    &[],
-                    0,
-                    &[],
-                    0..1,
-                    ho,
-                    up,
-                    b,
-                    s.h_new.offset(k * nh),
-                    ho,
-                );
-            }
-        }
-        CellKind::Gru => {
-            // x-terms W_ih x + b_ih and h-terms W_hh h + b_hh of my units (r, z only for
-            // the seeds' form, whose n rows act on r * h).
-            let hblocks = if spec.seeds() { 0..2 } else { 0..3 };
-            products(w_ih, i_sz, x, &[], 0, &[], 0..3, hs, u, b, s.gates, gh);
-            products(
-                w_hh,
-                hs,
-                h_prev,
-                &[],
-                0,
-                &[],
-                hblocks.clone(),
-                hs,
-                u,
-                b,
-                s.hh,
-                gh,
-            );
-            // PyTorch's form: the kernel adds the biases (zero when absent).
-            let bx = b_ih.unwrap_or(zeros);
-            let bh = b_hh.unwrap_or(zeros);
-            if spec.seeds() {
-                for gi in 0..3 {
-                    if let Some(bias) = b_ih {
-                        add_bias_cols(s.gates, gh, b, gi * hs + u.start..gi * hs + u.end, bias);
-                    }
-                    if let (Some(bias), true) = (b_hh, hblocks.contains(&gi)) {
-                        add_bias_cols(s.hh, gh, b, gi * hs + u.start..gi * hs + u.end, bias);
-                    }
-                }
-            }
-            let bsl = |q: usize| q * hs + u.start..q * hs + u.end;
-            let unit = |buf: Shared<F>, bi: usize, q: usize| {
-                let o = bi * gh + q * hs;
-                (buf, o + u.start..o + u.end)
-            };
-            if !spec.seeds() {
-                for bi in 0..b {
-                    let r = bi * hs + u.start..bi * hs + u.end;
-                    let xg = |q: usize| {
-                        let (buf, rr) = unit(s.gates, bi, q);
-                        buf.get_mut(rr)
-                    };
-                    let hg = |q: usize| {
-                        let (buf, rr) = unit(s.hh, bi, q);
-                        buf.get_mut(rr)
-                    };
-                    gru::forward_row(
-                        xg(0),
-                        xg(1),
-                        xg(2),
-                        hg(0),
-                        hg(1),
-                        hg(2),
-                        &bx[bsl(0)],
-                        &bx[bsl(1)],
-                        &bx[bsl(2)],
-                        &bh[bsl(0)],
-                        &bh[bsl(1)],
-                        &bh[bsl(2)],
-                        &h_prev[r.clone()],
-                        h_new(r),
-                    );
-                }
-            } else {
-                for bi in 0..b {
-                    let r = bi * hs + u.start..bi * hs + u.end;
-                    let (gb, rr0) = unit(s.gates, bi, 0);
-                    let (_, rr1) = unit(s.gates, bi, 1);
-                    let (hb, hr0) = unit(s.hh, bi, 0);
-                    let (_, hr1) = unit(s.hh, bi, 1);
-                    gru::seeds_forward_gates_row(
-                        gb.get_mut(rr0),
-                        gb.get_mut(rr1),
-                        hb.get(hr0),
-                        hb.get(hr1),
-                        &h_prev[r.clone()],
-                        s.rh.get_mut(r),
-                    );
-                }
-                tm.sync();
-                // The n rows from rh: W_hn (r * h) + b_hn.
-                products(
-                    w_hh,
-                    hs,
-                    s.rh.get(0..nc),
-                    &[],
-                    0,
-                    &[],
-                    2..3,
-                    hs,
-                    u,
-                    b,
-                    s.hh,
-                    gh,
-                );
-                if let Some(bias) = b_hh {
-                    add_bias_cols(s.hh, gh, b, 2 * hs + u.start..2 * hs + u.end, bias);
-                }
-                for bi in 0..b {
-                    let r = bi * hs + u.start..bi * hs + u.end;
-                    let (gb, rz) = unit(s.gates, bi, 1);
-                    let (_, rn) = unit(s.gates, bi, 2);
-                    let (hb, hn) = unit(s.hh, bi, 2);
-                    gru::seeds_forward_out_row(
-                        gb.get(rz),
-                        gb.get_mut(rn),
-                        hb.get(hn),
-                        &h_prev[r.clone()],
-                        h_new(r),
-                    );
-                }
-            }
-        }
+        CellKind::RnnTanh | CellKind::RnnRelu | CellKind::Lstm => layer.summed(tm, up),
+        CellKind::Gru if spec.seeds() => layer.gru_seeds(tm),
+        CellKind::Gru => layer.gru(),
     }
     // Everyone is done reading h_{t-1} (and has written its part of the new h): publish.
     tm.sync();
     for bi in 0..b {
-        let r = bi * ho + up.start..bi * ho + up.end;
+        let r = bi * spec.hout() + up.start..bi * spec.hout() + up.end;
         s.h.get_mut(k * nh + r.start..k * nh + r.end)
             .copy_from_slice(s.h_new.get(k * nh + r.start..k * nh + r.end));
+    }
+}
+
+/// Layer k of a step as one member sees it: its input `x` and previous state, its units
+/// `u` of H, the team's buffers.
+struct Layer<'a, F: Float> {
+    spec: Spec,
+    p: &'a DirParams<F>,
+    k: usize,
+    x: &'a [F],
+    h_prev: &'a [F],
+    b: usize,
+    nh: usize,
+    nc: usize,
+    u: &'a Range<usize>,
+    s: &'a Bufs<F>,
+    zeros: &'a [F],
+}
+
+impl<F: Float> Layer<'_, F> {
+    fn gh(&self) -> usize {
+        self.spec.gates() * self.spec.hidden
+    }
+    /// The columns `r` of this layer's new h.
+    unsafe fn h_new<'s>(&self, r: Range<usize>) -> &'s mut [F] {
+        let o = self.k * self.nh;
+        self.s.h_new.get_mut(o + r.start..o + r.end)
+    }
+    /// My units of gate block `q` in a [G*H] vector or row.
+    fn block(&self, q: usize) -> Range<usize> {
+        let hs = self.spec.hidden;
+        q * hs + self.u.start..q * hs + self.u.end
+    }
+
+    /// Row `bi`'s units of gate block `q` in a [B, G*H] buffer.
+    unsafe fn unit<'s>(&self, buf: Shared<F>, bi: usize, q: usize) -> &'s mut [F] {
+        let (o, r) = (bi * self.gh(), self.block(q));
+        buf.get_mut(o + r.start..o + r.end)
+    }
+
+    /// RNN and LSTM: a = W_ih x + W_hh h_{t-1} + b_ih + b_hh, my units of every gate, then
+    /// the cell's pass; with a projection h = W_hr m after a meeting (my output units `up`).
+    unsafe fn summed(&self, tm: &Team, up: &Range<usize>) {
+        let (spec, s, u, b) = (self.spec, self.s, self.u, self.b);
+        let (hs, ho, gh, g) = (spec.hidden, spec.hout(), self.gh(), spec.gates());
+        let (w_ih, w_hh) = (self.p.w_ih.value.data(), self.p.w_hh.value.data());
+        products(
+            w_ih,
+            spec.input,
+            self.x,
+            w_hh,
+            ho,
+            self.h_prev,
+            0..g,
+            hs,
+            u,
+            b,
+            s.gates,
+            gh,
+        );
+        let b_ih = self.p.b_ih.as_ref().map(|q| q.value.data());
+        let b_hh = self.p.b_hh.as_ref().map(|q| q.value.data());
+        for bias in [b_ih, b_hh].into_iter().flatten() {
+            for gi in 0..g {
+                add_bias_cols(s.gates, gh, b, self.block(gi), bias);
+            }
+        }
+        let nc = self.nc;
+        for bi in 0..b {
+            let r = bi * hs + u.start..bi * hs + u.end;
+            let gr = bi * gh;
+            let gate = |q: usize| s.gates.get_mut(gr + q * hs + u.start..gr + q * hs + u.end);
+            // The biases were added above (b_ih and b_hh apart, as PyTorch).
+            let z = &self.zeros[..u.len()];
+            if spec.kind == CellKind::Lstm {
+                let c_prev = s.c.get(self.k * nc + r.start..self.k * nc + r.end);
+                let m_out = if spec.proj > 0 {
+                    s.m.get_mut(r.clone())
+                } else {
+                    self.h_new(r.clone())
+                };
+                lstm::forward_row(
+                    gate(0),
+                    gate(1),
+                    gate(2),
+                    gate(3),
+                    z,
+                    z,
+                    z,
+                    z,
+                    c_prev,
+                    s.c_new.get_mut(r.clone()),
+                    m_out,
+                );
+                // Only this member reads or writes these units of c: update in place.
+                s.c.get_mut(self.k * nc + r.start..self.k * nc + r.end)
+                    .copy_from_slice(s.c_new.get(r));
+            } else {
+                rnn::forward_row(spec.act(), gate(0), z, self.h_new(r));
+            }
+        }
+        if let (Some(w_hr), true) = (&self.p.w_hr, spec.proj > 0) {
+            tm.sync();
+            // h = W_hr m, my output units.
+            let (m, h_out) = (s.m.get(0..nc), s.h_new.offset(self.k * self.nh));
+            products(
+                w_hr.value.data(),
+                hs,
+                m,
+                &[],
+                0,
+                &[],
+                0..1,
+                ho,
+                up,
+                b,
+                h_out,
+                ho,
+            );
+        }
+    }
+
+    /// The GRU's x-terms W_ih x (all three blocks) and h-terms W_hh h_{t-1} of the blocks
+    /// `hblocks`, my units.
+    unsafe fn gru_terms(&self, hblocks: Range<usize>) {
+        let (spec, s, u, b, gh) = (self.spec, self.s, self.u, self.b, self.gh());
+        let hs = spec.hidden;
+        let (w_ih, w_hh) = (self.p.w_ih.value.data(), self.p.w_hh.value.data());
+        products(
+            w_ih,
+            spec.input,
+            self.x,
+            &[],
+            0,
+            &[],
+            0..3,
+            hs,
+            u,
+            b,
+            s.gates,
+            gh,
+        );
+        products(
+            w_hh,
+            hs,
+            self.h_prev,
+            &[],
+            0,
+            &[],
+            hblocks,
+            hs,
+            u,
+            b,
+            s.hh,
+            gh,
+        );
+    }
+
+    /// PyTorch's GRU: the kernel adds the biases (zero when absent).
+    unsafe fn gru(&self) {
+        let (s, hs) = (self.s, self.spec.hidden);
+        self.gru_terms(0..3);
+        let bx = self.p.b_ih.as_ref().map_or(self.zeros, |q| q.value.data());
+        let bh = self.p.b_hh.as_ref().map_or(self.zeros, |q| q.value.data());
+        for bi in 0..self.b {
+            let r = bi * hs + self.u.start..bi * hs + self.u.end;
+            let xg = |q: usize| self.unit(s.gates, bi, q);
+            let hg = |q: usize| self.unit(s.hh, bi, q);
+            gru::forward_row(
+                xg(0),
+                xg(1),
+                xg(2),
+                hg(0),
+                hg(1),
+                hg(2),
+                &bx[self.block(0)],
+                &bx[self.block(1)],
+                &bx[self.block(2)],
+                &bh[self.block(0)],
+                &bh[self.block(1)],
+                &bh[self.block(2)],
+                &self.h_prev[r.clone()],
+                self.h_new(r),
+            );
+        }
+    }
+
+    /// The seeds' GRU: r, z from the x- and h-terms, rh = r * h_{t-1}; after a meeting
+    /// (everyone's rh is needed) n from W_hn rh + b_hn.
+    unsafe fn gru_seeds(&self, tm: &Team) {
+        let (s, u, b, gh, hs) = (self.s, self.u, self.b, self.gh(), self.spec.hidden);
+        self.gru_terms(0..2);
+        let b_ih = self.p.b_ih.as_ref().map(|q| q.value.data());
+        let b_hh = self.p.b_hh.as_ref().map(|q| q.value.data());
+        for gi in 0..3 {
+            if let Some(bias) = b_ih {
+                add_bias_cols(s.gates, gh, b, self.block(gi), bias);
+            }
+            if let (Some(bias), true) = (b_hh, gi < 2) {
+                add_bias_cols(s.hh, gh, b, self.block(gi), bias);
+            }
+        }
+        for bi in 0..b {
+            let r = bi * hs + u.start..bi * hs + u.end;
+            gru::seeds_forward_gates_row(
+                self.unit(s.gates, bi, 0),
+                self.unit(s.gates, bi, 1),
+                self.unit(s.hh, bi, 0),
+                self.unit(s.hh, bi, 1),
+                &self.h_prev[r.clone()],
+                s.rh.get_mut(r),
+            );
+        }
+        tm.sync();
+        // The n rows from rh: W_hn (r * h) + b_hn.
+        let (w_hh, rh) = (self.p.w_hh.value.data(), s.rh.get(0..self.nc));
+        products(w_hh, hs, rh, &[], 0, &[], 2..3, hs, u, b, s.hh, gh);
+        if let Some(bias) = b_hh {
+            add_bias_cols(s.hh, gh, b, self.block(2), bias);
+        }
+        for bi in 0..b {
+            let r = bi * hs + u.start..bi * hs + u.end;
+            gru::seeds_forward_out_row(
+                self.unit(s.gates, bi, 1),
+                self.unit(s.gates, bi, 2),
+                self.unit(s.hh, bi, 2),
+                &self.h_prev[r.clone()],
+                self.h_new(r),
+            );
+        }
     }
 }

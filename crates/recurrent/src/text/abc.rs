@@ -123,172 +123,174 @@ fn char_len(s: &[u8], i: usize) -> usize {
 /// every `letter:` line is a header field; after it, the music.
 pub fn tokenize(text: &str) -> Vec<Token> {
     let s = text.as_bytes();
-    let mut out = Vec::with_capacity(s.len() / 2 + 1);
+    let mut out: Vec<Token> = Vec::with_capacity(s.len() / 2 + 1);
     let (mut i, mut line) = (0usize, 1usize);
     let mut in_header = true;
     let mut line_start = true;
-    let push = |out: &mut Vec<Token>, kind, start, end, line| {
-        out.push(Token {
-            kind,
-            start,
-            end,
-            line,
-        })
-    };
     while i < s.len() {
         let c = s[i];
-        let next = s.get(i + 1).copied();
-        if line_start && next == Some(b':') {
+        if line_start && s.get(i + 1) == Some(&b':') {
             let field = if in_header {
                 c.is_ascii_alphabetic()
             } else {
                 body_field_letter(c)
             };
             if field {
-                let e = line_end(s, i);
+                let end = line_end(s, i);
                 if c == b'K' {
                     in_header = false;
                 }
-                push(&mut out, Kind::Field, i, e, line);
-                i = e;
+                out.push(Token {
+                    kind: Kind::Field,
+                    start: i,
+                    end,
+                    line,
+                });
+                i = end;
                 line_start = false;
                 continue;
             }
         }
-        line_start = false;
-        let (kind, end) = match c {
-            b'\n' => {
-                line_start = true;
-                (Kind::Newline, i + 1)
-            }
-            b' ' | b'\t' | b'\r' => {
-                let mut j = i + 1;
-                while j < s.len() && matches!(s[j], b' ' | b'\t' | b'\r') {
-                    j += 1;
-                }
-                (Kind::Space, j)
-            }
-            b'%' => (Kind::Comment, line_end(s, i)),
-            b'\\' => (Kind::Continuation, i + 1),
-            b'"' => {
-                let e = line_end(s, i);
-                match s[i + 1..e].iter().position(|&b| b == b'"') {
-                    Some(p) => (Kind::ChordSymbol, i + 1 + p + 1),
-                    None => (Kind::ChordSymbol, e),
-                }
-            }
-            b'!' | b'+' => {
-                let e = line_end(s, i);
-                match s[i + 1..e].iter().position(|&b| b == c) {
-                    Some(p) => (Kind::Decoration, i + 1 + p + 1),
-                    None => (Kind::Other, i + 1),
-                }
-            }
-            b'~' | b'.' => (Kind::Decoration, i + 1),
-            b'|' | b':' => {
-                let mut j = i;
-                while j < s.len() && matches!(s[j], b'|' | b':') {
-                    j += 1;
-                }
-                if j < s.len() && s[j] == b']' && s[j - 1] == b'|' {
-                    j += 1;
-                }
-                (Kind::Bar, j)
-            }
-            b'[' => match next {
-                Some(d) if d.is_ascii_digit() => {
-                    let mut j = i + 1;
-                    while j < s.len() && s[j].is_ascii_digit() {
-                        j += 1;
-                    }
-                    (Kind::Ending, j)
-                }
-                Some(l) if l.is_ascii_alphabetic() && s.get(i + 2) == Some(&b':') => {
-                    let e = line_end(s, i);
-                    match s[i..e].iter().position(|&b| b == b']') {
-                        Some(p) => (Kind::InlineField, i + p + 1),
-                        None => (Kind::Other, i + 1),
-                    }
-                }
-                _ => {
-                    // A chord: notes (and spaces, `+`) up to `]`, then its duration.
-                    let e = line_end(s, i);
-                    let mut j = i + 1;
-                    let mut ok = false;
-                    while j < e {
-                        match s[j] {
-                            b']' => {
-                                ok = true;
-                                break;
-                            }
-                            b' ' | b'+' | b'-' => j += 1,
-                            _ => match note_end(s, j) {
-                                Some(k) => j = k,
-                                None => break,
-                            },
-                        }
-                    }
-                    if ok && j > i + 1 {
-                        (Kind::Note, duration_end(s, j + 1))
-                    } else if j > i + 1 && s[i + 1] != b' ' {
-                        // An unclosed chord (`[e2c2(3A/2...`, once in the corpus): the
-                        // notes read so far, as abc2midi reads them.
-                        (Kind::Note, j)
-                    } else {
-                        (Kind::Other, i + 1)
-                    }
-                }
-            },
-            b'(' => match next {
-                Some(d) if d.is_ascii_digit() => {
-                    let mut j = i + 1;
-                    while j < s.len() && s[j].is_ascii_digit() {
-                        j += 1;
-                    }
-                    // Optional `:q` and `:r` (each may be empty).
-                    for _ in 0..2 {
-                        if j < s.len()
-                            && s[j] == b':'
-                            && s.get(j + 1)
-                                .is_some_and(|b| b.is_ascii_digit() || *b == b':')
-                        {
-                            j += 1;
-                            while j < s.len() && s[j].is_ascii_digit() {
-                                j += 1;
-                            }
-                        }
-                    }
-                    (Kind::Tuplet, j)
-                }
-                _ => (Kind::SlurOpen, i + 1),
-            },
-            b')' => (Kind::SlurClose, i + 1),
-            b'-' => (Kind::Tie, i + 1),
-            b'z' | b'x' => (Kind::Rest, duration_end(s, i + 1)),
-            b'^' | b'_' | b'=' | b'A'..=b'G' | b'a'..=b'g' => match note_end(s, i) {
-                Some(e) => (Kind::Note, e),
-                None => (Kind::Other, i + 1),
-            },
-            b'0'..=b'9'
-                if out
-                    .last()
-                    .is_some_and(|t: &Token| t.kind == Kind::Bar && t.end == i) =>
-            {
-                let mut j = i;
-                while j < s.len() && s[j].is_ascii_digit() {
-                    j += 1;
-                }
-                (Kind::Ending, j)
-            }
-            _ => (Kind::Other, i + char_len(s, i)),
-        };
-        push(&mut out, kind, i, end, line);
-        if kind == Kind::Newline {
+        let after_bar = out
+            .last()
+            .is_some_and(|t| t.kind == Kind::Bar && t.end == i);
+        let (kind, end) = symbol(s, i, after_bar);
+        out.push(Token {
+            kind,
+            start: i,
+            end,
+            line,
+        });
+        line_start = kind == Kind::Newline;
+        if line_start {
             line += 1;
         }
         i = end;
     }
     out
+}
+
+/// The token starting at byte `i` of a line that is not a field: its kind and end.
+/// `after_bar`: it directly follows a bar line (where a digit starts an ending).
+fn symbol(s: &[u8], i: usize, after_bar: bool) -> (Kind, usize) {
+    let c = s[i];
+    match c {
+        b'\n' => (Kind::Newline, i + 1),
+        b' ' | b'\t' | b'\r' => {
+            let mut j = i + 1;
+            while j < s.len() && matches!(s[j], b' ' | b'\t' | b'\r') {
+                j += 1;
+            }
+            (Kind::Space, j)
+        }
+        b'%' => (Kind::Comment, line_end(s, i)),
+        b'\\' => (Kind::Continuation, i + 1),
+        b'"' => {
+            let e = line_end(s, i);
+            match s[i + 1..e].iter().position(|&b| b == b'"') {
+                Some(p) => (Kind::ChordSymbol, i + 1 + p + 1),
+                None => (Kind::ChordSymbol, e),
+            }
+        }
+        b'!' | b'+' => {
+            let e = line_end(s, i);
+            match s[i + 1..e].iter().position(|&b| b == c) {
+                Some(p) => (Kind::Decoration, i + 1 + p + 1),
+                None => (Kind::Other, i + 1),
+            }
+        }
+        b'~' | b'.' => (Kind::Decoration, i + 1),
+        b'|' | b':' => {
+            let mut j = i;
+            while j < s.len() && matches!(s[j], b'|' | b':') {
+                j += 1;
+            }
+            if j < s.len() && s[j] == b']' && s[j - 1] == b'|' {
+                j += 1;
+            }
+            (Kind::Bar, j)
+        }
+        b'[' => bracket(s, i),
+        b'(' => match s.get(i + 1) {
+            Some(d) if d.is_ascii_digit() => (Kind::Tuplet, tuplet_end(s, i)),
+            _ => (Kind::SlurOpen, i + 1),
+        },
+        b')' => (Kind::SlurClose, i + 1),
+        b'-' => (Kind::Tie, i + 1),
+        b'z' | b'x' => (Kind::Rest, duration_end(s, i + 1)),
+        b'^' | b'_' | b'=' | b'A'..=b'G' | b'a'..=b'g' => match note_end(s, i) {
+            Some(e) => (Kind::Note, e),
+            None => (Kind::Other, i + 1),
+        },
+        b'0'..=b'9' if after_bar => (Kind::Ending, digits_end(s, i)),
+        _ => (Kind::Other, i + char_len(s, i)),
+    }
+}
+
+/// The end of the run of ASCII digits from `j`.
+fn digits_end(s: &[u8], mut j: usize) -> usize {
+    while j < s.len() && s[j].is_ascii_digit() {
+        j += 1;
+    }
+    j
+}
+
+/// A token opening with `[` at `i`: an ending (`[2`), an inline field (`[K:D]`) or a
+/// chord (`[CEG]2`).
+fn bracket(s: &[u8], i: usize) -> (Kind, usize) {
+    match s.get(i + 1) {
+        Some(d) if d.is_ascii_digit() => (Kind::Ending, digits_end(s, i + 1)),
+        Some(l) if l.is_ascii_alphabetic() && s.get(i + 2) == Some(&b':') => {
+            let e = line_end(s, i);
+            match s[i..e].iter().position(|&b| b == b']') {
+                Some(p) => (Kind::InlineField, i + p + 1),
+                None => (Kind::Other, i + 1),
+            }
+        }
+        _ => {
+            // A chord: notes (and spaces, `+`) up to `]`, then its duration.
+            let e = line_end(s, i);
+            let mut j = i + 1;
+            let mut ok = false;
+            while j < e {
+                match s[j] {
+                    b']' => {
+                        ok = true;
+                        break;
+                    }
+                    b' ' | b'+' | b'-' => j += 1,
+                    _ => match note_end(s, j) {
+                        Some(k) => j = k,
+                        None => break,
+                    },
+                }
+            }
+            if ok && j > i + 1 {
+                (Kind::Note, duration_end(s, j + 1))
+            } else if j > i + 1 && s[i + 1] != b' ' {
+                // An unclosed chord (`[e2c2(3A/2...`, once in the corpus): the notes read
+                // so far, as abc2midi reads them.
+                (Kind::Note, j)
+            } else {
+                (Kind::Other, i + 1)
+            }
+        }
+    }
+}
+
+/// The end of a tuplet `(p`, `(p:q` or `(p:q:r` at `i` (q and r may be empty).
+fn tuplet_end(s: &[u8], i: usize) -> usize {
+    let mut j = digits_end(s, i + 1);
+    for _ in 0..2 {
+        if j < s.len()
+            && s[j] == b':'
+            && s.get(j + 1)
+                .is_some_and(|b| b.is_ascii_digit() || *b == b':')
+        {
+            j = digits_end(s, j + 1);
+        }
+    }
+    j
 }
 
 /// The token texts of `text`.

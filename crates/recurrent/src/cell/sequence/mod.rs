@@ -38,6 +38,7 @@ use crate::kernels::workspace;
 use crate::param::Param;
 use std::ops::Range;
 
+mod steps;
 mod time_loop;
 
 pub use time_loop::{backward, forward, DirGrads};
@@ -384,9 +385,9 @@ pub(crate) const TEAM_MIN_MACS: usize = 1 << 14;
 /// Batch rows per member are a multiple of this (the microkernel's row tile).
 const ROW_ALIGN: usize = 8;
 
-/// How the members of a team share the time loop.
+/// How the members of a team divide the time loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Split {
+enum Partition {
     /// Each member takes whole batch rows (sequences are independent): the members never
     /// meet inside the loop. Needs a batch of two row tiles or more.
     Rows,
@@ -395,19 +396,20 @@ enum Split {
     Units,
 }
 
-/// The team for a time loop: (members wanted, how they split it).
-fn plan<F: Float>(b: usize, h: usize, ho: usize, gh: usize) -> (usize, Split) {
+/// The team for a time loop: (members wanted, how they divide it).
+fn plan<F: Float>(b: usize, h: usize, ho: usize, gh: usize) -> (usize, Partition) {
     if b * ho * gh < TEAM_MIN_MACS {
-        (1, Split::Rows)
+        (1, Partition::Rows)
     } else if b >= 2 * ROW_ALIGN {
-        (b.div_ceil(ROW_ALIGN), Split::Rows)
+        (b.div_ceil(ROW_ALIGN), Partition::Rows)
     } else {
-        (team_size::<F>(h).min(team_size::<F>(ho)), Split::Units)
+        (team_size::<F>(h).min(team_size::<F>(ho)), Partition::Units)
     }
 }
 
 /// One member's share of a time loop.
-struct Share {
+struct Share<'t, 'b> {
+    tm: &'t Team<'b>,
     /// Batch rows.
     rows: Range<usize>,
     /// Hidden units (of H).
@@ -415,22 +417,33 @@ struct Share {
     /// Output units (of H_out).
     up: Range<usize>,
     /// Whether the members must meet between the phases of a step.
-    meet: bool,
+    must_meet: bool,
 }
 
-fn share<F: Float>(tm: &Team, split: Split, b: usize, h: usize, ho: usize) -> Share {
-    match split {
-        Split::Rows => Share {
-            rows: tm.share(b, ROW_ALIGN),
-            u: 0..h,
-            up: 0..ho,
-            meet: false,
-        },
-        Split::Units => Share {
-            rows: 0..b,
-            u: tm.share(h, nr::<F>()),
-            up: tm.share(ho, nr::<F>()),
-            meet: tm.size > 1,
-        },
+impl<'t, 'b> Share<'t, 'b> {
+    fn new<F: Float>(tm: &'t Team<'b>, part: Partition, b: usize, h: usize, ho: usize) -> Self {
+        match part {
+            Partition::Rows => Share {
+                tm,
+                rows: tm.share(b, ROW_ALIGN),
+                u: 0..h,
+                up: 0..ho,
+                must_meet: false,
+            },
+            Partition::Units => Share {
+                tm,
+                rows: 0..b,
+                u: tm.share(h, nr::<F>()),
+                up: tm.share(ho, nr::<F>()),
+                must_meet: tm.size > 1,
+            },
+        }
+    }
+    /// Waits for the other members, when they divide the units: what follows reads what
+    /// they wrote.
+    fn meet(&self) {
+        if self.must_meet {
+            self.tm.sync()
+        }
     }
 }

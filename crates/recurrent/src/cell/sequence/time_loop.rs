@@ -1,9 +1,13 @@
 //! The time loop of one layer-direction, forward and backward side by side: the input
 //! projection, the recurrent product and fused gate pass per step, and BPTT in reverse time
 //! (the protocol and the storage are in the parent module's doc).
+//!
+//! Each pass is a struct of what every member of the team reads (the dimensions, the
+//! buffers as [`Shared`], the packed weights), with one method per cell kind for one step
+//! of one member: the member's rows and units come in as a [`Share`].
 
 use super::*;
-use crate::cell::{gru, lstm, rnn, CellKind};
+use crate::cell::CellKind;
 use crate::float::Float;
 use crate::kernels::packed::{gemm_packed, gemm_packed_par, Packed};
 use crate::kernels::pool::{team, Team};
@@ -26,10 +30,7 @@ pub fn forward<F: Float>(
 ) -> DirCache<F> {
     let (i_sz, h, ho, g) = (spec.input, spec.hidden, spec.hout(), spec.gates());
     let gh = g * h;
-    let (nh, nc) = (b * ho, b * h);
-    let is_gru = spec.kind == CellKind::Gru;
     let seeds = spec.seeds();
-    let is_lstm = spec.kind == CellKind::Lstm;
 
     // 1. Input projection: gates = X W_ih^T. The biases are added by the element-wise
     // kernels, step by step, while the gates are in cache.
@@ -40,8 +41,8 @@ pub fn forward<F: Float>(
     // [T, B, G*H] buffer out (megabytes) and read it back, and its threads would meet the
     // time loop's team only after it. For small batches (units split) one product over all
     // steps keeps its rows many.
-    let (members, split) = plan::<F>(b, h, ho, gh);
-    let fuse_x = split == Split::Rows && i_sz > 0;
+    let (members, part) = plan::<F>(b, h, ho, gh);
+    let fuse_x = part == Partition::Rows && i_sz > 0;
     let mut gates = workspace::scratch(t_len * b * gh);
     let packed_ih: Vec<Packed<F>> = if fuse_x {
         pack_blocks(p.w_ih.value.data(), g, h, i_sz)
@@ -55,59 +56,8 @@ pub fn forward<F: Float>(
         );
         Vec::new()
     };
-    // b_ih and b_hh, zero when absent; RNN and LSTM add their sum (one bias, `b_x`).
-    let mut b_x_buf = workspace::zeros(gh);
-    let mut b_h_buf = workspace::zeros(gh);
-    if let Some(bi) = &p.b_ih {
-        b_x_buf.copy_from_slice(bi.value.data());
-    }
-    if let Some(bh) = &p.b_hh {
-        if is_gru {
-            b_h_buf.copy_from_slice(bh.value.data());
-        } else {
-            b_x_buf
-                .iter_mut()
-                .zip(bh.value.data())
-                .for_each(|(s, v)| *s += *v);
-        }
-    }
-
-    let mut cache = DirCache {
-        spec,
-        t: t_len,
-        b,
-        reverse,
-        gates,
-        hh: if is_gru {
-            workspace::scratch(t_len * b * gh)
-        } else {
-            Vec::new()
-        },
-        rh: if seeds {
-            workspace::scratch(t_len * nc)
-        } else {
-            Vec::new()
-        },
-        // Every slot read is written first (the spare slot, T+1 forward or 0 reverse, is
-        // never read).
-        hb: workspace::scratch((t_len + 2) * nh),
-        cb: if is_lstm {
-            workspace::scratch((t_len + 2) * nc)
-        } else {
-            Vec::new()
-        },
-        m: if spec.proj > 0 {
-            workspace::scratch(t_len * nc)
-        } else {
-            Vec::new()
-        },
-        valid: valid.to_vec(),
-    };
-    let init = if reverse { t_len + 1 } else { 0 };
-    cache.hb[init * nh..(init + 1) * nh].copy_from_slice(h0);
-    if let (Some(c0), false) = (c0, cache.cb.is_empty()) {
-        cache.cb[init * nc..(init + 1) * nc].copy_from_slice(c0);
-    }
+    let (b_x, b_h) = step_biases(p, gh, spec.kind == CellKind::Gru);
+    let mut cache = DirCache::start(spec, t_len, b, reverse, gates, valid, h0, c0);
 
     // 2. The recurrent weights, packed once for all steps: one packing per gate block
     // (B_g = W_hh[g]^T, [H_out, H]) so that a run of units is whole panels of each.
@@ -125,217 +75,223 @@ pub fn forward<F: Float>(
     });
 
     // 3. The time loop, over a team.
-    let gates = Shared::new(&mut cache.gates);
-    let hh = Shared::new(&mut cache.hh);
-    let rh = Shared::new(&mut cache.rh);
-    let hb = Shared::new(&mut cache.hb);
-    let cb = Shared::new(&mut cache.cb);
-    let mb = Shared::new(&mut cache.m);
-    let valid = &cache.valid;
-    let (b_x, b_h) = (&b_x_buf[..], &b_h_buf[..]);
+    let pass = Forward {
+        spec,
+        b,
+        reverse,
+        x: fuse_x.then_some(x),
+        gates: Shared::new(&mut cache.gates),
+        hh: Shared::new(&mut cache.hh),
+        rh: Shared::new(&mut cache.rh),
+        hb: Shared::new(&mut cache.hb),
+        cb: Shared::new(&mut cache.cb),
+        m: Shared::new(&mut cache.m),
+        valid: &cache.valid,
+        b_x: &b_x,
+        b_h: &b_h,
+        packed: &packed,
+        packed_ih: &packed_ih,
+        packed_hr: packed_hr.as_ref(),
+    };
     team(members, &|tm: &Team| {
-        let Share { rows, u, up, meet } = share::<F>(tm, split, b, h, ho);
-        let meet = || {
-            if meet {
-                tm.sync()
-            }
-        };
-        let (nb, r0) = (rows.len(), rows.start);
+        let me = Share::new::<F>(tm, part, b, h, ho);
         for s in 0..t_len {
             let t = if reverse { t_len - 1 - s } else { s };
-            let (ps, cs) = (if reverse { t + 2 } else { t }, t + 1);
-            let g0 = t * b * gh; // this step's gate rows
-            let hp = hb.at(ps * nh + r0 * ho) as *const F; // my rows of h_{t-1}
-                                                           // SAFETY (this loop body): a member writes only its rows and units of the
-                                                           // step's buffers, reads h_{t-1} (complete since the last meeting, or its own
-                                                           // rows), and members meet before anyone reads what another wrote.
-            unsafe {
-                // My rows and units of the step, in the buffer `buf` at element `base`:
-                // gate block q of row bi.
-                let unit = |buf: Shared<F>, base: usize, bi: usize, q: usize| {
-                    let c = base + bi * gh + q * h;
-                    buf.get_mut(c + u.start..c + u.end)
-                };
-                let hrow = |slot: usize, bi: usize, w: &Range<usize>| {
-                    let c = slot * nh + bi * ho;
-                    hb.get_mut(c + w.start..c + w.end)
-                };
-                let crow = |slot: usize, bi: usize| {
-                    let c = slot * nc + bi * h;
-                    cb.get_mut(c + u.start..c + u.end)
-                };
-                if fuse_x {
-                    // x_t W_ih^T for my rows (see 1.), before the h-terms are added.
-                    let xr = x.as_ptr().add((t * b + r0) * i_sz);
-                    product_units(
-                        nb,
-                        xr,
-                        i_sz,
-                        &packed_ih,
-                        &u,
-                        gates.at(g0 + r0 * gh),
-                        gh,
-                        h,
-                        false,
-                    );
-                }
-                match spec.kind {
-                    CellKind::RnnTanh | CellKind::RnnRelu => {
-                        // a_t = x_t W_ih^T + h_{t-1} W_hh^T;  h_t = act(a_t + b)
-                        product_units(nb, hp, ho, &packed, &u, gates.at(g0 + r0 * gh), gh, h, true);
-                        for bi in rows.clone() {
-                            let hout = hrow(cs, bi, &u);
-                            if valid[t * b + bi] {
-                                rnn::forward_row(
-                                    spec.act(),
-                                    unit(gates, g0, bi, 0),
-                                    gate_units(b_x, 0, h, &u),
-                                    hout,
-                                );
-                            } else {
-                                hout.copy_from_slice(hrow(ps, bi, &u));
-                            }
-                        }
-                        meet();
-                    }
-                    CellKind::Lstm => {
-                        product_units(nb, hp, ho, &packed, &u, gates.at(g0 + r0 * gh), gh, h, true);
-                        for bi in rows.clone() {
-                            let (c_prev, c_out) = (crow(ps, bi), crow(cs, bi));
-                            // m_t goes to the output slot directly without a projection.
-                            let m_out = if spec.proj > 0 {
-                                let c = t * nc + bi * h;
-                                mb.get_mut(c + u.start..c + u.end)
-                            } else {
-                                hrow(cs, bi, &u)
-                            };
-                            if valid[t * b + bi] {
-                                lstm::forward_row(
-                                    unit(gates, g0, bi, 0),
-                                    unit(gates, g0, bi, 1),
-                                    unit(gates, g0, bi, 2),
-                                    unit(gates, g0, bi, 3),
-                                    gate_units(b_x, 0, h, &u),
-                                    gate_units(b_x, 1, h, &u),
-                                    gate_units(b_x, 2, h, &u),
-                                    gate_units(b_x, 3, h, &u),
-                                    c_prev,
-                                    c_out,
-                                    m_out,
-                                );
-                            } else {
-                                c_out.copy_from_slice(c_prev);
-                                if spec.proj > 0 {
-                                    m_out.iter_mut().for_each(|v| *v = F::zero());
-                                } else {
-                                    m_out.copy_from_slice(hrow(ps, bi, &u));
-                                }
-                            }
-                        }
-                        meet();
-                        if let Some(phr) = &packed_hr {
-                            // h_t = W_hr m_t, my output units; rows past their end keep
-                            // h_{t-1}.
-                            let (mrow, hrow0) = (mb.at(t * nc + r0 * h), hb.at(cs * nh + r0 * ho));
-                            gemm_packed(nb, mrow, h, phr, panels_of::<F>(&up), hrow0, ho, false);
-                            for bi in rows.clone() {
-                                if !valid[t * b + bi] {
-                                    hrow(cs, bi, &up).copy_from_slice(hrow(ps, bi, &up));
-                                }
-                            }
-                            meet();
-                        }
-                    }
-                    CellKind::Gru => {
-                        let hh0 = t * b * gh;
-                        let blocks = if seeds { &packed[..2] } else { &packed[..] };
-                        // The h-terms of my units: h_{t-1} W_hh^T (r, z only for the seeds'
-                        // form, whose n rows come from r * h_{t-1}).
-                        product_units(nb, hp, h, blocks, &u, hh.at(hh0 + r0 * gh), gh, h, false);
-                        if !seeds {
-                            for bi in rows.clone() {
-                                let hout = hrow(cs, bi, &u);
-                                if valid[t * b + bi] {
-                                    gru::forward_row(
-                                        unit(gates, g0, bi, 0),
-                                        unit(gates, g0, bi, 1),
-                                        unit(gates, g0, bi, 2),
-                                        unit(hh, hh0, bi, 0),
-                                        unit(hh, hh0, bi, 1),
-                                        unit(hh, hh0, bi, 2),
-                                        gate_units(b_x, 0, h, &u),
-                                        gate_units(b_x, 1, h, &u),
-                                        gate_units(b_x, 2, h, &u),
-                                        gate_units(b_h, 0, h, &u),
-                                        gate_units(b_h, 1, h, &u),
-                                        gate_units(b_h, 2, h, &u),
-                                        hrow(ps, bi, &u),
-                                        hout,
-                                    );
-                                } else {
-                                    hout.copy_from_slice(hrow(ps, bi, &u));
-                                }
-                            }
-                            meet();
-                        } else {
-                            add_bias_units(hh, hh0, &rows, h, &u, 0..2, b_h);
-                            add_bias_units(gates, g0, &rows, h, &u, 0..3, b_x);
-                            for bi in rows.clone() {
-                                let c = t * nc + bi * h;
-                                let rh_out = rh.get_mut(c + u.start..c + u.end);
-                                if valid[t * b + bi] {
-                                    gru::seeds_forward_gates_row(
-                                        unit(gates, g0, bi, 0),
-                                        unit(gates, g0, bi, 1),
-                                        unit(hh, hh0, bi, 0),
-                                        unit(hh, hh0, bi, 1),
-                                        hrow(ps, bi, &u),
-                                        rh_out,
-                                    );
-                                } else {
-                                    rh_out.iter_mut().for_each(|v| *v = F::zero());
-                                }
-                            }
-                            meet();
-                            // The n rows from rh: W_hn rh + b_hn, my units.
-                            let (rrow, nrow) =
-                                (rh.at(t * nc + r0 * h), hh.at(hh0 + r0 * gh + 2 * h));
-                            gemm_packed(
-                                nb,
-                                rrow,
-                                h,
-                                &packed[2],
-                                panels_of::<F>(&u),
-                                nrow,
-                                gh,
-                                false,
-                            );
-                            add_bias_units(hh, hh0, &rows, h, &u, 2..3, b_h);
-                            for bi in rows.clone() {
-                                let hout = hrow(cs, bi, &u);
-                                if valid[t * b + bi] {
-                                    gru::seeds_forward_out_row(
-                                        unit(gates, g0, bi, 1),
-                                        unit(gates, g0, bi, 2),
-                                        unit(hh, hh0, bi, 2),
-                                        hrow(ps, bi, &u),
-                                        hout,
-                                    );
-                                } else {
-                                    hout.copy_from_slice(hrow(ps, bi, &u));
-                                }
-                            }
-                            meet();
-                        }
-                    }
-                }
-            }
+            // SAFETY: a member writes only its rows and units of the step's buffers, reads
+            // h_{t-1} (complete since the last meeting, or its own rows), and members meet
+            // before anyone reads what another wrote.
+            unsafe { pass.step(&me, t) }
         }
     });
-    drop((packed, packed_hr));
-    workspace::give(b_x_buf);
-    workspace::give(b_h_buf);
+    drop((packed, packed_hr, packed_ih));
+    workspace::give(b_x);
+    workspace::give(b_h);
     cache
+}
+
+/// The biases as the step kernels take them, zero where absent: (b_x, b_h). RNN and LSTM
+/// add the sum b_ih + b_hh in one (b_h stays zero); the GRU keeps b_hh apart (it sits
+/// inside r * (W_hn h + b_hn)).
+fn step_biases<F: Float>(p: &DirParams<F>, gh: usize, is_gru: bool) -> (Vec<F>, Vec<F>) {
+    let mut b_x = workspace::zeros(gh);
+    let mut b_h = workspace::zeros(gh);
+    if let Some(bi) = &p.b_ih {
+        b_x.copy_from_slice(bi.value.data());
+    }
+    if let Some(bh) = &p.b_hh {
+        if is_gru {
+            b_h.copy_from_slice(bh.value.data());
+        } else {
+            b_x.iter_mut()
+                .zip(bh.value.data())
+                .for_each(|(s, v)| *s += *v);
+        }
+    }
+    (b_x, b_h)
+}
+
+impl<F: Float> DirCache<F> {
+    /// The cache for a forward over `t_len` steps, its buffers sized for the cell, with
+    /// the initial states in their slot.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        spec: Spec,
+        t_len: usize,
+        b: usize,
+        reverse: bool,
+        gates: Vec<F>,
+        valid: &[bool],
+        h0: &[F],
+        c0: Option<&[F]>,
+    ) -> Self {
+        let (h, ho, gh) = (spec.hidden, spec.hout(), spec.gates() * spec.hidden);
+        let (nh, nc) = (b * ho, b * h);
+        let is_lstm = spec.kind == CellKind::Lstm;
+        let sized = |on: bool, n: usize| {
+            if on {
+                workspace::scratch(n)
+            } else {
+                Vec::new()
+            }
+        };
+        let mut cache = DirCache {
+            spec,
+            t: t_len,
+            b,
+            reverse,
+            gates,
+            hh: sized(spec.kind == CellKind::Gru, t_len * b * gh),
+            rh: sized(spec.seeds(), t_len * nc),
+            // Every slot read is written first (the spare slot, T+1 forward or 0 reverse,
+            // is never read).
+            hb: workspace::scratch((t_len + 2) * nh),
+            cb: sized(is_lstm, (t_len + 2) * nc),
+            m: sized(spec.proj > 0, t_len * nc),
+            valid: valid.to_vec(),
+        };
+        let init = if reverse { t_len + 1 } else { 0 };
+        cache.hb[init * nh..(init + 1) * nh].copy_from_slice(h0);
+        if let (Some(c0), false) = (c0, cache.cb.is_empty()) {
+            cache.cb[init * nc..(init + 1) * nc].copy_from_slice(c0);
+        }
+        cache
+    }
+}
+
+/// What every member of the forward team reads; the buffers are the cache's.
+pub(super) struct Forward<'a, F: Float> {
+    pub(super) spec: Spec,
+    pub(super) b: usize,
+    pub(super) reverse: bool,
+    /// The input, when each member projects its own rows step by step (see 1.).
+    pub(super) x: Option<&'a [F]>,
+    pub(super) gates: Shared<F>,
+    pub(super) hh: Shared<F>,
+    pub(super) rh: Shared<F>,
+    pub(super) hb: Shared<F>,
+    pub(super) cb: Shared<F>,
+    pub(super) m: Shared<F>,
+    pub(super) valid: &'a [bool],
+    pub(super) b_x: &'a [F],
+    pub(super) b_h: &'a [F],
+    pub(super) packed: &'a [Packed<F>],
+    pub(super) packed_ih: &'a [Packed<F>],
+    pub(super) packed_hr: Option<&'a Packed<F>>,
+}
+
+/// Where step t's pieces sit: the slots of h_{t-1} (`ps`) and h_t (`cs`), and the first
+/// element of the step's gate rows (`g0`).
+pub(super) struct At {
+    pub(super) t: usize,
+    pub(super) ps: usize,
+    pub(super) cs: usize,
+    pub(super) g0: usize,
+}
+
+impl<F: Float> Forward<'_, F> {
+    pub(super) fn gh(&self) -> usize {
+        self.spec.gates() * self.spec.hidden
+    }
+    pub(super) fn nh(&self) -> usize {
+        self.b * self.spec.hout()
+    }
+    pub(super) fn nc(&self) -> usize {
+        self.b * self.spec.hidden
+    }
+    /// Member `me`'s part of step t.
+    ///
+    /// # Safety
+    /// The team protocol of the module doc: `me` is this member's share of the team.
+    unsafe fn step(&self, me: &Share, t: usize) {
+        let at = At {
+            t,
+            ps: if self.reverse { t + 2 } else { t },
+            cs: t + 1,
+            g0: t * self.b * self.gh(),
+        };
+        if let Some(x) = self.x {
+            // x_t W_ih^T for my rows (see 1.), before the h-terms are added.
+            let i_sz = self.spec.input;
+            let xr = x.as_ptr().add((t * self.b + me.rows.start) * i_sz);
+            let c = self.gates.at(at.g0 + me.rows.start * self.gh());
+            let (nb, h) = (me.rows.len(), self.spec.hidden);
+            product_units(nb, xr, i_sz, self.packed_ih, &me.u, c, self.gh(), h, false);
+        }
+        match self.spec.kind {
+            CellKind::RnnTanh | CellKind::RnnRelu => self.rnn(me, &at),
+            CellKind::Lstm => self.lstm(me, &at),
+            CellKind::Gru if self.spec.seeds() => self.gru_seeds(me, &at),
+            CellKind::Gru => self.gru(me, &at),
+        }
+    }
+
+    /// Gate block `q` of row `bi`, my units `u`, in the step buffer `buf` from `base`.
+    pub(super) unsafe fn unit<'s>(
+        &self,
+        buf: Shared<F>,
+        base: usize,
+        bi: usize,
+        q: usize,
+        u: &Range<usize>,
+    ) -> &'s mut [F] {
+        let c = base + bi * self.gh() + q * self.spec.hidden;
+        buf.get_mut(c + u.start..c + u.end)
+    }
+    /// Row `bi` of the hidden state in `slot`, the units `w`.
+    pub(super) unsafe fn hrow<'s>(&self, slot: usize, bi: usize, w: &Range<usize>) -> &'s mut [F] {
+        let c = slot * self.nh() + bi * self.spec.hout();
+        self.hb.get_mut(c + w.start..c + w.end)
+    }
+    /// Row `bi` of the cell state in `slot`, the units `u`.
+    pub(super) unsafe fn crow<'s>(&self, slot: usize, bi: usize, u: &Range<usize>) -> &'s mut [F] {
+        let c = slot * self.nc() + bi * self.spec.hidden;
+        self.cb.get_mut(c + u.start..c + u.end)
+    }
+    /// The recurrent product into my gate columns: `dst` (+)= h_{t-1} W_hh^T over my rows,
+    /// against the packed `blocks`.
+    pub(super) unsafe fn recurrent(
+        &self,
+        me: &Share,
+        at: &At,
+        blocks: &[Packed<F>],
+        dst: Shared<F>,
+        accumulate: bool,
+    ) {
+        let (ho, gh) = (self.spec.hout(), self.gh());
+        let hp = self.hb.at(at.ps * self.nh() + me.rows.start * ho) as *const F;
+        let c = dst.at(at.g0 + me.rows.start * gh);
+        product_units(
+            me.rows.len(),
+            hp,
+            ho,
+            blocks,
+            &me.u,
+            c,
+            gh,
+            self.spec.hidden,
+            accumulate,
+        );
+    }
 }
 
 /// The gradients of a direction's initial state.
@@ -370,17 +326,15 @@ pub fn backward<F: Float>(
 ) -> DirGrads<F> {
     let spec = cache.spec;
     let (t_len, b, reverse) = (cache.t, cache.b, cache.reverse);
-    let (i_sz, h, ho, g) = (spec.input, spec.hidden, spec.hout(), spec.gates());
-    let gh = g * h;
+    let (h, ho, gh) = (spec.hidden, spec.hout(), spec.gates() * spec.hidden);
     let (nh, nc) = (b * ho, b * h);
-    let is_gru = spec.kind == CellKind::Gru;
     let is_lstm = spec.kind == CellKind::Lstm;
     let seeds = spec.seeds();
 
     // Gate gradients of the x-rows (da) and, for PyTorch's GRU, of the h-rows (dah). Every
     // element is written in the loop.
     let mut da = workspace::scratch(t_len * b * gh);
-    let mut dah = if is_gru && !seeds {
+    let mut dah = if spec.kind == CellKind::Gru && !seeds {
         workspace::scratch(t_len * b * gh)
     } else {
         Vec::new()
@@ -412,338 +366,34 @@ pub fn backward<F: Float>(
     }
 
     // 3. Reverse time, over a team.
-    {
-        let da_s = Shared::new(&mut da);
-        let dah_s = Shared::new(&mut dah);
-        let carry = Shared::new(&mut dh_carry);
-        let tot = Shared::new(&mut dh_tot);
-        let dc_s = Shared::new(&mut dc);
-        let dm_s = Shared::new(&mut dm);
-        let dhs_s = Shared::new(&mut dhs);
-        let drh_s = Shared::new(&mut drh);
-        let (packed, packed_n, packed_hr) = (&packed, &packed_n, &packed_hr);
-        let (members, split) = plan::<F>(b, h, ho, gh);
-        team(members, &|tm: &Team| {
-            let Share { rows, u, up, meet } = share::<F>(tm, split, b, h, ho);
-            let meet = || {
-                if meet {
-                    tm.sync()
-                }
-            };
-            let (nb, r0) = (rows.len(), rows.start);
-            for s in (0..t_len).rev() {
-                let t = if reverse { t_len - 1 - s } else { s };
-                let vt = &cache.valid[t * b..(t + 1) * b];
-                let (ps, cs) = (cache.prev_slot(t), cache.slot(t));
-                let g0 = t * b * gh;
-                // SAFETY (this loop body): as in forward, members write only their rows and
-                // units and meet before reading what others wrote.
-                unsafe {
-                    let unit = |buf: Shared<F>, bi: usize, q: usize| {
-                        let c = g0 + bi * gh + q * h;
-                        buf.get_mut(c + u.start..c + u.end)
-                    };
-                    let kept = |bi: usize, q: usize| {
-                        let c = g0 + bi * gh + q * h;
-                        &cache.gates[c + u.start..c + u.end]
-                    };
-                    let row = |buf: Shared<F>, bi: usize, w: usize, r: &Range<usize>| {
-                        buf.get_mut(bi * w + r.start..bi * w + r.end)
-                    };
-                    let h_prev = |bi: usize| {
-                        let c = ps * nh + bi * ho;
-                        &cache.hb[c + u.start..c + u.end]
-                    };
-                    // dh_tot = dh from step t+1 + dL/dy_t (only inside the sequence: padded
-                    // outputs are constant zeros), over my rows and output units.
-                    for bi in rows.clone() {
-                        let o = row(tot, bi, ho, &up);
-                        let c = row(carry, bi, ho, &up);
-                        if vt[bi] {
-                            let y0 = t * nh + bi * ho;
-                            let y = &dy[y0 + up.start..y0 + up.end];
-                            o.iter_mut()
-                                .zip(c)
-                                .zip(y)
-                                .for_each(|((o, c), y)| *o = *c + *y);
-                        } else {
-                            o.copy_from_slice(c);
-                        }
-                    }
-                    match spec.kind {
-                        CellKind::RnnTanh | CellKind::RnnRelu => {
-                            for bi in rows.clone() {
-                                if vt[bi] {
-                                    rnn::backward_row(
-                                        spec.act(),
-                                        kept(bi, 0),
-                                        row(tot, bi, ho, &u),
-                                        unit(da_s, bi, 0),
-                                    );
-                                } else {
-                                    unit(da_s, bi, 0).iter_mut().for_each(|v| *v = F::zero());
-                                }
-                            }
-                            pass_masked(carry, tot, vt, ho, &rows, &u);
-                            meet();
-                            gemm_packed(
-                                nb,
-                                da_s.at(g0 + r0 * gh),
-                                gh,
-                                packed,
-                                panels_of::<F>(&u),
-                                carry.at(r0 * ho),
-                                ho,
-                                true,
-                            );
-                        }
-                        CellKind::Lstm => {
-                            let dm_src = if spec.proj > 0 {
-                                // dm = dh W_hr over rows inside their sequence; keep dh for
-                                // dW_hr (zero for rows past their end).
-                                for bi in rows.clone() {
-                                    let d = row(dhs_s.offset(t * nh), bi, ho, &up);
-                                    if vt[bi] {
-                                        d.copy_from_slice(row(tot, bi, ho, &up));
-                                    } else {
-                                        d.iter_mut().for_each(|v| *v = F::zero());
-                                    }
-                                }
-                                meet();
-                                let src = dhs_s.at(t * nh + r0 * ho);
-                                gemm_packed(
-                                    nb,
-                                    src,
-                                    ho,
-                                    packed_hr,
-                                    panels_of::<F>(&u),
-                                    dm_s.at(r0 * h),
-                                    h,
-                                    false,
-                                );
-                                dm_s
-                            } else {
-                                tot
-                            };
-                            for bi in rows.clone() {
-                                if !vt[bi] {
-                                    for q in 0..4 {
-                                        unit(da_s, bi, q).iter_mut().for_each(|v| *v = F::zero());
-                                    }
-                                    continue;
-                                }
-                                let cp = ps * nc + bi * h;
-                                let cc = cs * nc + bi * h;
-                                lstm::backward_row(
-                                    kept(bi, 0),
-                                    kept(bi, 1),
-                                    kept(bi, 2),
-                                    kept(bi, 3),
-                                    &cache.cb[cp + u.start..cp + u.end],
-                                    &cache.cb[cc + u.start..cc + u.end],
-                                    row(dm_src, bi, h, &u),
-                                    row(dc_s, bi, h, &u),
-                                    unit(da_s, bi, 0),
-                                    unit(da_s, bi, 1),
-                                    unit(da_s, bi, 2),
-                                    unit(da_s, bi, 3),
-                                );
-                            }
-                            pass_masked(carry, tot, vt, ho, &rows, &up);
-                            meet();
-                            gemm_packed(
-                                nb,
-                                da_s.at(g0 + r0 * gh),
-                                gh,
-                                packed,
-                                panels_of::<F>(&up),
-                                carry.at(r0 * ho),
-                                ho,
-                                true,
-                            );
-                        }
-                        CellKind::Gru if !seeds => {
-                            for bi in rows.clone() {
-                                if !vt[bi] {
-                                    for q in 0..3 {
-                                        unit(da_s, bi, q).iter_mut().for_each(|v| *v = F::zero());
-                                        unit(dah_s, bi, q).iter_mut().for_each(|v| *v = F::zero());
-                                    }
-                                    row(carry, bi, h, &u).copy_from_slice(row(tot, bi, h, &u));
-                                    continue;
-                                }
-                                let hn = g0 + bi * gh + 2 * h;
-                                gru::backward_row(
-                                    kept(bi, 0),
-                                    kept(bi, 1),
-                                    kept(bi, 2),
-                                    &cache.hh[hn + u.start..hn + u.end],
-                                    h_prev(bi),
-                                    row(tot, bi, h, &u),
-                                    unit(da_s, bi, 0),
-                                    unit(da_s, bi, 1),
-                                    unit(da_s, bi, 2),
-                                    unit(dah_s, bi, 0),
-                                    unit(dah_s, bi, 1),
-                                    unit(dah_s, bi, 2),
-                                    row(carry, bi, h, &u),
-                                );
-                            }
-                            meet();
-                            gemm_packed(
-                                nb,
-                                dah_s.at(g0 + r0 * gh),
-                                gh,
-                                packed,
-                                panels_of::<F>(&u),
-                                carry.at(r0 * h),
-                                h,
-                                true,
-                            );
-                        }
-                        CellKind::Gru => {
-                            for bi in rows.clone() {
-                                if !vt[bi] {
-                                    for q in 0..3 {
-                                        unit(da_s, bi, q).iter_mut().for_each(|v| *v = F::zero());
-                                    }
-                                    row(carry, bi, h, &u).copy_from_slice(row(tot, bi, h, &u));
-                                    continue;
-                                }
-                                gru::seeds_backward_out_row(
-                                    kept(bi, 1),
-                                    kept(bi, 2),
-                                    h_prev(bi),
-                                    row(tot, bi, h, &u),
-                                    unit(da_s, bi, 0),
-                                    unit(da_s, bi, 1),
-                                    unit(da_s, bi, 2),
-                                    row(carry, bi, h, &u),
-                                );
-                            }
-                            meet();
-                            // drh = da_n W_hn, my units.
-                            let src = da_s.at(g0 + r0 * gh + 2 * h);
-                            gemm_packed(
-                                nb,
-                                src,
-                                gh,
-                                packed_n,
-                                panels_of::<F>(&u),
-                                drh_s.at(r0 * h),
-                                h,
-                                false,
-                            );
-                            for bi in rows.clone() {
-                                if vt[bi] {
-                                    gru::seeds_backward_reset_row(
-                                        kept(bi, 0),
-                                        h_prev(bi),
-                                        row(drh_s, bi, h, &u),
-                                        unit(da_s, bi, 0),
-                                        row(carry, bi, h, &u),
-                                    );
-                                }
-                            }
-                            meet();
-                            gemm_packed(
-                                nb,
-                                da_s.at(g0 + r0 * gh),
-                                gh,
-                                packed,
-                                panels_of::<F>(&u),
-                                carry.at(r0 * h),
-                                h,
-                                true,
-                            );
-                        }
-                    }
-                }
-            }
-        });
-    }
+    let pass = Backward {
+        cache,
+        dy,
+        da: Shared::new(&mut da),
+        dah: Shared::new(&mut dah),
+        carry: Shared::new(&mut dh_carry),
+        tot: Shared::new(&mut dh_tot),
+        dc: Shared::new(&mut dc),
+        dm: Shared::new(&mut dm),
+        dhs: Shared::new(&mut dhs),
+        drh: Shared::new(&mut drh),
+        packed: &packed,
+        packed_n: &packed_n,
+        packed_hr: &packed_hr,
+    };
+    let (members, part) = plan::<F>(b, h, ho, gh);
+    team(members, &|tm: &Team| {
+        let me = Share::new::<F>(tm, part, b, h, ho);
+        for s in (0..t_len).rev() {
+            let t = if reverse { t_len - 1 - s } else { s };
+            // SAFETY: as in forward, members write only their rows and units and meet
+            // before reading what others wrote.
+            unsafe { pass.step(&me, t) }
+        }
+    });
     drop((packed, packed_n, packed_hr));
 
-    // 4. Weight and input gradients, one product each over all steps; bias gradients as
-    // column sums.
-    let tb = t_len * b;
-    let h_prev_all = if reverse {
-        &cache.hb[2 * nh..]
-    } else {
-        &cache.hb[..t_len * nh]
-    };
-    gemm(
-        F::one(),
-        MatRef::new(&da, tb, gh).t(),
-        MatRef::new(x, tb, i_sz),
-        F::one(),
-        MatMut::new(p.w_ih.grad.data_mut(), gh, i_sz),
-    );
-    let dah_ref: &[F] = if dah.is_empty() { &da } else { &dah };
-    if seeds {
-        let (g_rz, g_n) = p.w_hh.grad.data_mut().split_at_mut(2 * h * h);
-        gemm(
-            F::one(),
-            MatRef::strided(&da, tb, 2 * h, gh).t(),
-            MatRef::new(h_prev_all, tb, h),
-            F::one(),
-            MatMut::new(g_rz, 2 * h, h),
-        );
-        gemm(
-            F::one(),
-            MatRef::strided(&da[2 * h..], tb, h, gh).t(),
-            MatRef::new(&cache.rh, tb, h),
-            F::one(),
-            MatMut::new(g_n, h, h),
-        );
-    } else {
-        gemm(
-            F::one(),
-            MatRef::new(dah_ref, tb, gh).t(),
-            MatRef::new(h_prev_all, tb, ho),
-            F::one(),
-            MatMut::new(p.w_hh.grad.data_mut(), gh, ho),
-        );
-    }
-    // d b_ih = column sums of da; d b_hh the same for RNN and LSTM (one sum, added to
-    // both), of dah for PyTorch's GRU.
-    let mut db = workspace::zeros(gh);
-    add_col_sums(&mut db, &da);
-    if let Some(bi) = &mut p.b_ih {
-        bi.grad
-            .data_mut()
-            .iter_mut()
-            .zip(&db)
-            .for_each(|(g, v)| *g += *v);
-    }
-    if let Some(bh) = &mut p.b_hh {
-        if !dah.is_empty() {
-            db.iter_mut().for_each(|v| *v = F::zero());
-            add_col_sums(&mut db, &dah);
-        }
-        bh.grad
-            .data_mut()
-            .iter_mut()
-            .zip(&db)
-            .for_each(|(g, v)| *g += *v);
-    }
-    workspace::give(db);
-    if let Some(w_hr) = &mut p.w_hr {
-        gemm(
-            F::one(),
-            MatRef::new(&dhs, tb, ho).t(),
-            MatRef::new(&cache.m, tb, h),
-            F::one(),
-            MatMut::new(w_hr.grad.data_mut(), ho, h),
-        );
-    }
-    // dX += da W_ih: the packed kernel, W_ih packed once (1.5x matrixmultiply on the
-    // S shape [2048, 512] x [512, 64], which repacked W_ih per thread).
-    let mut packed_ih = Packed::new();
-    packed_ih.pack(p.w_ih.value.data(), gh, i_sz, i_sz);
-    gemm_packed_par(tb, &da, gh, 1, &packed_ih, dx, i_sz, false);
-    drop(packed_ih);
-
+    weight_grads(p, cache, x, &da, &dah, &dhs, dx);
     for v in [da, dah, dh_tot, dm, dhs, drh] {
         workspace::give(v);
     }
@@ -758,25 +408,244 @@ pub fn backward<F: Float>(
     }
 }
 
-/// Over my rows and the units `u`: for rows past their end, the state gradient passes
-/// through the step unchanged; rows inside start from zero (the caller adds da W_hh).
-///
-/// # Safety
-/// The caller's member owns those elements of `carry` and `tot`.
-unsafe fn pass_masked<F: Float>(
-    carry: Shared<F>,
-    tot: Shared<F>,
-    valid: &[bool],
-    ho: usize,
-    rows: &Range<usize>,
-    u: &Range<usize>,
+/// Step 4: the weight and input gradients from the gate gradients, one product each
+/// over all steps: dW_ih += da^T X, dW_hh += da^T H_prev (dah^T for PyTorch's GRU; the seeds' n
+/// block against rh), dW_hr += dh^T M; bias gradients as column sums; dX = da W_ih.
+#[allow(clippy::too_many_arguments)]
+fn weight_grads<F: Float>(
+    p: &mut DirParams<F>,
+    cache: &DirCache<F>,
+    x: &[F],
+    da: &[F],
+    dah: &[F],
+    dhs: &[F],
+    dx: &mut [F],
 ) {
-    for bi in rows.clone() {
-        let r = bi * ho + u.start..bi * ho + u.end;
-        if valid[bi] {
-            carry.get_mut(r).iter_mut().for_each(|v| *v = F::zero());
-        } else {
-            carry.get_mut(r.clone()).copy_from_slice(tot.get(r));
+    let spec = cache.spec;
+    let (t_len, b) = (cache.t, cache.b);
+    let (i_sz, h, ho, gh) = (
+        spec.input,
+        spec.hidden,
+        spec.hout(),
+        spec.gates() * spec.hidden,
+    );
+    let (tb, nh) = (t_len * b, b * ho);
+    let h_prev_all = if cache.reverse {
+        &cache.hb[2 * nh..]
+    } else {
+        &cache.hb[..t_len * nh]
+    };
+    gemm(
+        F::one(),
+        MatRef::new(da, tb, gh).t(),
+        MatRef::new(x, tb, i_sz),
+        F::one(),
+        MatMut::new(p.w_ih.grad.data_mut(), gh, i_sz),
+    );
+    if spec.seeds() {
+        let (g_rz, g_n) = p.w_hh.grad.data_mut().split_at_mut(2 * h * h);
+        gemm(
+            F::one(),
+            MatRef::strided(da, tb, 2 * h, gh).t(),
+            MatRef::new(h_prev_all, tb, h),
+            F::one(),
+            MatMut::new(g_rz, 2 * h, h),
+        );
+        gemm(
+            F::one(),
+            MatRef::strided(&da[2 * h..], tb, h, gh).t(),
+            MatRef::new(&cache.rh, tb, h),
+            F::one(),
+            MatMut::new(g_n, h, h),
+        );
+    } else {
+        let dah_ref: &[F] = if dah.is_empty() { da } else { dah };
+        gemm(
+            F::one(),
+            MatRef::new(dah_ref, tb, gh).t(),
+            MatRef::new(h_prev_all, tb, ho),
+            F::one(),
+            MatMut::new(p.w_hh.grad.data_mut(), gh, ho),
+        );
+    }
+    // d b_ih = column sums of da; d b_hh the same for RNN and LSTM (one sum, added to
+    // both), of dah for PyTorch's GRU.
+    let mut db = workspace::zeros(gh);
+    add_col_sums(&mut db, da);
+    if let Some(bi) = &mut p.b_ih {
+        bi.grad
+            .data_mut()
+            .iter_mut()
+            .zip(&db)
+            .for_each(|(g, v)| *g += *v);
+    }
+    if let Some(bh) = &mut p.b_hh {
+        if !dah.is_empty() {
+            db.iter_mut().for_each(|v| *v = F::zero());
+            add_col_sums(&mut db, dah);
+        }
+        bh.grad
+            .data_mut()
+            .iter_mut()
+            .zip(&db)
+            .for_each(|(g, v)| *g += *v);
+    }
+    workspace::give(db);
+    if let Some(w_hr) = &mut p.w_hr {
+        gemm(
+            F::one(),
+            MatRef::new(dhs, tb, ho).t(),
+            MatRef::new(&cache.m, tb, h),
+            F::one(),
+            MatMut::new(w_hr.grad.data_mut(), ho, h),
+        );
+    }
+    // dX += da W_ih: the packed kernel, W_ih packed once (1.5x matrixmultiply on the
+    // S shape [2048, 512] x [512, 64], which repacked W_ih per thread).
+    let mut packed_ih = Packed::new();
+    packed_ih.pack(p.w_ih.value.data(), gh, i_sz, i_sz);
+    gemm_packed_par(tb, da, gh, 1, &packed_ih, dx, i_sz, false);
+}
+
+/// What every member of the backward team reads and writes: the forward's cache, dL/dy,
+/// and the gradient buffers (da, dah the gate gradients of every step; carry dh flowing
+/// to step t-1, tot dh at step t; dc, dm, drh the step's other state gradients; dhs the
+/// dh kept for dW_hr).
+pub(super) struct Backward<'a, F: Float> {
+    pub(super) cache: &'a DirCache<F>,
+    pub(super) dy: &'a [F],
+    pub(super) da: Shared<F>,
+    pub(super) dah: Shared<F>,
+    pub(super) carry: Shared<F>,
+    pub(super) tot: Shared<F>,
+    pub(super) dc: Shared<F>,
+    pub(super) dm: Shared<F>,
+    pub(super) dhs: Shared<F>,
+    pub(super) drh: Shared<F>,
+    pub(super) packed: &'a Packed<F>,
+    pub(super) packed_n: &'a Packed<F>,
+    pub(super) packed_hr: &'a Packed<F>,
+}
+
+/// Step t in backward: the forward's [`At`] and whether each row is inside its sequence.
+pub(super) struct BackAt<'v> {
+    pub(super) at: At,
+    pub(super) valid: &'v [bool],
+}
+
+impl<F: Float> Backward<'_, F> {
+    pub(super) fn gh(&self) -> usize {
+        self.cache.spec.gates() * self.cache.spec.hidden
+    }
+    /// Member `me`'s part of step t (in reverse time).
+    ///
+    /// # Safety
+    /// The team protocol of the module doc: `me` is this member's share of the team.
+    unsafe fn step(&self, me: &Share, t: usize) {
+        let (b, spec) = (self.cache.b, self.cache.spec);
+        let st = BackAt {
+            at: At {
+                t,
+                ps: self.cache.prev_slot(t),
+                cs: self.cache.slot(t),
+                g0: t * b * self.gh(),
+            },
+            valid: &self.cache.valid[t * b..(t + 1) * b],
+        };
+        // dh_tot = dh from step t+1 + dL/dy_t (only inside the sequence: padded outputs
+        // are constant zeros), over my rows and output units.
+        let (ho, nh, up) = (spec.hout(), b * spec.hout(), &me.up);
+        for bi in me.rows.clone() {
+            let o = row(self.tot, bi, ho, up);
+            let c = row(self.carry, bi, ho, up);
+            if st.valid[bi] {
+                let y0 = t * nh + bi * ho;
+                let y = &self.dy[y0 + up.start..y0 + up.end];
+                o.iter_mut()
+                    .zip(c)
+                    .zip(y)
+                    .for_each(|((o, c), y)| *o = *c + *y);
+            } else {
+                o.copy_from_slice(c);
+            }
+        }
+        match spec.kind {
+            CellKind::RnnTanh | CellKind::RnnRelu => self.rnn(me, &st),
+            CellKind::Lstm => self.lstm(me, &st),
+            CellKind::Gru if spec.seeds() => self.gru_seeds(me, &st),
+            CellKind::Gru => self.gru(me, &st),
         }
     }
+
+    /// Gate block `q` of row `bi`, my units, in the step's gradient buffer `buf`.
+    pub(super) unsafe fn unit<'s>(
+        &self,
+        buf: Shared<F>,
+        st: &BackAt,
+        bi: usize,
+        q: usize,
+        u: &Range<usize>,
+    ) -> &'s mut [F] {
+        let c = st.at.g0 + bi * self.gh() + q * self.cache.spec.hidden;
+        buf.get_mut(c + u.start..c + u.end)
+    }
+    /// The same place in the forward's activated gates.
+    pub(super) fn kept(&self, st: &BackAt, bi: usize, q: usize, u: &Range<usize>) -> &[F] {
+        let c = st.at.g0 + bi * self.gh() + q * self.cache.spec.hidden;
+        &self.cache.gates[c + u.start..c + u.end]
+    }
+    /// Row `bi`, my units, of h_{t-1}.
+    pub(super) fn h_prev(&self, st: &BackAt, bi: usize, u: &Range<usize>) -> &[F] {
+        let c = st.at.ps * self.cache.b * self.cache.spec.hout() + bi * self.cache.spec.hout();
+        &self.cache.hb[c + u.start..c + u.end]
+    }
+    /// Zeroes the gate gradients of a row past its end (blocks `0..q` of `buf`).
+    pub(super) unsafe fn zero_gates(
+        &self,
+        buf: Shared<F>,
+        st: &BackAt,
+        bi: usize,
+        q: usize,
+        u: &Range<usize>,
+    ) {
+        for q in 0..q {
+            self.unit(buf, st, bi, q, u)
+                .iter_mut()
+                .for_each(|v| *v = F::zero());
+        }
+    }
+    /// carry (+)= src W over my rows, units `panels` of carry (row width `w`).
+    pub(super) unsafe fn to_carry(
+        &self,
+        me: &Share,
+        src: *const F,
+        b: &Packed<F>,
+        panels: &Range<usize>,
+        w: usize,
+    ) {
+        let r0 = me.rows.start;
+        gemm_packed(
+            me.rows.len(),
+            src,
+            self.gh(),
+            b,
+            panels_of::<F>(panels),
+            self.carry.at(r0 * w),
+            w,
+            true,
+        );
+    }
+}
+
+/// Row `bi` of a [B, w] buffer, the units `r`.
+///
+/// # Safety
+/// The caller's member owns those elements.
+pub(super) unsafe fn row<'a, F>(
+    buf: Shared<F>,
+    bi: usize,
+    w: usize,
+    r: &Range<usize>,
+) -> &'a mut [F] {
+    buf.get_mut(bi * w + r.start..bi * w + r.end)
 }
