@@ -7,6 +7,7 @@ mod common;
 
 use recurrent::init::Init;
 use recurrent::model::feature_tagger::{FeatureBatch, FeatureTagger, FeatureTaggerConfig};
+use recurrent::model::EncoderConfig;
 use recurrent::model::{Classifier, ClassifierConfig, InputKind, Pooling};
 use recurrent::nn::CrossEntropy;
 use recurrent::text::bucket::pad_ids;
@@ -50,11 +51,13 @@ fn classifier_padding_changes_neither_output_nor_gradient() {
                     vocab: 10,
                     embed: 4,
                 },
-                cell,
-                hidden: 5,
-                layers: 2,
-                bidirectional: true,
-                dropout: 0.0,
+                encoder: EncoderConfig {
+                    cell,
+                    hidden: 5,
+                    layers: 2,
+                    bidirectional: true,
+                    dropout: 0.0,
+                },
                 pooling,
                 outputs: 3,
             };
@@ -88,11 +91,13 @@ fn classifier_padding_changes_neither_output_nor_gradient() {
 #[test]
 fn tagger_padding_changes_neither_output_nor_gradient() {
     let cfg = FeatureTaggerConfig {
-        cell: CellKind::Lstm,
-        hidden: 5,
-        layers: 2,
-        bidirectional: true,
-        dropout: 0.0,
+        encoder: EncoderConfig {
+            cell: CellKind::Lstm,
+            hidden: 5,
+            layers: 2,
+            bidirectional: true,
+            dropout: 0.0,
+        },
         vocab: 9,
         embed: 4,
         suffixes: 6,

@@ -22,11 +22,13 @@ fn adam(lr: f64) -> Adam<f32> {
 fn classifier_learns_the_adding_problem() {
     let cfg = ClassifierConfig {
         input: InputKind::Dense { size: 2 },
-        cell: CellKind::Lstm,
-        hidden: 24,
-        layers: 1,
-        bidirectional: false,
-        dropout: 0.0,
+        encoder: EncoderConfig {
+            cell: CellKind::Lstm,
+            hidden: 24,
+            layers: 1,
+            bidirectional: false,
+            dropout: 0.0,
+        },
         pooling: Pooling::Last,
         outputs: 1,
     };
@@ -86,11 +88,13 @@ fn classifier_learns_the_adding_problem() {
 fn bidirectional_tagger_learns_context_tags() {
     let cfg = TaggerConfig {
         input: InputKind::Tokens { vocab: 6, embed: 8 },
-        cell: CellKind::Gru,
-        hidden: 24,
-        layers: 1,
-        bidirectional: true,
-        dropout: 0.0,
+        encoder: EncoderConfig {
+            cell: CellKind::Gru,
+            hidden: 24,
+            layers: 1,
+            bidirectional: true,
+            dropout: 0.0,
+        },
         outputs: 3,
     };
     let mut rng = Rng::new(2);
@@ -318,11 +322,13 @@ fn seq2seq_learns_to_reverse() {
 fn one_to_one_is_t_equals_one() {
     let cfg = ClassifierConfig {
         input: InputKind::Dense { size: 2 },
-        cell: CellKind::RnnTanh,
-        hidden: 16,
-        layers: 1,
-        bidirectional: false,
-        dropout: 0.0,
+        encoder: EncoderConfig {
+            cell: CellKind::RnnTanh,
+            hidden: 16,
+            layers: 1,
+            bidirectional: false,
+            dropout: 0.0,
+        },
         pooling: Pooling::Last,
         outputs: 2,
     };
@@ -371,11 +377,13 @@ fn whole_models_pass_finite_differences() {
     for pooling in [Pooling::Last, Pooling::Mean, Pooling::Max] {
         let cfg = ClassifierConfig {
             input: InputKind::Tokens { vocab: 5, embed: 3 },
-            cell: CellKind::Lstm,
-            hidden: 4,
-            layers: 2,
-            bidirectional: true,
-            dropout: 0.0,
+            encoder: EncoderConfig {
+                cell: CellKind::Lstm,
+                hidden: 4,
+                layers: 2,
+                bidirectional: true,
+                dropout: 0.0,
+            },
             pooling,
             outputs: 3,
         };
@@ -399,11 +407,13 @@ fn whole_models_pass_finite_differences() {
     // Tagger.
     let cfg = TaggerConfig {
         input: InputKind::Dense { size: 3 },
-        cell: CellKind::Gru,
-        hidden: 4,
-        layers: 1,
-        bidirectional: true,
-        dropout: 0.0,
+        encoder: EncoderConfig {
+            cell: CellKind::Gru,
+            hidden: 4,
+            layers: 1,
+            bidirectional: true,
+            dropout: 0.0,
+        },
         outputs: 3,
     };
     let mut m: Tagger<f64> = Tagger::new(cfg, &Init::default(), &mut rng).unwrap();

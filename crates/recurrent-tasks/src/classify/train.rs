@@ -25,6 +25,7 @@ use recurrent::checkpoint::{self, Checkpoint};
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
 use recurrent::model::input::InputLayer;
+use recurrent::model::EncoderConfig;
 use recurrent::model::{Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps};
 use recurrent::nn::sample::softmax_rows;
 use recurrent::nn::{CrossEntropy, Reduction};
@@ -457,11 +458,13 @@ pub fn train_classify(
             vocab: vocab.len(),
             embed: cfg.embed,
         },
-        cell: cfg.cell,
-        hidden: cfg.hidden,
-        layers: cfg.layers,
-        bidirectional: cfg.bidirectional,
-        dropout: cfg.dropout,
+        encoder: EncoderConfig {
+            cell: cfg.cell,
+            hidden: cfg.hidden,
+            layers: cfg.layers,
+            bidirectional: cfg.bidirectional,
+            dropout: cfg.dropout,
+        },
         pooling: cfg.pooling,
         outputs: labels.len(),
     };
@@ -571,16 +574,16 @@ pub fn classifier_from_checkpoint(
             ),
         ));
     }
-    let dn = if m.bidirectional { 2 } else { 1 };
+    let dn = if m.encoder.bidirectional { 2 } else { 1 };
     let mut want = vec![("embed.weight".to_string(), vec![vocab, embed])];
     want.extend(rnn_shapes(
-        m.cell,
+        m.encoder.cell,
         embed,
-        m.hidden,
-        m.layers,
-        m.bidirectional,
+        m.encoder.hidden,
+        m.encoder.layers,
+        m.encoder.bidirectional,
     ));
-    want.push(("head.weight".into(), vec![m.outputs, dn * m.hidden]));
+    want.push(("head.weight".into(), vec![m.outputs, dn * m.encoder.hidden]));
     want.push(("head.bias".into(), vec![m.outputs]));
     check_shapes(ck, &want)?;
     let mut model = Classifier::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;

@@ -7,6 +7,7 @@ use crate::forecast::series::{Date, Fill, Freq, Series};
 use recurrent::checkpoint::{self, Checkpoint};
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
+use recurrent::model::EncoderConfig;
 use recurrent::model::{Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps};
 use recurrent::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -34,11 +35,13 @@ pub struct ForecastMeta {
 pub(crate) fn model_config(cfg: &ForecastTrainConfig, width: usize) -> ClassifierConfig {
     ClassifierConfig {
         input: InputKind::Dense { size: width },
-        cell: cfg.cell,
-        hidden: cfg.hidden,
-        layers: cfg.layers,
-        bidirectional: false,
-        dropout: cfg.dropout,
+        encoder: EncoderConfig {
+            cell: cfg.cell,
+            hidden: cfg.hidden,
+            layers: cfg.layers,
+            bidirectional: false,
+            dropout: cfg.dropout,
+        },
         pooling: Pooling::Last,
         outputs: match cfg.strategy {
             Strategy::Direct => cfg.horizon,
@@ -253,8 +256,8 @@ pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Foreca
         || meta.scaler.mean.len() != w
         || meta.scaler.std.len() != w
         || meta.lookback == 0
-        || m.layers == 0
-        || m.bidirectional
+        || m.encoder.layers == 0
+        || m.encoder.bidirectional
         || m.outputs
             != match meta.train.strategy {
                 Strategy::Direct => meta.train.horizon,
@@ -266,16 +269,19 @@ pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Foreca
             "inconsistent forecaster metadata (columns, scaler, input width)",
         ));
     }
-    let g = m.cell.gates();
+    let g = m.encoder.cell.gates();
     let mut want: Vec<(String, Vec<usize>)> = Vec::new();
-    for k in 0..m.layers {
-        let i = if k == 0 { w } else { m.hidden };
-        want.push((format!("rnn.weight_ih_l{k}"), vec![g * m.hidden, i]));
-        want.push((format!("rnn.weight_hh_l{k}"), vec![g * m.hidden, m.hidden]));
-        want.push((format!("rnn.bias_ih_l{k}"), vec![g * m.hidden]));
-        want.push((format!("rnn.bias_hh_l{k}"), vec![g * m.hidden]));
+    for k in 0..m.encoder.layers {
+        let i = if k == 0 { w } else { m.encoder.hidden };
+        want.push((format!("rnn.weight_ih_l{k}"), vec![g * m.encoder.hidden, i]));
+        want.push((
+            format!("rnn.weight_hh_l{k}"),
+            vec![g * m.encoder.hidden, m.encoder.hidden],
+        ));
+        want.push((format!("rnn.bias_ih_l{k}"), vec![g * m.encoder.hidden]));
+        want.push((format!("rnn.bias_hh_l{k}"), vec![g * m.encoder.hidden]));
     }
-    want.push(("head.weight".into(), vec![m.outputs, m.hidden]));
+    want.push(("head.weight".into(), vec![m.outputs, m.encoder.hidden]));
     want.push(("head.bias".into(), vec![m.outputs]));
     for (name, shape) in &want {
         let t = ck.get(name)?;

@@ -23,6 +23,7 @@ use recurrent::error::{Error, Result};
 use recurrent::init::Init;
 use recurrent::model::classifier::ClassifierCache;
 use recurrent::model::tagger::TaggerCache;
+use recurrent::model::EncoderConfig;
 use recurrent::model::{
     Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps, Tagger, TaggerConfig,
 };
@@ -222,11 +223,13 @@ impl LongRangeModel {
             LongRangeKind::Copy => LongRangeModel::Tagger(Tagger::new(
                 TaggerConfig {
                     input: InputKind::Dense { size: COPY_VOCAB },
-                    cell: cfg.cell,
-                    hidden: cfg.hidden,
-                    layers: cfg.layers,
-                    bidirectional: false,
-                    dropout: 0.0,
+                    encoder: EncoderConfig {
+                        cell: cfg.cell,
+                        hidden: cfg.hidden,
+                        layers: cfg.layers,
+                        bidirectional: false,
+                        dropout: 0.0,
+                    },
                     outputs: COPY_CLASSES,
                 },
                 &init,
@@ -237,11 +240,13 @@ impl LongRangeModel {
                     input: InputKind::Dense {
                         size: if kind == LongRangeKind::Adding { 2 } else { 1 },
                     },
-                    cell: cfg.cell,
-                    hidden: cfg.hidden,
-                    layers: cfg.layers,
-                    bidirectional: false,
-                    dropout: 0.0,
+                    encoder: EncoderConfig {
+                        cell: cfg.cell,
+                        hidden: cfg.hidden,
+                        layers: cfg.layers,
+                        bidirectional: false,
+                        dropout: 0.0,
+                    },
                     pooling: Pooling::Last,
                     outputs: if kind == LongRangeKind::Adding { 1 } else { 10 },
                 },

@@ -24,6 +24,7 @@ use recurrent::init::Init;
 use recurrent::layer::RnnState;
 use recurrent::model::input::{InputKind, SeqBatch, Steps};
 use recurrent::model::tagger::{Tagger, TaggerCache, TaggerConfig};
+use recurrent::model::EncoderConfig;
 use recurrent::nn::ctc::{log_softmax_rows, min_frames, CtcLoss, CtcOutput, CtcReduction};
 use recurrent::param::{Module, Param};
 use recurrent::rng::Rng;
@@ -174,11 +175,13 @@ impl<F: Float> CtcModel<F> {
                 input: InputKind::Dense {
                     size: config.input * config.stack,
                 },
-                cell: config.cell,
-                hidden: config.hidden,
-                layers: config.layers,
-                bidirectional: config.bidirectional,
-                dropout: config.dropout,
+                encoder: EncoderConfig {
+                    cell: config.cell,
+                    hidden: config.hidden,
+                    layers: config.layers,
+                    bidirectional: config.bidirectional,
+                    dropout: config.dropout,
+                },
                 outputs: config.classes(),
             },
             init,

@@ -21,6 +21,7 @@ use recurrent::cell::CellKind;
 use recurrent::checkpoint;
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
+use recurrent::model::EncoderConfig;
 use recurrent::model::{Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps};
 use recurrent::nn::CrossEntropy;
 use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
@@ -427,11 +428,13 @@ pub fn train_speech(
     let n = cfg.features.dim();
     let model_cfg = ClassifierConfig {
         input: InputKind::Dense { size: n },
-        cell: cfg.cell,
-        hidden: cfg.hidden,
-        layers: cfg.layers,
-        bidirectional: cfg.bidirectional,
-        dropout: cfg.dropout,
+        encoder: EncoderConfig {
+            cell: cfg.cell,
+            hidden: cfg.hidden,
+            layers: cfg.layers,
+            bidirectional: cfg.bidirectional,
+            dropout: cfg.dropout,
+        },
         pooling: cfg.pooling,
         outputs: 10,
     };
@@ -556,15 +559,15 @@ pub fn load_speech(path: &Path) -> Result<(Classifier<f32>, SpeechMeta)> {
             ),
         ));
     }
-    let dn = if m.bidirectional { 2 } else { 1 };
+    let dn = if m.encoder.bidirectional { 2 } else { 1 };
     let mut want = recurrent::checkpoint::shapes::rnn_shapes(
-        m.cell,
+        m.encoder.cell,
         size,
-        m.hidden,
-        m.layers,
-        m.bidirectional,
+        m.encoder.hidden,
+        m.encoder.layers,
+        m.encoder.bidirectional,
     );
-    want.push(("head.weight".into(), vec![m.outputs, dn * m.hidden]));
+    want.push(("head.weight".into(), vec![m.outputs, dn * m.encoder.hidden]));
     want.push(("head.bias".into(), vec![m.outputs]));
     recurrent::checkpoint::shapes::check_shapes(&ck, &want)?;
     let mut model = Classifier::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;

@@ -14,6 +14,7 @@ use recurrent::init::Init;
 use recurrent::model::feature_tagger::{
     suffix, word_shape, FeatureBatch, FeatureTagger, FeatureTaggerConfig, WordFeatures, SHAPES,
 };
+use recurrent::model::EncoderConfig;
 use recurrent::nn::CrossEntropy;
 use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::rng::Rng;
@@ -470,11 +471,13 @@ pub fn train_tag(
     let suffixes = word_vocab(suffix_words.iter().map(|s| s.as_slice()), 1)?;
     debug_assert_eq!(suffixes.id(UNK), Some(0));
     let model_cfg = FeatureTaggerConfig {
-        cell: cfg.cell,
-        hidden: cfg.hidden,
-        layers: cfg.layers,
-        bidirectional: cfg.bidirectional,
-        dropout: cfg.dropout,
+        encoder: EncoderConfig {
+            cell: cfg.cell,
+            hidden: cfg.hidden,
+            layers: cfg.layers,
+            bidirectional: cfg.bidirectional,
+            dropout: cfg.dropout,
+        },
         vocab: vocab.len(),
         embed: cfg.embed,
         suffixes: suffixes.len(),
@@ -589,7 +592,7 @@ pub fn tagger_from_checkpoint(
             "the model's table sizes disagree with the vocabularies in the metadata",
         ));
     }
-    let dn = if m.bidirectional { 2 } else { 1 };
+    let dn = if m.encoder.bidirectional { 2 } else { 1 };
     let mut want = vec![("embed.weight".to_string(), vec![m.vocab, m.embed])];
     if m.suffix_embed > 0 {
         want.push((
@@ -601,13 +604,13 @@ pub fn tagger_from_checkpoint(
         want.push(("embed_shape.weight".into(), vec![SHAPES, m.shape_embed]));
     }
     want.extend(rnn_shapes(
-        m.cell,
+        m.encoder.cell,
         m.width(),
-        m.hidden,
-        m.layers,
-        m.bidirectional,
+        m.encoder.hidden,
+        m.encoder.layers,
+        m.encoder.bidirectional,
     ));
-    want.push(("head.weight".into(), vec![m.tags, dn * m.hidden]));
+    want.push(("head.weight".into(), vec![m.tags, dn * m.encoder.hidden]));
     want.push(("head.bias".into(), vec![m.tags]));
     check_shapes(ck, &want)?;
     let mut model = FeatureTagger::<f32>::new(m.clone(), &Init::default(), &mut Rng::new(0))?;

@@ -7,12 +7,12 @@
 //! - `Mean`: p = (1/len) sum_{t < len} y_t;   dy_t = dp / len
 //! - `Max`:  p_j = max_{t < len} y_tj;        dy_tj = dp_j at the argmax step, else 0
 
+use super::encoder::EncoderConfig;
 use super::input::{prefix_names, InputKind, InputLayer, SeqBatch};
-use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::Init;
-use crate::layer::{Rnn, RnnCache, RnnConfig};
+use crate::layer::{Rnn, RnnCache};
 use crate::nn::dropout::dropout_mask;
 use crate::nn::Linear;
 use crate::param::{Module, Param};
@@ -48,11 +48,9 @@ impl std::str::FromStr for Pooling {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierConfig {
     pub input: InputKind,
-    pub cell: CellKind,
-    pub hidden: usize,
-    pub layers: usize,
-    pub bidirectional: bool,
-    pub dropout: f64,
+    /// The recurrent layer; its `dropout` also applies before the head.
+    #[serde(flatten)]
+    pub encoder: EncoderConfig,
     pub pooling: Pooling,
     /// Outputs: classes (softmax) or regression targets.
     pub outputs: usize,
@@ -86,14 +84,7 @@ impl<F: Float> Classifier<F> {
             ));
         }
         let input = InputLayer::new(config.input, "embed", rng)?;
-        let rc = RnnConfig::new(config.cell, config.input.width(), config.hidden)
-            .layers(config.layers)
-            .bidirectional(config.bidirectional)
-            .dropout(if config.layers > 1 {
-                config.dropout
-            } else {
-                0.0
-            });
+        let rc = config.encoder.rnn(config.input.width());
         let mut rnn = Rnn::new(rc, init, rng)?;
         prefix_names(&mut rnn, "rnn");
         let head = Linear::new(
@@ -174,9 +165,9 @@ impl<F: Float> Classifier<F> {
                 }
             }
         }
-        let mask = match (train, self.config.dropout > 0.0) {
+        let mask = match (train, self.config.encoder.dropout > 0.0) {
             (Some(rng), true) => {
-                let m = dropout_mask(pooled.len(), self.config.dropout, rng);
+                let m = dropout_mask(pooled.len(), self.config.encoder.dropout, rng);
                 pooled.iter_mut().zip(&m).for_each(|(v, k)| *v *= *k);
                 Some(m)
             }

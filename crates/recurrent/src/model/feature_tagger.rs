@@ -14,9 +14,9 @@
 //! ```
 //! Parameters: `embed.weight`, `embed_suffix.weight`, `embed_shape.weight`, `rnn.*`, `head.*`.
 
+use super::encoder::EncoderConfig;
 use super::input::{InputKind, SeqBatch, Steps};
 use super::tagger::{Tagger, TaggerCache, TaggerConfig};
-use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::Init;
@@ -77,16 +77,9 @@ pub fn suffix(w: &str, n: usize) -> &str {
 /// The architecture.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeatureTaggerConfig {
-    /// Recurrent cell.
-    pub cell: CellKind,
-    /// Hidden units per direction.
-    pub hidden: usize,
-    /// Stacked recurrent layers.
-    pub layers: usize,
-    /// Read the sentence in both directions.
-    pub bidirectional: bool,
-    /// Dropout before the output layer (and between layers).
-    pub dropout: f64,
+    /// The recurrent layer; its `dropout` also applies before the output layer.
+    #[serde(flatten)]
+    pub encoder: EncoderConfig,
     /// Words in the word table.
     pub vocab: usize,
     /// E.
@@ -201,11 +194,7 @@ impl<F: Float> FeatureTagger<F> {
                 input: InputKind::Dense {
                     size: config.width(),
                 },
-                cell: config.cell,
-                hidden: config.hidden,
-                layers: config.layers,
-                bidirectional: config.bidirectional,
-                dropout: config.dropout,
+                encoder: config.encoder,
                 outputs: config.tags,
             },
             init,

@@ -7,6 +7,7 @@
 
 pub mod attention;
 pub mod classifier;
+pub mod encoder;
 pub mod feature_tagger;
 pub mod generator;
 pub mod input;
@@ -15,6 +16,7 @@ pub mod seq2seq;
 pub mod tagger;
 
 pub use classifier::{Classifier, ClassifierConfig, Pooling};
+pub use encoder::EncoderConfig;
 pub use generator::{Conditioning, Generator, GeneratorConfig};
 pub use input::{InputKind, SeqBatch, Steps};
 pub use lm::{LanguageModel, LmConfig};

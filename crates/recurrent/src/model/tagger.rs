@@ -3,12 +3,12 @@
 //! Padded steps produce logits that the loss must mask (see [`SeqBatch::valid`]); they get
 //! no gradient, and the recurrent layer ignores them, so padding changes nothing.
 
+use super::encoder::EncoderConfig;
 use super::input::{prefix_names, InputKind, InputLayer, SeqBatch};
-use crate::cell::CellKind;
 use crate::error::Result;
 use crate::float::Float;
 use crate::init::Init;
-use crate::layer::{Rnn, RnnCache, RnnConfig};
+use crate::layer::{Rnn, RnnCache};
 use crate::nn::dropout::dropout_mask;
 use crate::nn::Linear;
 use crate::param::{Module, Param};
@@ -19,11 +19,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaggerConfig {
     pub input: InputKind,
-    pub cell: CellKind,
-    pub hidden: usize,
-    pub layers: usize,
-    pub bidirectional: bool,
-    pub dropout: f64,
+    /// The recurrent layer; its `dropout` also applies before the head.
+    #[serde(flatten)]
+    pub encoder: EncoderConfig,
     /// Tags.
     pub outputs: usize,
 }
@@ -48,14 +46,7 @@ pub struct TaggerCache<F: Float> {
 impl<F: Float> Tagger<F> {
     pub fn new(config: TaggerConfig, init: &Init, rng: &mut Rng) -> Result<Self> {
         let input = InputLayer::new(config.input, "embed", rng)?;
-        let rc = RnnConfig::new(config.cell, config.input.width(), config.hidden)
-            .layers(config.layers)
-            .bidirectional(config.bidirectional)
-            .dropout(if config.layers > 1 {
-                config.dropout
-            } else {
-                0.0
-            });
+        let rc = config.encoder.rnn(config.input.width());
         let mut rnn = Rnn::new(rc, init, rng)?;
         prefix_names(&mut rnn, "rnn");
         let head = Linear::new(
@@ -89,9 +80,9 @@ impl<F: Float> Tagger<F> {
             train.as_deref_mut(),
         )?;
         let mut y = out.output.into_vec();
-        let mask = match (train, self.config.dropout > 0.0) {
+        let mask = match (train, self.config.encoder.dropout > 0.0) {
             (Some(rng), true) => {
-                let m = dropout_mask(y.len(), self.config.dropout, rng);
+                let m = dropout_mask(y.len(), self.config.encoder.dropout, rng);
                 y.iter_mut().zip(&m).for_each(|(v, k)| *v *= *k);
                 Some(m)
             }
