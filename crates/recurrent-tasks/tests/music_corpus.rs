@@ -4,7 +4,8 @@
 #[path = "../../recurrent/tests/common/mod.rs"]
 mod common;
 
-use recurrent_tasks::music::{self, corpus::Split};
+use recurrent::text::corpus::Part;
+use recurrent_tasks::music;
 use std::path::Path;
 
 fn corpus() -> Option<Vec<music::TuneRecord>> {
@@ -48,7 +49,7 @@ fn split_is_five_and_five_percent_by_tune() {
     let (tr, va, te) = music::split_tunes(&tunes, music::corpus::SPLIT_SEED);
     println!("train {} valid {} test {}", tr.len(), va.len(), te.len());
     assert_eq!(tr.len() + va.len() + te.len(), tunes.len());
-    for (part, want) in [(&va, Split::Valid), (&te, Split::Test)] {
+    for (part, want) in [(&va, Part::Valid), (&te, Part::Test)] {
         assert!((30..75).contains(&part.len()), "{}", part.len());
         assert!(part.iter().all(|t| music::corpus::split_of(
             &t.file,

@@ -4,6 +4,7 @@
 //! the same on every machine and does not move when files are added.
 
 use recurrent::error::{Error, Result};
+use recurrent::text::corpus::{Part, Parts};
 use std::path::Path;
 
 /// One tune as written in its file.
@@ -98,20 +99,12 @@ pub fn read_tunes(path: &Path) -> Result<Vec<TuneRecord>> {
     Ok(out)
 }
 
-/// Which part of the data a tune belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Split {
-    Train,
-    Valid,
-    Test,
-}
-
 /// The seed of the standard split (5% validation, 5% test).
 pub const SPLIT_SEED: u64 = 13;
 
 /// The split of a tune: FNV-1a over `file \0 X`, mixed with the seed (splitmix64), then
 /// 5 buckets of 100 for validation and the next 5 for test.
-pub fn split_of(file: &str, x: &str, seed: u64) -> Split {
+pub fn split_of(file: &str, x: &str, seed: u64) -> Part {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in file.bytes().chain([0]).chain(x.bytes()) {
         h ^= b as u64;
@@ -122,9 +115,9 @@ pub fn split_of(file: &str, x: &str, seed: u64) -> Split {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
     z ^= z >> 31;
     match z % 100 {
-        0..=4 => Split::Valid,
-        5..=9 => Split::Test,
-        _ => Split::Train,
+        0..=4 => Part::Valid,
+        5..=9 => Part::Test,
+        _ => Part::Train,
     }
 }
 
@@ -133,15 +126,8 @@ pub fn split_tunes(
     tunes: &[TuneRecord],
     seed: u64,
 ) -> (Vec<TuneRecord>, Vec<TuneRecord>, Vec<TuneRecord>) {
-    let (mut tr, mut va, mut te) = (Vec::new(), Vec::new(), Vec::new());
-    for t in tunes {
-        match split_of(&t.file, &t.x, seed) {
-            Split::Train => tr.push(t.clone()),
-            Split::Valid => va.push(t.clone()),
-            Split::Test => te.push(t.clone()),
-        }
-    }
-    (tr, va, te)
+    let p = Parts::divide(tunes.iter().cloned(), |t| split_of(&t.file, &t.x, seed));
+    (p.train, p.valid, p.test)
 }
 
 #[cfg(test)]
@@ -163,7 +149,7 @@ mod tests {
         assert_eq!(split_of("a.abc", "1", 13), split_of("a.abc", "1", 13));
         let n = 4000;
         let held = (0..n)
-            .filter(|i| split_of("f.abc", &i.to_string(), 13) != Split::Train)
+            .filter(|i| split_of("f.abc", &i.to_string(), 13) != Part::Train)
             .count();
         assert!((300..500).contains(&held), "{held}");
     }

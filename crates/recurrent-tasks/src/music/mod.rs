@@ -18,6 +18,6 @@ pub mod parse;
 pub mod train;
 pub mod validity;
 
-pub use corpus::{read_tunes, split_tunes, Split, TuneRecord};
+pub use corpus::{read_tunes, split_tunes, TuneRecord};
 pub use parse::{parse_tune, ParsedTune};
 pub use recurrent::text::abc::{tokenize, Kind, Token};

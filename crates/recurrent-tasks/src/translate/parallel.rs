@@ -16,6 +16,7 @@
 //! `.` and `,`), which is what BLEU's 13a tokenisation then reads.
 
 use recurrent::error::{Error, Result};
+use recurrent::text::corpus::{Part, Parts};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
@@ -154,19 +155,11 @@ pub fn detokenize<S: AsRef<str>>(tokens: &[S]) -> String {
     s
 }
 
-/// Which split a pair belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Split {
-    Train,
-    Valid,
-    Test,
-}
-
 /// The split of a source sentence: the first 8 bytes of SHA-256(seed as 8 little-endian
 /// bytes, then the source side's UTF-8) as a number u in [0, 1); test if u < test, valid
 /// if u < test + valid, else train. The source side as written in the file (trimmed), so
 /// every pair sharing it falls in one split, whatever the order of the file.
-pub fn split_of(src: &str, seed: u64, valid: f64, test: f64) -> Split {
+pub fn split_of(src: &str, seed: u64, valid: f64, test: f64) -> Part {
     let mut h = Sha256::new();
     h.update(seed.to_le_bytes());
     h.update(src.as_bytes());
@@ -175,33 +168,20 @@ pub fn split_of(src: &str, seed: u64, valid: f64, test: f64) -> Split {
     first.copy_from_slice(&d[..8]);
     let u = (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64;
     if u < test {
-        Split::Test
+        Part::Test
     } else if u < test + valid {
-        Split::Valid
+        Part::Valid
     } else {
-        Split::Train
+        Part::Train
     }
 }
 
 /// Pairs divided by [`split_of`].
-#[derive(Clone, Debug, Default)]
-pub struct Splits {
-    pub train: Vec<Pair>,
-    pub valid: Vec<Pair>,
-    pub test: Vec<Pair>,
-}
+pub type Splits = Parts<Pair>;
 
 /// Divides `pairs` into train / valid / test by their source sentence, keeping file order.
 pub fn split_pairs(pairs: Vec<Pair>, seed: u64, valid: f64, test: f64) -> Splits {
-    let mut s = Splits::default();
-    for p in pairs {
-        match split_of(&p.src, seed, valid, test) {
-            Split::Train => s.train.push(p),
-            Split::Valid => s.valid.push(p),
-            Split::Test => s.test.push(p),
-        }
-    }
-    s
+    Parts::divide(pairs, |p| split_of(&p.src, seed, valid, test))
 }
 
 /// Writes pairs as `source<TAB>target` lines (the input format), atomically.
@@ -308,7 +288,7 @@ mod tests {
         assert!(s
             .test
             .iter()
-            .all(|p| split_of(&p.src, 0, 0.1, 0.2) == Split::Test));
+            .all(|p| split_of(&p.src, 0, 0.1, 0.2) == Part::Test));
         let other = split_pairs(pairs, 1, 0.1, 0.2);
         assert_ne!(other.test, s.test, "the seed changes the split");
         let g = group_by_source(&s.test);

@@ -162,9 +162,62 @@ impl StreamBatcher {
     }
 }
 
+/// Which part of a corpus an example belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Train,
+    Valid,
+    Test,
+}
+
+/// A corpus divided into its parts, each in the corpus' order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parts<T> {
+    pub train: Vec<T>,
+    pub valid: Vec<T>,
+    pub test: Vec<T>,
+}
+
+impl<T> Default for Parts<T> {
+    fn default() -> Self {
+        Parts {
+            train: Vec::new(),
+            valid: Vec::new(),
+            test: Vec::new(),
+        }
+    }
+}
+
+impl<T> Parts<T> {
+    /// Puts each item in the part `part_of` names, keeping the order.
+    pub fn divide(items: impl IntoIterator<Item = T>, mut part_of: impl FnMut(&T) -> Part) -> Self {
+        let mut parts = Parts::default();
+        for item in items {
+            match part_of(&item) {
+                Part::Train => parts.train.push(item),
+                Part::Valid => parts.valid.push(item),
+                Part::Test => parts.test.push(item),
+            }
+        }
+        parts
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_keep_each_item_once_in_order() {
+        let p = Parts::divide(0..10, |&i| match i % 3 {
+            0 => Part::Train,
+            1 => Part::Valid,
+            _ => Part::Test,
+        });
+        assert_eq!(p.train, vec![0, 3, 6, 9]);
+        assert_eq!(p.valid, vec![1, 4, 7]);
+        assert_eq!(p.test, vec![2, 5, 8]);
+    }
 
     #[test]
     fn streams_match_pytorch_charlm_layout() {
