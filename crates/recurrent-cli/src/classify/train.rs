@@ -40,33 +40,33 @@ pub struct ClassifyArgs {
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
     #[arg(long, default_value = "lstm")]
     pub cell: String,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = ClassifyTrainConfig::default().hidden)]
     pub hidden: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = ClassifyTrainConfig::default().layers)]
     pub layers: usize,
     /// One direction only (default: bidirectional)
     #[arg(long)]
     pub unidirectional: bool,
     /// Word-embedding width
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = ClassifyTrainConfig::default().embed)]
     pub embed: usize,
     /// Standard deviation of the initial word embeddings (PyTorch's nn.Embedding: 1)
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = ClassifyTrainConfig::default().embed_scale)]
     pub embed_scale: f64,
     /// Pooling over time: last, mean or max
     #[arg(long, default_value = "max")]
     pub pooling: Pooling,
     /// Dropout on the pooled features (and between layers)
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = ClassifyTrainConfig::default().dropout)]
     pub dropout: f64,
     /// Probability of replacing a training word by <unk>
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = ClassifyTrainConfig::default().word_dropout)]
     pub word_dropout: f64,
     /// Sentences per batch (bucketed by length)
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = ClassifyTrainConfig::default().batch)]
     pub batch: usize,
     /// Words seen fewer times in training become <unk>
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = ClassifyTrainConfig::default().min_count)]
     pub min_count: usize,
     /// Keep case (default: lower-case every word)
     #[arg(long)]
@@ -78,7 +78,7 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub eval_every: Option<u64>,
     /// Without --valid: fraction of the training data held out for validation
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = ClassifyTrainConfig::default().val_frac)]
     pub val_frac: f64,
     /// Pretrained word vectors, text format (word then numbers per line; GloVe, fastText
     /// .vec); their width must equal --embed

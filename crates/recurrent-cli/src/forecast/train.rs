@@ -31,7 +31,7 @@ pub struct ForecastArgs {
     #[arg(long, default_value = "interpolate")]
     pub fill: Fill,
     /// Steps forecast from each origin
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = ForecastTrainConfig::default().horizon)]
     pub horizon: usize,
     /// Rows each forecast reads [default: clamp(2 x season, 12, 48); 24 without a season]
     #[arg(long)]
@@ -60,18 +60,18 @@ pub struct ForecastArgs {
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
     #[arg(long, default_value = "lstm")]
     pub cell: String,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = ForecastTrainConfig::default().hidden)]
     pub hidden: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = ForecastTrainConfig::default().layers)]
     pub layers: usize,
     /// Dropout between layers and before the output layer
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = ForecastTrainConfig::default().dropout)]
     pub dropout: f64,
     /// Windows per batch
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = ForecastTrainConfig::default().batch)]
     pub batch: usize,
     /// Evaluations without a better validation error before stopping (0: never)
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = ForecastTrainConfig::default().patience)]
     pub patience: u64,
     /// Evaluate every this many steps [default: once per epoch, at most every 10 steps]
     #[arg(long)]

@@ -23,36 +23,36 @@ pub struct LmArgs {
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
     #[arg(long, default_value = "lstm")]
     pub cell: String,
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = LmTrainConfig::default().hidden)]
     pub hidden: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = LmTrainConfig::default().layers)]
     pub layers: usize,
     /// Embedding width
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = LmTrainConfig::default().embed)]
     pub embed: usize,
     /// Dropout between layers and before the output layer
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = LmTrainConfig::default().dropout)]
     pub dropout: f64,
     /// Truncated-BPTT length (steps per chunk)
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = LmTrainConfig::default().seq_len)]
     pub seq_len: usize,
     /// Parallel streams per batch
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = LmTrainConfig::default().batch)]
     pub batch: usize,
     /// Fraction of the text (its end) held out for validation
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = LmTrainConfig::default().val_frac)]
     pub val_frac: f64,
     /// char or word
     #[arg(long, default_value = "char")]
     pub tokenizer: Tokenizer,
     /// Word tokenizer: words seen fewer times become <unk>
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = LmTrainConfig::default().min_count)]
     pub min_count: usize,
     /// Initialisation: pytorch, orthogonal, recommended (orthogonal + Glorot + forget bias 1), identity
     #[arg(long, default_value = "pytorch")]
     pub init: String,
     /// Evaluate every this many seconds of training
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = LmTrainConfig::default().eval_every)]
     pub eval_every: f64,
     #[command(flatten)]
     pub optim: OptimArgs,

@@ -22,28 +22,28 @@ pub struct MusicArgs {
     /// Cell: rnn_tanh (rnn), rnn_relu, lstm, gru
     #[arg(long, default_value = "lstm")]
     pub cell: String,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = MusicTrainConfig::default().hidden)]
     pub hidden: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = MusicTrainConfig::default().layers)]
     pub layers: usize,
     /// Embedding width
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = MusicTrainConfig::default().embed)]
     pub embed: usize,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = MusicTrainConfig::default().dropout)]
     pub dropout: f64,
     /// Tunes per batch
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = MusicTrainConfig::default().batch)]
     pub batch: usize,
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = MusicTrainConfig::default().lr)]
     pub lr: f64,
     /// Clip the global gradient norm (0: off)
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = MusicTrainConfig::default().clip)]
     pub clip: f64,
     /// Seed of the split by tune (5% validation, 5% test)
     #[arg(long, default_value_t = music::corpus::SPLIT_SEED)]
     pub split_seed: u64,
     /// Evaluate every this many seconds of training
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = MusicTrainConfig::default().eval_every)]
     pub eval_every: f64,
     /// Write the training tunes then the validation tunes to FILE (the PyTorch comparison's
     /// text), print the validation share of its characters, and exit

@@ -29,33 +29,33 @@ pub struct TagArgs {
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
     #[arg(long, default_value = "lstm")]
     pub cell: String,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = TagTrainConfig::default().hidden)]
     pub hidden: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TagTrainConfig::default().layers)]
     pub layers: usize,
     /// One direction only (default: bidirectional)
     #[arg(long)]
     pub unidirectional: bool,
     /// Word-embedding width
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = TagTrainConfig::default().embed)]
     pub embed: usize,
     /// Width of the 2- and 3-letter suffix embeddings (0: no suffix features)
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = TagTrainConfig::default().suffix_embed)]
     pub suffix_embed: usize,
     /// Width of the word-shape embedding (0: no shape feature)
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = TagTrainConfig::default().shape_embed)]
     pub shape_embed: usize,
     /// Dropout before the output layer (and between layers)
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = TagTrainConfig::default().dropout)]
     pub dropout: f64,
     /// Probability of replacing a training word by <unk> (suffix and shape stay)
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = TagTrainConfig::default().word_dropout)]
     pub word_dropout: f64,
     /// Sentences per batch (bucketed by length)
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = TagTrainConfig::default().batch)]
     pub batch: usize,
     /// Words seen fewer times in training become <unk>
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TagTrainConfig::default().min_count)]
     pub min_count: usize,
     /// Keep case in the word table (default: lower-case it; the shape feature keeps case)
     #[arg(long)]

@@ -36,49 +36,49 @@ pub struct TranslateArgs {
     #[arg(long, default_value = "lstm")]
     pub cell: String,
     /// Hidden units (per direction in the encoder)
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().hidden)]
     pub hidden: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().layers)]
     pub layers: usize,
     /// Word-embedding width (both languages)
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().embed)]
     pub embed: usize,
     /// Bidirectional encoder, final states bridged to the decoder: true or false
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub bidirectional: bool,
     /// Dropout between stacked layers
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().dropout)]
     pub dropout: f64,
     /// Probability that a decoder step reads the true previous word (below 1: the model's
     /// own previous guess otherwise; slower, step by step)
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().teacher_forcing)]
     pub teacher_forcing: f64,
     /// Sentence pairs per batch (bucketed by length)
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().batch)]
     pub batch: usize,
     /// Words seen fewer times in training become <unk> (each language)
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().min_count)]
     pub min_count: usize,
     /// Training pairs with more tokens on either side are left out
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().max_len)]
     pub max_len: usize,
     /// Lower-case the target too (default: keep its case; BLEU is case-sensitive)
     #[arg(long)]
     pub lowercase_target: bool,
     /// Fraction of the distinct source sentences held out for validation
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().valid_frac)]
     pub valid_frac: f64,
     /// Fraction of the distinct source sentences held out for the test (BLEU)
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().test_frac)]
     pub test_frac: f64,
     /// Seed of the split (a hash of each source sentence)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().split_seed)]
     pub split_seed: u64,
     /// Beam width for the test translations (1: greedy only)
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().beam)]
     pub beam: usize,
     /// Length normalisation of beam scores: log p / len^alpha
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = TranslateTrainConfig::default().length_alpha)]
     pub length_alpha: f64,
     /// Initialisation: pytorch, orthogonal, recommended, identity
     #[arg(long, default_value = "pytorch")]

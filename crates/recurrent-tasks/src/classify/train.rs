@@ -535,11 +535,7 @@ pub fn train_classify(
         run: s,
     };
     // A finished run asked to resume changes nothing, results.json included.
-    if !summary.run.already_complete {
-        let json =
-            serde_json::to_string_pretty(&summary).map_err(|e| Error::Config(e.to_string()))?;
-        recurrent::checkpoint::write_file_atomic(req.out.join("results.json"), json.as_bytes())?;
-    }
+    recurrent::train::run::write_results(&req.out, &summary, summary.run.already_complete)?;
     Ok(summary)
 }
 

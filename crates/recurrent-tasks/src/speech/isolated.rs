@@ -528,11 +528,7 @@ pub fn train_speech(
         finished: s.finished,
         already_complete: s.already_complete,
     };
-    if !summary.already_complete {
-        let json =
-            serde_json::to_string_pretty(&summary).map_err(|e| Error::Config(e.to_string()))?;
-        checkpoint::write_file_atomic(req.out.join("results.json"), json.as_bytes())?;
-    }
+    recurrent::train::run::write_results(&req.out, &summary, summary.already_complete)?;
     Ok(summary)
 }
 

@@ -138,6 +138,20 @@ impl RunDir {
     }
 }
 
+/// Writes a finished run's summary to `dir/results.json` (pretty JSON, atomically). A run
+/// that was already complete when started wrote it then, and is left as it is.
+pub fn write_results<T: serde::Serialize>(
+    dir: &Path,
+    summary: &T,
+    already_complete: bool,
+) -> Result<()> {
+    if already_complete {
+        return Ok(());
+    }
+    let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Config(e.to_string()))?;
+    crate::checkpoint::write_file_atomic(dir.join("results.json"), json.as_bytes())
+}
+
 /// `DIR/checkpoints/step-*.safetensors`, oldest first.
 pub fn list_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
     let cdir = dir.join("checkpoints");
