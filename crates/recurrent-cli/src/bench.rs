@@ -57,8 +57,8 @@ pub struct BenchArgs {
     /// What one timed iteration is.
     #[arg(long, value_enum)]
     mode: Mode,
-    /// Threads for the matrix products and the parallel passes.
-    #[arg(long, default_value_t = 2)]
+    /// Threads for the matrix products and the parallel passes, 1 to 256.
+    #[arg(long, default_value_t = 2, value_parser = crate::common::threads_flag)]
     threads: usize,
     /// Timed iterations.
     #[arg(long, default_value_t = 20)]

@@ -22,8 +22,8 @@ pub struct TrainCommon {
     /// Random seed (initialisation, dropout, data order)
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Threads for matrix products [default: all cores]
-    #[arg(long)]
+    /// Threads for matrix products, 1 to 256 [default: all cores]
+    #[arg(long, value_parser = threads_flag)]
     pub threads: Option<usize>,
     /// Seconds of training steps (loading and evaluation not counted)
     #[arg(long)]
@@ -168,9 +168,40 @@ impl TrainCommon {
     }
 }
 
+/// Parses `--threads`: 1 to [`recurrent::kernels::pool::MAX_THREADS`].
+pub fn threads_flag(s: &str) -> std::result::Result<usize, String> {
+    let max = recurrent::kernels::pool::MAX_THREADS;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}`: give a whole number of threads from 1 to {max}"
+        )),
+    }
+}
+
+/// Parses `--beam`: 1 to [`recurrent::decode::MAX_BEAM`].
+pub fn beam_flag(s: &str) -> std::result::Result<usize, String> {
+    let max = recurrent::decode::MAX_BEAM;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}`: give a beam width from 1 to {max}")),
+    }
+}
+
+/// Whether an interrupt (SIGINT, SIGTERM or SIGHUP) stopped this process's work early: it
+/// then exits 130 after saving, as shells expect of an interrupted command.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// See [`INTERRUPTED`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// Ctrl-C: the first asks the run to checkpoint and stop; the second exits at once.
 pub fn install_interrupt() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
+    // SIGTERM and SIGHUP too (the `termination` feature of ctrlc): what `timeout`, batch
+    // schedulers and a closed terminal send must save like Ctrl-C does.
     let count = Arc::new(AtomicUsize::new(0));
     let f = flag.clone();
     // If a handler cannot be installed (already set), Ctrl-C simply kills the process.
@@ -180,6 +211,7 @@ pub fn install_interrupt() -> Arc<AtomicBool> {
             std::process::exit(130);
         }
         eprintln!("\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to quit at once)");
+        INTERRUPTED.store(true, Ordering::SeqCst);
         f.store(true, Ordering::SeqCst);
     });
     flag

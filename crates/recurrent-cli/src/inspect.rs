@@ -56,6 +56,20 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         .map(|(n, t)| serde_json::json!({"name": n, "shape": t.shape(), "dtype": t.dtype().to_string()}))
         .collect();
     let evals: Vec<&serde_json::Value> = metrics.iter().filter(|m| m["event"] == "eval").collect();
+    // The validation loss of the best evaluation (the one best.safetensors holds): its
+    // `val_loss` where the task's metric is another (accuracy, MASE), else the metric.
+    let best_val_loss = evals
+        .iter()
+        .rev()
+        .find(|e| e["best"] == true)
+        .map(|e| {
+            if e["val_loss"].is_null() {
+                e["metric"].clone()
+            } else {
+                e["val_loss"].clone()
+            }
+        })
+        .unwrap_or_default();
     let v = serde_json::json!({
         "path": a.path.display().to_string(),
         "checkpoint": lpath.display().to_string(),
@@ -67,7 +81,8 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         "step": state["step"],
         "finished": state["finished"],
         "train_s": state["trained_s"],
-        "best_val_loss": state["best_val"],
+        "best_val_loss": best_val_loss,
+        "best_metric": state["best"],
         "evals": evals,
         "weights_sha256": checkpoint::weights_sha256(&weights),
         "best_weights_sha256": best.as_ref().map(|(_, c)| checkpoint::weights_sha256(&c.weights_only())),

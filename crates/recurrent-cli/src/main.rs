@@ -110,4 +110,7 @@ fn main() {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+    if common::interrupted() {
+        std::process::exit(130);
+    }
 }

@@ -160,6 +160,11 @@ fn train_sample_eval_inspect_resume() {
     assert_eq!(i["weights_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(i["best_weights_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(i["step"], 20);
+    // The best evaluation's validation loss (it was null for every run).
+    let evals = i["evals"].as_array().unwrap();
+    let best = evals.iter().rev().find(|e| e["best"] == true).unwrap();
+    assert!(i["best_val_loss"].as_f64().unwrap() > 0.0);
+    assert_eq!(i["best_val_loss"], best["val_loss"]);
 
     // Resuming a finished run: says so, exits 0, changes nothing.
     let mut args = vec![

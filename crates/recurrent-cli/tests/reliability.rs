@@ -281,11 +281,21 @@ fn nan_in_training_stops_or_skips() {
     assert!(v["nan_skips"].as_u64().unwrap() > 0);
 }
 
-/// Ctrl-C (SIGINT) writes a final checkpoint and exits cleanly; the run then resumes to the
-/// same bits as an uninterrupted one.
+/// Ctrl-C (SIGINT), and SIGTERM as `timeout` and schedulers send it, write a final
+/// checkpoint and exit 130 (an interrupted command, to a shell); the run then resumes to
+/// the same bits as an uninterrupted one.
 #[test]
 fn sigint_checkpoints_and_resumes() {
-    let d = tmp("sigint");
+    interrupt_checkpoints_and_resumes("INT");
+}
+
+#[test]
+fn sigterm_checkpoints_and_resumes() {
+    interrupt_checkpoints_and_resumes("TERM");
+}
+
+fn interrupt_checkpoints_and_resumes(signal: &str) {
+    let d = tmp(&format!("sig{}", signal.to_lowercase()));
     let data = corpus(&d);
     let data_s = data.to_str().unwrap();
     let whole = d.join("whole");
@@ -306,10 +316,23 @@ fn sigint_checkpoints_and_resumes() {
         std::thread::sleep(Duration::from_millis(2));
     }
     let pid = c.id().to_string();
-    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .unwrap();
     assert!(sent.success());
     let status = c.wait().unwrap();
-    assert!(status.success(), "Ctrl-C must exit cleanly, got {status}");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "SIG{signal} must save and exit 130, got {status}"
+    );
+    assert!(
+        checkpoints(&run)
+            .iter()
+            .any(|n| n.starts_with("step-") && !n.contains(".tmp-")),
+        "SIG{signal} left no checkpoint"
+    );
     let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
         .args(["inspect", run.to_str().unwrap(), "--json"])
         .output()
@@ -322,4 +345,58 @@ fn sigint_checkpoints_and_resumes() {
         .unwrap();
     assert!(st.status.success());
     assert_eq!(sha(&run), sha(&whole));
+}
+
+/// Size flags have an upper bound, said in `--help` and enforced before any work:
+/// `--threads 100000` once panicked spawning threads, `--beam 100000` ran 34 minutes at
+/// 5.7 GB.
+#[test]
+fn size_flags_are_bounded() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["train", "lm", "--threads", "100000"], "--threads"),
+        (&["train", "lm", "--threads", "0"], "--threads"),
+        (
+            &["bench", "--mode", "matmul", "--threads", "100000"],
+            "--threads",
+        ),
+        (&["train", "translate", "--beam", "100000"], "--beam"),
+        (&["translate", "--checkpoint", "x", "--beam", "0"], "--beam"),
+        (
+            &["transcribe", "x.wav", "--checkpoint", "x", "--beam", "65"],
+            "--beam",
+        ),
+    ];
+    for (args, flag) in cases {
+        let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+            .args(*args)
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(
+            e.contains(flag) && (e.contains("from 1 to 256") || e.contains("from 1 to 64")),
+            "{args:?}: the error should name {flag} and its range: {e}"
+        );
+    }
+    for (cmd, flag, range) in [
+        (&["train", "lm", "--help"][..], "--threads", "1 to 256"),
+        (&["train", "translate", "--help"][..], "--beam", "to 64"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+            .args(cmd)
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&o.stdout);
+        let line = help.lines().find(|l| l.contains(flag)).unwrap_or("");
+        let next = help
+            .lines()
+            .skip_while(|l| !l.contains(flag))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            line.contains(range) || next.contains(range),
+            "{cmd:?}: --help should say {flag}'s range: {next}"
+        );
+    }
 }

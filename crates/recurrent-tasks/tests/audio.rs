@@ -186,6 +186,17 @@ fn broken_files_get_one_clear_error() {
             "sample rate of 0",
         ),
         (
+            // A 1 Hz header once made an 8.6 KB file 4 GB of resampled audio.
+            "1 Hz",
+            riff(&[(b"fmt ", fmt(1, 1, 1, 16)), (b"data", vec![0; 8600])]),
+            "sample rate of 1 Hz (1000 to 384000 Hz are read)",
+        ),
+        (
+            "768 kHz",
+            riff(&[(b"fmt ", fmt(1, 1, 768_000, 16)), (b"data", vec![0; 4])]),
+            "sample rate of 768000 Hz",
+        ),
+        (
             "ADPCM",
             riff(&[(b"fmt ", fmt(2, 1, 8000, 4)), (b"data", vec![0; 4])]),
             "unknown sample format",

@@ -106,6 +106,14 @@ fn csv_errors_name_line_and_column() {
         );
         has(&e, &["line 3", "not a finite number"]);
     }
+    // A value whose square overflows once trained on NaN and wrote `"std":[null]`.
+    for big in ["1e308", "-1e200"] {
+        let e = err(
+            &format!("d,v\n2020-01,1\n2020-02,{big}\n2020-03,2\n"),
+            &spec(&["v"]),
+        );
+        has(&e, &["line 3", "column `v`", "too large", "rescale"]);
+    }
     let e = err(
         "d,v\n2020-01,1\n2020-13,2\n",
         &SeriesSpec {
@@ -599,4 +607,16 @@ fn real_series_read_as_documented() {
     .unwrap();
     assert_eq!(p.test_origins.len(), 10);
     assert_eq!(p.test_origins[0], (2699, 12));
+}
+
+/// The scaler refuses columns whose mean or spread overflows (past the reader's bound, as
+/// a library caller could pass), instead of fitting NaN.
+#[test]
+fn scaler_refuses_values_it_cannot_square() {
+    let cols = vec!["v".to_string()];
+    let e = Scaler::fit(Scale::Standard, &[1e308, -1e308, 1e308], 1, 3, &cols).unwrap_err();
+    assert!(e.to_string().contains("column `v`"), "{e}");
+    // At the reader's bound the fit is finite.
+    let s = Scaler::fit(Scale::Standard, &[1e150, -1e150, 1e150], 1, 3, &cols).unwrap();
+    assert!(s.std[0].is_finite() && s.mean[0].is_finite());
 }

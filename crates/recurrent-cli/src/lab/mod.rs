@@ -68,8 +68,8 @@ pub struct ModelFlags {
     /// Seed of the initialisation, the batches and the test set
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Threads for matrix products [default: all cores]
-    #[arg(long)]
+    /// Threads for matrix products, 1 to 256 [default: all cores]
+    #[arg(long, value_parser = crate::common::threads_flag)]
     pub threads: Option<usize>,
     /// Print one JSON object on stdout
     #[arg(long)]

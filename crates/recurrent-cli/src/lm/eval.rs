@@ -24,8 +24,8 @@ pub struct EvalArgs {
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,
-    /// Threads for matrix products [default: all cores]
-    #[arg(long)]
+    /// Threads for matrix products, 1 to 256 [default: all cores]
+    #[arg(long, value_parser = crate::common::threads_flag)]
     pub threads: Option<usize>,
 }
 

@@ -51,8 +51,8 @@ pub struct SpeechArgs {
     /// connected: frames concatenated into one recurrent step
     #[arg(long, default_value_t = 3)]
     pub stack: usize,
-    /// connected: beam width of the final prefix-beam-search scoring (1: greedy only)
-    #[arg(long, default_value_t = 8)]
+    /// connected: beam width of the final prefix-beam-search scoring, 1 (greedy only) to 64
+    #[arg(long, default_value_t = 8, value_parser = crate::common::beam_flag)]
     pub beam: usize,
     /// Leave this speaker out: all their recordings are the test set
     #[arg(long)]

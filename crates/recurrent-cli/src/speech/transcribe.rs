@@ -30,8 +30,8 @@ pub struct TranscribeArgs {
     /// (isolated-digit models)
     #[arg(long, value_name = "PNG")]
     pub plot: Option<PathBuf>,
-    /// CTC models: prefix-beam-search width (1: greedy)
-    #[arg(long, default_value_t = 8)]
+    /// CTC models: prefix-beam-search width, 1 (greedy) to 64
+    #[arg(long, default_value_t = 8, value_parser = crate::common::beam_flag)]
     pub beam: usize,
     /// CTC models, unidirectional: read each file in chunks, print digits as they are
     /// emitted (stderr) and the latency per chunk

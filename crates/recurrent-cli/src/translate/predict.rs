@@ -15,8 +15,8 @@ pub struct TranslateArgs {
     /// Read sentences from this file, one per line [default: stdin]
     #[arg(long)]
     pub input: Option<PathBuf>,
-    /// Beam width (1: greedy) [default: the one the model was trained and scored with]
-    #[arg(long)]
+    /// Beam width, 1 (greedy) to 64 [default: the one the model was trained and scored with]
+    #[arg(long, value_parser = crate::common::beam_flag)]
     pub beam: Option<usize>,
     /// Print the K best translations per line, `score<TAB>text` (score: log p / len^alpha);
     /// the beam is widened to K if narrower

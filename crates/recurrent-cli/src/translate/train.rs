@@ -74,8 +74,8 @@ pub struct TranslateArgs {
     /// Seed of the split (a hash of each source sentence)
     #[arg(long, default_value_t = TranslateTrainConfig::default().split_seed)]
     pub split_seed: u64,
-    /// Beam width for the test translations (1: greedy only)
-    #[arg(long, default_value_t = TranslateTrainConfig::default().beam)]
+    /// Beam width for the test translations, 1 (greedy only) to 64
+    #[arg(long, default_value_t = TranslateTrainConfig::default().beam, value_parser = crate::common::beam_flag)]
     pub beam: usize,
     /// Length normalisation of beam scores: log p / len^alpha
     #[arg(long, default_value_t = TranslateTrainConfig::default().length_alpha)]

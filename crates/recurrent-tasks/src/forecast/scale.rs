@@ -35,6 +35,13 @@ impl Scaler {
             let col = || (0..rows).map(|r| t(kind, values[r * width + j]));
             let m = col().sum::<f64>() / rows as f64;
             let v = col().map(|x| (x - m) * (x - m)).sum::<f64>() / rows as f64;
+            if !(m.is_finite() && v.is_finite()) {
+                return Err(Error::Input(format!(
+                    "column `{}`: its mean or spread over the training rows is not a finite number \
+                     (values too large to scale): rescale the column",
+                    columns.get(j).map_or("?", |c| c.as_str())
+                )));
+            }
             mean[j] = m;
             std[j] = if v > 0.0 { v.sqrt() } else { 1.0 };
         }

@@ -442,6 +442,10 @@ fn read_table(text: &str, path: &Path) -> Result<(Vec<String>, Vec<(usize, Vec<S
     Ok((header, rows))
 }
 
+/// The largest magnitude a value may have: the scaler sums squares, and 1e150 squared
+/// times any row count a file can hold stays finite (1e308 once trained on NaN).
+pub const MAX_VALUE: f64 = 1e150;
+
 /// The value columns `value_idx` of every row, row-major; each cell a finite number.
 fn read_values(
     rows: &[(usize, Vec<String>)],
@@ -463,6 +467,16 @@ fn read_values(
             let v: f64 = cell
                 .parse()
                 .map_err(|_| Error::format(path, format!("{}: `{cell}` is not a number", at())))?;
+            if v.is_finite() && v.abs() > MAX_VALUE {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "{}: {cell} is too large: values up to {MAX_VALUE:e} in magnitude are read \
+                         (the scaler squares them); rescale the column (e.g. divide by a power of ten)",
+                        at()
+                    ),
+                ));
+            }
             if !v.is_finite() {
                 return Err(Error::format(
                     path,

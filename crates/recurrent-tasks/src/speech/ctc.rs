@@ -134,6 +134,13 @@ impl CtcTrainConfig {
         if self.eval_every == Some(0) {
             return bad("--eval-every must be at least 1 step".into());
         }
+        if !(1..=recurrent::decode::MAX_BEAM).contains(&self.beam) {
+            return bad(format!(
+                "--beam must be from 1 to {}, got {}",
+                recurrent::decode::MAX_BEAM,
+                self.beam
+            ));
+        }
         self.init.parse::<Init>()?;
         Ok(())
     }

@@ -126,6 +126,13 @@ impl TranslateTrainConfig {
         if self.max_len == 0 || self.beam == 0 {
             return bad("--max-len and --beam must be at least 1".into());
         }
+        if self.beam > recurrent::decode::MAX_BEAM {
+            return bad(format!(
+                "--beam {} is wider than the {} this tool searches",
+                self.beam,
+                recurrent::decode::MAX_BEAM
+            ));
+        }
         if !(self.length_alpha >= 0.0 && self.length_alpha.is_finite()) {
             return bad(format!(
                 "--length-alpha must be >= 0, got {}",

@@ -29,9 +29,13 @@ thread_local! {
 
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 
-/// Sets how many threads large matrix products may use (at least 1).
+/// The most threads a team may have: each is an OS thread with its own stack, and far more
+/// than the cores only adds meetings (100,000 once failed to spawn and panicked).
+pub const MAX_THREADS: usize = 256;
+
+/// Sets how many threads large matrix products may use (1 to [`MAX_THREADS`], clamped).
 pub fn set_threads(n: usize) {
-    THREADS.store(n.max(1), Ordering::Relaxed);
+    THREADS.store(n.clamp(1, MAX_THREADS), Ordering::Relaxed);
 }
 
 /// The number of threads large products use.

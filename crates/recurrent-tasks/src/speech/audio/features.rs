@@ -117,7 +117,9 @@ impl FeatureConfig {
     /// Checks ranges; errors name the flag.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
-        if self.sample_rate < 1000 || self.sample_rate > crate::speech::audio::wav::MAX_RATE {
+        if self.sample_rate < crate::speech::audio::wav::MIN_RATE
+            || self.sample_rate > crate::speech::audio::wav::MAX_RATE
+        {
             return bad(format!(
                 "--sample-rate must be 1000 to {} Hz, got {}",
                 crate::speech::audio::wav::MAX_RATE,

@@ -35,7 +35,12 @@ pub struct WavFormat {
 }
 
 /// The highest sample rate read (studio audio goes to 384 kHz; more is a broken header).
-pub const MAX_RATE: u32 = 768_000;
+pub const MAX_RATE: u32 = 384_000;
+
+/// The lowest sample rate read: below it a header is broken (telephone speech is 8 kHz),
+/// and resampling from it would multiply the samples by up to the rate ratio (a 1 Hz
+/// header once made an 8.6 KB file 4 GB of audio).
+pub const MIN_RATE: u32 = 1_000;
 
 const PCM: u16 = 1;
 const FLOAT: u16 = 3;
@@ -157,9 +162,10 @@ fn check_format(
     if channels == 0 {
         return err("the `fmt ` chunk says 0 channels".into());
     }
-    if rate == 0 || rate > MAX_RATE {
+    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
         return err(format!(
-            "the `fmt ` chunk says a sample rate of {rate} Hz (1 to {MAX_RATE} Hz are read)"
+            "the `fmt ` chunk says a sample rate of {rate} Hz ({MIN_RATE} to {MAX_RATE} Hz are read): \
+             the header is damaged, or the audio needs converting first"
         ));
     }
     match (tag, bits) {
