@@ -115,7 +115,7 @@ struct MatmulRecord {
 
 fn print_json(rec: &impl Serialize) -> Result<(), String> {
     let line = serde_json::to_string(rec).map_err(|e| e.to_string())?;
-    println!("{line}");
+    out!("{line}");
     Ok(())
 }
 
@@ -248,7 +248,7 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
             let mut finite = true;
             model.visit(&mut |p| finite &= p.value.data().iter().all(|v| v.is_finite()));
             if !finite {
-                eprintln!("warning: parameters became non-finite during training");
+                say!("warning: parameters became non-finite during training");
             }
             times
         }

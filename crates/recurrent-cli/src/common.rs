@@ -207,10 +207,10 @@ pub fn install_interrupt() -> Arc<AtomicBool> {
     // If a handler cannot be installed (already set), Ctrl-C simply kills the process.
     let _ = ctrlc::set_handler(move || {
         if count.fetch_add(1, Ordering::SeqCst) >= 1 {
-            eprintln!("\ninterrupted twice: exiting now");
+            say!("\ninterrupted twice: exiting now");
             std::process::exit(130);
         }
-        eprintln!("\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to quit at once)");
+        say!("\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to quit at once)");
         INTERRUPTED.store(true, Ordering::SeqCst);
         f.store(true, Ordering::SeqCst);
     });
@@ -249,7 +249,7 @@ impl Progress {
         if self.tty {
             self.bar.println(msg);
         } else {
-            eprintln!("{msg}");
+            say!("{msg}");
         }
     }
     pub fn finish(&self) {
@@ -297,12 +297,30 @@ pub fn print_ending(already_complete: bool, finished: bool, steps: u64, epochs: 
     } else {
         "stopped"
     };
-    eprintln!("{how} after {steps} steps ({epochs:.2} epochs, {train_s:.0} s of training)");
+    say!("{how} after {steps} steps ({epochs:.2} epochs, {train_s:.0} s of training)");
 }
 
 /// Prints one JSON object on stdout, `null` for non-finite numbers.
+/// A failed write to stdout: quiet exit 141 when its reader went away (`| head`), else the
+/// error and exit 1.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    say!("error: writing to stdout: {e}");
+    std::process::exit(1);
+}
+
+/// `print!` of `s` with [`stdout_failed`]'s handling of a failed write.
+pub fn write_stdout(s: &str) {
+    use std::io::Write as _;
+    if let Err(e) = std::io::stdout().write_all(s.as_bytes()) {
+        stdout_failed(e)
+    }
+}
+
 pub fn print_json(v: &serde_json::Value) {
-    println!("{}", sanitize(v.clone()));
+    out!("{}", sanitize(v.clone()));
 }
 
 fn sanitize(v: serde_json::Value) -> serde_json::Value {
@@ -350,7 +368,7 @@ impl Observer for AccuracyProgress {
         if std::io::stderr().is_terminal() {
             self.0.message(msg)
         } else {
-            eprintln!("{msg}");
+            say!("{msg}");
         }
     }
     fn should_stop(&self) -> bool {

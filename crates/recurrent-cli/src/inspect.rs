@@ -19,7 +19,7 @@ pub struct InspectArgs {
 
 pub fn run(a: &InspectArgs) -> Result<()> {
     let (latest, best, metrics) = if a.path.is_dir() {
-        let latest = latest_checkpoint(&a.path, &mut |w| eprintln!("warning: {w}"))?;
+        let latest = latest_checkpoint(&a.path, &mut |w| say!("warning: {w}"))?;
         let best_path = a.path.join("best.safetensors");
         let best = if best_path.is_file() {
             Some((best_path.clone(), checkpoint::read(&best_path)?))
@@ -91,20 +91,20 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         print_json(&v);
         return Ok(());
     }
-    println!("{}", lpath.display());
+    out!("{}", lpath.display());
     if let Some(m) = model["model"].as_object() {
-        println!(
+        out!(
             "task {}: {}",
             model["task"].as_str().unwrap_or("?"),
             serde_json::Value::Object(m.clone())
         );
     }
-    println!("parameters: {params} in {} tensors", weights.tensors.len());
+    out!("parameters: {params} in {} tensors", weights.tensors.len());
     for (n, t) in &weights.tensors {
-        println!("  {n:<32} {:?} {}", t.shape(), t.dtype());
+        out!("  {n:<32} {:?} {}", t.shape(), t.dtype());
     }
     if !state.is_null() {
-        println!(
+        out!(
             "step {} ({:.0} s of training){}",
             state["step"],
             state["trained_s"].as_f64().unwrap_or(0.0),
@@ -116,14 +116,14 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         );
     }
     for e in evals {
-        println!("  eval at step {}: val loss {}", e["step"], e["val_loss"]);
+        out!("  eval at step {}: val loss {}", e["step"], e["val_loss"]);
     }
-    println!(
+    out!(
         "weights_sha256 {}",
         v["weights_sha256"].as_str().unwrap_or("")
     );
     if let Some(b) = v["best_weights_sha256"].as_str() {
-        println!("best_weights_sha256 {b}");
+        out!("best_weights_sha256 {b}");
     }
     Ok(())
 }

@@ -2,6 +2,26 @@
 //! shell over the library: one module per application (its training and inference commands
 //! together), each command flags -> config -> one library call -> report.
 
+/// `eprintln!` that never panics: with stderr closed (`2>&1 | head -3`) a run goes on to
+/// save its work instead of dying on "failed printing to stderr".
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics: a closed stdout (`| head`) ends the process quietly with
+/// 141, as SIGPIPE would; any other write error is reported.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            crate::common::stdout_failed(e)
+        }
+    }};
+}
+
 mod bench;
 mod classify;
 mod common;
@@ -107,7 +127,16 @@ fn main() {
         Some(Cmd::Transcribe(a)) => speech::transcribe::run(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // The reader of stdout went away (`| head`): stop quietly, as a process killed by
+        // SIGPIPE does (exit 141), rather than report an error nobody asked about.
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            std::process::exit(141);
+        }
+        say!("error: {e:#}");
         std::process::exit(1);
     }
     if common::interrupted() {

@@ -400,3 +400,51 @@ fn size_flags_are_bounded() {
         );
     }
 }
+
+/// A closed stderr (`2>&1 | head -3`) does not stop a run: it trains to the end and saves
+/// (it panicked, "failed printing to stderr"). A closed stdout ends `sample` quietly with
+/// 141, as SIGPIPE would.
+#[test]
+fn closed_pipes_neither_panic_nor_lose_work() {
+    let d = tmp("pipes");
+    let data = corpus(&d);
+    let run = d.join("run");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(train_args(
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the first line.
+    drop(c.stderr.take());
+    drop(c.stdout.take());
+    let status = c.wait().unwrap();
+    assert!(status.success(), "closed stderr: {status}");
+    let i = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(["inspect", run.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&i.stdout).unwrap();
+    assert_eq!(v["step"], 60);
+    assert_eq!(v["finished"], true);
+
+    let mut s = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(["sample", "--checkpoint", run.to_str().unwrap()])
+        .args(["--length", "200000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(s.stdout.take());
+    let o = s.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(141));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

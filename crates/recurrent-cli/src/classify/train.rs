@@ -130,7 +130,7 @@ fn load(what: &str, paths: &[PathBuf], opts: &ReadOptions) -> Result<Option<Labe
         return Ok(None);
     }
     let l = read_labelled(paths, opts).with_context(|| format!("reading the {what} data"))?;
-    eprintln!(
+    say!(
         "{what}: {} examples from {} ({})",
         l.examples.len(),
         paths
@@ -156,7 +156,7 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
     let cfg = args.config()?;
     let out = args.common.out_dir("classify");
     let req = args.common.request(&out, DEFAULT_LIMITS)?;
-    eprintln!(
+    say!(
         "training a {}{} {}x{} classifier ({} pooling), {threads} thread(s), into {}",
         if cfg.bidirectional {
             "bidirectional "
@@ -201,7 +201,7 @@ fn report(s: &ClassifySummary, plot: Option<&Path>, json: bool) -> Result<()> {
     );
     let show = |name: &str, m: &Option<ClassMetrics>| {
         if let Some(m) = m {
-            eprintln!(
+            say!(
                 "{name} ({} examples): accuracy {:.4}, macro-F1 {:.4}, loss {:.4}\n{}",
                 m.n,
                 m.accuracy,
@@ -211,7 +211,7 @@ fn report(s: &ClassifySummary, plot: Option<&Path>, json: bool) -> Result<()> {
             );
         }
     };
-    eprintln!(
+    say!(
         "best checkpoint (step {}): {}/best.safetensors",
         s.best_step.map_or("-".into(), |v| v.to_string()),
         s.run.out.display()
@@ -219,7 +219,7 @@ fn report(s: &ClassifySummary, plot: Option<&Path>, json: bool) -> Result<()> {
     show("validation", &s.valid);
     show("test", &s.test);
     if let Some(p) = plot {
-        eprintln!("curves: {}", p.display());
+        say!("curves: {}", p.display());
     }
     Ok(())
 }

@@ -43,7 +43,7 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
         date_column: f.meta.date_column.clone(),
         fill: a.fill.unwrap_or(f.meta.fill),
     };
-    let series = read_series(&a.data, &spec, &mut |m| eprintln!("{m}")).with_context(|| {
+    let series = read_series(&a.data, &spec, &mut |m| say!("{m}")).with_context(|| {
         format!(
             "the model in {} reads column(s) {:?}",
             path.display(),
@@ -59,7 +59,7 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
     let y = series.target();
     let plotted = draw(&a.plot, &y, &fc, &series.columns[0]);
     if let Err(e) = &plotted {
-        eprintln!("warning: no plot: {e:#}");
+        say!("warning: no plot: {e:#}");
     }
     if a.json {
         let mut v = serde_json::to_value(&fc).context("forecast")?;
@@ -72,12 +72,12 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
         print_json(&v);
     } else if let Some(o) = &a.output {
         std::fs::write(o, csv).with_context(|| format!("writing {}", o.display()))?;
-        eprintln!("forecast: {}", o.display());
+        say!("forecast: {}", o.display());
     } else {
-        print!("{csv}");
+        crate::common::write_stdout(&csv);
     }
     if !a.json {
-        eprintln!("plot: {}", a.plot.display());
+        say!("plot: {}", a.plot.display());
     }
     Ok(())
 }

@@ -136,10 +136,10 @@ pub fn run(a: &ForecastArgs) -> Result<()> {
         date_column: a.date_column.clone(),
         fill: a.fill,
     };
-    let series = read_series(&a.data, &spec, &mut |m| eprintln!("{m}"))?;
+    let series = read_series(&a.data, &spec, &mut |m| say!("{m}"))?;
     let out = a.common.out_dir("forecast");
     let req = a.common.request(&out, DEFAULT_LIMITS)?;
-    eprintln!(
+    say!(
         "forecasting `{}` of {} ({} rows{}), {}, horizon {}, into {}",
         series.columns[0],
         a.data.display(),
@@ -269,9 +269,9 @@ fn report(s: &ForecastSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         return Ok(());
     }
     if s.already_complete {
-        eprintln!("nothing to do: the run is complete");
+        say!("nothing to do: the run is complete");
     }
-    eprintln!(
+    say!(
         "{} after {} steps ({:.1} epochs, {:.1} s{}); {} train / {} val / {} test rows, lookback {}, season {}; best val MSE {}",
         if s.finished { "done" } else { "stopped" },
         s.steps,
@@ -287,18 +287,18 @@ fn report(s: &ForecastSummary, plot: Option<&Path>, json: bool) -> Result<()> {
     );
     match &s.test {
         Some(t) => {
-            println!(
+            out!(
                 "test: {} forecasts of the last {} rows",
                 t.points.len(),
                 s.test_rows
             );
-            print!("{}", table(t));
+            crate::common::write_stdout(&table(t));
         }
-        None => eprintln!("--test 0: no test metrics"),
+        None => say!("--test 0: no test metrics"),
     }
-    eprintln!("best checkpoint: {}/best.safetensors", s.out.display());
+    say!("best checkpoint: {}/best.safetensors", s.out.display());
     if let Some(p) = plot {
-        eprintln!("plot: {}", p.display());
+        say!("plot: {}", p.display());
     }
     Ok(())
 }

@@ -178,19 +178,24 @@ pub fn run(a: &DiagnoseArgs) -> Result<()> {
     }
     for e in &entries {
         let f = &e.diag.flow;
-        println!(
+        out!(
             "== {}: {} T={} ({} steps), batch {}, loss {:.4}",
-            e.label, e.task, e.length, f.steps, f.batch, f.loss
+            e.label,
+            e.task,
+            e.length,
+            f.steps,
+            f.batch,
+            f.loss
         );
         for v in &e.diag.verdicts {
-            println!("  {}", explain(v, f.steps));
+            out!("  {}", explain(v, f.steps));
         }
         if let (Some(first), Some(last)) = (f.dx.first(), f.dx.last()) {
-            println!("  |dL/dx|: {last:.3e} at the last step, {first:.3e} at the first");
+            out!("  |dL/dx|: {last:.3e} at the last step, {first:.3e} at the first");
         }
         for s in &e.diag.spectra {
             let gates: Vec<String> = s.gates.iter().map(|(g, v)| format!("{g} {v:.3}")).collect();
-            println!(
+            out!(
                 "  largest singular value of {}: {:.3} (whole matrix); per gate block: {}",
                 s.name,
                 s.whole,
@@ -204,13 +209,13 @@ pub fn run(a: &DiagnoseArgs) -> Result<()> {
             .iter()
             .map(|(g, v)| format!("{g} {v:.3e}"))
             .collect();
-        println!(
+        out!(
             "  gradient norms: {} (total {:.3e})",
             groups.join(", "),
             e.diag.param_norms.total
         );
     }
-    println!("plot: {}", a.out.display());
+    out!("plot: {}", a.out.display());
     Ok(())
 }
 

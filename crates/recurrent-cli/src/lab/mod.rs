@@ -233,7 +233,7 @@ fn long_range(a: &LongRangeArgs) -> Result<()> {
                 steps: Vec::new(),
                 prefix: format!("[{cell} T={len}] "),
             };
-            eprintln!(
+            say!(
                 "training {cell} on {} T={len}: {} steps, {threads} thread(s), into {}",
                 task.name(),
                 a.m.steps,
@@ -399,8 +399,8 @@ fn write_table(
     if a.m.json {
         print_json(&json);
     } else {
-        print!("{md}");
-        eprintln!("table, results and plots in {}", a.out.display());
+        crate::common::write_stdout(&md);
+        say!("table, results and plots in {}", a.out.display());
     }
     Ok(())
 }
@@ -441,9 +441,13 @@ fn clipping(a: &ClippingArgs) -> Result<()> {
             steps: Vec::new(),
             prefix: format!("[{name}] "),
         };
-        eprintln!(
+        say!(
             "training {} (recurrent weights x{}) on {} T={}, {name}, {} steps, {threads} thread(s)",
-            a.cell, a.recurrent_scale, a.m.task, a.length, a.m.steps
+            a.cell,
+            a.recurrent_scale,
+            a.m.task,
+            a.length,
+            a.m.steps
         );
         let s = train_long_range(&cfg, digits.as_ref(), &req, &mut obs)?;
         obs.inner.finish();
@@ -507,14 +511,14 @@ fn clipping(a: &ClippingArgs) -> Result<()> {
         print_json(&json);
         return Ok(());
     }
-    println!("Command: `{}`\n", command);
-    println!("| run | final train loss | test {} | max pre-clip grad norm | median | NaN steps skipped | training time (s) |", a.m.task);
-    println!("|---|---|---|---|---|---|---|");
+    out!("Command: `{}`\n", command);
+    out!("| run | final train loss | test {} | max pre-clip grad norm | median | NaN steps skipped | training time (s) |", a.m.task);
+    out!("|---|---|---|---|---|---|---|");
     for v in &summary {
         let metric = v["test"]["metric"]
             .as_f64()
             .map_or("-".into(), |m| format!("{m:.4}"));
-        println!(
+        out!(
             "| {} | {} | {metric} | {:.3e} | {:.3e} | {} | {:.0} |",
             v["run"].as_str().unwrap_or(""),
             v["final_train_loss"]
@@ -530,7 +534,7 @@ fn clipping(a: &ClippingArgs) -> Result<()> {
             v["train_s"].as_f64().unwrap_or(0.0)
         );
     }
-    println!("\nplots: {}, {}", loss_png.display(), norm_png.display());
+    out!("\nplots: {}, {}", loss_png.display(), norm_png.display());
     Ok(())
 }
 

@@ -34,8 +34,8 @@ pub fn run() -> Result<()> {
         "runs/demo-{}",
         recurrent::calendar::utc_timestamp()
     ));
-    eprintln!("recurrent {}: the main job", env!("CARGO_PKG_VERSION"));
-    eprintln!(
+    say!("recurrent {}: the main job", env!("CARGO_PKG_VERSION"));
+    say!(
         "a character-level {} ({} x {}) learns this project's own source code ({} characters, embedded) for {BUDGET_S:.0} s on {threads} thread(s)\n",
         cfg.cell,
         cfg.layers,
@@ -79,10 +79,10 @@ pub fn run() -> Result<()> {
                 Ok(())
             },
         )?;
-        eprintln!("--- {title} ---\npub fn {text}\n");
+        say!("--- {title} ---\npub fn {text}\n");
         Ok(())
     };
-    eprintln!();
+    say!();
     show(&untrained, "sample before training")?;
     show(
         &model,
@@ -92,7 +92,7 @@ pub fn run() -> Result<()> {
         ),
     )?;
     train_lm::report(&summary, plot.as_deref(), false)?;
-    eprintln!(
+    say!(
         "\nnext: `recurrent sample --checkpoint {}` or `recurrent train lm --data FILE`",
         out.display()
     );

@@ -59,7 +59,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             "checkpoint": path.display().to_string()}),
         );
     } else {
-        println!(
+        out!(
             "{part}: {loss:.4} nats/token, {bpc:.4} bits/token over {tokens} tokens ({})",
             path.display()
         );

@@ -53,8 +53,10 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         if a.json {
             text.push_str(tok);
         } else {
-            write!(out, "{tok}").context("stdout")?;
-            out.flush().context("stdout")?;
+            // A closed stdout (`| head`) ends the process here, quietly.
+            if let Err(e) = write!(out, "{tok}").and_then(|()| out.flush()) {
+                crate::common::stdout_failed(e)
+            }
         }
         Ok(())
     };

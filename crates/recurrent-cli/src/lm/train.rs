@@ -99,7 +99,7 @@ pub fn run(args: &LmArgs) -> Result<()> {
     let out = args.common.out_dir("lm");
     let req = args.common.request(&out, DEFAULT_LIMITS)?;
     let mut progress = Progress::new(install_interrupt());
-    eprintln!(
+    say!(
         "training a {} {}x{} language model on {} ({} chars), {threads} thread(s), into {}",
         cfg.cell,
         cfg.layers,
@@ -126,10 +126,10 @@ pub fn report(s: &TrainSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         return Ok(());
     }
     if s.already_complete {
-        eprintln!("nothing to do: the run is complete");
+        say!("nothing to do: the run is complete");
         return Ok(());
     }
-    eprintln!(
+    say!(
         "{} after {} steps ({:.0} s, {:.0} tokens/s): train loss {}, val loss {} nats/token{}",
         if s.finished { "done" } else { "stopped" },
         s.steps,
@@ -142,13 +142,13 @@ pub fn report(s: &TrainSummary, plot: Option<&Path>, json: bool) -> Result<()> {
             v / std::f64::consts::LN_2
         )),
     );
-    eprintln!(
+    say!(
         "checkpoints: {}/checkpoints (latest), {}/best.safetensors (best)",
         s.out.display(),
         s.out.display()
     );
     if let Some(p) = plot {
-        eprintln!("loss curve: {}", p.display());
+        say!("loss curve: {}", p.display());
     }
     Ok(())
 }

@@ -62,7 +62,7 @@ pub fn run(a: &ComposeArgs) -> Result<()> {
     };
     let tunes = compose(&model, &meta, &opts, a.count, a.seed)?;
     let out: Vec<String> = tunes.clone();
-    println!("{}", out.join("\n"));
+    out!("{}", out.join("\n"));
     if let Some(dir) = &a.midi {
         std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
         for (i, t) in tunes.iter().enumerate() {
@@ -70,7 +70,7 @@ pub fn run(a: &ComposeArgs) -> Result<()> {
             let file = dir.join(format!("tune_{}.mid", i + 1));
             std::fs::write(&file, midi::render(&p)?).with_context(|| file.display().to_string())?;
         }
-        eprintln!("wrote {} MIDI files into {}", tunes.len(), dir.display());
+        say!("wrote {} MIDI files into {}", tunes.len(), dir.display());
     }
     if let (Some(file), Some(t)) = (&a.roll, tunes.first()) {
         let p = parse_tune(t, Path::new("composed"), 1)?;
@@ -79,7 +79,7 @@ pub fn run(a: &ComposeArgs) -> Result<()> {
             &midi::playback(&p),
             p.title.as_deref().unwrap_or("tune"),
         )?;
-        eprintln!("piano roll: {}", file.display());
+        say!("piano roll: {}", file.display());
     }
     Ok(())
 }

@@ -46,39 +46,44 @@ pub fn run(a: &MusicStatsArgs) -> Result<()> {
         crate::common::print_json(&serde_json::json!({"generated": g, "real_test": r}));
         return Ok(());
     }
-    println!(
+    out!(
         "| measure | generated ({}) | real test tunes ({}) |",
-        g.tunes, r.tunes
+        g.tunes,
+        r.tunes
     );
-    println!("|---|---|---|");
+    out!("|---|---|---|");
     let pct = |x: f64| format!("{:.1}%", 100.0 * x);
-    println!("| parse | {} | {} |", pct(g.parse), pct(r.parse));
-    println!(
+    out!("| parse | {} | {} |", pct(g.parse), pct(r.parse));
+    out!(
         "| bars fitting the meter | {} of {} | {} of {} |",
         pct(g.bars_fit),
         g.bars,
         pct(r.bars_fit),
         r.bars
     );
-    println!(
+    out!(
         "| balanced repeats | {} | {} |",
         pct(g.balanced_repeats),
         pct(r.balanced_repeats)
     );
-    println!(
+    out!(
         "| ending on the tonic | {} | {} |",
         pct(g.ends_on_tonic),
         pct(r.ends_on_tonic)
     );
-    println!(
+    out!(
         "| mean pitch range (semitones) | {:.1} | {:.1} |",
-        g.mean_range, r.mean_range
+        g.mean_range,
+        r.mean_range
     );
-    println!(
+    out!(
         "| lowest / highest MIDI pitch | {} / {} | {} / {} |",
-        g.lowest, g.highest, r.lowest, r.highest
+        g.lowest,
+        g.highest,
+        r.lowest,
+        r.highest
     );
-    println!(
+    out!(
         "| copies of a corpus tune | {} | - |",
         g.copies.map_or("-".into(), pct)
     );

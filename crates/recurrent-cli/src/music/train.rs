@@ -101,7 +101,7 @@ pub fn run(args: &MusicArgs) -> Result<()> {
     let out = args.common.out_dir("music");
     let req = args.common.request(&out, DEFAULT_LIMITS)?;
     let mut progress = Progress::new(install_interrupt());
-    eprintln!(
+    say!(
         "training a {} {}x{} music model on {} tunes of {}, {threads} thread(s), into {}",
         cfg.cell,
         cfg.layers,
@@ -120,11 +120,11 @@ pub fn run(args: &MusicArgs) -> Result<()> {
         return Ok(());
     }
     if s.already_complete {
-        eprintln!("nothing to do: the run is complete");
+        say!("nothing to do: the run is complete");
         return Ok(());
     }
     let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
-    eprintln!(
+    say!(
         "{} after {} steps ({:.0} s, {:.0} tokens/s): train loss {}, validation {} nats/token ({} nats/char), test {} nats/token ({} nats/char)",
         if s.finished { "done" } else { "stopped" },
         s.steps,
@@ -136,6 +136,6 @@ pub fn run(args: &MusicArgs) -> Result<()> {
         f(s.test_loss),
         f(s.test_loss_per_char),
     );
-    eprintln!("best checkpoint: {}/best.safetensors", out.display());
+    say!("best checkpoint: {}/best.safetensors", out.display());
     Ok(())
 }

@@ -327,7 +327,7 @@ impl Observer for ErrorRateProgress {
         if std::io::stderr().is_terminal() {
             self.0.message(msg)
         } else {
-            eprintln!("{msg}");
+            say!("{msg}");
         }
     }
     fn should_stop(&self) -> bool {
@@ -341,7 +341,7 @@ fn run_connected(args: &SpeechArgs) -> Result<()> {
     let out = args.common.out_dir("speech");
     let req = args.common.request(&out, CONNECTED_LIMITS)?;
     let c = &cfg.ctc;
-    eprintln!(
+    say!(
         "training a {}{} {}x{} CTC connected-digit recogniser (stack {}), {threads} thread(s), into {}",
         if c.bidirectional { "bidirectional " } else { "" },
         c.cell,
@@ -368,7 +368,7 @@ fn run_connected(args: &SpeechArgs) -> Result<()> {
         return Ok(());
     }
     print_ending(s.already_complete, s.finished, s.steps, s.epochs, s.train_s);
-    eprintln!(
+    say!(
         "best checkpoint (step {}): {}/best.safetensors",
         s.best_step.map_or("-".into(), |v| v.to_string()),
         s.out.display()
@@ -376,7 +376,7 @@ fn run_connected(args: &SpeechArgs) -> Result<()> {
     for part in ["valid", "test"] {
         for dec in ["greedy", "beam"] {
             if let Some(t) = s_score(&s, part, dec) {
-                eprintln!(
+                say!(
                     "{part} ({} utterances, {} digits), {dec}: digit error rate {:.4}, utterance accuracy {:.4}",
                     t.utterances,
                     t.reference_labels,
@@ -409,7 +409,7 @@ pub fn run(args: &SpeechArgs) -> Result<()> {
     let cfg = args.config()?;
     let out = args.common.out_dir("speech");
     let req = args.common.request(&out, DEFAULT_LIMITS)?;
-    eprintln!(
+    say!(
         "training a {}{} {}x{} digit recogniser ({} pooling), {threads} thread(s), into {}",
         if cfg.bidirectional {
             "bidirectional "
@@ -445,14 +445,14 @@ fn report(s: &SpeechSummary, plots: &[PathBuf], json: bool) -> Result<()> {
         return Ok(());
     }
     print_ending(s.already_complete, s.finished, s.steps, s.epochs, s.train_s);
-    eprintln!(
+    say!(
         "best checkpoint (step {}): {}/best.safetensors",
         s.best_step.map_or("-".into(), |v| v.to_string()),
         s.out.display()
     );
     for (name, m) in [("validation", &s.valid), ("test", &s.test)] {
         if let Some(m) = m {
-            eprintln!(
+            say!(
                 "{name} ({} recordings): accuracy {:.4}, loss {:.4}\n{}",
                 m.n,
                 m.accuracy,
@@ -462,10 +462,10 @@ fn report(s: &SpeechSummary, plots: &[PathBuf], json: bool) -> Result<()> {
         }
     }
     for (sp, a) in &s.test_by_speaker {
-        eprintln!("test accuracy, speaker {sp}: {a:.4}");
+        say!("test accuracy, speaker {sp}: {a:.4}");
     }
     for p in plots {
-        eprintln!("plot: {}", p.display());
+        say!("plot: {}", p.display());
     }
     Ok(())
 }

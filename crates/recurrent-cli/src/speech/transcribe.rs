@@ -92,7 +92,7 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
             Err(e) => {
                 // One bad file does not stop the others; the exit status says it.
                 out.flush().context("stdout")?;
-                eprintln!("error: {e}");
+                say!("error: {e}");
                 failed += 1;
             }
         }
@@ -100,7 +100,7 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
     out.flush().context("stdout")?;
     if let Some(png) = &a.plot {
         crate::speech::train::utterance_plot(&path, &a.files[0], png)?;
-        eprintln!("plot: {}", png.display());
+        say!("plot: {}", png.display());
     }
     finish(failed, a.files.len())
 }
@@ -143,7 +143,7 @@ fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
                         |c| {
                             lat.push(c.compute_s);
                             if !c.digits.is_empty() {
-                                eprintln!("{}\t{:.2} s\t{}", f.display(), c.audio_s, c.digits);
+                                say!("{}\t{:.2} s\t{}", f.display(), c.audio_s, c.digits);
                             }
                         },
                     )?;
@@ -174,7 +174,7 @@ fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
                     writeln!(out, "{}\t{}\t{:.6}", f.display(), t.digits, t.confidence)
                         .context("stdout")?;
                     if let Some((n, mean, max)) = stats {
-                        eprintln!(
+                        say!(
                             "{}: {n} chunks of {} ms, compute per chunk {mean:.2} ms mean, {max:.2} ms max",
                             f.display(),
                             a.chunk_ms
@@ -184,7 +184,7 @@ fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
             }
             Err(e) => {
                 out.flush().context("stdout")?;
-                eprintln!("error: {e}");
+                say!("error: {e}");
                 failed += 1;
             }
         }

@@ -85,7 +85,7 @@ pub const DEFAULT_LIMITS: Limits = Limits {
 
 fn load(what: &str, path: &Path, column: usize) -> Result<Vec<TaggedSentence>> {
     let s = read_conllu(path, column).with_context(|| format!("reading the {what} data"))?;
-    eprintln!(
+    say!(
         "{what}: {} sentences, {} words from {} (CoNLL-U, column {})",
         s.len(),
         s.iter().map(|x| x.words.len()).sum::<usize>(),
@@ -132,7 +132,7 @@ pub fn run(a: &TagArgs) -> Result<()> {
     };
     let out = a.common.out_dir("tag");
     let req = a.common.request(&out, DEFAULT_LIMITS)?;
-    eprintln!(
+    say!(
         "training a {}{} {}x{} tagger, {threads} thread(s), into {}",
         if cfg.bidirectional {
             "bidirectional "
@@ -176,14 +176,14 @@ fn report(s: &TagSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         s.epochs,
         s.run.train_s,
     );
-    eprintln!(
+    say!(
         "best checkpoint (step {}): {}/best.safetensors",
         s.best_step.map_or("-".into(), |v| v.to_string()),
         s.run.out.display()
     );
     let show = |name: &str, m: &Option<TagMetrics>| {
         if let Some(m) = m {
-            eprintln!(
+            say!(
                 "{name} ({} words): accuracy {:.4}, on {} words unseen in training {}, macro-F1 {:.4}\n{}",
                 m.tokens.n,
                 m.tokens.accuracy,
@@ -197,7 +197,7 @@ fn report(s: &TagSummary, plot: Option<&Path>, json: bool) -> Result<()> {
     show("validation", &s.valid);
     show("test", &s.test);
     if let Some(p) = plot {
-        eprintln!("curves: {}", p.display());
+        say!("curves: {}", p.display());
     }
     Ok(())
 }

@@ -135,12 +135,12 @@ pub fn run(args: &TranslateArgs) -> Result<()> {
     let pairs = match (&args.data, &args.synthetic) {
         (Some(p), _) => {
             let pairs = read_parallel(p).context("reading the sentence pairs")?;
-            eprintln!("{}: {} sentence pairs", p.display(), pairs.len());
+            say!("{}: {} sentence pairs", p.display(), pairs.len());
             pairs
         }
         (None, Some(task)) => {
             let p = synthetic_pairs(task, args.synthetic_count, 10, args.common.seed)?;
-            eprintln!(
+            say!(
                 "synthetic task `{task}`: {} pairs of 3 to 10 digits (seed {})",
                 p.len(),
                 args.common.seed
@@ -152,7 +152,7 @@ pub fn run(args: &TranslateArgs) -> Result<()> {
     let cfg = args.config()?;
     let out = args.common.out_dir("translate");
     let req = args.common.request(&out, DEFAULT_LIMITS)?;
-    eprintln!(
+    say!(
         "training a {}{} {}x{} encoder-decoder, attention {}, {threads} thread(s), into {}",
         if cfg.bidirectional {
             "bidirectional-encoder "
@@ -184,14 +184,14 @@ fn report(s: &TranslateSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         return Ok(());
     }
     print_ending(s.already_complete, s.finished, s.steps, s.epochs, s.train_s);
-    eprintln!(
+    say!(
         "best checkpoint (step {}): {}/best.safetensors, validation loss {}",
         s.best_step.map_or("-".into(), |v| v.to_string()),
         s.out.display(),
         s.val_loss.map_or("-".into(), |v| format!("{v:.4}"))
     );
     if let Some(t) = &s.test {
-        eprintln!(
+        say!(
             "test ({} sentences, {} references): BLEU greedy {:.2}{}; exact match greedy {:.4}",
             t.sentences,
             t.pairs,
@@ -202,7 +202,7 @@ fn report(s: &TranslateSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         );
     }
     for e in s.examples.iter().take(5) {
-        eprintln!(
+        say!(
             "  {}\n    -> {}\n    (reference: {})",
             e.source,
             e.beam.as_deref().unwrap_or(&e.greedy),
@@ -210,7 +210,7 @@ fn report(s: &TranslateSummary, plot: Option<&Path>, json: bool) -> Result<()> {
         );
     }
     if let Some(p) = plot {
-        eprintln!("curves: {}", p.display());
+        say!("curves: {}", p.display());
     }
     Ok(())
 }
