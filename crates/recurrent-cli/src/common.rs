@@ -37,8 +37,9 @@ pub struct TrainCommon {
     /// Write a checkpoint every K steps (and always at the end)
     #[arg(long)]
     pub save_every: Option<u64>,
-    /// Checkpoints to keep in DIR/checkpoints
-    #[arg(long, default_value_t = 2)]
+    /// Checkpoints to keep in DIR/checkpoints (at least 1: the latest is what --resume
+    /// continues from)
+    #[arg(long, default_value_t = TrainRequest::new("").keep)]
     pub keep: usize,
     /// Continue the run in DIR (the original command with this flag added)
     #[arg(long, value_name = "DIR")]
@@ -61,13 +62,13 @@ pub struct OptimArgs {
     #[arg(long)]
     pub optimizer: Option<OptimizerKind>,
     /// Learning rate
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Weight decay [default: the optimizer's PyTorch default (AdamW: 0.01, others 0)]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Clip the global gradient norm (0: off)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub clip: Option<f64>,
     /// Learning-rate schedule: constant, or cosine (annealed to 0 over --steps)
     #[arg(long)]
@@ -138,6 +139,11 @@ impl TrainCommon {
         req.resume = self.resume.is_some();
         req.limits = self.limits(default)?;
         req.save_every = self.save_every;
+        if self.keep == 0 {
+            bail!(
+                "--keep must be at least 1: the latest checkpoint is what --resume continues from"
+            );
+        }
         req.keep = self.keep;
         req.on_nan = self.on_nan;
         Ok(req)

@@ -278,6 +278,24 @@ fn bad_inputs_give_one_clear_error() {
         ],
         "nope.txt",
     );
+    // A negative number reaches the range check (clap read `-1` as an unknown argument),
+    // and --keep 0 is refused (it silently kept one).
+    let text = d.join("text.txt");
+    std::fs::write(&text, "some text to learn from\n".repeat(400)).unwrap();
+    let text_s = text.to_str().unwrap();
+    for (flag, value, want) in [
+        ("--lr", "-1", "--lr must be positive, got -1"),
+        ("--weight-decay", "-0.1", "--weight-decay must be >= 0"),
+        ("--clip", "-5", "--clip must be >= 0"),
+        ("--keep", "0", "--keep must be at least 1"),
+    ] {
+        fails(
+            &[
+                "train", "lm", "--data", text_s, "--out", out_s, "--steps", "1", flag, value,
+            ],
+            want,
+        );
+    }
     let empty = d.join("empty.txt");
     std::fs::write(&empty, "").unwrap();
     fails(

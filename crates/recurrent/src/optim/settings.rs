@@ -161,6 +161,13 @@ impl OptimSettings {
                 self.clip
             )));
         }
+        if let Some(wd) = self.weight_decay {
+            if !(wd >= 0.0 && wd.is_finite()) {
+                return Err(Error::Config(format!(
+                    "--weight-decay must be >= 0, got {wd}"
+                )));
+            }
+        }
         Ok(())
     }
     /// The optimizer's configuration: PyTorch's defaults, this rate and decay.
