@@ -164,34 +164,38 @@ impl TrainCommon {
 
     /// Applies `--threads`.
     pub fn apply_threads(&self) -> Result<usize> {
-        let n = match self.threads {
-            Some(0) => bail!("--threads must be at least 1"),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        recurrent::kernels::set_threads(n);
-        Ok(n)
+        Ok(apply_threads(self.threads))
+    }
+}
+
+/// Sets the engine's thread count from `--threads` (kept in range by [`threads_flag`]), all
+/// cores when it is not given; returns the count in effect.
+pub fn apply_threads(threads: Option<usize>) -> usize {
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    recurrent::kernels::set_threads(n);
+    recurrent::kernels::threads()
+}
+
+/// A whole number from 1 to `max`, else an error saying the range (`what` names the unit).
+fn one_to(s: &str, max: usize, what: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}`: give {what} from 1 to {max}")),
     }
 }
 
 /// Parses `--threads`: 1 to [`recurrent::kernels::pool::MAX_THREADS`].
 pub fn threads_flag(s: &str) -> std::result::Result<usize, String> {
-    let max = recurrent::kernels::pool::MAX_THREADS;
-    match s.parse::<usize>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "`{s}`: give a whole number of threads from 1 to {max}"
-        )),
-    }
+    one_to(
+        s,
+        recurrent::kernels::pool::MAX_THREADS,
+        "a whole number of threads",
+    )
 }
 
 /// Parses `--beam`: 1 to [`recurrent::decode::MAX_BEAM`].
 pub fn beam_flag(s: &str) -> std::result::Result<usize, String> {
-    let max = recurrent::decode::MAX_BEAM;
-    match s.parse::<usize>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(format!("`{s}`: give a beam width from 1 to {max}")),
-    }
+    one_to(s, recurrent::decode::MAX_BEAM, "a beam width")
 }
 
 /// Whether an interrupt (SIGINT, SIGTERM or SIGHUP) stopped this process's work early: it

@@ -122,16 +122,6 @@ pub fn run(cmd: &LabCmd) -> Result<()> {
     }
 }
 
-fn apply_threads(t: Option<usize>) -> Result<usize> {
-    let n = match t {
-        Some(0) => bail!("--threads must be at least 1"),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    recurrent::kernels::set_threads(n);
-    Ok(n)
-}
-
 fn base_config(m: &ModelFlags, cell: &str, length: usize, clip: f64) -> Result<LongRangeConfig> {
     let (kind, init) = parse_cell(cell, &m.init)?;
     let task: LongRangeKind = m.task.parse()?;
@@ -204,7 +194,7 @@ struct Row {
 }
 
 fn long_range(a: &LongRangeArgs) -> Result<()> {
-    let threads = apply_threads(a.m.threads)?;
+    let threads = crate::common::apply_threads(a.m.threads);
     let task: LongRangeKind = a.m.task.parse()?;
     let digits = load_digits(&a.m)?;
     let lengths = if task == LongRangeKind::Digits {
@@ -406,7 +396,7 @@ fn write_table(
 }
 
 fn clipping(a: &ClippingArgs) -> Result<()> {
-    let threads = apply_threads(a.m.threads)?;
+    let threads = crate::common::apply_threads(a.m.threads);
     if a.clip.is_nan() || a.clip <= 0.0 {
         bail!("--clip must be positive, got {}", a.clip);
     }

@@ -30,11 +30,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: &EvalArgs) -> Result<()> {
-    recurrent::kernels::set_threads(
-        a.threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1),
-    );
+    crate::common::apply_threads(a.threads);
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (model, meta) = load_lm(&path)?;
     let text = read_text(&a.data)?;

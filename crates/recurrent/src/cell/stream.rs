@@ -297,8 +297,7 @@ impl<F: Float> Layer<'_, F> {
         let nc = self.nc;
         for bi in 0..b {
             let r = bi * hs + u.start..bi * hs + u.end;
-            let gr = bi * gh;
-            let gate = |q: usize| s.gates.get_mut(gr + q * hs + u.start..gr + q * hs + u.end);
+            let gate = |q: usize| self.unit(s.gates, bi, q);
             // The biases were added above (b_ih and b_hh apart, as PyTorch).
             let z = &self.zeros[..u.len()];
             if spec.kind == CellKind::Lstm {
