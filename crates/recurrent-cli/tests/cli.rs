@@ -397,6 +397,61 @@ fn bad_inputs_give_one_clear_error() {
 
 /// A model saved by PyTorch (../shared/bench/pytorch_charlm.py --save) samples and
 /// evaluates here as it is: same parameter names, vocabulary from its metadata.
+/// Issue 28, item 7: a cosine schedule (speech's default) works with each of the three
+/// limits, and `--epochs` is a limit of every task.
+#[test]
+fn every_limit_works_with_a_cosine_schedule() {
+    let dir = tmp("limits");
+    let data = corpus(&dir);
+    let d = data.to_str().unwrap();
+    for (k, limit) in [
+        ["--steps", "3"],
+        ["--epochs", "0.5"],
+        ["--time-budget", "0.5"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = dir.join(format!("run{k}"));
+        let mut args = vec!["train", "lm", "--data", d, "--out", out.to_str().unwrap()];
+        args.extend(SMALL);
+        args.extend(["--lr-schedule", "cosine", "--json"]);
+        args.extend(limit);
+        let v = json(&ok(&args));
+        assert!(v["steps"].as_u64().unwrap() >= 1, "{limit:?}: {v}");
+    }
+    let tsv = dir.join("labels.tsv");
+    let rows: String = std::iter::once("label\ttext\n".to_string())
+        .chain((0..40).map(|i| {
+            format!(
+                "{}\t{}\n",
+                i % 2,
+                if i % 2 == 0 { "good fun" } else { "bad dull" }
+            )
+        }))
+        .collect();
+    std::fs::write(&tsv, rows).unwrap();
+    let out = dir.join("classify");
+    let v = json(&ok(&[
+        "train",
+        "classify",
+        "--data",
+        tsv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--lr-schedule",
+        "cosine",
+        "--threads",
+        "1",
+        "--json",
+    ]));
+    assert!(v["steps"].as_u64().unwrap() >= 1, "{v}");
+}
+
 #[test]
 fn pytorch_saved_model_runs_here() {
     let f = Path::new(env!("CARGO_MANIFEST_DIR"))

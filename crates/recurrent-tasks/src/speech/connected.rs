@@ -204,16 +204,7 @@ pub fn train_connected(
         test: (!sets.test.is_empty()).then_some(sets.test),
         extra: serde_json::to_value(&extra).map_err(|e| Error::Config(e.to_string()))?,
     };
-    // A cosine schedule anneals over a step count: a run bounded by epochs gets the
-    // equivalent number of steps (it stops at the same place), as the isolated task.
-    let mut req = req.clone();
-    if cfg.ctc.optim.lr_schedule == ScheduleKind::Cosine && req.limits.steps.is_none() {
-        if let Some(e) = req.limits.epochs {
-            let per_epoch = data.train.len().div_ceil(cfg.ctc.batch.max(1));
-            req.limits.steps = Some((e * per_epoch as f64).ceil() as u64);
-        }
-    }
-    train_ctc(&cfg.ctc, data, &req, obs)
+    train_ctc(&cfg.ctc, data, req, obs)
 }
 
 /// Loads a connected-digits CTC model, its description and its feature settings.

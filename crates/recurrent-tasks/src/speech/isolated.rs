@@ -465,15 +465,6 @@ pub fn train_speech(
         meta_json,
     };
     let per_epoch = task.cursor.per_epoch();
-    // A cosine schedule anneals over a step count: a run bounded by epochs gets the
-    // equivalent number of steps (it stops at the same place).
-    let mut req = req.clone();
-    if cfg.optim.lr_schedule == ScheduleKind::Cosine && req.limits.steps.is_none() {
-        if let Some(e) = req.limits.epochs {
-            req.limits.steps = Some((e * per_epoch as f64).ceil() as u64);
-        }
-    }
-    let req = &req;
     let config = serde_json::json!({"task": "speech", "train": cfg, "model": model_cfg});
     let s = Trainer::new(&mut task, &mut model, req)
         .optim(&cfg.optim)

@@ -112,6 +112,21 @@ impl Schedule {
         }
     }
 
+    /// The rate of update `s` when the decay runs over a time budget: the warm-up still
+    /// counts updates, and cosine follows `fraction` (the share of the budget used, 0 to 1)
+    /// in place of s / steps. A run bounded only by seconds has no step count to anneal
+    /// over; this keeps the curve's shape, at the price of bit-reproducibility, which such
+    /// a run has lost anyway.
+    pub fn lr_at_fraction(&self, s: u64, fraction: f64) -> f64 {
+        match self.decay {
+            LrSchedule::Cosine { min_lr, .. } if s >= self.warmup => {
+                let phase = std::f64::consts::PI * fraction.clamp(0.0, 1.0);
+                min_lr + (self.lr - min_lr) * (1.0 + phase.cos()) / 2.0
+            }
+            _ => self.lr_at(s),
+        }
+    }
+
     /// The learning rate of update `s` (0-based).
     pub fn lr_at(&self, s: u64) -> f64 {
         if s < self.warmup {
@@ -447,6 +462,20 @@ mod tests {
         let s = Schedule::constant(0.3).with_warmup(3);
         assert!((s.lr_at(0) - 0.1).abs() < 1e-16);
         assert_eq!(s.lr_at(100), 0.3);
+    }
+
+    #[test]
+    fn a_time_budget_anneals_over_its_share() {
+        let s = Schedule::cosine(1.0, 1, 0.1).with_warmup(2);
+        // The warm-up still counts updates, whatever the clock says.
+        assert_eq!(s.lr_at_fraction(0, 0.9), 0.5);
+        assert_eq!(s.lr_at_fraction(2, 0.0), 1.0);
+        assert!((s.lr_at_fraction(5, 0.5) - 0.55).abs() < 1e-15);
+        assert!((s.lr_at_fraction(9, 1.0) - 0.1).abs() < 1e-15);
+        // Past the budget (evaluation may overshoot it) it holds at min_lr.
+        assert!((s.lr_at_fraction(9, 1.7) - 0.1).abs() < 1e-15);
+        let c = Schedule::constant(0.3);
+        assert_eq!(c.lr_at_fraction(7, 0.5), 0.3);
     }
 
     #[test]

@@ -77,7 +77,8 @@ pub enum ScheduleKind {
 }
 
 impl ScheduleKind {
-    fn is_constant(&self) -> bool {
+    /// Whether the rate stays at `--lr` after the warm-up.
+    pub fn is_constant(&self) -> bool {
         *self == ScheduleKind::Constant
     }
 }
@@ -188,14 +189,15 @@ impl OptimSettings {
     pub fn build(&self) -> Result<Box<dyn Optimizer<f32>>> {
         self.optim_config().build()
     }
-    /// The learning rate as a function of the step. Cosine anneals over `steps` (required:
-    /// a schedule over wall-clock time would make runs irreproducible).
+    /// The learning rate as a function of the step. Cosine anneals over `steps`; the trainer
+    /// derives them from `--epochs`, and anneals over the budget's share
+    /// ([`Schedule::lr_at_fraction`]) when only `--time-budget` bounds the run.
     pub fn schedule(&self, steps: Option<u64>) -> Result<Schedule> {
         let mut s = match self.lr_schedule {
             ScheduleKind::Cosine => {
                 let total = steps.ok_or_else(|| {
                     Error::Config(
-                        "--lr-schedule cosine needs --steps (it anneals over the step count)"
+                        "--lr-schedule cosine needs --steps, --epochs or --time-budget (it anneals over the run)"
                             .into(),
                     )
                 })?;

@@ -224,7 +224,8 @@ impl<'a, T: Task> Trainer<'a, T> {
             seed,
         } = self;
         optim.validate()?;
-        let schedule = optim.schedule(req.limits.steps)?;
+        let per_epoch = task.batches_per_epoch().max(1) as f64;
+        let plan = LrPlan::new(&optim, &req.limits, per_epoch)?;
         let opt = optim.build()?;
         let run = RunDir::open(&req.out, req.resume)?;
         let first_eval = match eval_every {
@@ -233,7 +234,7 @@ impl<'a, T: Task> Trainer<'a, T> {
         };
         let mut l = Loop {
             metadata: task.metadata(),
-            per_epoch: task.batches_per_epoch().max(1) as f64,
+            per_epoch,
             task,
             model,
             req,
@@ -262,7 +263,7 @@ impl<'a, T: Task> Trainer<'a, T> {
                 interrupted = true;
                 break;
             }
-            if !l.step(&optim, &schedule, &mut rng, obs)? {
+            if !l.step(&optim, &plan, &mut rng, obs)? {
                 continue;
             }
             let epoch = l.st.step as f64 / l.per_epoch;
@@ -396,7 +397,7 @@ impl<T: Task> Loop<'_, T> {
     fn step(
         &mut self,
         optim: &OptimSettings,
-        schedule: &Schedule,
+        plan: &LrPlan,
         rng: &mut Rng,
         obs: &mut dyn Observer,
     ) -> Result<bool> {
@@ -432,7 +433,7 @@ impl<T: Task> Loop<'_, T> {
         } else {
             clip::grad_norm(self.model)
         };
-        self.opt.set_lr(schedule.lr_at(st.step));
+        self.opt.set_lr(plan.lr(st.step, st.trained_s));
         self.opt.step(self.model)?;
         st.step += 1;
         st.tokens += tokens as u64;
@@ -616,4 +617,34 @@ fn compare_configs(
         }
     }
     Ok(())
+}
+
+/// The learning rate over the run. The decay counts steps when the run has a step count
+/// (`--steps`, or `--epochs` times the batches of an epoch, so a run bounded by epochs
+/// anneals to where it stops); a run bounded only by `--time-budget` anneals over the
+/// budget's share used.
+struct LrPlan {
+    schedule: Schedule,
+    time_budget: Option<f64>,
+}
+
+impl LrPlan {
+    fn new(optim: &OptimSettings, limits: &Limits, per_epoch: f64) -> Result<Self> {
+        let steps = limits
+            .steps
+            .or_else(|| limits.epochs.map(|e| (e * per_epoch).ceil() as u64));
+        let by_time = steps.is_none() && !optim.lr_schedule.is_constant();
+        let time_budget = limits.time_budget.filter(|_| by_time);
+        let schedule = optim.schedule(steps.or(time_budget.map(|_| 1)))?;
+        Ok(LrPlan {
+            schedule,
+            time_budget,
+        })
+    }
+    fn lr(&self, step: u64, trained_s: f64) -> f64 {
+        match self.time_budget {
+            Some(b) => self.schedule.lr_at_fraction(step, trained_s / b),
+            None => self.schedule.lr_at(step),
+        }
+    }
 }
