@@ -343,6 +343,57 @@ fn sanitize(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// Loads the checkpoint `path` with `load` for `command`, which takes models of the tasks
+/// `needs`. When the file is another task's model the loader's own complaint (a missing
+/// metadata field) says nothing a user can act on, so the error then says what the file is
+/// and what `command` needs, each with the command that makes it.
+pub fn load_for<T>(
+    command: &str,
+    needs: &[&str],
+    path: &Path,
+    load: impl FnOnce(&Path) -> recurrent::Result<T>,
+) -> Result<T> {
+    load(path).map_err(|e| {
+        let task = recurrent::checkpoint::read(path).ok().and_then(|ck| {
+            let model = ck.metadata.get("model")?;
+            let v: serde_json::Value = serde_json::from_str(model).ok()?;
+            v["task"].as_str().map(str::to_string)
+        });
+        match task {
+            Some(t) if !needs.contains(&t.as_str()) => {
+                let wanted: Vec<String> = needs.iter().map(|n| made_by(n)).collect();
+                anyhow::anyhow!(
+                    "{}: this checkpoint is {}; `{command}` needs {}",
+                    path.display(),
+                    made_by(&t),
+                    wanted.join(" or ")
+                )
+            }
+            _ => e.into(),
+        }
+    })
+}
+
+/// A task's model and the command that trains it, as a user would type it.
+fn made_by(task: &str) -> String {
+    let how = match task {
+        "ctc" => "train speech --task connected",
+        "speech" => "train speech",
+        "long_range" => "lab long-range",
+        "lm" => return "an `lm` model (from `recurrent train lm`)".into(),
+        "classify" | "tag" | "forecast" | "translate" | "music" => {
+            return format!("a `{task}` model (from `recurrent train {task}`)")
+        }
+        other => return format!("a `{other}` model"),
+    };
+    let name = if task == "ctc" {
+        "connected-speech"
+    } else {
+        task
+    };
+    format!("a `{name}` model (from `recurrent {how}`)")
+}
+
 /// `--cell`, with `irnn` meaning `rnn_relu` initialised with identity recurrent weights.
 pub fn parse_cell(cell: &str, init: &str) -> Result<(CellKind, String)> {
     let kind: CellKind = cell.parse()?;

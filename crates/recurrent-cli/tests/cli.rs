@@ -186,6 +186,33 @@ fn train_sample_eval_inspect_resume() {
     args.extend(SMALL);
     fails(&args, "--resume");
 
+    // Another task's command on this run says what the file is and what it needs (issue
+    // 28, item 8), never a parser's "missing field", never a command that does not exist.
+    let csv = d.join("series.csv");
+    std::fs::write(&csv, "value\n1\n2\n3\n4\n").unwrap();
+    let csv_s = csv.to_str().unwrap();
+    for (args, needs) in [
+        (
+            vec!["compose", "--checkpoint", out_s],
+            "`compose` needs a `music` model",
+        ),
+        (
+            vec!["forecast", "--checkpoint", out_s, "--data", csv_s],
+            "`forecast` needs a `forecast` model",
+        ),
+        (
+            vec!["classify", "--checkpoint", out_s, "--input", csv_s],
+            "`classify` needs a `classify` model",
+        ),
+    ] {
+        let err = fails(&args, needs);
+        assert!(err.contains("this checkpoint is an `lm` model"), "{err}");
+        assert!(
+            !err.contains("missing field") && !err.contains("import"),
+            "{err}"
+        );
+    }
+
     // A resume with a different flag names it.
     let mut args = vec![
         "train", "lm", "--data", data_s, "--resume", out_s, "--steps", "20", "--hidden", "8",

@@ -106,6 +106,14 @@ fn train_then_forecast_continues_the_dates() {
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    // A language-model command on a forecaster names both tasks (issue 28, item 8).
+    let o = run(&["sample", "--checkpoint", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("is a `forecast` model") && err.contains("`sample` needs an `lm` model"),
+        "{err}"
+    );
     let csv = std::fs::read_to_string(out.join("test_forecasts.csv")).unwrap();
     assert_eq!(
         csv.lines().next().unwrap(),

@@ -26,7 +26,7 @@ pub struct ClassifyArgs {
 
 pub fn run(a: &ClassifyArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = load_classifier(&path)?;
+    let (model, meta) = crate::common::load_for("classify", &["classify"], &path, load_classifier)?;
     let lines = read_lines(a.input.as_deref(), a.encoding.as_deref())?;
     let preds = predict(&model, &meta, &lines)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

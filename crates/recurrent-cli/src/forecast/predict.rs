@@ -37,7 +37,7 @@ pub struct ForecastCmdArgs {
 
 pub fn run(a: &ForecastCmdArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let f = load_forecaster(&path)?;
+    let f = crate::common::load_for("forecast", &["forecast"], &path, load_forecaster)?;
     let spec = SeriesSpec {
         columns: f.meta.columns.clone(),
         date_column: f.meta.date_column.clone(),

@@ -32,7 +32,7 @@ pub struct EvalArgs {
 pub fn run(a: &EvalArgs) -> Result<()> {
     crate::common::apply_threads(a.threads);
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = load_lm(&path)?;
+    let (model, meta) = crate::common::load_for("eval", &["lm"], &path, load_lm)?;
     let text = read_text(&a.data)?;
     let ids = meta
         .vocab

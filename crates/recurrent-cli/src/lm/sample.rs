@@ -38,7 +38,7 @@ pub struct SampleArgs {
 
 pub fn run(a: &SampleArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = load_lm(&path)?;
+    let (model, meta) = crate::common::load_for("sample", &["lm"], &path, load_lm)?;
     let sampler = Sampler::new(SamplerConfig {
         temperature: a.temperature,
         top_k: a.top_k,

@@ -48,7 +48,7 @@ pub struct ComposeArgs {
 
 pub fn run(a: &ComposeArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = load_music(&path)?;
+    let (model, meta) = crate::common::load_for("compose", &["music"], &path, load_music)?;
     let opts = ComposeOptions {
         meter: a.meter.clone(),
         key: a.key.clone(),

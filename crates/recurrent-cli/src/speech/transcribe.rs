@@ -69,8 +69,8 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
     }
     let models = paths
         .iter()
-        .map(|p| load_speech(p))
-        .collect::<recurrent::Result<Vec<_>>>()?;
+        .map(|p| crate::common::load_for("transcribe", &["speech", "ctc"], p, load_speech))
+        .collect::<Result<Vec<_>>>()?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = 0;
     for f in &a.files {
@@ -113,7 +113,8 @@ fn finish(failed: usize, total: usize) -> Result<()> {
 }
 
 fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
-    let (model, meta, extra) = load_connected(path)?;
+    let (model, meta, extra) =
+        crate::common::load_for("transcribe", &["speech", "ctc"], path, load_connected)?;
     if a.plot.is_some() {
         bail!("--plot draws isolated-digit models only");
     }

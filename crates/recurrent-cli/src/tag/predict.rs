@@ -30,7 +30,7 @@ pub fn run(a: &TagArgs) -> Result<()> {
         bail!("--format must be tsv or conllu, got `{}`", a.format);
     }
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = load_tagger(&path)?;
+    let (model, meta) = crate::common::load_for("tag", &["tag"], &path, load_tagger)?;
     let sentences: Vec<Vec<String>> = read_lines(a.input.as_deref(), None)?
         .iter()
         .map(|l| l.split_whitespace().map(str::to_string).collect())

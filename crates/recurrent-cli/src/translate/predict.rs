@@ -32,7 +32,8 @@ pub struct TranslateArgs {
 
 pub fn run(a: &TranslateArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, mut meta) = load_translator(&path)?;
+    let (model, mut meta) =
+        crate::common::load_for("translate", &["translate"], &path, load_translator)?;
     if let Some(al) = a.length_alpha {
         anyhow::ensure!(al >= 0.0 && al.is_finite(), "--length-alpha must be >= 0");
         meta.length_alpha = al;

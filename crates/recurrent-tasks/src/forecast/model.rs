@@ -235,21 +235,7 @@ pub fn load_forecaster(path: &Path) -> Result<Forecaster> {
 /// The same from a checkpoint already read (`path` names it in messages); what the fuzz
 /// target drives.
 pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Forecaster> {
-    let s = ck
-        .metadata
-        .get("model")
-        .ok_or_else(|| Error::format(path, "no `model` metadata: not a recurrent checkpoint"))?;
-    let meta: ForecastMeta =
-        serde_json::from_str(s).map_err(|e| Error::format(path, format!("model metadata: {e}")))?;
-    if meta.task != "forecast" {
-        return Err(Error::format(
-            path,
-            format!(
-                "this checkpoint is a `{}` model, not a forecaster",
-                meta.task
-            ),
-        ));
-    }
+    let meta: ForecastMeta = recurrent::checkpoint::shapes::read_meta(ck, path, "forecast")?;
     let m = &meta.model;
     let w = meta.columns.len();
     if m.input != (InputKind::Dense { size: w })

@@ -326,18 +326,7 @@ pub fn train_lm(
 
 /// Reads the `model` metadata of a language-model checkpoint.
 pub fn parse_meta(ck: &Checkpoint, path: &Path) -> Result<LmMeta> {
-    let s = ck.metadata.get("model").ok_or_else(|| Error::format(path, "no `model` metadata: not a recurrent checkpoint (for a PyTorch pytorch_charlm.py file use `recurrent import`)"))?;
-    let meta: LmMeta =
-        serde_json::from_str(s).map_err(|e| Error::format(path, format!("model metadata: {e}")))?;
-    if meta.task != "lm" {
-        return Err(Error::format(
-            path,
-            format!(
-                "this checkpoint is a `{}` model, not a language model",
-                meta.task
-            ),
-        ));
-    }
+    let meta: LmMeta = recurrent::checkpoint::shapes::read_meta(ck, path, "lm")?;
     let vocab = meta.vocab.clone().reindex()?;
     Ok(LmMeta { vocab, ..meta })
 }

@@ -420,19 +420,11 @@ pub fn load_music(path: &Path) -> Result<(LanguageModel<f32>, MusicMeta)> {
 
 /// The `model` metadata of a music checkpoint.
 pub fn parse_meta(ck: &Checkpoint, path: &Path) -> Result<MusicMeta> {
-    let s = ck
-        .metadata
-        .get("model")
-        .ok_or_else(|| Error::format(path, "no `model` metadata: not a recurrent checkpoint"))?;
-    let meta: MusicMeta =
-        serde_json::from_str(s).map_err(|e| Error::format(path, format!("model metadata: {e}")))?;
-    if meta.task != "music" || meta.vocab.tokenizer != Tokenizer::Abc {
+    let meta: MusicMeta = recurrent::checkpoint::shapes::read_meta(ck, path, "music")?;
+    if meta.vocab.tokenizer != Tokenizer::Abc {
         return Err(Error::format(
             path,
-            format!(
-                "this checkpoint is a `{}` model, not a music model",
-                meta.task
-            ),
+            "this `music` checkpoint's vocabulary is not ABC tokens: the file was altered",
         ));
     }
     let vocab = meta.vocab.clone().reindex()?;
