@@ -437,8 +437,27 @@ impl Observer for AccuracyProgress {
     }
 }
 
-/// The lines to classify (a final empty line after the last newline is not a text).
-pub fn read_lines(input: Option<&Path>, encoding: Option<&str>) -> Result<Vec<String>> {
+/// Where an inference command reads its texts, one per line: the same two flags for
+/// `classify`, `tag` and `translate`.
+#[derive(Args, Debug, Clone)]
+pub struct LineInput {
+    /// Read the input from this file, one text per line [default: stdin]
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Text encoding of the input: utf-8, windows-1252, latin1, utf-16le [default: utf-8]
+    #[arg(long)]
+    pub encoding: Option<String>,
+}
+
+impl LineInput {
+    /// The lines of the input.
+    pub fn lines(&self) -> Result<Vec<String>> {
+        read_lines(self.input.as_deref(), self.encoding.as_deref())
+    }
+}
+
+/// The lines of a file or stdin (a final empty line after the last newline is not a text).
+fn read_lines(input: Option<&Path>, encoding: Option<&str>) -> Result<Vec<String>> {
     let (bytes, name) = match input {
         Some(p) => (
             std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,

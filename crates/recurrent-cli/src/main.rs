@@ -136,10 +136,36 @@ fn main() {
         if broken_pipe {
             std::process::exit(141);
         }
-        say!("error: {e:#}");
+        say!("error: {}", report(&e));
         std::process::exit(1);
     }
     if common::interrupted() {
         std::process::exit(130);
     }
+}
+
+/// The error and its causes on one line. A cause whose text the line already holds is left
+/// out: the library's I/O errors quote the OS error they wrap, which anyhow's chain would
+/// print a second time. What remains is capped, so that no input, however it reaches a
+/// message, makes the error longer than a screen.
+fn report(e: &anyhow::Error) -> String {
+    const MAX_CHARS: usize = 1500;
+    let mut line = String::new();
+    for cause in e.chain() {
+        let m = cause.to_string();
+        if line.contains(&m) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&m);
+    }
+    let n = line.chars().count();
+    if n <= MAX_CHARS {
+        return line;
+    }
+    let head: String = line.chars().take(MAX_CHARS - 300).collect();
+    let tail: String = line.chars().skip(n - 300).collect();
+    format!("{head} ... ({} characters cut) ... {tail}", n - MAX_CHARS)
 }

@@ -286,6 +286,43 @@ fn split_runs_equal_one_run_bit_for_bit() {
     assert_eq!(h1["weights_sha256"], h2["weights_sha256"]);
 }
 
+/// Issue 28, item 10: messages have a length. An OS error is said once, a huge header cell
+/// is quoted in part, and a headerless three-column file names the flags that read it.
+#[test]
+fn error_messages_are_short_and_say_each_thing_once() {
+    let d = tmp("lengths");
+    let missing = d.join("nope.txt");
+    let err = fails(
+        &["train", "lm", "--data", missing.to_str().unwrap()],
+        "nope.txt",
+    );
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+
+    let big = d.join("big.tsv");
+    let cell = "x".repeat(1_000_000);
+    std::fs::write(&big, format!("label\t{cell}\n1\thello\n")).unwrap();
+    let err = fails(
+        &["train", "classify", "--data", big.to_str().unwrap()],
+        "--text-column",
+    );
+    assert!(err.len() < 1000, "{} bytes of error", err.len());
+    assert!(err.contains("more characters"), "{err}");
+
+    let three = d.join("three.txt");
+    let rows: String = (0..3000)
+        .map(|i| format!("{i}\t{}\tsome words {i}\n", i % 2))
+        .collect();
+    std::fs::write(&three, rows).unwrap();
+    let err = fails(
+        &["train", "classify", "--data", three.to_str().unwrap()],
+        "--label-column",
+    );
+    assert!(
+        err.contains("3 tab-separated fields") && err.len() < 1000,
+        "{err}"
+    );
+}
+
 #[test]
 fn bad_inputs_give_one_clear_error() {
     let d = tmp("errors");

@@ -131,6 +131,25 @@ fn train_translate_and_translate_end_to_end() {
         assert!(v["translation"].is_string());
         assert_eq!(v["nbest"].as_array().unwrap().len(), 2);
     }
+    // Latin-1 input: the hint names --encoding, which translate has (issue 28, item 10).
+    let latin1 = dir.join("latin1.txt");
+    std::fs::write(&latin1, b"1 2 \xe9 3\n").unwrap();
+    let l = latin1.to_str().unwrap();
+    let o = run_with(&["translate", "--checkpoint", r, "--input", l], "");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--encoding"), "{err}");
+    ok(
+        &[
+            "translate",
+            "--checkpoint",
+            r,
+            "--input",
+            l,
+            "--encoding",
+            "latin1",
+        ],
+        "",
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

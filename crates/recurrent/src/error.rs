@@ -55,3 +55,45 @@ impl Error {
         }
     }
 }
+
+/// The most characters of a user's input that a message quotes (about two lines of a
+/// terminal): a 10 MB header cell must not become a 10 MB error.
+pub const QUOTE_CHARS: usize = 200;
+
+/// `s` as a message quotes it: at most [`QUOTE_CHARS`] characters, then how many were cut.
+pub fn quote(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        None => s.to_string(),
+        Some((end, _)) => format!(
+            "{}... ({} more characters)",
+            &s[..end],
+            s[end..].chars().count()
+        ),
+    }
+}
+
+/// The first items of a list a message names, then how many are left out.
+pub fn quote_list<S: AsRef<str>>(items: &[S], max: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(max).map(|s| s.as_ref()).collect();
+    let mut out = quote(&shown.join(", "));
+    if items.len() > max {
+        out.push_str(&format!(", ... ({} more)", items.len() - max));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_capped() {
+        assert_eq!(quote("short"), "short");
+        let long = "é".repeat(QUOTE_CHARS + 5);
+        let q = quote(&long);
+        assert!(q.starts_with(&"é".repeat(QUOTE_CHARS)) && q.ends_with("(5 more characters)"));
+        let labels: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        assert_eq!(quote_list(&labels, 3), "0, 1, 2, ... (97 more)");
+        assert_eq!(quote_list(&labels[..2], 3), "0, 1");
+    }
+}

@@ -1,6 +1,5 @@
 //! `recurrent classify`: label each line of text with a trained classifier.
 
-use crate::common::read_lines;
 use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::train::run::resolve_checkpoint;
@@ -13,12 +12,8 @@ pub struct ClassifyArgs {
     /// A checkpoint file, or a run directory (its best checkpoint)
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Read texts from this file, one per line [default: stdin]
-    #[arg(long)]
-    pub input: Option<PathBuf>,
-    /// Text encoding of the input: utf-8, windows-1252, ...
-    #[arg(long)]
-    pub encoding: Option<String>,
+    #[command(flatten)]
+    pub input: crate::common::LineInput,
     /// One JSON object per line: {"text", "label", "probability", "probabilities"}
     #[arg(long)]
     pub json: bool,
@@ -27,7 +22,7 @@ pub struct ClassifyArgs {
 pub fn run(a: &ClassifyArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (model, meta) = crate::common::load_for("classify", &["classify"], &path, load_classifier)?;
-    let lines = read_lines(a.input.as_deref(), a.encoding.as_deref())?;
+    let lines = a.input.lines()?;
     let preds = predict(&model, &meta, &lines)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (text, p) in lines.iter().zip(&preds) {

@@ -1,6 +1,5 @@
 //! `recurrent tag`: tag raw text (one sentence per line, tokens separated by spaces).
 
-use crate::common::read_lines;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recurrent::train::run::resolve_checkpoint;
@@ -14,9 +13,8 @@ pub struct TagArgs {
     /// A checkpoint file, or a run directory (its best checkpoint)
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Read sentences from this file, one per line [default: stdin]
-    #[arg(long)]
-    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: crate::common::LineInput,
     /// Output: `tsv` (token<TAB>tag, a blank line between sentences) or `conllu`
     #[arg(long, default_value = "tsv")]
     pub format: String,
@@ -31,7 +29,9 @@ pub fn run(a: &TagArgs) -> Result<()> {
     }
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (model, meta) = crate::common::load_for("tag", &["tag"], &path, load_tagger)?;
-    let sentences: Vec<Vec<String>> = read_lines(a.input.as_deref(), None)?
+    let sentences: Vec<Vec<String>> = a
+        .input
+        .lines()?
         .iter()
         .map(|l| l.split_whitespace().map(str::to_string).collect())
         .collect();

@@ -12,9 +12,8 @@ pub struct TranslateArgs {
     /// A checkpoint file, or a run directory (its best checkpoint)
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Read sentences from this file, one per line [default: stdin]
-    #[arg(long)]
-    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: crate::common::LineInput,
     /// Beam width, 1 (greedy) to 64 [default: the one the model was trained and scored with]
     #[arg(long, value_parser = crate::common::beam_flag)]
     pub beam: Option<usize>,
@@ -38,7 +37,7 @@ pub fn run(a: &TranslateArgs) -> Result<()> {
         anyhow::ensure!(al >= 0.0 && al.is_finite(), "--length-alpha must be >= 0");
         meta.length_alpha = al;
     }
-    let lines = crate::common::read_lines(a.input.as_deref(), None)?;
+    let lines = a.input.lines()?;
     let nbest = a.nbest.unwrap_or(1);
     anyhow::ensure!(nbest >= 1, "--nbest must be at least 1");
     let beam = a.beam.unwrap_or(meta.beam).max(nbest);

@@ -204,6 +204,9 @@ pub fn parse_labelled(
     let tab = first
         .find('\t')
         .is_some_and(|i| !first[..i].trim().contains(' '));
+    if tab {
+        extra_columns(text, path)?;
+    }
     let format = if tab {
         LabelledFormat::LabelTab
     } else {
@@ -242,6 +245,30 @@ pub fn parse_labelled(
     Ok((out, format))
 }
 
+/// Refuses a headerless table of three or more tab-separated columns, which the
+/// `label<TAB>text` rule would read with its first column (often an ID) as the label and
+/// thousands of classes: every one of the first lines has the same number of fields.
+fn extra_columns(text: &str, path: &Path) -> Result<()> {
+    let counts: Vec<usize> = text
+        .split('\n')
+        .filter(|l| !l.trim().is_empty())
+        .take(50)
+        .map(|l| l.split('\t').count())
+        .collect();
+    let n = counts[0];
+    if n >= 3 && counts.iter().all(|&c| c == n) {
+        return Err(Error::format(
+            path,
+            format!(
+                "line 1 has {n} tab-separated fields, but a headerless file is read as \
+                 `label<TAB>text` (two). Add a header row naming the columns (for example \
+                 `id<TAB>label<TAB>text`), then pick them with --label-column and --text-column"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Delimited text with a header row; fields may be quoted (`"a, b"`, `""` for a quote, line
 /// breaks inside quotes).
 fn parse_delimited(
@@ -265,7 +292,7 @@ fn parse_delimited(
                     path,
                     format!(
                         "line 1: no column named `{name}` in the header ({}); name it with {flag}",
-                        header.join(", ")
+                        recurrent::error::quote_list(&header, 20)
                     ),
                 )
             })

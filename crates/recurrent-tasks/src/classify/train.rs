@@ -268,8 +268,8 @@ fn encode(
             Error::Input(format!(
                 "{what}, line {}: label `{}` does not occur in the training data (labels: {})",
                 e.line,
-                e.label,
-                labels.join(", ")
+                recurrent::error::quote(&e.label),
+                recurrent::error::quote_list(labels, 20)
             ))
         })?;
         out.ids
