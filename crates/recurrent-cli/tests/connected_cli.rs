@@ -106,6 +106,19 @@ fn small_connected_training_learns_and_transcribes_a_joined_wav() {
     let wav = tmp.join("joined.wav");
     write_wav(&wav, 8000, &x);
     let w = wav.to_str().unwrap();
+    // Silence is no digit string, whatever the CTC model emits (issue 28, item 11).
+    let silence = tmp.join("silence.wav");
+    write_wav(&silence, 8000, &vec![0.0; 8000]);
+    let line = ok(&[
+        "transcribe",
+        "--checkpoint",
+        o,
+        silence.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["confidence"], 0.0, "{line}");
+    assert_eq!(v["non_speech"], "digital silence", "{line}");
     let text = ok(&["transcribe", "--checkpoint", o, w]);
     let cols: Vec<&str> = text.trim_end().split('\t').collect();
     assert_eq!(cols.len(), 3, "{text}");

@@ -99,6 +99,49 @@ fn small_training_learns_and_transcribe_reads_real_files() {
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
 
+    // Not speech (issue 28, item 11): silence and a pure tone get confidence 0 and a
+    // note on stderr; a file without samples is refused by name.
+    let write = recurrent_tasks::speech::audio::wav::write_wav16;
+    let (silence, tone, empty) = (
+        tmp.join("silence.wav"),
+        tmp.join("tone.wav"),
+        tmp.join("empty.wav"),
+    );
+    write(&silence, &vec![0.0; 8000], 8000).unwrap();
+    let sine: Vec<f32> = (0..8000)
+        .map(|i| 0.5 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 8000.0).sin())
+        .collect();
+    write(&tone, &sine, 8000).unwrap();
+    write(&empty, &[], 8000).unwrap();
+    let (s_, t_) = (silence.to_str().unwrap(), tone.to_str().unwrap());
+    let o2 = run(&[
+        "transcribe",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        s_,
+        t_,
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&o2.stderr);
+    assert!(o2.status.success(), "{err}");
+    assert_eq!(err.matches("no speech heard").count(), 2, "{err}");
+    for line in String::from_utf8_lossy(&o2.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["confidence"], 0.0, "{line}");
+        assert!(v["non_speech"].is_string(), "{line}");
+    }
+    let o2 = run(&[
+        "transcribe",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        empty.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o2.stderr);
+    assert!(
+        !o2.status.success() && err.contains("empty.wav") && err.contains("no samples"),
+        "{err}"
+    );
+
     // An ensemble of a model with itself: the same answers and confidences.
     let ck = out.to_str().unwrap();
     let mut twice = vec!["transcribe", "--checkpoint", ck, "--checkpoint", ck];

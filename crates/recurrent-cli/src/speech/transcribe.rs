@@ -80,9 +80,11 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
         };
         match t {
             Ok(t) => {
+                not_heard(f, t.non_speech);
                 if a.json {
                     let v = serde_json::json!({"path": f.display().to_string(), "digits": t.digits,
-                        "confidence": t.confidence, "probabilities": t.probabilities});
+                        "confidence": t.confidence, "probabilities": t.probabilities,
+                        "non_speech": t.non_speech});
                     writeln!(out, "{v}").context("stdout")?;
                 } else {
                     writeln!(out, "{}\t{}\t{:.6}", f.display(), t.digits, t.confidence)
@@ -103,6 +105,13 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
         say!("plot: {}", png.display());
     }
     finish(failed, a.files.len())
+}
+
+/// Says on stderr that `file` held no speech, so its line's confidence of 0 is explained.
+fn not_heard(file: &Path, why: Option<&str>) {
+    if let Some(why) = why {
+        say!("{}: no speech heard ({why}): confidence 0", file.display());
+    }
 }
 
 fn finish(failed: usize, total: usize) -> Result<()> {
@@ -156,6 +165,7 @@ fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
         };
         match result {
             Ok((t, lat)) => {
+                not_heard(f, t.non_speech);
                 let stats = lat.as_ref().map(|l| {
                     let mean = l.iter().sum::<f64>() / l.len().max(1) as f64;
                     let max = l.iter().copied().fold(0.0, f64::max);
@@ -163,7 +173,7 @@ fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
                 });
                 if a.json {
                     let mut v = serde_json::json!({"path": f.display().to_string(), "digits": t.digits,
-                        "confidence": t.confidence});
+                        "confidence": t.confidence, "non_speech": t.non_speech});
                     if let Some((n, mean, max)) = stats {
                         v["chunks"] = n.into();
                         v["chunk_ms"] = a.chunk_ms.into();

@@ -15,6 +15,7 @@
 //! data's `extra`), so `transcribe` turns a new WAV into the same frames.
 
 use crate::speech::audio::digits::{list_recordings, speakers};
+use crate::speech::audio::voicing::non_speech;
 use crate::speech::audio::{read_wav_at, FeatureConfig, MelExtractor};
 use crate::speech::connected_data::{connect, ConnectConfig};
 use crate::speech::ctc::{
@@ -240,6 +241,27 @@ pub struct CtcTranscript {
     pub digits: String,
     /// The probability of the best path (greedy) or of the best labelling's beam score.
     pub confidence: f64,
+    /// Why the audio is not speech (silence, a tone, a steady sound); the confidence is
+    /// then 0.
+    pub non_speech: Option<&'static str>,
+}
+
+impl CtcTranscript {
+    /// The transcript of `x` (at `rate`): confidence exp(`log_prob`), or 0 when `x` is not
+    /// speech.
+    fn heard(digits: String, log_prob: f64, x: &[f32], rate: u32) -> Self {
+        let non_speech = non_speech(x, rate);
+        let confidence = if non_speech.is_some() {
+            0.0
+        } else {
+            log_prob.exp()
+        };
+        CtcTranscript {
+            digits,
+            confidence,
+            non_speech,
+        }
+    }
 }
 
 fn spell(meta: &CtcMeta, labels: &[usize]) -> String {
@@ -263,10 +285,12 @@ pub fn transcribe_ctc_samples(
         .into_iter()
         .next()
         .ok_or_else(|| Error::Input("no frames".into()))?;
-    Ok(CtcTranscript {
-        digits: spell(meta, &h.labels),
-        confidence: h.log_prob.exp(),
-    })
+    Ok(CtcTranscript::heard(
+        spell(meta, &h.labels),
+        h.log_prob,
+        x,
+        extra.features.sample_rate,
+    ))
 }
 
 /// Transcribes a WAV file (resampled to the model's rate).
@@ -377,10 +401,12 @@ pub fn stream_samples(
             compute_s: t0.elapsed().as_secs_f64(),
         });
     }
-    Ok(CtcTranscript {
-        digits: spell(meta, &labels),
-        confidence: log_prob.exp(),
-    })
+    Ok(CtcTranscript::heard(
+        spell(meta, &labels),
+        log_prob,
+        x,
+        extra.features.sample_rate,
+    ))
 }
 
 /// Whether the checkpoint file holds a CTC model (else, for speech, an isolated-digit one).

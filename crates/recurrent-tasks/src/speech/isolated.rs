@@ -16,6 +16,7 @@
 
 use crate::speech::audio::augment::{add_noise, spec_augment, speed_perturb, AugmentConfig};
 use crate::speech::audio::digits::{list_recordings, speakers, Recording};
+use crate::speech::audio::voicing::non_speech;
 use crate::speech::audio::{read_wav_at, FeatureConfig, MelExtractor};
 use recurrent::cell::CellKind;
 use recurrent::checkpoint;
@@ -571,6 +572,20 @@ pub struct Transcript {
     pub confidence: f64,
     /// Every digit's probability.
     pub probabilities: Vec<f64>,
+    /// Why the audio is not speech ([`non_speech`]: silence, a tone, a steady sound); the
+    /// confidence is then 0, whatever the model says.
+    pub non_speech: Option<&'static str>,
+}
+
+impl Transcript {
+    /// Sets the confidence to 0 when `x` (at `rate`) is not speech.
+    fn heard(mut self, x: &[f32], rate: u32) -> Self {
+        self.non_speech = non_speech(x, rate);
+        if self.non_speech.is_some() {
+            self.confidence = 0.0;
+        }
+        self
+    }
 }
 
 /// Transcribes mono samples at the model's rate.
@@ -587,7 +602,9 @@ pub fn transcribe_samples(
         digits: meta.labels[i].clone(),
         confidence: p[i],
         probabilities: p,
-    })
+        non_speech: None,
+    }
+    .heard(x, meta.features.sample_rate))
 }
 
 /// Transcribes a WAV file with several isolated-digit models at once: each reads the audio
@@ -625,11 +642,14 @@ pub fn transcribe_file_ensemble(
             .for_each(|(s, p)| *s += p / models.len() as f64);
     }
     let i = argmax(&sum);
+    let (rate, x) = &audio[0];
     Ok(Transcript {
         digits: first.labels[i].clone(),
         confidence: sum[i],
         probabilities: sum,
-    })
+        non_speech: None,
+    }
+    .heard(x, *rate))
 }
 
 /// Transcribes a WAV file (any format the reader takes; resampled to the model's rate).

@@ -263,6 +263,12 @@ pub fn read_wav_bytes(bytes: &[u8], name: &Path) -> Result<Audio> {
 /// Reads a WAV file and resamples it to `rate` (no work when it is already at `rate`).
 pub fn read_wav_at(path: &Path, rate: u32) -> Result<Vec<f32>> {
     let a = read_wav(path)?;
+    if a.samples.is_empty() {
+        return Err(Error::format(
+            path,
+            "the file holds no samples: there is nothing to hear; record it again",
+        ));
+    }
     resample(&a.samples, a.sample_rate, rate)
         .map_err(|e| Error::format(path, format!("resampling: {e}")))
 }
