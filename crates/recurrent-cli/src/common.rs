@@ -108,6 +108,33 @@ pub fn show_defaults(arg: clap::Arg, d: &OptimSettings) -> clap::Arg {
     arg.help(format!("{help} [default: {shown}]"))
 }
 
+/// Writes the task's limits `d` (what a run gets when no limit flag is given) into the
+/// help of `--time-budget`, `--steps` and `--epochs`.
+pub fn show_limits(arg: clap::Arg, d: &Limits) -> clap::Arg {
+    if !matches!(arg.get_id().as_str(), "time_budget" | "steps" | "epochs") {
+        return arg;
+    }
+    let mut parts = Vec::new();
+    if let Some(b) = d.time_budget {
+        parts.push(format!("--time-budget {b}"));
+    }
+    if let Some(s) = d.steps {
+        parts.push(format!("--steps {s}"));
+    }
+    if let Some(e) = d.epochs {
+        parts.push(format!("--epochs {e}"));
+    }
+    let shown = if parts.is_empty() {
+        "no limit".to_string()
+    } else {
+        parts.join(", ")
+    };
+    let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+    arg.help(format!(
+        "{help} [default: none; with no limit flag given, {shown}]"
+    ))
+}
+
 impl TrainCommon {
     /// The limits: those given on the command line replace all the task's defaults.
     pub fn limits(&self, default: Limits) -> Result<Limits> {

@@ -323,6 +323,46 @@ fn error_messages_are_short_and_say_each_thing_once() {
     );
 }
 
+/// Issue 28, item 13 (in part): one name per flag across commands, the old spelling kept as
+/// an alias, and the limits' defaults stated in the help of every `train` subcommand.
+#[test]
+fn flags_mean_one_thing_everywhere() {
+    let help = |args: &[&str]| {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    for task in [
+        "lm",
+        "classify",
+        "tag",
+        "forecast",
+        "translate",
+        "music",
+        "speech",
+    ] {
+        let h = help(&["train", task, "--help"]);
+        assert!(
+            h.contains("with no limit flag given"),
+            "train {task} --help:\n{h}"
+        );
+    }
+    assert!(help(&["train", "translate", "--help"]).contains("--val-frac"));
+    // The old spelling still parses: the error is about the value, not the flag.
+    fails(
+        &[
+            "train",
+            "translate",
+            "--data",
+            "x.tsv",
+            "--valid-frac",
+            "abc",
+        ],
+        "invalid value 'abc' for '--val-frac",
+    );
+    assert!(help(&["sample", "--help"]).contains("--threads"));
+}
+
 #[test]
 fn bad_inputs_give_one_clear_error() {
     let d = tmp("errors");

@@ -16,7 +16,7 @@ use recurrent_tasks::classify::train::{
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-#[command(mut_args(|a| show_defaults(a, &ClassifyTrainConfig::default().optim)))]
+#[command(mut_args(|a| crate::common::show_limits(show_defaults(a, &ClassifyTrainConfig::default().optim), &DEFAULT_LIMITS)))]
 pub struct ClassifyArgs {
     /// Training data: `label text` lines (SST), `label<TAB>text`, CSV/TSV with a header, or
     /// several files, one per class, labelled by their extension (`--data x.pos --data x.neg`)

@@ -16,7 +16,7 @@ use recurrent_tasks::forecast::{
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-#[command(mut_args(|a| show_defaults(a, &ForecastTrainConfig::default().optim)))]
+#[command(mut_args(|a| crate::common::show_limits(show_defaults(a, &ForecastTrainConfig::default().optim), &DEFAULT_LIMITS)))]
 pub struct ForecastArgs {
     /// CSV file with a header row
     #[arg(long)]

@@ -34,9 +34,13 @@ pub struct SampleArgs {
     /// Print one JSON object ({"text": ...}) instead of streaming
     #[arg(long)]
     pub json: bool,
+    /// Threads for matrix products, 1 to 256 [default: all cores]
+    #[arg(long, value_parser = crate::common::threads_flag)]
+    pub threads: Option<usize>,
 }
 
 pub fn run(a: &SampleArgs) -> Result<()> {
+    crate::common::apply_threads(a.threads);
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (model, meta) = crate::common::load_for("sample", &["lm"], &path, load_lm)?;
     let sampler = Sampler::new(SamplerConfig {

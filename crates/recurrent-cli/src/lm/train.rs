@@ -15,7 +15,7 @@ use recurrent_tasks::lm::train::{train_lm, LmTrainConfig, TrainSummary};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-#[command(mut_args(|a| show_defaults(a, &LmTrainConfig::default().optim)))]
+#[command(mut_args(|a| crate::common::show_limits(show_defaults(a, &LmTrainConfig::default().optim), &DEFAULT_LIMITS)))]
 pub struct LmArgs {
     /// Text file to learn from (UTF-8) [default: the embedded corpus, this project's own source]
     #[arg(long)]

@@ -12,6 +12,7 @@ use recurrent_tasks::music::train::{train_music, MusicTrainConfig};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
+#[command(mut_args(|a| crate::common::show_limits(a, &DEFAULT_LIMITS)))]
 pub struct MusicArgs {
     /// An .abc file, or a directory of them (every `X:` record is a tune)
     #[arg(long)]

@@ -24,7 +24,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-#[command(mut_args(|a| show_defaults(a, &SpeechTrainConfig::default().optim)))]
+#[command(mut_args(|a| crate::common::show_limits(show_defaults(a, &SpeechTrainConfig::default().optim), &DEFAULT_LIMITS)))]
 pub struct SpeechArgs {
     /// Folder of WAVs named {digit}_{speaker}_{index}.wav
     #[arg(long, required = true)]

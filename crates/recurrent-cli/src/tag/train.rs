@@ -12,7 +12,7 @@ use recurrent_tasks::tag::train::{train_tag, TagMetrics, TagSummary, TagTrainCon
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-#[command(mut_args(|a| show_defaults(a, &TagTrainConfig::default().optim)))]
+#[command(mut_args(|a| crate::common::show_limits(show_defaults(a, &TagTrainConfig::default().optim), &DEFAULT_LIMITS)))]
 pub struct TagArgs {
     /// Training sentences, CoNLL-U
     #[arg(long)]

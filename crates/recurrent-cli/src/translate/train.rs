@@ -15,7 +15,7 @@ use recurrent_tasks::translate::{
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-#[command(mut_args(|a| show_defaults(a, &TranslateTrainConfig::default().optim)))]
+#[command(mut_args(|a| crate::common::show_limits(show_defaults(a, &TranslateTrainConfig::default().optim), &DEFAULT_LIMITS)))]
 pub struct TranslateArgs {
     /// Sentence pairs, `source<TAB>target` per line (e.g. eng-fra.txt); split here into
     /// train / valid / test by source sentence (written to the run directory)
@@ -66,7 +66,7 @@ pub struct TranslateArgs {
     #[arg(long)]
     pub lowercase_target: bool,
     /// Fraction of the distinct source sentences held out for validation
-    #[arg(long, default_value_t = TranslateTrainConfig::default().valid_frac)]
+    #[arg(long = "val-frac", alias = "valid-frac", default_value_t = TranslateTrainConfig::default().valid_frac)]
     pub valid_frac: f64,
     /// Fraction of the distinct source sentences held out for the test (BLEU)
     #[arg(long, default_value_t = TranslateTrainConfig::default().test_frac)]
