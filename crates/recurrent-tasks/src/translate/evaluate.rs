@@ -8,6 +8,7 @@ use crate::translate::parallel::{group_by_source, Pair};
 use recurrent::checkpoint;
 use recurrent::error::Result;
 use recurrent::model::Seq2Seq;
+use recurrent::train::Observer;
 use serde::Serialize;
 use std::path::Path;
 
@@ -37,34 +38,72 @@ pub struct TestScores {
     pub beam_s: Option<f64>,
 }
 
+/// Sentences translated between two looks at the stop request and two progress lines:
+/// a few seconds of beam search on two cores.
+const CHUNK: usize = 256;
+
+/// Translates `sources` in chunks with `one`, saying how far it got and stopping between
+/// chunks when `obs` asks (None then): a Ctrl-C in the test phase stops it at once rather
+/// than after minutes of decoding.
+fn in_chunks(
+    sources: &[String],
+    what: &str,
+    obs: &mut dyn Observer,
+    mut one: impl FnMut(&[String]) -> Result<Vec<String>>,
+) -> Result<Option<(Vec<String>, f64)>> {
+    let t0 = std::time::Instant::now();
+    let mut out = Vec::with_capacity(sources.len());
+    for chunk in sources.chunks(CHUNK) {
+        if obs.should_stop() {
+            return Ok(None);
+        }
+        out.extend(one(chunk)?);
+        if sources.len() > CHUNK {
+            obs.message(&format!(
+                "test, {what}: {} of {} sentences ({:.0} s)",
+                out.len(),
+                sources.len(),
+                t0.elapsed().as_secs_f64()
+            ));
+        }
+    }
+    Ok(Some((out, t0.elapsed().as_secs_f64())))
+}
+
 /// Translates every distinct test source greedily (and with beam search when `beam` > 1),
 /// scores both by BLEU against all its targets, writes the hypotheses into `out`, and
-/// returns the scores and the first examples.
+/// returns the scores and the first examples; None when `obs` asked to stop on the way.
 pub fn score_test(
     model: &Seq2Seq<f32>,
     meta: &TranslateMeta,
     test: &[Pair],
     beam: usize,
     out: &Path,
-) -> Result<(TestScores, Vec<Example>)> {
+    obs: &mut dyn Observer,
+) -> Result<Option<(TestScores, Vec<Example>)>> {
     let groups = group_by_source(test);
     let sources: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
     let refs: Vec<Vec<String>> = groups.iter().map(|g| g.1.clone()).collect();
-    let t0 = std::time::Instant::now();
-    let greedy = translate_greedy(model, meta, &sources)?;
-    let greedy_s = t0.elapsed().as_secs_f64();
-    let t0 = std::time::Instant::now();
-    let beam_out = if beam > 1 {
-        Some(
-            translate_beam(model, meta, &sources, beam, 1)?
+    let Some((greedy, greedy_s)) = in_chunks(&sources, "greedy", obs, |c| {
+        translate_greedy(model, meta, c)
+    })?
+    else {
+        return Ok(None);
+    };
+    let (beam_out, beam_s) = if beam > 1 {
+        let best = |c: &[String]| {
+            Ok(translate_beam(model, meta, c, beam, 1)?
                 .into_iter()
                 .map(|h| h.into_iter().next().map(|x| x.1).unwrap_or_default())
-                .collect::<Vec<String>>(),
-        )
+                .collect())
+        };
+        let Some((h, secs)) = in_chunks(&sources, &format!("beam {beam}"), obs, best)? else {
+            return Ok(None);
+        };
+        (Some(h), Some(secs))
     } else {
-        None
+        (None, None)
     };
-    let beam_s = beam_out.as_ref().map(|_| t0.elapsed().as_secs_f64());
     let exact = |hyps: &[String]| {
         let n = hyps
             .iter()
@@ -118,7 +157,7 @@ pub fn score_test(
         greedy_s,
         beam_s,
     };
-    Ok((scores, examples))
+    Ok(Some((scores, examples)))
 }
 
 /// One example translation.
@@ -128,4 +167,50 @@ pub struct Example {
     pub references: Vec<String>,
     pub greedy: String,
     pub beam: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Asks to stop once it has seen `after` progress lines.
+    struct StopAfter {
+        after: usize,
+        seen: Cell<usize>,
+    }
+    impl Observer for StopAfter {
+        fn message(&mut self, _msg: &str) {
+            self.seen.set(self.seen.get() + 1);
+        }
+        fn should_stop(&self) -> bool {
+            self.seen.get() >= self.after
+        }
+    }
+
+    #[test]
+    fn the_test_phase_reports_progress_and_stops_between_chunks() {
+        let sources: Vec<String> = (0..3 * CHUNK + 1).map(|i| i.to_string()).collect();
+        let mut calls = 0;
+        let mut obs = StopAfter {
+            after: 2,
+            seen: Cell::new(0),
+        };
+        let got = in_chunks(&sources, "greedy", &mut obs, |c| {
+            calls += 1;
+            Ok(c.to_vec())
+        })
+        .unwrap();
+        assert!(got.is_none());
+        assert_eq!((calls, obs.seen.get()), (2, 2), "two chunks, then the stop");
+        let mut never = StopAfter {
+            after: usize::MAX,
+            seen: Cell::new(0),
+        };
+        let (all, _) = in_chunks(&sources, "beam 5", &mut never, |c| Ok(c.to_vec()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(all, sources);
+        assert_eq!(never.seen.get(), 4);
+    }
 }

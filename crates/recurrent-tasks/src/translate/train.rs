@@ -327,8 +327,13 @@ pub fn train_translate(
             "translating the test split ({} pairs) with the best checkpoint",
             splits.test.len()
         ));
-        let (t, e) = score_test(&best, &meta, &splits.test, cfg.beam, &req.out)?;
-        (Some(t), e)
+        match score_test(&best, &meta, &splits.test, cfg.beam, &req.out, obs)? {
+            Some((t, e)) => (Some(t), e),
+            None => {
+                obs.message("stopped before the test split was scored");
+                (None, Vec::new())
+            }
+        }
     };
     let summary = TranslateSummary {
         out: s.out,
