@@ -151,6 +151,33 @@ fn train_then_forecast_continues_the_dates() {
     ]);
     let v: serde_json::Value = serde_json::from_str(js.trim()).unwrap();
     assert_eq!(v["values"].as_array().unwrap().len(), 2);
+    // No --plot, no PNG (it overwrote ./forecast.png); a --plot that cannot be written
+    // fails the command (it warned and exited 0) (issue 28, item 14).
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args([
+            "forecast",
+            "--checkpoint",
+            out.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success() && !dir.join("forecast.png").exists());
+    let nowhere = dir.join("no-such-folder").join("f.png");
+    fails(
+        &[
+            "forecast",
+            "--checkpoint",
+            out.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--plot",
+            nowhere.to_str().unwrap(),
+        ],
+        &["--plot", "no-such-folder"],
+    );
     assert_eq!(v["dates"][0], "2019-05-01");
     // A direct model trained for 3 steps cannot forecast 4.
     fails(

@@ -27,9 +27,9 @@ pub struct ForecastCmdArgs {
     /// Write the CSV here instead of stdout
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// PNG of the history and the forecast
-    #[arg(long, default_value = "forecast.png")]
-    pub plot: PathBuf,
+    /// Also draw the history and the forecast into this PNG (its folder must exist)
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// Print one JSON object instead of CSV
     #[arg(long)]
     pub json: bool,
@@ -57,9 +57,11 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
     let fc = f.forecast_future(&series, h)?;
     let csv = to_csv(&fc);
     let y = series.target();
-    let plotted = draw(&a.plot, &y, &fc, &series.columns[0]);
-    if let Err(e) = &plotted {
-        say!("warning: no plot: {e:#}");
+    // Drawn before anything is printed, so that a plot that cannot be written fails the
+    // command (exit 1, as every other command) rather than a warning after the output.
+    if let Some(png) = &a.plot {
+        draw(png, &y, &fc, &series.columns[0])
+            .with_context(|| format!("--plot {}", png.display()))?;
     }
     if a.json {
         let mut v = serde_json::to_value(&fc).context("forecast")?;
@@ -68,7 +70,7 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
             .as_ref()
             .map(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())
             .into();
-        v["plot"] = plotted.ok().map(|_| a.plot.display().to_string()).into();
+        v["plot"] = a.plot.as_ref().map(|p| p.display().to_string()).into();
         print_json(&v);
     } else if let Some(o) = &a.output {
         std::fs::write(o, csv).with_context(|| format!("writing {}", o.display()))?;
@@ -76,8 +78,8 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
     } else {
         crate::common::write_stdout(&csv);
     }
-    if !a.json {
-        say!("plot: {}", a.plot.display());
+    if let (Some(png), false) = (&a.plot, a.json) {
+        say!("plot: {}", png.display());
     }
     Ok(())
 }
