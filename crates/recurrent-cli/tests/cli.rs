@@ -346,6 +346,25 @@ fn flags_mean_one_thing_everywhere() {
             h.contains("with no limit flag given"),
             "train {task} --help:\n{h}"
         );
+        // Every flag has a word of help (`--hidden` and `--layers` had none): text after
+        // the flag and its value name, or on the next line in clap's long layout.
+        let lines: Vec<&str> = h.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let l = line.trim_start();
+            // A flag's line, not a help line that begins with one.
+            if !l.starts_with("--") || line.len() - l.len() > 6 {
+                continue;
+            }
+            let after = l.split_once("  ").map_or("", |x| x.1).trim();
+            let next = lines.get(i + 1).copied().unwrap_or("");
+            let indent = |s: &str| s.len() - s.trim_start().len();
+            let next_is_help = !next.trim().is_empty() && indent(next) > indent(line);
+            let said = !after.is_empty() && !after.starts_with("[default");
+            assert!(
+                said || (after.is_empty() && next_is_help),
+                "train {task}: `{l}` has no help"
+            );
+        }
     }
     assert!(help(&["train", "translate", "--help"]).contains("--val-frac"));
     // The old spelling still parses: the error is about the value, not the flag.

@@ -40,8 +40,10 @@ pub struct ClassifyArgs {
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
     #[arg(long, default_value = "lstm")]
     pub cell: String,
+    /// Hidden units per layer (per direction when bidirectional)
     #[arg(long, default_value_t = ClassifyTrainConfig::default().hidden)]
     pub hidden: usize,
+    /// Stacked recurrent layers
     #[arg(long, default_value_t = ClassifyTrainConfig::default().layers)]
     pub layers: usize,
     /// One direction only (default: bidirectional)

@@ -60,8 +60,10 @@ pub struct ForecastArgs {
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
     #[arg(long, default_value = "lstm")]
     pub cell: String,
+    /// Hidden units per layer (per direction when bidirectional)
     #[arg(long, default_value_t = ForecastTrainConfig::default().hidden)]
     pub hidden: usize,
+    /// Stacked recurrent layers
     #[arg(long, default_value_t = ForecastTrainConfig::default().layers)]
     pub layers: usize,
     /// Dropout between layers and before the output layer

@@ -23,8 +23,10 @@ pub struct LmArgs {
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
     #[arg(long, default_value = "lstm")]
     pub cell: String,
+    /// Hidden units per layer (per direction when bidirectional)
     #[arg(long, default_value_t = LmTrainConfig::default().hidden)]
     pub hidden: usize,
+    /// Stacked recurrent layers
     #[arg(long, default_value_t = LmTrainConfig::default().layers)]
     pub layers: usize,
     /// Embedding width

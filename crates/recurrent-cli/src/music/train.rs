@@ -23,18 +23,22 @@ pub struct MusicArgs {
     /// Cell: rnn_tanh (rnn), rnn_relu, lstm, gru
     #[arg(long, default_value = "lstm")]
     pub cell: String,
+    /// Hidden units per layer (per direction when bidirectional)
     #[arg(long, default_value_t = MusicTrainConfig::default().hidden)]
     pub hidden: usize,
+    /// Stacked recurrent layers
     #[arg(long, default_value_t = MusicTrainConfig::default().layers)]
     pub layers: usize,
     /// Embedding width
     #[arg(long, default_value_t = MusicTrainConfig::default().embed)]
     pub embed: usize,
+    /// Dropout rate, in [0, 1)
     #[arg(long, default_value_t = MusicTrainConfig::default().dropout)]
     pub dropout: f64,
     /// Tunes per batch
     #[arg(long, default_value_t = MusicTrainConfig::default().batch)]
     pub batch: usize,
+    /// Learning rate (Adam)
     #[arg(long, default_value_t = MusicTrainConfig::default().lr)]
     pub lr: f64,
     /// Clip the global gradient norm (0: off)

@@ -111,18 +111,22 @@ pub struct SpeechArgs {
     /// Probability of adding white noise (SNR from --noise-snr-min to --noise-snr-max dB)
     #[arg(long)]
     pub noise_prob: Option<f64>,
+    /// Lowest signal-to-noise ratio of the added noise, dB
     #[arg(long)]
     pub noise_snr_min: Option<f64>,
+    /// Highest signal-to-noise ratio of the added noise, dB
     #[arg(long)]
     pub noise_snr_max: Option<f64>,
     /// SpecAugment frequency masks per utterance, each up to --freq-mask-width bands
     #[arg(long)]
     pub freq_masks: Option<usize>,
+    /// Widest SpecAugment frequency mask, in mel bands
     #[arg(long)]
     pub freq_mask_width: Option<usize>,
     /// SpecAugment time masks per utterance, each up to --time-mask-frac of the frames
     #[arg(long)]
     pub time_masks: Option<usize>,
+    /// Longest SpecAugment time mask, as a fraction of the frames
     #[arg(long)]
     pub time_mask_frac: Option<f64>,
     /// Switch every augmentation off (the default; kept for scripts)
@@ -131,8 +135,10 @@ pub struct SpeechArgs {
     /// Cell: rnn_tanh (rnn), rnn_relu, lstm, gru [default: lstm; connected: gru]
     #[arg(long)]
     pub cell: Option<String>,
+    /// Hidden units per layer (per direction when bidirectional)
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
+    /// Stacked recurrent layers
     #[arg(long, default_value_t = 2)]
     pub layers: usize,
     /// One direction only (default: bidirectional)
@@ -147,6 +153,7 @@ pub struct SpeechArgs {
     /// [default: 32; connected: 16]
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Initialisation: pytorch, orthogonal, recommended, identity
     #[arg(long, default_value = "pytorch")]
     pub init: String,
     /// Evaluate every this many steps [default: once per epoch]

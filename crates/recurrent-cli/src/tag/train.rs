@@ -23,14 +23,16 @@ pub struct TagArgs {
     /// Test sentences, CoNLL-U: scored with the best checkpoint at the end
     #[arg(long)]
     pub test: Option<PathBuf>,
-    /// The CoNLL-U column to predict: upos, xpos, deprel, ... or its number (1-10)
+    /// The CoNLL-U column to predict: upos, xpos, deprel, ... or its number (2-10: field 1 is the word's ID)
     #[arg(long, default_value = "upos")]
     pub column: String,
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
     #[arg(long, default_value = "lstm")]
     pub cell: String,
+    /// Hidden units per layer (per direction when bidirectional)
     #[arg(long, default_value_t = TagTrainConfig::default().hidden)]
     pub hidden: usize,
+    /// Stacked recurrent layers
     #[arg(long, default_value_t = TagTrainConfig::default().layers)]
     pub layers: usize,
     /// One direction only (default: bidirectional)

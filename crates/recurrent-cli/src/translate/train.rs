@@ -38,6 +38,7 @@ pub struct TranslateArgs {
     /// Hidden units (per direction in the encoder)
     #[arg(long, default_value_t = TranslateTrainConfig::default().hidden)]
     pub hidden: usize,
+    /// Stacked recurrent layers
     #[arg(long, default_value_t = TranslateTrainConfig::default().layers)]
     pub layers: usize,
     /// Word-embedding width (both languages)
