@@ -81,6 +81,11 @@ fn csv_errors_name_line_and_column() {
         },
     );
     has(&e, &["no column `when`", "--date-column"]);
+    // A file without a header is not read with its first row as one (issue 28, item 13).
+    for headerless in ["2020-01,112\n2020-02,118\n", "112\n118\n"] {
+        let e = err(headerless, &spec(&[]));
+        has(&e, &["line 1", "is data, not a header", "date,value"]);
+    }
     let e = err("d,v\n2020-01,1\n2020-02,1,3\n", &spec(&["v"]));
     has(&e, &["line 3", "3 fields", "header has 2"]);
     let e = err("d,v\n2020-01,1\n2020-02,abc\n", &spec(&["v"]));

@@ -418,6 +418,19 @@ fn read_table(text: &str, path: &Path) -> Result<(Vec<String>, Vec<(usize, Vec<S
         .into_iter()
         .map(|h| h.trim().to_string())
         .collect();
+    // A file without a header would lose its first row to it, silently, and name its
+    // columns after numbers: a header of numbers and dates only is data.
+    let is_data = |h: &String| h.parse::<f64>().is_ok() || Date::parse(h).is_some();
+    if header.iter().all(is_data) {
+        return Err(Error::format(
+            path,
+            format!(
+                "line 1 ({}) is data, not a header: add a first row naming the columns \
+                 (for example `date,value`)",
+                recurrent::error::quote(header_line)
+            ),
+        ));
+    }
     let rows: Vec<(usize, Vec<String>)> = lines
         .map(|(n, l)| split_fields(l, path, n).map(|f| (n, f)))
         .collect::<Result<_>>()?;
