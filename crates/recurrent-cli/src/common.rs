@@ -403,20 +403,17 @@ pub fn load_for<T>(
 
 /// A task's model and the command that trains it, as a user would type it.
 fn made_by(task: &str) -> String {
-    let how = match task {
-        "ctc" => "train speech --task connected",
-        "speech" => "train speech",
-        "long_range" => "lab long-range",
+    let (name, how) = match task {
+        "ctc" => (
+            "connected-speech",
+            "train speech --task connected".to_string(),
+        ),
+        "long_range" => ("long_range", "lab long-range".to_string()),
         "lm" => return "an `lm` model (from `recurrent train lm`)".into(),
-        "classify" | "tag" | "forecast" | "translate" | "music" => {
-            return format!("a `{task}` model (from `recurrent train {task}`)")
+        "speech" | "classify" | "tag" | "forecast" | "translate" | "music" => {
+            (task, format!("train {task}"))
         }
         other => return format!("a `{other}` model"),
-    };
-    let name = if task == "ctc" {
-        "connected-speech"
-    } else {
-        task
     };
     format!("a `{name}` model (from `recurrent {how}`)")
 }

@@ -15,7 +15,7 @@
 //! data's `extra`), so `transcribe` turns a new WAV into the same frames.
 
 use crate::speech::audio::digits::{list_recordings, speakers};
-use crate::speech::audio::voicing::non_speech;
+use crate::speech::audio::voicing::heard;
 use crate::speech::audio::{read_wav_at, FeatureConfig, MelExtractor};
 use crate::speech::connected_data::{connect, ConnectConfig};
 use crate::speech::ctc::{
@@ -250,12 +250,7 @@ impl CtcTranscript {
     /// The transcript of `x` (at `rate`): confidence exp(`log_prob`), or 0 when `x` is not
     /// speech.
     fn heard(digits: String, log_prob: f64, x: &[f32], rate: u32) -> Self {
-        let non_speech = non_speech(x, rate);
-        let confidence = if non_speech.is_some() {
-            0.0
-        } else {
-            log_prob.exp()
-        };
+        let (confidence, non_speech) = heard(log_prob.exp(), x, rate);
         CtcTranscript {
             digits,
             confidence,

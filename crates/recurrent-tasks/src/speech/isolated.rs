@@ -16,7 +16,7 @@
 
 use crate::speech::audio::augment::{add_noise, spec_augment, speed_perturb, AugmentConfig};
 use crate::speech::audio::digits::{list_recordings, speakers, Recording};
-use crate::speech::audio::voicing::non_speech;
+use crate::speech::audio::voicing::heard;
 use crate::speech::audio::{read_wav_at, FeatureConfig, MelExtractor};
 use recurrent::cell::CellKind;
 use recurrent::checkpoint;
@@ -572,7 +572,7 @@ pub struct Transcript {
     pub confidence: f64,
     /// Every digit's probability.
     pub probabilities: Vec<f64>,
-    /// Why the audio is not speech ([`non_speech`]: silence, a tone, a steady sound); the
+    /// Why the audio is not speech ([`crate::speech::audio::voicing::non_speech`]: silence, a tone, a steady sound); the
     /// confidence is then 0, whatever the model says.
     pub non_speech: Option<&'static str>,
 }
@@ -580,10 +580,7 @@ pub struct Transcript {
 impl Transcript {
     /// Sets the confidence to 0 when `x` (at `rate`) is not speech.
     fn heard(mut self, x: &[f32], rate: u32) -> Self {
-        self.non_speech = non_speech(x, rate);
-        if self.non_speech.is_some() {
-            self.confidence = 0.0;
-        }
+        (self.confidence, self.non_speech) = heard(self.confidence, x, rate);
         self
     }
 }

@@ -120,11 +120,15 @@ impl Schedule {
     pub fn lr_at_fraction(&self, s: u64, fraction: f64) -> f64 {
         match self.decay {
             LrSchedule::Cosine { min_lr, .. } if s >= self.warmup => {
-                let phase = std::f64::consts::PI * fraction.clamp(0.0, 1.0);
-                min_lr + (self.lr - min_lr) * (1.0 + phase.cos()) / 2.0
+                self.cosine_at(min_lr, std::f64::consts::PI * fraction.clamp(0.0, 1.0))
             }
             _ => self.lr_at(s),
         }
+    }
+
+    /// The cosine curve at `phase` (0 at the start, pi at the end) from `lr` to `min_lr`.
+    fn cosine_at(&self, min_lr: f64, phase: f64) -> f64 {
+        min_lr + (self.lr - min_lr) * (1.0 + phase.cos()) / 2.0
     }
 
     /// The learning rate of update `s` (0-based).
@@ -142,8 +146,7 @@ impl Schedule {
                 if s >= steps {
                     min_lr
                 } else {
-                    let phase = std::f64::consts::PI * s as f64 / steps as f64;
-                    min_lr + (self.lr - min_lr) * (1.0 + phase.cos()) / 2.0
+                    self.cosine_at(min_lr, std::f64::consts::PI * s as f64 / steps as f64)
                 }
             }
         }

@@ -635,6 +635,7 @@ impl LrPlan {
             .or_else(|| limits.epochs.map(|e| (e * per_epoch).ceil() as u64));
         let by_time = steps.is_none() && !optim.lr_schedule.is_constant();
         let time_budget = limits.time_budget.filter(|_| by_time);
+        // Annealing by time ignores the schedule's step count: 1 only satisfies validate.
         let schedule = optim.schedule(steps.or(time_budget.map(|_| 1)))?;
         Ok(LrPlan {
             schedule,

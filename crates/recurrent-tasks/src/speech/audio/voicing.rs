@@ -1,6 +1,6 @@
 //! Is there speech in this audio at all? A digit model answers with some digit for any
 //! input, and softmax makes that answer confident: digital silence and a 440 Hz tone were
-//! "7" at 0.99997. Two measures tell such inputs from speech before the model is asked:
+//! "7" at 0.99997. Three measures tell such inputs from speech before the model is trusted:
 //!
 //! - **loudness**: the loudest 25 ms frame. Below -70 dBFS the file is silence (every
 //!   recording of FSDD peaks above -40 dBFS).
@@ -53,6 +53,15 @@ pub fn non_speech(x: &[f32], rate: u32) -> Option<&'static str> {
     None
 }
 
+/// A model's `confidence` in what it heard in `x` (at `rate`), with why `x` is not speech:
+/// 0 then, whatever the model says.
+pub fn heard(confidence: f64, x: &[f32], rate: u32) -> (f64, Option<&'static str>) {
+    match non_speech(x, rate) {
+        Some(why) => (0.0, Some(why)),
+        None => (confidence, None),
+    }
+}
+
 /// The median, over frames at least as loud as `median_db`, of the power share within two
 /// bins of the strongest one (Hann window).
 fn tone_share(frames: &[&[f32]], db: &[f64], median_db: f64) -> f64 {
@@ -73,13 +82,13 @@ fn tone_share(frames: &[&[f32]], db: &[f64], median_db: f64) -> f64 {
         if fft.process(&mut input, &mut spectrum).is_err() {
             continue;
         }
-        let power: Vec<f64> = spectrum.iter().map(|c| c.norm_sqr()).collect();
-        let total: f64 = power.iter().sum();
-        let peak = (0..power.len())
-            .max_by(|&a, &b| power[a].total_cmp(&power[b]))
+        let total: f64 = spectrum.iter().map(|c| c.norm_sqr()).sum();
+        let peak = (0..spectrum.len())
+            .max_by(|&a, &b| spectrum[a].norm_sqr().total_cmp(&spectrum[b].norm_sqr()))
             .unwrap_or(0);
-        let near: f64 = power[peak.saturating_sub(2)..(peak + 3).min(power.len())]
+        let near: f64 = spectrum[peak.saturating_sub(2)..(peak + 3).min(spectrum.len())]
             .iter()
+            .map(|c| c.norm_sqr())
             .sum();
         shares.push(near / total.max(1e-30));
     }
