@@ -78,6 +78,26 @@ pub struct OptimArgs {
     pub warmup: Option<u64>,
 }
 
+/// `--bidirectional true|false`, one flag in every command that has a bidirectional
+/// encoder; `--unidirectional` is kept as the older spelling of `--bidirectional false`.
+#[derive(Args, Debug, Clone)]
+pub struct DirectionArgs {
+    /// Read each sequence both ways (the final states of both directions are used): true
+    /// or false
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    bidirectional: bool,
+    /// The older spelling of `--bidirectional false`
+    #[arg(long, conflicts_with = "bidirectional")]
+    unidirectional: bool,
+}
+
+impl DirectionArgs {
+    /// Whether the model reads both ways.
+    pub fn bidirectional(&self) -> bool {
+        self.bidirectional && !self.unidirectional
+    }
+}
+
 impl OptimArgs {
     /// The task's settings `d` with every flag given on the command line in place.
     pub fn over(&self, d: &OptimSettings) -> OptimSettings {
@@ -111,27 +131,44 @@ pub fn show_defaults(arg: clap::Arg, d: &OptimSettings) -> clap::Arg {
 /// Writes the task's limits `d` (what a run gets when no limit flag is given) into the
 /// help of `--time-budget`, `--steps` and `--epochs`.
 pub fn show_limits(arg: clap::Arg, d: &Limits) -> clap::Arg {
+    show_limits_by(arg, &[("", d)])
+}
+
+/// [`show_limits`] for a command whose limits depend on a mode: each `(mode, limits)` is
+/// shown under its name.
+pub fn show_limits_by(arg: clap::Arg, cases: &[(&str, &Limits)]) -> clap::Arg {
     if !matches!(arg.get_id().as_str(), "time_budget" | "steps" | "epochs") {
         return arg;
     }
-    let mut parts = Vec::new();
-    if let Some(b) = d.time_budget {
-        parts.push(format!("--time-budget {b}"));
-    }
-    if let Some(s) = d.steps {
-        parts.push(format!("--steps {s}"));
-    }
-    if let Some(e) = d.epochs {
-        parts.push(format!("--epochs {e}"));
-    }
-    let shown = if parts.is_empty() {
-        "no limit".to_string()
-    } else {
-        parts.join(", ")
-    };
+    let shown: Vec<String> = cases
+        .iter()
+        .map(|(mode, d)| {
+            let mut parts = Vec::new();
+            if let Some(b) = d.time_budget {
+                parts.push(format!("--time-budget {b}"));
+            }
+            if let Some(s) = d.steps {
+                parts.push(format!("--steps {s}"));
+            }
+            if let Some(e) = d.epochs {
+                parts.push(format!("--epochs {e}"));
+            }
+            let limits = if parts.is_empty() {
+                "no limit".to_string()
+            } else {
+                parts.join(", ")
+            };
+            if mode.is_empty() {
+                limits
+            } else {
+                format!("{mode}: {limits}")
+            }
+        })
+        .collect();
     let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
     arg.help(format!(
-        "{help} [default: none; with no limit flag given, {shown}]"
+        "{help} [default: none; with no limit flag given, {}]",
+        shown.join("; ")
     ))
 }
 
@@ -173,6 +210,8 @@ impl TrainCommon {
         }
         req.keep = self.keep;
         req.on_nan = self.on_nan;
+        req.command = crate::resume::record()?;
+        req.resume_with = crate::resume::again(out);
         Ok(req)
     }
 

@@ -11,28 +11,35 @@ use std::path::PathBuf;
 #[derive(Args, Debug)]
 pub struct InspectArgs {
     /// A run directory or a checkpoint file
-    pub path: PathBuf,
+    #[arg(required_unless_present = "checkpoint")]
+    pub path: Option<PathBuf>,
+    /// The same, as the other commands spell it
+    #[arg(long, value_name = "PATH", conflicts_with = "path")]
+    pub checkpoint: Option<PathBuf>,
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: &InspectArgs) -> Result<()> {
-    let (latest, best, metrics) = if a.path.is_dir() {
-        let latest = latest_checkpoint(&a.path, &mut |w| say!("warning: {w}"))?;
-        let best_path = a.path.join("best.safetensors");
+    let Some(path) = a.path.as_ref().or(a.checkpoint.as_ref()) else {
+        bail!("give a run directory or a checkpoint file: `recurrent inspect runs/NAME`");
+    };
+    let (latest, best, metrics) = if path.is_dir() {
+        let latest = latest_checkpoint(path, &mut |w| say!("warning: {w}"))?;
+        let best_path = path.join("best.safetensors");
         let best = if best_path.is_file() {
             Some((best_path.clone(), checkpoint::read(&best_path)?))
         } else {
             None
         };
-        (latest, best, read_metrics(&a.path))
+        (latest, best, read_metrics(path))
     } else {
-        let c = checkpoint::read(&a.path)?;
-        (Some((a.path.clone(), c)), None, Vec::new())
+        let c = checkpoint::read(path)?;
+        (Some((path.clone(), c)), None, Vec::new())
     };
     let Some((lpath, lck)) = latest.as_ref().or(best.as_ref()) else {
-        bail!("{}: no checkpoint found", a.path.display());
+        bail!("{}: no checkpoint found", path.display());
     };
     let weights = lck.weights_only();
     let params: usize = weights
@@ -71,7 +78,7 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         })
         .unwrap_or_default();
     let v = serde_json::json!({
-        "path": a.path.display().to_string(),
+        "path": path.display().to_string(),
         "checkpoint": lpath.display().to_string(),
         "task": model["task"],
         "model": model["model"],

@@ -31,6 +31,7 @@ mod lab;
 mod lm;
 mod music;
 mod plot;
+mod resume;
 mod speech;
 mod tag;
 mod translate;
@@ -39,9 +40,13 @@ use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "recurrent", version, about = "Recurrent neural networks (RNN, LSTM, GRU) trained by hand-written BPTT", long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
+    /// Continue the main job's run in DIR (what its Ctrl-C hint prints)
+    #[arg(long, value_name = "DIR")]
+    resume: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -99,10 +104,27 @@ enum TrainCmd {
     Speech(Box<speech::train::SpeechArgs>),
 }
 
+/// The command line, with the stored command of a run laid under `train TASK --resume DIR`
+/// (see [`resume`]); then a repeated flag means "the last one wins".
+fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let (args, merged) = match resume::expand(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            say!("error: {}", report(&e));
+            std::process::exit(1);
+        }
+    };
+    let matches = Cli::command()
+        .args_override_self(merged)
+        .get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse();
     let result = match &cli.cmd {
-        None => lm::demo::run(),
+        None => lm::demo::run(cli.resume.as_deref()),
         Some(Cmd::Train(t)) => match t.as_ref() {
             TrainCmd::Lm(a) => lm::train::run(a),
             TrainCmd::Classify(a) => classify::train::run(a),

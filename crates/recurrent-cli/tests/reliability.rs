@@ -305,7 +305,13 @@ fn interrupt_checkpoints_and_resumes(signal: &str) {
         .unwrap();
     assert!(st.status.success());
     let run = d.join("int");
-    let mut c = spawn(&train_args(data_s, "--out", run.to_str().unwrap()), 100);
+    let c = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args(train_args(data_s, "--out", run.to_str().unwrap()))
+        .env("RECURRENT_TEST_WRITE_DELAY_MS", "100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait for the first periodic checkpoint, then interrupt.
     let t0 = Instant::now();
     while !checkpoints(&run)
@@ -321,12 +327,20 @@ fn interrupt_checkpoints_and_resumes(signal: &str) {
         .status()
         .unwrap();
     assert!(sent.success());
-    let status = c.wait().unwrap();
+    let out = c.wait_with_output().unwrap();
+    let status = out.status;
     assert_eq!(
         status.code(),
         Some(130),
         "SIG{signal} must save and exit 130, got {status}"
     );
+    // The hint is a whole command that works as printed (issue 28, item 6).
+    let again = format!(
+        "continue with `recurrent train lm --resume {}`",
+        run.display()
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&again), "no `{again}` in:\n{err}");
     assert!(
         checkpoints(&run)
             .iter()
@@ -339,11 +353,16 @@ fn interrupt_checkpoints_and_resumes(signal: &str) {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["finished"], false, "an interrupted run is not finished");
+    // The run's directory alone: its flags come from DIR/command.json.
     let st = Command::new(env!("CARGO_BIN_EXE_recurrent"))
-        .args(train_args(data_s, "--resume", run.to_str().unwrap()))
+        .args(["train", "lm", "--resume", run.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(st.status.success());
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     assert_eq!(sha(&run), sha(&whole));
 }
 

@@ -144,7 +144,7 @@ fn ctc_task_trains_resumes_and_reloads() {
         // share a step with their neighbours and blur the test of the training loop.
         stack: 1,
         batch: 16,
-        eval_every: Some(50),
+        eval_every: Some(recurrent::train::EvalEvery::Steps(50)),
         beam: 4,
         time_masks: 1,
         time_mask_width: 1,

@@ -26,7 +26,7 @@ fn small(attention: Attention) -> TranslateTrainConfig {
         batch: 32,
         attention,
         beam: 3,
-        eval_every: Some(250),
+        eval_every: Some(recurrent::train::EvalEvery::Steps(250)),
         min_count: 1,
         ..Default::default()
     };

@@ -14,7 +14,8 @@ use recurrent_tasks::lm::train::{load_lm, train_lm, LmTrainConfig};
 /// Seconds of training in the main job.
 const BUDGET_S: f64 = 60.0;
 
-pub fn run() -> Result<()> {
+/// The main job, into a new `runs/demo-<timestamp>`, or continuing the one in `resume`.
+pub fn run(resume: Option<&std::path::Path>) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     recurrent::kernels::set_threads(threads);
     let mut cfg = LmTrainConfig {
@@ -25,15 +26,17 @@ pub fn run() -> Result<()> {
         dropout: 0.0,
         seq_len: 64,
         batch: 32,
-        eval_every: 20.0,
+        eval_every: recurrent::train::EvalEvery::Seconds(20.0),
         val_frac: 0.05,
         ..LmTrainConfig::default()
     };
     cfg.optim.lr = 3e-3;
-    let out = std::path::PathBuf::from(format!(
-        "runs/demo-{}",
-        recurrent::calendar::utc_timestamp()
-    ));
+    let out = resume.map(|p| p.to_path_buf()).unwrap_or_else(|| {
+        std::path::PathBuf::from(format!(
+            "runs/demo-{}",
+            recurrent::calendar::utc_timestamp()
+        ))
+    });
     say!("recurrent {}: the main job", env!("CARGO_PKG_VERSION"));
     say!(
         "a character-level {} ({} x {}) learns this project's own source code ({} characters, embedded) for {BUDGET_S:.0} s on {threads} thread(s)\n",
@@ -43,6 +46,8 @@ pub fn run() -> Result<()> {
         corpus::EMBEDDED.chars().count()
     );
     let mut req = TrainRequest::new(&out);
+    req.resume = resume.is_some();
+    req.resume_with = Some(format!("recurrent --resume {}", out.display()));
     req.limits = Limits {
         time_budget: Some(BUDGET_S),
         steps: None,

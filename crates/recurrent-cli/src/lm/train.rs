@@ -53,9 +53,9 @@ pub struct LmArgs {
     /// Initialisation: pytorch, orthogonal, recommended (orthogonal + Glorot + forget bias 1), identity
     #[arg(long, default_value = "pytorch")]
     pub init: String,
-    /// Evaluate every this many seconds of training
+    /// Evaluate every N steps, or every S seconds of training with `Ns` (`120s`)
     #[arg(long, default_value_t = LmTrainConfig::default().eval_every)]
-    pub eval_every: f64,
+    pub eval_every: recurrent::train::EvalEvery,
     #[command(flatten)]
     pub optim: OptimArgs,
     #[command(flatten)]

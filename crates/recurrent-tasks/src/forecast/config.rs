@@ -95,7 +95,7 @@ pub struct ForecastTrainConfig {
     pub patience: u64,
     /// Evaluate every this many steps. None: once per epoch, but at most every 10 steps
     /// (so that `patience` means about as much on a short series as on a long one).
-    pub eval_every: Option<u64>,
+    pub eval_every: Option<recurrent::train::EvalEvery>,
     /// `pytorch`, `orthogonal`, `recommended`, `identity`.
     pub init: String,
     pub seed: u64,
@@ -149,8 +149,8 @@ impl ForecastTrainConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
         }
-        if self.eval_every == Some(0) {
-            return bad("--eval-every must be at least 1".into());
+        if let Some(e) = self.eval_every {
+            e.check()?;
         }
         self.init.parse::<Init>()?;
         Ok(())

@@ -353,7 +353,7 @@ pub fn train_forecast(
     };
     let eval_every = cfg
         .eval_every
-        .unwrap_or_else(|| task.batches_per_epoch().max(10));
+        .unwrap_or_else(|| EvalEvery::Steps(task.batches_per_epoch().max(10)));
     let config = serde_json::json!({
         "task": "forecast",
         "train": cfg,
@@ -361,7 +361,7 @@ pub fn train_forecast(
     });
     let s = Trainer::new(&mut task, &mut model, req)
         .optim(&cfg.optim)
-        .eval_every(EvalEvery::Steps(eval_every))
+        .eval_every(eval_every)
         .config(&config)
         .seed(cfg.seed)
         .run(obs)?;

@@ -57,7 +57,7 @@ pub struct LmTrainConfig {
     /// `pytorch` (default), `orthogonal`, `recommended`, `identity`.
     pub init: String,
     /// Evaluate every this many seconds of training (and at the end).
-    pub eval_every: f64,
+    pub eval_every: EvalEvery,
 }
 
 impl Default for LmTrainConfig {
@@ -83,7 +83,7 @@ impl Default for LmTrainConfig {
             tokenizer: Tokenizer::Char,
             min_count: 1,
             init: "pytorch".into(),
-            eval_every: 120.0,
+            eval_every: EvalEvery::Seconds(120.0),
         }
     }
 }
@@ -117,12 +117,7 @@ impl LmTrainConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
         }
-        if self.eval_every.is_nan() || self.eval_every <= 0.0 {
-            return bad(format!(
-                "--eval-every must be positive, got {}",
-                self.eval_every
-            ));
-        }
+        self.eval_every.check()?;
         self.init.parse::<Init>()?;
         Ok(())
     }
@@ -300,7 +295,7 @@ pub fn train_lm(
     let config = serde_json::json!({ "task": "lm", "train": cfg, "model": meta.model, "vocab_size": vocab.len() });
     let s = Trainer::new(&mut task, &mut model, req)
         .optim(&cfg.optim)
-        .eval_every(EvalEvery::Seconds(cfg.eval_every))
+        .eval_every(cfg.eval_every)
         .config(&config)
         .seed(cfg.seed)
         .run(obs)?;

@@ -54,7 +54,7 @@ pub struct MusicTrainConfig {
     /// Tokens seen fewer times in training become `<unk>`.
     pub min_count: usize,
     /// Evaluate every this many seconds of training.
-    pub eval_every: f64,
+    pub eval_every: EvalEvery,
 }
 
 impl Default for MusicTrainConfig {
@@ -71,7 +71,7 @@ impl Default for MusicTrainConfig {
             seed: 0,
             split_seed: crate::music::corpus::SPLIT_SEED,
             min_count: 1,
-            eval_every: 60.0,
+            eval_every: EvalEvery::Seconds(60.0),
         }
     }
 }
@@ -377,7 +377,7 @@ pub fn train_music(
     let optim = OptimSettings::adam(cfg.lr, cfg.clip);
     let s = Trainer::new(&mut task, &mut model, req)
         .optim(&optim)
-        .eval_every(EvalEvery::Seconds(cfg.eval_every))
+        .eval_every(cfg.eval_every)
         .config(&config)
         .seed(cfg.seed)
         .run(obs)?;

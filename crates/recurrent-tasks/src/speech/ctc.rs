@@ -69,7 +69,7 @@ pub struct CtcTrainConfig {
     /// `pytorch`, `orthogonal`, `recommended`, `identity`.
     pub init: String,
     /// Evaluate every this many steps (None: once per epoch).
-    pub eval_every: Option<u64>,
+    pub eval_every: Option<recurrent::train::EvalEvery>,
     /// Beam width of the final scoring (<= 1: greedy only).
     pub beam: usize,
     /// Without validation data: the fraction of training utterances held out for it.
@@ -131,8 +131,8 @@ impl CtcTrainConfig {
                 self.val_frac
             ));
         }
-        if self.eval_every == Some(0) {
-            return bad("--eval-every must be at least 1 step".into());
+        if let Some(e) = self.eval_every {
+            e.check()?;
         }
         if !(1..=recurrent::decode::MAX_BEAM).contains(&self.beam) {
             return bad(format!(
@@ -517,7 +517,7 @@ pub fn train_ctc(
     let config = serde_json::json!({"task": "ctc", "train": cfg, "model": model_cfg, "symbols": data.symbols, "extra": data.extra});
     let s = Trainer::new(&mut task, &mut model, req)
         .optim(&cfg.optim)
-        .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
+        .eval_every(cfg.eval_every.unwrap_or(EvalEvery::Steps(per_epoch.max(1))))
         .config(&config)
         .seed(cfg.seed)
         .run(obs)?;

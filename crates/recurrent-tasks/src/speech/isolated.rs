@@ -68,7 +68,7 @@ pub struct SpeechTrainConfig {
     pub seed: u64,
     pub init: String,
     /// Evaluate every this many steps (None: once per epoch).
-    pub eval_every: Option<u64>,
+    pub eval_every: Option<recurrent::train::EvalEvery>,
     /// Recording indices (inclusive range) of the training speakers kept for validation.
     pub val_indices: (usize, usize),
     /// Recording indices (inclusive range) of the test set (official split: 0-4).
@@ -132,8 +132,8 @@ impl SpeechTrainConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
         }
-        if self.eval_every == Some(0) {
-            return bad("--eval-every must be at least 1 step".into());
+        if let Some(e) = self.eval_every {
+            e.check()?;
         }
         self.features.validate()?;
         self.augment.validate()?;
@@ -469,7 +469,7 @@ pub fn train_speech(
     let config = serde_json::json!({"task": "speech", "train": cfg, "model": model_cfg});
     let s = Trainer::new(&mut task, &mut model, req)
         .optim(&cfg.optim)
-        .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
+        .eval_every(cfg.eval_every.unwrap_or(EvalEvery::Steps(per_epoch.max(1))))
         .config(&config)
         .seed(cfg.seed)
         .run(obs)?;

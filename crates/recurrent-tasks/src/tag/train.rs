@@ -73,7 +73,7 @@ pub struct TagTrainConfig {
     /// `pytorch`, `orthogonal`, `recommended`, `identity`.
     pub init: String,
     /// Evaluate every this many steps (None: once per epoch).
-    pub eval_every: Option<u64>,
+    pub eval_every: Option<recurrent::train::EvalEvery>,
     /// Pretrained word vectors (text format: word, then numbers) that replace the initial
     /// embeddings of the words they cover; their width must be `embed`.
     pub vectors: Option<String>,
@@ -124,8 +124,8 @@ impl TagTrainConfig {
                 self.dropout, self.word_dropout
             ));
         }
-        if self.eval_every == Some(0) {
-            return bad("--eval-every must be at least 1 step".into());
+        if let Some(e) = self.eval_every {
+            e.check()?;
         }
         self.init.parse::<Init>()?;
         Ok(())
@@ -526,7 +526,7 @@ pub fn train_tag(
     let config = serde_json::json!({"task": "tag", "train": cfg, "model": model_cfg, "vocab_size": vocab.len(), "tags": tags});
     let s = Trainer::new(&mut task, &mut model, req)
         .optim(&cfg.optim)
-        .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
+        .eval_every(cfg.eval_every.unwrap_or(EvalEvery::Steps(per_epoch.max(1))))
         .config(&config)
         .seed(cfg.seed)
         .run(obs)?;

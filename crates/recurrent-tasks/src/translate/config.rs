@@ -58,7 +58,7 @@ pub struct TranslateTrainConfig {
     pub seed: u64,
     pub init: String,
     /// Evaluate every this many steps (None: once per epoch).
-    pub eval_every: Option<u64>,
+    pub eval_every: Option<recurrent::train::EvalEvery>,
     /// Beam width for the test translations (1: greedy only).
     pub beam: usize,
     /// Length normalisation of beam scores: log p / len^alpha.
@@ -93,7 +93,7 @@ impl Default for TranslateTrainConfig {
             split_seed: 0,
             seed: 0,
             init: "pytorch".into(),
-            eval_every: Some(500),
+            eval_every: Some(recurrent::train::EvalEvery::Steps(500)),
             beam: 5,
             length_alpha: 1.0,
         }
@@ -139,8 +139,8 @@ impl TranslateTrainConfig {
                 self.length_alpha
             ));
         }
-        if self.eval_every == Some(0) {
-            return bad("--eval-every must be at least 1 step".into());
+        if let Some(e) = self.eval_every {
+            e.check()?;
         }
         self.init.parse::<Init>()?;
         Ok(())

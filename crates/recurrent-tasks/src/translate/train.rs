@@ -306,7 +306,7 @@ pub fn train_translate(
         "src_vocab_size": src_vocab.len(), "tgt_vocab_size": tgt_vocab.len()});
     let s = Trainer::new(&mut task, &mut model, req)
         .optim(&cfg.optim)
-        .eval_every(EvalEvery::Steps(cfg.eval_every.unwrap_or(per_epoch).max(1)))
+        .eval_every(cfg.eval_every.unwrap_or(EvalEvery::Steps(per_epoch.max(1))))
         .config(&config)
         .seed(cfg.seed)
         .run(obs)?;

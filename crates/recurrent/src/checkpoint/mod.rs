@@ -514,6 +514,6 @@ pub fn model_sha256<F: Float, M: Module<F>>(model: &M) -> String {
 }
 
 /// Lower-case hex.
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

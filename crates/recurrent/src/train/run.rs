@@ -3,6 +3,8 @@
 //! ```text
 //! DIR/.lock                         flock'ed while a run uses DIR
 //! DIR/config.json                   the run's flags, model config and vocabulary
+//! DIR/command.json                  how it was started (the CLI's arguments and input
+//!                                   files' fingerprints), when the caller gives one
 //! DIR/checkpoints/step-NNNNNNNNN.safetensors
 //!                                   weights + training state (optimizer moments under
 //!                                   `train_state.optim.`, the task's carried tensors under
@@ -226,4 +228,25 @@ pub fn named_params<F: Float, M: Module<F>>(model: &M) -> Vec<(String, Tensor<F>
     let mut v = Vec::new();
     model.visit(&mut |p| v.push((p.name.clone(), p.value.clone())));
     v
+}
+
+/// The size in bytes and the SHA-256 (lower-case hex) of a file, read in 1 MiB blocks: what
+/// a run stores of its input files so that a resume on changed data is refused rather than
+/// trained on silently.
+pub fn file_fingerprint(path: &Path) -> Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, checkpoint::hex(&h.finalize())))
 }

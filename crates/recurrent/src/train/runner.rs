@@ -42,6 +42,53 @@ pub enum EvalEvery {
     Steps(u64),
 }
 
+impl EvalEvery {
+    /// Refuses a zero, negative or non-finite interval, naming `--eval-every`.
+    pub fn check(&self) -> Result<()> {
+        match *self {
+            EvalEvery::Steps(0) => {
+                Err(Error::Config("--eval-every must be at least 1 step".into()))
+            }
+            EvalEvery::Seconds(s) if !(s.is_finite() && s > 0.0) => Err(Error::Config(format!(
+                "--eval-every must be a positive number of seconds, got {s}s"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `500` is 500 steps, `120s` 120 seconds of training: one flag, one meaning, in every
+/// command (a bare number was seconds in `train lm` and `train music`, steps elsewhere).
+impl std::str::FromStr for EvalEvery {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.trim();
+        let bad = || {
+            Error::Config(format!(
+                "--eval-every `{}`: give a number of steps (`500`) or of seconds of training (`120s`)",
+                crate::error::quote(s)
+            ))
+        };
+        let e = if let Some(secs) = t.strip_suffix('s').filter(|r| !r.ends_with("step")) {
+            EvalEvery::Seconds(secs.trim().parse().map_err(|_| bad())?)
+        } else {
+            let n = t.strip_suffix("steps").unwrap_or(t).trim();
+            EvalEvery::Steps(n.parse().map_err(|_| bad())?)
+        };
+        e.check()?;
+        Ok(e)
+    }
+}
+
+impl std::fmt::Display for EvalEvery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EvalEvery::Seconds(s) => write!(f, "{s}s"),
+            EvalEvery::Steps(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// Where and how long to train.
 #[derive(Clone, Debug)]
 pub struct TrainRequest {
@@ -55,6 +102,13 @@ pub struct TrainRequest {
     pub on_nan: OnNan,
     /// Early stopping: stop after this many evaluations in a row without a better metric.
     pub patience: Option<u64>,
+    /// How the run was started, written to `DIR/command.json` when it starts or continues
+    /// (the CLI stores its arguments and its input files' fingerprints there, so that
+    /// `--resume DIR` alone can continue it).
+    pub command: Option<serde_json::Value>,
+    /// The command that continues the run, printed when it stops early [default:
+    /// `--resume DIR`].
+    pub resume_with: Option<String>,
 }
 
 impl TrainRequest {
@@ -68,6 +122,8 @@ impl TrainRequest {
             keep: 2,
             on_nan: OnNan::Stop,
             patience: None,
+            command: None,
+            resume_with: None,
         }
     }
     /// Stops after `n` steps.
@@ -247,12 +303,10 @@ impl<'a, T: Task> Trainer<'a, T> {
         }
         let mut rng =
             Rng::from_state(&l.st.rng).ok_or_else(|| Error::Config("bad RNG state".into()))?;
-        l.run.write_file(
-            "config.json",
-            serde_json::to_string_pretty(&config)
-                .map_err(|e| Error::Config(e.to_string()))?
-                .as_bytes(),
-        )?;
+        l.run.write_file("config.json", &pretty(&config)?)?;
+        if let Some(c) = &req.command {
+            l.run.write_file("command.json", &pretty(c)?)?;
+        }
         let mut interrupted = false;
         loop {
             let epoch = l.st.step as f64 / l.per_epoch;
@@ -290,10 +344,13 @@ impl<'a, T: Task> Trainer<'a, T> {
             l.evaluate(obs)?;
             l.st.finished = true;
         } else {
+            let again = req
+                .resume_with
+                .clone()
+                .unwrap_or_else(|| format!("--resume {}", req.out.display()));
             obs.message(&format!(
-                "stopped at step {}: checkpoint saved; continue with --resume {}",
-                l.st.step,
-                req.out.display()
+                "stopped at step {}: checkpoint saved; continue with `{again}`",
+                l.st.step
             ));
         }
         l.save(&rng)?;
@@ -351,11 +408,7 @@ impl<T: Task> Loop<'_, T> {
             }
             return Ok(false);
         };
-        compare_configs(
-            stored.get("train").unwrap_or(&stored),
-            config.get("train").unwrap_or(config),
-            &req.out,
-        )?;
+        compare_configs(&stored, config, &req.out)?;
         let Some((path, ck)) = self.run.latest_checkpoint(&mut |w| obs.message(&w))? else {
             obs.message(&format!(
                 "{}: no checkpoint yet, starting from step 0",
@@ -598,25 +651,101 @@ fn restore<T: Task>(
     Ok(st)
 }
 
-/// Names the first flag whose stored value differs from the given one.
+/// Checks a resumed run's configuration against the stored one and names every
+/// difference in one error: each flag of `train` (`--batch`: stored 64, given 32), and each
+/// other key, which the data decides (a different vocabulary is named as such: the data is
+/// not what the run was trained on).
 fn compare_configs(
     stored: &serde_json::Value,
     given: &serde_json::Value,
     dir: &Path,
 ) -> Result<()> {
-    if let (Some(a), Some(b)) = (stored.as_object(), given.as_object()) {
-        for (k, v) in b {
-            let old = a.get(k).unwrap_or(&serde_json::Value::Null);
-            if old != v {
-                return Err(Error::Config(format!(
-                    "--{} differs from the run in {}: stored {old}, given {v}. Resume with the original flags, or start a new --out",
-                    k.replace('_', "-"),
-                    dir.display()
-                )));
+    let null = serde_json::Value::Null;
+    let show = |v: &serde_json::Value| crate::error::quote(&v.to_string());
+    let mut flags = Vec::new();
+    let mut data = Vec::new();
+    let empty = serde_json::Map::new();
+    let (a, b) = (
+        stored.as_object().unwrap_or(&empty),
+        given.as_object().unwrap_or(&empty),
+    );
+    // A config without a `train` section is all flags (older runs, library users).
+    let sections = a.contains_key("train") || b.contains_key("train");
+    for (k, v) in b {
+        let old = a.get(k).unwrap_or(&null);
+        if sections && k == "train" {
+            if let (Some(a), Some(b)) = (old.as_object(), v.as_object()) {
+                for (f, v) in b {
+                    let old = a.get(f).unwrap_or(&null);
+                    if old != v {
+                        flags.push(format!(
+                            "--{}: stored {}, given {}",
+                            f.replace('_', "-"),
+                            show(old),
+                            show(v)
+                        ));
+                    }
+                }
+                continue;
             }
         }
+        if old == v {
+            continue;
+        }
+        if !sections {
+            flags.push(format!(
+                "--{}: stored {}, given {}",
+                k.replace('_', "-"),
+                show(old),
+                show(v)
+            ));
+        } else if k.contains("vocab") {
+            data.push(format!(
+                "the vocabulary ({k}) is not the run's: stored {}, now {}",
+                show(old),
+                show(v)
+            ));
+        } else {
+            data.push(format!("{k}: stored {}, now {}", show(old), show(v)));
+        }
     }
-    Ok(())
+    // What the flags set (the model's sizes) follows from them, and a vocabulary that
+    // changed changes the model's shapes: name the cause, not each consequence.
+    let vocab: Vec<String> = data
+        .iter()
+        .filter(|d| d.starts_with("the vocabulary"))
+        .cloned()
+        .collect();
+    let what = if !flags.is_empty() {
+        format!(
+            "{} flag(s) differ from the run: {}",
+            flags.len(),
+            flags.join("; ")
+        )
+    } else if !vocab.is_empty() {
+        format!(
+            "the data is not what the run was trained on: {}",
+            vocab.join("; ")
+        )
+    } else if !data.is_empty() {
+        format!(
+            "the data is not what the run was trained on: {}",
+            data.join("; ")
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config(format!(
+        "cannot resume {}: {what}. Resume with the run's own flags and data (`--resume {}` \
+         alone reuses them), or start a new --out",
+        dir.display(),
+        dir.display()
+    )))
+}
+
+/// `v` as indented JSON bytes.
+fn pretty(v: &serde_json::Value) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(v).map_err(|e| Error::Config(e.to_string()))
 }
 
 /// The learning rate over the run. The decay counts steps when the run has a step count
