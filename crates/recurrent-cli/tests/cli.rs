@@ -221,6 +221,64 @@ fn train_sample_eval_inspect_resume() {
     fails(&args, "--hidden");
 }
 
+/// Issue 28, item 6: `--resume DIR` alone continues a run with its stored command; flags
+/// given must agree, every disagreement is named at once; the limits are kept; changed data
+/// and another vocabulary are named as such.
+#[test]
+fn resume_needs_only_the_directory() {
+    let d = tmp("resume-alone");
+    let data = corpus(&d);
+    let data_s = data.to_str().unwrap();
+    let out = d.join("run");
+    let out_s = out.to_str().unwrap();
+    let mut args = vec![
+        "train", "lm", "--data", data_s, "--out", out_s, "--steps", "4",
+    ];
+    args.extend(SMALL);
+    ok(&args);
+    // The stored limit holds: the run is complete, nothing is trained.
+    let o = run(&["train", "lm", "--resume", out_s]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("complete"), "{err}");
+    // A larger limit given alone goes on with every stored flag.
+    ok(&["train", "lm", "--resume", out_s, "--steps", "6"]);
+    let i = json(&ok(&["inspect", out_s, "--json"]));
+    assert_eq!(i["step"], 6);
+    // Two flags that disagree: both named in one error.
+    let err = fails(
+        &[
+            "train", "lm", "--resume", out_s, "--steps", "8", "--hidden", "8", "--batch", "2",
+        ],
+        "2 flag(s) differ",
+    );
+    assert!(err.contains("--hidden: stored 16, given 8"), "{err}");
+    assert!(err.contains("--batch: stored 4, given 2"), "{err}");
+    // Another task on this run names the command that continues it.
+    fails(
+        &["train", "classify", "--resume", out_s],
+        "`recurrent train lm --resume",
+    );
+    // The same characters in another order: same vocabulary, other text. Refused by its
+    // fingerprint, naming the file.
+    let text = std::fs::read_to_string(&data).unwrap();
+    std::fs::write(&data, text.replace("quick", "kciuq")).unwrap();
+    let err = fails(
+        &["train", "lm", "--resume", out_s, "--steps", "8"],
+        "data changed",
+    );
+    assert!(err.contains(data_s), "{err}");
+    // Without the stored command (a run from before it existed), another vocabulary is
+    // named as such, not as another cell or size.
+    std::fs::remove_file(out.join("command.json")).unwrap();
+    std::fs::write(&data, text.replace('q', "")).unwrap();
+    let mut args = vec![
+        "train", "lm", "--data", data_s, "--resume", out_s, "--steps", "8",
+    ];
+    args.extend(SMALL);
+    let err = fails(&args, "vocabulary");
+    assert!(!err.contains("another cell"), "{err}");
+}
+
 #[test]
 fn split_runs_equal_one_run_bit_for_bit() {
     let d = tmp("split");
@@ -367,6 +425,12 @@ fn flags_mean_one_thing_everywhere() {
         }
     }
     assert!(help(&["train", "translate", "--help"]).contains("--val-frac"));
+    // Speech's two tasks have their own limits, both said (it showed the isolated one).
+    let h = help(&["train", "speech", "--help"]);
+    assert!(
+        h.contains("isolated: --epochs 25; connected: --time-budget 660, --epochs 15"),
+        "{h}"
+    );
     // The old spelling still parses: the error is about the value, not the flag.
     fails(
         &[
@@ -380,6 +444,65 @@ fn flags_mean_one_thing_everywhere() {
         "invalid value 'abc' for '--val-frac",
     );
     assert!(help(&["sample", "--help"]).contains("--threads"));
+    // One direction flag in every command with a bidirectional model, the old spelling
+    // kept: both parse (they conflict with each other, so clap knows them both).
+    for task in ["classify", "tag", "speech", "translate"] {
+        let err = fails(
+            &[
+                "train",
+                task,
+                "--bidirectional",
+                "false",
+                "--unidirectional",
+            ],
+            "cannot be used with",
+        );
+        assert!(err.contains("--bidirectional"), "{err}");
+    }
+    // Cells are spelled as the library names them (lab said rnn-tanh).
+    for args in [
+        &["lab", "long-range", "--help"][..],
+        &["lab", "clipping", "--help"][..],
+    ] {
+        let h = help(args);
+        assert!(h.contains("rnn_tanh") && !h.contains("rnn-tanh"), "{h}");
+    }
+    // `--eval-every N` is steps in every command, `Ns` seconds (lm's bare number was
+    // seconds, every other command's steps).
+    let d = tmp("eval-every");
+    let data = corpus(&d);
+    let out = d.join("run");
+    let mut args = vec![
+        "train",
+        "lm",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "6",
+    ];
+    args.extend(&SMALL[..SMALL.len() - 2]);
+    args.extend(["--eval-every", "2"]);
+    ok(&args);
+    let evals: Vec<u64> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|m| m["event"] == "eval")
+        .map(|m| m["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(evals, [2, 4, 6]);
+    fails(&["train", "lm", "--eval-every", "0s"], "--eval-every");
+    // `inspect` takes the path as every other command does, `--checkpoint`, too.
+    let a = json(&ok(&["inspect", out.to_str().unwrap(), "--json"]));
+    let b = json(&ok(&[
+        "inspect",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(a["weights_sha256"], b["weights_sha256"]);
 }
 
 #[test]

@@ -46,9 +46,8 @@ pub struct ClassifyArgs {
     /// Stacked recurrent layers
     #[arg(long, default_value_t = ClassifyTrainConfig::default().layers)]
     pub layers: usize,
-    /// One direction only (default: bidirectional)
-    #[arg(long)]
-    pub unidirectional: bool,
+    #[command(flatten)]
+    pub direction: crate::common::DirectionArgs,
     /// Word-embedding width
     #[arg(long, default_value_t = ClassifyTrainConfig::default().embed)]
     pub embed: usize,
@@ -76,9 +75,9 @@ pub struct ClassifyArgs {
     /// Initialisation: pytorch, orthogonal, recommended, identity
     #[arg(long, default_value = "pytorch")]
     pub init: String,
-    /// Evaluate every this many steps [default: once per epoch]
+    /// Evaluate every N steps, or every S seconds of training with `Ns` (`120s`) [default: once per epoch]
     #[arg(long)]
-    pub eval_every: Option<u64>,
+    pub eval_every: Option<recurrent::train::EvalEvery>,
     /// Without --valid: fraction of the training data held out for validation
     #[arg(long, default_value_t = ClassifyTrainConfig::default().val_frac)]
     pub val_frac: f64,
@@ -107,7 +106,7 @@ impl ClassifyArgs {
             cell,
             hidden: self.hidden,
             layers: self.layers,
-            bidirectional: !self.unidirectional,
+            bidirectional: self.direction.bidirectional(),
             embed: self.embed,
             embed_scale: self.embed_scale,
             dropout: self.dropout,

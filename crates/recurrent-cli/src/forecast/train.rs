@@ -75,9 +75,9 @@ pub struct ForecastArgs {
     /// Evaluations without a better validation error before stopping (0: never)
     #[arg(long, default_value_t = ForecastTrainConfig::default().patience)]
     pub patience: u64,
-    /// Evaluate every this many steps [default: once per epoch, at most every 10 steps]
+    /// Evaluate every N steps, or every S seconds of training with `Ns` (`120s`) [default: once per epoch, at most every 10 steps]
     #[arg(long)]
-    pub eval_every: Option<u64>,
+    pub eval_every: Option<recurrent::train::EvalEvery>,
     /// Initialisation: pytorch, orthogonal, recommended, identity
     #[arg(long, default_value = "pytorch")]
     pub init: String,

@@ -81,8 +81,8 @@ pub struct LongRangeArgs {
     /// Sequence lengths (adding) or delays (copy), comma-separated
     #[arg(long, value_delimiter = ',', default_value = "50,100,200,400")]
     pub lengths: Vec<usize>,
-    /// Cells, comma-separated: rnn-tanh, rnn-relu, irnn, lstm, gru
-    #[arg(long, value_delimiter = ',', default_value = "rnn-tanh,irnn,lstm,gru")]
+    /// Cells, comma-separated: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru (`-` for `_` is read too)
+    #[arg(long, value_delimiter = ',', default_value = "rnn_tanh,irnn,lstm,gru")]
     pub cells: Vec<String>,
     /// Clip the global gradient norm (0: off)
     #[arg(long, default_value_t = 1.0)]
@@ -97,7 +97,7 @@ pub struct LongRangeArgs {
 #[derive(Args, Debug)]
 pub struct ClippingArgs {
     /// The cell (a vanilla RNN shows it best)
-    #[arg(long, default_value = "rnn-tanh")]
+    #[arg(long, default_value = "rnn_tanh")]
     pub cell: String,
     /// Sequence length (adding) or delay (copy)
     #[arg(long, default_value_t = 50)]

@@ -47,9 +47,9 @@ pub struct MusicArgs {
     /// Seed of the split by tune (5% validation, 5% test)
     #[arg(long, default_value_t = music::corpus::SPLIT_SEED)]
     pub split_seed: u64,
-    /// Evaluate every this many seconds of training
+    /// Evaluate every N steps, or every S seconds of training with `Ns` (`120s`)
     #[arg(long, default_value_t = MusicTrainConfig::default().eval_every)]
-    pub eval_every: f64,
+    pub eval_every: recurrent::train::EvalEvery,
     /// Write the training tunes then the validation tunes to FILE (the PyTorch comparison's
     /// text), print the validation share of its characters, and exit
     #[arg(long, value_name = "FILE")]

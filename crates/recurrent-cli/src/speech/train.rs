@@ -24,7 +24,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-#[command(mut_args(|a| crate::common::show_limits(show_defaults(a, &SpeechTrainConfig::default().optim), &DEFAULT_LIMITS)))]
+#[command(mut_args(|a| crate::common::show_limits_by(show_defaults(a, &SpeechTrainConfig::default().optim), &[("isolated", &DEFAULT_LIMITS), ("connected", &CONNECTED_LIMITS)])))]
 pub struct SpeechArgs {
     /// Folder of WAVs named {digit}_{speaker}_{index}.wav
     #[arg(long, required = true)]
@@ -141,9 +141,8 @@ pub struct SpeechArgs {
     /// Stacked recurrent layers
     #[arg(long, default_value_t = 2)]
     pub layers: usize,
-    /// One direction only (default: bidirectional)
-    #[arg(long)]
-    pub unidirectional: bool,
+    #[command(flatten)]
+    pub direction: crate::common::DirectionArgs,
     /// Pooling over frames: last, mean or max
     #[arg(long, default_value = "mean")]
     pub pooling: Pooling,
@@ -156,9 +155,9 @@ pub struct SpeechArgs {
     /// Initialisation: pytorch, orthogonal, recommended, identity
     #[arg(long, default_value = "pytorch")]
     pub init: String,
-    /// Evaluate every this many steps [default: once per epoch]
+    /// Evaluate every N steps, or every S seconds of training with `Ns` (`120s`) [default: once per epoch]
     #[arg(long)]
-    pub eval_every: Option<u64>,
+    pub eval_every: Option<recurrent::train::EvalEvery>,
     #[command(flatten)]
     pub optim: OptimArgs,
     #[command(flatten)]
@@ -212,7 +211,7 @@ impl SpeechArgs {
             cell,
             hidden: self.hidden,
             layers: self.layers,
-            bidirectional: !self.unidirectional,
+            bidirectional: self.direction.bidirectional(),
             dropout: self.dropout.unwrap_or(0.3),
             pooling: self.pooling,
             batch: self.batch.unwrap_or(32),
@@ -284,7 +283,7 @@ impl SpeechArgs {
                 cell,
                 hidden: self.hidden,
                 layers: self.layers,
-                bidirectional: !self.unidirectional,
+                bidirectional: self.direction.bidirectional(),
                 dropout: self.dropout.unwrap_or(base.ctc.dropout),
                 stack: self.stack,
                 batch: self.batch.unwrap_or(base.ctc.batch),

@@ -129,7 +129,7 @@ fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
     }
     if a.stream && model.config.bidirectional {
         bail!(
-            "--stream needs a unidirectional model ({} reads each utterance in both directions; train with --unidirectional)",
+            "--stream needs a unidirectional model ({} reads each utterance in both directions; train with --bidirectional false)",
             path.display()
         );
     }

@@ -35,9 +35,8 @@ pub struct TagArgs {
     /// Stacked recurrent layers
     #[arg(long, default_value_t = TagTrainConfig::default().layers)]
     pub layers: usize,
-    /// One direction only (default: bidirectional)
-    #[arg(long)]
-    pub unidirectional: bool,
+    #[command(flatten)]
+    pub direction: crate::common::DirectionArgs,
     /// Word-embedding width
     #[arg(long, default_value_t = TagTrainConfig::default().embed)]
     pub embed: usize,
@@ -65,9 +64,9 @@ pub struct TagArgs {
     /// Initialisation: pytorch, orthogonal, recommended, identity
     #[arg(long, default_value = "pytorch")]
     pub init: String,
-    /// Evaluate every this many steps [default: once per epoch]
+    /// Evaluate every N steps, or every S seconds of training with `Ns` (`120s`) [default: once per epoch]
     #[arg(long)]
-    pub eval_every: Option<u64>,
+    pub eval_every: Option<recurrent::train::EvalEvery>,
     /// Pretrained word vectors, text format (word then numbers per line; GloVe, fastText
     /// .vec); their width must equal --embed
     #[arg(long)]
@@ -116,7 +115,7 @@ pub fn run(a: &TagArgs) -> Result<()> {
         cell,
         hidden: a.hidden,
         layers: a.layers,
-        bidirectional: !a.unidirectional,
+        bidirectional: a.direction.bidirectional(),
         embed: a.embed,
         suffix_embed: a.suffix_embed,
         shape_embed: a.shape_embed,

@@ -44,9 +44,9 @@ pub struct TranslateArgs {
     /// Word-embedding width (both languages)
     #[arg(long, default_value_t = TranslateTrainConfig::default().embed)]
     pub embed: usize,
-    /// Bidirectional encoder, final states bridged to the decoder: true or false
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub bidirectional: bool,
+    /// A bidirectional encoder (its final states bridged to the decoder)
+    #[command(flatten)]
+    pub direction: crate::common::DirectionArgs,
     /// Dropout between stacked layers
     #[arg(long, default_value_t = TranslateTrainConfig::default().dropout)]
     pub dropout: f64,
@@ -84,9 +84,10 @@ pub struct TranslateArgs {
     /// Initialisation: pytorch, orthogonal, recommended, identity
     #[arg(long, default_value = "pytorch")]
     pub init: String,
-    /// Evaluate the validation loss every this many steps
-    #[arg(long, default_value_t = 500)]
-    pub eval_every: u64,
+    /// Evaluate the validation loss every N steps, or every S seconds of training with `Ns`
+    /// (`120s`) [default: 500]
+    #[arg(long)]
+    pub eval_every: Option<recurrent::train::EvalEvery>,
     #[command(flatten)]
     pub optim: OptimArgs,
     #[command(flatten)]
@@ -110,7 +111,7 @@ impl TranslateArgs {
             hidden: self.hidden,
             layers: self.layers,
             embed: self.embed,
-            bidirectional: self.bidirectional,
+            bidirectional: self.direction.bidirectional(),
             attention: self.attention,
             dropout: self.dropout,
             teacher_forcing: self.teacher_forcing,
@@ -124,7 +125,9 @@ impl TranslateArgs {
             split_seed: self.split_seed,
             seed: self.common.seed,
             init,
-            eval_every: Some(self.eval_every),
+            eval_every: self
+                .eval_every
+                .or(TranslateTrainConfig::default().eval_every),
             beam: self.beam,
             length_alpha: self.length_alpha,
         })
