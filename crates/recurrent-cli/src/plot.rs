@@ -120,15 +120,189 @@ pub fn accuracy_plot(dir: &Path) -> Result<PathBuf> {
     metrics_chart(dir, "accuracy.png", &chart, &curves)
 }
 
+/// A shaded region between two curves (a forecast's interval), under the lines.
+pub struct Band {
+    pub name: String,
+    /// (x, lower, upper) at each x.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// Tableau's ten colours: distinct for most colour-blind readers, none too pale to see on
+/// white (the 99-colour palette's third was yellow).
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Series with at most this many points get a marker at each (a lone validation point is
+/// otherwise invisible).
+const MARKERS_UP_TO: usize = 60;
+
+/// A tick label for `v` on an axis whose ticks are about `step` apart: as many decimals as
+/// the step needs, trailing zeros dropped (0.30000000000000004 is "0.3", 20.0 is "20"),
+/// and powers of ten past a million or below a ten-thousandth.
+pub fn tick_label(v: f64, step: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return if v == 0.0 { "0".into() } else { format!("{v}") };
+    }
+    let a = v.abs();
+    if !(1e-4..1e6).contains(&a) {
+        let s = format!("{v:.2e}");
+        // 1.50e6 -> 1.5e6, 1.00e-5 -> 1e-5
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        return format!("{m}e{e}");
+    }
+    // The fewest decimals the step allows that still say the tick's value (2.5 at a step of
+    // 2.5 is not "2"), never more than 8.
+    let first = if step > 0.0 && step < 1.0 {
+        ((-step.log10()).ceil() as usize).min(8)
+    } else {
+        0
+    };
+    let tolerance = step.abs().max(f64::MIN_POSITIVE) * 1e-3;
+    let s = (first..=8)
+        .map(|d| format!("{v:.d$}"))
+        .find(|t| t.parse::<f64>().is_ok_and(|r| (r - v).abs() <= tolerance))
+        .unwrap_or_else(|| format!("{v:.8}"));
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" {
+        "0".into()
+    } else {
+        s
+    }
+}
+
+/// A label for a tick of a log axis drawn as log10 on a linear one: a power of ten at
+/// whole exponents (1, 10, 100, 1e-3 ... 1e-22), nothing between.
+fn decade_label(e: f64) -> String {
+    if (e - e.round()).abs() > 1e-6 {
+        return String::new();
+    }
+    match e.round() as i64 {
+        k @ 0..=3 => format!("{}", 10i64.pow(k as u32)),
+        k => format!("1e{k}"),
+    }
+}
+
+/// Where the legend covers the least of the data: of eight places along the frame, the one
+/// whose box holds the smallest share of each curve, summed over the curves. Each curve is
+/// densified along its segments first, so that a curve of 20 evaluations counts as much as
+/// one of 4,000 steps.
+fn free_corner(curves: &[Vec<(f64, f64)>], x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+    use SeriesLabelPosition as P;
+    let (w, h) = ((x.1 - x.0).max(1e-300), (y.1 - y.0).max(1e-300));
+    let (left, centre, right) = ((0.0, 0.3), (0.35, 0.65), (0.7, 1.0));
+    let (low, mid, high) = ((0.0, 0.22), (0.4, 0.6), (0.78, 1.0));
+    let places = [
+        (P::UpperRight, right, high),
+        (P::UpperLeft, left, high),
+        (P::LowerRight, right, low),
+        (P::LowerLeft, left, low),
+        (P::MiddleRight, right, mid),
+        (P::MiddleLeft, left, mid),
+        (P::UpperMiddle, centre, high),
+        (P::LowerMiddle, centre, low),
+    ];
+    let dense: Vec<Vec<(f64, f64)>> = curves
+        .iter()
+        .map(|c| {
+            let mut d: Vec<(f64, f64)> = c
+                .windows(2)
+                .flat_map(|s| {
+                    (0..8).map(move |k| {
+                        let f = k as f64 / 8.0;
+                        (
+                            (s[0].0 + f * (s[1].0 - s[0].0) - x.0) / w,
+                            (s[0].1 + f * (s[1].1 - s[0].1) - y.0) / h,
+                        )
+                    })
+                })
+                .collect();
+            if let Some(l) = c.last() {
+                d.push(((l.0 - x.0) / w, (l.1 - y.0) / h));
+            }
+            d
+        })
+        .collect();
+    let inside = |u: f64, lo_hi: (f64, f64)| u >= lo_hi.0 && u <= lo_hi.1;
+    let score = |bx: (f64, f64), by: (f64, f64)| -> f64 {
+        dense
+            .iter()
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                d.iter()
+                    .filter(|p| inside(p.0, bx) && inside(p.1, by))
+                    .count() as f64
+                    / d.len() as f64
+            })
+            .sum()
+    };
+    let mut best = (P::UpperRight, f64::INFINITY);
+    for (pos, bx, by) in places {
+        let s = score(bx, by);
+        // Strictly less: ties keep the earlier, more usual place.
+        if s < best.1 - 1e-9 {
+            best = (pos, s);
+        }
+    }
+    best.0
+}
+
 /// Draws `series` as lines into a 900x540 PNG at `path`.
 pub fn line_chart(path: &Path, chart: &Chart<'_>, series: &[Series]) -> Result<()> {
+    chart_with_bands(path, chart, series, &[])
+}
+
+/// [`line_chart`] with shaded `bands` under the lines. A log axis is drawn as log10 on a
+/// linear one, labelled in powers of ten: plotters' own log axis stops labelling below
+/// 2e-16, where gradient norms go on falling.
+pub fn chart_with_bands(
+    path: &Path,
+    chart: &Chart<'_>,
+    series: &[Series],
+    bands: &[Band],
+) -> Result<()> {
     register_font();
-    let finite =
-        |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!chart.log_y || p.1 > 0.0);
-    let all: Vec<(f64, f64)> = series
+    let log = chart.log_y;
+    let map = |y: f64| if log { y.log10() } else { y };
+    let keep = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!log || p.1 > 0.0);
+    let lines: Vec<Vec<(f64, f64)>> = series
         .iter()
-        .flat_map(|s| s.points.iter().filter(finite).copied())
+        .map(|s| {
+            s.points
+                .iter()
+                .filter(|p| keep(p))
+                .map(|p| (p.0, map(p.1)))
+                .collect()
+        })
         .collect();
+    let shades: Vec<Vec<(f64, f64, f64)>> = bands
+        .iter()
+        .map(|b| {
+            b.points
+                .iter()
+                .filter(|p| keep(&(p.0, p.1)) && keep(&(p.0, p.2)))
+                .map(|p| (p.0, map(p.1), map(p.2)))
+                .collect()
+        })
+        .collect();
+    let mut all: Vec<(f64, f64)> = lines.iter().flatten().copied().collect();
+    for b in &shades {
+        all.extend(b.iter().flat_map(|p| [(p.0, p.1), (p.0, p.2)]));
+    }
     if all.is_empty() {
         return Err(anyhow!("nothing to plot for {}", path.display()));
     }
@@ -141,76 +315,107 @@ pub fn line_chart(path: &Path, chart: &Chart<'_>, series: &[Series]) -> Result<(
     if x1 <= x0 {
         x1 = x0 + 1.0;
         x0 -= 1.0;
+    } else {
+        // A marker on the last step is drawn whole, not cut by the frame.
+        let pad = (x1 - x0) * 0.015;
+        x0 -= pad;
+        x1 += pad;
     }
-    if y1 <= y0 {
-        let pad = if chart.log_y { y0 * 0.5 } else { 1.0 };
+    if log {
+        // Whole decades, so the axis begins and ends on a labelled power of ten.
+        y0 = y0.floor();
+        y1 = y1.ceil().max(y0 + 1.0);
+    } else if y1 <= y0 {
+        let pad = y0.abs().max(1.0) * 0.1;
         y0 -= pad;
         y1 += pad;
-    } else if !chart.log_y {
+    } else {
         let pad = (y1 - y0) * 0.05;
         y0 -= pad;
         y1 += pad;
     }
+    let (x_step, y_step) = ((x1 - x0) / 10.0, (y1 - y0) / 10.0);
     let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-    let mut builder = ChartBuilder::on(&root);
-    builder
+    let mut c = ChartBuilder::on(&root)
         .caption(chart.title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70);
-    let draw = |ctx: &mut dyn FnMut(usize, &Series) -> Result<()>| -> Result<()> {
-        for (i, s) in series.iter().enumerate() {
-            ctx(i, s)?;
-        }
-        Ok(())
-    };
-    macro_rules! finish {
-        ($c:expr) => {{
-            let mut c = $c;
-            c.configure_mesh()
-                .x_desc(chart.x_label)
-                .y_desc(chart.y_label)
-                // Log axes span decades: 1e-5 reads better than 0.00001.
-                .y_label_formatter(&|v: &f64| {
-                    if chart.log_y && (v.abs() >= 1e4 || (v.abs() < 1e-2 && *v != 0.0)) {
-                        format!("{v:.0e}")
-                    } else {
-                        format!("{v}")
-                    }
-                })
-                .label_style(("sans-serif", 14))
-                .draw()
-                .map_err(|e| anyhow!("{e}"))?;
-            draw(&mut |i, s| {
-                let color = Palette99::pick(i).to_rgba();
-                let pts: Vec<(f64, f64)> = s.points.iter().filter(finite).copied().collect();
-                c.draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                    .map_err(|e| anyhow!("{e}"))?
-                    .label(s.name.clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-                Ok(())
-            })?;
-            if series.len() > 1 {
-                c.configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .label_font(("sans-serif", 14))
-                    .draw()
-                    .map_err(|e| anyhow!("{e}"))?;
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(84)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| anyhow!("{e}"))?;
+    let decades = (y1 - y0).round() as usize;
+    let y_labels = if log { (decades + 1).min(13) } else { 10 };
+    c.configure_mesh()
+        .x_desc(chart.x_label)
+        .y_desc(chart.y_label)
+        .y_labels(y_labels)
+        .x_label_formatter(&|v: &f64| tick_label(*v, x_step))
+        .y_label_formatter(&|v: &f64| {
+            if log {
+                decade_label(*v)
+            } else {
+                tick_label(*v, y_step)
             }
-        }};
+        })
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut legend = 0;
+    for (i, (b, pts)) in bands.iter().zip(&shades).enumerate() {
+        if pts.is_empty() {
+            continue;
+        }
+        let color = COLORS[(series.len() + i) % COLORS.len()].mix(0.25);
+        let outline: Vec<(f64, f64)> = pts
+            .iter()
+            .map(|p| (p.0, p.2))
+            .chain(pts.iter().rev().map(|p| (p.0, p.1)))
+            .collect();
+        let e = c
+            .draw_series(std::iter::once(Polygon::new(outline, color.filled())))
+            .map_err(|e| anyhow!("{e}"))?;
+        if !b.name.is_empty() {
+            legend += 1;
+            e.label(b.name.clone()).legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled())
+            });
+        }
     }
-    if chart.log_y {
-        finish!(builder
-            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
-            .map_err(|e| anyhow!("{e}"))?);
-    } else {
-        finish!(builder
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| anyhow!("{e}"))?);
+    for (i, (s, pts)) in series.iter().zip(&lines).enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let marked = pts.len() <= MARKERS_UP_TO;
+        let e = c
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(|e| anyhow!("{e}"))?;
+        if !s.name.is_empty() {
+            legend += 1;
+            e.label(s.name.clone()).legend(move |(x, y)| {
+                let line = PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2));
+                let dot = Circle::new((x + 9, y), if marked { 3 } else { 0 }, color.filled());
+                EmptyElement::at((0, 0)) + line + dot
+            });
+        }
+        if marked {
+            c.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+    }
+    if legend > 1 {
+        let mut curves = lines.clone();
+        for b in &shades {
+            curves.push(b.iter().map(|p| (p.0, p.1)).collect());
+            curves.push(b.iter().map(|p| (p.0, (p.1 + p.2) / 2.0)).collect());
+            curves.push(b.iter().map(|p| (p.0, p.2)).collect());
+        }
+        c.configure_series_labels()
+            .position(free_corner(&curves, (x0, x1), (y0, y1)))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
     }
     root.present()
         .with_context(|| format!("writing {}", path.display()))?;
@@ -452,4 +657,134 @@ pub fn spectrogram_with_posteriors(
     root.present()
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The RGB pixels of a PNG.
+    fn pixels(path: &Path) -> Vec<[u8; 3]> {
+        let dec = png::Decoder::new(std::fs::File::open(path).unwrap());
+        let mut r = dec.read_info().unwrap();
+        let mut buf = vec![0; r.output_buffer_size()];
+        let info = r.next_frame(&mut buf).unwrap();
+        let step = info.color_type.samples();
+        buf[..info.buffer_size()]
+            .chunks(step)
+            .map(|p| [p[0], p[1], p[2]])
+            .collect()
+    }
+
+    fn count(px: &[[u8; 3]], c: RGBColor) -> usize {
+        px.iter().filter(|p| **p == [c.0, c.1, c.2]).count()
+    }
+
+    fn chart(log_y: bool) -> Chart<'static> {
+        Chart {
+            title: "t",
+            x_label: "x",
+            y_label: "y",
+            log_y,
+        }
+    }
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(tick_label(0.30000000000000004, 0.05), "0.3");
+        assert_eq!(tick_label(20.0, 5.0), "20");
+        assert_eq!(tick_label(-0.0, 0.1), "0");
+        assert_eq!(tick_label(3.25, 0.25), "3.25");
+        assert_eq!(tick_label(2.5, 2.5), "2.5");
+        assert_eq!(tick_label(1.5e7, 1e6), "1.5e7");
+        assert_eq!(tick_label(2e-5, 1e-5), "2e-5");
+        assert_eq!(decade_label(-22.0), "1e-22");
+        assert_eq!(decade_label(2.0), "100");
+        assert_eq!(decade_label(-21.5), "");
+    }
+
+    #[test]
+    fn the_legend_goes_where_the_data_is_not() {
+        // A rising line fills the lower left and upper right.
+        let rising: Vec<(f64, f64)> = (0..100).map(|i| (i as f64, i as f64)).collect();
+        let c = free_corner(&[rising], (0.0, 99.0), (0.0, 99.0));
+        assert!(matches!(c, SeriesLabelPosition::UpperLeft));
+        // A dense loss along the bottom and a sparse accuracy along the top (the accuracy
+        // chart): the legend goes between them, not over the few evaluation points.
+        let loss: Vec<(f64, f64)> = (0..4000)
+            .map(|i| (i as f64, 0.7 * (-(i as f64) / 200.0).exp()))
+            .collect();
+        let acc: Vec<(f64, f64)> = (1..20).map(|i| (i as f64 * 200.0, 0.78)).collect();
+        let c = free_corner(&[loss, acc], (0.0, 4000.0), (-0.04, 0.85));
+        assert!(matches!(c, SeriesLabelPosition::MiddleRight), "{c:?}");
+    }
+
+    #[test]
+    fn a_lone_point_is_drawn() {
+        let dir = std::env::temp_dir().join(format!("recurrent-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("lone.png");
+        let series = [
+            Series {
+                name: "train".into(),
+                points: (0..50)
+                    .map(|i| (i as f64, 1.0 / (1.0 + i as f64)))
+                    .collect(),
+            },
+            Series {
+                name: "validation".into(),
+                points: vec![(49.0, 0.5)],
+            },
+        ];
+        line_chart(&p, &chart(false), &series).unwrap();
+        // The one validation point: a marker of the second colour (a line of one point
+        // drew nothing), plus its legend entry.
+        assert!(count(&pixels(&p), COLORS[1]) > 20);
+    }
+
+    #[test]
+    fn an_interval_is_a_band_and_a_log_axis_reaches_the_data() {
+        let dir = std::env::temp_dir().join(format!("recurrent-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("band.png");
+        let series = [Series {
+            name: "forecast".into(),
+            points: (0..100)
+                .map(|i| (i as f64, (i as f64 / 9.0).sin()))
+                .collect(),
+        }];
+        let band = Band {
+            name: "95% interval".into(),
+            points: (0..100)
+                .map(|i| {
+                    let v = (i as f64 / 9.0).sin();
+                    (i as f64, v - 0.5, v + 0.5)
+                })
+                .collect(),
+        };
+        chart_with_bands(&p, &chart(false), &series, &[band]).unwrap();
+        // The band's fill (its colour at a quarter over white) covers a wide area.
+        let shade = COLORS[1].mix(0.25);
+        let over_white = |c: u8| (c as f64 * 0.25 + 255.0 * 0.75).round() as i32;
+        let want = [
+            over_white(shade.0),
+            over_white(shade.1),
+            over_white(shade.2),
+        ];
+        let filled = pixels(&p)
+            .iter()
+            .filter(|q| (0..3).all(|k| (q[k] as i32 - want[k]).abs() <= 2))
+            .count();
+        assert!(filled > 20_000, "{filled} shaded pixels");
+
+        // Gradient norms falling to 1e-22: the axis is built on log10 of the data, whole
+        // decades, so its floor is at or below the smallest value.
+        let q = dir.join("log.png");
+        let s = [Series {
+            name: "dh".into(),
+            points: (0..23).map(|i| (i as f64, 10f64.powi(-i))).collect(),
+        }];
+        line_chart(&q, &chart(true), &s).unwrap();
+        assert!(count(&pixels(&q), COLORS[0]) > 100);
+    }
 }

@@ -467,3 +467,46 @@ fn closed_pipes_neither_panic_nor_lose_work() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// The main job's Ctrl-C hint is a command bare `recurrent` takes (issue 28, item 6): it
+/// said `--resume runs/demo-...`, which only `train` subcommands had.
+#[test]
+fn the_main_jobs_hint_resumes_it() {
+    let d = tmp("demo-hint");
+    let c = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .current_dir(&d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runs = d.join("runs");
+    let t0 = Instant::now();
+    let started = || {
+        std::fs::read_dir(&runs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("config.json").exists())
+    };
+    while !started() && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Command::new("kill")
+        .args(["-INT", &c.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = c.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let hint = err
+        .lines()
+        .find_map(|l| l.split("continue with `").nth(1))
+        .unwrap_or_else(|| panic!("no hint in:\n{err}"));
+    let dir = hint
+        .strip_prefix("recurrent --resume ")
+        .and_then(|r| r.strip_suffix('`'))
+        .unwrap_or_else(|| panic!("the hint is not `recurrent --resume DIR`: {hint}"));
+    assert!(d.join(dir).join("checkpoints").is_dir(), "{dir}");
+}

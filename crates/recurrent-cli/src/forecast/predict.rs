@@ -109,11 +109,12 @@ pub fn to_csv(fc: &FutureForecast) -> String {
     s
 }
 
+/// The last stretch of history, the forecast and its 95% interval as a shaded band.
 fn draw(path: &Path, y: &[f64], fc: &FutureForecast, name: &str) -> Result<()> {
     let n = y.len();
     let from = n.saturating_sub((4 * fc.values.len()).max(120));
     let at = |i: usize| (n + i) as f64;
-    let mut series = vec![
+    let series = vec![
         plot::Series {
             name: "history".into(),
             points: (from..n).map(|i| (i as f64, y[i])).collect(),
@@ -125,17 +126,19 @@ fn draw(path: &Path, y: &[f64], fc: &FutureForecast, name: &str) -> Result<()> {
                 .collect(),
         },
     ];
-    if let (Some(lo), Some(hi)) = (&fc.lower, &fc.upper) {
-        series.push(plot::Series {
+    let bands: Vec<plot::Band> = match (&fc.lower, &fc.upper) {
+        (Some(lo), Some(hi)) => vec![plot::Band {
             name: "95% interval".into(),
-            points: lo.iter().enumerate().map(|(i, v)| (at(i), *v)).collect(),
-        });
-        series.push(plot::Series {
-            name: "".into(),
-            points: hi.iter().enumerate().map(|(i, v)| (at(i), *v)).collect(),
-        });
-    }
-    plot::line_chart(
+            points: lo
+                .iter()
+                .zip(hi)
+                .enumerate()
+                .map(|(i, (l, h))| (at(i), *l, *h))
+                .collect(),
+        }],
+        _ => Vec::new(),
+    };
+    plot::chart_with_bands(
         path,
         &plot::Chart {
             title: &format!("{name}: forecast"),
@@ -144,5 +147,6 @@ fn draw(path: &Path, y: &[f64], fc: &FutureForecast, name: &str) -> Result<()> {
             log_y: false,
         },
         &series,
+        &bands,
     )
 }
