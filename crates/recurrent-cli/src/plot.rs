@@ -261,6 +261,40 @@ fn free_corner(curves: &[Vec<(f64, f64)>], x: (f64, f64), y: (f64, f64)) -> Seri
     best.0
 }
 
+/// The axes' extent over `all` (x, y) points: a little room around the data, whole decades
+/// on a log axis (y already log10), so the frame begins and ends on a labelled power of ten.
+fn axis_ranges(all: &[(f64, f64)], log: bool) -> (f64, f64, f64, f64) {
+    let (mut x0, mut x1) = all
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (mut y0, mut y1) = all
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+        x0 -= 1.0;
+    } else {
+        // A marker on the last step is drawn whole, not cut by the frame.
+        let pad = (x1 - x0) * 0.015;
+        x0 -= pad;
+        x1 += pad;
+    }
+    if log {
+        // Whole decades, so the axis begins and ends on a labelled power of ten.
+        y0 = y0.floor();
+        y1 = y1.ceil().max(y0 + 1.0);
+    } else if y1 <= y0 {
+        let pad = y0.abs().max(1.0) * 0.1;
+        y0 -= pad;
+        y1 += pad;
+    } else {
+        let pad = (y1 - y0) * 0.05;
+        y0 -= pad;
+        y1 += pad;
+    }
+    (x0, x1, y0, y1)
+}
+
 /// Draws `series` as lines into a 900x540 PNG at `path`.
 pub fn line_chart(path: &Path, chart: &Chart<'_>, series: &[Series]) -> Result<()> {
     chart_with_bands(path, chart, series, &[])
@@ -306,34 +340,7 @@ pub fn chart_with_bands(
     if all.is_empty() {
         return Err(anyhow!("nothing to plot for {}", path.display()));
     }
-    let (mut x0, mut x1) = all
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (mut y0, mut y1) = all
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    if x1 <= x0 {
-        x1 = x0 + 1.0;
-        x0 -= 1.0;
-    } else {
-        // A marker on the last step is drawn whole, not cut by the frame.
-        let pad = (x1 - x0) * 0.015;
-        x0 -= pad;
-        x1 += pad;
-    }
-    if log {
-        // Whole decades, so the axis begins and ends on a labelled power of ten.
-        y0 = y0.floor();
-        y1 = y1.ceil().max(y0 + 1.0);
-    } else if y1 <= y0 {
-        let pad = y0.abs().max(1.0) * 0.1;
-        y0 -= pad;
-        y1 += pad;
-    } else {
-        let pad = (y1 - y0) * 0.05;
-        y0 -= pad;
-        y1 += pad;
-    }
+    let (x0, x1, y0, y1) = axis_ranges(&all, log);
     let (x_step, y_step) = ((x1 - x0) / 10.0, (y1 - y0) / 10.0);
     let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
