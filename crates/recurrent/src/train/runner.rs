@@ -664,6 +664,7 @@ fn compare_configs(
     let show = |v: &serde_json::Value| crate::error::quote(&v.to_string());
     let mut flags = Vec::new();
     let mut data = Vec::new();
+    let mut vocab = Vec::new();
     let empty = serde_json::Map::new();
     let (a, b) = (
         stored.as_object().unwrap_or(&empty),
@@ -700,7 +701,7 @@ fn compare_configs(
                 show(v)
             ));
         } else if k.contains("vocab") {
-            data.push(format!(
+            vocab.push(format!(
                 "the vocabulary ({k}) is not the run's: stored {}, now {}",
                 show(old),
                 show(v)
@@ -711,11 +712,6 @@ fn compare_configs(
     }
     // What the flags set (the model's sizes) follows from them, and a vocabulary that
     // changed changes the model's shapes: name the cause, not each consequence.
-    let vocab: Vec<String> = data
-        .iter()
-        .filter(|d| d.starts_with("the vocabulary"))
-        .cloned()
-        .collect();
     let what = if !flags.is_empty() {
         format!(
             "{} flag(s) differ from the run: {}",
