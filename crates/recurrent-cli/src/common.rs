@@ -264,6 +264,16 @@ pub fn beam_flag(s: &str) -> std::result::Result<usize, String> {
     one_to(s, recurrent::decode::MAX_BEAM, "a beam width")
 }
 
+/// Parses a length flag (`--max-tokens`, `--max-words`): 1 to
+/// [`recurrent::text::limit::MAX_LENGTH_FLAG`].
+pub fn length_flag(s: &str) -> std::result::Result<usize, String> {
+    one_to(
+        s,
+        recurrent::text::limit::MAX_LENGTH_FLAG,
+        "a length in tokens",
+    )
+}
+
 /// Whether an interrupt (SIGINT, SIGTERM or SIGHUP) stopped this process's work early: it
 /// then exits 130 after saving, as shells expect of an interrupted command.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);

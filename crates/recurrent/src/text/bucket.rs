@@ -35,6 +35,34 @@ pub fn bucket_batches(lengths: &[usize], batch: usize, rng: Option<&mut Rng>) ->
     }
 }
 
+/// Padded steps (batch size x longest member) one evaluation batch may hold. A forward pass
+/// keeps every step's activations, so a batch of 128 texts of 1,000 words would need a
+/// gigabyte where 16 of them need 130 MB; short items still go 128 at a time.
+pub const EVAL_TOKENS: usize = 16_384;
+
+/// Evaluation batches in length order, as [`bucket_batches`] without `rng`, but each batch
+/// also cut so that its size times its longest member stays within `tokens` (a batch holds
+/// at least one item, however long).
+pub fn eval_batches(lengths: &[usize], batch: usize, tokens: usize) -> Vec<Vec<usize>> {
+    let batch = batch.max(1);
+    let mut idx: Vec<usize> = (0..lengths.len()).collect();
+    idx.sort_by_key(|&i| lengths[i]);
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut cur: Vec<usize> = Vec::new();
+    for i in idx {
+        // Sorted ascending, so the newcomer is the longest member.
+        let longest = lengths[i].max(1);
+        if !cur.is_empty() && (cur.len() == batch || (cur.len() + 1) * longest > tokens) {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.push(i);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 /// A time-major batch of token sequences padded with `pad` to the longest, with lengths.
 /// Sequences must be non-empty (an empty one is given length 1 of `pad` by the caller's
 /// encoding; here it is padded the same way, so nothing panics).
@@ -79,6 +107,23 @@ mod tests {
         // The order differs from one epoch's stream to another.
         let again = bucket_batches(&lengths, 10, Some(&mut rng));
         assert_ne!(batches, again);
+    }
+
+    #[test]
+    fn eval_batches_bound_padded_steps() {
+        let lengths = [3, 1000, 2, 5000, 999, 4, 1000];
+        let batches = eval_batches(&lengths, 4, 2000);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..lengths.len()).collect::<Vec<_>>());
+        for b in &batches {
+            let longest = b.iter().map(|&i| lengths[i]).max().unwrap();
+            assert!(b.len() == 1 || b.len() * longest <= 2000, "{b:?}");
+            assert!(b.len() <= 4);
+        }
+        // The short ones still share a batch; the 999 joins them only if 4 x 999 fit.
+        assert_eq!(batches[0], vec![2, 0, 5]);
+        assert_eq!(batches.last().unwrap(), &vec![3]);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Text that several applications share: reading a corpus and streaming it in batches
 //! ([`corpus`]), vocabularies and tokenizers ([`vocab`], with the musical tokens of ABC
 //! notation in [`abc`]), words of a sentence and their ids ([`words`]), pretrained word
-//! vectors ([`vectors`]) and batching sequences by length ([`bucket`]).
+//! vectors ([`vectors`]), batching sequences by length ([`bucket`]) and the longest item a
+//! task takes whole ([`limit`]).
 
 pub mod abc;
 pub mod bucket;
 pub mod corpus;
+pub mod limit;
 pub mod vectors;
 pub mod vocab;
 pub mod words;
