@@ -8,23 +8,31 @@
 //! give them back when dropped, so after the first iteration nothing is allocated.
 //!
 //! The pool is global (shared by threads), keeps at most [`MAX_BUFFERS`] buffers and
-//! [`MAX_BYTES`] bytes, and hands out the smallest buffer that fits.
+//! [`MAX_BYTES`] bytes, and hands out the smallest buffer that fits. When a returned buffer
+//! would pass either bound, the oldest idle buffers are freed first: buffers that come back
+//! but are never asked for again (the layer inputs a cache holds, allocated outside the
+//! pool; an evaluation's batches growing in length) once piled up to the bound, 1.5 GB while
+//! tagging one long line, where a training step reuses what it gave back a moment ago.
 
 use crate::float::Float;
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 /// At most this many idle buffers are kept.
 pub const MAX_BUFFERS: usize = 256;
-/// At most this many idle bytes are kept (larger leftovers are freed).
-pub const MAX_BYTES: usize = 1 << 31;
+/// At most this many idle bytes are kept. A step of the largest models here returns a few
+/// hundred megabytes; past this, its buffers are allocated afresh (page faults cost most on
+/// small models, whose buffers fit).
+pub const MAX_BYTES: usize = 1 << 29;
+
+/// An idle buffer: its float type, its size in bytes and the `Vec<F>`.
+type Idle = (TypeId, usize, Box<dyn Any + Send>);
 
 struct Pool {
-    /// Per float type: its idle buffers (`Vec<F>` inside the box).
-    idle: HashMap<TypeId, Vec<Box<dyn Any + Send>>>,
+    /// Oldest first.
+    idle: VecDeque<Idle>,
     bytes: usize,
-    count: usize,
 }
 
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
@@ -53,22 +61,20 @@ fn take<F: Float>(len: usize) -> Vec<F> {
     if len == 0 {
         return Vec::new();
     }
+    let want = TypeId::of::<F>();
     let found = {
         let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
         guard.as_mut().and_then(|pool| {
-            let list = pool.idle.get_mut(&TypeId::of::<F>())?;
             // The smallest buffer that fits.
-            let best = list
+            let best = pool
+                .idle
                 .iter()
                 .enumerate()
-                .filter_map(|(i, b)| {
-                    let cap = b.downcast_ref::<Vec<F>>()?.capacity();
-                    (cap >= len).then_some((cap, i))
-                })
-                .min()?;
-            let b = list.swap_remove(best.1);
-            pool.count -= 1;
-            pool.bytes -= best.0 * F::BYTES;
+                .filter(|(_, (ty, bytes, _))| *ty == want && *bytes >= len * F::BYTES)
+                .min_by_key(|(_, (_, bytes, _))| *bytes)?
+                .0;
+            let (_, bytes, b) = pool.idle.remove(best)?;
+            pool.bytes -= bytes;
             b.downcast::<Vec<F>>().ok().map(|b| *b)
         })
     };
@@ -86,27 +92,39 @@ fn take<F: Float>(len: usize) -> Vec<F> {
     }
 }
 
-/// Returns a buffer to the pool (or frees it when the pool is full).
+/// Returns a buffer to the pool, freeing the oldest idle ones if it would pass a bound (a
+/// buffer larger than the whole bound is freed at once).
 pub fn give<F: Float>(v: Vec<F>) {
     let bytes = v.capacity() * F::BYTES;
-    if bytes == 0 {
+    if bytes == 0 || bytes > MAX_BYTES {
         return;
     }
-    let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    let pool = guard.get_or_insert_with(|| Pool {
-        idle: HashMap::new(),
-        bytes: 0,
-        count: 0,
-    });
-    if pool.count >= MAX_BUFFERS || pool.bytes + bytes > MAX_BYTES {
-        return; // dropped outside the pool: freed
-    }
-    pool.count += 1;
-    pool.bytes += bytes;
-    pool.idle
-        .entry(TypeId::of::<F>())
-        .or_default()
-        .push(Box::new(v));
+    let evicted: Vec<Idle> = {
+        let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = guard.get_or_insert_with(|| Pool {
+            idle: VecDeque::new(),
+            bytes: 0,
+        });
+        let mut out = Vec::new();
+        while pool.idle.len() >= MAX_BUFFERS || pool.bytes + bytes > MAX_BYTES {
+            let Some(old) = pool.idle.pop_front() else {
+                break;
+            };
+            pool.bytes -= old.1;
+            out.push(old);
+        }
+        pool.bytes += bytes;
+        pool.idle.push_back((TypeId::of::<F>(), bytes, Box::new(v)));
+        out
+    };
+    // Freed outside the lock.
+    drop(evicted);
+}
+
+/// Idle bytes held by the pool.
+pub fn idle_bytes() -> usize {
+    let guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    guard.as_ref().map_or(0, |p| p.bytes)
 }
 
 /// Frees every idle buffer (for long-running programs that are done with a large model).
@@ -134,5 +152,20 @@ mod tests {
         give(c);
         let d = copy_of(&[1.0f32, 2.0]);
         assert_eq!(d, [1.0, 2.0]);
+    }
+
+    #[test]
+    fn buffers_never_asked_for_again_do_not_pile_up() {
+        // 64 MB buffers returned without being taken (as a cache gives back the inputs it
+        // was handed): the pool stays within its bound, the oldest freed first.
+        let len = (64 << 20) / 4;
+        for _ in 0..20 {
+            give(vec![0f32; len]);
+            assert!(idle_bytes() <= MAX_BYTES);
+        }
+        let v = scratch::<f32>(len);
+        assert_eq!(v.len(), len);
+        give(v);
+        assert!(idle_bytes() <= MAX_BYTES);
     }
 }
