@@ -216,11 +216,21 @@ fn classifier_learns_and_resumes_bit_for_bit() {
             "a dull plot".into(),
             "".into(),
         ],
+        1000,
     )
     .unwrap();
     assert_eq!((p[0].label.as_str(), p[1].label.as_str()), ("pos", "neg"));
     assert!(p[0].probability > 0.5 && (p[0].probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     assert_eq!(p.len(), 3);
+    // A text past --max-words is read in pieces, their probabilities averaged by length:
+    // a distribution still, and the label of its parts; a text within it reads whole.
+    let long = ["the film was superb"; 50].join(" ");
+    let whole = predict(&m, &meta, std::slice::from_ref(&long), 1000).unwrap();
+    let parts = predict(&m, &meta, &[long.clone(), "a dull plot".into()], 30).unwrap();
+    assert_eq!(parts[0].label, "pos");
+    assert!((parts[0].probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    assert!((parts[0].probability - whole[0].probability).abs() < 0.2);
+    assert_eq!(parts[1], p[1]);
 
     // 2 epochs + resume to 4 = 4 epochs straight (same final weights).
     let split = tmp("cls-split");
@@ -311,9 +321,26 @@ fn tagger_learns_suffixes_for_unseen_words() {
     assert!(t.tokens.accuracy > 0.9);
     let (m, meta) = load_tagger(&out.join("best.safetensors")).unwrap();
     let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
-    let tags = tag_sentences(&m, &meta, &[w("Zoe blinking softly"), vec![]]).unwrap();
+    let tags = tag_sentences(&m, &meta, &[w("Zoe blinking softly"), vec![]], 1000).unwrap();
     assert_eq!(tags[0], ["PROPN", "VERB", "ADV"]);
     assert!(tags[1].is_empty());
+    // A sentence past --max-tokens is read in windows: one tag per word, and the tags of
+    // the words away from a cut are those of reading it whole.
+    let long: Vec<String> = test.iter().take(40).flat_map(|s| s.words.clone()).collect();
+    let whole = tag_sentences(&m, &meta, std::slice::from_ref(&long), 100_000).unwrap();
+    let windowed = tag_sentences(&m, &meta, std::slice::from_ref(&long), 64).unwrap();
+    assert!(long.len() > 200, "{}", long.len());
+    assert_eq!(windowed[0].len(), long.len());
+    let same = whole[0]
+        .iter()
+        .zip(&windowed[0])
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(
+        same as f64 >= 0.97 * long.len() as f64,
+        "{same} of {}",
+        long.len()
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -17,13 +17,18 @@ pub struct ClassifyArgs {
     /// One JSON object per line: {"text", "label", "probability", "probabilities"}
     #[arg(long)]
     pub json: bool,
+    /// Read texts longer than this many words (1 to 1000000) in pieces, averaging their
+    /// probabilities, bounding memory [default: the model's training --max-words]
+    #[arg(long, value_parser = crate::common::length_flag)]
+    pub max_words: Option<usize>,
 }
 
 pub fn run(a: &ClassifyArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (model, meta) = crate::common::load_for("classify", &["classify"], &path, load_classifier)?;
     let lines = a.input.lines()?;
-    let preds = predict(&model, &meta, &lines)?;
+    let max = a.max_words.unwrap_or(meta.train.max_words);
+    let preds = predict(&model, &meta, &lines, max)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (text, p) in lines.iter().zip(&preds) {
         if a.json {

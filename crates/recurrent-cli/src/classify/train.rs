@@ -85,6 +85,11 @@ pub struct ClassifyArgs {
     /// .vec); their width must equal --embed
     #[arg(long)]
     pub vectors: Option<PathBuf>,
+    /// The longest text read whole, in words (1 to 1000000): a longer training text becomes
+    /// several examples with its label; a longer text to score is read in pieces. A batch's
+    /// memory grows with --batch x this (docs/reliability.md)
+    #[arg(long, default_value_t = ClassifyTrainConfig::default().max_words, value_parser = crate::common::length_flag)]
+    pub max_words: usize,
     #[command(flatten)]
     pub optim: OptimArgs,
     #[command(flatten)]
@@ -121,6 +126,7 @@ impl ClassifyArgs {
             eval_every: self.eval_every,
             val_frac: self.val_frac,
             vectors: self.vectors.as_ref().map(|p| p.display().to_string()),
+            max_words: self.max_words,
         })
     }
 }

@@ -21,6 +21,10 @@ pub struct TagArgs {
     /// One JSON object per sentence: {"tokens": [...], "tags": [...]}
     #[arg(long)]
     pub json: bool,
+    /// Read sentences longer than this many tokens (1 to 1000000) in overlapping windows of
+    /// this length, bounding memory [default: the model's training --max-tokens]
+    #[arg(long, value_parser = crate::common::length_flag)]
+    pub max_tokens: Option<usize>,
 }
 
 pub fn run(a: &TagArgs) -> Result<()> {
@@ -35,7 +39,8 @@ pub fn run(a: &TagArgs) -> Result<()> {
         .iter()
         .map(|l| l.split_whitespace().map(str::to_string).collect())
         .collect();
-    let tags = tag_sentences(&model, &meta, &sentences)?;
+    let max = a.max_tokens.unwrap_or(meta.train.max_tokens);
+    let tags = tag_sentences(&model, &meta, &sentences, max)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut buf = String::new();
     for (words, tags) in sentences.iter().zip(&tags) {

@@ -71,6 +71,10 @@ pub struct TagArgs {
     /// .vec); their width must equal --embed
     #[arg(long)]
     pub vectors: Option<PathBuf>,
+    /// The longest sentence read whole, in tokens (1 to 1000000): longer ones are cut into
+    /// pieces. A batch's memory grows with --batch x this (docs/reliability.md)
+    #[arg(long, default_value_t = TagTrainConfig::default().max_tokens, value_parser = crate::common::length_flag)]
+    pub max_tokens: usize,
     #[command(flatten)]
     pub optim: OptimArgs,
     #[command(flatten)]
@@ -130,6 +134,7 @@ pub fn run(a: &TagArgs) -> Result<()> {
         init,
         eval_every: a.eval_every,
         vectors: a.vectors.as_ref().map(|p| p.display().to_string()),
+        max_tokens: a.max_tokens,
     };
     let out = a.common.out_dir("tag");
     let req = a.common.request(&out, DEFAULT_LIMITS)?;

@@ -33,7 +33,8 @@ use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::text::bucket::EpochCursor;
-use recurrent::text::bucket::{bucket_batches, pad_ids};
+use recurrent::text::bucket::{eval_batches, pad_ids, EVAL_TOKENS};
+use recurrent::text::limit::{pieces, Oversize};
 use recurrent::text::vectors::{load_into_table, read_vectors};
 use recurrent::text::words::{encode_words, word_vocab, words};
 use recurrent::text::Vocab;
@@ -93,7 +94,17 @@ pub struct ClassifyTrainConfig {
     /// Without validation data: the fraction of the training examples held out for it (a
     /// seeded shuffle picks them).
     pub val_frac: f64,
+    /// The longest text read whole, in words. A longer training text becomes several
+    /// examples of at most this many words, each with its label; a longer text to score or
+    /// classify is read in pieces whose probabilities are averaged, weighted by length. It
+    /// bounds a batch's memory by `batch x max_words x` the per-word cost
+    /// (docs/reliability.md).
+    pub max_words: usize,
 }
+
+/// The default of `max_words`: past the longest IMDB reviews' bulk (their median is about
+/// 170 words), and a batch of 32 texts of this length trains in about 750 MB.
+pub const MAX_WORDS: usize = 1000;
 
 impl Default for ClassifyTrainConfig {
     fn default() -> Self {
@@ -123,6 +134,7 @@ impl Default for ClassifyTrainConfig {
             eval_every: None,
             val_frac: 0.1,
             vectors: None,
+            max_words: MAX_WORDS,
         }
     }
 }
@@ -133,6 +145,9 @@ impl ClassifyTrainConfig {
         let bad = |m: String| Err(Error::Config(m));
         if self.hidden == 0 || self.layers == 0 || self.embed == 0 || self.batch == 0 {
             return bad("--hidden, --layers, --embed and --batch must be at least 1".into());
+        }
+        if self.max_words == 0 {
+            return bad("--max-words must be at least 1".into());
         }
         if !(self.embed_scale > 0.0 && self.embed_scale.is_finite()) {
             return bad(format!(
@@ -331,7 +346,7 @@ impl Task for ClassifyTask {
         let Some(v) = &self.valid else {
             return Ok(None);
         };
-        let m = score(model, v, &self.labels)?;
+        let m = score(model, v, &self.labels, self.cfg.max_words)?;
         Ok(Some(Evaluation {
             metric: m.accuracy,
             higher_is_better: true,
@@ -352,27 +367,82 @@ impl Task for ClassifyTask {
     }
 }
 
-/// Class probabilities for encoded sentences, in their order: [N, K].
-pub fn probabilities(model: &Classifier<f32>, ids: &[Vec<u32>]) -> Result<Vec<f64>> {
+/// Class probabilities for encoded sentences, in their order: [N, K]. A sentence longer
+/// than `max_words` is read in pieces of at most that many words (so memory is bounded by
+/// the piece, whatever the length), and its probabilities are the pieces' averaged,
+/// weighted by their lengths.
+pub fn probabilities(
+    model: &Classifier<f32>,
+    ids: &[Vec<u32>],
+    max_words: usize,
+) -> Result<Vec<f64>> {
     let k = model.config.outputs;
-    let lengths: Vec<usize> = ids.iter().map(|s| s.len()).collect();
+    let mut units: Vec<(usize, &[u32])> = Vec::with_capacity(ids.len());
+    for (i, s) in ids.iter().enumerate() {
+        units.extend(pieces(s.len(), max_words).into_iter().map(|r| (i, &s[r])));
+    }
+    let lengths: Vec<usize> = units.iter().map(|u| u.1.len()).collect();
     let mut out = vec![0.0; ids.len() * k];
-    for idx in bucket_batches(&lengths, 128, None) {
-        let seqs: Vec<&[u32]> = idx.iter().map(|&i| ids[i].as_slice()).collect();
+    for idx in eval_batches(&lengths, 128, EVAL_TOKENS) {
+        let seqs: Vec<&[u32]> = idx.iter().map(|&u| units[u].1).collect();
         let batch = pad_ids::<f32>(&seqs, 0);
         let (logits, _) = model.forward(&batch, None)?;
         let p = softmax_rows(&logits, k);
-        for (r, &i) in idx.iter().enumerate() {
-            out[i * k..(i + 1) * k].copy_from_slice(&p[r * k..(r + 1) * k]);
+        for (r, &u) in idx.iter().enumerate() {
+            let (i, piece) = units[u];
+            // An empty text (one unknown word for the model) weighs as one word.
+            let w = piece.len().max(1) as f64 / ids[i].len().max(1) as f64;
+            for (o, q) in out[i * k..(i + 1) * k]
+                .iter_mut()
+                .zip(&p[r * k..(r + 1) * k])
+            {
+                *o += w * q;
+            }
         }
     }
     Ok(out)
 }
 
+/// `data` with every text longer than `max` words made several examples of at most `max`,
+/// each with the text's label, and a message naming them; `lines` are the texts' lines.
+fn split_long(data: Encoded, lines: &[usize], max: usize) -> (Encoded, Option<String>) {
+    let mut long = Oversize::default();
+    for (s, &line) in data.ids.iter().zip(lines) {
+        long.note(s.len(), max, || format!("--data line {line}"));
+    }
+    if long.count == 0 {
+        return (data, None);
+    }
+    let mut out = Encoded::default();
+    for (s, y) in data.ids.into_iter().zip(data.labels) {
+        if s.len() <= max {
+            out.ids.push(s);
+            out.labels.push(y);
+            continue;
+        }
+        for r in pieces(s.len(), max) {
+            out.ids.push(s[r].to_vec());
+            out.labels.push(y);
+        }
+    }
+    let note = long.message(
+        "training text(s)",
+        "--max-words",
+        max,
+        "were made examples of at most that many words, each with the text's label",
+    );
+    (out, note)
+}
+
 /// Loss, accuracy, macro-F1 and confusion matrix of `model` on `data`.
-pub fn score(model: &Classifier<f32>, data: &Encoded, labels: &[String]) -> Result<ClassMetrics> {
+pub fn score(
+    model: &Classifier<f32>,
+    data: &Encoded,
+    labels: &[String],
+    max_words: usize,
+) -> Result<ClassMetrics> {
     let k = labels.len();
-    let p = probabilities(model, &data.ids)?;
+    let p = probabilities(model, &data.ids, max_words)?;
     let mut loss = 0.0;
     let mut pairs = Vec::with_capacity(data.labels.len());
     for (i, &y) in data.labels.iter().enumerate() {
@@ -444,6 +514,11 @@ pub fn train_classify(
         .collect();
     let vocab = word_vocab(tokenised.iter().map(|s| s.as_slice()), cfg.min_count)?;
     let train = encode(&train_ex, &vocab, &labels, cfg.lowercase, "training data")?;
+    let lines: Vec<usize> = train_ex.iter().map(|e| e.line).collect();
+    let (train, note) = split_long(train, &lines, cfg.max_words);
+    if let Some(n) = note {
+        obs.message(&n);
+    }
     let valid = valid_ex
         .as_deref()
         .map(|v| encode(v, &vocab, &labels, cfg.lowercase, "validation data"))
@@ -517,11 +592,11 @@ pub fn train_classify(
     let valid_m = task
         .valid
         .as_ref()
-        .map(|v| score(&best, v, &labels))
+        .map(|v| score(&best, v, &labels, cfg.max_words))
         .transpose()?;
     let test_m = test
         .as_ref()
-        .map(|v| score(&best, v, &labels))
+        .map(|v| score(&best, v, &labels, cfg.max_words))
         .transpose()?;
     let epochs = s.steps as f64 / per_epoch.max(1) as f64;
     let summary = ClassifySummary {
@@ -599,18 +674,19 @@ pub struct Prediction {
 }
 
 /// Predicts the label of each text (tokenised as in training; an empty text is one unknown
-/// word).
+/// word). A text longer than `max_words` is read in pieces ([`probabilities`]).
 pub fn predict(
     model: &Classifier<f32>,
     meta: &ClassifyMeta,
     texts: &[String],
+    max_words: usize,
 ) -> Result<Vec<Prediction>> {
     let ids: Vec<Vec<u32>> = texts
         .iter()
         .map(|t| encode_words(&meta.vocab, &words(t, meta.lowercase)))
         .collect();
     let k = meta.labels.len();
-    let p = probabilities(model, &ids)?;
+    let p = probabilities(model, &ids, max_words)?;
     Ok(p.chunks(k)
         .map(|row| {
             let i = argmax(row);

@@ -19,8 +19,9 @@ use recurrent::nn::CrossEntropy;
 use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
-use recurrent::text::bucket::bucket_batches;
 use recurrent::text::bucket::EpochCursor;
+use recurrent::text::bucket::{eval_batches, EVAL_TOKENS};
+use recurrent::text::limit::{pieces, windows, Oversize};
 use recurrent::text::vectors::{load_into_table, read_vectors};
 use recurrent::text::vocab::UNK;
 use recurrent::text::words::word_vocab;
@@ -30,6 +31,7 @@ use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use recurrent::train::RunSummary;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
@@ -77,7 +79,20 @@ pub struct TagTrainConfig {
     /// Pretrained word vectors (text format: word, then numbers) that replace the initial
     /// embeddings of the words they cover; their width must be `embed`.
     pub vectors: Option<String>,
+    /// The longest sentence read whole, in tokens: longer ones are cut into pieces of at
+    /// most this many (training and scoring), or read in overlapping windows (`tag`). It
+    /// bounds a batch's memory by `batch x max_tokens x` the per-token cost
+    /// (docs/reliability.md).
+    pub max_tokens: usize,
 }
+
+/// The default of `max_tokens`: Universal Dependencies' longest sentences are a few hundred
+/// tokens, and a batch of 16 of this length trains in about 300 MB.
+pub const MAX_TOKENS: usize = 1000;
+
+/// Steps of context on each side of a window's kept part when `tag` reads a sentence longer
+/// than `max_tokens` in windows.
+pub const WINDOW_CONTEXT: usize = 50;
 
 impl Default for TagTrainConfig {
     fn default() -> Self {
@@ -107,6 +122,7 @@ impl Default for TagTrainConfig {
             init: "pytorch".into(),
             eval_every: None,
             vectors: None,
+            max_tokens: MAX_TOKENS,
         }
     }
 }
@@ -117,6 +133,9 @@ impl TagTrainConfig {
         let bad = |m: String| Err(Error::Config(m));
         if self.hidden == 0 || self.layers == 0 || self.embed == 0 || self.batch == 0 {
             return bad("--hidden, --layers, --embed and --batch must be at least 1".into());
+        }
+        if self.max_tokens == 0 {
+            return bad("--max-tokens must be at least 1".into());
         }
         if !(0.0..1.0).contains(&self.dropout) || !(0.0..1.0).contains(&self.word_dropout) {
             return bad(format!(
@@ -248,7 +267,7 @@ pub fn predict_ids(
     let k = model.config.tags;
     let lengths: Vec<usize> = feats.iter().map(|s| s.len().max(1)).collect();
     let mut out = vec![Vec::new(); feats.len()];
-    for idx in bucket_batches(&lengths, 64, None) {
+    for idx in eval_batches(&lengths, 64, EVAL_TOKENS) {
         let seqs: Vec<&[WordFeatures]> = idx.iter().map(|&i| feats[i].as_slice()).collect();
         let fb = FeatureBatch::pad(&seqs);
         let (logits, _) = model.forward(&fb, None)?;
@@ -284,7 +303,7 @@ pub fn score(
     let mut loss = 0.0;
     let mut pairs = Vec::new();
     let (mut unseen, mut unseen_right, mut wrong_unknown_tag) = (0usize, 0usize, 0u64);
-    for idx in bucket_batches(&lengths, 64, None) {
+    for idx in eval_batches(&lengths, 64, EVAL_TOKENS) {
         let seqs: Vec<&[WordFeatures]> = idx.iter().map(|&i| data.feats[i].as_slice()).collect();
         let fb = FeatureBatch::pad(&seqs);
         let (logits, _) = model.forward(&fb, None)?;
@@ -430,12 +449,47 @@ pub struct TagSummary {
     pub best_step: Option<u64>,
 }
 
+/// `sents` with every sentence longer than `max` tokens cut into consecutive pieces of at
+/// most `max` (tagging is aligned: each piece keeps its words' tags), and a message naming
+/// them; borrowed unchanged when none is long. `flag` names the file's flag in the message.
+pub fn split_long<'a>(
+    sents: &'a [TaggedSentence],
+    max: usize,
+    flag: &str,
+) -> (Cow<'a, [TaggedSentence]>, Option<String>) {
+    let mut long = Oversize::default();
+    for s in sents {
+        long.note(s.words.len(), max, || format!("{flag} line {}", s.line));
+    }
+    if long.count == 0 {
+        return (Cow::Borrowed(sents), None);
+    }
+    let mut out = Vec::with_capacity(sents.len() + long.count);
+    for s in sents {
+        if s.words.len() <= max {
+            out.push(s.clone());
+            continue;
+        }
+        for r in pieces(s.words.len(), max) {
+            out.push(TaggedSentence {
+                words: s.words[r.clone()].to_vec(),
+                tags: s.tags[r.clone()].to_vec(),
+                id: s.id.clone(),
+                text: None,
+                line: s.line + r.start,
+            });
+        }
+    }
+    let note = long.message("sentence(s)", "--max-tokens", max, "were cut into pieces");
+    (Cow::Owned(out), note)
+}
+
 /// Trains (or resumes) a tagger, then scores its best checkpoint on validation and test.
-pub fn train_tag(
+pub fn train_tag<'a>(
     cfg: &TagTrainConfig,
-    train: &[TaggedSentence],
-    valid: Option<&[TaggedSentence]>,
-    test: Option<&[TaggedSentence]>,
+    train: &'a [TaggedSentence],
+    valid: Option<&'a [TaggedSentence]>,
+    test: Option<&'a [TaggedSentence]>,
     req: &TrainRequest,
     obs: &mut dyn Observer,
 ) -> Result<TagSummary> {
@@ -443,6 +497,17 @@ pub fn train_tag(
     if train.is_empty() {
         return Err(Error::Input("no training sentences".into()));
     }
+    let mut split = |set: &'a [TaggedSentence], flag: &str| {
+        let (s, note) = split_long(set, cfg.max_tokens, flag);
+        if let Some(n) = note {
+            obs.message(&n);
+        }
+        s
+    };
+    let train = &*split(train, "--data");
+    let valid = valid.map(|v| split(v, "--valid"));
+    let test = test.map(|v| split(v, "--test"));
+    let (valid, test) = (valid.as_deref(), test.as_deref());
     let mut tags: Vec<String> = train
         .iter()
         .flat_map(|s| s.tags.iter().cloned())
@@ -614,19 +679,40 @@ pub fn tagger_from_checkpoint(
     Ok((model, meta))
 }
 
-/// Tags sentences given as words: one tag per word.
+/// Tags sentences given as words: one tag per word. A sentence longer than `max_tokens` is
+/// read in windows of at most that many words, each kept part with [`WINDOW_CONTEXT`] words
+/// of context on both sides, so memory stays bounded by the window whatever the length.
 pub fn tag_sentences(
     model: &FeatureTagger<f32>,
     meta: &TagMeta,
     sentences: &[Vec<String>],
+    max_tokens: usize,
 ) -> Result<Vec<Vec<String>>> {
-    let feats: Vec<Vec<WordFeatures>> = sentences
+    let mut units: Vec<Vec<WordFeatures>> = Vec::new();
+    let mut plan = Vec::new();
+    for (i, s) in sentences.iter().enumerate() {
+        for w in windows(s.len(), max_tokens, WINDOW_CONTEXT) {
+            units.push(
+                s[w.input.clone()]
+                    .iter()
+                    .map(|x| meta.features(x))
+                    .collect(),
+            );
+            plan.push((i, w));
+        }
+    }
+    let ids = predict_ids(model, &units)?;
+    let mut out: Vec<Vec<String>> = sentences
         .iter()
-        .map(|s| s.iter().map(|w| meta.features(w)).collect())
+        .map(|s| Vec::with_capacity(s.len()))
         .collect();
-    let ids = predict_ids(model, &feats)?;
-    Ok(ids
-        .into_iter()
-        .map(|s| s.into_iter().map(|i| meta.tags[i].clone()).collect())
-        .collect())
+    for ((i, w), unit) in plan.into_iter().zip(ids) {
+        let skip = w.keep.start - w.input.start;
+        out[i].extend(
+            unit[skip..skip + w.keep.len()]
+                .iter()
+                .map(|&t| meta.tags[t].clone()),
+        );
+    }
+    Ok(out)
 }
