@@ -197,7 +197,7 @@ pub fn translate_checkpoint(data: &[u8]) {
     if let Ok((model, meta)) =
         crate::translate::load_translator_from(&ck, Path::new("fuzz.safetensors"))
     {
-        let _ = crate::translate::translate_greedy(&model, &meta, &["a b".to_string()]);
+        let _ = crate::translate::translate_greedy(&model, &meta, &["a b".to_string()], 100);
     }
 }
 

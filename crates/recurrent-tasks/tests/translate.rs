@@ -84,8 +84,8 @@ fn synthetic_reverse_is_solved_exactly() {
     // Reloaded from the best checkpoint, it translates as it did at the end of training.
     let (model, meta) = load_translator(&out.join("best.safetensors")).unwrap();
     let srcs: Vec<String> = test.iter().take(20).map(|p| p.src.clone()).collect();
-    let g = translate_greedy(&model, &meta, &srcs).unwrap();
-    let b = translate_beam(&model, &meta, &srcs, 3, 2).unwrap();
+    let g = translate_greedy(&model, &meta, &srcs, 100).unwrap();
+    let b = translate_beam(&model, &meta, &srcs, 3, 2, 100).unwrap();
     for ((src, g), b) in srcs.iter().zip(&g).zip(&b) {
         let want: Vec<&str> = src.split(' ').rev().collect();
         assert_eq!(g, &want.join(" "));

@@ -24,6 +24,10 @@ pub struct TranslateArgs {
     /// Length normalisation of beam scores [default: the model's]
     #[arg(long)]
     pub length_alpha: Option<f64>,
+    /// The longest line translated whole, in tokens (1 to 1000000); a longer one is
+    /// translated in pieces cut after punctuation, and their translations joined
+    #[arg(long, value_parser = crate::common::length_flag, default_value_t = recurrent_tasks::translate::MAX_SOURCE)]
+    pub max_tokens: usize,
     /// One JSON object per input line: {"source", "translation", "nbest": [{"score", "text"}]}
     #[arg(long)]
     pub json: bool,
@@ -43,12 +47,12 @@ pub fn run(a: &TranslateArgs) -> Result<()> {
     let beam = a.beam.unwrap_or(meta.beam).max(nbest);
     anyhow::ensure!(beam >= 1, "--beam must be at least 1");
     let hyps: Vec<Vec<(Option<f64>, String)>> = if beam == 1 {
-        translate_greedy(&model, &meta, &lines)?
+        translate_greedy(&model, &meta, &lines, a.max_tokens)?
             .into_iter()
             .map(|t| vec![(None, t)])
             .collect()
     } else {
-        translate_beam(&model, &meta, &lines, beam, nbest)?
+        translate_beam(&model, &meta, &lines, beam, nbest, a.max_tokens)?
             .into_iter()
             .map(|h| h.into_iter().map(|(s, t)| (Some(s), t)).collect())
             .collect()

@@ -162,7 +162,37 @@ pub struct TranslateMeta {
     pub train: TranslateTrainConfig,
 }
 
+/// The longest source read whole, in tokens (`translate --max-tokens` raises it). A longer
+/// line is translated in pieces of at most this many tokens, cut after a sentence or clause
+/// mark where one falls in a piece's last half, and the pieces' translations are joined:
+/// decoding one piece holds `beam x (2 x max + 10)` steps, whatever the line's length.
+/// Training pairs are far shorter (`max_len`), so a piece is still longer than any the
+/// model saw.
+pub const MAX_SOURCE: usize = 100;
+
+/// Source tokens after which a long line may be cut into pieces.
+const SOURCE_BREAKS: [&str; 6] = [".", "!", "?", ";", ":", ","];
+
 impl TranslateMeta {
+    /// Source token ids of `text` in pieces of at most `max` tokens ([`MAX_SOURCE`]): one
+    /// piece (as [`TranslateMeta::encode_source`]) when it is short.
+    pub fn source_pieces(&self, text: &str, max: usize) -> Vec<Vec<u32>> {
+        let toks = tokenize(text, true);
+        if toks.len() <= max {
+            return vec![self.encode_source(text)];
+        }
+        let cuts = recurrent::text::limit::pieces_at(toks.len(), max, |i| {
+            SOURCE_BREAKS.contains(&toks[i].as_str())
+        });
+        cuts.into_iter()
+            .map(|r| {
+                toks[r]
+                    .iter()
+                    .map(|w| self.src_vocab.id(w).unwrap_or(0))
+                    .collect()
+            })
+            .collect()
+    }
     /// Source token ids of a sentence (lower-cased; unknown words as `<unk>`; an empty
     /// sentence is one `<unk>`).
     pub fn encode_source(&self, text: &str) -> Vec<u32> {

@@ -85,14 +85,14 @@ pub fn score_test(
     let sources: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
     let refs: Vec<Vec<String>> = groups.iter().map(|g| g.1.clone()).collect();
     let Some((greedy, greedy_s)) = in_chunks(&sources, "greedy", obs, |c| {
-        translate_greedy(model, meta, c)
+        translate_greedy(model, meta, c, MAX_SOURCE)
     })?
     else {
         return Ok(None);
     };
     let (beam_out, beam_s) = if beam > 1 {
         let best = |c: &[String]| {
-            Ok(translate_beam(model, meta, c, beam, 1)?
+            Ok(translate_beam(model, meta, c, beam, 1, MAX_SOURCE)?
                 .into_iter()
                 .map(|h| h.into_iter().next().map(|x| x.1).unwrap_or_default())
                 .collect())

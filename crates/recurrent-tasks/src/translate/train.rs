@@ -35,8 +35,9 @@ use recurrent::model::{Seq2Seq, Seq2SeqConfig, SeqBatch, Steps};
 use recurrent::nn::{CrossEntropy, Reduction};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
-use recurrent::text::bucket::bucket_batches;
 use recurrent::text::bucket::EpochCursor;
+use recurrent::text::bucket::{eval_batches, EVAL_TOKENS};
+use recurrent::text::limit::Oversize;
 use recurrent::text::vocab::{Tokenizer, UNK};
 use recurrent::text::Vocab;
 use recurrent::train::observe::Observer;
@@ -148,9 +149,10 @@ fn bucket_keys(pairs: &[EncodedPair]) -> Vec<usize> {
 /// Mean loss per target token (EOS included) of `model` on `pairs`, teacher-forced.
 fn mean_loss(model: &Seq2Seq<f32>, pairs: &[EncodedPair]) -> Result<(f64, usize)> {
     let v = model.config.tgt_vocab;
-    let keys = bucket_keys(pairs);
+    // Steps a pair costs: the encoder's and the decoder's.
+    let keys: Vec<usize> = pairs.iter().map(|p| p.src.len() + p.tgt.len()).collect();
     let (mut total, mut count) = (0.0, 0usize);
-    for idx in bucket_batches(&keys, 128, None) {
+    for idx in eval_batches(&keys, 128, EVAL_TOKENS) {
         let ps: Vec<&EncodedPair> = idx.iter().map(|&i| &pairs[i]).collect();
         let (batch, tgt, t, mask) = make_batch(&ps);
         let (logits, _) = model.forward(&batch, &tgt, t, 1.0, None)?;
@@ -432,14 +434,26 @@ fn encode_splits(
             .collect(),
     };
     let train: Vec<EncodedPair> = train_tok.iter().map(|(s, t)| enc(s, t)).collect();
-    let valid: Vec<EncodedPair> = splits
-        .valid
-        .iter()
-        .map(|p| {
-            let (s, t) = tok(p);
-            enc(&s, &t)
-        })
-        .collect();
+    // The validation loss reads a pair whole (teacher forcing), so its length is bounded as
+    // a translated line's is; a longer pair is still in the test, translated in pieces.
+    let mut long = Oversize::default();
+    let mut valid = Vec::with_capacity(splits.valid.len());
+    for p in &splits.valid {
+        let (s, t) = tok(p);
+        let n = s.len().max(t.len());
+        long.note(n, MAX_SOURCE, || format!("--data line {}", p.line));
+        if n <= MAX_SOURCE {
+            valid.push(enc(&s, &t));
+        }
+    }
+    if long.count > 0 {
+        obs.message(&format!(
+            "{} validation pair(s) longer than {MAX_SOURCE} tokens (the longest {}; at {}) were left out of the validation loss",
+            long.count,
+            long.longest,
+            long.first.join(", ")
+        ));
+    }
     Ok(Encoded {
         src_vocab,
         tgt_vocab,

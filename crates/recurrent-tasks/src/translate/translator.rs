@@ -8,53 +8,81 @@ use recurrent::error::{Error, Result};
 use recurrent::init::Init;
 use recurrent::model::Seq2Seq;
 use recurrent::rng::Rng;
-use recurrent::text::bucket::bucket_batches;
+use recurrent::text::bucket::{eval_batches, EVAL_TOKENS};
 use std::path::Path;
 
-/// Greedy translations of `sources` (batched by length).
+/// Greedy translations of `sources` (batched by length). A source longer than
+/// `max_source` tokens is translated in pieces ([`TranslateMeta::source_pieces`]) whose
+/// translations are joined.
 pub fn translate_greedy(
     model: &Seq2Seq<f32>,
     meta: &TranslateMeta,
     sources: &[String],
+    max_source: usize,
 ) -> Result<Vec<String>> {
-    let ids: Vec<Vec<u32>> = sources.iter().map(|s| meta.encode_source(s)).collect();
-    let lengths: Vec<usize> = ids.iter().map(|s| s.len()).collect();
-    let mut out = vec![String::new(); sources.len()];
-    for idx in bucket_batches(&lengths, 128, None) {
-        let srcs: Vec<&[u32]> = idx.iter().map(|&i| ids[i].as_slice()).collect();
+    let mut units: Vec<(usize, Vec<u32>)> = Vec::with_capacity(sources.len());
+    for (i, s) in sources.iter().enumerate() {
+        units.extend(
+            meta.source_pieces(s, max_source)
+                .into_iter()
+                .map(|p| (i, p)),
+        );
+    }
+    let lengths: Vec<usize> = units.iter().map(|u| meta.max_output(u.1.len())).collect();
+    let mut hyps: Vec<Vec<u32>> = vec![Vec::new(); units.len()];
+    for idx in eval_batches(&lengths, 128, EVAL_TOKENS) {
+        let srcs: Vec<&[u32]> = idx.iter().map(|&u| units[u].1.as_slice()).collect();
         let max = meta.max_output(srcs.iter().map(|s| s.len()).max().unwrap_or(1));
-        let hyps = model.greedy_batch(&srcs, max)?;
-        for (&i, h) in idx.iter().zip(hyps) {
-            out[i] = meta.decode_target(&h);
+        for (&u, h) in idx.iter().zip(model.greedy_batch(&srcs, max)?) {
+            hyps[u] = h;
         }
     }
-    Ok(out)
+    // Units are in source order, so each source's pieces are consecutive.
+    let mut ids: Vec<Vec<u32>> = vec![Vec::new(); sources.len()];
+    for ((i, _), h) in units.iter().zip(hyps) {
+        ids[*i].extend(h);
+    }
+    Ok(ids.iter().map(|h| meta.decode_target(h)).collect())
 }
 
 /// Beam-search translations: per source, up to `nbest` `(score, text)`, best first (score:
-/// log p / len^alpha).
+/// log p / len^alpha). A source longer than `max_source` tokens is translated in pieces
+/// and gets one hypothesis: the pieces' best joined, scored by their mean score.
 pub fn translate_beam(
     model: &Seq2Seq<f32>,
     meta: &TranslateMeta,
     sources: &[String],
     beam: usize,
     nbest: usize,
+    max_source: usize,
 ) -> Result<Vec<Vec<(f64, String)>>> {
+    let search = |ids: &[u32], nbest: usize| {
+        model.beam_search(
+            ids,
+            beam,
+            meta.max_output(ids.len()),
+            meta.length_alpha,
+            nbest,
+        )
+    };
     sources
         .iter()
         .map(|s| {
-            let ids = meta.encode_source(s);
-            let hyps = model.beam_search(
-                &ids,
-                beam,
-                meta.max_output(ids.len()),
-                meta.length_alpha,
-                nbest,
-            )?;
-            Ok(hyps
-                .into_iter()
-                .map(|(sc, t)| (sc, meta.decode_target(&t)))
-                .collect())
+            let pieces = meta.source_pieces(s, max_source);
+            if let [ids] = pieces.as_slice() {
+                return Ok(search(ids, nbest)?
+                    .into_iter()
+                    .map(|(sc, t)| (sc, meta.decode_target(&t)))
+                    .collect());
+            }
+            let (mut score, mut out) = (0.0, Vec::new());
+            for ids in &pieces {
+                if let Some((sc, t)) = search(ids, 1)?.into_iter().next() {
+                    score += sc / pieces.len() as f64;
+                    out.extend(t);
+                }
+            }
+            Ok(vec![(score, meta.decode_target(&out))])
         })
         .collect()
 }
