@@ -50,6 +50,10 @@ pub struct MusicArgs {
     /// Evaluate every N steps, or every S seconds of training with `Ns` (`120s`)
     #[arg(long, default_value_t = MusicTrainConfig::default().eval_every)]
     pub eval_every: recurrent::train::EvalEvery,
+    /// The longest tune read, in characters (1 to 1000000): longer ones are left out, named.
+    /// A batch's memory grows with --batch x this (docs/reliability.md)
+    #[arg(long, value_parser = crate::common::length_flag, default_value_t = MusicTrainConfig::default().max_chars)]
+    pub max_chars: usize,
     /// Write the training tunes then the validation tunes to FILE (the PyTorch comparison's
     /// text), print the validation share of its characters, and exit
     #[arg(long, value_name = "FILE")]
@@ -102,6 +106,7 @@ pub fn run(args: &MusicArgs) -> Result<()> {
         split_seed: args.split_seed,
         min_count: 1,
         eval_every: args.eval_every,
+        max_chars: args.max_chars,
     };
     let out = args.common.out_dir("music");
     let req = args.common.request(&out, DEFAULT_LIMITS)?;

@@ -20,7 +20,8 @@ use recurrent::nn::{CrossEntropy, Reduction};
 use recurrent::optim::OptimSettings;
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
-use recurrent::text::bucket::bucket_batches;
+use recurrent::text::bucket::{bucket_batches, eval_batches, EVAL_TOKENS};
+use recurrent::text::limit::Oversize;
 use recurrent::text::{Tokenizer, Vocab};
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
@@ -55,7 +56,16 @@ pub struct MusicTrainConfig {
     pub min_count: usize,
     /// Evaluate every this many seconds of training.
     pub eval_every: EvalEvery,
+    /// The longest tune read, in characters: a tune is one sequence (the model learns its
+    /// form from the header to the end), so a longer one is left out, named, rather than
+    /// cut. A batch's memory is about `batch x max_chars x` the per-step cost
+    /// (docs/reliability.md).
+    pub max_chars: usize,
 }
+
+/// The default of `max_chars`: the Nottingham tunes are at most about 1,400 characters, and
+/// a batch of 16 of this length trains in about 1 GB.
+pub const MAX_CHARS: usize = 4000;
 
 impl Default for MusicTrainConfig {
     fn default() -> Self {
@@ -72,6 +82,7 @@ impl Default for MusicTrainConfig {
             split_seed: crate::music::corpus::SPLIT_SEED,
             min_count: 1,
             eval_every: EvalEvery::Seconds(60.0),
+            max_chars: MAX_CHARS,
         }
     }
 }
@@ -176,7 +187,7 @@ pub fn evaluate_tunes(
     let ce = CrossEntropy::new().reduction(Reduction::Sum);
     let lengths: Vec<usize> = tunes.iter().map(|t| t.ids.len()).collect();
     let (mut total, mut n, mut chars) = (0.0, 0, 0);
-    for idx in bucket_batches(&lengths, 16, None) {
+    for idx in eval_batches(&lengths, 16, EVAL_TOKENS) {
         let group: Vec<&PreparedTune> = idx.iter().map(|&i| &tunes[i]).collect();
         let (inputs, targets, mask, t) = batch_of(&group, pad);
         let (logits, _, _) = model.forward(&inputs, t, group.len(), None, None)?;
@@ -325,9 +336,35 @@ pub fn train_music(
             "--batch, --hidden, --layers and --embed must be at least 1".into(),
         ));
     }
+    if cfg.max_chars == 0 {
+        return Err(Error::Config("--max-chars must be at least 1".into()));
+    }
     let (tr, va, te) = crate::music::split_tunes(tunes, cfg.split_seed);
+    let mut long = Oversize::default();
+    let mut keep = |set: Vec<TuneRecord>| -> Vec<TuneRecord> {
+        set.into_iter()
+            .filter(|t| {
+                let n = t.text.chars().count();
+                !long.note(n, cfg.max_chars, || format!("{} line {}", t.file, t.line))
+            })
+            .collect()
+    };
+    let (tr, va, te) = (keep(tr), keep(va), keep(te));
+    if let Some(m) = long.message("tune(s)", "--max-chars", cfg.max_chars, "were left out") {
+        obs.message(&m);
+    }
     if tr.is_empty() {
-        return Err(Error::Input("no training tunes after the split".into()));
+        return Err(Error::Input(format!(
+            "no training tunes after the split{}",
+            if long.count > 0 {
+                format!(
+                    " and leaving out tunes longer than --max-chars {}",
+                    cfg.max_chars
+                )
+            } else {
+                String::new()
+            }
+        )));
     }
     let vocab = build_vocab(&tr, cfg.min_count)?;
     let train = prepare(&tr, &vocab)?;
