@@ -677,7 +677,11 @@ fn compare_configs(
         if sections && k == "train" {
             if let (Some(a), Some(b)) = (old.as_object(), v.as_object()) {
                 for (f, v) in b {
-                    let old = a.get(f).unwrap_or(&null);
+                    // A setting newer than the stored run (its config predates the key):
+                    // the run trained with what is now its default, so it is not a change.
+                    let Some(old) = a.get(f) else {
+                        continue;
+                    };
                     if old != v {
                         flags.push(format!(
                             "--{}: stored {}, given {}",
