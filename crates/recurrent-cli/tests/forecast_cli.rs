@@ -283,6 +283,7 @@ fn bad_csv_input_is_one_clear_error() {
         std::fs::write(&p, text).unwrap();
         p.to_str().unwrap().to_string()
     };
+    // A NaN is a missing value: with --fill none, an error naming its line and column.
     let nan = write("nan.csv", "d,v\n2020-01,1\n2020-02,NaN\n2020-03,3\n");
     fails(
         &[
@@ -290,12 +291,20 @@ fn bad_csv_input_is_one_clear_error() {
             "forecast",
             "--data",
             &nan,
+            "--fill",
+            "none",
             "--out",
             dir.join("r1").to_str().unwrap(),
         ],
-        &["nan.csv", "line 3", "column `v`", "not a finite number"],
+        &[
+            "nan.csv",
+            "line 3",
+            "column `v`",
+            "missing value",
+            "--fill none",
+        ],
     );
-    let txt = write("txt.csv", "d,v\n2020-01,1\n2020-02,n/a\n");
+    let txt = write("txt.csv", "d,v\n2020-01,1\n2020-02,ten\n");
     fails(
         &[
             "train",
@@ -305,7 +314,7 @@ fn bad_csv_input_is_one_clear_error() {
             "--out",
             dir.join("r2").to_str().unwrap(),
         ],
-        &["line 3", "`n/a` is not a number"],
+        &["line 3", "`ten` is not a number"],
     );
     let rag = write("rag.csv", "d,v\n2020-01,1\n2020-02\n");
     fails(

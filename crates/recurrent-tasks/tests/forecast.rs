@@ -90,26 +90,15 @@ fn csv_errors_name_line_and_column() {
     has(&e, &["line 3", "3 fields", "header has 2"]);
     let e = err("d,v\n2020-01,1\n2020-02,abc\n", &spec(&["v"]));
     has(&e, &["line 3", "column `v`", "`abc` is not a number"]);
-    let e = err("d,v\n2020-01,1\n2020-02,\n", &spec(&["v"]));
-    has(&e, &["line 3", "column `v`", "empty cell"]);
-    for bad in ["NaN", "nan", "inf", "-inf", "Infinity"] {
+    for bad in ["inf", "-inf", "Infinity"] {
         let e = err(
             &format!("d,v\n2020-01,1\n2020-02,{bad}\n2020-03,2\n"),
-            &spec(&["v"]),
-        );
-        has(
-            &e,
-            &["line 3", "column `v`", "not a finite number", "--fill"],
-        );
-        // --fill never excuses a NaN.
-        let e = err(
-            &format!("d,v\n2020-01,1\n2020-02,{bad}\n"),
             &SeriesSpec {
                 fill: Fill::Forward,
                 ..spec(&["v"])
             },
         );
-        has(&e, &["line 3", "not a finite number"]);
+        has(&e, &["line 3", "column `v`", "not a finite number"]);
     }
     // A value whose square overflows once trained on NaN and wrote `"std":[null]`.
     for big in ["1e308", "-1e200"] {
@@ -130,10 +119,15 @@ fn csv_errors_name_line_and_column() {
     let e = err("d,v\n2020-03,1\n2020-02,2\n2020-04,2\n", &spec(&["v"]));
     has(
         &e,
-        &["line 3", "column `d`", "does not follow 2020-03", "sort"],
+        &[
+            "line 3",
+            "column `d`",
+            "does not come after 2020-03",
+            "sort",
+        ],
     );
     let e = err("d,v\n2020-01-01,1\n2020-01,2\n", &spec(&["v"]));
-    has(&e, &["line 3", "mixes"]);
+    has(&e, &["line 3", "written differently"]);
     let e = err("d,v\n\"2020-01,1\n", &spec(&["v"]));
     has(&e, &["line 2", "not closed"]);
     has(&err("", &spec(&[])), &["empty"]);
@@ -195,6 +189,151 @@ fn missing_dates_are_interpolated_named_or_refused() {
             "--fill interpolate",
         ],
     );
+}
+
+fn read_with(text: &str, fill: Fill) -> (Series, Vec<String>) {
+    let mut notes = Vec::new();
+    let s = parse_series(
+        text,
+        Path::new("g.csv"),
+        &SeriesSpec {
+            fill,
+            ..spec(&["v"])
+        },
+        &mut |m| notes.push(m.to_string()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    (s, notes)
+}
+
+fn csv_of(dates: &[String], values: &[String]) -> String {
+    let mut t = String::from("d,v\n");
+    for (d, v) in dates.iter().zip(values) {
+        t.push_str(&format!("{d},{v}\n"));
+    }
+    t
+}
+
+#[test]
+fn empty_na_and_nan_cells_follow_fill() {
+    let text = "d,v\n2020-01,1\n2020-02,\n2020-03,NA\n2020-04,4\n2020-05,NaN\n";
+    let (s, notes) = read_with(text, Fill::Interpolate);
+    assert_eq!(s.values, vec![1.0, 2.0, 3.0, 4.0, 4.0]);
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    has(
+        &notes[0],
+        &["g.csv", "line 3", "column `v`", "interpolation"],
+    );
+    let (s, _) = read_with(text, Fill::Forward);
+    assert_eq!(s.values, vec![1.0, 1.0, 1.0, 4.0, 4.0]);
+    let e = err(
+        text,
+        &SeriesSpec {
+            fill: Fill::None,
+            ..spec(&["v"])
+        },
+    );
+    has(
+        &e,
+        &["line 3", "column `v`", "missing value", "--fill none"],
+    );
+    // A missing first value takes the first one given.
+    let (s, _) = read_with("d,v\n2020-01,\n2020-02,5\n2020-03,6\n", Fill::Interpolate);
+    assert_eq!(s.values, vec![5.0, 5.0, 6.0]);
+    has(
+        &err("d,v\n2020-01,\n2020-02,NA\n", &spec(&["v"])),
+        &["no value"],
+    );
+    // Past the first few, one summary line with the count.
+    let dates: Vec<String> = (0..40)
+        .map(|k| format!("{}-{:02}", 2000 + k / 12, k % 12 + 1))
+        .collect();
+    let values: Vec<String> = (0..40)
+        .map(|k| {
+            if k % 3 == 1 {
+                String::new()
+            } else {
+                k.to_string()
+            }
+        })
+        .collect();
+    let (s, notes) = read_with(&csv_of(&dates, &values), Fill::Interpolate);
+    assert_eq!(s.values[1], 1.0);
+    assert_eq!(notes.len(), 6, "{notes:?}");
+    has(&notes[5], &["13 missing values in all"]);
+}
+
+#[test]
+fn trading_days_step_over_weekends() {
+    // Four weeks of weekdays from Monday 2024-01-01, without Wednesday the 17th.
+    let mut dates = Vec::new();
+    let mut day = Date::parse("2024-01-01").unwrap();
+    for _ in 0..20 {
+        if day.to_string() != "2024-01-17" {
+            dates.push(day.to_string());
+        }
+        day = day.add(Freq::BusinessDays, 1);
+    }
+    let values: Vec<String> = (0..dates.len()).map(|k| (10 * k).to_string()).collect();
+    let (s, notes) = read_with(&csv_of(&dates, &values), Fill::Interpolate);
+    assert_eq!(s.freq, Some(Freq::BusinessDays));
+    assert_eq!(s.len(), 20, "only the weekday holiday is filled");
+    assert_eq!(notes.len(), 1);
+    has(&notes[0], &["2024-01-17"]);
+    // The last row is Friday 2024-01-26: the forecast's dates are trading days.
+    let next: Vec<String> = (1..=3)
+        .map(|k| s.date_after(k).unwrap().to_string())
+        .collect();
+    assert_eq!(next, ["2024-01-29", "2024-01-30", "2024-01-31"]);
+}
+
+#[test]
+fn times_quarters_years_and_weeks_are_dates() {
+    let half_hours: Vec<String> = (0..100)
+        .map(|k| {
+            format!(
+                "2000-06-{:02} {:02}:{:02}",
+                5 + k / 48,
+                k % 48 / 2,
+                30 * (k % 2)
+            )
+        })
+        .collect();
+    let values: Vec<String> = (0..100).map(|k| k.to_string()).collect();
+    let (s, _) = read_with(&csv_of(&half_hours, &values), Fill::Interpolate);
+    assert_eq!(s.freq, Some(Freq::Seconds(1800)));
+    assert_eq!(s.date_after(1).unwrap().to_string(), "2000-06-07 02:00");
+    let quarters: Vec<String> = (0..8)
+        .map(|k| format!("{}-Q{}", 1959 + k / 4, k % 4 + 1))
+        .collect();
+    let (s, _) = read_with(&csv_of(&quarters, &values), Fill::Interpolate);
+    assert_eq!(s.freq, Some(Freq::Months(3)));
+    assert_eq!(s.date_after(1).unwrap().to_string(), "1961-Q1");
+    let years: Vec<String> = (1821..1830).map(|y| y.to_string()).collect();
+    let (s, _) = read_with(&csv_of(&years, &values), Fill::Interpolate);
+    assert_eq!(s.freq, Some(Freq::Months(12)));
+    assert_eq!(s.date_after(1).unwrap().to_string(), "1830");
+    // A missing ISO week is filled; the weeks run across the year's end.
+    let weeks = ["2020-W51", "2020-W52", "2020-W53", "2021-W02", "2021-W03"].map(String::from);
+    let (s, notes) = read_with(&csv_of(&weeks, &values), Fill::Interpolate);
+    assert_eq!(s.freq, Some(Freq::Days(7)));
+    assert_eq!(s.len(), 6);
+    has(&notes[0], &["2021-W01"]);
+    // Irregular dates step by row, with one line that says so.
+    let odd = [
+        "2020-01-01",
+        "2020-01-02",
+        "2020-01-04",
+        "2020-01-05",
+        "2020-01-09",
+    ]
+    .map(String::from);
+    let odd_weeks = ["2020-01-01", "2020-01-08", "2020-01-16", "2020-01-22"].map(String::from);
+    let (s, notes) = read_with(&csv_of(&odd_weeks, &values), Fill::Interpolate);
+    assert_eq!((s.dates.clone(), s.freq, s.len()), (None, None, 4));
+    has(&notes[0], &["irregular", "steps by row"]);
+    let (s, _) = read_with(&csv_of(&odd, &values), Fill::Interpolate);
+    assert_eq!((s.freq, s.len()), (Some(Freq::Days(1)), 9));
 }
 
 #[test]

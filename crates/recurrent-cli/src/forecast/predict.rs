@@ -21,7 +21,7 @@ pub struct ForecastCmdArgs {
     /// Steps to forecast [default: the model's horizon]
     #[arg(long)]
     pub horizon: Option<usize>,
-    /// Missing dates [default: the policy the model was trained with]
+    /// Missing dates and cells [default: the policy the model was trained with]
     #[arg(long)]
     pub fill: Option<Fill>,
     /// Write the CSV here instead of stdout

@@ -27,7 +27,7 @@ pub struct ForecastArgs {
     /// Date column [default: the first column, if its first cell is a date]
     #[arg(long)]
     pub date_column: Option<String>,
-    /// Missing dates: interpolate (linear, each gap named on stderr), forward, or none (an error)
+    /// Missing dates and empty, NA or NaN cells: interpolate (linear, each named on stderr), forward, or none (an error)
     #[arg(long, default_value = "interpolate")]
     pub fill: Fill,
     /// Steps forecast from each origin

@@ -5,6 +5,7 @@
 //! beside the naive, seasonal-naive and drift baselines ([`report`], with the metrics and
 //! baselines in [`eval`]).
 
+pub mod calendar;
 pub mod config;
 pub mod eval;
 pub mod model;

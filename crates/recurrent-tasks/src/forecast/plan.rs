@@ -36,13 +36,7 @@ pub struct Plan {
 
 /// Calendar periods a detected season snaps to, by frequency.
 fn calendar(freq: Option<Freq>) -> Vec<usize> {
-    match freq {
-        Some(Freq::Days(1)) => vec![7, 365],
-        Some(Freq::Days(7)) => vec![52],
-        Some(Freq::Months(1)) => vec![12],
-        Some(Freq::Months(3)) => vec![4],
-        _ => vec![],
-    }
+    freq.map(|f| f.periods()).unwrap_or_default()
 }
 
 /// Resolves the split, lookback, season and windows for `series` under `cfg`, with the

@@ -7,180 +7,48 @@
 //! column and what to do:
 //! - a `--column` or `--date-column` that is not in the header (the error lists the header);
 //! - a row with more or fewer fields than the header (ragged);
-//! - a cell that is empty or not a number;
-//! - a NaN or infinite value: always an error, whatever `--fill` says (a NaN in the data is
-//!   a fault of the data, not a missing date);
-//! - a date that does not parse, or dates that do not increase at one frequency.
+//! - a cell that is not a number, or an infinite one;
+//! - a date that does not parse, dates written in two forms, or dates that do not increase.
 //!
-//! Missing dates (a daily series without 1984-12-31) are the one thing [`Fill`] repairs:
-//! `interpolate` (the default) inserts the missing rows by linear interpolation between the
-//! neighbours, `forward` repeats the previous row, `none` makes a gap an error. Each gap
-//! filled is reported through the `notice` callback (the CLI prints it on stderr).
+//! Missing values are what [`Fill`] repairs: a missing date (a daily series without
+//! 1984-12-31; a trading-day series without a weekday holiday) and a cell that is empty,
+//! `NA`, `N/A`, `null` or `NaN`. `interpolate` (the default) draws a straight line between
+//! the neighbouring values of the column, `forward` repeats the previous one (a missing
+//! first value takes the first one given, in both), `none` makes each an error naming its
+//! line and column. Each repair is reported through the `notice` callback (the CLI prints it
+//! on stderr): the first few by name, then one line with the count.
+//!
+//! Dates are read in every form of [`super::calendar`]. A series whose dates increase but
+//! not by whole steps of one spacing (or whose gaps would add more rows than it has) is
+//! irregular: it steps by row, without dates, and a notice says so.
 
-use recurrent::calendar;
 use recurrent::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// A calendar date (proleptic Gregorian). `day` is None for monthly dates written `YYYY-MM`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Date {
-    /// Year.
-    pub year: i32,
-    /// Month, 1..=12.
-    pub month: u32,
-    /// Day of the month, or None for a `YYYY-MM` date.
-    pub day: Option<u32>,
-}
+pub use super::calendar::{infer_freq, Date, Freq, Written};
 
-impl Date {
-    /// Parses `YYYY-MM`, `YYYY-MM-DD` (or with `/` separators). None if it is not a date.
-    pub fn parse(s: &str) -> Option<Date> {
-        let s = s.trim();
-        let parts: Vec<&str> = s.split(['-', '/']).collect();
-        let num = |p: &str| -> Option<i64> {
-            (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| p.parse().ok())
-                .flatten()
-        };
-        if parts.len() < 2 || parts.len() > 3 || parts[0].len() != 4 {
-            return None;
-        }
-        let year = num(parts[0])? as i32;
-        let month = num(parts[1])? as u32;
-        if !(1..=12).contains(&month) {
-            return None;
-        }
-        let day = match parts.get(2) {
-            Some(d) => {
-                let d = num(d)? as u32;
-                if d == 0 || d > days_in_month(year, month) {
-                    return None;
-                }
-                Some(d)
-            }
-            None => None,
-        };
-        Some(Date { year, month, day })
-    }
-
-    /// Days since 1970-01-01; a monthly date counts as its first day.
-    pub fn days(&self) -> i64 {
-        calendar::days_from_civil(self.year as i64, self.month, self.day.unwrap_or(1))
-    }
-
-    /// The date `days` after 1970-01-01.
-    pub fn from_days(days: i64) -> Date {
-        let (year, month, day) = calendar::civil_from_days(days);
-        Date {
-            year: year as i32,
-            month,
-            day: Some(day),
-        }
-    }
-
-    /// Months since year 0 (for monthly arithmetic).
-    fn month_index(&self) -> i64 {
-        self.year as i64 * 12 + self.month as i64 - 1
-    }
-
-    /// The date `k` steps of `freq` later. Monthly steps keep the day of the month, clamped
-    /// to the month's length.
-    pub fn add(&self, freq: Freq, k: i64) -> Date {
-        match freq {
-            Freq::Days(n) => {
-                let mut d = Date::from_days(self.days() + k * n as i64);
-                if self.day.is_none() {
-                    d.day = None;
-                }
-                d
-            }
-            Freq::Months(n) => {
-                let mi = self.month_index() + k * n as i64;
-                let (year, month) = (mi.div_euclid(12) as i32, (mi.rem_euclid(12) + 1) as u32);
-                Date {
-                    year,
-                    month,
-                    day: self.day.map(|d| d.min(days_in_month(year, month))),
-                }
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for Date {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.day {
-            Some(d) => write!(f, "{:04}-{:02}-{:02}", self.year, self.month, d),
-            None => write!(f, "{:04}-{:02}", self.year, self.month),
-        }
-    }
-}
-
-fn days_in_month(y: i32, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
-}
-
-/// The spacing of a dated series.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Freq {
-    /// Every n days (1 daily, 7 weekly).
-    Days(u32),
-    /// Every n months (1 monthly, 3 quarterly, 12 yearly).
-    Months(u32),
-}
-
-impl Freq {
-    /// Steps of this frequency from `a` to `b`, if `b` lies a whole number of steps after
-    /// (or before) `a`.
-    pub fn steps_between(&self, a: &Date, b: &Date) -> Option<i64> {
-        match *self {
-            Freq::Days(n) => {
-                let d = b.days() - a.days();
-                (d % n as i64 == 0).then_some(d / n as i64)
-            }
-            Freq::Months(n) => {
-                if a.day.is_some() && a.day != b.day {
-                    return None;
-                }
-                let d = b.month_index() - a.month_index();
-                (d % n as i64 == 0).then_some(d / n as i64)
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for Freq {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            Freq::Days(1) => write!(f, "daily"),
-            Freq::Days(7) => write!(f, "weekly"),
-            Freq::Days(n) => write!(f, "every {n} days"),
-            Freq::Months(1) => write!(f, "monthly"),
-            Freq::Months(3) => write!(f, "quarterly"),
-            Freq::Months(12) => write!(f, "yearly"),
-            Freq::Months(n) => write!(f, "every {n} months"),
-        }
-    }
-}
-
-/// What to do about missing dates (never about NaN cells, which are always errors).
+/// What to do about missing values: missing dates and empty, `NA` or `NaN` cells.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fill {
-    /// Insert the missing rows, linearly interpolated between their neighbours.
+    /// A straight line between the neighbouring values.
     #[default]
     Interpolate,
-    /// Insert the missing rows as copies of the row before the gap.
+    /// The previous value repeated.
     Forward,
-    /// A missing date is an error.
+    /// A missing value is an error.
     None,
+}
+
+impl Fill {
+    /// How a repair was made, for notices.
+    fn how(&self) -> &'static str {
+        match self {
+            Fill::Forward => "repeating the previous value",
+            _ => "linear interpolation",
+        }
+    }
 }
 
 impl std::str::FromStr for Fill {
@@ -382,18 +250,35 @@ pub fn parse_series(
         freq: None,
         filled: Vec::new(),
     };
-    let Some(d) = date_idx else {
-        return Ok(series);
-    };
-    let dates = read_dates(&rows, d, &header[d], path)?;
-    series.date_column = Some(header[d].clone());
-    match infer_freq(&dates) {
-        None => series.dates = Some(dates),
-        Some(freq) => {
-            let lines: Vec<usize> = rows.iter().map(|(n, _)| *n).collect();
-            fill_gaps(&mut series, dates, freq, &lines, spec.fill, path, notice)?;
+    let file_lines: Vec<usize> = rows.iter().map(|(n, _)| *n).collect();
+    let mut lines: Vec<Option<usize>> = file_lines.iter().map(|&l| Some(l)).collect();
+    if let Some(d) = date_idx {
+        let dates = read_dates(&rows, d, &header[d], path)?;
+        series.date_column = Some(header[d].clone());
+        match infer_freq(&dates) {
+            None => series.dates = Some(dates),
+            Some(freq) => {
+                lines = fill_gaps(
+                    &mut series,
+                    dates,
+                    freq,
+                    &file_lines,
+                    spec.fill,
+                    path,
+                    notice,
+                )?;
+            }
         }
     }
+    let line = |i: usize| lines.get(i).copied().flatten();
+    fill_missing(
+        &mut series.values,
+        &series.columns,
+        spec.fill,
+        &line,
+        path,
+        notice,
+    )?;
     Ok(series)
 }
 
@@ -459,7 +344,8 @@ fn read_table(text: &str, path: &Path) -> Result<(Vec<String>, Vec<(usize, Vec<S
 /// times any row count a file can hold stays finite (1e308 once trained on NaN).
 pub const MAX_VALUE: f64 = 1e150;
 
-/// The value columns `value_idx` of every row, row-major; each cell a finite number.
+/// The value columns `value_idx` of every row, row-major; a missing cell is NaN (filled
+/// later by [`fill_missing`]), every other cell a finite number.
 fn read_values(
     rows: &[(usize, Vec<String>)],
     header: &[String],
@@ -471,31 +357,28 @@ fn read_values(
         for &j in value_idx {
             let cell = f[j].trim();
             let at = || format!("line {n}, column `{}`", header[j]);
-            if cell.is_empty() {
-                return Err(Error::format(
-                    path,
-                    format!("{}: empty cell: every row needs a number here (remove the row, or fill it in)", at()),
-                ));
+            if is_missing(cell) {
+                values.push(f64::NAN);
+                continue;
             }
             let v: f64 = cell
                 .parse()
                 .map_err(|_| Error::format(path, format!("{}: `{cell}` is not a number", at())))?;
-            if v.is_finite() && v.abs() > MAX_VALUE {
+            if v.is_infinite() {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "{}: {cell} is not a finite number: remove or repair the row",
+                        at()
+                    ),
+                ));
+            }
+            if v.abs() > MAX_VALUE {
                 return Err(Error::format(
                     path,
                     format!(
                         "{}: {cell} is too large: values up to {MAX_VALUE:e} in magnitude are read \
                          (the scaler squares them); rescale the column (e.g. divide by a power of ten)",
-                        at()
-                    ),
-                ));
-            }
-            if !v.is_finite() {
-                return Err(Error::format(
-                    path,
-                    format!(
-                        "{}: {cell} is not a finite number; NaN and infinite values are always errors \
-                         (--fill only covers missing dates): remove or repair the row",
                         at()
                     ),
                 ));
@@ -506,44 +389,141 @@ fn read_values(
     Ok(values)
 }
 
-/// The date column `d` (named `dname`) of every row, all of one form.
+/// Whether a cell stands for a missing value.
+fn is_missing(cell: &str) -> bool {
+    cell.is_empty()
+        || ["na", "n/a", "nan", "null", "none", "?"]
+            .iter()
+            .any(|m| cell.eq_ignore_ascii_case(m))
+}
+
+/// How many repairs are named one by one before a summary line.
+const NAMED_REPAIRS: usize = 5;
+
+/// Fills the NaN cells of `values` ([rows, width]) by `fill`. `line(i)` is the file line of
+/// row i (None for a row inserted for a missing date, whose repair was already reported).
+fn fill_missing(
+    values: &mut [f64],
+    columns: &[String],
+    fill: Fill,
+    line: &dyn Fn(usize) -> Option<usize>,
+    path: &Path,
+    notice: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let width = columns.len();
+    let rows = values.len() / width.max(1);
+    let mut named = 0usize;
+    let mut cells = 0usize;
+    for j in 0..width {
+        let at = |i: usize| values[i * width + j];
+        let known: Vec<usize> = (0..rows).filter(|&i| !at(i).is_nan()).collect();
+        let Some(&first) = known.first() else {
+            return Err(Error::format(
+                path,
+                format!(
+                    "column `{}` has no value: every cell is empty or missing",
+                    columns[j]
+                ),
+            ));
+        };
+        let missing: Vec<usize> = (0..rows).filter(|&i| at(i).is_nan()).collect();
+        for &i in &missing {
+            let Some(l) = line(i) else { continue };
+            if fill == Fill::None {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "line {l}, column `{}`: missing value (--fill none); use --fill interpolate \
+                         or --fill forward to fill it, or repair the cell",
+                        columns[j]
+                    ),
+                ));
+            }
+            cells += 1;
+            if named < NAMED_REPAIRS {
+                named += 1;
+                notice(&format!(
+                    "{}: line {l}, column `{}`: missing value filled by {}",
+                    path.display(),
+                    columns[j],
+                    fill.how()
+                ));
+            }
+        }
+        // Between known rows a and b: a straight line, or a's value; before the first known
+        // row, its value.
+        let mut prev: Option<usize> = None;
+        for &k in &known {
+            let from = prev.map_or(0, |p| p + 1);
+            for i in from..k {
+                values[i * width + j] = match (prev, fill) {
+                    (None, _) => values[first * width + j],
+                    (Some(p), Fill::Forward) => values[p * width + j],
+                    (Some(p), _) => {
+                        let (a, b) = (values[p * width + j], values[k * width + j]);
+                        a + (b - a) * (i - p) as f64 / (k - p) as f64
+                    }
+                };
+            }
+            prev = Some(k);
+        }
+        if let Some(p) = prev {
+            for i in p + 1..rows {
+                values[i * width + j] = values[p * width + j];
+            }
+        }
+    }
+    if cells > named {
+        notice(&format!(
+            "{}: {cells} missing values in all filled by {}",
+            path.display(),
+            fill.how()
+        ));
+    }
+    Ok(())
+}
+
+/// The date column `d` (named `dname`) of every row, all written one way.
 fn read_dates(
     rows: &[(usize, Vec<String>)],
     d: usize,
     dname: &str,
     path: &Path,
 ) -> Result<Vec<Date>> {
+    let kind = |w: Written| std::mem::discriminant(&w);
     let mut dates = Vec::with_capacity(rows.len());
     for (n, f) in rows {
         let date = Date::parse(&f[d]).ok_or_else(|| {
             Error::format(
                 path,
                 format!(
-                    "line {n}, column `{dname}`: `{}` is not a date (YYYY-MM or YYYY-MM-DD); \
-                     repair the cell, or name another --date-column",
+                    "line {n}, column `{dname}`: `{}` is not a date (YYYY, YYYY-Qn, YYYY-MM, YYYY-Www, \
+                     YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]); repair the cell, or name another --date-column",
                     f[d].trim()
                 ),
             )
         })?;
-        if dates
-            .first()
-            .is_some_and(|d0: &Date| d0.day.is_some() != date.day.is_some())
-        {
-            return Err(Error::format(
-                path,
-                format!(
-                    "line {n}, column `{dname}`: `{}` mixes YYYY-MM and YYYY-MM-DD dates",
-                    f[d].trim()
-                ),
-            ));
+        if let Some(d0) = dates.first() {
+            let d0: &Date = d0;
+            if kind(d0.written()) != kind(date.written()) {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "line {n}, column `{dname}`: `{}` is written differently from the first date ({d0}): \
+                         write every date one way",
+                        f[d].trim()
+                    ),
+                ));
+            }
         }
         dates.push(date);
     }
     Ok(dates)
 }
 
-/// Sets the series' dates at frequency `freq`, inserting the missing ones (and their
-/// values) by the policy `fill`. `lines[i]` is row i's line in the file.
+/// Sets the series' dates at frequency `freq`, inserting a row of missing values for each
+/// missing date (filled afterwards with the cells, by `fill`). `lines[i]` is row i's line in
+/// the file. A series that is irregular at `freq` keeps no dates and steps by row.
 #[allow(clippy::too_many_arguments)]
 fn fill_gaps(
     series: &mut Series,
@@ -553,106 +533,93 @@ fn fill_gaps(
     fill: Fill,
     path: &Path,
     notice: &mut dyn FnMut(&str),
-) -> Result<()> {
+) -> Result<Vec<Option<usize>>> {
     let dname = series.date_column.clone().unwrap_or_default();
     let width = series.columns.len();
+    let mut steps = Vec::with_capacity(dates.len());
+    let mut irregular = false;
+    for i in 1..dates.len() {
+        let (prev, cur) = (&dates[i - 1], &dates[i]);
+        if cur <= prev {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line {}, column `{dname}`: {cur} does not come after {prev}: \
+                     sort the file by date, or remove the repeated row",
+                    lines[i]
+                ),
+            ));
+        }
+        match freq.steps_between(prev, cur).filter(|&k| k >= 1) {
+            Some(k) => steps.push(k),
+            None => irregular = true,
+        }
+    }
+    let inserted: i64 = steps.iter().map(|k| k - 1).sum();
+    if irregular || inserted > dates.len() as i64 {
+        notice(&format!(
+            "{}: the dates in `{dname}` are irregular (not whole {freq} steps, or more gaps than rows): \
+             the series steps by row, and forecasts are numbered by step",
+            path.display()
+        ));
+        return Ok(lines.iter().map(|&l| Some(l)).collect());
+    }
     let values = std::mem::take(&mut series.values);
     let mut out_vals = Vec::with_capacity(values.len());
     let mut out_dates = Vec::with_capacity(dates.len());
+    let mut out_lines = Vec::with_capacity(dates.len());
     let mut filled = Vec::new();
+    let mut gaps = 0usize;
     for i in 0..dates.len() {
-        if i > 0 {
-            let (prev, cur) = (&dates[i - 1], &dates[i]);
-            let k = freq.steps_between(prev, cur).filter(|&k| k >= 1).ok_or_else(|| {
-                Error::format(
+        if i > 0 && steps[i - 1] > 1 {
+            let (prev, cur, k) = (&dates[i - 1], &dates[i], steps[i - 1]);
+            let (first, last) = (prev.add(freq, 1), prev.add(freq, k - 1));
+            let what = if k == 2 {
+                format!("{first}")
+            } else {
+                format!("{first} .. {last} ({} dates)", k - 1)
+            };
+            if fill == Fill::None {
+                return Err(Error::format(
                     path,
                     format!(
-                        "line {}, column `{dname}`: {cur} does not follow {prev} at the series' {freq} frequency \
-                         (dates must increase by whole steps): sort the file or remove the row",
+                        "line {}: missing date {what} before {cur} (--fill none); \
+                         use --fill interpolate or --fill forward to fill gaps",
                         lines[i]
                     ),
-                )
-            })?;
-            if k > 1 {
-                let first = prev.add(freq, 1);
-                let last = prev.add(freq, k - 1);
-                let what = if k == 2 {
-                    format!("{first}")
-                } else {
-                    format!("{first} .. {last} ({} dates)", k - 1)
-                };
-                if fill == Fill::None {
-                    return Err(Error::format(
-                        path,
-                        format!(
-                            "line {}: missing date {what} before {cur} (--fill none); \
-                             use --fill interpolate or --fill forward to fill gaps",
-                            lines[i]
-                        ),
-                    ));
-                }
+                ));
+            }
+            gaps += 1;
+            if gaps <= NAMED_REPAIRS {
                 notice(&format!(
                     "{}: missing date {what} before line {}: filled by {}",
                     path.display(),
                     lines[i],
-                    if fill == Fill::Forward {
-                        "repeating the previous row"
-                    } else {
-                        "linear interpolation"
-                    }
+                    fill.how()
                 ));
-                for s in 1..k {
-                    filled.push(out_dates.len());
-                    out_dates.push(prev.add(freq, s));
-                    let a = &values[(i - 1) * width..i * width];
-                    let b = &values[i * width..(i + 1) * width];
-                    let frac = s as f64 / k as f64;
-                    for j in 0..width {
-                        out_vals.push(if fill == Fill::Forward {
-                            a[j]
-                        } else {
-                            a[j] + (b[j] - a[j]) * frac
-                        });
-                    }
-                }
+            }
+            for s in 1..k {
+                filled.push(out_dates.len());
+                out_dates.push(prev.add(freq, s));
+                out_lines.push(None);
+                out_vals.extend(std::iter::repeat_n(f64::NAN, width));
             }
         }
         out_dates.push(dates[i]);
+        out_lines.push(Some(lines[i]));
         out_vals.extend_from_slice(&values[i * width..(i + 1) * width]);
+    }
+    if gaps > NAMED_REPAIRS {
+        notice(&format!(
+            "{}: {gaps} gaps in the dates in all ({} rows), filled by {}",
+            path.display(),
+            filled.len(),
+            fill.how()
+        ));
     }
     series.values = out_vals;
     series.dates = Some(out_dates);
     series.freq = Some(freq);
     series.filled = filled;
-    Ok(())
-}
-
-/// The most common spacing between consecutive dates: months when every date falls on the
-/// same day of the month (or has no day), days otherwise. None for fewer than two dates.
-fn infer_freq(dates: &[Date]) -> Option<Freq> {
-    if dates.len() < 2 {
-        return None;
-    }
-    let monthly = dates.iter().all(|d| d.day == dates[0].day);
-    let mut counts: std::collections::BTreeMap<i64, usize> = Default::default();
-    for w in dates.windows(2) {
-        let d = if monthly {
-            w[1].month_index() - w[0].month_index()
-        } else {
-            w[1].days() - w[0].days()
-        };
-        if d > 0 {
-            *counts.entry(d).or_default() += 1;
-        }
-    }
-    // The most common positive step; ties go to the smaller one.
-    let (&step, _) = counts
-        .iter()
-        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))?;
-    let step = u32::try_from(step).ok()?;
-    Some(if monthly {
-        Freq::Months(step)
-    } else {
-        Freq::Days(step)
-    })
+    Ok(out_lines)
 }
