@@ -117,7 +117,7 @@ fn train_then_forecast_continues_the_dates() {
     let csv = std::fs::read_to_string(out.join("test_forecasts.csv")).unwrap();
     assert_eq!(
         csv.lines().next().unwrap(),
-        "row,date,step,actual,model,naive,seasonal_naive,drift"
+        "row,date,step,actual,model,lower,upper,rnn,naive,seasonal_naive,drift,ets,mstl,theta"
     );
     assert_eq!(csv.lines().count(), 4, "{csv}");
     // The series ends on 2019-04-30: the forecast starts on 2019-05-01.
@@ -132,7 +132,7 @@ fn train_then_forecast_continues_the_dates() {
         png.to_str().unwrap(),
     ]);
     let lines: Vec<&str> = fc.lines().collect();
-    assert_eq!(lines[0], "date,forecast,lower,upper");
+    assert_eq!(lines[0], "date,forecast,lower,upper,lower_95,upper_95");
     assert_eq!(lines.len(), 4, "{fc}");
     assert!(lines[1].starts_with("2019-05-01,"), "{fc}");
     assert!(lines[3].starts_with("2019-05-03,"), "{fc}");
@@ -269,7 +269,7 @@ fn json_summary_and_step_column_without_dates() {
         png.to_str().unwrap(),
     ]);
     let lines: Vec<&str> = fc.lines().collect();
-    assert_eq!(lines[0], "step,forecast,lower,upper");
+    assert_eq!(lines[0], "step,forecast,lower,upper,lower_95,upper_95");
     assert_eq!(lines.len(), 6);
     assert!(lines[5].starts_with("5,"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -370,6 +370,8 @@ fn bad_csv_input_is_one_clear_error() {
             &short,
             "--horizon",
             "3",
+            "--lookback",
+            "8",
             "--out",
             dir.join("r6").to_str().unwrap(),
         ],

@@ -764,3 +764,82 @@ fn scaler_refuses_values_it_cannot_square() {
     let s = Scaler::fit(Scale::Standard, &[1e150, -1e150, 1e150], 1, 3, &cols).unwrap();
     assert!(s.std[0].is_finite() && s.mean[0].is_finite());
 }
+
+/// The checkpoint `forecast` uses is refit on every row (CONVENTIONS.md, Data): the held-out
+/// rows that scored the recipe also train it, for the same number of epochs as the
+/// held-out run's best checkpoint.
+#[test]
+fn the_forecasting_checkpoint_is_refit_on_every_row() {
+    let cfg = ForecastTrainConfig {
+        horizon: 6,
+        lookback: Some(12),
+        test: Some(12),
+        val: Some(12),
+        hidden: 8,
+        patience: 0,
+        ..Default::default()
+    };
+    let d = tmp("refit");
+    let series = sine(120);
+    let s = train_forecast(
+        &cfg,
+        &series,
+        Fill::Interpolate,
+        &TrainRequest::new(&d).steps(30),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert!(s.test.is_some());
+    let r = s.refit.expect("a refit with test rows");
+    let best = recurrent::checkpoint::read(d.join("best.safetensors")).unwrap();
+    let best_step: f64 = best.metadata["step"].parse().unwrap();
+    // Windows: 120 - 12 - 6 + 1 on every row, against 96 - 12 - 6 + 1 held out.
+    assert_eq!(r.train_windows, 103);
+    assert_eq!(r.steps, (best_step * 103.0 / 79.0).ceil() as u64);
+    let path = recurrent_tasks::forecast::forecast_checkpoint(&d).unwrap();
+    assert_eq!(path, d.join("refit").join("best.safetensors"));
+    let f = load_forecaster(&path).unwrap();
+    let y = series.target();
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    assert!(
+        (f.meta.scaler.mean[0] - mean).abs() < 1e-9,
+        "the refit's scaler saw every row: {} vs {mean}",
+        f.meta.scaler.mean[0]
+    );
+    let held = load_forecaster(&d.join("best.safetensors")).unwrap();
+    let fit_mean = y[..96].iter().sum::<f64>() / 96.0;
+    assert!((held.meta.scaler.mean[0] - fit_mean).abs() < 1e-9);
+    // Resuming the finished run changes nothing, refit included.
+    let before = weights(&d.join("refit"), "best.safetensors");
+    let again = train_forecast(
+        &cfg,
+        &series,
+        Fill::Interpolate,
+        &TrainRequest {
+            resume: true,
+            ..TrainRequest::new(&d).steps(30)
+        },
+        &mut Quiet,
+    )
+    .unwrap();
+    assert!(again.already_complete);
+    assert_eq!(weights(&d.join("refit"), "best.safetensors"), before);
+    // --test 0: no held-out report and no refit; the run itself is the forecaster.
+    let d0 = tmp("refit-none");
+    let s0 = train_forecast(
+        &ForecastTrainConfig {
+            test: Some(0),
+            ..cfg.clone()
+        },
+        &series,
+        Fill::Interpolate,
+        &TrainRequest::new(&d0).steps(5),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert!(s0.refit.is_none() && s0.test.is_none());
+    assert_eq!(
+        recurrent_tasks::forecast::forecast_checkpoint(&d0).unwrap(),
+        d0.join("best.safetensors")
+    );
+}

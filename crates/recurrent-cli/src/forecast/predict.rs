@@ -1,18 +1,18 @@
 //! `recurrent forecast`: the next H values after a CSV series, from a trained forecaster, as
-//! CSV (`date` or `step`, `forecast`, `lower`, `upper`) and a PNG of history and forecast.
+//! CSV (`date` or `step`, `forecast`, the 80% interval `lower`, `upper` and the 95% one
+//! `lower_95`, `upper_95`) and a PNG of history and forecast.
 
 use crate::common::print_json;
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::train::run::resolve_checkpoint;
 use recurrent_tasks::forecast::series::{read_series, Fill, SeriesSpec};
-use recurrent_tasks::forecast::{load_forecaster, FutureForecast};
+use recurrent_tasks::forecast::{forecast_checkpoint, load_forecaster, FutureForecast};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct ForecastCmdArgs {
-    /// A checkpoint file, or a run directory (its best checkpoint)
+    /// A checkpoint file, or a run directory (its refit on every row, else its best checkpoint)
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// CSV file with the columns the model was trained on; the forecast starts after its last row
@@ -36,7 +36,7 @@ pub struct ForecastCmdArgs {
 }
 
 pub fn run(a: &ForecastCmdArgs) -> Result<()> {
-    let path = resolve_checkpoint(&a.checkpoint)?;
+    let path = forecast_checkpoint(&a.checkpoint)?;
     let f = crate::common::load_for("forecast", &["forecast"], &path, load_forecaster)?;
     let spec = SeriesSpec {
         columns: f.meta.columns.clone(),
@@ -94,6 +94,9 @@ pub fn to_csv(fc: &FutureForecast) -> String {
     if fc.lower.is_some() {
         s.push_str(",lower,upper");
     }
+    if fc.lower_95.is_some() {
+        s.push_str(",lower_95,upper_95");
+    }
     s.push('\n');
     for (i, v) in fc.values.iter().enumerate() {
         match &fc.dates {
@@ -102,6 +105,9 @@ pub fn to_csv(fc: &FutureForecast) -> String {
         }
         s.push_str(&format!(",{v}"));
         if let (Some(lo), Some(hi)) = (&fc.lower, &fc.upper) {
+            s.push_str(&format!(",{},{}", lo[i], hi[i]));
+        }
+        if let (Some(lo), Some(hi)) = (&fc.lower_95, &fc.upper_95) {
             s.push_str(&format!(",{},{}", lo[i], hi[i]));
         }
         s.push('\n');
@@ -126,18 +132,25 @@ fn draw(path: &Path, y: &[f64], fc: &FutureForecast, name: &str) -> Result<()> {
                 .collect(),
         },
     ];
-    let bands: Vec<plot::Band> = match (&fc.lower, &fc.upper) {
-        (Some(lo), Some(hi)) => vec![plot::Band {
-            name: "95% interval".into(),
+    let band = |name: &str, lo: &Option<Vec<f64>>, hi: &Option<Vec<f64>>| {
+        let (lo, hi) = (lo.as_ref()?, hi.as_ref()?);
+        Some(plot::Band {
+            name: name.into(),
             points: lo
                 .iter()
                 .zip(hi)
                 .enumerate()
                 .map(|(i, (l, h))| (at(i), *l, *h))
                 .collect(),
-        }],
-        _ => Vec::new(),
+        })
     };
+    let bands: Vec<plot::Band> = [
+        band("95% interval", &fc.lower_95, &fc.upper_95),
+        band("80% interval", &fc.lower, &fc.upper),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     plot::chart_with_bands(
         path,
         &plot::Chart {

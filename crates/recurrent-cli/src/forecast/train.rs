@@ -8,7 +8,7 @@ use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::train::{EvalInfo, Observer, StepInfo};
-use recurrent_tasks::forecast::eval::Baseline;
+use recurrent_tasks::forecast::classical::Method;
 use recurrent_tasks::forecast::series::{read_series, Fill, SeriesSpec};
 use recurrent_tasks::forecast::{
     train_forecast, ForecastSummary, ForecastTrainConfig, TestReport, DEFAULT_LIMITS,
@@ -175,26 +175,28 @@ pub fn run(a: &ForecastArgs) -> Result<()> {
 }
 
 fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {
-    let mut s = String::from("row,date,step,actual,model");
-    for b in Baseline::ALL {
+    let mut s = String::from("row,date,step,actual,model,lower,upper,rnn");
+    for m in Method::ALL {
         s.push(',');
-        s.push_str(b.name());
+        s.push_str(m.name());
     }
     s.push('\n');
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     for p in &t.points {
         s.push_str(&format!(
-            "{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{}",
             p.row,
             p.date.as_deref().unwrap_or(""),
             p.step,
             p.actual,
-            p.model
+            p.model,
+            opt(p.lower),
+            opt(p.upper),
+            p.rnn
         ));
         for b in &p.baselines {
             s.push(',');
-            if let Some(v) = b {
-                s.push_str(&v.to_string());
-            }
+            s.push_str(&opt(*b));
         }
         s.push('\n');
     }
@@ -223,6 +225,11 @@ fn draw_test_plot(path: &Path, y: &[f64], t: &TestReport, name: &str) -> Result<
             points: t.points.iter().map(|p| (p.row as f64, p.model)).collect(),
         },
     ];
+    let series: Vec<plot::Series> = series
+        .into_iter()
+        .chain(baseline_series(t, Method::SeasonalNaive))
+        .chain(baseline_series(t, Method::Ets))
+        .collect();
     plot::line_chart(
         path,
         &plot::Chart {
@@ -233,6 +240,20 @@ fn draw_test_plot(path: &Path, y: &[f64], t: &TestReport, name: &str) -> Result<
         },
         &series,
     )
+}
+
+/// A classical method's test forecasts as a plot series (None where it has none).
+fn baseline_series(t: &TestReport, m: Method) -> Option<plot::Series> {
+    let k = Method::ALL.iter().position(|x| *x == m)?;
+    let points: Option<Vec<(f64, f64)>> = t
+        .points
+        .iter()
+        .map(|p| p.baselines[k].map(|v| (p.row as f64, v)))
+        .collect();
+    Some(plot::Series {
+        name: m.name().into(),
+        points: points?,
+    })
 }
 
 /// The metrics table, one row per forecaster.
@@ -295,10 +316,22 @@ fn report(s: &ForecastSummary, plot: Option<&Path>, json: bool) -> Result<()> {
                 s.test_rows
             );
             crate::common::write_stdout(&table(t));
+            if let Some(c) = t.coverage_80 {
+                say!("80% interval: covers {:.0}% of the test points", 100.0 * c);
+            }
         }
         None => say!("--test 0: no test metrics"),
     }
-    say!("best checkpoint: {}/best.safetensors", s.out.display());
+    match &s.refit {
+        Some(r) => say!(
+            "refit on every row: {} steps ({:.1} s); `forecast --checkpoint {}` uses {}/best.safetensors",
+            r.steps,
+            r.train_s,
+            s.out.display(),
+            r.out.display()
+        ),
+        None => say!("best checkpoint: {}/best.safetensors", s.out.display()),
+    }
     if let Some(p) = plot {
         say!("plot: {}", p.display());
     }

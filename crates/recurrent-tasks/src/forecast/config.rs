@@ -68,7 +68,8 @@ from_str_enum!(TargetKind, "--target", "level" => TargetKind::Level, "delta" => 
 pub struct ForecastTrainConfig {
     /// H: steps forecast from each origin.
     pub horizon: usize,
-    /// L: rows each forecast reads. None: clamp(2 * season, 12, 48), 24 without a season.
+    /// L: rows each forecast reads. None: clamp(2 * season, 12, 48), 24 without a season,
+    /// at most half of the training rows that leave a target.
     pub lookback: Option<usize>,
     /// Rows held out at the end for the reported metrics. None: the horizon. 0: none.
     pub test: Option<usize>,
@@ -158,9 +159,10 @@ impl ForecastTrainConfig {
 }
 
 /// The default limits of `train forecast`: early stopping ends most runs; these bound the
-/// rest within the 4 minutes a default forecasting run may take on 2 cores.
+/// rest within the 4 minutes a default forecasting run may take on 2 cores (the held-out
+/// run and the refit on every row are each bounded by the time budget).
 pub const DEFAULT_LIMITS: Limits = Limits {
-    time_budget: Some(200.0),
+    time_budget: Some(110.0),
     steps: None,
     epochs: Some(500.0),
 };

@@ -6,6 +6,8 @@
 //! baselines in [`eval`]).
 
 pub mod calendar;
+pub mod classical;
+pub mod combine;
 pub mod config;
 pub mod eval;
 pub mod model;

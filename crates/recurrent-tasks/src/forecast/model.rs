@@ -3,6 +3,7 @@
 
 use super::config::*;
 use super::scale::*;
+use crate::forecast::combine::{combine, Combination, Z80, Z95};
 use crate::forecast::series::{Date, Fill, Freq, Series};
 use recurrent::checkpoint::{self, Checkpoint};
 use recurrent::error::{Error, Result};
@@ -29,6 +30,10 @@ pub struct ForecastMeta {
     pub date_column: Option<String>,
     pub freq: Option<Freq>,
     pub fill: Fill,
+    /// The default forecaster chosen by validation (None: the network alone, as in
+    /// checkpoints from before the combination, or runs with `--test 0`).
+    #[serde(default)]
+    pub combination: Option<Combination>,
 }
 
 /// The model shape for `meta`'s data.
@@ -138,10 +143,14 @@ impl Forecaster {
     }
 
     /// The next `steps` values after the last row of `series` (which must have the
-    /// checkpoint's columns), with 95% intervals f +- 1.96 sigma_s where sigma_s is the RMS
-    /// error of this model's s-step forecasts over the last (up to) 100 origins of
-    /// `series` that have s steps of actuals (None if there are none). Those origins
-    /// may lie in the training rows, so the intervals are optimistic there.
+    /// checkpoint's columns), with 80% and 95% intervals.
+    ///
+    /// With a stored [`Combination`] the classical members are refit on every row given
+    /// and combined with the network's forecast; the intervals are f +- z sigma_s from the
+    /// combination's validation errors. Without one the forecast is the network's, and
+    /// sigma_s is the RMS error of its s-step forecasts over the last (up to) 100 origins
+    /// of `series` that have s steps of actuals: those may lie in the training rows, so
+    /// those intervals are optimistic.
     pub fn forecast_future(&self, series: &Series, steps: usize) -> Result<FutureForecast> {
         if series.columns != self.meta.columns {
             return Err(Error::Input(format!(
@@ -165,34 +174,32 @@ impl Forecaster {
             .meta
             .scaler
             .scale_all(&series.values, &series.columns)?;
-        let values = self.forecast(&z, &[n - 1], steps)?;
-        // Backtest for intervals: origins o with o >= l - 1 and o + steps <= n - 1.
+        let rnn = self.forecast(&z, &[n - 1], steps)?;
         let y = series.target();
-        let hi = n.checked_sub(1 + steps);
-        let mut sigma = None;
-        if let Some(hi) = hi.filter(|&hi| hi + 1 >= l) {
-            let lo = (l - 1).max(hi.saturating_sub(99));
-            let origins: Vec<usize> = (lo..=hi).collect();
-            let f = self.forecast(&z, &origins, steps)?;
-            let mut se = vec![0.0; steps];
-            for (i, &o) in origins.iter().enumerate() {
-                for s in 0..steps {
-                    let e = y[o + 1 + s] - f[i * steps + s];
-                    se[s] += e * e;
-                }
+        let (values, half80, half95) = match &self.meta.combination {
+            Some(c) => {
+                let members = c.member_forecasts(&y, steps, Some(&rnn)).ok_or_else(|| {
+                    Error::Input(format!(
+                        "the forecaster combines {}, and one of them cannot forecast these {n} rows \
+                         (too few rows for its season, or a value <= 0 under a log)",
+                        c.members.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                (
+                    combine(&members, steps),
+                    c.half_widths(steps, Z80),
+                    c.half_widths(steps, Z95),
+                )
             }
-            sigma = Some(
-                se.iter()
-                    .map(|v| (v / origins.len() as f64).sqrt())
-                    .collect::<Vec<_>>(),
-            );
-        }
-        let (lower, upper) = match &sigma {
-            Some(sg) => (
-                Some(values.iter().zip(sg).map(|(v, s)| v - 1.96 * s).collect()),
-                Some(values.iter().zip(sg).map(|(v, s)| v + 1.96 * s).collect()),
-            ),
-            None => (None, None),
+            None => {
+                let sigma = self.backtest_sigma(&z, &y, steps)?;
+                let w = |k: f64| sigma.as_ref().map(|s| s.iter().map(|v| k * v).collect());
+                (rnn, w(Z80), w(Z95))
+            }
+        };
+        let band = |w: &Option<Vec<f64>>, sign: f64| -> Option<Vec<f64>> {
+            w.as_ref()
+                .map(|w| values.iter().zip(w).map(|(v, d)| v + sign * d).collect())
         };
         let dates = series
             .dates
@@ -205,10 +212,37 @@ impl Forecaster {
             .filter(|d| d.len() == steps);
         Ok(FutureForecast {
             dates,
+            lower: band(&half80, -1.0),
+            upper: band(&half80, 1.0),
+            lower_95: band(&half95, -1.0),
+            upper_95: band(&half95, 1.0),
             values,
-            lower,
-            upper,
         })
+    }
+
+    /// RMS error s steps ahead of the network over the last (up to) 100 origins of the
+    /// series with s steps of actuals (None if there are none).
+    fn backtest_sigma(&self, z: &[f32], y: &[f64], steps: usize) -> Result<Option<Vec<f64>>> {
+        let n = y.len();
+        let l = self.meta.lookback;
+        let Some(hi) = n.checked_sub(1 + steps).filter(|&hi| hi + 1 >= l) else {
+            return Ok(None);
+        };
+        let lo = (l - 1).max(hi.saturating_sub(99));
+        let origins: Vec<usize> = (lo..=hi).collect();
+        let f = self.forecast(z, &origins, steps)?;
+        let mut se = vec![0.0; steps];
+        for (i, &o) in origins.iter().enumerate() {
+            for s in 0..steps {
+                let e = y[o + 1 + s] - f[i * steps + s];
+                se[s] += e * e;
+            }
+        }
+        Ok(Some(
+            se.iter()
+                .map(|v| (v / origins.len() as f64).sqrt())
+                .collect(),
+        ))
     }
 }
 
@@ -221,8 +255,12 @@ pub struct FutureForecast {
     /// The dates continued at the series' frequency, when it has dates.
     pub dates: Option<Vec<Date>>,
     pub values: Vec<f64>,
+    /// The 80% interval.
     pub lower: Option<Vec<f64>>,
     pub upper: Option<Vec<f64>>,
+    /// The 95% interval.
+    pub lower_95: Option<Vec<f64>>,
+    pub upper_95: Option<Vec<f64>>,
 }
 
 /// Loads a forecaster from a checkpoint file. The shapes its metadata implies are checked

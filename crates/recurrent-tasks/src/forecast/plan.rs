@@ -58,13 +58,18 @@ pub fn plan(cfg: &ForecastTrainConfig, series: &Series) -> Result<Plan> {
         Some(m) => Some(m),
         None => detect_season(&series.target()[..before_test], &calendar(series.freq)),
     };
-    let lookback = cfg
-        .lookback
-        .unwrap_or_else(|| season.map_or(24, |m| (2 * m).clamp(12, 48)));
     let need = match cfg.strategy {
         Strategy::Direct => h,
         Strategy::Recursive => 1,
     };
+    // The default lookback shrinks on a short series so that at least as many training
+    // windows remain as a window has rows: a default never refuses a series that a given
+    // --lookback could train on.
+    let fit_rows = before_test.saturating_sub(val);
+    let lookback = cfg.lookback.unwrap_or_else(|| {
+        let rule = season.map_or(24, |m| (2 * m).clamp(12, 48));
+        rule.min(((fit_rows + 1).saturating_sub(need) / 2).max(1))
+    });
     let min_rows = lookback + need + val + test;
     if val >= before_test || n < min_rows {
         return Err(Error::Input(format!(
@@ -105,4 +110,44 @@ pub fn plan(cfg: &ForecastTrainConfig, series: &Series) -> Result<Plan> {
         val_origins,
         test_origins,
     })
+}
+
+/// The seasonal periods the classical methods take out of `y` (the rows before the test):
+/// the detected `season` first, then each period of the calendar that has two full cycles
+/// in `y` and whose autocorrelation of the first differences passes the 90% test (so a
+/// trend alone does not count as a season). Half-hourly demand gets both its daily and
+/// its weekly cycle this way.
+pub fn seasonal_periods(y: &[f64], season: Option<usize>, freq: Option<Freq>) -> Vec<usize> {
+    let mut out: Vec<usize> = season.into_iter().filter(|m| *m > 1).collect();
+    let d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+    for p in calendar(freq) {
+        if p > 1 && 2 * p <= y.len() && !out.contains(&p) && significant_acf(&d, p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Whether the autocorrelation of `y` at lag m clears the 90% test
+/// |r_m| > 1.645 sqrt((1 + 2 sum_{k<m} r_k^2) / n) (Bartlett's bound).
+pub fn significant_acf(y: &[f64], m: usize) -> bool {
+    let n = y.len();
+    if m == 0 || n <= m + 2 {
+        return false;
+    }
+    let mean = y.iter().sum::<f64>() / n as f64;
+    let den: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
+    if den <= 0.0 {
+        return false;
+    }
+    let r = |k: usize| -> f64 {
+        y[..n - k]
+            .iter()
+            .zip(&y[k..])
+            .map(|(a, b)| (a - mean) * (b - mean))
+            .sum::<f64>()
+            / den
+    };
+    let s: f64 = (1..m).map(|k| r(k).powi(2)).sum();
+    r(m).abs() > 1.645 * ((1.0 + 2.0 * s) / n as f64).sqrt()
 }

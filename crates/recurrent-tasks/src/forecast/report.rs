@@ -1,9 +1,11 @@
-//! The test report: the model's forecasts on the held-out rows beside the baselines', and
-//! their metrics.
+//! The test report: the default forecaster's forecasts on the held-out rows beside the
+//! recurrent model's alone and every classical method's, and their metrics.
 
 use super::model::*;
 use super::plan::*;
-use crate::forecast::eval::{mase_scale, metrics, Baseline, Metrics};
+use crate::forecast::classical::{self, Method, Transform};
+use crate::forecast::combine::{combine, Combination, Z80};
+use crate::forecast::eval::{mase_scale, metrics, Metrics};
 use crate::forecast::series::Series;
 use recurrent::error::Result;
 use serde::Serialize;
@@ -11,7 +13,7 @@ use serde::Serialize;
 /// One row of the metrics table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NamedMetrics {
-    /// `model`, `naive`, `seasonal_naive`, `drift`.
+    /// `model` (what `forecast` gives), `rnn`, then the classical methods' names.
     pub name: String,
     pub metrics: Metrics,
 }
@@ -26,8 +28,15 @@ pub struct TestPoint {
     /// Steps ahead of its origin (1..=H).
     pub step: usize,
     pub actual: f64,
+    /// The default forecaster (the chosen combination; the network alone without one).
     pub model: f64,
-    /// Baseline forecasts, in [`Baseline::ALL`] order (None where undefined).
+    /// Its 80% interval, when it has one.
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    /// The recurrent network alone.
+    pub rnn: f64,
+    /// Classical forecasts, in [`Method::ALL`] order, on the values as they are (None
+    /// where undefined).
     pub baselines: Vec<Option<f64>>,
 }
 
@@ -38,31 +47,52 @@ pub struct TestReport {
     pub table: Vec<NamedMetrics>,
     /// The MASE denominator (in-sample seasonal naive MAE on the rows before the test).
     pub mase_scale: Option<f64>,
+    /// The share of test points inside the 80% interval (None without intervals).
+    pub coverage_80: Option<f64>,
 }
 
-/// Forecasts every test origin of `plan` with `f` and with the baselines; the metrics in
-/// the series' units. Baselines and the MASE scale see only rows before each origin (+1).
-pub fn test_report(f: &Forecaster, series: &Series, plan: &Plan) -> Result<TestReport> {
+/// Forecasts every test origin of `plan` with `f` (combined as `comb` says, if given) and
+/// with the classical methods; the metrics in the series' units. Classical methods and the
+/// MASE scale see only rows up to each origin.
+pub fn test_report(
+    f: &Forecaster,
+    comb: Option<&Combination>,
+    series: &Series,
+    plan: &Plan,
+) -> Result<TestReport> {
     let y = series.target();
     let z = f.meta.scaler.scale_all(&series.values, &series.columns)?;
     let mut points = Vec::new();
     let h = plan.horizon;
     let origins: Vec<usize> = plan.test_origins.iter().map(|o| o.0).collect();
     let preds = f.forecast(&z, &origins, h)?;
+    let periods: Vec<usize> = match comb {
+        Some(c) => c.periods.clone(),
+        None => plan.season.into_iter().collect(),
+    };
     for (i, &(o, steps)) in plan.test_origins.iter().enumerate() {
         let hist = &y[..=o];
-        let base: Vec<Option<Vec<f64>>> = Baseline::ALL
+        let rnn = &preds[i * h..i * h + steps];
+        let base: Vec<Option<Vec<f64>>> = Method::ALL
             .iter()
-            .map(|b| b.forecast(hist, steps, plan.season))
+            .map(|m| classical::forecast(*m, Transform::None, hist, steps, &periods))
             .collect();
+        let model = comb
+            .and_then(|c| c.member_forecasts(hist, steps, Some(rnn)))
+            .map(|fs| combine(&fs, steps));
+        let half = comb.and_then(|c| c.half_widths(steps, Z80));
         for s in 0..steps {
             let row = o + 1 + s;
+            let m = model.as_ref().map_or(rnn[s], |v| v[s]);
             points.push(TestPoint {
                 row,
                 date: series.dates.as_ref().map(|d| d[row].to_string()),
                 step: s + 1,
                 actual: y[row],
-                model: preds[i * h + s],
+                model: m,
+                lower: half.as_ref().map(|w| m - w[s]),
+                upper: half.as_ref().map(|w| m + w[s]),
+                rnn: rnn[s],
                 baselines: base.iter().map(|b| b.as_ref().map(|v| v[s])).collect(),
             });
         }
@@ -70,25 +100,30 @@ pub fn test_report(f: &Forecaster, series: &Series, plan: &Plan) -> Result<TestR
     let scale = mase_scale(&y[..plan.split.val_end], plan.season.unwrap_or(1));
     let actual: Vec<f64> = points.iter().map(|p| p.actual).collect();
     let mut table = Vec::new();
-    let model: Vec<f64> = points.iter().map(|p| p.model).collect();
-    if let Some(m) = metrics(&actual, &model, scale) {
-        table.push(NamedMetrics {
-            name: "model".into(),
-            metrics: m,
-        });
-    }
-    for (k, b) in Baseline::ALL.iter().enumerate() {
-        let v: Option<Vec<f64>> = points.iter().map(|p| p.baselines[k]).collect();
+    let mut row = |name: &str, v: Option<Vec<f64>>| {
         if let Some(m) = v.and_then(|v| metrics(&actual, &v, scale)) {
             table.push(NamedMetrics {
-                name: b.name().into(),
+                name: name.into(),
                 metrics: m,
             });
         }
+    };
+    row("model", Some(points.iter().map(|p| p.model).collect()));
+    row("rnn", Some(points.iter().map(|p| p.rnn).collect()));
+    for (k, m) in Method::ALL.iter().enumerate() {
+        row(m.name(), points.iter().map(|p| p.baselines[k]).collect());
     }
+    let inside: Option<Vec<bool>> = points
+        .iter()
+        .map(|p| Some(p.lower? <= p.actual && p.actual <= p.upper?))
+        .collect();
+    let coverage_80 = inside
+        .filter(|v| !v.is_empty())
+        .map(|v| v.iter().filter(|b| **b).count() as f64 / v.len() as f64);
     Ok(TestReport {
         points,
         table,
         mase_scale: scale,
+        coverage_80,
     })
 }

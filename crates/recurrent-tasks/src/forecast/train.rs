@@ -38,6 +38,8 @@ use super::model::*;
 use super::plan::*;
 use super::report::*;
 use super::scale::*;
+use crate::forecast::combine::{select, thin, Combination, Selection};
+use crate::forecast::eval::mase_scale;
 use crate::forecast::series::{Fill, Series};
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
@@ -46,7 +48,7 @@ use recurrent::nn::{Reduction, Regression};
 use recurrent::optim::schedule::{EarlyStopping, EarlyStoppingState, Mode};
 use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
-use recurrent::train::observe::Observer;
+use recurrent::train::observe::{Limits, Observer};
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -292,18 +294,35 @@ pub struct ForecastSummary {
     pub already_complete: bool,
     /// The best checkpoint's test evaluation (None with `--test 0`).
     pub test: Option<TestReport>,
+    /// The refit on every row that `forecast` uses (None with `--test 0`).
+    pub refit: Option<RefitSummary>,
+    /// How the default forecaster was chosen (None with `--test 0` or no validation rows).
+    pub selection: Option<Selection>,
 }
 
-/// Trains (or resumes) a forecaster on `series` into `req.out`, then evaluates the best
-/// checkpoint on the test rows beside the baselines.
-pub fn train_forecast(
+/// What the refit on every row did (see [`train_forecast`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct RefitSummary {
+    /// Its run directory (`DIR/refit`), whose `best.safetensors` `forecast` uses.
+    pub out: PathBuf,
+    /// Steps trained: the held-out run's best step, scaled to the windows of every row.
+    pub steps: u64,
+    pub train_s: f64,
+    pub train_windows: usize,
+    pub finished: bool,
+}
+
+/// One training run of `cfg` on `series` into `req.out`: the scaler fitted on the plan's
+/// fit rows, a fresh model from `cfg.seed`, the shared loop.
+fn train_once(
     cfg: &ForecastTrainConfig,
+    plan: &Plan,
+    combination: Option<Combination>,
     series: &Series,
     fill: Fill,
     req: &TrainRequest,
     obs: &mut dyn Observer,
-) -> Result<ForecastSummary> {
-    let plan = plan(cfg, series)?;
+) -> Result<(recurrent::train::runner::RunSummary, ForecastTask)> {
     let width = series.width();
     let scaler = Scaler::fit(
         cfg.scale,
@@ -325,6 +344,7 @@ pub fn train_forecast(
         date_column: series.date_column.clone(),
         freq: series.freq,
         fill,
+        combination,
     };
     let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
     let init: Init = cfg.init.parse()?;
@@ -365,11 +385,109 @@ pub fn train_forecast(
         .config(&config)
         .seed(cfg.seed)
         .run(obs)?;
-    let test = if plan.test_origins.is_empty() {
-        None
+    Ok((s, task))
+}
+
+/// The step a run's `best.safetensors` was saved at.
+fn best_step(path: &std::path::Path) -> Result<u64> {
+    let ck = recurrent::checkpoint::read(path)?;
+    ck.metadata
+        .get("step")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::format(path, "no `step` in the metadata of the best checkpoint"))
+}
+
+/// The checkpoint `forecast` uses from a forecasting run directory: the refit on every row
+/// (`DIR/refit/best.safetensors`) when the run made one, else the run's own best.
+pub fn forecast_checkpoint(path: &std::path::Path) -> Result<PathBuf> {
+    let refit = path.join("refit").join("best.safetensors");
+    if path.is_dir() && refit.is_file() {
+        return Ok(refit);
+    }
+    recurrent::train::run::resolve_checkpoint(path)
+}
+
+/// Trains (or resumes) a forecaster on `series` into `req.out`, evaluates the best
+/// checkpoint on the test rows beside the baselines, then (with test rows) refits the same
+/// recipe on every row into `req.out/refit`: a fresh model from the same seed, the scaler
+/// fitted on all rows, no validation, trained for the held-out run's best step scaled by
+/// the ratio of training windows (the same number of epochs). That is the model
+/// `forecast` uses, so the rows held out to score the recipe still train the forecaster.
+pub fn train_forecast(
+    cfg: &ForecastTrainConfig,
+    series: &Series,
+    fill: Fill,
+    req: &TrainRequest,
+    obs: &mut dyn Observer,
+) -> Result<ForecastSummary> {
+    let plan = plan(cfg, series)?;
+    let (s, task) = train_once(cfg, &plan, None, series, fill, req, obs)?;
+    // A run stopped by Ctrl-C is continued by --resume, refit included.
+    let interrupted = !s.finished && !task.stop;
+    let (test, refit, selection) = if plan.test_origins.is_empty() || interrupted {
+        (None, None, None)
     } else {
-        let best = load_forecaster(&req.out.join("best.safetensors"))?;
-        Some(test_report(&best, series, &plan)?)
+        let best_path = req.out.join("best.safetensors");
+        let best = load_forecaster(&best_path)?;
+        let selection = select_forecaster(&best, series, &plan)?;
+        if let Some(sel) = &selection {
+            obs.message(&format!(
+                "forecaster: {} ({}); validation MASE {}",
+                sel.chosen
+                    .members
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                sel.reason,
+                sel.candidates
+                    .iter()
+                    .take(6)
+                    .map(|(n, v)| format!("{n} {v:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let chosen = selection.as_ref().map(|s| s.chosen.clone());
+        let test = test_report(&best, chosen.as_ref(), series, &plan)?;
+        // The recipe as the held-out run resolved it: its lookback and season.
+        let all = ForecastTrainConfig {
+            test: Some(0),
+            val: Some(0),
+            lookback: Some(plan.lookback),
+            season: plan.season,
+            ..cfg.clone()
+        };
+        let all_plan = super::plan::plan(&all, series)?;
+        let ratio = all_plan.train_origins.len() as f64 / plan.train_origins.len().max(1) as f64;
+        let steps = ((best_step(&best_path)?.max(1) as f64) * ratio).ceil() as u64;
+        let out = req.out.join("refit");
+        let refit_req = TrainRequest {
+            out: out.clone(),
+            resume: out.is_dir(),
+            limits: Limits {
+                steps: Some(steps),
+                time_budget: req.limits.time_budget,
+                epochs: None,
+            },
+            command: None,
+            resume_with: Some(format!("--resume {}", req.out.display())),
+            ..req.clone()
+        };
+        obs.message(&format!(
+            "refit on all {} rows for {steps} steps (the held-out run's best, scaled to {} windows)",
+            series.len(),
+            all_plan.train_origins.len()
+        ));
+        let (r, _) = train_once(&all, &all_plan, chosen, series, fill, &refit_req, obs)?;
+        let refit = RefitSummary {
+            out,
+            steps: r.steps,
+            train_s: r.train_s,
+            train_windows: all_plan.train_origins.len(),
+            finished: r.finished,
+        };
+        (Some(test), Some(refit), selection)
     };
     Ok(ForecastSummary {
         out: s.out,
@@ -390,5 +508,36 @@ pub fn train_forecast(
         finished: s.finished,
         already_complete: s.already_complete,
         test,
+        refit,
+        selection,
     })
+}
+
+/// Chooses the default forecaster on the validation origins of `plan` (see
+/// [`super::combine`]): the held-out run's best network `best` beside the classical
+/// methods, all scored on rows before the test rows. None without validation origins.
+fn select_forecaster(best: &Forecaster, series: &Series, plan: &Plan) -> Result<Option<Selection>> {
+    let origins = thin(&plan.val_origins);
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let y = series.target();
+    let known = &y[..plan.split.val_end];
+    let Some(scale) = mase_scale(&known[..plan.split.fit_end], plan.season.unwrap_or(1)) else {
+        return Ok(None);
+    };
+    let z = best
+        .meta
+        .scaler
+        .scale_all(&series.values, &series.columns)?;
+    let ids: Vec<usize> = origins.iter().map(|o| o.0).collect();
+    let h = plan.horizon;
+    let f = best.forecast(&z, &ids, h)?;
+    let rnn: Vec<Vec<f64>> = origins
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, steps))| f[i * h..i * h + steps].to_vec())
+        .collect();
+    let periods = seasonal_periods(&known[..plan.split.fit_end], plan.season, series.freq);
+    Ok(Some(select(known, &origins, Some(&rnn), &periods, scale)))
 }

@@ -1,0 +1,339 @@
+//! The classical forecasters every recurrent model is reported beside and combined with.
+//! Each is refit on the history it is given, so `forecast` conditions them on every row.
+//!
+//! - `ets`: AutoETS (Hyndman et al. 2002): the error, trend and damping of the best AICc,
+//!   without a seasonal state (augurs implements none).
+//! - `mstl`: MSTL (Bandara et al. 2021) takes out one seasonal component per period, then
+//!   AutoETS forecasts the deseasonalised series and the last cycle of each season is added
+//!   back. With no period it is `ets`. This is R forecast's `stlf`.
+//! - `theta`: the Theta method (Assimakopoulos & Nikolopoulos 2000, in the form of Hyndman &
+//!   Billah 2003), on the series seasonally adjusted by classical multiplicative
+//!   decomposition when it is positive and seasonal:
+//!   f_{n+h} = SES_n + (b / 2) (h - 1 + 1/alpha - (1 - alpha)^n / alpha),
+//!   with b the least-squares slope over time and alpha the SES weight of least squared
+//!   one-step error.
+//!
+//! Each method may run on log y (the series must be positive) and is transformed back.
+//! Both ETS and MSTL come from `augurs` (Grafana's ports of R forecast and statsforecast).
+
+use crate::forecast::eval::Baseline;
+use augurs::ets::trend::AutoETSTrendModel;
+use augurs::ets::AutoETS;
+use augurs::mstl::MSTLModel;
+use augurs::{Fit, Predict};
+use serde::{Deserialize, Serialize};
+
+/// A classical forecasting method (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Naive,
+    SeasonalNaive,
+    Drift,
+    Ets,
+    Mstl,
+    Theta,
+}
+
+impl Method {
+    /// Every method, in table order.
+    pub const ALL: [Method; 6] = [
+        Method::Naive,
+        Method::SeasonalNaive,
+        Method::Drift,
+        Method::Ets,
+        Method::Mstl,
+        Method::Theta,
+    ];
+
+    /// The name in tables and JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Naive => "naive",
+            Method::SeasonalNaive => "seasonal_naive",
+            Method::Drift => "drift",
+            Method::Ets => "ets",
+            Method::Mstl => "mstl",
+            Method::Theta => "theta",
+        }
+    }
+}
+
+/// How a method sees the values: as they are, or as their logarithm.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    #[default]
+    None,
+    Log,
+}
+
+impl Transform {
+    /// Whether the transform is defined on every value of `y`.
+    pub fn applies(&self, y: &[f64]) -> bool {
+        match self {
+            Transform::None => true,
+            Transform::Log => y.iter().all(|v| *v > 0.0 && v.is_finite()),
+        }
+    }
+    fn forward(&self, v: f64) -> f64 {
+        match self {
+            Transform::None => v,
+            Transform::Log => v.ln(),
+        }
+    }
+    fn back(&self, v: f64) -> f64 {
+        match self {
+            Transform::None => v,
+            Transform::Log => v.exp(),
+        }
+    }
+}
+
+/// The `h` values after `history` by `method` on `transform`ed values, with `periods` the
+/// seasonal periods (the first is the main one). None where the method cannot run (too
+/// short a history, no season for the seasonal naive forecast, a log of a value <= 0, a
+/// fit that failed or a forecast that is not finite).
+pub fn forecast(
+    method: Method,
+    transform: Transform,
+    history: &[f64],
+    h: usize,
+    periods: &[usize],
+) -> Option<Vec<f64>> {
+    if history.is_empty() || h == 0 || !transform.applies(history) {
+        return None;
+    }
+    let y: Vec<f64> = history.iter().map(|v| transform.forward(*v)).collect();
+    let season = periods.first().copied().filter(|m| *m > 1);
+    let f = match method {
+        Method::Naive => Baseline::Naive.forecast(&y, h, season),
+        Method::SeasonalNaive => Baseline::SeasonalNaive.forecast(&y, h, season),
+        Method::Drift => Baseline::Drift.forecast(&y, h, season),
+        Method::Ets => ets(&y, h),
+        Method::Mstl => mstl(&y, h, periods),
+        Method::Theta => theta(&y, h, season),
+    }?;
+    let f: Vec<f64> = f.into_iter().map(|v| transform.back(v)).collect();
+    f.iter().all(|v| v.is_finite()).then_some(f)
+}
+
+/// AutoETS needs a few more points than it has parameters; below this it is not tried.
+const MIN_ETS: usize = 8;
+
+fn ets(y: &[f64], h: usize) -> Option<Vec<f64>> {
+    if y.len() < MIN_ETS {
+        return None;
+    }
+    let fit = AutoETS::non_seasonal().fit(y).ok()?;
+    Some(fit.predict(h, None).ok()?.point)
+}
+
+/// The periods MSTL can take out of `n` values: those with at least two full cycles.
+fn usable_periods(periods: &[usize], n: usize) -> Vec<usize> {
+    let mut p: Vec<usize> = periods
+        .iter()
+        .copied()
+        .filter(|m| *m > 1 && 2 * m <= n)
+        .collect();
+    p.sort_unstable();
+    p.dedup();
+    p
+}
+
+fn mstl(y: &[f64], h: usize, periods: &[usize]) -> Option<Vec<f64>> {
+    let p = usable_periods(periods, y.len());
+    if p.is_empty() {
+        return ets(y, h);
+    }
+    if y.len() < MIN_ETS {
+        return None;
+    }
+    let model = MSTLModel::new(p, AutoETSTrendModel::from(AutoETS::non_seasonal()));
+    let fit = model.fit(y).ok()?;
+    Some(fit.predict(h, None).ok()?.point)
+}
+
+/// Seasonal indices of classical multiplicative decomposition with period m: the mean
+/// ratio of y to its centred moving average at each position in the cycle, normalised to
+/// average 1. None when y has fewer than 2m values or a value <= 0.
+fn seasonal_indices(y: &[f64], m: usize) -> Option<Vec<f64>> {
+    let n = y.len();
+    if m < 2 || n < 2 * m || y.iter().any(|v| *v <= 0.0) {
+        return None;
+    }
+    // The centred moving average of order m (2 x m when m is even).
+    let half = m / 2;
+    let mut sums = vec![0.0; m];
+    let mut counts = vec![0usize; m];
+    for t in half..n - half {
+        let ma = if m % 2 == 1 {
+            y[t - half..=t + half].iter().sum::<f64>() / m as f64
+        } else {
+            let inner: f64 = y[t + 1 - half..t + half].iter().sum();
+            (inner + 0.5 * (y[t - half] + y[t + half])) / m as f64
+        };
+        if t + half >= n {
+            break;
+        }
+        sums[t % m] += y[t] / ma;
+        counts[t % m] += 1;
+    }
+    if counts.contains(&0) {
+        return None;
+    }
+    let mut idx: Vec<f64> = sums
+        .iter()
+        .zip(&counts)
+        .map(|(s, c)| s / *c as f64)
+        .collect();
+    let mean = idx.iter().sum::<f64>() / m as f64;
+    idx.iter_mut().for_each(|v| *v /= mean);
+    Some(idx)
+}
+
+/// The Theta method's test for a season (Assimakopoulos & Nikolopoulos): the
+/// autocorrelation at lag m at the 90% level, with three cycles at least.
+fn seasonal_by_acf(y: &[f64], m: usize) -> bool {
+    y.len() >= 3 * m && crate::forecast::plan::significant_acf(y, m)
+}
+
+/// Simple exponential smoothing: the final level and the sum of squared one-step errors
+/// for weight `alpha`, started at the first value.
+fn ses(y: &[f64], alpha: f64) -> (f64, f64) {
+    let mut level = y[0];
+    let mut sse = 0.0;
+    for v in &y[1..] {
+        let e = v - level;
+        sse += e * e;
+        level += alpha * e;
+    }
+    (level, sse)
+}
+
+fn theta(y: &[f64], h: usize, season: Option<usize>) -> Option<Vec<f64>> {
+    let n = y.len();
+    if n < 3 {
+        return None;
+    }
+    let idx = season
+        .filter(|m| seasonal_by_acf(y, *m))
+        .and_then(|m| seasonal_indices(y, m).map(|i| (m, i)));
+    let adj: Vec<f64> = match &idx {
+        Some((m, i)) => y.iter().enumerate().map(|(t, v)| v / i[t % m]).collect(),
+        None => y.to_vec(),
+    };
+    // The weight of least squared error on a grid, then refined around the best point.
+    let mut best = (0.5, f64::INFINITY);
+    for k in 1..100 {
+        let a = k as f64 / 100.0;
+        let (_, sse) = ses(&adj, a);
+        if sse < best.1 {
+            best = (a, sse);
+        }
+    }
+    for k in -10..=10 {
+        let a = (best.0 + k as f64 / 1000.0).clamp(0.001, 0.999);
+        let (_, sse) = ses(&adj, a);
+        if sse < best.1 {
+            best = (a, sse);
+        }
+    }
+    let alpha = best.0;
+    let (level, _) = ses(&adj, alpha);
+    let tm = (n as f64 - 1.0) / 2.0;
+    let ym = adj.iter().sum::<f64>() / n as f64;
+    let (mut sty, mut stt) = (0.0, 0.0);
+    for (t, v) in adj.iter().enumerate() {
+        sty += (t as f64 - tm) * (v - ym);
+        stt += (t as f64 - tm).powi(2);
+    }
+    let b = sty / stt;
+    let tail = (1.0 - (1.0 - alpha).powi(n as i32)) / alpha;
+    Some(
+        (1..=h)
+            .map(|s| {
+                let f = level + 0.5 * b * (s as f64 - 1.0 + tail);
+                match &idx {
+                    Some((m, i)) => f * i[(n - 1 + s) % m],
+                    None => f,
+                }
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seasonal(n: usize, m: usize, noise: f64) -> Vec<f64> {
+        let mut rng = recurrent::rng::Rng::new(3);
+        (0..n)
+            .map(|t| {
+                100.0
+                    + 0.5 * t as f64
+                    + 10.0 * (2.0 * std::f64::consts::PI * t as f64 / m as f64).sin()
+                    + noise * rng.normal()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn theta_without_a_season_is_ses_plus_half_the_trend() {
+        // A straight line: SES with alpha near 1 ends at the last value, and the slope is
+        // exact, so the forecast continues the line at half its slope plus the SES lag.
+        let y: Vec<f64> = (0..50).map(|t| 2.0 * t as f64).collect();
+        let f = theta(&y, 3, None).unwrap();
+        assert!(f[1] > f[0] && f[2] > f[1], "{f:?}");
+        assert!(
+            (f[1] - f[0] - 1.0).abs() < 1e-9,
+            "half the slope per step: {f:?}"
+        );
+        // A constant series forecasts itself.
+        let f = theta(&[5.0; 20], 4, Some(4)).unwrap();
+        assert!(f.iter().all(|v| (v - 5.0).abs() < 1e-9), "{f:?}");
+    }
+
+    #[test]
+    fn seasonal_indices_recover_a_multiplicative_season() {
+        let pattern = [0.8, 1.0, 1.2, 1.0];
+        let y: Vec<f64> = (0..40).map(|t| 50.0 * pattern[t % 4]).collect();
+        let i = seasonal_indices(&y, 4).unwrap();
+        for (a, b) in i.iter().zip(pattern) {
+            assert!((a - b).abs() < 1e-9, "{i:?}");
+        }
+        assert!(seasonal_by_acf(&y, 4));
+        assert!(seasonal_indices(&y[..7], 4).is_none());
+    }
+
+    #[test]
+    fn every_method_beats_a_flat_line_on_a_trending_season() {
+        let y = seasonal(120, 12, 1.0);
+        let (hist, test) = y.split_at(108);
+        let mae = |f: &[f64]| f.iter().zip(test).map(|(a, b)| (a - b).abs()).sum::<f64>() / 12.0;
+        let flat = mae(&[hist[hist.len() - 1]; 12]);
+        for m in [Method::Mstl, Method::Theta] {
+            for t in [Transform::None, Transform::Log] {
+                let f = forecast(m, t, hist, 12, &[12]).unwrap();
+                assert!(mae(&f) < 0.6 * flat, "{m:?} {t:?}: {} vs {flat}", mae(&f));
+            }
+        }
+        // MSTL follows the season and the trend within the noise.
+        let f = forecast(Method::Mstl, Transform::None, hist, 12, &[12]).unwrap();
+        assert!(mae(&f) < 2.0, "{}", mae(&f));
+        // ETS has no season, but it tracks the level.
+        let f = forecast(Method::Ets, Transform::None, hist, 12, &[12]).unwrap();
+        assert!(mae(&f) < 12.0, "{}", mae(&f));
+    }
+
+    #[test]
+    fn methods_refuse_what_they_cannot_run() {
+        assert!(forecast(Method::Ets, Transform::Log, &[1.0, -1.0, 2.0], 2, &[]).is_none());
+        assert!(forecast(Method::SeasonalNaive, Transform::None, &[1.0; 10], 2, &[]).is_none());
+        assert!(forecast(Method::Ets, Transform::None, &[1.0, 2.0], 2, &[]).is_none());
+        assert_eq!(usable_periods(&[12, 7, 48, 12], 30), vec![7, 12]);
+    }
+}
