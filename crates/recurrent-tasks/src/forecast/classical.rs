@@ -124,10 +124,16 @@ pub fn forecast(
 const MIN_ETS: usize = 8;
 
 fn ets(y: &[f64], h: usize) -> Option<Vec<f64>> {
+    ets_with(y, h, "ZZN")
+}
+
+/// AutoETS over the models R's `ets` names by `spec` (`ZZN`: every error and trend, no
+/// season; `AAN`: Holt's linear method), the best by AICc; its `h`-step point forecast.
+pub fn ets_with(y: &[f64], h: usize, spec: &str) -> Option<Vec<f64>> {
     if y.len() < MIN_ETS {
         return None;
     }
-    let fit = AutoETS::non_seasonal().fit(y).ok()?;
+    let fit = AutoETS::new(1, spec).ok()?.fit(y).ok()?;
     Some(fit.predict(h, None).ok()?.point)
 }
 

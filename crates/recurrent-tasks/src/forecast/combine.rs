@@ -387,4 +387,38 @@ mod tests {
         assert!(sel.chosen.val_mase < 0.5, "{sel:?}");
         assert!(!sel.chosen.sigma.is_empty());
     }
+
+    #[test]
+    fn intervals_cover_their_share_of_a_series_with_known_noise() {
+        // A fixed season plus N(0, 1) noise: the forecast errors are the noise, so the
+        // 80% and 95% intervals should hold about 80% and 95% of the later points.
+        let mut rng = recurrent::rng::Rng::new(11);
+        let y: Vec<f64> = (0..600)
+            .map(|t| 100.0 + 10.0 * (std::f64::consts::PI * t as f64 / 6.0).sin() + rng.normal())
+            .collect();
+        let h = 6;
+        let origins: Vec<(usize, usize)> = (200..260).map(|o| (o, h)).collect();
+        let sel = select(&y[..267], &thin(&origins), None, &[12], 1.0);
+        let c = &sel.chosen;
+        let (w80, w95) = (
+            c.half_widths(h, Z80).unwrap(),
+            c.half_widths(h, Z95).unwrap(),
+        );
+        let (mut in80, mut in95, mut n) = (0, 0, 0);
+        for o in (300..590).step_by(h) {
+            let f = combine(&c.member_forecasts(&y[..=o], h, None).unwrap(), h);
+            for s in 0..h {
+                let e = (y[o + 1 + s] - f[s]).abs();
+                in80 += usize::from(e <= w80[s]);
+                in95 += usize::from(e <= w95[s]);
+                n += 1;
+            }
+        }
+        let (c80, c95) = (in80 as f64 / n as f64, in95 as f64 / n as f64);
+        assert!(
+            (0.7..=0.9).contains(&c80),
+            "80% interval holds {c80} ({sel:?})"
+        );
+        assert!((0.88..=0.99).contains(&c95), "95% interval holds {c95}");
+    }
 }
