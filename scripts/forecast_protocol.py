@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""The forecasting check as the hidden checks run it, on the shared series.
+
+For each series: write the file without its last H rows, run `recurrent train forecast
+--data CUT --horizon H --seed 0` (defaults otherwise), then `recurrent forecast --checkpoint
+RUN --data CUT`, and score its H rows against the rows held out: MASE (scale: the cut file's
+in-sample seasonal-naive MAE at lag M, lag 1 when M is 1) and sMAPE, beside seasonal naive.
+With `--baselines PYTHON` (a Python with pandas and statsmodels), ../shared/tools/
+forecast_baselines.py adds ETS and ARIMA on the same split, and the table ends with the
+geometric means.
+
+usage: scripts/forecast_protocol.py [--bin target/release/recurrent] [--data ../shared/data/timeseries]
+                                    [--baselines ~/sm/bin/python] [--only NAME] [--json OUT]
+"""
+import argparse, csv, json, math, os, subprocess, sys, tempfile, time
+
+# (file, column or None for the last, horizon, season used by the scoring)
+SERIES = [
+    ("airline-passengers.csv", None, 24, 12),
+    ("monthly-sunspots.csv", None, 12, 12),
+    ("daily-min-temperatures.csv", None, 14, 7),
+    ("co2.csv", "value", 24, 12),
+    ("shampoo.csv", None, 6, 12),
+    ("elnino-monthly.csv", None, 12, 12),
+    ("lynx-annual.csv", None, 10, 1),
+    ("austres-quarterly.csv", None, 8, 4),
+] + [("us-macro-quarterly.csv", c, 8, 4) for c in
+     "realgdp realcons realinv realgovt realdpi cpi m1 tbilrate unemp pop infl realint".split()]
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--bin", default="target/release/recurrent")
+ap.add_argument("--data", default="../shared/data/timeseries")
+ap.add_argument("--baselines")
+ap.add_argument("--only")
+ap.add_argument("--json")
+ap.add_argument("--baselines-jsonl", help="baselines computed before, one forecast_baselines.py --json line each")
+a = ap.parse_args()
+here = os.path.dirname(os.path.abspath(__file__))
+tools = os.path.join(here, "..", "..", "shared", "tools", "forecast_baselines.py")
+
+
+def smape(t, f):
+    return sum(200 * abs(x - y) / (abs(x) + abs(y)) if abs(x) + abs(y) > 0 else 0 for x, y in zip(t, f)) / len(t)
+
+
+rows = []
+for name, col, h, m in SERIES:
+    if a.only and a.only not in name and a.only != col:
+        continue
+    path = os.path.join(a.data, name)
+    with open(path, newline="") as fh:
+        table = list(csv.reader(fh))
+    header, body = table[0], [r for r in table[1:] if r]
+    cut, held = body[:-h], body[-h:]
+    j = header.index(col) if col else len(header) - 1
+    tmp = tempfile.mkdtemp(prefix="fproto-")
+    cut_path = os.path.join(tmp, name)
+    with open(cut_path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(cut)
+    colargs = ["--column", header[j]] if col else []
+    run = os.path.join(tmp, "run")
+    t0 = time.time()
+    r = subprocess.run([a.bin, "train", "forecast", "--data", cut_path, "--horizon", str(h), "--seed", "0",
+                        "--out", run] + colargs, capture_output=True, text=True)
+    secs = time.time() - t0
+    if r.returncode != 0:
+        print(f"{name} {col}: train failed: {r.stderr[-500:]}", file=sys.stderr)
+        continue
+    f = subprocess.run([a.bin, "forecast", "--checkpoint", run, "--data", cut_path], capture_output=True, text=True)
+    if f.returncode != 0:
+        print(f"{name} {col}: forecast failed: {f.stderr[-500:]}", file=sys.stderr)
+        continue
+    lines = f.stdout.strip().splitlines()
+    cols = lines[0].split(",")
+    cells = [line.split(",") for line in lines[1:]]
+    fc = [float(c[1]) for c in cells]
+    y = [float(rw[j]) for rw in cut]
+    t = [float(rw[j]) for rw in held]
+    lag = m if m > 1 else 1
+    scale = sum(abs(y[i] - y[i - lag]) for i in range(lag, len(y))) / (len(y) - lag)
+    sn = [y[len(y) - m + (k % m)] for k in range(h)] if m > 1 else [y[-1]] * h
+    mae = lambda p: sum(abs(x - q) for x, q in zip(t, p)) / h
+    row = {"series": name, "column": header[j], "h": h, "m": m, "train_s": round(secs, 1),
+           "model": {"mase": mae(fc) / scale, "smape": smape(t, fc),
+                     "rmse": math.sqrt(sum((x - q) ** 2 for x, q in zip(t, fc)) / h)},
+           "seasonal_naive": {"mase": mae(sn) / scale, "smape": smape(t, sn)}}
+    if "lower" in cols:
+        lo, hi = cols.index("lower"), cols.index("upper")
+        row["coverage_80"] = sum(float(c[lo]) <= x <= float(c[hi]) for c, x in zip(cells, t)) / h
+    chosen = [l for l in r.stderr.splitlines() if l.startswith("forecaster:")]
+    row["fc"] = fc
+    row["forecaster"] = chosen[0][len("forecaster: "):] if chosen else None
+    if a.baselines_jsonl:
+        for line in open(a.baselines_jsonl):
+            b = json.loads(line)
+            if b["file"].endswith(name) and b["column"] == header[j]:
+                for k in ("ets", "arima"):
+                    if k in b["methods"]:
+                        row[k] = b["methods"][k]
+    elif a.baselines:
+        b = subprocess.run([os.path.expanduser(a.baselines), tools, path, "--horizon", str(h), "--season", str(m),
+                            "--json"] + colargs, capture_output=True, text=True)
+        if b.returncode == 0:
+            for k, v in json.loads(b.stdout)["methods"].items():
+                if k in ("ets", "arima"):
+                    row[k] = v
+    rows.append(row)
+    extra = "".join(f"  {k} {row[k]['mase']:.3f}" for k in ("ets", "arima") if k in row)
+    print(f"{name:28s} {header[j]:10s} h={h:2d} model {row['model']['mase']:.3f}  snaive "
+          f"{row['seasonal_naive']['mase']:.3f}{extra}  ({secs:.0f} s)", flush=True)
+
+if rows:
+    gm = lambda k: math.exp(sum(math.log(max(r[k]["mase"], 1e-9)) for r in rows if k in r) / sum(1 for r in rows if k in r))
+    wins = sum(r["model"]["mase"] < r["seasonal_naive"]["mase"] for r in rows)
+    line = f"geometric-mean MASE: model {gm('model'):.3f}, seasonal naive {gm('seasonal_naive'):.3f}"
+    if all("ets" in r for r in rows):
+        line += f", ETS {gm('ets'):.3f} (model/ETS {gm('model') / gm('ets'):.3f})"
+    cov = [r["coverage_80"] for r in rows if "coverage_80" in r]
+    if cov:
+        line += f"; 80% interval coverage {100 * sum(cov) / len(cov):.0f}%"
+    print(line + f"; model beats seasonal naive on {wins} of {len(rows)}")
+if a.json:
+    with open(a.json, "w") as fh:
+        json.dump(rows, fh, indent=1)
