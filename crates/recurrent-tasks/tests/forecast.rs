@@ -884,7 +884,7 @@ fn choices_never_read_the_test_rows() {
     let a = sine(120);
     let mut v = a.values.clone();
     for x in &mut v[114..] {
-        *x = -1000.0 * *x;
+        *x *= -1000.0;
     }
     let b = Series::from_values("y", v);
     let run = |s: &Series, name: &str| {

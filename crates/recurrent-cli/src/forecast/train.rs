@@ -51,7 +51,7 @@ pub struct ForecastArgs {
     /// direct (H outputs at once) or recursive (one step, rolled forward H times)
     #[arg(long, default_value = "direct")]
     pub strategy: String,
-    /// standard ((y - mean) / std) or log (for growth and multiplicative seasons)
+    /// standard ((y - mean) / std), log, or auto (log when every value is positive and MSTL validates better on logs)
     #[arg(long, default_value = "standard")]
     pub scale: String,
     /// delta (predict the change from the last value) or level

@@ -28,6 +28,11 @@ pub enum Scale {
     Standard,
     /// (ln y - mean) / std; every value must be positive.
     Log,
+    /// `log` when every value is positive and MSTL validates better on the logarithms
+    /// (rolling origins inside the training rows), else `standard`: resolved before
+    /// training, and stored resolved. Not the default: on the 20 shared series it moved
+    /// the geometric-mean MASE of the default forecaster from 0.994x ETS's to 1.017x.
+    Auto,
 }
 
 /// What the network predicts.
@@ -59,7 +64,7 @@ macro_rules! from_str_enum {
     };
 }
 from_str_enum!(Strategy, "--strategy", "recursive" => Strategy::Recursive, "direct" => Strategy::Direct);
-from_str_enum!(Scale, "--scale", "standard" => Scale::Standard, "log" => Scale::Log);
+from_str_enum!(Scale, "--scale", "auto" => Scale::Auto, "standard" => Scale::Standard, "log" => Scale::Log);
 from_str_enum!(TargetKind, "--target", "level" => TargetKind::Level, "delta" => TargetKind::Delta);
 
 /// Everything that decides the trained weights (stored with the run; a resume must agree).

@@ -55,7 +55,7 @@ impl Scaler {
     pub fn unscale(&self, z: f64, j: usize) -> f64 {
         let v = z * self.std[j] + self.mean[j];
         match self.kind {
-            Scale::Standard => v,
+            Scale::Standard | Scale::Auto => v,
             Scale::Log => v.exp(),
         }
     }
@@ -73,7 +73,7 @@ impl Scaler {
 
 fn t(kind: Scale, y: f64) -> f64 {
     match kind {
-        Scale::Standard => y,
+        Scale::Standard | Scale::Auto => y,
         Scale::Log => y.ln(),
     }
 }

@@ -38,7 +38,8 @@ use super::model::*;
 use super::plan::*;
 use super::report::*;
 use super::scale::*;
-use crate::forecast::combine::{select, thin, Combination, Selection};
+use crate::forecast::classical::{Method, Transform};
+use crate::forecast::combine::{select, thin, validate, Combination, Selection};
 use crate::forecast::eval::mase_scale;
 use crate::forecast::series::{Fill, Series};
 use recurrent::error::{Error, Result};
@@ -421,6 +422,8 @@ pub fn train_forecast(
     obs: &mut dyn Observer,
 ) -> Result<ForecastSummary> {
     let plan = plan(cfg, series)?;
+    let resolved = resolve_scale(cfg, series, &plan, obs);
+    let cfg = &resolved;
     let (s, task) = train_once(cfg, &plan, None, series, fill, req, obs)?;
     // A run stopped by Ctrl-C is continued by --resume, refit included.
     let interrupted = !s.finished && !task.stop;
@@ -432,7 +435,7 @@ pub fn train_forecast(
         let selection = select_forecaster(&best, series, &plan)?;
         if let Some(sel) = &selection {
             obs.message(&format!(
-                "forecaster: {} ({}); validation MASE {}",
+                "forecaster: {} ({}); each alone: {}",
                 sel.chosen
                     .members
                     .iter()
@@ -442,7 +445,6 @@ pub fn train_forecast(
                 sel.reason,
                 sel.candidates
                     .iter()
-                    .take(6)
                     .map(|(n, v)| format!("{n} {v:.3}"))
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -513,6 +515,50 @@ pub fn train_forecast(
     })
 }
 
+/// `cfg` with `--scale auto` resolved (see [`Scale::Auto`]): logs when every value is
+/// positive and MSTL on the logarithms validates better than on the values, on the
+/// validation origins of `plan` (rows before the test rows only).
+fn resolve_scale(
+    cfg: &ForecastTrainConfig,
+    series: &Series,
+    plan: &Plan,
+    obs: &mut dyn Observer,
+) -> ForecastTrainConfig {
+    if cfg.scale != Scale::Auto {
+        return cfg.clone();
+    }
+    let y = series.target();
+    let known = &y[..plan.split.val_end];
+    let origins = thin(&plan.val_origins);
+    let positive = series.values.iter().all(|v| *v > 0.0);
+    let scores = mase_scale(&known[..plan.split.fit_end], plan.season.unwrap_or(1))
+        .filter(|_| positive && !origins.is_empty())
+        .map(|scale| {
+            let periods = seasonal_periods(&known[..plan.split.fit_end], plan.season, series.freq);
+            let v = |t| validate(Method::Mstl, t, known, &origins, &periods, scale);
+            (v(Transform::None), v(Transform::Log))
+        });
+    let scale = match scores {
+        Some((Some(plain), Some(log))) if log < plain => {
+            obs.message(&format!(
+                "scale: log (MSTL validates at MASE {log:.3} on the logarithms, {plain:.3} on the values)"
+            ));
+            Scale::Log
+        }
+        Some((Some(plain), Some(log))) => {
+            obs.message(&format!(
+                "scale: standard (MSTL validates at MASE {plain:.3} on the values, {log:.3} on the logarithms)"
+            ));
+            Scale::Standard
+        }
+        _ => Scale::Standard,
+    };
+    ForecastTrainConfig {
+        scale,
+        ..cfg.clone()
+    }
+}
+
 /// Chooses the default forecaster on the validation origins of `plan` (see
 /// [`super::combine`]): the held-out run's best network `best` beside the classical
 /// methods, all scored on rows before the test rows. None without validation origins.
@@ -539,5 +585,12 @@ fn select_forecaster(best: &Forecaster, series: &Series, plan: &Plan) -> Result<
         .map(|(i, &(_, steps))| f[i * h..i * h + steps].to_vec())
         .collect();
     let periods = seasonal_periods(&known[..plan.split.fit_end], plan.season, series.freq);
-    Ok(Some(select(known, &origins, Some(&rnn), &periods, scale)))
+    Ok(Some(select(
+        known,
+        h,
+        &origins,
+        Some(&rnn),
+        &periods,
+        scale,
+    )))
 }
