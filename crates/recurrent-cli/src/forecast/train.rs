@@ -72,6 +72,9 @@ pub struct ForecastArgs {
     /// Windows per batch
     #[arg(long, default_value_t = ForecastTrainConfig::default().batch)]
     pub batch: usize,
+    /// Networks in the ensemble: each initialised apart, trained on the same batches, combined by the median
+    #[arg(long, default_value_t = ForecastTrainConfig::default().ensemble)]
+    pub ensemble: usize,
     /// Evaluations without a better validation error before stopping (0: never)
     #[arg(long, default_value_t = ForecastTrainConfig::default().patience)]
     pub patience: u64,
@@ -105,6 +108,7 @@ impl ForecastArgs {
             layers: self.layers,
             dropout: self.dropout,
             batch: self.batch,
+            ensemble: self.ensemble,
             optim: self.optim.over(&ForecastTrainConfig::default().optim),
             patience: self.patience,
             eval_every: self.eval_every,

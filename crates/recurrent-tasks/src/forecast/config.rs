@@ -67,6 +67,10 @@ from_str_enum!(Strategy, "--strategy", "recursive" => Strategy::Recursive, "dire
 from_str_enum!(Scale, "--scale", "auto" => Scale::Auto, "standard" => Scale::Standard, "log" => Scale::Log);
 from_str_enum!(TargetKind, "--target", "level" => TargetKind::Level, "delta" => TargetKind::Delta);
 
+/// The most networks a forecaster may hold (a bound on what a checkpoint can ask to
+/// allocate).
+pub const MAX_MEMBERS: usize = 64;
+
 /// Everything that decides the trained weights (stored with the run; a resume must agree).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -93,6 +97,9 @@ pub struct ForecastTrainConfig {
     pub dropout: f64,
     /// Windows per batch.
     pub batch: usize,
+    /// Networks in the ensemble (see `forecast::nets`): each initialised apart, trained on
+    /// the same batches, their forecasts combined by the median.
+    pub ensemble: usize,
     /// Optimizer, learning rate, weight decay, clipping and schedule (stored flat: the
     /// keys `optimizer`, `lr`, `weight_decay`, `clip`, `lr_schedule`, `warmup`).
     #[serde(flatten)]
@@ -124,6 +131,7 @@ impl Default for ForecastTrainConfig {
             layers: 1,
             dropout: 0.0,
             batch: 32,
+            ensemble: 5,
             optim: OptimSettings {
                 lr: 3e-3,
                 clip: 1.0,
@@ -151,6 +159,12 @@ impl ForecastTrainConfig {
         }
         if self.hidden == 0 || self.layers == 0 || self.batch == 0 {
             return bad("--hidden, --layers and --batch must be at least 1".into());
+        }
+        if !(1..=MAX_MEMBERS).contains(&self.ensemble) {
+            return bad(format!(
+                "--ensemble must be between 1 and {}, got {}",
+                MAX_MEMBERS, self.ensemble
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));

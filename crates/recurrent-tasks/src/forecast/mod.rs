@@ -11,6 +11,7 @@ pub mod combine;
 pub mod config;
 pub mod eval;
 pub mod model;
+pub mod nets;
 pub mod plan;
 pub mod report;
 pub mod scale;

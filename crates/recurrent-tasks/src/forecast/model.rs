@@ -2,6 +2,7 @@
 //! it from a checkpoint, and forecasting the rows after a series.
 
 use super::config::*;
+use super::nets::{prefix, Nets, Windows};
 use super::scale::*;
 use crate::forecast::combine::{combine, Combination, Z80, Z95};
 use crate::forecast::series::{Date, Fill, Freq, Series};
@@ -9,7 +10,7 @@ use recurrent::checkpoint::{self, Checkpoint};
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
 use recurrent::model::EncoderConfig;
-use recurrent::model::{Classifier, ClassifierConfig, InputKind, Pooling, SeqBatch, Steps};
+use recurrent::model::{ClassifierConfig, InputKind, Pooling};
 use recurrent::rng::Rng;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -34,6 +35,13 @@ pub struct ForecastMeta {
     /// checkpoints from before the combination, or runs with `--test 0`).
     #[serde(default)]
     pub combination: Option<Combination>,
+    /// Networks in the ensemble (1 in checkpoints from before ensembles).
+    #[serde(default = "one")]
+    pub members: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The model shape for `meta`'s data.
@@ -55,83 +63,28 @@ pub(crate) fn model_config(cfg: &ForecastTrainConfig, width: usize) -> Classifie
     }
 }
 
-/// A trained forecaster: the model and what it needs to read new data.
+/// A trained forecaster: its networks and what it needs to read new data.
 pub struct Forecaster {
-    pub model: Classifier<f32>,
+    pub nets: Nets,
     pub meta: ForecastMeta,
 }
 
 impl Forecaster {
+    /// How this forecaster reads windows.
+    pub fn windows(&self) -> Windows {
+        Windows {
+            lookback: self.meta.lookback,
+            width: self.meta.columns.len(),
+            horizon: self.meta.train.horizon,
+            strategy: self.meta.train.strategy,
+            delta: self.meta.train.target == TargetKind::Delta,
+        }
+    }
+
     /// Forecasts, in scaled units of the target column, `steps` rows after each origin in
-    /// `origins`, reading the scaled rows `z` ([rows, F] row-major). Origins need
-    /// o + 1 >= lookback; direct models forecast at most H steps. Returns [origins, steps].
+    /// `origins` (see [`Windows::forecast`]). Returns [origins, steps].
     pub fn forecast_scaled(&self, z: &[f32], origins: &[usize], steps: usize) -> Result<Vec<f64>> {
-        let (l, w) = (self.meta.lookback, self.meta.columns.len());
-        let delta = self.meta.train.target == TargetKind::Delta;
-        let strategy = self.meta.train.strategy;
-        if strategy == Strategy::Direct && steps > self.meta.train.horizon {
-            return Err(Error::Config(format!(
-                "this direct model forecasts at most {} steps (its --horizon): ask for --horizon {} or less, \
-                 or train with --strategy recursive",
-                self.meta.train.horizon, self.meta.train.horizon
-            )));
-        }
-        let mut out = vec![0.0; origins.len() * steps];
-        for (ci, chunk) in origins.chunks(256).enumerate() {
-            let b = chunk.len();
-            // Time-major window [L, B, F].
-            let mut x = vec![0.0f32; l * b * w];
-            for (bi, &o) in chunk.iter().enumerate() {
-                if o + 1 < l || (o + 1) * w > z.len() {
-                    return Err(Error::Input(format!(
-                        "a forecast from row {} needs {l} rows of history (the model's lookback)",
-                        o + 1
-                    )));
-                }
-                for ti in 0..l {
-                    let src = &z[(o + 1 + ti - l) * w..][..w];
-                    x[(ti * b + bi) * w..][..w].copy_from_slice(src);
-                }
-            }
-            let base = ci * 256;
-            match strategy {
-                Strategy::Direct => {
-                    let batch = SeqBatch {
-                        steps: Steps::Dense(x),
-                        t: l,
-                        b,
-                        lengths: None,
-                    };
-                    let (y, _) = self.model.forward(&batch, None)?;
-                    let hh = self.meta.train.horizon;
-                    for bi in 0..b {
-                        let last = if delta { z[chunk[bi] * w] as f64 } else { 0.0 };
-                        for s in 0..steps {
-                            out[(base + bi) * steps + s] = y[bi * hh + s] as f64 + last;
-                        }
-                    }
-                }
-                Strategy::Recursive => {
-                    let mut x = x;
-                    let mut next = vec![0.0f32; b * w];
-                    for s in 0..steps {
-                        let batch = SeqBatch {
-                            steps: Steps::Dense(x),
-                            t: l,
-                            b,
-                            lengths: None,
-                        };
-                        let (y, _) = self.model.forward(&batch, None)?;
-                        x = take_dense(batch);
-                        roll(&mut x, &y, &mut next, b, w, delta);
-                        for bi in 0..b {
-                            out[(base + bi) * steps + s] = next[bi * w] as f64;
-                        }
-                    }
-                }
-            }
-        }
-        Ok(out)
+        self.windows().forecast(&self.nets, z, origins, steps)
     }
 
     /// Forecasts of the target in the series' units (see [`Forecaster::forecast_scaled`]).
@@ -293,20 +246,35 @@ pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Foreca
             "inconsistent forecaster metadata (columns, scaler, input width)",
         ));
     }
+    if meta.members == 0 || meta.members > MAX_MEMBERS {
+        return Err(Error::format(
+            path,
+            format!(
+                "{} networks in the ensemble: at most {MAX_MEMBERS}",
+                meta.members
+            ),
+        ));
+    }
     let g = m.encoder.cell.gates();
     let mut want: Vec<(String, Vec<usize>)> = Vec::new();
-    for k in 0..m.encoder.layers {
-        let i = if k == 0 { w } else { m.encoder.hidden };
-        want.push((format!("rnn.weight_ih_l{k}"), vec![g * m.encoder.hidden, i]));
-        want.push((
-            format!("rnn.weight_hh_l{k}"),
-            vec![g * m.encoder.hidden, m.encoder.hidden],
-        ));
-        want.push((format!("rnn.bias_ih_l{k}"), vec![g * m.encoder.hidden]));
-        want.push((format!("rnn.bias_hh_l{k}"), vec![g * m.encoder.hidden]));
+    for k in 0..meta.members {
+        let p = prefix(k);
+        for l in 0..m.encoder.layers {
+            let i = if l == 0 { w } else { m.encoder.hidden };
+            want.push((
+                format!("{p}rnn.weight_ih_l{l}"),
+                vec![g * m.encoder.hidden, i],
+            ));
+            want.push((
+                format!("{p}rnn.weight_hh_l{l}"),
+                vec![g * m.encoder.hidden, m.encoder.hidden],
+            ));
+            want.push((format!("{p}rnn.bias_ih_l{l}"), vec![g * m.encoder.hidden]));
+            want.push((format!("{p}rnn.bias_hh_l{l}"), vec![g * m.encoder.hidden]));
+        }
+        want.push((format!("{p}head.weight"), vec![m.outputs, m.encoder.hidden]));
+        want.push((format!("{p}head.bias"), vec![m.outputs]));
     }
-    want.push(("head.weight".into(), vec![m.outputs, m.encoder.hidden]));
-    want.push(("head.bias".into(), vec![m.outputs]));
     for (name, shape) in &want {
         let t = ck.get(name)?;
         if t.shape() != shape.as_slice() {
@@ -320,26 +288,7 @@ pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Foreca
             ));
         }
     }
-    let mut model = Classifier::new(m.clone(), &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut model, &ck.weights_only())?;
-    Ok(Forecaster { model, meta })
-}
-
-/// The feature buffer of a dense batch (given back after a forward pass, to be reused).
-pub(crate) fn take_dense(batch: SeqBatch<f32>) -> Vec<f32> {
-    match batch.steps {
-        Steps::Dense(x) => x,
-        Steps::Ids(_) => Vec::new(),
-    }
-}
-
-/// One step of a recursive forecast: `next` = the prediction `y` [B, F] (plus the newest
-/// row for deltas), then the window `x` [L, B, F] drops its oldest row and appends `next`.
-pub(crate) fn roll(x: &mut [f32], y: &[f32], next: &mut [f32], b: usize, w: usize, delta: bool) {
-    let newest = x.len() - b * w;
-    for ((n, &p), &last) in next.iter_mut().zip(y).zip(&x[newest..]) {
-        *n = p + if delta { last } else { 0.0 };
-    }
-    x.copy_within(b * w.., 0);
-    x[newest..].copy_from_slice(next);
+    let mut nets = Nets::new(m, meta.members, &Init::default(), &mut Rng::new(0))?;
+    checkpoint::load_into(&mut nets, &ck.weights_only())?;
+    Ok(Forecaster { nets, meta })
 }

@@ -35,6 +35,7 @@
 
 use super::config::*;
 use super::model::*;
+use super::nets::{take_dense, Nets, Windows};
 use super::plan::*;
 use super::report::*;
 use super::scale::*;
@@ -44,7 +45,7 @@ use crate::forecast::eval::mase_scale;
 use crate::forecast::series::{Fill, Series};
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
-use recurrent::model::{Classifier, SeqBatch, Steps};
+use recurrent::model::{SeqBatch, Steps};
 use recurrent::nn::{Reduction, Regression};
 use recurrent::optim::schedule::{EarlyStopping, EarlyStoppingState, Mode};
 use recurrent::rng::Rng;
@@ -96,7 +97,7 @@ impl ForecastTask {
 }
 
 impl Task for ForecastTask {
-    type Model = Classifier<f32>;
+    type Model = Nets;
 
     fn metadata(&self) -> BTreeMap<String, String> {
         BTreeMap::from([("model".to_string(), self.meta_json.clone())])
@@ -106,7 +107,7 @@ impl Task for ForecastTask {
         self.train_origins.len().div_ceil(self.batch) as u64
     }
 
-    fn train_step(&mut self, model: &mut Classifier<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
+    fn train_step(&mut self, model: &mut Nets, rng: &mut Rng) -> Result<(f64, usize)> {
         if self.pos == 0 || self.pos >= self.order.len() {
             self.order = (0..self.train_origins.len()).collect();
             rng.shuffle(&mut self.order);
@@ -140,15 +141,27 @@ impl Task for ForecastTask {
             }
         }
         debug_assert_eq!(self.yb.len(), b * outs);
-        let batch = SeqBatch {
+        // Every member learns from the same windows; they differ by their initialisation.
+        let mut batch = SeqBatch {
             steps: Steps::Dense(x),
             t: l,
             b,
             lengths: None,
         };
-        let (pred, cache) = model.forward(&batch, Some(rng))?;
-        let (loss, grad) = Regression::Mse.loss(&pred, &self.yb, None, Reduction::Mean)?;
-        model.backward(&batch, &cache, &grad)?;
+        let mut loss = 0.0;
+        for m in model.members.iter_mut() {
+            let (pred, cache) = m.forward(&batch, Some(rng))?;
+            let (li, grad) = Regression::Mse.loss(&pred, &self.yb, None, Reduction::Mean)?;
+            m.backward(&batch, &cache, &grad)?;
+            loss += li;
+            batch = SeqBatch {
+                steps: Steps::Dense(take_dense(batch)),
+                t: l,
+                b,
+                lengths: None,
+            };
+        }
+        let loss = loss / model.members.len() as f64;
         self.pos = end;
         if self.pos >= self.order.len() {
             self.pos = 0;
@@ -156,7 +169,7 @@ impl Task for ForecastTask {
         Ok((loss, b))
     }
 
-    fn evaluate(&mut self, model: &Classifier<f32>) -> Result<Option<Evaluation>> {
+    fn evaluate(&mut self, model: &Nets) -> Result<Option<Evaluation>> {
         if self.val_origins.is_empty() {
             return Ok(None);
         }
@@ -212,61 +225,29 @@ impl Task for ForecastTask {
     }
 }
 
-/// Mean squared error (scaled units) of the validation forecasts.
-fn val_mse(model: &Classifier<f32>, task: &ForecastTask) -> Result<f64> {
-    // A forecaster view of the model without copying metadata around: the same code path
-    // as the test forecasts.
-    let mut se = 0.0;
-    let mut count = 0usize;
-    let (l, w) = (task.lookback, task.width);
-    let h = task.horizon;
-    for chunk in task.val_origins.chunks(256) {
-        let b = chunk.len();
-        let mut x = vec![0.0f32; l * b * w];
-        for (bi, &(o, _)) in chunk.iter().enumerate() {
-            task.fill_window(&mut x, o, bi, b);
-        }
-        let maxs = chunk.iter().map(|c| c.1).max().unwrap_or(0);
-        let batch = SeqBatch {
-            steps: Steps::Dense(x),
-            t: l,
-            b,
-            lengths: None,
-        };
-        match task.strategy {
-            Strategy::Direct => {
-                let (y, _) = model.forward(&batch, None)?;
-                for (bi, &(o, steps)) in chunk.iter().enumerate() {
-                    let last = if task.delta { task.z[o * w] } else { 0.0 };
-                    for s in 0..steps {
-                        let e = (y[bi * h + s] + last - task.z[(o + 1 + s) * w]) as f64;
-                        se += e * e;
-                        count += 1;
-                    }
-                }
-            }
-            Strategy::Recursive => {
-                let mut next = vec![0.0f32; b * w];
-                let mut x = take_dense(batch);
-                for s in 0..maxs {
-                    let batch = SeqBatch {
-                        steps: Steps::Dense(x),
-                        t: l,
-                        b,
-                        lengths: None,
-                    };
-                    let (y, _) = model.forward(&batch, None)?;
-                    x = take_dense(batch);
-                    roll(&mut x, &y, &mut next, b, w, task.delta);
-                    for (bi, &(o, steps)) in chunk.iter().enumerate() {
-                        if s < steps {
-                            let e = (next[bi * w] - task.z[(o + 1 + s) * w]) as f64;
-                            se += e * e;
-                            count += 1;
-                        }
-                    }
-                }
-            }
+/// Mean squared error (scaled units) of the ensemble's validation forecasts: the same
+/// code path as every later forecast.
+fn val_mse(model: &Nets, task: &ForecastTask) -> Result<f64> {
+    let w = task.width;
+    let origins: Vec<usize> = task.val_origins.iter().map(|o| o.0).collect();
+    let steps = task.val_origins.iter().map(|o| o.1).max().unwrap_or(0);
+    if steps == 0 {
+        return Ok(0.0);
+    }
+    let windows = Windows {
+        lookback: task.lookback,
+        width: w,
+        horizon: task.horizon,
+        strategy: task.strategy,
+        delta: task.delta,
+    };
+    let f = windows.forecast(model, &task.z, &origins, steps)?;
+    let (mut se, mut count) = (0.0, 0usize);
+    for (i, &(o, k)) in task.val_origins.iter().enumerate() {
+        for s in 0..k {
+            let e = f[i * steps + s] - task.z[(o + 1 + s) * w] as f64;
+            se += e * e;
+            count += 1;
         }
     }
     Ok(se / count.max(1) as f64)
@@ -346,10 +327,11 @@ fn train_once(
         freq: series.freq,
         fill,
         combination,
+        members: cfg.ensemble,
     };
     let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
     let init: Init = cfg.init.parse()?;
-    let mut model = Classifier::new(model_cfg, &init, &mut Rng::new(cfg.seed))?;
+    let mut model = Nets::new(&model_cfg, cfg.ensemble, &init, &mut Rng::new(cfg.seed))?;
     let early = if cfg.patience > 0 && !plan.val_origins.is_empty() {
         Some(EarlyStopping::new(cfg.patience, 0.0, Mode::Min)?)
     } else {

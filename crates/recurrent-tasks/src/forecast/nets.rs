@@ -1,0 +1,248 @@
+//! The networks of a forecaster: K copies of one architecture, each initialised from its
+//! own stretch of the seeded stream and trained on the same batches, whose forecasts are
+//! combined by their median (a deep ensemble, Lakshminarayanan et al. 2017). The members
+//! differ only by where training started, so the median removes the part of the error
+//! that is an accident of one initialisation.
+//!
+//! Member 0 keeps the plain parameter names (`rnn.weight_ih_l0`, `head.weight`), so a
+//! one-member forecaster is the checkpoint it always was; member k > 0 has the prefix
+//! `member{k}.`.
+
+use super::config::Strategy;
+use crate::forecast::combine::median;
+use recurrent::error::{Error, Result};
+use recurrent::init::Init;
+use recurrent::model::{Classifier, ClassifierConfig, SeqBatch, Steps};
+use recurrent::param::{Module, Param};
+use recurrent::rng::Rng;
+
+/// The ensemble (see the module docs).
+pub struct Nets {
+    pub members: Vec<Classifier<f32>>,
+}
+
+/// The name prefix of member `k`'s parameters.
+pub fn prefix(k: usize) -> String {
+    if k == 0 {
+        String::new()
+    } else {
+        format!("member{k}.")
+    }
+}
+
+impl Nets {
+    /// `k` members of shape `cfg`, initialised one after the other from `rng`.
+    pub fn new(cfg: &ClassifierConfig, k: usize, init: &Init, rng: &mut Rng) -> Result<Nets> {
+        let mut members = Vec::with_capacity(k);
+        for i in 0..k.max(1) {
+            let mut m = Classifier::new(cfg.clone(), init, rng)?;
+            let p = prefix(i);
+            m.visit_mut(&mut |q| q.name = format!("{p}{}", q.name));
+            members.push(m);
+        }
+        Ok(Nets { members })
+    }
+}
+
+impl Module<f32> for Nets {
+    fn visit(&self, f: &mut dyn FnMut(&Param<f32>)) {
+        self.members.iter().for_each(|m| m.visit(f));
+    }
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param<f32>)) {
+        self.members.iter_mut().for_each(|m| m.visit_mut(f));
+    }
+}
+
+/// How windows are read and forecasts made: what both training and a stored forecaster
+/// know about the windows.
+#[derive(Clone, Copy, Debug)]
+pub struct Windows {
+    /// L.
+    pub lookback: usize,
+    /// F.
+    pub width: usize,
+    /// H.
+    pub horizon: usize,
+    pub strategy: Strategy,
+    /// The network predicts changes from the origin's value.
+    pub delta: bool,
+}
+
+impl Windows {
+    /// Forecasts of the target column in scaled units, `steps` rows after each origin in
+    /// `origins`, reading the scaled rows `z` ([rows, F] row-major): the median over the
+    /// members of each member's forecast. Origins need o + 1 >= L; a direct model
+    /// forecasts at most H steps. Returns [origins, steps].
+    pub fn forecast(
+        &self,
+        nets: &Nets,
+        z: &[f32],
+        origins: &[usize],
+        steps: usize,
+    ) -> Result<Vec<f64>> {
+        if self.strategy == Strategy::Direct && steps > self.horizon {
+            return Err(Error::Config(format!(
+                "this direct model forecasts at most {} steps (its --horizon): ask for --horizon {} or less, \
+                 or train with --strategy recursive",
+                self.horizon, self.horizon
+            )));
+        }
+        let each: Vec<Vec<f64>> = nets
+            .members
+            .iter()
+            .map(|m| self.forecast_one(m, z, origins, steps))
+            .collect::<Result<_>>()?;
+        if each.len() == 1 {
+            return Ok(each.into_iter().next().unwrap_or_default());
+        }
+        let mut v = vec![0.0; each.len()];
+        Ok((0..origins.len() * steps)
+            .map(|i| {
+                for (slot, f) in v.iter_mut().zip(&each) {
+                    *slot = f[i];
+                }
+                median(&mut v)
+            })
+            .collect())
+    }
+
+    /// The same for one network.
+    fn forecast_one(
+        &self,
+        model: &Classifier<f32>,
+        z: &[f32],
+        origins: &[usize],
+        steps: usize,
+    ) -> Result<Vec<f64>> {
+        let (l, w) = (self.lookback, self.width);
+        let mut out = vec![0.0; origins.len() * steps];
+        for (ci, chunk) in origins.chunks(256).enumerate() {
+            let b = chunk.len();
+            // Time-major window [L, B, F].
+            let mut x = vec![0.0f32; l * b * w];
+            for (bi, &o) in chunk.iter().enumerate() {
+                if o + 1 < l || (o + 1) * w > z.len() {
+                    return Err(Error::Input(format!(
+                        "a forecast from row {} needs {l} rows of history (the model's lookback)",
+                        o + 1
+                    )));
+                }
+                for ti in 0..l {
+                    x[(ti * b + bi) * w..][..w].copy_from_slice(&z[(o + 1 + ti - l) * w..][..w]);
+                }
+            }
+            let base = ci * 256;
+            match self.strategy {
+                Strategy::Direct => {
+                    let batch = SeqBatch {
+                        steps: Steps::Dense(x),
+                        t: l,
+                        b,
+                        lengths: None,
+                    };
+                    let (y, _) = model.forward(&batch, None)?;
+                    let hh = self.horizon;
+                    for bi in 0..b {
+                        let last = if self.delta {
+                            z[chunk[bi] * w] as f64
+                        } else {
+                            0.0
+                        };
+                        for s in 0..steps {
+                            out[(base + bi) * steps + s] = y[bi * hh + s] as f64 + last;
+                        }
+                    }
+                }
+                Strategy::Recursive => {
+                    let mut x = x;
+                    let mut next = vec![0.0f32; b * w];
+                    for s in 0..steps {
+                        let batch = SeqBatch {
+                            steps: Steps::Dense(x),
+                            t: l,
+                            b,
+                            lengths: None,
+                        };
+                        let (y, _) = model.forward(&batch, None)?;
+                        x = take_dense(batch);
+                        roll(&mut x, &y, &mut next, b, w, self.delta);
+                        for bi in 0..b {
+                            out[(base + bi) * steps + s] = next[bi * w] as f64;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The feature buffer of a dense batch (given back after a forward pass, to be reused).
+pub(crate) fn take_dense(batch: SeqBatch<f32>) -> Vec<f32> {
+    match batch.steps {
+        Steps::Dense(x) => x,
+        Steps::Ids(_) => Vec::new(),
+    }
+}
+
+/// One step of a recursive forecast: `next` = the prediction `y` [B, F] (plus the newest
+/// row for deltas), then the window `x` [L, B, F] drops its oldest row and appends `next`.
+pub(crate) fn roll(x: &mut [f32], y: &[f32], next: &mut [f32], b: usize, w: usize, delta: bool) {
+    let newest = x.len() - b * w;
+    for ((n, &p), &last) in next.iter_mut().zip(y).zip(&x[newest..]) {
+        *n = p + if delta { last } else { 0.0 };
+    }
+    x.copy_within(b * w.., 0);
+    x[newest..].copy_from_slice(next);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::config::ForecastTrainConfig;
+    use crate::forecast::model::model_config;
+
+    #[test]
+    fn the_ensemble_forecast_is_the_median_of_its_members_and_member_zero_keeps_its_names() {
+        let cfg = ForecastTrainConfig {
+            horizon: 3,
+            hidden: 4,
+            ..Default::default()
+        };
+        let nets = Nets::new(
+            &model_config(&cfg, 1),
+            3,
+            &Init::default(),
+            &mut Rng::new(5),
+        )
+        .unwrap();
+        let names: Vec<String> = nets.param_shapes().into_iter().map(|(n, _)| n).collect();
+        assert!(names.contains(&"rnn.weight_ih_l0".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"member2.head.bias".to_string()),
+            "{names:?}"
+        );
+        let w = Windows {
+            lookback: 4,
+            width: 1,
+            horizon: 3,
+            strategy: Strategy::Direct,
+            delta: true,
+        };
+        let z: Vec<f32> = (0..10).map(|t| (t as f32 * 0.7).sin()).collect();
+        let origins = [3, 6, 9];
+        let all = w.forecast(&nets, &z, &origins, 3).unwrap();
+        let each: Vec<Vec<f64>> = nets
+            .members
+            .iter()
+            .map(|m| w.forecast_one(m, &z, &origins, 3).unwrap())
+            .collect();
+        assert!(each[0] != each[1], "members start apart");
+        for i in 0..all.len() {
+            let mut v = vec![each[0][i], each[1][i], each[2][i]];
+            assert_eq!(all[i], median(&mut v));
+        }
+        // A direct model refuses steps past its horizon.
+        assert!(w.forecast(&nets, &z, &origins, 4).is_err());
+    }
+}
