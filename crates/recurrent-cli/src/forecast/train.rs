@@ -36,7 +36,7 @@ pub struct ForecastArgs {
     /// Rows each forecast reads [default: clamp(2 x season, 12, 48); 24 without a season]
     #[arg(long)]
     pub lookback: Option<usize>,
-    /// Rows held out at the end for the reported metrics (0: train on every row) [default: the horizon]
+    /// Rows held out at the end to score the recipe, which is then refit on every row for `forecast` (0: no score, no refit, the network alone) [default: the horizon]
     #[arg(long)]
     pub test: Option<usize>,
     /// Validation rows before the test rows (early stopping) [default: 10% of the rows before the test]
