@@ -905,3 +905,44 @@ fn choices_never_read_the_test_rows() {
     // The test metrics did see the change.
     assert_ne!(ra.test.unwrap().table, rb.test.unwrap().table);
 }
+
+/// `--backtest K` holds out K strides and reports each metric's mean and spread over the K
+/// origins, each origin scored on its own steps.
+#[test]
+fn backtest_reports_the_mean_and_spread_over_its_origins() {
+    let cfg = ForecastTrainConfig {
+        horizon: 6,
+        backtest: Some(3),
+        hidden: 8,
+        ensemble: 2,
+        patience: 0,
+        ..Default::default()
+    };
+    let s = train_forecast(
+        &cfg,
+        &sine(150),
+        Fill::Interpolate,
+        &TrainRequest::new(tmp("backtest")).steps(10),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert_eq!(s.test_rows, 18);
+    let t = s.test.unwrap();
+    assert_eq!(t.points.len(), 18);
+    let model = t.spread.iter().find(|r| r.name == "model").unwrap();
+    assert_eq!(model.origins, 3);
+    let scale = t.mase_scale.unwrap();
+    let per: Vec<f64> = t
+        .points
+        .chunks(6)
+        .map(|c| c.iter().map(|p| (p.actual - p.model).abs()).sum::<f64>() / 6.0 / scale)
+        .collect();
+    let mean = per.iter().sum::<f64>() / 3.0;
+    let sd = (per.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    let (m, d) = model.mase.unwrap();
+    assert!(
+        (m - mean).abs() < 1e-12 && (d - sd).abs() < 1e-12,
+        "{m} {d} vs {mean} {sd}"
+    );
+    assert!(t.spread.iter().any(|r| r.name == "seasonal_naive"));
+}

@@ -45,6 +45,9 @@ pub struct ForecastArgs {
     /// Test forecasts from an origin every this many rows [default: the horizon]
     #[arg(long)]
     pub stride: Option<usize>,
+    /// K rolling test origins, every --stride rows: holds out K x stride rows (unless --test is given) and reports each metric's mean and spread
+    #[arg(long)]
+    pub backtest: Option<usize>,
     /// Season length for seasonal naive and MASE [default: detected from the training rows]
     #[arg(long)]
     pub season: Option<usize>,
@@ -99,6 +102,7 @@ impl ForecastArgs {
             test: self.test,
             val: self.val,
             stride: self.stride,
+            backtest: self.backtest,
             season: self.season,
             strategy: self.strategy.parse()?,
             scale: self.scale.parse()?,
@@ -260,6 +264,26 @@ fn baseline_series(t: &TestReport, m: Method) -> Option<plot::Series> {
     })
 }
 
+/// Mean +- standard deviation of each metric over the test origins.
+fn spread_table(t: &TestReport) -> String {
+    let n = t.spread.first().map_or(0, |s| s.origins);
+    let mut s = format!(
+        "over {n} origins (mean +- sd)\n{:<16} {:>18} {:>18} {:>16}\n",
+        "forecaster", "RMSE", "sMAPE%", "MASE"
+    );
+    let pm = |v: (f64, f64)| format!("{:.3} +- {:.3}", v.0, v.1);
+    for r in &t.spread {
+        s.push_str(&format!(
+            "{:<16} {:>18} {:>18} {:>16}\n",
+            r.name,
+            pm(r.rmse),
+            pm(r.smape),
+            r.mase.map_or("-".into(), pm)
+        ));
+    }
+    s
+}
+
 /// The metrics table, one row per forecaster.
 pub fn table(t: &TestReport) -> String {
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
@@ -320,6 +344,9 @@ fn report(s: &ForecastSummary, plot: Option<&Path>, json: bool) -> Result<()> {
                 s.test_rows
             );
             crate::common::write_stdout(&table(t));
+            if !t.spread.is_empty() {
+                crate::common::write_stdout(&spread_table(t));
+            }
             if let Some(c) = t.coverage_80 {
                 say!("80% interval: covers {:.0}% of the test points", 100.0 * c);
             }

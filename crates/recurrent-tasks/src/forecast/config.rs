@@ -86,6 +86,9 @@ pub struct ForecastTrainConfig {
     pub val: Option<usize>,
     /// Test origins every this many rows. None: the horizon.
     pub stride: Option<usize>,
+    /// K rolling test origins: with `test` unset, K x stride rows are held out, and the
+    /// report gives each metric's mean and spread over the origins. None: `test` decides.
+    pub backtest: Option<usize>,
     /// Season m (seasonal naive, MASE, default lookback). None: detected.
     pub season: Option<usize>,
     pub strategy: Strategy,
@@ -122,6 +125,7 @@ impl Default for ForecastTrainConfig {
             test: None,
             val: None,
             stride: None,
+            backtest: None,
             season: None,
             strategy: Strategy::Direct,
             scale: Scale::Standard,
@@ -154,8 +158,12 @@ impl ForecastTrainConfig {
         if self.horizon == 0 {
             return bad("--horizon must be at least 1".into());
         }
-        if self.lookback == Some(0) || self.stride == Some(0) || self.season == Some(0) {
-            return bad("--lookback, --stride and --season must be at least 1".into());
+        if self.lookback == Some(0)
+            || self.stride == Some(0)
+            || self.season == Some(0)
+            || self.backtest == Some(0)
+        {
+            return bad("--lookback, --stride, --season and --backtest must be at least 1".into());
         }
         if self.hidden == 0 || self.layers == 0 || self.batch == 0 {
             return bad("--hidden, --layers and --batch must be at least 1".into());

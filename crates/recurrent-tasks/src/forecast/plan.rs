@@ -46,7 +46,12 @@ pub fn plan(cfg: &ForecastTrainConfig, series: &Series) -> Result<Plan> {
     cfg.validate()?;
     let n = series.len();
     let h = cfg.horizon;
-    let test = cfg.test.unwrap_or(h);
+    let stride = cfg.stride.unwrap_or(h);
+    let test = match (cfg.test, cfg.backtest) {
+        (Some(t), _) => t,
+        (None, Some(k)) => k.saturating_mul(stride),
+        (None, None) => h,
+    };
     if test >= n {
         return Err(Error::Input(format!(
             "--test {test} holds out every one of the {n} rows: nothing is left to train on"
@@ -91,7 +96,6 @@ pub fn plan(cfg: &ForecastTrainConfig, series: &Series) -> Result<Plan> {
             .map(|o| (o, h.min(before_test - 1 - o)))
             .collect()
     };
-    let stride = cfg.stride.unwrap_or(h);
     let mut test_origins = Vec::new();
     if test > 0 {
         let mut o = before_test - 1;

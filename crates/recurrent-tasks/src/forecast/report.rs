@@ -49,6 +49,80 @@ pub struct TestReport {
     pub mase_scale: Option<f64>,
     /// The share of test points inside the 80% interval (None without intervals).
     pub coverage_80: Option<f64>,
+    /// Each forecaster's metrics origin by origin, as mean and spread (with two test
+    /// origins or more: `--backtest K`, or `--test` longer than `--stride`).
+    pub spread: Vec<Spread>,
+}
+
+/// The mean and the sample standard deviation of one forecaster's metrics over the test
+/// origins (each origin's metrics over its own steps).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Spread {
+    pub name: String,
+    pub origins: usize,
+    pub rmse: (f64, f64),
+    pub mae: (f64, f64),
+    pub smape: (f64, f64),
+    /// None without a MASE scale.
+    pub mase: Option<(f64, f64)>,
+}
+
+/// Mean and sample standard deviation (0 for one value).
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+/// How one forecaster's value is read off a test point.
+type Pick = Box<dyn Fn(&TestPoint) -> Option<f64>>;
+
+/// [`Spread`] for each forecaster, from the points' forecasts `pick(point)`.
+fn spreads(points: &[TestPoint], scale: Option<f64>) -> Vec<Spread> {
+    let mut origins: Vec<usize> = points.iter().map(|p| p.row - p.step).collect();
+    origins.dedup();
+    if origins.len() < 2 {
+        return Vec::new();
+    }
+    let mut pickers: Vec<(String, Pick)> = vec![
+        ("model".into(), Box::new(|p: &TestPoint| Some(p.model))),
+        ("rnn".into(), Box::new(|p: &TestPoint| Some(p.rnn))),
+    ];
+    for (k, m) in Method::ALL.iter().enumerate() {
+        pickers.push((
+            m.name().into(),
+            Box::new(move |p: &TestPoint| p.baselines[k]),
+        ));
+    }
+    let mut out = Vec::new();
+    for (name, pick) in pickers {
+        let per: Option<Vec<Metrics>> = origins
+            .iter()
+            .map(|&o| {
+                let pts: Vec<&TestPoint> = points.iter().filter(|p| p.row - p.step == o).collect();
+                let a: Vec<f64> = pts.iter().map(|p| p.actual).collect();
+                let f: Option<Vec<f64>> = pts.iter().map(|p| pick(p)).collect();
+                metrics(&a, &f?, scale)
+            })
+            .collect();
+        let Some(per) = per else { continue };
+        let col = |g: &dyn Fn(&Metrics) -> f64| mean_sd(&per.iter().map(g).collect::<Vec<_>>());
+        let mase: Option<Vec<f64>> = per.iter().map(|m| m.mase).collect();
+        out.push(Spread {
+            name,
+            origins: per.len(),
+            rmse: col(&|m| m.rmse),
+            mae: col(&|m| m.mae),
+            smape: col(&|m| m.smape),
+            mase: mase.map(|v| mean_sd(&v)),
+        });
+    }
+    out
 }
 
 /// Forecasts every test origin of `plan` with `f` (combined as `comb` says, if given) and
@@ -121,6 +195,7 @@ pub fn test_report(
         .filter(|v| !v.is_empty())
         .map(|v| v.iter().filter(|b| **b).count() as f64 / v.len() as f64);
     Ok(TestReport {
+        spread: spreads(&points, scale),
         points,
         table,
         mase_scale: scale,
