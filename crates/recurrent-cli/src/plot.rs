@@ -32,6 +32,9 @@ pub struct Chart<'a> {
     pub y_label: &'a str,
     /// Logarithmic y axis (values <= 0 are dropped).
     pub log_y: bool,
+    /// Names of the integer x positions 0, 1, ... (a series' dates): a tick shows the name
+    /// of the nearest position instead of its number.
+    pub x_names: Option<&'a [String]>,
 }
 
 /// One curve of a run's `metrics.jsonl`: the `key` of its `event` lines, by step.
@@ -81,6 +84,7 @@ pub fn loss_plot(dir: &Path, title: &str) -> Result<PathBuf> {
         x_label: "step",
         y_label: "loss",
         log_y: false,
+        x_names: None,
     };
     let curves = [
         Curve {
@@ -104,6 +108,7 @@ pub fn accuracy_plot(dir: &Path) -> Result<PathBuf> {
         x_label: "step",
         y_label: "loss (nats) / accuracy",
         log_y: false,
+        x_names: None,
     };
     let curves = [
         Curve {
@@ -145,6 +150,17 @@ const COLORS: [RGBColor; 10] = [
 /// Series with at most this many points get a marker at each (a lone validation point is
 /// otherwise invisible).
 const MARKERS_UP_TO: usize = 60;
+
+/// An x tick: the name of the nearest integer position when the chart names them (a
+/// series' dates), else the number.
+pub fn x_tick(v: f64, step: f64, names: Option<&[String]>) -> String {
+    let i = v.round();
+    names
+        .filter(|_| i >= 0.0)
+        .and_then(|n| n.get(i as usize))
+        .cloned()
+        .unwrap_or_else(|| tick_label(v, step))
+}
 
 /// A tick label for `v` on an axis whose ticks are about `step` apart: as many decimals as
 /// the step needs, trailing zeros dropped (0.30000000000000004 is "0.3", 20.0 is "20"),
@@ -347,6 +363,8 @@ pub fn chart_with_bands(
     let mut c = ChartBuilder::on(&root)
         .caption(chart.title, ("sans-serif", 22))
         .margin(16)
+        // Room for a date label centred on the last tick.
+        .margin_right(40)
         .x_label_area_size(44)
         .y_label_area_size(84)
         .build_cartesian_2d(x0..x1, y0..y1)
@@ -357,7 +375,7 @@ pub fn chart_with_bands(
         .x_desc(chart.x_label)
         .y_desc(chart.y_label)
         .y_labels(y_labels)
-        .x_label_formatter(&|v: &f64| tick_label(*v, x_step))
+        .x_label_formatter(&|v: &f64| x_tick(*v, x_step, chart.x_names))
         .y_label_formatter(&|v: &f64| {
             if log {
                 decade_label(*v)
@@ -687,12 +705,24 @@ mod tests {
         px.iter().filter(|p| **p == [c.0, c.1, c.2]).count()
     }
 
+    #[test]
+    fn dated_ticks_name_the_nearest_row() {
+        let d: Vec<String> = ["1949-01", "1949-02", "1949-03"].map(String::from).to_vec();
+        assert_eq!(x_tick(1.0, 0.5, Some(&d)), "1949-02");
+        assert_eq!(x_tick(1.6, 0.5, Some(&d)), "1949-03");
+        // Past the names, and without them, the number.
+        assert_eq!(x_tick(5.0, 1.0, Some(&d)), tick_label(5.0, 1.0));
+        assert_eq!(x_tick(-1.0, 1.0, Some(&d)), tick_label(-1.0, 1.0));
+        assert_eq!(x_tick(2.0, 1.0, None), "2");
+    }
+
     fn chart(log_y: bool) -> Chart<'static> {
         Chart {
             title: "t",
             x_label: "x",
             y_label: "y",
             log_y,
+            x_names: None,
         }
     }
 

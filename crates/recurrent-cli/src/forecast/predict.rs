@@ -60,7 +60,13 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
     // Drawn before anything is printed, so that a plot that cannot be written fails the
     // command (exit 1, as every other command) rather than a warning after the output.
     if let Some(png) = &a.plot {
-        draw(png, &y, &fc, &series.columns[0])
+        let dates: Option<Vec<String>> = match (&series.dates, &fc.dates) {
+            (Some(past), Some(future)) => {
+                Some(past.iter().chain(future).map(|d| d.to_string()).collect())
+            }
+            _ => None,
+        };
+        draw(png, &y, &fc, &series.columns[0], dates.as_deref())
             .with_context(|| format!("--plot {}", png.display()))?;
     }
     if a.json {
@@ -116,7 +122,14 @@ pub fn to_csv(fc: &FutureForecast) -> String {
 }
 
 /// The last stretch of history, the forecast and its 95% interval as a shaded band.
-fn draw(path: &Path, y: &[f64], fc: &FutureForecast, name: &str) -> Result<()> {
+/// `dates` names the rows of history and forecast on the x axis when the series is dated.
+fn draw(
+    path: &Path,
+    y: &[f64],
+    fc: &FutureForecast,
+    name: &str,
+    dates: Option<&[String]>,
+) -> Result<()> {
     let n = y.len();
     let from = n.saturating_sub((4 * fc.values.len()).max(120));
     let at = |i: usize| (n + i) as f64;
@@ -155,9 +168,10 @@ fn draw(path: &Path, y: &[f64], fc: &FutureForecast, name: &str) -> Result<()> {
         path,
         &plot::Chart {
             title: &format!("{name}: forecast"),
-            x_label: "row",
+            x_label: if dates.is_some() { "date" } else { "row" },
             y_label: name,
             log_y: false,
+            x_names: dates,
         },
         &series,
         &bands,

@@ -175,7 +175,11 @@ pub fn run(a: &ForecastArgs) -> Result<()> {
         .with_context(|| format!("writing {}", out.join("test_metrics.json").display()))?;
         let y = series.target();
         let p = out.join("forecast.png");
-        if draw_test_plot(&p, &y, t, &series.columns[0]).is_ok() {
+        let dates: Option<Vec<String>> = series
+            .dates
+            .as_ref()
+            .map(|d| d.iter().map(|d| d.to_string()).collect());
+        if draw_test_plot(&p, &y, t, &series.columns[0], dates.as_deref()).is_ok() {
             plot_path = Some(p);
         }
     }
@@ -212,7 +216,14 @@ fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {
 }
 
 /// History (the last stretch before the test), test actuals and the model's test forecasts.
-fn draw_test_plot(path: &Path, y: &[f64], t: &TestReport, name: &str) -> Result<()> {
+/// `dates` names each row on the x axis when the series is dated.
+fn draw_test_plot(
+    path: &Path,
+    y: &[f64],
+    t: &TestReport,
+    name: &str,
+    dates: Option<&[String]>,
+) -> Result<()> {
     let first = t.points.iter().map(|p| p.row).min().unwrap_or(0);
     let last = t.points.iter().map(|p| p.row).max().unwrap_or(0);
     let span = (last + 1 - first).max(1);
@@ -242,9 +253,10 @@ fn draw_test_plot(path: &Path, y: &[f64], t: &TestReport, name: &str) -> Result<
         path,
         &plot::Chart {
             title: &format!("{name}: test forecasts"),
-            x_label: "row",
+            x_label: if dates.is_some() { "date" } else { "row" },
             y_label: name,
             log_y: false,
+            x_names: dates,
         },
         &series,
     )

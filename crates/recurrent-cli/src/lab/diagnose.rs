@@ -295,6 +295,7 @@ fn draw_plot(path: &std::path::Path, entries: &[Entry]) -> Result<()> {
             x_label: "steps back from the last step (T-1-t)",
             y_label: "|dL/dh_t| (log)",
             log_y: true,
+            x_names: None,
         },
         &series,
     )

@@ -361,6 +361,7 @@ fn write_table(
                 x_label: "T",
                 y_label: task.metric(),
                 log_y,
+                x_names: None,
             },
             &series,
         )?;
@@ -382,6 +383,7 @@ fn write_table(
                 x_label: "step",
                 y_label: task.metric(),
                 log_y,
+                x_names: None,
             },
             &series,
         )?;
@@ -460,6 +462,7 @@ fn clipping(a: &ClippingArgs) -> Result<()> {
             x_label: "step",
             y_label: "loss (log)",
             log_y: true,
+            x_names: None,
         },
         &series(&|s| s.1),
     )?;
@@ -471,6 +474,7 @@ fn clipping(a: &ClippingArgs) -> Result<()> {
             x_label: "step",
             y_label: "||g|| (log)",
             log_y: true,
+            x_names: None,
         },
         &series(&|s| s.2),
     )?;
