@@ -142,7 +142,7 @@ fn usable_periods(periods: &[usize], n: usize) -> Vec<usize> {
     let mut p: Vec<usize> = periods
         .iter()
         .copied()
-        .filter(|m| *m > 1 && 2 * m <= n)
+        .filter(|m| *m > 1 && *m <= n / 2)
         .collect();
     p.sort_unstable();
     p.dedup();
@@ -167,7 +167,7 @@ fn mstl(y: &[f64], h: usize, periods: &[usize]) -> Option<Vec<f64>> {
 /// average 1. None when y has fewer than 2m values or a value <= 0.
 fn seasonal_indices(y: &[f64], m: usize) -> Option<Vec<f64>> {
     let n = y.len();
-    if m < 2 || n < 2 * m || y.iter().any(|v| *v <= 0.0) {
+    if m < 2 || m > n / 2 || y.iter().any(|v| *v <= 0.0) {
         return None;
     }
     // The centred moving average of order m (2 x m when m is even).
@@ -181,9 +181,6 @@ fn seasonal_indices(y: &[f64], m: usize) -> Option<Vec<f64>> {
             let inner: f64 = y[t + 1 - half..t + half].iter().sum();
             (inner + 0.5 * (y[t - half] + y[t + half])) / m as f64
         };
-        if t + half >= n {
-            break;
-        }
         sums[t % m] += y[t] / ma;
         counts[t % m] += 1;
     }
@@ -203,7 +200,7 @@ fn seasonal_indices(y: &[f64], m: usize) -> Option<Vec<f64>> {
 /// The Theta method's test for a season (Assimakopoulos & Nikolopoulos): the
 /// autocorrelation at lag m at the 90% level, with three cycles at least.
 fn seasonal_by_acf(y: &[f64], m: usize) -> bool {
-    y.len() >= 3 * m && crate::forecast::plan::significant_acf(y, m)
+    m <= y.len() / 3 && crate::forecast::plan::significant_acf(y, m)
 }
 
 /// Simple exponential smoothing: the final level and the sum of squared one-step errors

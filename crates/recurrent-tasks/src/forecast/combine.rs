@@ -177,8 +177,23 @@ pub struct Selection {
 /// Forecasts of one member at every origin: [origin][step], or None if it failed anywhere.
 type Track = Option<Vec<Vec<f64>>>;
 
-/// The validation MASE of `method` on `transform`ed values over `origins` of `y` (each
-/// origin fits on the rows up to it), or None where the method cannot run.
+/// `method`'s forecasts on `transform`ed values at every origin of `y`, each fit on the
+/// rows up to its origin: [origin][step], None where it cannot run at one of them.
+fn track(
+    method: Method,
+    transform: Transform,
+    y: &[f64],
+    origins: &Origins,
+    periods: &[usize],
+) -> Track {
+    origins
+        .iter()
+        .map(|&(o, steps)| classical::forecast(method, transform, &y[..=o], steps, periods))
+        .collect()
+}
+
+/// The validation MASE of `method` on `transform`ed values over `origins` of `y`, or None
+/// where the method cannot run.
 pub fn validate(
     method: Method,
     transform: Transform,
@@ -187,10 +202,7 @@ pub fn validate(
     periods: &[usize],
     scale: f64,
 ) -> Option<f64> {
-    let t: Vec<Vec<f64>> = origins
-        .iter()
-        .map(|&(o, steps)| classical::forecast(method, transform, &y[..=o], steps, periods))
-        .collect::<Option<_>>()?;
+    let t = track(method, transform, y, origins, periods)?;
     Some(mase_of(&t, y, origins, scale))
 }
 
@@ -222,18 +234,12 @@ pub fn select(
     scale: f64,
 ) -> Selection {
     let score = |t: &[Vec<f64>]| -> f64 { mase_of(t, y, origins, scale) };
-    let track = |m: Method, t: Transform| -> Track {
-        origins
-            .iter()
-            .map(|&(o, steps)| classical::forecast(m, t, &y[..=o], steps, periods))
-            .collect()
-    };
     // Each classical method with its better transform, then the network.
     let mut members: Vec<(Member, Vec<Vec<f64>>, f64)> = Vec::new();
     for m in Method::ALL {
         let mut best: Option<(Member, Vec<Vec<f64>>, f64)> = None;
         for t in [Transform::None, Transform::Log] {
-            if let Some(tr) = track(m, t) {
+            if let Some(tr) = track(m, t, y, origins, periods) {
                 let sc = score(&tr);
                 if best.as_ref().is_none_or(|b| sc < b.2) {
                     best = Some((

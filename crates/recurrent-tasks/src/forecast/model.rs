@@ -199,6 +199,10 @@ impl Forecaster {
     }
 }
 
+/// The longest seasonal period a stored combination may name (a week of minutes is
+/// 10,080).
+pub const MAX_PERIOD: usize = 1_000_000;
+
 /// The longest forecast [`Forecaster::forecast_future`] makes (a bound on memory).
 pub const MAX_STEPS: usize = 100_000;
 
@@ -245,6 +249,20 @@ pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Foreca
             path,
             "inconsistent forecaster metadata (columns, scaler, input width)",
         ));
+    }
+    // The combination is read from the file: bound what the classical methods will be
+    // asked to do with it before anything runs.
+    if let Some(c) = &meta.combination {
+        if c.members.is_empty()
+            || c.periods.iter().any(|p| *p == 0 || *p > MAX_PERIOD)
+            || c.sigma.len() > MAX_STEPS
+            || c.sigma.iter().any(|v| !(v.is_finite() && *v >= 0.0))
+        {
+            return Err(Error::format(
+                path,
+                "inconsistent forecaster metadata (combination: members, periods or interval widths)",
+            ));
+        }
     }
     if meta.members == 0 || meta.members > MAX_MEMBERS {
         return Err(Error::format(

@@ -127,9 +127,7 @@ impl Windows {
                         o + 1
                     )));
                 }
-                for ti in 0..l {
-                    x[(ti * b + bi) * w..][..w].copy_from_slice(&z[(o + 1 + ti - l) * w..][..w]);
-                }
+                fill_window(x.as_mut_slice(), z, l, w, o, bi, b);
             }
             let base = ci * 256;
             match self.strategy {
@@ -174,6 +172,22 @@ impl Windows {
             }
         }
         Ok(out)
+    }
+}
+
+/// Copies the window of origin `o` (rows o - L + 1 ..= o of the scaled rows `z`, F wide)
+/// into time-major slot `bi` of `x` [L, B, F].
+pub(crate) fn fill_window(
+    x: &mut [f32],
+    z: &[f32],
+    l: usize,
+    w: usize,
+    o: usize,
+    bi: usize,
+    b: usize,
+) {
+    for ti in 0..l {
+        x[(ti * b + bi) * w..][..w].copy_from_slice(&z[(o + 1 + ti - l) * w..][..w]);
     }
 }
 

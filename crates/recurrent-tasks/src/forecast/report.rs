@@ -79,42 +79,35 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-/// How one forecaster's value is read off a test point.
-type Pick = Box<dyn Fn(&TestPoint) -> Option<f64>>;
-
-/// [`Spread`] for each forecaster, from the points' forecasts `pick(point)`.
-fn spreads(points: &[TestPoint], scale: Option<f64>) -> Vec<Spread> {
+/// [`Spread`] for each forecaster column (its name and its value at each point).
+fn spreads(
+    points: &[TestPoint],
+    columns: &[(String, Vec<f64>)],
+    scale: Option<f64>,
+) -> Vec<Spread> {
     let mut origins: Vec<usize> = points.iter().map(|p| p.row - p.step).collect();
     origins.dedup();
     if origins.len() < 2 {
         return Vec::new();
     }
-    let mut pickers: Vec<(String, Pick)> = vec![
-        ("model".into(), Box::new(|p: &TestPoint| Some(p.model))),
-        ("rnn".into(), Box::new(|p: &TestPoint| Some(p.rnn))),
-    ];
-    for (k, m) in Method::ALL.iter().enumerate() {
-        pickers.push((
-            m.name().into(),
-            Box::new(move |p: &TestPoint| p.baselines[k]),
-        ));
-    }
     let mut out = Vec::new();
-    for (name, pick) in pickers {
+    for (name, values) in columns {
         let per: Option<Vec<Metrics>> = origins
             .iter()
             .map(|&o| {
-                let pts: Vec<&TestPoint> = points.iter().filter(|p| p.row - p.step == o).collect();
-                let a: Vec<f64> = pts.iter().map(|p| p.actual).collect();
-                let f: Option<Vec<f64>> = pts.iter().map(|p| pick(p)).collect();
-                metrics(&a, &f?, scale)
+                let at: Vec<usize> = (0..points.len())
+                    .filter(|&i| points[i].row - points[i].step == o)
+                    .collect();
+                let a: Vec<f64> = at.iter().map(|&i| points[i].actual).collect();
+                let f: Vec<f64> = at.iter().map(|&i| values[i]).collect();
+                metrics(&a, &f, scale)
             })
             .collect();
         let Some(per) = per else { continue };
         let col = |g: &dyn Fn(&Metrics) -> f64| mean_sd(&per.iter().map(g).collect::<Vec<_>>());
         let mase: Option<Vec<f64>> = per.iter().map(|m| m.mase).collect();
         out.push(Spread {
-            name,
+            name: name.clone(),
             origins: per.len(),
             rmse: col(&|m| m.rmse),
             mae: col(&|m| m.mae),
@@ -173,20 +166,25 @@ pub fn test_report(
     }
     let scale = mase_scale(&y[..plan.split.val_end], plan.season.unwrap_or(1));
     let actual: Vec<f64> = points.iter().map(|p| p.actual).collect();
-    let mut table = Vec::new();
-    let mut row = |name: &str, v: Option<Vec<f64>>| {
-        if let Some(m) = v.and_then(|v| metrics(&actual, &v, scale)) {
-            table.push(NamedMetrics {
-                name: name.into(),
-                metrics: m,
-            });
-        }
-    };
-    row("model", Some(points.iter().map(|p| p.model).collect()));
-    row("rnn", Some(points.iter().map(|p| p.rnn).collect()));
+    // Every forecaster's value at every point, those undefined somewhere left out.
+    let mut columns: Vec<(String, Vec<f64>)> = vec![
+        ("model".into(), points.iter().map(|p| p.model).collect()),
+        ("rnn".into(), points.iter().map(|p| p.rnn).collect()),
+    ];
     for (k, m) in Method::ALL.iter().enumerate() {
-        row(m.name(), points.iter().map(|p| p.baselines[k]).collect());
+        if let Some(v) = points.iter().map(|p| p.baselines[k]).collect() {
+            columns.push((m.name().into(), v));
+        }
     }
+    let table: Vec<NamedMetrics> = columns
+        .iter()
+        .filter_map(|(name, v)| {
+            Some(NamedMetrics {
+                name: name.clone(),
+                metrics: metrics(&actual, v, scale)?,
+            })
+        })
+        .collect();
     let inside: Option<Vec<bool>> = points
         .iter()
         .map(|p| Some(p.lower? <= p.actual && p.actual <= p.upper?))
@@ -195,7 +193,7 @@ pub fn test_report(
         .filter(|v| !v.is_empty())
         .map(|v| v.iter().filter(|b| **b).count() as f64 / v.len() as f64);
     Ok(TestReport {
-        spread: spreads(&points, scale),
+        spread: spreads(&points, &columns, scale),
         points,
         table,
         mase_scale: scale,

@@ -35,7 +35,7 @@
 
 use super::config::*;
 use super::model::*;
-use super::nets::{take_dense, Nets, Windows};
+use super::nets::{fill_window, take_dense, Nets, Windows};
 use super::plan::*;
 use super::report::*;
 use super::scale::*;
@@ -86,16 +86,6 @@ struct ForecastTaskState {
     stop: bool,
 }
 
-impl ForecastTask {
-    /// The window of origin `o` into time-major slot `bi` of `x` [L, B, F].
-    fn fill_window(&self, x: &mut [f32], o: usize, bi: usize, b: usize) {
-        let (l, w) = (self.lookback, self.width);
-        for ti in 0..l {
-            x[(ti * b + bi) * w..][..w].copy_from_slice(&self.z[(o + 1 + ti - l) * w..][..w]);
-        }
-    }
-}
-
 impl Task for ForecastTask {
     type Model = Nets;
 
@@ -124,7 +114,7 @@ impl Task for ForecastTask {
         self.yb.clear();
         for bi in 0..b {
             let o = self.train_origins[self.order[self.pos + bi]];
-            self.fill_window(&mut x, o, bi, b);
+            fill_window(&mut x, &self.z, l, w, o, bi, b);
             match self.strategy {
                 Strategy::Direct => {
                     let last = if self.delta { self.z[o * w] } else { 0.0 };
@@ -509,17 +499,12 @@ fn resolve_scale(
     if cfg.scale != Scale::Auto {
         return cfg.clone();
     }
-    let y = series.target();
-    let known = &y[..plan.split.val_end];
-    let origins = thin(&plan.val_origins);
     let positive = series.values.iter().all(|v| *v > 0.0);
-    let scores = mase_scale(&known[..plan.split.fit_end], plan.season.unwrap_or(1))
-        .filter(|_| positive && !origins.is_empty())
-        .map(|scale| {
-            let periods = seasonal_periods(&known[..plan.split.fit_end], plan.season, series.freq);
-            let v = |t| validate(Method::Mstl, t, known, &origins, &periods, scale);
-            (v(Transform::None), v(Transform::Log))
-        });
+    let scores = validation_set(series, plan).filter(|_| positive).map(|v| {
+        let known = &v.y[..plan.split.val_end];
+        let score = |t| validate(Method::Mstl, t, known, &v.origins, &v.periods, v.scale);
+        (score(Transform::None), score(Transform::Log))
+    });
     let scale = match scores {
         Some((Some(plain), Some(log))) if log < plain => {
             obs.message(&format!(
@@ -545,34 +530,56 @@ fn resolve_scale(
 /// [`super::combine`]): the held-out run's best network `best` beside the classical
 /// methods, all scored on rows before the test rows. None without validation origins.
 fn select_forecaster(best: &Forecaster, series: &Series, plan: &Plan) -> Result<Option<Selection>> {
-    let origins = thin(&plan.val_origins);
-    if origins.is_empty() {
-        return Ok(None);
-    }
-    let y = series.target();
-    let known = &y[..plan.split.val_end];
-    let Some(scale) = mase_scale(&known[..plan.split.fit_end], plan.season.unwrap_or(1)) else {
+    let Some(v) = validation_set(series, plan) else {
         return Ok(None);
     };
     let z = best
         .meta
         .scaler
         .scale_all(&series.values, &series.columns)?;
-    let ids: Vec<usize> = origins.iter().map(|o| o.0).collect();
+    let ids: Vec<usize> = v.origins.iter().map(|o| o.0).collect();
     let h = plan.horizon;
     let f = best.forecast(&z, &ids, h)?;
-    let rnn: Vec<Vec<f64>> = origins
+    let rnn: Vec<Vec<f64>> = v
+        .origins
         .iter()
         .enumerate()
         .map(|(i, &(_, steps))| f[i * h..i * h + steps].to_vec())
         .collect();
-    let periods = seasonal_periods(&known[..plan.split.fit_end], plan.season, series.freq);
+    let known = &v.y[..plan.split.val_end];
     Ok(Some(select(
         known,
         h,
-        &origins,
+        &v.origins,
         Some(&rnn),
-        &periods,
-        scale,
+        &v.periods,
+        v.scale,
     )))
+}
+
+/// What every choice made by validation reads: the target, the (thinned) validation
+/// origins, the MASE scale of the fit rows and the seasonal periods found in them. None
+/// without validation origins or a usable scale.
+struct ValidationSet {
+    y: Vec<f64>,
+    origins: Vec<(usize, usize)>,
+    scale: f64,
+    periods: Vec<usize>,
+}
+
+fn validation_set(series: &Series, plan: &Plan) -> Option<ValidationSet> {
+    let origins = thin(&plan.val_origins);
+    if origins.is_empty() {
+        return None;
+    }
+    let y = series.target();
+    let fit = &y[..plan.split.fit_end];
+    let scale = mase_scale(fit, plan.season.unwrap_or(1))?;
+    let periods = seasonal_periods(fit, plan.season, series.freq);
+    Some(ValidationSet {
+        y,
+        origins,
+        scale,
+        periods,
+    })
 }
