@@ -51,6 +51,9 @@ pub struct TrainCommon {
     /// Print one JSON object on stdout (progress and logs go to stderr)
     #[arg(long)]
     pub json: bool,
+    /// Write TensorBoard event files into DIR/tensorboard (`tensorboard --logdir runs/`)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub tensorboard: bool,
 }
 
 /// The optimisation flags of every `train` subcommand that has them, declared once. Each
@@ -210,6 +213,7 @@ impl TrainCommon {
         }
         req.keep = self.keep;
         req.on_nan = self.on_nan;
+        req.tensorboard = self.tensorboard;
         req.command = crate::resume::record()?;
         req.resume_with = crate::resume::again(out);
         Ok(req)
@@ -556,4 +560,12 @@ fn read_lines(input: Option<&Path>, encoding: Option<&str>) -> Result<Vec<String
         lines.pop();
     }
     Ok(lines)
+}
+
+/// Adds a finished run's test scores and plots to its TensorBoard log (nothing for a run
+/// that keeps none). A failure here loses nothing the run made, so it is a warning.
+pub fn finish_tensorboard(out: &Path) {
+    if let Err(e) = recurrent::train::run::log_finished_run(out) {
+        say!("warning: TensorBoard log of {}: {e}", out.display());
+    }
 }

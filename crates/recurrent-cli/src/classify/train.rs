@@ -189,6 +189,9 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
     } else {
         crate::plot::accuracy_plot(&out).ok()
     };
+    if !summary.run.already_complete {
+        crate::common::finish_tensorboard(&out);
+    }
     report(&summary, plot_path.as_deref(), args.common.json)
 }
 

@@ -182,6 +182,7 @@ pub fn run(a: &ForecastArgs) -> Result<()> {
         if draw_test_plot(&p, &y, t, &series.columns[0], dates.as_deref()).is_ok() {
             plot_path = Some(p);
         }
+        crate::common::finish_tensorboard(&out);
     }
     report(&s, plot_path.as_deref(), a.common.json)
 }

@@ -59,6 +59,9 @@ pub fn run(resume: Option<&std::path::Path>) -> Result<()> {
     let summary = train_lm(&cfg, corpus::EMBEDDED, &req, &mut progress)?;
     progress.finish();
     let plot = crate::plot::draw_loss_plot(&out).ok();
+    if !summary.already_complete {
+        crate::common::finish_tensorboard(&out);
+    }
 
     let (model, meta) = load_lm(&out.join("best.safetensors"))?;
     let untrained = recurrent::model::LanguageModel::<f32>::new(

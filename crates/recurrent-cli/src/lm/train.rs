@@ -115,6 +115,9 @@ pub fn run(args: &LmArgs) -> Result<()> {
     let summary = train_lm(&cfg, &text, &req, &mut progress)?;
     progress.finish();
     let plot_path = draw_loss_plot(&out).ok();
+    if !summary.already_complete {
+        crate::common::finish_tensorboard(&out);
+    }
     report(&summary, plot_path.as_deref(), args.common.json)
 }
 

@@ -123,6 +123,9 @@ pub fn run(args: &MusicArgs) -> Result<()> {
     let s = train_music(&cfg, &tunes, &req, &mut progress)?;
     progress.finish();
     let plot = draw_loss_plot(&out).ok();
+    if !s.already_complete {
+        crate::common::finish_tensorboard(&out);
+    }
     if args.common.json {
         let mut v = serde_json::to_value(&s).context("summary")?;
         v["plot"] = plot.map(|p| p.display().to_string()).into();

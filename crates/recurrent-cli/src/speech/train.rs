@@ -359,6 +359,9 @@ fn run_connected(args: &SpeechArgs) -> Result<()> {
     let mut progress = ErrorRateProgress(Progress::new(install_interrupt()));
     let s = train_connected(&cfg, &args.data, &req, &mut progress)?;
     progress.0.finish();
+    if !s.already_complete {
+        crate::common::finish_tensorboard(&out);
+    }
     if args.common.json {
         let mut v = serde_json::to_value(&s).context("summary")?;
         v["task"] = "connected".into();
@@ -434,7 +437,9 @@ pub fn run(args: &SpeechArgs) -> Result<()> {
     let plots = if summary.already_complete {
         Vec::new()
     } else {
-        draw_plots(&out, &args.data, &summary)
+        let plots = draw_plots(&out, &args.data, &summary);
+        crate::common::finish_tensorboard(&out);
+        plots
     };
     report(&summary, &plots, args.common.json)
 }

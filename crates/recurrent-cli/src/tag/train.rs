@@ -165,6 +165,9 @@ pub fn run(a: &TagArgs) -> Result<()> {
     } else {
         crate::plot::accuracy_plot(&out).ok()
     };
+    if !s.run.already_complete {
+        crate::common::finish_tensorboard(&out);
+    }
     report(&s, plot_path.as_deref(), a.common.json)
 }
 

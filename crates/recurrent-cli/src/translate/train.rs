@@ -177,6 +177,9 @@ pub fn run(args: &TranslateArgs) -> Result<()> {
     } else {
         crate::plot::loss_plot(&out, "Training and validation loss (nats per target token)").ok()
     };
+    if !summary.already_complete {
+        crate::common::finish_tensorboard(&out);
+    }
     report(&summary, plot_path.as_deref(), args.common.json)
 }
 

@@ -561,6 +561,7 @@ impl Task for LongRangeTask<'_> {
                 "solved": is_solved(kind, &s),
                 "baseline": kind.baseline(self.cfg.length),
             }),
+            samples: Vec::new(),
         }))
     }
 

@@ -17,6 +17,7 @@
 
 use recurrent::cell::CellKind;
 use recurrent::checkpoint::{self, Checkpoint};
+use recurrent::decode::generate::sample_text;
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
 use recurrent::layer::RnnState;
@@ -163,6 +164,9 @@ struct LmTask {
     carry: Option<RnnState<f32>>,
     val_ids: Vec<u32>,
     vocab_len: usize,
+    /// What the TensorBoard samples are written in.
+    vocab: Vocab,
+    seed: u64,
     seq_len: usize,
     meta_json: String,
     targets: Vec<usize>,
@@ -212,10 +216,12 @@ impl Task for LmTask {
             return Ok(None);
         }
         let (val, _) = evaluate(model, &self.val_ids, 256)?;
+        let sample = sample_text(model, &self.vocab, self.seed)?;
         Ok(Some(Evaluation {
             metric: val,
             higher_is_better: false,
             fields: serde_json::json!({"val_loss": val, "val_bpc": val / std::f64::consts::LN_2}),
+            samples: vec![("samples/text".into(), sample)],
         }))
     }
 
@@ -288,6 +294,8 @@ pub fn train_lm(
         carry: None,
         val_ids,
         vocab_len: vocab.len(),
+        vocab: vocab.clone(),
+        seed: cfg.seed,
         seq_len: cfg.seq_len,
         meta_json,
         targets: Vec::with_capacity(cfg.seq_len * cfg.batch),

@@ -205,6 +205,8 @@ struct MusicTask {
     batch: usize,
     pad: u32,
     vocab_len: usize,
+    /// What the TensorBoard samples are written in.
+    vocab: Vocab,
     seed: u64,
     meta_json: String,
     epoch: u64,
@@ -275,6 +277,11 @@ impl Task for MusicTask {
                 "val_loss": per_token,
                 "val_loss_per_char": total / chars.max(1) as f64,
             }),
+            // Unconstrained (not `compose`'s grammar): what the network alone has learnt.
+            samples: vec![(
+                "samples/abc".into(),
+                recurrent::decode::generate::sample_text(model, &self.vocab, self.seed)?,
+            )],
         }))
     }
 
@@ -404,6 +411,7 @@ pub fn train_music(
         batch: cfg.batch,
         pad,
         vocab_len: vocab.len(),
+        vocab: vocab.clone(),
         seed: cfg.seed,
         meta_json,
         epoch: 0,

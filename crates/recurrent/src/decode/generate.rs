@@ -56,3 +56,17 @@ pub fn generate(
     }
     Ok(out)
 }
+
+/// What the model writes now, for a training log: 300 tokens at temperature 1 from a
+/// stream of its own (seeded by `seed` alone), so that two evaluations' samples differ
+/// only by the weights, and the training stream, which resume replays, is not touched.
+pub fn sample_text(model: &LanguageModel<f32>, vocab: &Vocab, seed: u64) -> Result<String> {
+    let mut rng = Rng::new(seed).fork("training-sample");
+    let sampler = Sampler::new(crate::nn::SamplerConfig::default())?;
+    let mut text = String::new();
+    generate(model, vocab, None, 300, sampler, &mut rng, &mut |t| {
+        text.push_str(t);
+        Ok(())
+    })?;
+    Ok(text)
+}

@@ -15,6 +15,9 @@
 //!                                   there is no validation)
 //! DIR/metrics.jsonl                 one JSON object per line (train and eval events)
 //! DIR/*.png                         plots
+//! DIR/tensorboard/events.out.tfevents.*
+//!                                   the metrics, samples, results and plots for
+//!                                   TensorBoard, one file per process (see [`super::tensorboard`])
 //! ```
 //! Every file is written atomically (temporary file, fsync, rename, fsync of the directory),
 //! so a kill at any moment leaves each file either as it was or complete.
@@ -24,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::param::Module;
 use crate::tensor::Tensor;
+use crate::train::tensorboard::{self, EventWriter};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,7 @@ use std::path::{Path, PathBuf};
 pub struct RunDir {
     path: PathBuf,
     _lock: RunLock,
+    tensorboard: Option<EventWriter>,
 }
 
 impl RunDir {
@@ -43,6 +48,7 @@ impl RunDir {
         let dir = RunDir {
             path: path.to_path_buf(),
             _lock: lock,
+            tensorboard: None,
         };
         if !resume && dir.path.join("config.json").exists() {
             return Err(Error::Config(format!(
@@ -77,15 +83,39 @@ impl RunDir {
             .map_err(|e| Error::format(&p, format!("not valid JSON: {e}")))
     }
 
-    /// Appends one line to `metrics.jsonl` (flushed; a torn last line is skipped on reading).
-    pub fn append_metric(&self, value: &serde_json::Value) -> Result<()> {
+    /// From now on, every metric and sample also goes to a new TensorBoard event file;
+    /// `resumed_at` is the step a resumed run continues from.
+    pub fn open_tensorboard(&mut self, resumed_at: Option<u64>) -> Result<()> {
+        self.tensorboard = Some(EventWriter::create(&self.path, resumed_at)?);
+        Ok(())
+    }
+
+    /// Appends one line to `metrics.jsonl` (flushed; a torn last line is skipped on reading),
+    /// and its numbers to the TensorBoard log.
+    pub fn append_metric(&mut self, value: &serde_json::Value) -> Result<()> {
         let p = self.path.join("metrics.jsonl");
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&p)
             .map_err(|e| Error::io(&p, e))?;
-        writeln!(f, "{value}").map_err(|e| Error::io(&p, e))
+        writeln!(f, "{value}").map_err(|e| Error::io(&p, e))?;
+        if let (Some(tb), Some(step)) = (&mut self.tensorboard, value["step"].as_u64()) {
+            tb.scalars(step, &tensorboard::metric_scalars(value))?;
+            tb.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Text samples (tag, text) at `step`, for TensorBoard's text dashboard.
+    pub fn log_samples(&mut self, step: u64, samples: &[(String, String)]) -> Result<()> {
+        if let Some(tb) = &mut self.tensorboard {
+            for (tag, text) in samples {
+                tb.text(step, tag, text)?;
+            }
+            tb.flush()?;
+        }
+        Ok(())
     }
 
     /// The metrics written so far (unreadable lines skipped).
@@ -152,6 +182,41 @@ pub fn write_results<T: serde::Serialize>(
     }
     let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Config(e.to_string()))?;
     crate::checkpoint::write_file_atomic(dir.join("results.json"), json.as_bytes())
+}
+
+/// Adds the numbers of `results.json` and `test_metrics.json` (the test scores) and the
+/// run's plots (`*.png`) to the run's TensorBoard log, at the last step trained, if the run
+/// keeps one (a `tensorboard/` folder: `--tensorboard false` makes none).
+pub fn log_finished_run(run_dir: &Path) -> Result<()> {
+    if !run_dir.join(tensorboard::DIR).is_dir() {
+        return Ok(());
+    }
+    let step = read_metrics(run_dir)
+        .iter()
+        .filter_map(|m| m["step"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let mut w = EventWriter::create(run_dir, None)?;
+    for (file, root) in [("results.json", "results"), ("test_metrics.json", "test")] {
+        let json: Option<serde_json::Value> = std::fs::read_to_string(run_dir.join(file))
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok());
+        if let Some(r) = json {
+            w.scalars(step, &tensorboard::result_scalars(&r, root))?;
+        }
+    }
+    let mut pngs: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .map_err(|e| Error::io(run_dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .collect();
+    pngs.sort();
+    for p in pngs {
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        let tag = p.file_stem().and_then(|s| s.to_str()).unwrap_or("plot");
+        w.png(step, &format!("plots/{tag}"), &bytes)?;
+    }
+    w.flush()
 }
 
 /// `DIR/checkpoints/step-*.safetensors`, oldest first.

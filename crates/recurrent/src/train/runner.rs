@@ -109,6 +109,8 @@ pub struct TrainRequest {
     /// The command that continues the run, printed when it stops early [default:
     /// `--resume DIR`].
     pub resume_with: Option<String>,
+    /// Writes TensorBoard event files into `DIR/tensorboard/` (default true).
+    pub tensorboard: bool,
 }
 
 impl TrainRequest {
@@ -124,6 +126,7 @@ impl TrainRequest {
             patience: None,
             command: None,
             resume_with: None,
+            tensorboard: true,
         }
     }
     /// Stops after `n` steps.
@@ -143,6 +146,8 @@ pub struct Evaluation {
     /// Everything else worth logging (`val_loss`, `val_accuracy`, ...), merged into the
     /// metrics line.
     pub fields: serde_json::Value,
+    /// Text to show beside the numbers (tag, text): what a generative model writes now.
+    pub samples: Vec<(String, String)>,
 }
 
 /// What the loop trains. The task owns its data and its position in it.
@@ -300,6 +305,10 @@ impl<'a, T: Task> Trainer<'a, T> {
         };
         if l.resume(&config, obs)? {
             return Ok(summary(&req.out, &l.st, l.model, true, true));
+        }
+        if req.tensorboard {
+            l.run
+                .open_tensorboard((l.st.step > 0).then_some(l.st.step))?;
         }
         let mut rng =
             Rng::from_state(&l.st.rng).ok_or_else(|| Error::Config("bad RNG state".into()))?;
@@ -537,6 +546,7 @@ impl<T: Task> Loop<'_, T> {
             self.st.stale_evals += 1;
         }
         self.run.append_metric(&line)?;
+        self.run.log_samples(self.st.step, &ev.samples)?;
         obs.on_eval(&EvalInfo {
             step: self.st.step,
             trained_s: self.st.trained_s,
