@@ -25,6 +25,7 @@ macro_rules! out {
 mod bench;
 mod classify;
 mod common;
+mod export;
 mod forecast;
 mod inspect;
 mod lab;
@@ -64,6 +65,8 @@ enum Cmd {
     Tag(tag::predict::TagArgs),
     /// Architecture, parameters, history and weights hash of a checkpoint or run
     Inspect(inspect::InspectArgs),
+    /// Write a trained model as an ONNX file (language, music, classifier and tagger models)
+    Export(export::ExportArgs),
     /// Time a recurrent layer (train, infer, step) or the matrix product, printing the
     /// one-line JSON of the PyTorch benchmark pytorch_rnn_bench.py (or matmul_ceiling.py)
     Bench(bench::BenchArgs),
@@ -139,6 +142,7 @@ fn main() {
         Some(Cmd::Classify(a)) => classify::predict::run(a),
         Some(Cmd::Tag(a)) => tag::predict::run(a),
         Some(Cmd::Inspect(a)) => inspect::run(a),
+        Some(Cmd::Export(a)) => export::run(a),
         Some(Cmd::Bench(a)) => bench::run(a).map_err(anyhow::Error::msg),
         Some(Cmd::Diagnose(a)) => lab::diagnose::run(a),
         Some(Cmd::Lab(c)) => lab::run(c),

@@ -20,6 +20,7 @@
 //! [`fuzzing`] holds the entry points of the fuzz targets, one per reader.
 
 pub mod classify;
+pub mod export;
 pub mod forecast;
 pub mod fuzzing;
 pub mod lab;

@@ -1,0 +1,117 @@
+//! ONNX export of a trained model of any application (`recurrent export`): the checkpoint
+//! names its task, the task's loader rebuilds the model, and the engine's exporter
+//! ([`recurrent::onnx`]) writes it with the task's own metadata (vocabulary, labels, tags)
+//! as JSON in `metadata_props`. Like [`crate::fuzzing`], this is a module that reaches
+//! several applications; no application imports it.
+
+use recurrent::checkpoint;
+use recurrent::error::{Error, Result};
+use recurrent::onnx::{self, proto::ModelProto, Lengths};
+use recurrent::text::Vocab;
+use std::path::Path;
+
+/// What `export` may be asked besides the checkpoint.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExportOptions {
+    /// Give classifiers and taggers a `lengths` input (ONNX's `sequence_lens`), for padded
+    /// batches of sequences of different lengths.
+    pub lengths: bool,
+}
+
+/// An exported model and what a caller needs to call it.
+pub struct Exported {
+    pub model: ModelProto,
+    /// The checkpoint's task (`lm`, `classify`, `tag`, `music`).
+    pub task: String,
+}
+
+impl Exported {
+    fn names(&self, outputs: bool) -> Vec<String> {
+        let g = self.model.graph.as_ref();
+        let v = g.map_or(
+            &[][..],
+            |g| if outputs { &g.output[..] } else { &g.input[..] },
+        );
+        v.iter().map(|x| x.name.clone()).collect()
+    }
+    /// The graph's input names, in order.
+    pub fn inputs(&self) -> Vec<String> {
+        self.names(false)
+    }
+    /// The graph's output names, in order.
+    pub fn outputs(&self) -> Vec<String> {
+        self.names(true)
+    }
+}
+
+fn vocab_json(v: &Vocab) -> String {
+    let tokens: Vec<&str> = (0..v.len() as u32).map(|i| v.token(i)).collect();
+    serde_json::Value::from(tokens).to_string()
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Config(e.to_string()))
+}
+
+/// Exports the model in `path` (a checkpoint file, or a run directory: its best checkpoint).
+pub fn export_onnx(path: &Path, opts: ExportOptions) -> Result<Exported> {
+    let path = recurrent::train::run::resolve_checkpoint(path)?;
+    let ck = checkpoint::read(&path)?;
+    let task = match ck.metadata.get("model") {
+        Some(m) => serde_json::from_str::<serde_json::Value>(m)
+            .ok()
+            .and_then(|v| v["task"].as_str().map(str::to_string))
+            .unwrap_or_default(),
+        // pytorch_charlm.py's files carry a vocabulary and no task.
+        None if ck.metadata.contains_key("vocab") => "lm".into(),
+        None => String::new(),
+    };
+    let lengths = Lengths(opts.lengths);
+    let model = match task.as_str() {
+        "lm" => {
+            let (m, meta) = crate::lm::train::load_lm(&path)?;
+            let md = [
+                ("vocab".to_string(), vocab_json(&meta.vocab)),
+                ("tokenizer".into(), json(&meta.vocab.tokenizer)?),
+                ("task".into(), "lm".into()),
+            ];
+            onnx::export_lm(&m, &md)?
+        }
+        "music" => {
+            let (m, meta) = crate::music::train::load_music(&path)?;
+            let md = [
+                ("vocab".to_string(), vocab_json(&meta.vocab)),
+                ("task".into(), "music".into()),
+            ];
+            onnx::export_lm(&m, &md)?
+        }
+        "classify" => {
+            let (m, meta) = crate::classify::train::load_classifier(&path)?;
+            let md = [
+                ("vocab".to_string(), vocab_json(&meta.vocab)),
+                ("labels".into(), json(&meta.labels)?),
+                ("task".into(), "classify".into()),
+            ];
+            onnx::export_classifier(&m, lengths, &md)?
+        }
+        "tag" => {
+            let (m, meta) = crate::tag::train::load_tagger(&path)?;
+            let md = [
+                ("vocab".to_string(), vocab_json(&meta.vocab)),
+                ("suffixes".into(), vocab_json(&meta.suffixes)),
+                ("tags".into(), json(&meta.tags)?),
+                ("task".into(), "tag".into()),
+            ];
+            onnx::export_feature_tagger(&m, lengths, &md)?
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "{}: ONNX export of {} models is not written yet; export covers lm, music, \
+                 classify and tag",
+                path.display(),
+                if other.is_empty() { "these" } else { other }
+            )))
+        }
+    };
+    Ok(Exported { model, task })
+}
