@@ -21,7 +21,7 @@ pub struct ExportOptions {
 /// An exported model and what a caller needs to call it.
 pub struct Exported {
     pub model: ModelProto,
-    /// The checkpoint's task (`lm`, `classify`, `tag`, `music`).
+    /// The checkpoint's task (`lm`, `music`, `classify`, `tag`, `speech`, `ctc`).
     pub task: String,
 }
 
@@ -104,10 +104,29 @@ pub fn export_onnx(path: &Path, opts: ExportOptions) -> Result<Exported> {
             ];
             onnx::export_feature_tagger(&m, lengths, &md)?
         }
+        "speech" => {
+            let (m, meta) = crate::speech::isolated::load_speech(&path)?;
+            let md = [
+                ("labels".to_string(), json(&meta.labels)?),
+                ("features".into(), json(&meta.features)?),
+                ("task".into(), "speech".into()),
+            ];
+            onnx::export_classifier(&m, lengths, &md)?
+        }
+        "ctc" => {
+            let (m, meta) = crate::speech::ctc::load_ctc(&path)?;
+            let md = [
+                ("symbols".to_string(), json(&meta.symbols)?),
+                ("blank".into(), "0".into()),
+                ("extra".into(), meta.extra.to_string()),
+                ("task".into(), "ctc".into()),
+            ];
+            crate::speech::export::export_ctc(&m, lengths, &md)?
+        }
         other => {
             return Err(Error::Config(format!(
                 "{}: ONNX export of {} models is not written yet; export covers lm, music, \
-                 classify and tag",
+                 classify, tag, speech and ctc",
                 path.display(),
                 if other.is_empty() { "these" } else { other }
             )))

@@ -7,7 +7,8 @@
 //! and our outputs (`out.NAME`) in float32 (ids and lengths stored as float32 too, whole
 //! numbers). `DIR/cases.json` lists them with each tensor's ONNX input type. The cases are
 //! every cell (with the ReLU RNN, whose activation tract ignores), direction and layer
-//! count, with initial states, and variable lengths through `sequence_lens`.
+//! count, with initial states, LSTM projections (a `Scan`), and variable lengths through
+//! `sequence_lens` (or the Scan's step mask).
 
 use recurrent::cell::GruForm;
 use recurrent::checkpoint;
@@ -30,11 +31,8 @@ fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
     (0..n).map(|_| rng.normal() as f32).collect()
 }
 
-fn layer_cases(
-    rng: &mut Rng,
-) -> recurrent::Result<Vec<(Case, recurrent::onnx::proto::ModelProto)>> {
-    let (t, b, i, h) = (6, 3, 4, 5);
-    let lengths = [6usize, 2, 4];
+fn layer_cases(rng: &mut Rng) -> recurrent::Result<Cases> {
+    let (t, b, i, h, lengths) = (T, B, 4, 5, LENGTHS);
     let mut out = Vec::new();
     let cells = [
         (CellKind::RnnTanh, GruForm::Pytorch),
@@ -92,6 +90,71 @@ fn layer_cases(
             }
         }
     }
+    out.extend(projected_cases(rng)?);
+    out.extend(classifier_cases(rng)?);
+    Ok(out)
+}
+
+/// (case, model) pairs.
+type Cases = Vec<(Case, recurrent::onnx::proto::ModelProto)>;
+
+const T: usize = 6;
+const B: usize = 3;
+const LENGTHS: [usize; 3] = [6, 2, 4];
+
+fn projected_cases(rng: &mut Rng) -> recurrent::Result<Cases> {
+    let (t, b, i, h, lengths) = (T, B, 4, 5, LENGTHS);
+    let mut out = Vec::new();
+    // Projected LSTMs (a Scan over the cell), with and without lengths.
+    for (layers, bidi) in [(1, false), (2, true)] {
+        for varlen in [false, true] {
+            let p = 3;
+            let cfg = RnnConfig::new(CellKind::Lstm, i, h)
+                .proj_size(p)
+                .layers(layers)
+                .bidirectional(bidi);
+            let rnn = Rnn::<f32>::new(cfg.clone(), &Init::default(), rng)?;
+            let rows = layers * cfg.directions();
+            let x = Tensor::from_vec(&[t, b, i], random(t * b * i, rng))?;
+            let h0 = Tensor::from_vec(&[rows, b, p], random(rows * b * p, rng))?;
+            let c0 = Tensor::from_vec(&[rows, b, h], random(rows * b * h, rng))?;
+            let state = RnnState {
+                h: h0.clone(),
+                c: Some(c0.clone()),
+            };
+            let lens = varlen.then_some(&lengths[..]);
+            let (ours, _) = rnn.forward_tm(x.data().to_vec(), t, b, Some(&state), lens, None)?;
+            let mut ins = vec![
+                ("input".into(), "float".into(), x),
+                ("h0".into(), "float".into(), h0),
+                ("c0".into(), "float".into(), c0),
+            ];
+            if varlen {
+                let l: Vec<f32> = lengths.iter().map(|&v| v as f32).collect();
+                ins.push(("lengths".into(), "int32".into(), Tensor::from_vec(&[b], l)?));
+            }
+            let outs = vec![
+                ("output".to_string(), ours.output.clone()),
+                ("hn".into(), ours.state.h.clone()),
+                (
+                    "cn".into(),
+                    ours.state.c.clone().unwrap_or_else(|| Tensor::zeros(&[0])),
+                ),
+            ];
+            let name = format!(
+                "lstm_proj_L{layers}{}{}",
+                if bidi { "_bidi" } else { "" },
+                if varlen { "_lengths" } else { "" }
+            );
+            out.push(((name, ins, outs), onnx::export_rnn(&rnn, Lengths(varlen))?));
+        }
+    }
+    Ok(out)
+}
+
+fn classifier_cases(rng: &mut Rng) -> recurrent::Result<Cases> {
+    let (t, b, lengths) = (T, B, LENGTHS);
+    let mut out = Vec::new();
     // Classifiers over padded batches: each pooling reads only the valid steps.
     for pooling in [Pooling::Last, Pooling::Mean, Pooling::Max] {
         let cfg = ClassifierConfig {

@@ -1,5 +1,6 @@
 //! ONNX export, run in tract (a pure-Rust ONNX runtime): every cell, direction and layer
-//! count of the recurrent layer, with initial states, and the language model, classifier
+//! count of the recurrent layer, with initial states, LSTM projections (a `Scan`), and the
+//! language model, classifier
 //! and tagger, give our outputs within 1e-5 on random inputs. (Variable lengths go through
 //! ONNX's `sequence_lens`, which tract cannot run: `scripts/onnx_check.py` checks them in
 //! onnxruntime, as it does the ReLU RNN, whose `activations` attribute tract ignores.)
@@ -245,15 +246,52 @@ fn classifiers_and_taggers_match_in_tract() {
 }
 
 #[test]
+fn projected_lstms_run_as_a_scan() {
+    let (t, b, i, h, p) = (5, 3, 4, 7, 3);
+    let mut rng = Rng::new(19);
+    for (layers, bidi, bias) in [(1, false, true), (2, true, true), (2, false, false)] {
+        let cfg = RnnConfig::new(CellKind::Lstm, i, h)
+            .proj_size(p)
+            .layers(layers)
+            .bidirectional(bidi)
+            .bias(bias);
+        let rnn = Rnn::<f32>::new(cfg.clone(), &Init::default(), &mut rng).unwrap();
+        let rows = layers * cfg.directions();
+        let x = random(t * b * i, &mut rng);
+        let h0 = random(rows * b * p, &mut rng);
+        let c0 = random(rows * b * h, &mut rng);
+        let state = RnnState {
+            h: Tensor::from_vec(&[rows, b, p], h0.clone()).unwrap(),
+            c: Some(Tensor::from_vec(&[rows, b, h], c0.clone()).unwrap()),
+        };
+        let (ours, _) = rnn
+            .forward_tm(x.clone(), t, b, Some(&state), None, None)
+            .unwrap();
+        let model = onnx::export_rnn(&rnn, Lengths(false)).unwrap();
+        let ins = vec![
+            f32s(&[t, b, i], &x),
+            f32s(&[rows, b, p], &h0),
+            f32s(&[rows, b, h], &c0),
+        ];
+        let out = run_tract(&model, ins);
+        let what = format!("proj LSTM L{layers} bidi={bidi} bias={bias}");
+        assert_close(&format!("{what}: output"), &out[0], ours.output.data());
+        assert_close(&format!("{what}: hn"), &out[1], ours.state.h.data());
+        assert_close(
+            &format!("{what}: cn"),
+            &out[2],
+            ours.state.c.as_ref().unwrap().data(),
+        );
+    }
+}
+
+#[test]
 fn what_onnx_cannot_say_is_refused_by_name() {
     let mut rng = Rng::new(1);
-    let cfg = RnnConfig::new(CellKind::Lstm, 3, 8).proj_size(4);
+    let cfg = RnnConfig::new(CellKind::Gru, 3, 8).batch_first(true);
     let rnn = Rnn::<f32>::new(cfg, &Init::default(), &mut rng).unwrap();
     let err = onnx::export_rnn(&rnn, Lengths(false))
         .unwrap_err()
         .to_string();
-    assert!(
-        err.contains("projections") && err.contains("proj_size 4"),
-        "{err}"
-    );
+    assert!(err.contains("batch-first"), "{err}");
 }

@@ -9,5 +9,6 @@ pub mod connected;
 pub mod connected_data;
 pub mod ctc;
 pub mod ctc_model;
+pub mod export;
 pub mod isolated;
 pub mod score;

@@ -18,6 +18,8 @@ pub const IR_VERSION: i64 = 8;
 pub enum Dim {
     Fixed(usize),
     Named(&'static str),
+    /// Neither (a subgraph's batch axis: a runtime binds it from the outer graph).
+    Any,
 }
 
 /// An attribute of a node.
@@ -79,6 +81,8 @@ pub fn attr_graph(name: &str, g: GraphProto) -> AttributeProto {
 #[derive(Default)]
 pub struct Graph {
     name: String,
+    /// Put before every fresh name: a subgraph's names must differ from its parent's.
+    prefix: String,
     nodes: Vec<NodeProto>,
     inits: Vec<TensorProto>,
     inputs: Vec<ValueInfoProto>,
@@ -90,10 +94,11 @@ fn value_info(name: &str, elem: i32, dims: &[Dim]) -> ValueInfoProto {
     let dim = dims
         .iter()
         .map(|d| Dimension {
-            value: Some(match d {
-                Dim::Fixed(n) => DimValue::Value(*n as i64),
-                Dim::Named(s) => DimValue::Param((*s).to_string()),
-            }),
+            value: match d {
+                Dim::Fixed(n) => Some(DimValue::Value(*n as i64)),
+                Dim::Named(s) => Some(DimValue::Param((*s).to_string())),
+                Dim::Any => None,
+            },
         })
         .collect();
     ValueInfoProto {
@@ -116,10 +121,19 @@ impl Graph {
         }
     }
 
+    /// A subgraph (a `Scan` body) whose fresh names all start with `prefix`.
+    pub fn sub(name: &str, prefix: &str) -> Self {
+        Graph {
+            name: name.into(),
+            prefix: prefix.into(),
+            ..Default::default()
+        }
+    }
+
     /// A name no other value of the graph has.
     pub fn fresh(&mut self, base: &str) -> String {
         self.next += 1;
-        format!("{base}_{}", self.next)
+        format!("{}{base}_{}", self.prefix, self.next)
     }
 
     /// A float32 constant under `name` (parameter names are kept, so a reader of the file
@@ -132,6 +146,18 @@ impl Graph {
             data_type: dtype::FLOAT,
             name: name.into(),
             raw_data: raw,
+            ..Default::default()
+        });
+        name.to_string()
+    }
+
+    /// An int32 constant (1-D) under `name`.
+    pub fn init_i32(&mut self, name: &str, data: &[i32]) -> String {
+        self.inits.push(TensorProto {
+            dims: vec![data.len() as i64],
+            data_type: dtype::INT32,
+            name: name.into(),
+            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
             ..Default::default()
         });
         name.to_string()

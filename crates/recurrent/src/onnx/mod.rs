@@ -8,6 +8,7 @@ pub mod graph;
 pub mod models;
 pub mod proto;
 pub mod rnn;
+pub mod scan;
 
 pub use models::{
     export_classifier, export_feature_tagger, export_lm, export_rnn, export_tagger, Lengths,

@@ -3,7 +3,7 @@
 //!
 //! | model | inputs | outputs |
 //! | --- | --- | --- |
-//! | recurrent layer | `input` [time, batch, I], `h0` (, `c0`) [L*D, batch, H], `lengths` int32 [batch] if asked | `output` [time, batch, D*H], `hn` (, `cn`) |
+//! | recurrent layer | `input` [time, batch, I], `h0` [L*D, batch, H_out] (, `c0` [L*D, batch, H]), `lengths` int32 [batch] if asked | `output` [time, batch, D*H_out], `hn` (, `cn`) |
 //! | language model | `tokens` int64 [time, batch]; optional `h0`, `c0` [L, batch, H] (zero when not fed) | `logits` [time, batch, V], `hn` (, `cn`) |
 //! | classifier | `tokens` int64 [time, batch] or `features` [time, batch, I]; `lengths` int32 [batch] if asked | `logits` [batch, C] |
 //! | tagger | as the classifier | `logits` [time, batch, K] |
@@ -28,7 +28,7 @@ use crate::nn::Linear;
 pub struct Lengths(pub bool);
 
 /// `x @ W^T + b` for x [..., I]: a MatMul with the transposed weight stored, then Add.
-fn linear(g: &mut Graph, lin: &Linear<f32>, name: &str, x: &str) -> String {
+pub fn linear(g: &mut Graph, lin: &Linear<f32>, name: &str, x: &str) -> String {
     let shape = lin.weight.value.shape();
     let (o, i) = (shape[0], shape[1]);
     let w = lin.weight.value.data();
@@ -74,13 +74,14 @@ fn optional_state(g: &mut Graph, name: &str, rows: usize, h: usize, batch_of: &s
     g.op("Expand", &[name, &full], vec![])
 }
 
-fn state_outputs(g: &mut Graph, v: &RnnValues, rows: usize, h: usize) {
-    let dims = [Dim::Fixed(rows), Dim::Named("batch"), Dim::Fixed(h)];
+/// `hn` [rows, batch, h_out] and `cn` [rows, batch, h] as graph outputs.
+fn state_outputs(g: &mut Graph, v: &RnnValues, rows: usize, (h_out, h): (usize, usize)) {
+    let dims = |w: usize| [Dim::Fixed(rows), Dim::Named("batch"), Dim::Fixed(w)];
     g.rename(&v.h_n, "hn");
-    g.output("hn", dtype::FLOAT, &dims);
+    g.output("hn", dtype::FLOAT, &dims(h_out));
     if let Some(c) = &v.c_n {
         g.rename(c, "cn");
-        g.output("cn", dtype::FLOAT, &dims);
+        g.output("cn", dtype::FLOAT, &dims(h));
     }
 }
 
@@ -100,13 +101,10 @@ pub fn export_rnn(rnn: &Rnn<f32>, lengths: Lengths) -> Result<ModelProto> {
             Dim::Fixed(c.input_size),
         ],
     );
-    let sdims = [
-        Dim::Fixed(rows),
-        Dim::Named("batch"),
-        Dim::Fixed(c.hidden_size),
-    ];
-    let h0 = g.input("h0", dtype::FLOAT, &sdims);
-    let c0 = (c.cell == crate::cell::CellKind::Lstm).then(|| g.input("c0", dtype::FLOAT, &sdims));
+    let sdims = |w: usize| [Dim::Fixed(rows), Dim::Named("batch"), Dim::Fixed(w)];
+    let h0 = g.input("h0", dtype::FLOAT, &sdims(c.hout()));
+    let c0 = (c.cell == crate::cell::CellKind::Lstm)
+        .then(|| g.input("c0", dtype::FLOAT, &sdims(c.hidden_size)));
     let lens = lengths
         .0
         .then(|| g.input("lengths", dtype::INT32, &[Dim::Named("batch")]));
@@ -129,7 +127,7 @@ pub fn export_rnn(rnn: &Rnn<f32>, lengths: Lengths) -> Result<ModelProto> {
             Dim::Fixed(c.output_size()),
         ],
     );
-    state_outputs(&mut g, &v, rows, c.hidden_size);
+    state_outputs(&mut g, &v, rows, (c.hout(), c.hidden_size));
     Ok(g.into_model("a recurrent layer exported by recurrent", &[]))
 }
 
@@ -155,7 +153,7 @@ pub fn export_lm(m: &LanguageModel<f32>, metadata: &[(String, String)]) -> Resul
         dtype::FLOAT,
         &[Dim::Named("time"), Dim::Named("batch"), Dim::Fixed(c.vocab)],
     );
-    state_outputs(&mut g, &v, c.layers, c.hidden);
+    state_outputs(&mut g, &v, c.layers, (c.hidden, c.hidden));
     Ok(g.into_model("a language model exported by recurrent", metadata))
 }
 
@@ -226,7 +224,7 @@ pub fn export_classifier(
         }
         Pooling::Max => {
             let y = match &lens {
-                Some(l) => mask_past_lengths(&mut g, &v.y, l),
+                Some(l) => mask_past_lengths(&mut g, &v.y, l, f32::NEG_INFINITY),
                 None => v.y.clone(),
             };
             g.op(
@@ -246,9 +244,9 @@ pub fn export_classifier(
     Ok(g.into_model("a sequence classifier exported by recurrent", metadata))
 }
 
-/// `y` [T, B, W] with every step at or past its sequence's length set to -inf (so a max
-/// over time sees only the valid steps).
-fn mask_past_lengths(g: &mut Graph, y: &str, lens: &str) -> String {
+/// `y` [T, B, W] with every step at or past its sequence's length set to `fill` (-inf, so
+/// a max over time sees only the valid steps; 0, so padding adds nothing).
+pub fn mask_past_lengths(g: &mut Graph, y: &str, lens: &str, fill: f32) -> String {
     let shape = g.op("Shape", &[y], vec![]);
     let (lo, hi, ax) = (g.ints(&[0]), g.ints(&[1]), g.ints(&[0]));
     let t = g.op("Slice", &[&shape, &lo, &hi, &ax], vec![]);
@@ -265,8 +263,8 @@ fn mask_past_lengths(g: &mut Graph, y: &str, lens: &str) -> String {
     let valid = g.op("Less", &[&steps, &l64], vec![]);
     let three = g.ints(&[0, 0, 1]);
     let valid = g.op("Reshape", &[&valid, &three], vec![]);
-    let ninf = g.scalar_f32(f32::NEG_INFINITY);
-    g.op("Where", &[&valid, y, &ninf], vec![])
+    let fill = g.scalar_f32(fill);
+    g.op("Where", &[&valid, y, &fill], vec![])
 }
 
 /// The tagger: the head at every step, `logits` [time, batch, K].

@@ -13,10 +13,11 @@
 //!   (a Transpose and a Reshape). Past a sequence's length (`sequence_lens`) `Y` is zero
 //!   and `Y_h` holds the state at the sequence's own last step, as ours do.
 //! - projections (`proj_size`): ONNX's `LSTM` cannot express h = W_hr (o * tanh(c)), so
-//!   such a layer is refused with an error naming it (written with `Scan` in a later
-//!   change; PyTorch cannot export it at all).
+//!   such a layer is written as a `Scan` over the cell ([`super::scan`]; PyTorch cannot
+//!   export it at all).
 
 use super::graph::{attr_int, attr_ints, attr_string, attr_strings, Graph};
+use super::scan;
 use crate::cell::{CellKind, GruForm};
 use crate::error::{Error, Result};
 use crate::layer::Rnn;
@@ -55,14 +56,6 @@ fn reorder(data: &[f32], cell: CellKind, form: GruForm, h: usize, cols: usize) -
 /// Checks that ONNX can express `rnn`; the error names the part it cannot.
 pub fn check_exportable(rnn: &Rnn<f32>, what: &str) -> Result<()> {
     let c = rnn.config();
-    if c.proj_size > 0 {
-        return Err(Error::Config(format!(
-            "ONNX export: {what} is an LSTM with projections (proj_size {}); ONNX's LSTM \
-             operator has no projection and this exporter does not write it yet. Train \
-             without --proj to export",
-            c.proj_size
-        )));
-    }
     if c.batch_first {
         return Err(Error::Config(format!(
             "ONNX export: {what} is batch-first; the exporter writes time-major layers only"
@@ -84,6 +77,9 @@ pub fn wire(
 ) -> Result<RnnValues> {
     check_exportable(rnn, prefix)?;
     let c = rnn.config();
+    if c.proj_size > 0 {
+        return wire_projected(g, rnn, x, lens, h0, c0);
+    }
     let (h, dn, cell) = (c.hidden_size, c.directions(), c.cell);
     let gates = cell.gates();
     let (op, states) = match cell {
@@ -173,5 +169,61 @@ pub fn wire(
     };
     let h_n = cat(g, &hs);
     let c_n = (states == 2).then(|| cat(g, &cs));
+    Ok(RnnValues { y: input, h_n, c_n })
+}
+
+/// A projected LSTM, layer by layer, each direction a `Scan` (see [`super::scan`]).
+fn wire_projected(
+    g: &mut Graph,
+    rnn: &Rnn<f32>,
+    x: &str,
+    lens: Option<&str>,
+    h0: Option<&str>,
+    c0: Option<&str>,
+) -> Result<RnnValues> {
+    let c = rnn.config();
+    let (h, p, dn) = (c.hidden_size, c.proj_size, c.directions());
+    let mask = lens.map(|l| scan::step_mask(g, x, l));
+    let mut input = x.to_string();
+    let (mut hs, mut cs) = (Vec::new(), Vec::new());
+    let unsqueeze = |g: &mut Graph, v: &str| {
+        let ax = g.ints(&[0]);
+        g.op("Unsqueeze", &[v, &ax], vec![])
+    };
+    for k in 0..c.num_layers {
+        let i_k = if k == 0 {
+            c.input_size
+        } else {
+            c.output_size()
+        };
+        let mut ys = Vec::new();
+        for d in 0..dn {
+            let (y, hn, cn) = scan::wire_direction(
+                g,
+                rnn.dir_params(k, d),
+                &input,
+                (i_k, h, p),
+                d == 1,
+                mask.as_deref(),
+                h0,
+                c0,
+                k * dn + d,
+            )?;
+            ys.push(y);
+            hs.push(unsqueeze(g, &hn));
+            cs.push(unsqueeze(g, &cn));
+        }
+        input = if dn == 1 {
+            ys.remove(0)
+        } else {
+            g.op("Concat", &[&ys[0], &ys[1]], vec![attr_int("axis", 2)])
+        };
+    }
+    let cat = |g: &mut Graph, v: &[String]| -> String {
+        let refs: Vec<&str> = v.iter().map(|s| s.as_str()).collect();
+        g.op("Concat", &refs, vec![attr_int("axis", 0)])
+    };
+    let h_n = cat(g, &hs);
+    let c_n = Some(cat(g, &cs));
     Ok(RnnValues { y: input, h_n, c_n })
 }

@@ -1,0 +1,232 @@
+//! `recurrent export` for each application's model: a trained checkpoint exported by
+//! [`export_onnx`] and run in tract gives what the application's own loader and forward
+//! give, within 1e-5; the CTC recogniser's frame stacking and log-softmax are in the graph.
+
+use prost::Message;
+use recurrent::init::Init;
+use recurrent::model::feature_tagger::FeatureBatch;
+use recurrent::model::input::{SeqBatch, Steps};
+use recurrent::onnx::{proto::ModelProto, Lengths};
+use recurrent::train::{Quiet, TrainRequest};
+use recurrent::{CellKind, Rng};
+use recurrent_tasks::export::{export_onnx, ExportOptions};
+use std::path::PathBuf;
+use tract_onnx::prelude::*;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("recurrent-onnx-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn run_tract(model: &ModelProto, inputs: Vec<tract_onnx::prelude::Tensor>) -> Vec<Vec<f32>> {
+    let bytes = model.encode_to_vec();
+    let mut m = tract_onnx::onnx().model_for_read(&mut &bytes[..]).unwrap();
+    for (i, t) in inputs.iter().enumerate() {
+        m = m
+            .with_input_fact(i, InferenceFact::dt_shape(t.datum_type(), t.shape()))
+            .unwrap();
+    }
+    let plan = m.into_optimized().unwrap().into_runnable().unwrap();
+    let out = plan
+        .run(inputs.into_iter().map(|t| t.into()).collect())
+        .unwrap();
+    out.iter()
+        .map(|t| t.to_array_view::<f32>().unwrap().iter().copied().collect())
+        .collect()
+}
+
+fn ids(shape: &[usize], v: &[u32]) -> tract_onnx::prelude::Tensor {
+    let v: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+    tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), v)
+        .unwrap()
+        .into()
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let err = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(err < 1e-5, "{what}: max |onnx - ours| = {err}");
+}
+
+#[test]
+fn a_trained_language_model_exports_with_its_vocabulary() {
+    use recurrent_tasks::lm::train::{load_lm, train_lm, LmTrainConfig};
+    let out = tmp("lm");
+    let cfg = LmTrainConfig {
+        hidden: 12,
+        embed: 6,
+        layers: 2,
+        seq_len: 8,
+        batch: 2,
+        ..Default::default()
+    };
+    let text = "to be or not to be, that is the question.\n".repeat(20);
+    train_lm(&cfg, &text, &TrainRequest::new(&out).steps(3), &mut Quiet).unwrap();
+    let e = export_onnx(&out, ExportOptions::default()).unwrap();
+    assert_eq!(e.task, "lm");
+    assert_eq!(e.inputs(), ["tokens", "h0", "c0"]);
+    assert_eq!(e.outputs(), ["logits", "hn", "cn"]);
+    let (lm, meta) = load_lm(&out.join("best.safetensors")).unwrap();
+    let vocab = e
+        .model
+        .metadata_props
+        .iter()
+        .find(|p| p.key == "vocab")
+        .unwrap();
+    let tokens: Vec<String> = serde_json::from_str(&vocab.value).unwrap();
+    assert_eq!(tokens.len(), meta.vocab.len());
+    assert_eq!(meta.vocab.encode(&tokens[3]).unwrap(), [3]);
+    let (t, b) = (9, 3);
+    let x: Vec<u32> = (0..t * b)
+        .map(|k| (k * 7 % meta.vocab.len()) as u32)
+        .collect();
+    let (logits, state, _) = lm.forward(&x, t, b, None, None).unwrap();
+    let got = run_tract(&e.model, vec![ids(&[t, b], &x)]);
+    assert_close("LM logits", &got[0], &logits);
+    assert_close("LM hn", &got[1], state.h.data());
+    assert_close("LM cn", &got[2], state.c.as_ref().unwrap().data());
+}
+
+#[test]
+fn a_trained_classifier_and_tagger_export() {
+    use recurrent_tasks::classify::read::Example;
+    use recurrent_tasks::classify::train::{
+        load_classifier, train_classify, ClassifyData, ClassifyTrainConfig,
+    };
+    use recurrent_tasks::tag::conllu::TaggedSentence;
+    use recurrent_tasks::tag::train::{load_tagger, train_tag, TagTrainConfig};
+    let words = ["good", "bad", "film", "the", "was", "plot"];
+    let examples: Vec<Example> = (0..40)
+        .map(|i| Example {
+            text: format!("the {} was {}", words[i % 6], words[(i / 6) % 6]),
+            label: if i % 2 == 0 { "pos" } else { "neg" }.into(),
+            line: i + 1,
+        })
+        .collect();
+    let cfg = ClassifyTrainConfig {
+        hidden: 8,
+        embed: 6,
+        batch: 8,
+        ..Default::default()
+    };
+    let out = tmp("classify");
+    let data = ClassifyData {
+        train: examples.clone(),
+        valid: Some(examples[..8].to_vec()),
+        test: None,
+    };
+    train_classify(&cfg, data, &TrainRequest::new(&out).steps(3), &mut Quiet).unwrap();
+    let e = export_onnx(&out, ExportOptions::default()).unwrap();
+    assert_eq!(
+        (e.task.as_str(), e.inputs()),
+        ("classify", vec!["tokens".to_string()])
+    );
+    let (m, meta) = load_classifier(&out.join("best.safetensors")).unwrap();
+    let (t, b) = (5, 4);
+    let x: Vec<u32> = (0..t * b)
+        .map(|k| (k * 3 % meta.vocab.len()) as u32)
+        .collect();
+    let batch = SeqBatch::<f32> {
+        steps: Steps::Ids(x.clone()),
+        t,
+        b,
+        lengths: None,
+    };
+    let (logits, _) = m.forward(&batch, None).unwrap();
+    assert_close(
+        "classifier",
+        &run_tract(&e.model, vec![ids(&[t, b], &x)])[0],
+        &logits,
+    );
+
+    let sentences: Vec<TaggedSentence> = (0..30)
+        .map(|i| TaggedSentence {
+            words: vec![
+                "The".into(),
+                format!("walk{}", ["ing", "ed", "s"][i % 3]),
+                "9".into(),
+            ],
+            tags: vec!["DET".into(), "VERB".into(), "NUM".into()],
+            ..Default::default()
+        })
+        .collect();
+    let cfg = TagTrainConfig {
+        hidden: 8,
+        embed: 6,
+        suffix_embed: 4,
+        shape_embed: 3,
+        ..Default::default()
+    };
+    let out = tmp("tag");
+    train_tag(
+        &cfg,
+        &sentences,
+        Some(&sentences[..5]),
+        None,
+        &TrainRequest::new(&out).steps(3),
+        &mut Quiet,
+    )
+    .unwrap();
+    let e = export_onnx(&out, ExportOptions::default()).unwrap();
+    assert_eq!(e.inputs(), ["words", "suffix2", "suffix3", "shapes"]);
+    let (m, meta) = load_tagger(&out.join("best.safetensors")).unwrap();
+    let (t, b) = (4, 2);
+    let (nw, ns) = (meta.vocab.len() as u32, meta.suffixes.len() as u32);
+    let feats: Vec<[u32; 4]> = (0..(t * b) as u32)
+        .map(|k| [k % nw, (k * 3) % ns, (k * 5 + 1) % ns, k % 7])
+        .collect();
+    let fb = FeatureBatch {
+        t,
+        b,
+        lengths: vec![t; b],
+        feats: feats.clone(),
+    };
+    let (logits, _) = m.forward(&fb, None).unwrap();
+    let col = |j: usize| ids(&[t, b], &feats.iter().map(|f| f[j]).collect::<Vec<_>>());
+    let got = run_tract(&e.model, vec![col(0), col(1), col(2), col(3)]);
+    assert_close("word tagger", &got[0], &logits);
+}
+
+#[test]
+fn the_ctc_recogniser_stacks_frames_and_emits_log_probabilities() {
+    use recurrent_tasks::speech::ctc_model::{CtcModel, CtcModelConfig};
+    for (stack, t) in [(3, 7), (3, 9), (1, 5)] {
+        let cfg = CtcModelConfig {
+            input: 4,
+            stack,
+            cell: CellKind::Gru,
+            hidden: 6,
+            layers: 2,
+            bidirectional: true,
+            dropout: 0.0,
+            symbols: 10,
+        };
+        let mut rng = Rng::new(5);
+        let m = CtcModel::<f32>::new(cfg, &Init::default(), &mut rng).unwrap();
+        let b = 2;
+        let x: Vec<f32> = (0..t * b * 4).map(|_| rng.normal() as f32).collect();
+        let batch = SeqBatch::<f32> {
+            steps: Steps::Dense(x.clone()),
+            t,
+            b,
+            lengths: None,
+        };
+        let (logits, _) = m.forward(&batch, None).unwrap();
+        let want: Vec<f32> = recurrent::nn::ctc::log_softmax_rows(&logits, 11)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let model = recurrent_tasks::speech::export::export_ctc(&m, Lengths(false), &[]).unwrap();
+        let feats: tract_onnx::prelude::Tensor =
+            tract_ndarray::ArrayD::from_shape_vec(vec![t, b, 4], x)
+                .unwrap()
+                .into();
+        let got = run_tract(&model, vec![feats]);
+        assert_close(&format!("CTC stack {stack} T={t}"), &got[0], &want);
+    }
+}
