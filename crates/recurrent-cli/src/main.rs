@@ -27,6 +27,7 @@ mod classify;
 mod common;
 mod export;
 mod forecast;
+mod import;
 mod inspect;
 mod lab;
 mod lm;
@@ -65,8 +66,10 @@ enum Cmd {
     Tag(tag::predict::TagArgs),
     /// Architecture, parameters, history and weights hash of a checkpoint or run
     Inspect(inspect::InspectArgs),
-    /// Write a trained model as an ONNX file (language, music, classifier and tagger models)
+    /// Write a trained model as an ONNX file (language, music, classifier, tagger, speech models)
     Export(export::ExportArgs),
+    /// Read a language model from an ONNX file (torch.onnx.export, tf2onnx, ours) into a checkpoint
+    Import(import::ImportArgs),
     /// Time a recurrent layer (train, infer, step) or the matrix product, printing the
     /// one-line JSON of the PyTorch benchmark pytorch_rnn_bench.py (or matmul_ceiling.py)
     Bench(bench::BenchArgs),
@@ -143,6 +146,7 @@ fn main() {
         Some(Cmd::Tag(a)) => tag::predict::run(a),
         Some(Cmd::Inspect(a)) => inspect::run(a),
         Some(Cmd::Export(a)) => export::run(a),
+        Some(Cmd::Import(a)) => import::run(a),
         Some(Cmd::Bench(a)) => bench::run(a).map_err(anyhow::Error::msg),
         Some(Cmd::Diagnose(a)) => lab::diagnose::run(a),
         Some(Cmd::Lab(c)) => lab::run(c),

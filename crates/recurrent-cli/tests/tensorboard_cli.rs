@@ -1,5 +1,6 @@
 //! The TensorBoard log of a run: what `train lm` writes to DIR/tensorboard, read back with
-//! the TFRecord length and CRC checks; what a resume adds; and `--tensorboard false`.
+//! the TFRecord length and CRC checks; what a resume adds; and `--tensorboard false`. Then
+//! `export` of the same run, and its errors.
 
 use recurrent::train::tensorboard::{event_files, proto, read_events};
 use std::collections::BTreeMap;
@@ -166,5 +167,44 @@ fn a_run_is_watched_in_tensorboard_and_a_resume_purges_what_it_retrains() {
     ok(&args);
     assert!(off.join("metrics.jsonl").exists());
     assert!(!off.join("tensorboard").exists());
+
+    // The run exports; what is not a model is refused by name, and nothing is written.
+    let onnx = d.join("lm.onnx");
+    let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args([
+            "export",
+            "--checkpoint",
+            out_s,
+            "--out",
+            onnx.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["inputs"], serde_json::json!(["tokens", "h0", "c0"]));
+    assert_eq!(v["outputs"], serde_json::json!(["logits", "hn", "cn"]));
+    assert_eq!(
+        v["bytes"].as_u64(),
+        Some(std::fs::metadata(&onnx).unwrap().len())
+    );
+    let bad = d.join("bad.onnx");
+    let o = Command::new(env!("CARGO_BIN_EXE_recurrent"))
+        .args([
+            "export",
+            "--checkpoint",
+            data_s,
+            "--out",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains(data_s) && !err.contains("panicked"),
+        "{err}"
+    );
+    assert!(!bad.exists());
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -230,3 +230,75 @@ fn the_ctc_recogniser_stacks_frames_and_emits_log_probabilities() {
         assert_close(&format!("CTC stack {stack} T={t}"), &got[0], &want);
     }
 }
+
+/// The characters 'a', 'b', ... as the vocabulary of a model that has none.
+fn letters(n: usize) -> Vec<char> {
+    (0..n as u8).map(|i| (b'a' + i) as char).collect()
+}
+
+#[test]
+fn language_models_exported_by_pytorch_import_and_run_here() {
+    use recurrent_tasks::lm::train::load_lm;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../recurrent/tests/fixtures/onnx");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let out = tmp("import");
+    std::fs::create_dir_all(&out).unwrap();
+    for (name, case) in expected.as_object().unwrap() {
+        let model = recurrent::onnx::read(&dir.join(format!("{name}.onnx"))).unwrap();
+        let ck = out.join(format!("{name}.safetensors"));
+        // torch.onnx.export writes no vocabulary: without one, the error says what to give.
+        let err = recurrent::onnx::import::import_lm(&model, None, &ck)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--vocab"), "{err}");
+        let got = recurrent::onnx::import::import_lm(&model, Some(letters(11)), &ck).unwrap();
+        assert_eq!(
+            got.layers as u64,
+            case["layers"].as_u64().unwrap(),
+            "{name}"
+        );
+        let (lm, meta) = load_lm(&ck).unwrap();
+        assert_eq!(meta.vocab.len(), 11);
+        let tokens: Vec<Vec<u32>> = serde_json::from_value(case["tokens"].clone()).unwrap();
+        let (t, b) = (tokens.len(), tokens[0].len());
+        let ids: Vec<u32> = tokens.concat();
+        let (logits, _, _) = lm.forward(&ids, t, b, None, None).unwrap();
+        let want: Vec<f32> = serde_json::from_value(case["logits"].clone()).unwrap();
+        assert_close(&format!("{name} imported from PyTorch"), &logits, &want);
+    }
+}
+
+#[test]
+fn our_export_imports_back_to_the_same_weights() {
+    use recurrent::checkpoint;
+    use recurrent_tasks::lm::train::{load_lm, train_lm, LmTrainConfig};
+    for cell in [CellKind::Gru, CellKind::Lstm] {
+        let out = tmp(&format!("roundtrip-{cell}"));
+        let cfg = LmTrainConfig {
+            cell,
+            hidden: 10,
+            embed: 4,
+            layers: 2,
+            seq_len: 8,
+            batch: 2,
+            ..Default::default()
+        };
+        let text = "abc cab bca\n".repeat(30);
+        train_lm(&cfg, &text, &TrainRequest::new(&out).steps(2), &mut Quiet).unwrap();
+        let e = export_onnx(&out, ExportOptions::default()).unwrap();
+        let back = out.join("imported.safetensors");
+        recurrent::onnx::import::import_lm(&e.model, None, &back).unwrap();
+        let a = checkpoint::read(out.join("best.safetensors")).unwrap();
+        let b = checkpoint::read(&back).unwrap();
+        for (name, t) in a.params() {
+            let x: recurrent::Tensor<f32> = a.tensor(name).unwrap();
+            let y: recurrent::Tensor<f32> = b.tensor(name).unwrap();
+            assert_eq!(x.data(), y.data(), "{cell} {name} {:?}", t.shape());
+        }
+        let (_, meta) = load_lm(&back).unwrap();
+        let (_, orig) = load_lm(&out.join("best.safetensors")).unwrap();
+        assert_eq!(meta.vocab.len(), orig.vocab.len());
+        assert_eq!(meta.vocab.token(2), orig.vocab.token(2));
+    }
+}

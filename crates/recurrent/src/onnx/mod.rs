@@ -2,9 +2,10 @@
 //! onnxruntime, tract and the other runtimes run. Recurrent layers become ONNX's own `RNN`,
 //! `LSTM` and `GRU` operators ([`rnn`]); the models around them are written in
 //! [`models`] with the names and layouts a user calls them by; [`graph`] builds the
-//! protobuf ([`proto`]).
+//! protobuf ([`proto`]). [`import`] reads a language model that another tool exported.
 
 pub mod graph;
+pub mod import;
 pub mod models;
 pub mod proto;
 pub mod rnn;
