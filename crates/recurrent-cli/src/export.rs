@@ -35,6 +35,13 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     let Format::Onnx = a.format;
     let e = export_onnx(&a.checkpoint, ExportOptions { lengths: a.lengths })?;
     recurrent::onnx::write(&e.model, &a.out)?;
+    // A translation's decoder step goes beside its encoder: X.onnx -> X.decoder.onnx.
+    let mut also = Vec::new();
+    for (suffix, m) in &e.companions {
+        let p = a.out.with_extension(format!("{suffix}.onnx"));
+        recurrent::onnx::write(m, &p)?;
+        also.push(p.display().to_string());
+    }
     let bytes = std::fs::metadata(&a.out)
         .with_context(|| format!("reading back {}", a.out.display()))?
         .len();
@@ -45,6 +52,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
             "inputs": e.inputs(),
             "outputs": e.outputs(),
             "bytes": bytes,
+            "companions": also,
         }));
     } else {
         say!(
@@ -55,6 +63,9 @@ pub fn run(a: &ExportArgs) -> Result<()> {
             e.inputs().join(", "),
             e.outputs().join(", ")
         );
+        for p in &also {
+            say!("wrote {p} (its decoder step)");
+        }
     }
     Ok(())
 }

@@ -21,7 +21,10 @@ pub struct ExportOptions {
 /// An exported model and what a caller needs to call it.
 pub struct Exported {
     pub model: ModelProto,
-    /// The checkpoint's task (`lm`, `music`, `classify`, `tag`, `speech`, `ctc`).
+    /// Models that go with it, by the suffix of their file (a translation's decoder step
+    /// beside its encoder: `X.onnx` and `X.decoder.onnx`).
+    pub companions: Vec<(String, ModelProto)>,
+    /// The checkpoint's task (`lm`, `music`, `classify`, `tag`, `speech`, `ctc`, `translate`).
     pub task: String,
 }
 
@@ -67,6 +70,7 @@ pub fn export_onnx(path: &Path, opts: ExportOptions) -> Result<Exported> {
         None => String::new(),
     };
     let lengths = Lengths(opts.lengths);
+    let mut companions = Vec::new();
     let model = match task.as_str() {
         "lm" => {
             let (m, meta) = crate::lm::train::load_lm(&path)?;
@@ -123,14 +127,35 @@ pub fn export_onnx(path: &Path, opts: ExportOptions) -> Result<Exported> {
             ];
             crate::speech::export::export_ctc(&m, lengths, &md)?
         }
+        "translate" => {
+            let (m, meta) = crate::translate::translator::load_translator(&path)?;
+            let md = [
+                ("source_vocab".to_string(), vocab_json(&meta.src_vocab)),
+                ("target_vocab".into(), vocab_json(&meta.tgt_vocab)),
+                ("bos".into(), meta.model.bos.to_string()),
+                ("eos".into(), meta.model.eos.to_string()),
+                ("source_tokenizer".into(), json(&meta.src_vocab.tokenizer)?),
+                ("target_tokenizer".into(), json(&meta.tgt_vocab.tokenizer)?),
+                ("task".into(), "translate".into()),
+            ];
+            companions.push((
+                "decoder".to_string(),
+                onnx::seq2seq::export_decoder_step(&m, &md)?,
+            ));
+            onnx::seq2seq::export_encoder(&m, lengths, &md)?
+        }
         other => {
             return Err(Error::Config(format!(
                 "{}: ONNX export of {} models is not written yet; export covers lm, music, \
-                 classify, tag, speech and ctc",
+                 classify, tag, speech, ctc and translate",
                 path.display(),
                 if other.is_empty() { "these" } else { other }
             )))
         }
     };
-    Ok(Exported { model, task })
+    Ok(Exported {
+        model,
+        companions,
+        task,
+    })
 }

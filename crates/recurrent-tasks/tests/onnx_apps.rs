@@ -27,7 +27,13 @@ fn run_tract(model: &ModelProto, inputs: Vec<tract_onnx::prelude::Tensor>) -> Ve
             .with_input_fact(i, InferenceFact::dt_shape(t.datum_type(), t.shape()))
             .unwrap();
     }
-    let plan = m.into_optimized().unwrap().into_runnable().unwrap();
+    let plan = match m.into_optimized() {
+        Ok(p) => p.into_runnable().unwrap(),
+        Err(e) => panic!(
+            "tract cannot run {}: {e:?}",
+            model.graph.as_ref().map_or("?", |g| g.name.as_str())
+        ),
+    };
     let out = plan
         .run(inputs.into_iter().map(|t| t.into()).collect())
         .unwrap();
@@ -300,5 +306,97 @@ fn our_export_imports_back_to_the_same_weights() {
         let (_, orig) = load_lm(&out.join("best.safetensors")).unwrap();
         assert_eq!(meta.vocab.len(), orig.vocab.len());
         assert_eq!(meta.vocab.token(2), orig.vocab.token(2));
+    }
+}
+
+#[test]
+fn the_translation_encoder_and_decoder_step_decode_as_ours() {
+    use recurrent::model::seq2seq::{Attention, Seq2Seq, Seq2SeqConfig};
+    let cases = [
+        (CellKind::Lstm, true, Attention::Luong),
+        (CellKind::Gru, false, Attention::Luong),
+        (CellKind::Lstm, false, Attention::None),
+    ];
+    for (cell, bidi, attention) in cases {
+        let cfg = Seq2SeqConfig {
+            cell,
+            src_vocab: 13,
+            tgt_vocab: 9,
+            embed: 5,
+            hidden: 6,
+            layers: 2,
+            bidirectional_encoder: bidi,
+            dropout: 0.0,
+            bos: 1,
+            eos: 2,
+            attention,
+        };
+        let what = format!("{cell} bidi={bidi} {attention}");
+        let mut rng = Rng::new(23);
+        let m = Seq2Seq::<f32>::new(cfg, &Init::default(), &mut rng).unwrap();
+        let enc = recurrent::onnx::seq2seq::export_encoder(&m, Lengths(false), &[]).unwrap();
+        let dec = recurrent::onnx::seq2seq::export_decoder_step(&m, &[]).unwrap();
+        let (s, b, steps) = (4, 2, 5);
+        let src: Vec<u32> = (0..s * b).map(|k| (3 + k * 5 % 10) as u32).collect();
+        let encoded = run_tract(&enc, vec![ids(&[s, b], &src)]);
+        let lstm = cell == CellKind::Lstm;
+        let att = attention == Attention::Luong;
+        let f32s = |shape: &[usize], v: &[f32]| -> tract_onnx::prelude::Tensor {
+            tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), v.to_vec())
+                .unwrap()
+                .into()
+        };
+        // Greedy decoding, the state carried by the caller as a runtime user would.
+        let (mut h, mut c) = (encoded[0].clone(), lstm.then(|| encoded[1].clone()));
+        let mem = att.then(|| {
+            (
+                encoded[encoded.len() - 2].clone(),
+                encoded[encoded.len() - 1].clone(),
+            )
+        });
+        let mut prev = vec![1u32; b];
+        let (mut tokens, mut log_probs) = (Vec::new(), Vec::new());
+        for _ in 0..steps {
+            let mut ins = vec![ids(&[b], &prev), f32s(&[2, b, 6], &h)];
+            if let Some(c) = &c {
+                ins.push(f32s(&[2, b, 6], c));
+            }
+            if let Some((memory, keys)) = &mem {
+                let dh = memory.len() / (s * b);
+                ins.push(f32s(&[s, b, dh], memory));
+                ins.push(f32s(&[s, b, 6], keys));
+                ins.push(
+                    tract_ndarray::ArrayD::from_shape_vec(vec![b], vec![s as i32; b])
+                        .unwrap()
+                        .into(),
+                );
+            }
+            let out = run_tract(&dec, ins);
+            prev = out[0]
+                .chunks(9)
+                .map(|r| (0..9).max_by(|&i, &j| r[i].total_cmp(&r[j])).unwrap() as u32)
+                .collect();
+            tokens.extend(prev.iter().copied());
+            log_probs.extend(out[0].iter().copied());
+            h = out[1].clone();
+            c = lstm.then(|| out[2].clone());
+        }
+        // Ours, teacher-forced on the same tokens: the same log-probabilities at every step.
+        let batch = SeqBatch::<f32> {
+            steps: Steps::Ids(src.clone()),
+            t: s,
+            b,
+            lengths: None,
+        };
+        let (logits, _) = m.forward(&batch, &tokens, steps, 1.0, None).unwrap();
+        let want: Vec<f32> = recurrent::nn::ctc::log_softmax_rows(&logits, 9)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        assert_close(
+            &format!("{what}: step log-probabilities"),
+            &log_probs,
+            &want,
+        );
     }
 }

@@ -181,6 +181,19 @@ impl Graph {
         self.const_i64(&[data.len()], data)
     }
 
+    /// A scalar int32 constant with a fresh name.
+    pub fn scalar_i32(&mut self, v: i32) -> String {
+        let name = self.fresh("scalar");
+        self.inits.push(TensorProto {
+            dims: vec![],
+            data_type: dtype::INT32,
+            name: name.clone(),
+            raw_data: v.to_le_bytes().to_vec(),
+            ..Default::default()
+        });
+        name
+    }
+
     /// A scalar float32 constant with a fresh name.
     pub fn scalar_f32(&mut self, v: f32) -> String {
         let name = self.fresh("scalar");
@@ -279,4 +292,23 @@ impl Graph {
                 .collect(),
         }
     }
+}
+
+/// valid [T, B] (bool) = t < lens[b], T the length of `x`'s first axis, `lens` int32 [B].
+/// The step index is int32 from end to end: a runtime may type a shape's int64 apart
+/// (tract does), and `lengths` are int32 anyway.
+pub fn valid_steps(g: &mut Graph, x: &str, lens: &str) -> String {
+    let shape = g.op("Shape", &[x], vec![]);
+    let (lo, hi, ax) = (g.ints(&[0]), g.ints(&[1]), g.ints(&[0]));
+    let t = g.op("Slice", &[&shape, &lo, &hi, &ax], vec![]);
+    let scalar = g.ints(&[]);
+    let t = g.op("Reshape", &[&t, &scalar], vec![]);
+    let t = g.op("Cast", &[&t], vec![attr_int("to", dtype::INT32 as i64)]);
+    let (start, step) = (g.scalar_i32(0), g.scalar_i32(1));
+    let steps = g.op("Range", &[&start, &t, &step], vec![]);
+    let col = g.ints(&[-1, 1]);
+    let steps = g.op("Reshape", &[&steps, &col], vec![]);
+    let row = g.ints(&[1, -1]);
+    let l = g.op("Reshape", &[lens, &row], vec![]);
+    g.op("Less", &[&steps, &l], vec![])
 }

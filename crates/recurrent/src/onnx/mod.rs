@@ -10,6 +10,7 @@ pub mod models;
 pub mod proto;
 pub mod rnn;
 pub mod scan;
+pub mod seq2seq;
 
 pub use models::{
     export_classifier, export_feature_tagger, export_lm, export_rnn, export_tagger, Lengths,

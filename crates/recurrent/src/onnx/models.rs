@@ -9,7 +9,7 @@
 //! | tagger | as the classifier | `logits` [time, batch, K] |
 //! | word tagger (`train tag`) | `words`, `suffix2`, `suffix3`, `shapes` int64 [time, batch] (those the model has); `lengths` if asked | `logits` [time, batch, K] |
 
-use super::graph::{attr_int, attr_ints, Dim, Graph};
+use super::graph::{attr_int, attr_ints, valid_steps, Dim, Graph};
 use super::proto::{dtype, ModelProto};
 use super::rnn::{self, RnnValues};
 use crate::error::Result;
@@ -247,20 +247,7 @@ pub fn export_classifier(
 /// `y` [T, B, W] with every step at or past its sequence's length set to `fill` (-inf, so
 /// a max over time sees only the valid steps; 0, so padding adds nothing).
 pub fn mask_past_lengths(g: &mut Graph, y: &str, lens: &str, fill: f32) -> String {
-    let shape = g.op("Shape", &[y], vec![]);
-    let (lo, hi, ax) = (g.ints(&[0]), g.ints(&[1]), g.ints(&[0]));
-    let t = g.op("Slice", &[&shape, &lo, &hi, &ax], vec![]);
-    let scalar_shape = g.ints(&[]);
-    let t = g.op("Reshape", &[&t, &scalar_shape], vec![]);
-    let start = g.const_i64(&[], &[0]);
-    let step = g.const_i64(&[], &[1]);
-    let steps = g.op("Range", &[&start, &t, &step], vec![]);
-    let col = g.ints(&[-1, 1]);
-    let steps = g.op("Reshape", &[&steps, &col], vec![]);
-    let l64 = g.op("Cast", &[lens], vec![attr_int("to", dtype::INT64 as i64)]);
-    let row = g.ints(&[1, -1]);
-    let l64 = g.op("Reshape", &[&l64, &row], vec![]);
-    let valid = g.op("Less", &[&steps, &l64], vec![]);
+    let valid = valid_steps(g, y, lens);
     let three = g.ints(&[0, 0, 1]);
     let valid = g.op("Reshape", &[&valid, &three], vec![]);
     let fill = g.scalar_f32(fill);

@@ -150,14 +150,19 @@ pub fn wire(
             ins.push(&c0k);
         }
         let outs = g.op_n(op, &ins, 1 + states, attrs);
-        // [T, D, B, H] -> [T, B, D, H] -> [T, B, D*H]
-        let t = g.op(
-            "Transpose",
-            &[&outs[0]],
-            vec![attr_ints("perm", &[0, 2, 1, 3])],
-        );
-        let shape = g.ints(&[0, 0, (dn * h) as i64]);
-        input = g.op("Reshape", &[&t, &shape], vec![]);
+        // [T, D, B, H] -> [T, B, D, H] -> [T, B, D*H]; one direction: drop the D axis.
+        input = if dn == 1 {
+            let ax = g.ints(&[1]);
+            g.op("Squeeze", &[&outs[0], &ax], vec![])
+        } else {
+            let t = g.op(
+                "Transpose",
+                &[&outs[0]],
+                vec![attr_ints("perm", &[0, 2, 1, 3])],
+            );
+            let shape = g.ints(&[0, 0, (dn * h) as i64]);
+            g.op("Reshape", &[&t, &shape], vec![])
+        };
         hs.push(outs[1].clone());
         if states == 2 {
             cs.push(outs[2].clone());

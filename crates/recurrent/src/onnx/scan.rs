@@ -173,19 +173,7 @@ pub fn wire_direction(
 
 /// m [T, B, 1] = (t < length) as float, from `lens` int32 [B] and `x` [T, B, ...].
 pub fn step_mask(g: &mut Graph, x: &str, lens: &str) -> String {
-    let shape = g.op("Shape", &[x], vec![]);
-    let (lo, hi, ax) = (g.ints(&[0]), g.ints(&[1]), g.ints(&[0]));
-    let t = g.op("Slice", &[&shape, &lo, &hi, &ax], vec![]);
-    let scalar = g.ints(&[]);
-    let t = g.op("Reshape", &[&t, &scalar], vec![]);
-    let (start, step) = (g.const_i64(&[], &[0]), g.const_i64(&[], &[1]));
-    let steps = g.op("Range", &[&start, &t, &step], vec![]);
-    let col = g.ints(&[-1, 1]);
-    let steps = g.op("Reshape", &[&steps, &col], vec![]);
-    let l64 = g.op("Cast", &[lens], vec![attr_int("to", dtype::INT64 as i64)]);
-    let row = g.ints(&[1, -1]);
-    let l64 = g.op("Reshape", &[&l64, &row], vec![]);
-    let valid = g.op("Less", &[&steps, &l64], vec![]);
+    let valid = super::graph::valid_steps(g, x, lens);
     let m = g.op("Cast", &[&valid], vec![attr_int("to", dtype::FLOAT as i64)]);
     let three = g.ints(&[0, 0, 1]);
     g.op("Reshape", &[&m, &three], vec![])
