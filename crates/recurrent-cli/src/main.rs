@@ -66,7 +66,7 @@ enum Cmd {
     Tag(tag::predict::TagArgs),
     /// Architecture, parameters, history and weights hash of a checkpoint or run
     Inspect(inspect::InspectArgs),
-    /// Write a trained model as an ONNX file (language, music, classifier, tagger, speech models)
+    /// Write a trained model as an ONNX file (every application's model; see the README)
     Export(export::ExportArgs),
     /// Read a language model from an ONNX file (torch.onnx.export, tf2onnx, ours) into a checkpoint
     Import(import::ImportArgs),

@@ -24,7 +24,8 @@ pub struct Exported {
     /// Models that go with it, by the suffix of their file (a translation's decoder step
     /// beside its encoder: `X.onnx` and `X.decoder.onnx`).
     pub companions: Vec<(String, ModelProto)>,
-    /// The checkpoint's task (`lm`, `music`, `classify`, `tag`, `speech`, `ctc`, `translate`).
+    /// The checkpoint's task (`lm`, `music`, `classify`, `tag`, `speech`, `ctc`, `translate`,
+    /// `forecast`).
     pub task: String,
 }
 
@@ -58,7 +59,9 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String> {
 
 /// Exports the model in `path` (a checkpoint file, or a run directory: its best checkpoint).
 pub fn export_onnx(path: &Path, opts: ExportOptions) -> Result<Exported> {
-    let path = recurrent::train::run::resolve_checkpoint(path)?;
+    // A forecast run's networks refit on every row (DIR/refit) are what `forecast` uses.
+    let path = crate::forecast::forecast_checkpoint(path)?;
+    let path = recurrent::train::run::resolve_checkpoint(&path)?;
     let ck = checkpoint::read(&path)?;
     let task = match ck.metadata.get("model") {
         Some(m) => serde_json::from_str::<serde_json::Value>(m)
@@ -144,10 +147,24 @@ pub fn export_onnx(path: &Path, opts: ExportOptions) -> Result<Exported> {
             ));
             onnx::seq2seq::export_encoder(&m, lengths, &md)?
         }
+        "forecast" => {
+            let f = crate::forecast::load_forecaster(&path)?;
+            let m = &f.meta;
+            let md = [
+                ("columns".to_string(), json(&m.columns)?),
+                ("lookback".into(), m.lookback.to_string()),
+                ("horizon".into(), m.train.horizon.to_string()),
+                ("scaler".into(), json(&m.scaler)?),
+                ("members".into(), f.nets.members.len().to_string()),
+                ("combination".into(), json(&m.combination)?),
+                ("task".into(), "forecast".into()),
+            ];
+            crate::forecast::export::export_forecaster(&f, &md)?
+        }
         other => {
             return Err(Error::Config(format!(
                 "{}: ONNX export of {} models is not written yet; export covers lm, music, \
-                 classify, tag, speech, ctc and translate",
+                 classify, tag, speech, ctc, translate and forecast",
                 path.display(),
                 if other.is_empty() { "these" } else { other }
             )))

@@ -400,3 +400,74 @@ fn the_translation_encoder_and_decoder_step_decode_as_ours() {
         );
     }
 }
+
+#[test]
+fn the_forecasters_networks_export_with_scaler_and_median() {
+    use recurrent_tasks::forecast::series::{Fill, Series};
+    use recurrent_tasks::forecast::{load_forecaster, train_forecast, ForecastTrainConfig, Scale};
+    let values: Vec<f64> = (0..60)
+        .map(|t| 20.0 + 5.0 * (t as f64 * 0.5).sin() + 0.1 * t as f64)
+        .collect();
+    let series = Series::from_values("y", values.clone());
+    // Odd and even ensembles (the median's two cases), standard and log scaling.
+    for (ensemble, scale) in [(3, Scale::Standard), (2, Scale::Log)] {
+        let cfg = ForecastTrainConfig {
+            horizon: 3,
+            lookback: Some(6),
+            test: Some(6),
+            val: Some(6),
+            hidden: 5,
+            batch: 8,
+            patience: 0,
+            ensemble,
+            scale,
+            ..Default::default()
+        };
+        let out = tmp(&format!("forecast-{ensemble}"));
+        train_forecast(
+            &cfg,
+            &series,
+            Fill::Interpolate,
+            &TrainRequest::new(&out).steps(4),
+            &mut Quiet,
+        )
+        .unwrap();
+        let e = export_onnx(&out, ExportOptions::default()).unwrap();
+        assert_eq!(
+            (e.inputs(), e.outputs()),
+            (vec!["window".to_string()], vec!["forecast".to_string()])
+        );
+        let f = load_forecaster(&out.join("refit/best.safetensors")).unwrap();
+        assert_eq!(f.nets.members.len(), ensemble);
+        let z = f.meta.scaler.scale_all(&values, &f.meta.columns).unwrap();
+        let origins = [20usize, 41, 59];
+        let want: Vec<f32> = f
+            .forecast(&z, &origins, 3)
+            .unwrap()
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let (l, b) = (6, origins.len());
+        let mut window = vec![0.0f32; l * b];
+        for (bi, &o) in origins.iter().enumerate() {
+            for ti in 0..l {
+                window[ti * b + bi] = values[o + 1 + ti - l] as f32;
+            }
+        }
+        let input: tract_onnx::prelude::Tensor =
+            tract_ndarray::ArrayD::from_shape_vec(vec![l, b, 1], window)
+                .unwrap()
+                .into();
+        let got = run_tract(&e.model, vec![input]);
+        // In the series' units (about 20-30 here): float32 relative rounding.
+        let err = got[0]
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| ((a - b) / b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            err < 1e-5,
+            "ensemble {ensemble} {scale:?}: relative error {err}"
+        );
+    }
+}

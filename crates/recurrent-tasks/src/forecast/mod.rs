@@ -10,6 +10,7 @@ pub mod classical;
 pub mod combine;
 pub mod config;
 pub mod eval;
+pub mod export;
 pub mod model;
 pub mod nets;
 pub mod plan;

@@ -180,21 +180,19 @@ fn model_input(g: &mut Graph, input: &InputLayer<f32>) -> (String, String) {
     }
 }
 
-/// The classifier: the recurrent layer's outputs pooled over each sequence's valid steps
-/// (last state, mean or max), then the head: `logits` [batch, C].
-pub fn export_classifier(
+/// A classifier over `x` [T, B, I] wired into `g` (its constants named under `prefix`):
+/// the recurrent layer's outputs pooled over each sequence's valid steps (last state, mean
+/// or max), then the head. Returns the logits [B, C].
+pub fn wire_classifier(
+    g: &mut Graph,
     m: &Classifier<f32>,
-    lengths: Lengths,
-    metadata: &[(String, String)],
-) -> Result<ModelProto> {
+    x: &str,
+    lens: Option<&str>,
+    prefix: &str,
+) -> Result<String> {
     let rc = m.rnn.config();
     let (dn, h) = (rc.directions(), rc.hidden_size);
-    let mut g = Graph::new("classifier");
-    let (x, _) = model_input(&mut g, &m.input);
-    let lens = lengths
-        .0
-        .then(|| g.input("lengths", dtype::INT32, &[Dim::Named("batch")]));
-    let v = rnn::wire(&mut g, &m.rnn, "rnn", &x, lens.as_deref(), None, None)?;
+    let v = rnn::wire(g, &m.rnn, &format!("{prefix}rnn"), x, lens, None, None)?;
     let pooled = match m.config.pooling {
         Pooling::Last => {
             // The last layer's rows of h_n, [D, B, H] -> [B, D, H] -> [B, D*H].
@@ -209,7 +207,7 @@ pub fn export_classifier(
             // Steps past a length are zero in Y: the sum over time over the length.
             let axes = g.ints(&[0]);
             let sum = g.op("ReduceSum", &[&v.y, &axes], vec![attr_int("keepdims", 0)]);
-            let n = match &lens {
+            let n = match lens {
                 Some(l) => g.op("Cast", &[l], vec![attr_int("to", dtype::FLOAT as i64)]),
                 None => {
                     let shape = g.op("Shape", &[&v.y], vec![]);
@@ -223,8 +221,8 @@ pub fn export_classifier(
             g.op("Div", &[&sum, &n], vec![])
         }
         Pooling::Max => {
-            let y = match &lens {
-                Some(l) => mask_past_lengths(&mut g, &v.y, l, f32::NEG_INFINITY),
+            let y = match lens {
+                Some(l) => mask_past_lengths(g, &v.y, l, f32::NEG_INFINITY),
                 None => v.y.clone(),
             };
             g.op(
@@ -234,7 +232,21 @@ pub fn export_classifier(
             )
         }
     };
-    let logits = linear(&mut g, &m.head, "head", &pooled);
+    Ok(linear(g, &m.head, &format!("{prefix}head"), &pooled))
+}
+
+/// The classifier (see [`wire_classifier`]): `logits` [batch, C].
+pub fn export_classifier(
+    m: &Classifier<f32>,
+    lengths: Lengths,
+    metadata: &[(String, String)],
+) -> Result<ModelProto> {
+    let mut g = Graph::new("classifier");
+    let (x, _) = model_input(&mut g, &m.input);
+    let lens = lengths
+        .0
+        .then(|| g.input("lengths", dtype::INT32, &[Dim::Named("batch")]));
+    let logits = wire_classifier(&mut g, m, &x, lens.as_deref(), "")?;
     g.rename(&logits, "logits");
     g.output(
         "logits",
