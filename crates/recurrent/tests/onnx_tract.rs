@@ -1,9 +1,9 @@
 //! ONNX export, run in tract (a pure-Rust ONNX runtime): every cell, direction and layer
-//! count of the recurrent layer, with initial states, LSTM projections (a `Scan`), and the
-//! language model, classifier
-//! and tagger, give our outputs within 1e-5 on random inputs. (Variable lengths go through
-//! ONNX's `sequence_lens`, which tract cannot run: `scripts/onnx_check.py` checks them in
-//! onnxruntime, as it does the ReLU RNN, whose `activations` attribute tract ignores.)
+//! count of the recurrent layer, with initial states, LSTM projections (a `Scan`, variable
+//! lengths included), and the language model, classifier and tagger, give our outputs
+//! within 1e-5 on random inputs. Variable lengths of the native operators go through ONNX's
+//! `sequence_lens`, which tract cannot run, and tract ignores the ReLU RNN's `activations`:
+//! `scripts/onnx_check.py` checks both in onnxruntime.
 
 use prost::Message;
 use recurrent::cell::GruForm;
@@ -249,7 +249,13 @@ fn classifiers_and_taggers_match_in_tract() {
 fn projected_lstms_run_as_a_scan() {
     let (t, b, i, h, p) = (5, 3, 4, 7, 3);
     let mut rng = Rng::new(19);
-    for (layers, bidi, bias) in [(1, false, true), (2, true, true), (2, false, false)] {
+    // The Scan carries variable lengths as a step mask, not `sequence_lens`: tract runs it.
+    for (layers, bidi, bias, varlen) in [
+        (1, false, true, false),
+        (2, true, true, false),
+        (2, false, false, false),
+        (2, true, true, true),
+    ] {
         let cfg = RnnConfig::new(CellKind::Lstm, i, h)
             .proj_size(p)
             .layers(layers)
@@ -264,17 +270,27 @@ fn projected_lstms_run_as_a_scan() {
             h: Tensor::from_vec(&[rows, b, p], h0.clone()).unwrap(),
             c: Some(Tensor::from_vec(&[rows, b, h], c0.clone()).unwrap()),
         };
+        let lengths = [5usize, 2, 4];
+        let lens = varlen.then_some(&lengths[..]);
         let (ours, _) = rnn
-            .forward_tm(x.clone(), t, b, Some(&state), None, None)
+            .forward_tm(x.clone(), t, b, Some(&state), lens, None)
             .unwrap();
-        let model = onnx::export_rnn(&rnn, Lengths(false)).unwrap();
-        let ins = vec![
+        let model = onnx::export_rnn(&rnn, Lengths(varlen)).unwrap();
+        let mut ins = vec![
             f32s(&[t, b, i], &x),
             f32s(&[rows, b, p], &h0),
             f32s(&[rows, b, h], &c0),
         ];
+        if varlen {
+            let l: Vec<i32> = lengths.iter().map(|&v| v as i32).collect();
+            ins.push(
+                tract_ndarray::ArrayD::from_shape_vec(vec![b], l)
+                    .unwrap()
+                    .into(),
+            );
+        }
         let out = run_tract(&model, ins);
-        let what = format!("proj LSTM L{layers} bidi={bidi} bias={bias}");
+        let what = format!("proj LSTM L{layers} bidi={bidi} bias={bias} lengths={varlen}");
         assert_close(&format!("{what}: output"), &out[0], ours.output.data());
         assert_close(&format!("{what}: hn"), &out[1], ours.state.h.data());
         assert_close(
