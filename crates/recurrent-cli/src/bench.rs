@@ -9,7 +9,9 @@
 //!   statistics are per step.
 //!
 //! `--mode matmul --n N` times the engine's own f32 matrix product on n x n and prints
-//! matmul_ceiling.py's keys.
+//! matmul_ceiling.py's keys. `--mode peak` and `--mode bandwidth` measure the machine's
+//! ceilings (`recurrent::kernels::roofline`): `op`, `isa`, `threads`, `gflops`, and `op`,
+//! `bytes`, `threads`, `gb_per_s`.
 
 use clap::{Args, ValueEnum};
 use recurrent::kernels::{self, MatMut, MatRef};
@@ -28,6 +30,12 @@ pub enum Mode {
     Step,
     /// The engine's f32 matrix product on n x n (matmul_ceiling.py's output).
     Matmul,
+    /// The FMA peak of the widest vector unit (RECURRENT_ISA=avx512|avx2|portable forces
+    /// one): the denominator of every efficiency.
+    Peak,
+    /// The read bandwidth over --bytes (default: 4x the last-level cache, at least 256 MiB):
+    /// what a weight-bound step is bounded by.
+    Bandwidth,
 }
 
 /// Flags of `recurrent bench` (pytorch_rnn_bench.py's, plus `--n` for `--mode matmul`).
@@ -72,6 +80,67 @@ pub struct BenchArgs {
     /// Matrix size for --mode matmul (n x n by n x n).
     #[arg(long, default_value_t = 2048)]
     n: usize,
+    /// Buffer size for --mode bandwidth [default: 4x the last-level cache, at least 256 MiB]
+    #[arg(long)]
+    bytes: Option<usize>,
+}
+
+/// The JSON line of `--mode peak`.
+#[derive(Serialize)]
+struct PeakRecord {
+    #[serde(rename = "impl")]
+    implementation: &'static str,
+    version: &'static str,
+    op: &'static str,
+    isa: &'static str,
+    threads: usize,
+    gflops: f64,
+}
+
+/// The JSON line of `--mode bandwidth`.
+#[derive(Serialize)]
+struct BandwidthRecord {
+    #[serde(rename = "impl")]
+    implementation: &'static str,
+    version: &'static str,
+    op: &'static str,
+    bytes: usize,
+    threads: usize,
+    gb_per_s: f64,
+}
+
+/// `--mode peak`: the best of --iters runs of about 0.2 s each.
+fn peak(a: &BenchArgs) -> Result<(), String> {
+    use recurrent::kernels::roofline::{fma_peak, Isa};
+    let isa = Isa::select()?;
+    print_json(&PeakRecord {
+        implementation: "recurrent",
+        version: env!("CARGO_PKG_VERSION"),
+        op: "fma_peak",
+        isa: isa.name(),
+        threads: a.threads,
+        gflops: fma_peak(isa, a.threads, 0.2, a.iters.min(20)),
+    })
+}
+
+/// `--mode bandwidth`: the best of --iters runs, each reading the buffer about 1 GB worth.
+fn bandwidth(a: &BenchArgs) -> Result<(), String> {
+    use recurrent::kernels::roofline::{last_level_cache_bytes, read_bandwidth};
+    let bytes = match a.bytes {
+        Some(0) => return Err("--bytes must be >= 1".into()),
+        Some(b) if b > 1 << 36 => return Err("--bytes must be at most 64 GiB".into()),
+        Some(b) => b,
+        None => last_level_cache_bytes().map_or(256 << 20, |l| (4 * l).max(256 << 20)),
+    };
+    let passes = ((1usize << 30) / bytes).max(1);
+    print_json(&BandwidthRecord {
+        implementation: "recurrent",
+        version: env!("CARGO_PKG_VERSION"),
+        op: "read_bandwidth",
+        bytes,
+        threads: a.threads,
+        gb_per_s: read_bandwidth(bytes, a.threads, passes, a.iters.min(20)),
+    })
 }
 
 /// The one JSON line of a layer run, keys in pytorch_rnn_bench.py's order.
@@ -188,8 +257,11 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
         return Err("--iters must be >= 1".into());
     }
     kernels::set_threads(a.threads);
-    if a.mode == Mode::Matmul {
-        return matmul(a);
+    match a.mode {
+        Mode::Matmul => return matmul(a),
+        Mode::Peak => return peak(a),
+        Mode::Bandwidth => return bandwidth(a),
+        _ => {}
     }
     let need = |v: Option<usize>, flag: &str| -> Result<usize, String> {
         match v {
@@ -289,7 +361,7 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
             }
             times
         }
-        Mode::Matmul => unreachable!("handled above"),
+        Mode::Matmul | Mode::Peak | Mode::Bandwidth => unreachable!("handled above"),
     };
 
     let median = percentile(&times, 0.5);

@@ -718,3 +718,52 @@ fn pytorch_saved_model_runs_here() {
     let i = json(&ok(&["inspect", f, "--json"]));
     assert_eq!(i["weights_sha256"].as_str().unwrap().len(), 64);
 }
+
+#[test]
+fn the_machine_ceilings_are_measured_and_a_bad_isa_is_named() {
+    let p = json(&ok(&[
+        "bench",
+        "--mode",
+        "peak",
+        "--threads",
+        "1",
+        "--iters",
+        "1",
+    ]));
+    assert_eq!(p["op"], "fma_peak");
+    assert!(["avx512", "avx2", "portable"].contains(&p["isa"].as_str().unwrap()));
+    assert!(p["gflops"].as_f64().unwrap() > 0.0);
+    let b = json(&ok(&[
+        "bench",
+        "--mode",
+        "bandwidth",
+        "--threads",
+        "2",
+        "--iters",
+        "1",
+        "--bytes",
+        "65536",
+    ]));
+    assert_eq!(
+        (b["op"].as_str(), b["bytes"].as_u64()),
+        (Some("read_bandwidth"), Some(65536))
+    );
+    assert!(b["gb_per_s"].as_f64().unwrap() > 0.0);
+    let o = bin()
+        .args(["bench", "--mode", "peak", "--iters", "1"])
+        .env("RECURRENT_ISA", "sse")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("RECURRENT_ISA=sse"),
+        "{err}"
+    );
+    let o = bin()
+        .args(["bench", "--mode", "peak", "--iters", "1"])
+        .env("RECURRENT_ISA", "portable")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(json(&String::from_utf8_lossy(&o.stdout))["isa"], "portable");
+}
