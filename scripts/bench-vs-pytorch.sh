@@ -5,9 +5,12 @@
 #   scripts/bench-vs-pytorch.sh PATH_TO_PYTORCH_BENCH_DIR
 #
 # The two sides run interleaved (A B A B ...) for ROUNDS rounds and each side's median over
-# the rounds is kept, so a slow minute on a shared machine hits both sides alike. PyTorch's
-# matmul ceiling (matmul_ceiling.py, n = 2048, same threads) runs once per round too; the
-# efficiency of a run is its analytic GFLOP/s over the median ceiling. LSTM in step mode is
+# the rounds is kept, so a slow minute on a shared machine hits both sides alike. Once per
+# round the machine's ceilings run too: the FMA peak (`recurrent bench --mode peak`) and the
+# memory bandwidth (`--mode bandwidth`), and PyTorch's matmul ceiling (matmul_ceiling.py,
+# n = 2048). A run's efficiency is its analytic GFLOP/s over the median FMA peak; step mode,
+# bound by moving the weights, is also given against the bandwidth bound (weight bytes per
+# step / bandwidth). MKL's ceiling stays a column, not the denominator. LSTM in step mode is
 # compared with the faster of PyTorch's --onednn on and off.
 #
 # Environment (defaults in brackets):
@@ -79,7 +82,9 @@ common="--threads $THREADS --iters $ITERS --warmup $WARMUP"
 total=0
 for config in $CONFIGS; do for cell in $CELLS; do total=$((total + 1)); done; done
 for ((round = 1; round <= ROUNDS; round++)); do
-    echo "round $round/$ROUNDS: matmul ceiling" >&2
+    echo "round $round/$ROUNDS: the machine's ceilings" >&2
+    run peak "$RECURRENT" bench --mode peak --threads "$THREADS"
+    run bandwidth "$RECURRENT" bench --mode bandwidth --threads "$THREADS" --iters 5
     run ceiling "$PYTHON" "$BENCH_DIR/matmul_ceiling.py" --n 2048 --threads "$THREADS"
     run ours-ceiling "$RECURRENT" bench --mode matmul --n 2048 --threads "$THREADS" --iters 10
     i=0
@@ -114,14 +119,42 @@ def med(tag, key):
 
 ceiling = med("ceiling", "gflops")
 ours_ceiling = med("ours-ceiling", "gflops")
+peak = med("peak", "gflops")
+bandwidth = med("bandwidth", "gb_per_s")
 first = rows[0]["result"]
 threads = first["threads"]
+isa = by["peak"][0]["result"]["isa"]
 print(f"float32, {threads} threads, {max(r['round'] for r in rows)} interleaved round(s), medians. "
-      f"Matmul ceiling (PyTorch/MKL, n=2048): {ceiling:.1f} GFLOP/s; "
-      f"recurrent's own gemm: {ours_ceiling:.1f} GFLOP/s.")
+      f"FMA peak ({isa}): {peak:.1f} GFLOP/s; read bandwidth: {bandwidth:.1f} GB/s; "
+      f"matmul n=2048: PyTorch/MKL {ceiling:.1f}, recurrent {ours_ceiling:.1f} GFLOP/s "
+      f"({100 * ours_ceiling / peak:.0f}% of the peak).")
 print()
-print("| config | cell | recurrent tok/s | PyTorch tok/s | ratio | recurrent eff. | PyTorch eff. | recurrent peak MB |")
-print("|---|---|---:|---:|---:|---:|---:|---:|")
+print("Efficiency: of the FMA peak (step mode: also of the bandwidth bound, weight bytes per "
+      "step / bandwidth). vs MKL: the same GFLOP/s over PyTorch's n=2048 sgemm.")
+print()
+print("| config | cell | recurrent tok/s | PyTorch tok/s | ratio | recurrent eff. | PyTorch eff. "
+      "| recurrent vs MKL | PyTorch vs MKL | recurrent peak MB |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+def weight_bytes(r):
+    """f32 bytes of the layer's weights and biases: what one step reads."""
+    g, h, d = GATES[r["cell"]], r["hidden"], 2 if r["bidirectional"] else 1
+    total = 0
+    for k in range(r["layers"]):
+        i = r["input"] if k == 0 else d * h
+        total += d * (g * h * (i + h) + 2 * g * h)
+    return 4 * total
+
+def eff(config, r_tps, r_gf, r):
+    e = f"{100 * r_gf / peak:.0f}%"
+    if config == "step":
+        step_s = r["batch"] / r_tps
+        bound_s = weight_bytes(r) / (bandwidth * 1e9)
+        e += f" ({100 * bound_s / step_s:.0f}% of bw)"
+    return e
+
 for config in os.environ["CONFIGS"].split():
     for cell in os.environ["CELLS"].split():
         ours = f"{config}/{cell}/recurrent"
@@ -142,6 +175,8 @@ for config in os.environ["CONFIGS"].split():
             t_tps, t_gf = med(theirs, "tokens_per_s"), med(theirs, "gflops")
             note = ""
         rss = med(ours, "peak_rss_mb")
+        r = by[ours][0]["result"]
         print(f"| {config} | {cell}{note} | {o_tps:,.0f} | {t_tps:,.0f} | {o_tps / t_tps:.2f}x "
+              f"| {eff(config, o_tps, o_gf, r)} | {eff(config, t_tps, t_gf, r)} "
               f"| {100 * o_gf / ceiling:.0f}% | {100 * t_gf / ceiling:.0f}% | {rss:.0f} |")
 PY
