@@ -14,7 +14,7 @@
 //! `bytes`, `threads`, `gb_per_s`.
 
 use clap::{Args, ValueEnum};
-use recurrent::kernels::{self, MatMut, MatRef};
+use recurrent::kernels::{self, simd, MatMut, MatRef};
 use recurrent::{CellKind, Module, Rng, Rnn, RnnConfig, StepScratch, Tensor};
 use serde::Serialize;
 use std::time::Instant;
@@ -109,17 +109,17 @@ struct BandwidthRecord {
     gb_per_s: f64,
 }
 
-/// `--mode peak`: the best of --iters runs of about 0.2 s each.
+/// `--mode peak`: the best of --iters runs of about 0.2 s each, on the level the kernels
+/// use (the widest the CPU has, or RECURRENT_ISA's).
 fn peak(a: &BenchArgs) -> Result<(), String> {
-    use recurrent::kernels::roofline::{fma_peak, Isa};
-    let isa = Isa::select()?;
+    let level = simd::level();
     print_json(&PeakRecord {
         implementation: "recurrent",
         version: env!("CARGO_PKG_VERSION"),
         op: "fma_peak",
-        isa: isa.name(),
+        isa: level.name(),
         threads: a.threads,
-        gflops: fma_peak(isa, a.threads, 0.2, a.iters.min(20)),
+        gflops: recurrent::kernels::roofline::fma_peak(level, a.threads, 0.2, a.iters.min(20)),
     })
 }
 
@@ -164,6 +164,8 @@ struct RnnRecord {
     tokens_per_s: f64,
     gflops: f64,
     peak_rss_mb: Option<f64>,
+    /// The kernels' dispatch path (RECURRENT_ISA forces one).
+    isa: &'static str,
 }
 
 /// The one JSON line of `--mode matmul`, keys in matmul_ceiling.py's order.
@@ -180,6 +182,7 @@ struct MatmulRecord {
     p90_s: f64,
     gflops: f64,
     peak_rss_mb: Option<f64>,
+    isa: &'static str,
 }
 
 fn print_json(rec: &impl Serialize) -> Result<(), String> {
@@ -393,6 +396,7 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
         tokens_per_s: tokens / median,
         gflops: flops / median / 1e9,
         peak_rss_mb: peak_rss_mb(),
+        isa: simd::level().name(),
     };
     print_json(&rec)
 }
@@ -428,6 +432,7 @@ fn matmul(a: &BenchArgs) -> Result<(), String> {
         p90_s: percentile(&times, 0.9),
         gflops: 2.0 * (n as f64).powi(3) / median / 1e9,
         peak_rss_mb: peak_rss_mb(),
+        isa: simd::level().name(),
     };
     print_json(&rec)
 }

@@ -129,6 +129,11 @@ fn parse() -> Cli {
 
 fn main() {
     let cli = parse();
+    // RECURRENT_ISA=avx512|avx2|portable caps every kernel, so one machine measures each path.
+    if let Err(e) = recurrent::kernels::simd::apply_env() {
+        say!("error: {e}");
+        std::process::exit(1);
+    }
     let result = match &cli.cmd {
         None => lm::demo::run(cli.resume.as_deref()),
         Some(Cmd::Train(t)) => match t.as_ref() {

@@ -766,4 +766,15 @@ fn the_machine_ceilings_are_measured_and_a_bad_isa_is_named() {
         .unwrap();
     assert!(o.status.success());
     assert_eq!(json(&String::from_utf8_lossy(&o.stdout))["isa"], "portable");
+    // Every kernel follows it: a layer's bench names the path it ran.
+    let o = bin()
+        .args([
+            "bench", "--cell", "gru", "--input", "4", "--hidden", "8", "--layers", "1", "--batch",
+            "2", "--seq", "3", "--mode", "step", "--iters", "1", "--warmup", "0",
+        ])
+        .env("RECURRENT_ISA", "portable")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&String::from_utf8_lossy(&o.stdout))["isa"], "portable");
 }

@@ -13,77 +13,16 @@
 //! Each figure is the best of several repetitions: a peak is what the machine can reach,
 //! and a slower repetition only measures interference.
 
+use super::simd::Level;
 use std::time::Instant;
 
-/// The vector unit a kernel runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    Avx512,
-    Avx2Fma,
-    Portable,
-}
-
-impl Isa {
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Avx512 => "avx512",
-            Isa::Avx2Fma => "avx2",
-            Isa::Portable => "portable",
-        }
-    }
-
-    /// f32 lanes of one vector register.
-    fn lanes(self) -> usize {
-        match self {
-            Isa::Avx512 => 16,
-            Isa::Avx2Fma => 8,
-            // 8 scalar accumulators per vector slot (see `fma_loop_portable`).
-            Isa::Portable => 8,
-        }
-    }
-
-    /// Whether this CPU can run it.
-    pub fn available(self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            match self {
-                Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
-                Isa::Avx2Fma => {
-                    std::arch::is_x86_feature_detected!("avx2")
-                        && std::arch::is_x86_feature_detected!("fma")
-                }
-                Isa::Portable => true,
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            self == Isa::Portable
-        }
-    }
-
-    /// The widest unit this CPU has, or the one `RECURRENT_ISA` (avx512, avx2, portable)
-    /// asks for; an unknown or unavailable request is an error that says what exists.
-    pub fn select() -> Result<Isa, String> {
-        let widest = [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
-            .into_iter()
-            .find(|i| i.available())
-            .unwrap_or(Isa::Portable);
-        let Ok(want) = std::env::var("RECURRENT_ISA") else {
-            return Ok(widest);
-        };
-        let isa = match want.as_str() {
-            "avx512" => Isa::Avx512,
-            "avx2" => Isa::Avx2Fma,
-            "portable" => Isa::Portable,
-            o => return Err(format!("RECURRENT_ISA={o}: use avx512, avx2 or portable")),
-        };
-        if !isa.available() {
-            return Err(format!(
-                "RECURRENT_ISA={want}: this CPU does not have it (its widest is {})",
-                widest.name()
-            ));
-        }
-        Ok(isa)
+/// f32 lanes of one vector register at `level` (the portable loop keeps 8 scalar
+/// accumulators per slot, see `fma_loop_portable`).
+fn lanes(level: Level) -> usize {
+    match level {
+        Level::Avx512 => 16,
+        Level::Avx2 => 8,
+        Level::Base => 8,
     }
 }
 
@@ -142,13 +81,14 @@ fn fma_loop_portable(iters: u64) -> f32 {
     acc.iter().sum::<f32>() / 8.0
 }
 
-fn fma_loop(isa: Isa, iters: u64) -> f32 {
-    match isa {
-        // SAFETY: `Isa::select` returns a unit only when the CPU reports it.
+/// The loop at `level`, or the best level this CPU has below it.
+fn fma_loop(level: Level, iters: u64) -> f32 {
+    match level.min(super::simd::detected()) {
+        // SAFETY: capped at what the CPU reports (`simd::detected`).
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { fma_loop_avx512(iters) },
+        Level::Avx512 => unsafe { fma_loop_avx512(iters) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { fma_loop_avx2(iters) },
+        Level::Avx2 => unsafe { fma_loop_avx2(iters) },
         _ => fma_loop_portable(iters),
     }
 }
@@ -173,10 +113,11 @@ fn on_threads(threads: usize, work: &(dyn Fn(usize) + Sync)) -> f64 {
     .as_secs_f64()
 }
 
-/// The FMA peak in GFLOP/s (f32) of `isa` on `threads` threads: the best of `reps` runs of
-/// about `seconds` each.
-pub fn fma_peak(isa: Isa, threads: usize, seconds: f64, reps: usize) -> f64 {
-    let flops_per_iter = (ACC * isa.lanes() * 2) as f64;
+/// The FMA peak in GFLOP/s (f32) at `level` on `threads` threads: the best of `reps` runs
+/// of about `seconds` each.
+pub fn fma_peak(level: Level, threads: usize, seconds: f64, reps: usize) -> f64 {
+    let isa = level.min(super::simd::detected());
+    let flops_per_iter = (ACC * lanes(isa) * 2) as f64;
     // Calibrate on one thread: iterations for about `seconds`.
     let probe = 1_000_000u64;
     let t0 = Instant::now();
@@ -260,11 +201,18 @@ mod tests {
         // acc <- acc * a + b converges to b / (1 - a) = 1 from 0.5: all paths agree, and
         // the value stays finite however long the loop runs.
         let want = fma_loop_portable(10_000);
-        for isa in [Isa::Avx512, Isa::Avx2Fma] {
-            if isa.available() {
-                let got = fma_loop(isa, 10_000) / isa.lanes() as f32;
-                assert!((got - want).abs() < 1e-3 * want, "{isa:?}: {got} vs {want}");
-            }
+        for level in super::super::simd::available() {
+            // The vector loops sum every lane; the portable one already sums to 12 slots.
+            let per_slot = if level == Level::Base {
+                1.0
+            } else {
+                lanes(level) as f32
+            };
+            let got = fma_loop(level, 10_000) / per_slot;
+            assert!(
+                (got - want).abs() < 1e-3 * want,
+                "{level:?}: {got} vs {want}"
+            );
         }
         assert!(want.is_finite() && want > 6.0 && want < 12.0);
     }

@@ -23,6 +23,41 @@ pub enum Level {
     Avx512 = 3,
 }
 
+impl Level {
+    /// The name `RECURRENT_ISA` and the benchmarks use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Base => "portable",
+            Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
+        }
+    }
+}
+
+/// Reads `RECURRENT_ISA` (avx512, avx2, portable) once at start and caps every kernel at it,
+/// so one machine can measure each dispatch path. Returns the level the kernels will use;
+/// an unknown name, or a level this CPU lacks, is an error that says what exists.
+pub fn apply_env() -> Result<Level, String> {
+    let want = match std::env::var("RECURRENT_ISA") {
+        Ok(w) if !w.is_empty() => w,
+        _ => return Ok(level()),
+    };
+    let l = match want.as_str() {
+        "avx512" => Level::Avx512,
+        "avx2" => Level::Avx2,
+        "portable" => Level::Base,
+        o => return Err(format!("RECURRENT_ISA={o}: use avx512, avx2 or portable")),
+    };
+    if l > detected() {
+        return Err(format!(
+            "RECURRENT_ISA={want}: this CPU does not have it (its widest is {})",
+            detected().name()
+        ));
+    }
+    set_level(Some(l));
+    Ok(level())
+}
+
 /// 0: not detected yet; else the detected level's value.
 static DETECTED: AtomicU8 = AtomicU8::new(0);
 /// The highest level allowed (set_level), as its value; 0 = no cap.
