@@ -49,8 +49,7 @@ impl Exported {
 }
 
 fn vocab_json(v: &Vocab) -> String {
-    let tokens: Vec<&str> = (0..v.len() as u32).map(|i| v.token(i)).collect();
-    serde_json::Value::from(tokens).to_string()
+    serde_json::Value::from(v.tokens()).to_string()
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String> {
@@ -59,9 +58,9 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String> {
 
 /// Exports the model in `path` (a checkpoint file, or a run directory: its best checkpoint).
 pub fn export_onnx(path: &Path, opts: ExportOptions) -> Result<Exported> {
-    // A forecast run's networks refit on every row (DIR/refit) are what `forecast` uses.
+    // A forecast run's networks refit on every row (DIR/refit) are what `forecast` uses;
+    // any other run directory resolves to its best checkpoint.
     let path = crate::forecast::forecast_checkpoint(path)?;
-    let path = recurrent::train::run::resolve_checkpoint(&path)?;
     let ck = checkpoint::read(&path)?;
     let task = match ck.metadata.get("model") {
         Some(m) => serde_json::from_str::<serde_json::Value>(m)

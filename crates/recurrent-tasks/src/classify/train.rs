@@ -351,7 +351,6 @@ impl Task for ClassifyTask {
             metric: m.accuracy,
             higher_is_better: true,
             fields: serde_json::json!({"val_loss": m.loss, "val_accuracy": m.accuracy, "val_macro_f1": m.macro_f1}),
-            samples: Vec::new(),
         }))
     }
 

@@ -173,7 +173,6 @@ impl Task for ForecastTask {
             metric: mse,
             higher_is_better: false,
             fields: serde_json::json!({"val_mse": mse}),
-            samples: Vec::new(),
         }))
     }
 

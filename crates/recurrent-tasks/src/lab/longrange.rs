@@ -561,7 +561,6 @@ impl Task for LongRangeTask<'_> {
                 "solved": is_solved(kind, &s),
                 "baseline": kind.baseline(self.cfg.length),
             }),
-            samples: Vec::new(),
         }))
     }
 

@@ -216,13 +216,18 @@ impl Task for LmTask {
             return Ok(None);
         }
         let (val, _) = evaluate(model, &self.val_ids, 256)?;
-        let sample = sample_text(model, &self.vocab, self.seed)?;
         Ok(Some(Evaluation {
             metric: val,
             higher_is_better: false,
             fields: serde_json::json!({"val_loss": val, "val_bpc": val / std::f64::consts::LN_2}),
-            samples: vec![("samples/text".into(), sample)],
         }))
+    }
+
+    fn samples(&self, model: &LanguageModel<f32>) -> Result<Vec<(String, String)>> {
+        Ok(vec![(
+            "samples/text".into(),
+            sample_text(model, &self.vocab, self.seed)?,
+        )])
     }
 
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>) {

@@ -277,12 +277,15 @@ impl Task for MusicTask {
                 "val_loss": per_token,
                 "val_loss_per_char": total / chars.max(1) as f64,
             }),
-            // Unconstrained (not `compose`'s grammar): what the network alone has learnt.
-            samples: vec![(
-                "samples/abc".into(),
-                recurrent::decode::generate::sample_text(model, &self.vocab, self.seed)?,
-            )],
         }))
+    }
+
+    /// Unconstrained (not `compose`'s grammar): what the network alone has learnt.
+    fn samples(&self, model: &LanguageModel<f32>) -> Result<Vec<(String, String)>> {
+        Ok(vec![(
+            "samples/abc".into(),
+            recurrent::decode::generate::sample_text(model, &self.vocab, self.seed)?,
+        )])
     }
 
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>) {

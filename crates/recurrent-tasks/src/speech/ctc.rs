@@ -320,7 +320,6 @@ impl Task for CtcTask {
             higher_is_better: false,
             fields: serde_json::json!({"val_loss": s.loss, "val_error_rate": s.greedy.error_rate(),
                 "val_utterance_accuracy": s.greedy.utterance_accuracy()}),
-            samples: Vec::new(),
         }))
     }
 

@@ -10,7 +10,7 @@
 
 use super::ctc_model::CtcModel;
 use recurrent::error::Result;
-use recurrent::onnx::graph::{attr_int, attr_ints, Dim, Graph};
+use recurrent::onnx::graph::{attr_int, attr_ints, axis_len, Dim, Graph};
 use recurrent::onnx::models::{linear, mask_past_lengths};
 use recurrent::onnx::proto::{dtype, ModelProto};
 use recurrent::onnx::{rnn, Lengths};
@@ -33,9 +33,7 @@ pub fn export_ctc(
     }
     if k > 1 {
         let kk = g.ints(&[k as i64]);
-        let shape = g.op("Shape", &[&x], vec![]);
-        let (lo, hi, ax) = (g.ints(&[0]), g.ints(&[1]), g.ints(&[0]));
-        let t = g.op("Slice", &[&shape, &lo, &hi, &ax], vec![]);
+        let t = axis_len(&mut g, &x, 0);
         // pad = (k - T mod k) mod k
         let r = g.op("Mod", &[&t, &kk], vec![]);
         let r = g.op("Sub", &[&kk, &r], vec![]);

@@ -312,7 +312,6 @@ impl Task for SpeechTask {
             metric: m.accuracy,
             higher_is_better: true,
             fields: serde_json::json!({"val_loss": m.loss, "val_accuracy": m.accuracy}),
-            samples: Vec::new(),
         }))
     }
 

@@ -409,7 +409,6 @@ impl Task for TagTask {
             higher_is_better: true,
             fields: serde_json::json!({"val_loss": m.tokens.loss, "val_accuracy": m.tokens.accuracy,
                 "val_unseen_accuracy": m.unseen_accuracy, "val_macro_f1": m.tokens.macro_f1}),
-            samples: Vec::new(),
         }))
     }
 

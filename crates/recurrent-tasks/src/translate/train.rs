@@ -212,7 +212,6 @@ impl Task for TranslateTask {
             metric: loss,
             higher_is_better: false,
             fields: serde_json::json!({"val_loss": loss, "val_ppl": loss.exp(), "val_tokens": tokens}),
-            samples: Vec::new(),
         }))
     }
 

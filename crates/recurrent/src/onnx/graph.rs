@@ -294,13 +294,33 @@ impl Graph {
     }
 }
 
+/// `w` [rows, cols] as [cols, rows] (ONNX's MatMul multiplies by W^T as it is stored).
+pub fn transposed(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; w.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = w[r * cols + c];
+        }
+    }
+    t
+}
+
+/// The length of `x`'s axis `axis` at run time, as int64 [1] (time, batch).
+pub fn axis_len(g: &mut Graph, x: &str, axis: usize) -> String {
+    let shape = g.op("Shape", &[x], vec![]);
+    let (lo, hi, ax) = (
+        g.ints(&[axis as i64]),
+        g.ints(&[axis as i64 + 1]),
+        g.ints(&[0]),
+    );
+    g.op("Slice", &[&shape, &lo, &hi, &ax], vec![])
+}
+
 /// valid [T, B] (bool) = t < lens[b], T the length of `x`'s first axis, `lens` int32 [B].
 /// The step index is int32 from end to end: a runtime may type a shape's int64 apart
 /// (tract does), and `lengths` are int32 anyway.
 pub fn valid_steps(g: &mut Graph, x: &str, lens: &str) -> String {
-    let shape = g.op("Shape", &[x], vec![]);
-    let (lo, hi, ax) = (g.ints(&[0]), g.ints(&[1]), g.ints(&[0]));
-    let t = g.op("Slice", &[&shape, &lo, &hi, &ax], vec![]);
+    let t = axis_len(g, x, 0);
     let scalar = g.ints(&[]);
     let t = g.op("Reshape", &[&t, &scalar], vec![]);
     let t = g.op("Cast", &[&t], vec![attr_int("to", dtype::INT32 as i64)]);

@@ -6,6 +6,7 @@
 //! order to PyTorch's (the inverse of [`super::rnn`]'s), and the checkpoint is written in
 //! the layout of `pytorch_charlm.py --save`, which `sample`, `eval` and PyTorch all read.
 
+use super::graph::transposed;
 use super::proto::{attr_type, dtype, ModelProto, NodeProto, TensorProto};
 use crate::cell::CellKind;
 use crate::checkpoint::{self, Checkpoint};
@@ -93,13 +94,9 @@ fn attr_ss(n: &NodeProto, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The PyTorch block j of ONNX's gate rows (see `super::rnn::onnx_gate_order`).
+/// ONNX's gate rows back in PyTorch's order (the inverse of `super::rnn`'s reordering).
 fn to_pytorch(data: &[f32], cell: CellKind, h: usize, cols: usize) -> Vec<f32> {
-    let order: &[usize] = match cell {
-        CellKind::Lstm => &[0, 3, 1, 2],
-        CellKind::Gru => &[1, 0, 2],
-        _ => &[0],
-    };
+    let order = super::rnn::onnx_gate_order(cell);
     let mut out = vec![0.0f32; data.len()];
     for (p, &blk) in order.iter().enumerate() {
         out[blk * h * cols..(blk + 1) * h * cols]
@@ -193,7 +190,7 @@ pub fn import_lm(model: &ModelProto, vocab: Option<Vec<char>>, out: &Path) -> Re
                         head_w = Some(if trans_b {
                             (a, b, v)
                         } else {
-                            (b, a, transpose(&v, a, b))
+                            (b, a, transposed(&v, a, b))
                         });
                         if let Some(c) = (n.op_type == "Gemm").then(|| konst(input(2))).flatten() {
                             head_b = Some(c?.1);
@@ -333,16 +330,6 @@ fn read_layer(
         to_pytorch(&b[gh..], cell, h, 1),
     )?;
     Ok((cell, h))
-}
-
-fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0f32; v.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = v[r * cols + c];
-        }
-    }
-    t
 }
 
 /// The `vocab` of `metadata_props` (a JSON list of one-character strings), if any.

@@ -9,7 +9,7 @@
 //! | tagger | as the classifier | `logits` [time, batch, K] |
 //! | word tagger (`train tag`) | `words`, `suffix2`, `suffix3`, `shapes` int64 [time, batch] (those the model has); `lengths` if asked | `logits` [time, batch, K] |
 
-use super::graph::{attr_int, attr_ints, valid_steps, Dim, Graph};
+use super::graph::{attr_int, attr_ints, axis_len, transposed, valid_steps, Dim, Graph};
 use super::proto::{dtype, ModelProto};
 use super::rnn::{self, RnnValues};
 use crate::error::Result;
@@ -31,13 +31,7 @@ pub struct Lengths(pub bool);
 pub fn linear(g: &mut Graph, lin: &Linear<f32>, name: &str, x: &str) -> String {
     let shape = lin.weight.value.shape();
     let (o, i) = (shape[0], shape[1]);
-    let w = lin.weight.value.data();
-    let mut wt = vec![0.0f32; o * i];
-    for r in 0..o {
-        for c in 0..i {
-            wt[c * o + r] = w[r * i + c];
-        }
-    }
+    let wt = transposed(lin.weight.value.data(), o, i);
     let wt = g.init_f32(&format!("{name}.weight_t"), &[i, o], &wt);
     let y = g.op("MatMul", &[x, &wt], vec![]);
     match &lin.bias {
@@ -49,8 +43,8 @@ pub fn linear(g: &mut Graph, lin: &Linear<f32>, name: &str, x: &str) -> String {
     }
 }
 
-/// Token ids [time, batch] through an embedding table: a Gather.
-fn embed(g: &mut Graph, table: &crate::param::Param<f32>, name: &str, ids: &str) -> String {
+/// Token ids (any shape) through an embedding table: a Gather.
+pub fn embed(g: &mut Graph, table: &crate::param::Param<f32>, name: &str, ids: &str) -> String {
     let s = table.value.shape();
     let w = g.init_f32(name, &[s[0], s[1]], table.value.data());
     g.op("Gather", &[&w, ids], vec![attr_int("axis", 0)])
@@ -66,9 +60,7 @@ fn optional_state(g: &mut Graph, name: &str, rows: usize, h: usize, batch_of: &s
         dtype::FLOAT,
         &[Dim::Fixed(rows), Dim::Named("state_batch"), Dim::Fixed(h)],
     );
-    let shape = g.op("Shape", &[batch_of], vec![]);
-    let (lo, hi, ax) = (g.ints(&[1]), g.ints(&[2]), g.ints(&[0]));
-    let b = g.op("Slice", &[&shape, &lo, &hi, &ax], vec![]);
+    let b = axis_len(g, batch_of, 1);
     let (r, hh) = (g.ints(&[rows as i64]), g.ints(&[h as i64]));
     let full = g.op("Concat", &[&r, &b, &hh], vec![attr_int("axis", 0)]);
     g.op("Expand", &[name, &full], vec![])
@@ -210,9 +202,7 @@ pub fn wire_classifier(
             let n = match lens {
                 Some(l) => g.op("Cast", &[l], vec![attr_int("to", dtype::FLOAT as i64)]),
                 None => {
-                    let shape = g.op("Shape", &[&v.y], vec![]);
-                    let (lo, hi, ax) = (g.ints(&[0]), g.ints(&[1]), g.ints(&[0]));
-                    let t = g.op("Slice", &[&shape, &lo, &hi, &ax], vec![]);
+                    let t = axis_len(g, &v.y, 0);
                     g.op("Cast", &[&t], vec![attr_int("to", dtype::FLOAT as i64)])
                 }
             };

@@ -33,7 +33,7 @@ pub struct RnnValues {
 }
 
 /// The row blocks of PyTorch's gate order, listed in ONNX's order.
-fn onnx_gate_order(cell: CellKind) -> &'static [usize] {
+pub(super) fn onnx_gate_order(cell: CellKind) -> &'static [usize] {
     match cell {
         CellKind::RnnTanh | CellKind::RnnRelu => &[0],
         CellKind::Lstm => &[0, 3, 1, 2],

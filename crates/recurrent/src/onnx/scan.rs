@@ -14,21 +14,10 @@
 //! outputs back: the `Scan` attribute `scan_input_directions` would say the same, but not
 //! every runtime honours it.
 
-use super::graph::{attr_graph, attr_int, Dim, Graph};
+use super::graph::{attr_graph, attr_int, axis_len, transposed, Dim, Graph};
 use super::proto::dtype;
 use crate::cell::sequence::DirParams;
 use crate::error::Result;
-
-/// `w` [rows, cols] transposed, as [cols, rows].
-fn transposed(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0f32; w.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = w[r * cols + c];
-        }
-    }
-    t
-}
 
 /// The cell for one direction's `Scan` body (see the module's doc).
 /// Every name in it starts with `tag` (names may not repeat across a model's graphs).
@@ -114,9 +103,7 @@ fn initial(g: &mut Graph, state: Option<&str>, row: usize, width: usize, x: &str
             g.op("Gather", &[s, &r], vec![attr_int("axis", 0)])
         }
         None => {
-            let shape = g.op("Shape", &[x], vec![]);
-            let (lo, hi, ax) = (g.ints(&[1]), g.ints(&[2]), g.ints(&[0]));
-            let b = g.op("Slice", &[&shape, &lo, &hi, &ax], vec![]);
+            let b = axis_len(g, x, 1);
             let w = g.ints(&[width as i64]);
             let bs = g.op("Concat", &[&b, &w], vec![attr_int("axis", 0)]);
             let zero = g.fresh("zero");

@@ -11,7 +11,7 @@
 //! each source's real steps, h~ = tanh(W_c [c; h])) is in the step graph.
 
 use super::graph::{attr_int, attr_ints, valid_steps, Dim, Graph};
-use super::models::{linear, Lengths};
+use super::models::{embed, linear, Lengths};
 use super::proto::{dtype, ModelProto};
 use super::rnn;
 use crate::cell::CellKind;
@@ -30,12 +30,6 @@ fn bridge(g: &mut Graph, s: &str, lin: &Linear<f32>, l: usize, h: usize, name: &
     let cat = g.op("Reshape", &[&t, &three], vec![]);
     let pre = linear(g, lin, name, &cat);
     g.op("Tanh", &[&pre], vec![])
-}
-
-fn token_ids(g: &mut Graph, table: &crate::param::Param<f32>, name: &str, ids: &str) -> String {
-    let s = table.value.shape();
-    let w = g.init_f32(name, &[s[0], s[1]], table.value.data());
-    g.op("Gather", &[&w, ids], vec![attr_int("axis", 0)])
 }
 
 /// The encoder graph (see the module's doc).
@@ -60,7 +54,7 @@ pub fn export_encoder(
             "ONNX export: the encoder reads feature vectors, not token ids".into(),
         ));
     };
-    let x = token_ids(&mut g, &e.weight, "encoder.embed.weight", &src);
+    let x = embed(&mut g, &e.weight, "encoder.embed.weight", &src);
     let v = rnn::wire(
         &mut g,
         &m.encoder,
@@ -167,7 +161,7 @@ pub fn export_decoder_step(m: &Seq2Seq<f32>, metadata: &[(String, String)]) -> R
         let lens = g.input("source_lengths", dtype::INT32, &[Dim::Named("batch")]);
         (mem, keys, lens)
     });
-    let x = token_ids(&mut g, &m.tgt_embed.weight, "decoder.embed.weight", &token);
+    let x = embed(&mut g, &m.tgt_embed.weight, "decoder.embed.weight", &token);
     let ax0 = g.ints(&[0]);
     let x = g.op("Unsqueeze", &[&x, &ax0], vec![]);
     let v = rnn::wire(

@@ -107,6 +107,11 @@ impl RunDir {
         Ok(())
     }
 
+    /// Whether metrics and samples go to a TensorBoard log.
+    pub fn keeps_tensorboard(&self) -> bool {
+        self.tensorboard.is_some()
+    }
+
     /// Text samples (tag, text) at `step`, for TensorBoard's text dashboard.
     pub fn log_samples(&mut self, step: u64, samples: &[(String, String)]) -> Result<()> {
         if let Some(tb) = &mut self.tensorboard {

@@ -146,8 +146,6 @@ pub struct Evaluation {
     /// Everything else worth logging (`val_loss`, `val_accuracy`, ...), merged into the
     /// metrics line.
     pub fields: serde_json::Value,
-    /// Text to show beside the numbers (tag, text): what a generative model writes now.
-    pub samples: Vec<(String, String)>,
 }
 
 /// What the loop trains. The task owns its data and its position in it.
@@ -167,6 +165,11 @@ pub trait Task {
     /// limit; the task's state must remember the decision, so a resume ends at once.
     fn should_stop(&self) -> bool {
         false
+    }
+    /// Text to show beside an evaluation's numbers, as (tag, text): what a generative model
+    /// writes now. Asked for only when the run keeps a TensorBoard log.
+    fn samples(&self, _model: &Self::Model) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
     }
     /// The task's position (JSON) and carried tensors, for checkpoints.
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>);
@@ -546,7 +549,10 @@ impl<T: Task> Loop<'_, T> {
             self.st.stale_evals += 1;
         }
         self.run.append_metric(&line)?;
-        self.run.log_samples(self.st.step, &ev.samples)?;
+        if self.run.keeps_tensorboard() {
+            let samples = self.task.samples(self.model)?;
+            self.run.log_samples(self.st.step, &samples)?;
+        }
         obs.on_eval(&EvalInfo {
             step: self.st.step,
             trained_s: self.st.trained_s,
