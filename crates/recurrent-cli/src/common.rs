@@ -216,6 +216,7 @@ impl TrainCommon {
         req.tensorboard = self.tensorboard;
         req.command = crate::resume::record()?;
         req.resume_with = crate::resume::again(out);
+        req.group = crate::ranks::group();
         Ok(req)
     }
 
@@ -225,10 +226,9 @@ impl TrainCommon {
             return r.clone();
         }
         self.out.clone().unwrap_or_else(|| {
-            PathBuf::from(format!(
-                "runs/{task}-{}",
-                recurrent::calendar::utc_timestamp()
-            ))
+            let own = format!("runs/{task}-{}", recurrent::calendar::utc_timestamp());
+            // Ranks read their clocks at different moments: rank 0's name is the run's.
+            PathBuf::from(crate::ranks::group().agree_string(&own).unwrap_or(own))
         })
     }
 
@@ -319,8 +319,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(stop: Arc<AtomicBool>) -> Self {
-        let bar =
-            ProgressBar::with_draw_target(Some(1000), indicatif::ProgressDrawTarget::stderr());
+        let target = match crate::ranks::is_primary() {
+            true => indicatif::ProgressDrawTarget::stderr(),
+            false => indicatif::ProgressDrawTarget::hidden(),
+        };
+        let bar = ProgressBar::with_draw_target(Some(1000), target);
         bar.set_style(
             ProgressStyle::with_template(
                 "{bar:30.cyan/blue} {percent:>3}% {msg} [{elapsed_precise} < {eta_precise}]",

@@ -4,10 +4,13 @@
 
 /// `eprintln!` that never panics: with stderr closed (`2>&1 | head -3`) a run goes on to
 /// save its work instead of dying on "failed printing to stderr".
+/// Only rank 0 of a data-parallel job speaks: the others would repeat it.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        if crate::ranks::is_primary() {
+            let _ = writeln!(std::io::stderr(), $($arg)*);
+        }
     }};
 }
 
@@ -16,8 +19,10 @@ macro_rules! say {
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
-            crate::common::stdout_failed(e)
+        if crate::ranks::is_primary() {
+            if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+                crate::common::stdout_failed(e)
+            }
         }
     }};
 }
@@ -33,6 +38,7 @@ mod lab;
 mod lm;
 mod music;
 mod plot;
+mod ranks;
 mod resume;
 mod speech;
 mod tag;
@@ -129,6 +135,14 @@ fn parse() -> Cli {
 
 fn main() {
     let cli = parse();
+    // Under mpirun, the job's ranks (one process otherwise); kept until the process ends.
+    let _ranks = match ranks::start() {
+        Ok(s) => s,
+        Err(e) => {
+            say!("error: {e}");
+            std::process::exit(1);
+        }
+    };
     // RECURRENT_ISA=avx512|avx2|portable caps every kernel, so one machine measures each path.
     if let Err(e) = recurrent::kernels::simd::apply_env() {
         say!("error: {e}");
@@ -170,6 +184,19 @@ fn main() {
         });
         if broken_pipe {
             std::process::exit(141);
+        }
+        let group = ranks::group();
+        if group.is_parallel() {
+            // Every rank reports its own failure, named; then the job ends as a whole.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "error (rank {} of {}): {}",
+                group.rank(),
+                group.ranks(),
+                report(&e)
+            );
+            ranks::abort(1);
         }
         say!("error: {}", report(&e));
         std::process::exit(1);

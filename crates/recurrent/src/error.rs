@@ -27,6 +27,9 @@ pub enum Error {
     /// A loss or gradient became NaN or infinite.
     #[error("{0}")]
     Numerical(String),
+    /// The ranks of a data-parallel run disagree or cannot reach each other.
+    #[error("data-parallel training: {0}")]
+    Parallel(String),
 }
 
 /// The library's result type.

@@ -183,6 +183,10 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
         test: test.map(|t| t.examples),
     };
     let summary = train_classify(&cfg, data, &req, &mut progress)?;
+    // The other ranks of a data-parallel job leave the report and the plots to rank 0.
+    if !crate::ranks::is_primary() {
+        return Ok(());
+    }
     progress.0.finish();
     let plot_path = if summary.run.already_complete {
         None

@@ -164,6 +164,10 @@ pub fn run(a: &ForecastArgs) -> Result<()> {
     );
     let mut progress = Quieter(Progress::new(install_interrupt()));
     let s = train_forecast(&cfg, &series, a.fill, &req, &mut progress)?;
+    // The other ranks of a data-parallel job leave the report and the plots to rank 0.
+    if !crate::ranks::is_primary() {
+        return Ok(());
+    }
     progress.0.finish();
     let mut plot_path = None;
     if let Some(t) = &s.test {

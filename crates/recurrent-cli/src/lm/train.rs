@@ -114,6 +114,10 @@ pub fn run(args: &LmArgs) -> Result<()> {
     );
     let summary = train_lm(&cfg, &text, &req, &mut progress)?;
     progress.finish();
+    // The other ranks of a data-parallel job leave the report and the plots to rank 0.
+    if !crate::ranks::is_primary() {
+        return Ok(());
+    }
     let plot_path = draw_loss_plot(&out).ok();
     if !summary.already_complete {
         crate::common::finish_tensorboard(&out);

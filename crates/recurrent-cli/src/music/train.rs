@@ -122,6 +122,10 @@ pub fn run(args: &MusicArgs) -> Result<()> {
     );
     let s = train_music(&cfg, &tunes, &req, &mut progress)?;
     progress.finish();
+    // The other ranks of a data-parallel job leave the report and the plots to rank 0.
+    if !crate::ranks::is_primary() {
+        return Ok(());
+    }
     let plot = draw_loss_plot(&out).ok();
     if !s.already_complete {
         crate::common::finish_tensorboard(&out);

@@ -358,6 +358,10 @@ fn run_connected(args: &SpeechArgs) -> Result<()> {
     );
     let mut progress = ErrorRateProgress(Progress::new(install_interrupt()));
     let s = train_connected(&cfg, &args.data, &req, &mut progress)?;
+    // The other ranks of a data-parallel job leave the report and the plots to rank 0.
+    if !crate::ranks::is_primary() {
+        return Ok(());
+    }
     progress.0.finish();
     if !s.already_complete {
         crate::common::finish_tensorboard(&out);
@@ -433,6 +437,10 @@ pub fn run(args: &SpeechArgs) -> Result<()> {
     );
     let mut progress = AccuracyProgress(Progress::new(install_interrupt()));
     let summary = train_speech(&cfg, &args.data, &req, &mut progress)?;
+    // The other ranks of a data-parallel job leave the report and the plots to rank 0.
+    if !crate::ranks::is_primary() {
+        return Ok(());
+    }
     progress.0.finish();
     let plots = if summary.already_complete {
         Vec::new()

@@ -160,6 +160,10 @@ pub fn run(a: &TagArgs) -> Result<()> {
         &mut progress,
     )?;
     progress.0.finish();
+    // The other ranks of a data-parallel job leave the report and the plots to rank 0.
+    if !crate::ranks::is_primary() {
+        return Ok(());
+    }
     let plot_path = if s.run.already_complete {
         None
     } else {

@@ -172,6 +172,10 @@ pub fn run(args: &TranslateArgs) -> Result<()> {
     let mut progress = Progress::new(install_interrupt());
     let summary = train_translate(&cfg, pairs, &req, &mut progress)?;
     progress.finish();
+    // The other ranks of a data-parallel job leave the report and the plots to rank 0.
+    if !crate::ranks::is_primary() {
+        return Ok(());
+    }
     let plot_path = if summary.already_complete {
         None
     } else {

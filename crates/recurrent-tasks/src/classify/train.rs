@@ -42,6 +42,7 @@ use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use recurrent::train::RunSummary;
+use recurrent::train::{Shard, StepLoss};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -329,8 +330,18 @@ impl Task for ClassifyTask {
         self.cursor.per_epoch()
     }
 
-    fn train_step(&mut self, model: &mut Classifier<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
-        let idx = self.cursor.next_batch();
+    fn train_step(
+        &mut self,
+        model: &mut Classifier<f32>,
+        rng: &mut Rng,
+        shard: &mut Shard,
+    ) -> Result<StepLoss> {
+        let all = self.cursor.next_batch();
+        let idx = &all[shard.rows(all.len())];
+        if idx.is_empty() {
+            return Ok(StepLoss::default());
+        }
+        let rng = shard.rng(rng);
         let seqs: Vec<&[u32]> = idx.iter().map(|&i| self.train.ids[i].as_slice()).collect();
         let targets: Vec<usize> = idx.iter().map(|&i| self.train.labels[i]).collect();
         let mut batch = pad_ids::<f32>(&seqs, self.unk);
@@ -339,7 +350,11 @@ impl Task for ClassifyTask {
         let (loss, dlogits) =
             CrossEntropy::new().loss(&logits, self.labels.len(), &targets, None)?;
         model.backward(&batch, &cache, &dlogits)?;
-        Ok((loss, seqs.iter().map(|s| s.len()).sum()))
+        Ok(StepLoss {
+            loss,
+            tokens: seqs.iter().map(|s| s.len()).sum(),
+            count: idx.len(),
+        })
     }
 
     fn evaluate(&mut self, model: &Classifier<f32>) -> Result<Option<Evaluation>> {
@@ -610,7 +625,7 @@ pub fn train_classify(
         run: s,
     };
     // A finished run asked to resume changes nothing, results.json included.
-    recurrent::train::run::write_results(&req.out, &summary, summary.run.already_complete)?;
+    req.write_results(&summary, summary.run.already_complete)?;
     Ok(summary)
 }
 

@@ -52,6 +52,7 @@ use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::train::observe::{Limits, Observer};
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
+use recurrent::train::{Shard, StepLoss};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -97,14 +98,26 @@ impl Task for ForecastTask {
         self.train_origins.len().div_ceil(self.batch) as u64
     }
 
-    fn train_step(&mut self, model: &mut Nets, rng: &mut Rng) -> Result<(f64, usize)> {
+    fn train_step(
+        &mut self,
+        model: &mut Nets,
+        rng: &mut Rng,
+        shard: &mut Shard,
+    ) -> Result<StepLoss> {
         if self.pos == 0 || self.pos >= self.order.len() {
             self.order = (0..self.train_origins.len()).collect();
+            // The batch's windows come from the shared stream: the same on every rank.
             rng.shuffle(&mut self.order);
             self.pos = 0;
         }
         let end = (self.pos + self.batch).min(self.order.len());
-        let b = end - self.pos;
+        let rows = shard.rows(end - self.pos);
+        let (first, b) = (self.pos + rows.start, rows.len());
+        let next = if end >= self.order.len() { 0 } else { end };
+        if b == 0 {
+            self.pos = next;
+            return Ok(StepLoss::default());
+        }
         let (l, w) = (self.lookback, self.width);
         let outs = match self.strategy {
             Strategy::Direct => self.horizon,
@@ -113,7 +126,7 @@ impl Task for ForecastTask {
         let mut x = vec![0.0f32; l * b * w];
         self.yb.clear();
         for bi in 0..b {
-            let o = self.train_origins[self.order[self.pos + bi]];
+            let o = self.train_origins[self.order[first + bi]];
             fill_window(&mut x, &self.z, l, w, o, bi, b);
             match self.strategy {
                 Strategy::Direct => {
@@ -140,7 +153,7 @@ impl Task for ForecastTask {
         };
         let mut loss = 0.0;
         for m in model.members.iter_mut() {
-            let (pred, cache) = m.forward(&batch, Some(rng))?;
+            let (pred, cache) = m.forward(&batch, Some(shard.rng(rng)))?;
             let (li, grad) = Regression::Mse.loss(&pred, &self.yb, None, Reduction::Mean)?;
             m.backward(&batch, &cache, &grad)?;
             loss += li;
@@ -152,11 +165,12 @@ impl Task for ForecastTask {
             };
         }
         let loss = loss / model.members.len() as f64;
-        self.pos = end;
-        if self.pos >= self.order.len() {
-            self.pos = 0;
-        }
-        Ok((loss, b))
+        self.pos = next;
+        Ok(StepLoss {
+            loss,
+            tokens: b,
+            count: b,
+        })
     }
 
     fn evaluate(&mut self, model: &Nets) -> Result<Option<Evaluation>> {

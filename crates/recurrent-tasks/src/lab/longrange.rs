@@ -34,6 +34,7 @@ use recurrent::rng::Rng;
 use recurrent::tensor::Tensor;
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, RunSummary, Task, TrainRequest, Trainer};
+use recurrent::train::{Shard, StepLoss};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -535,13 +536,28 @@ impl Task for LongRangeTask<'_> {
         }
     }
 
-    fn train_step(&mut self, model: &mut LongRangeModel, rng: &mut Rng) -> Result<(f64, usize)> {
+    /// Examples are drawn, not read: each rank draws its own rows from its own stream.
+    fn train_step(
+        &mut self,
+        model: &mut LongRangeModel,
+        rng: &mut Rng,
+        shard: &mut Shard,
+    ) -> Result<StepLoss> {
         let digits = self.digits.as_ref().map(|(d, tr)| (*d, &tr[..]));
-        let s = draw(&self.cfg, self.cfg.batch, rng, digits)?;
+        let rows = shard.rows(self.cfg.batch).len();
+        if rows == 0 {
+            return Ok(StepLoss::default());
+        }
+        let rng = shard.rng(rng);
+        let s = draw(&self.cfg, rows, rng, digits)?;
         let (out, cache) = model.forward(&s.input, Some(rng))?;
         let (l, d) = loss(self.cfg.task, &out, &s.targets)?;
         model.backward(&s.input, &cache, &d)?;
-        Ok((l, self.cfg.batch))
+        Ok(StepLoss {
+            loss: l,
+            tokens: rows,
+            count: rows,
+        })
     }
 
     fn evaluate(&mut self, model: &LongRangeModel) -> Result<Option<Evaluation>> {

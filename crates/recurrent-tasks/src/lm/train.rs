@@ -30,6 +30,7 @@ use recurrent::text::corpus::{split_by_position, StreamBatcher};
 use recurrent::text::{Tokenizer, Vocab};
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
+use recurrent::train::{Shard, StepLoss};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -192,23 +193,31 @@ impl Task for LmTask {
         &mut self,
         model: &mut LanguageModel<f32>,
         rng: &mut Rng,
-    ) -> Result<(f64, usize)> {
+        shard: &mut Shard,
+    ) -> Result<StepLoss> {
         let (t, b) = (self.seq_len, self.batcher.batch());
         let (chunk, next) = self.batcher.chunk_at(self.pos);
         if chunk.reset {
             self.carry = None;
         }
+        // This rank's streams: the columns of the time-major chunk.
+        let bl = shard.rows(b).len();
+        let inputs = shard.columns(chunk.inputs, b);
         let (logits, state, cache) =
-            model.forward(chunk.inputs, t, b, self.carry.as_ref(), Some(rng))?;
+            model.forward(&inputs, t, bl, self.carry.as_ref(), Some(shard.rng(rng)))?;
         self.targets.clear();
         self.targets
-            .extend(chunk.targets.iter().map(|&v| v as usize));
+            .extend(shard.columns(chunk.targets, b).iter().map(|&v| v as usize));
         let (loss, dlogits) =
             CrossEntropy::new().loss(&logits, self.vocab_len, &self.targets, None)?;
         model.backward(&cache, &dlogits)?;
         self.carry = Some(state);
         self.pos = next;
-        Ok((loss, t * b))
+        Ok(StepLoss {
+            loss,
+            tokens: t * bl,
+            count: t * bl,
+        })
     }
 
     fn evaluate(&mut self, model: &LanguageModel<f32>) -> Result<Option<Evaluation>> {
@@ -228,6 +237,11 @@ impl Task for LmTask {
             "samples/text".into(),
             sample_text(model, &self.vocab, self.seed)?,
         )])
+    }
+
+    /// The carried state is [L, B, H]: one row per stream.
+    fn row_axis(&self, name: &str) -> Option<usize> {
+        name.starts_with("carry.").then_some(1)
     }
 
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>) {
@@ -265,6 +279,7 @@ pub fn train_lm(
     obs: &mut dyn Observer,
 ) -> Result<TrainSummary> {
     cfg.validate()?;
+    req.group.check_batch(cfg.batch, "--batch")?;
     let vocab = match cfg.tokenizer {
         Tokenizer::Char => Vocab::chars(text),
         Tokenizer::Word => Vocab::words(text, cfg.min_count.max(1)),

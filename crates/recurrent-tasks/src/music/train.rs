@@ -25,6 +25,7 @@ use recurrent::text::limit::Oversize;
 use recurrent::text::{Tokenizer, Vocab};
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
+use recurrent::train::{Shard, StepLoss};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -245,7 +246,8 @@ impl Task for MusicTask {
         &mut self,
         model: &mut LanguageModel<f32>,
         rng: &mut Rng,
-    ) -> Result<(f64, usize)> {
+        shard: &mut Shard,
+    ) -> Result<StepLoss> {
         if self.order.is_empty() || self.pos >= self.order.len() {
             if !self.order.is_empty() {
                 self.epoch += 1;
@@ -253,15 +255,27 @@ impl Task for MusicTask {
             self.pos = 0;
             self.order = self.batches(self.epoch);
         }
-        let idx = &self.order[self.pos];
-        let group: Vec<&PreparedTune> = idx.iter().map(|&i| &self.train[i]).collect();
+        let all = &self.order[self.pos];
+        self.pos += 1;
+        let group: Vec<&PreparedTune> = all[shard.rows(all.len())]
+            .iter()
+            .map(|&i| &self.train[i])
+            .collect();
+        if group.is_empty() {
+            return Ok(StepLoss::default());
+        }
         let (inputs, targets, mask, t) = batch_of(&group, self.pad);
-        let (logits, _, cache) = model.forward(&inputs, t, group.len(), None, Some(rng))?;
+        let (logits, _, cache) =
+            model.forward(&inputs, t, group.len(), None, Some(shard.rng(rng)))?;
         let (loss, dlogits) =
             CrossEntropy::new().loss(&logits, self.vocab_len, &targets, Some(&mask))?;
         model.backward(&cache, &dlogits)?;
-        self.pos += 1;
-        Ok((loss, mask.iter().filter(|m| **m).count()))
+        let tokens = mask.iter().filter(|m| **m).count();
+        Ok(StepLoss {
+            loss,
+            tokens,
+            count: tokens,
+        })
     }
 
     fn evaluate(&mut self, model: &LanguageModel<f32>) -> Result<Option<Evaluation>> {

@@ -38,6 +38,7 @@ use recurrent::text::bucket::bucket_batches;
 use recurrent::text::bucket::EpochCursor;
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
+use recurrent::train::{Shard, StepLoss};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -283,12 +284,22 @@ impl Task for CtcTask {
         self.cursor.per_epoch()
     }
 
-    fn train_step(&mut self, model: &mut CtcModel<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
-        let idx = self.cursor.next_batch();
+    fn train_step(
+        &mut self,
+        model: &mut CtcModel<f32>,
+        rng: &mut Rng,
+        shard: &mut Shard,
+    ) -> Result<StepLoss> {
+        let all = self.cursor.next_batch();
+        let idx = &all[shard.rows(all.len())];
+        if idx.is_empty() {
+            return Ok(StepLoss::default());
+        }
+        let rng = shard.rng(rng);
         let masking = self.cfg.time_masks > 0 || self.cfg.freq_masks > 0;
         let mut frames: Vec<Vec<f32>> = Vec::new();
         if masking {
-            for &i in &idx {
+            for &i in idx {
                 let mut f = self.train[i].frames.clone();
                 mask_frames(&mut f, self.dim, &self.cfg, rng);
                 frames.push(f);
@@ -304,10 +315,11 @@ impl Task for CtcTask {
         let targets: Vec<Vec<usize>> = idx.iter().map(|&i| self.train[i].labels.clone()).collect();
         let batch = pad_frames(&seqs, self.dim)?;
         let out = model.loss(&batch, &targets, CtcReduction::Mean, Some(rng), true)?;
-        Ok((
-            out.loss,
-            idx.iter().map(|&i| self.cursor.lengths()[i]).sum(),
-        ))
+        Ok(StepLoss {
+            loss: out.loss,
+            tokens: idx.iter().map(|&i| self.cursor.lengths()[i]).sum(),
+            count: idx.len(),
+        })
     }
 
     fn evaluate(&mut self, model: &CtcModel<f32>) -> Result<Option<Evaluation>> {
@@ -552,7 +564,7 @@ pub fn train_ctc(
         finished: s.finished,
         already_complete: s.already_complete,
     };
-    recurrent::train::run::write_results(&req.out, &summary, summary.already_complete)?;
+    req.write_results(&summary, summary.already_complete)?;
     Ok(summary)
 }
 

@@ -33,6 +33,7 @@ use recurrent::text::bucket::EpochCursor;
 use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
+use recurrent::train::{Shard, StepLoss};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -288,8 +289,18 @@ impl Task for SpeechTask {
         self.cursor.per_epoch()
     }
 
-    fn train_step(&mut self, model: &mut Classifier<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
-        let idx = self.cursor.next_batch();
+    fn train_step(
+        &mut self,
+        model: &mut Classifier<f32>,
+        rng: &mut Rng,
+        shard: &mut Shard,
+    ) -> Result<StepLoss> {
+        let all = self.cursor.next_batch();
+        let idx = &all[shard.rows(all.len())];
+        if idx.is_empty() {
+            return Ok(StepLoss::default());
+        }
+        let rng = shard.rng(rng);
         let feats: Vec<Vec<f32>> = idx
             .iter()
             .map(|&i| augmented(&self.ex, &self.train.samples[i], &self.cfg.augment, rng))
@@ -300,7 +311,11 @@ impl Task for SpeechTask {
         let (logits, cache) = model.forward(&batch, Some(rng))?;
         let (loss, dlogits) = CrossEntropy::new().loss(&logits, 10, &targets, None)?;
         model.backward(&batch, &cache, &dlogits)?;
-        Ok((loss, idx.len()))
+        Ok(StepLoss {
+            loss,
+            tokens: idx.len(),
+            count: idx.len(),
+        })
     }
 
     fn evaluate(&mut self, model: &Classifier<f32>) -> Result<Option<Evaluation>> {
@@ -520,7 +535,7 @@ pub fn train_speech(
         finished: s.finished,
         already_complete: s.already_complete,
     };
-    recurrent::train::run::write_results(&req.out, &summary, summary.already_complete)?;
+    req.write_results(&summary, summary.already_complete)?;
     Ok(summary)
 }
 

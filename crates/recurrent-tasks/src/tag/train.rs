@@ -30,6 +30,7 @@ use recurrent::train::metrics::{confusion, ClassMetrics};
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
 use recurrent::train::RunSummary;
+use recurrent::train::{Shard, StepLoss};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
@@ -370,8 +371,14 @@ impl Task for TagTask {
         &mut self,
         model: &mut FeatureTagger<f32>,
         rng: &mut Rng,
-    ) -> Result<(f64, usize)> {
-        let idx = self.cursor.next_batch();
+        shard: &mut Shard,
+    ) -> Result<StepLoss> {
+        let all = self.cursor.next_batch();
+        let idx = &all[shard.rows(all.len())];
+        if idx.is_empty() {
+            return Ok(StepLoss::default());
+        }
+        let rng = shard.rng(rng);
         let seqs: Vec<&[WordFeatures]> = idx
             .iter()
             .map(|&i| self.train.feats[i].as_slice())
@@ -396,7 +403,12 @@ impl Task for TagTask {
         let (logits, cache) = model.forward(&fb, Some(rng))?;
         let (loss, dlogits) = CrossEntropy::new().loss(&logits, k, &targets, Some(&mask))?;
         model.backward(&fb, &cache, &dlogits)?;
-        Ok((loss, mask.iter().filter(|&&m| m).count()))
+        let words = mask.iter().filter(|&&m| m).count();
+        Ok(StepLoss {
+            loss,
+            tokens: words,
+            count: words,
+        })
     }
 
     fn evaluate(&mut self, model: &FeatureTagger<f32>) -> Result<Option<Evaluation>> {
@@ -622,7 +634,7 @@ pub fn train_tag<'a>(
         run: s,
     };
     // A finished run asked to resume changes nothing, results.json included.
-    recurrent::train::run::write_results(&req.out, &summary, summary.run.already_complete)?;
+    req.write_results(&summary, summary.run.already_complete)?;
     Ok(summary)
 }
 

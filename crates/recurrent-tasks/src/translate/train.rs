@@ -42,6 +42,7 @@ use recurrent::text::vocab::{Tokenizer, UNK};
 use recurrent::text::Vocab;
 use recurrent::train::observe::Observer;
 use recurrent::train::runner::{EvalEvery, Evaluation, Task, TrainRequest, Trainer};
+use recurrent::train::{Shard, StepLoss};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -186,21 +187,38 @@ impl Task for TranslateTask {
         self.cursor.per_epoch()
     }
 
-    fn train_step(&mut self, model: &mut Seq2Seq<f32>, rng: &mut Rng) -> Result<(f64, usize)> {
-        let ps: Vec<&EncodedPair> = self
-            .cursor
-            .next_batch()
+    fn train_step(
+        &mut self,
+        model: &mut Seq2Seq<f32>,
+        rng: &mut Rng,
+        shard: &mut Shard,
+    ) -> Result<StepLoss> {
+        let all = self.cursor.next_batch();
+        let ps: Vec<&EncodedPair> = all[shard.rows(all.len())]
             .iter()
             .map(|&i| &self.train[i])
             .collect();
+        if ps.is_empty() {
+            return Ok(StepLoss::default());
+        }
         let (batch, tgt, t, mask) = make_batch(&ps);
-        let (logits, cache) =
-            model.forward(&batch, &tgt, t, self.cfg.teacher_forcing, Some(rng))?;
+        let (logits, cache) = model.forward(
+            &batch,
+            &tgt,
+            t,
+            self.cfg.teacher_forcing,
+            Some(shard.rng(rng)),
+        )?;
         let tg: Vec<usize> = tgt.iter().map(|&x| x as usize).collect();
         let (loss, dlogits) =
             CrossEntropy::new().loss(&logits, model.config.tgt_vocab, &tg, Some(&mask))?;
         model.backward(&batch, &cache, &dlogits)?;
-        Ok((loss, mask.iter().filter(|&&m| m).count()))
+        let targets = mask.iter().filter(|&&m| m).count();
+        Ok(StepLoss {
+            loss,
+            tokens: targets,
+            count: targets,
+        })
     }
 
     fn evaluate(&mut self, model: &Seq2Seq<f32>) -> Result<Option<Evaluation>> {
@@ -249,7 +267,7 @@ pub fn train_translate(
         splits.test.len()
     ));
     // The splits go into the run directory (deterministic: a resume rewrites the same).
-    if req.resume || !req.out.join("config.json").exists() {
+    if req.group.is_primary() && (req.resume || !req.out.join("config.json").exists()) {
         std::fs::create_dir_all(&req.out).map_err(|e| Error::io(&req.out, e))?;
         write_tsv(&req.out.join("train.tsv"), &splits.train)?;
         write_tsv(&req.out.join("valid.tsv"), &splits.valid)?;
@@ -322,21 +340,23 @@ pub fn train_translate(
     } else {
         Some(mean_loss(&best, &task.valid)?.0)
     };
-    let (test, examples) = if splits.test.is_empty() || s.already_complete {
-        (None, Vec::new())
-    } else {
-        obs.message(&format!(
-            "translating the test split ({} pairs) with the best checkpoint",
-            splits.test.len()
-        ));
-        match score_test(&best, &meta, &splits.test, cfg.beam, &req.out, obs)? {
-            Some((t, e)) => (Some(t), e),
-            None => {
-                obs.message("stopped before the test split was scored");
-                (None, Vec::new())
+    // Rank 0 alone scores the test split and writes the translations.
+    let (test, examples) =
+        if splits.test.is_empty() || s.already_complete || !req.group.is_primary() {
+            (None, Vec::new())
+        } else {
+            obs.message(&format!(
+                "translating the test split ({} pairs) with the best checkpoint",
+                splits.test.len()
+            ));
+            match score_test(&best, &meta, &splits.test, cfg.beam, &req.out, obs)? {
+                Some((t, e)) => (Some(t), e),
+                None => {
+                    obs.message("stopped before the test split was scored");
+                    (None, Vec::new())
+                }
             }
-        }
-    };
+        };
     let summary = TranslateSummary {
         out: s.out,
         steps: s.steps,
@@ -358,7 +378,7 @@ pub fn train_translate(
         finished: s.finished,
         already_complete: s.already_complete,
     };
-    recurrent::train::run::write_results(&req.out, &summary, summary.already_complete)?;
+    req.write_results(&summary, summary.already_complete)?;
     Ok(summary)
 }
 

@@ -1,5 +1,9 @@
 //! How a training loop reports to whoever runs it (the CLI draws progress bars from this;
-//! a library user may log or ignore it), and how it is asked to stop (Ctrl-C).
+//! a library user may log or ignore it), how it is asked to stop (Ctrl-C), and its limits
+//! and evaluation interval.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
 
 /// Limits on a run; the first reached ends training.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -100,6 +104,63 @@ impl std::str::FromStr for OnNan {
             o => Err(crate::Error::Config(format!(
                 "--on-nan must be stop or skip, got `{o}`"
             ))),
+        }
+    }
+}
+
+/// When to evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalEvery {
+    /// Every this many seconds of training (pytorch_charlm.py's way).
+    Seconds(f64),
+    /// Every this many steps.
+    Steps(u64),
+}
+
+impl EvalEvery {
+    /// Refuses a zero, negative or non-finite interval, naming `--eval-every`.
+    pub fn check(&self) -> Result<()> {
+        match *self {
+            EvalEvery::Steps(0) => {
+                Err(Error::Config("--eval-every must be at least 1 step".into()))
+            }
+            EvalEvery::Seconds(s) if !(s.is_finite() && s > 0.0) => Err(Error::Config(format!(
+                "--eval-every must be a positive number of seconds, got {s}s"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `500` is 500 steps, `120s` 120 seconds of training: one flag, one meaning, in every
+/// command (a bare number was seconds in `train lm` and `train music`, steps elsewhere).
+impl std::str::FromStr for EvalEvery {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.trim();
+        let bad = || {
+            Error::Config(format!(
+                "--eval-every `{}`: give a number of steps (`500`) or of seconds of training (`120s`)",
+                crate::error::quote(s)
+            ))
+        };
+        let e = if let Some(secs) = t.strip_suffix('s').filter(|r| !r.ends_with("step")) {
+            EvalEvery::Seconds(secs.trim().parse().map_err(|_| bad())?)
+        } else {
+            let n = t.strip_suffix("steps").unwrap_or(t).trim();
+            EvalEvery::Steps(n.parse().map_err(|_| bad())?)
+        };
+        e.check()?;
+        Ok(e)
+    }
+}
+
+impl std::fmt::Display for EvalEvery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EvalEvery::Seconds(s) => write!(f, "{s}s"),
+            EvalEvery::Steps(n) => write!(f, "{n}"),
         }
     }
 }

@@ -175,20 +175,6 @@ impl RunDir {
     }
 }
 
-/// Writes a finished run's summary to `dir/results.json` (pretty JSON, atomically). A run
-/// that was already complete when started wrote it then, and is left as it is.
-pub fn write_results<T: serde::Serialize>(
-    dir: &Path,
-    summary: &T,
-    already_complete: bool,
-) -> Result<()> {
-    if already_complete {
-        return Ok(());
-    }
-    let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Config(e.to_string()))?;
-    crate::checkpoint::write_file_atomic(dir.join("results.json"), json.as_bytes())
-}
-
 /// Adds the numbers of `results.json` and `test_metrics.json` (the test scores) and the
 /// run's plots (`*.png`) to the run's TensorBoard log, at the last step trained, if the run
 /// keeps one (a `tensorboard/` folder: `--tensorboard false` makes none).
@@ -319,4 +305,96 @@ pub fn file_fingerprint(path: &Path) -> Result<(u64, String)> {
         n += k as u64;
     }
     Ok((n, checkpoint::hex(&h.finalize())))
+}
+
+/// Checks a resumed run's configuration against the stored one and names every
+/// difference in one error: each flag of `train` (`--batch`: stored 64, given 32), and each
+/// other key, which the data decides (a different vocabulary is named as such: the data is
+/// not what the run was trained on).
+pub(crate) fn compare_configs(
+    stored: &serde_json::Value,
+    given: &serde_json::Value,
+    dir: &Path,
+) -> Result<()> {
+    let null = serde_json::Value::Null;
+    let show = |v: &serde_json::Value| crate::error::quote(&v.to_string());
+    let mut flags = Vec::new();
+    let mut data = Vec::new();
+    let mut vocab = Vec::new();
+    let empty = serde_json::Map::new();
+    let (a, b) = (
+        stored.as_object().unwrap_or(&empty),
+        given.as_object().unwrap_or(&empty),
+    );
+    // A config without a `train` section is all flags (older runs, library users).
+    let sections = a.contains_key("train") || b.contains_key("train");
+    for (k, v) in b {
+        let old = a.get(k).unwrap_or(&null);
+        if sections && k == "train" {
+            if let (Some(a), Some(b)) = (old.as_object(), v.as_object()) {
+                for (f, v) in b {
+                    // A setting newer than the stored run (its config predates the key):
+                    // the run trained with what is now its default, so it is not a change.
+                    let Some(old) = a.get(f) else {
+                        continue;
+                    };
+                    if old != v {
+                        flags.push(format!(
+                            "--{}: stored {}, given {}",
+                            f.replace('_', "-"),
+                            show(old),
+                            show(v)
+                        ));
+                    }
+                }
+                continue;
+            }
+        }
+        if old == v {
+            continue;
+        }
+        if !sections {
+            flags.push(format!(
+                "--{}: stored {}, given {}",
+                k.replace('_', "-"),
+                show(old),
+                show(v)
+            ));
+        } else if k.contains("vocab") {
+            vocab.push(format!(
+                "the vocabulary ({k}) is not the run's: stored {}, now {}",
+                show(old),
+                show(v)
+            ));
+        } else {
+            data.push(format!("{k}: stored {}, now {}", show(old), show(v)));
+        }
+    }
+    // What the flags set (the model's sizes) follows from them, and a vocabulary that
+    // changed changes the model's shapes: name the cause, not each consequence.
+    let what = if !flags.is_empty() {
+        format!(
+            "{} flag(s) differ from the run: {}",
+            flags.len(),
+            flags.join("; ")
+        )
+    } else if !vocab.is_empty() {
+        format!(
+            "the data is not what the run was trained on: {}",
+            vocab.join("; ")
+        )
+    } else if !data.is_empty() {
+        format!(
+            "the data is not what the run was trained on: {}",
+            data.join("; ")
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config(format!(
+        "cannot resume {}: {what}. Resume with the run's own flags and data (`--resume {}` \
+         alone reuses them), or start a new --out",
+        dir.display(),
+        dir.display()
+    )))
 }

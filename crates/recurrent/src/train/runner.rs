@@ -12,8 +12,10 @@
 //! task's own position and carried tensors, and the step are saved in every checkpoint, so a
 //! resumed run continues bit for bit. Evaluation draws nothing and changes nothing.
 
-use super::observe::{EvalInfo, Limits, Observer, OnNan, StepInfo};
-use super::run::{named_params, RunDir};
+use super::dist::{self, Group, Shard, StepLoss};
+pub use super::observe::EvalEvery;
+use super::observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};
+use super::run::{compare_configs, named_params, RunDir};
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
 use crate::optim::clip;
@@ -31,63 +33,6 @@ use std::time::Instant;
 pub const OPTIM_PREFIX: &str = "train_state.optim.";
 /// Name prefix of the task's carried tensors in a checkpoint.
 pub const TASK_PREFIX: &str = "train_state.task.";
-
-/// When to evaluate.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EvalEvery {
-    /// Every this many seconds of training (pytorch_charlm.py's way).
-    Seconds(f64),
-    /// Every this many steps.
-    Steps(u64),
-}
-
-impl EvalEvery {
-    /// Refuses a zero, negative or non-finite interval, naming `--eval-every`.
-    pub fn check(&self) -> Result<()> {
-        match *self {
-            EvalEvery::Steps(0) => {
-                Err(Error::Config("--eval-every must be at least 1 step".into()))
-            }
-            EvalEvery::Seconds(s) if !(s.is_finite() && s > 0.0) => Err(Error::Config(format!(
-                "--eval-every must be a positive number of seconds, got {s}s"
-            ))),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// `500` is 500 steps, `120s` 120 seconds of training: one flag, one meaning, in every
-/// command (a bare number was seconds in `train lm` and `train music`, steps elsewhere).
-impl std::str::FromStr for EvalEvery {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let t = s.trim();
-        let bad = || {
-            Error::Config(format!(
-                "--eval-every `{}`: give a number of steps (`500`) or of seconds of training (`120s`)",
-                crate::error::quote(s)
-            ))
-        };
-        let e = if let Some(secs) = t.strip_suffix('s').filter(|r| !r.ends_with("step")) {
-            EvalEvery::Seconds(secs.trim().parse().map_err(|_| bad())?)
-        } else {
-            let n = t.strip_suffix("steps").unwrap_or(t).trim();
-            EvalEvery::Steps(n.parse().map_err(|_| bad())?)
-        };
-        e.check()?;
-        Ok(e)
-    }
-}
-
-impl std::fmt::Display for EvalEvery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EvalEvery::Seconds(s) => write!(f, "{s}s"),
-            EvalEvery::Steps(n) => write!(f, "{n}"),
-        }
-    }
-}
 
 /// Where and how long to train.
 #[derive(Clone, Debug)]
@@ -111,6 +56,9 @@ pub struct TrainRequest {
     pub resume_with: Option<String>,
     /// Writes TensorBoard event files into `DIR/tensorboard/` (default true).
     pub tensorboard: bool,
+    /// The ranks that train together ([`super::dist`]); one process by default. Only rank 0
+    /// writes the run directory and reports.
+    pub group: Group,
 }
 
 impl TrainRequest {
@@ -127,12 +75,24 @@ impl TrainRequest {
             command: None,
             resume_with: None,
             tensorboard: true,
+            group: Group::default(),
         }
     }
     /// Stops after `n` steps.
     pub fn steps(mut self, n: u64) -> Self {
         self.limits.steps = Some(n);
         self
+    }
+    /// Writes a finished run's summary to `DIR/results.json` (pretty JSON, atomically), on
+    /// rank 0 alone. A run that was already complete when started wrote it then, and is
+    /// left as it is.
+    pub fn write_results<S: Serialize>(&self, summary: &S, already_complete: bool) -> Result<()> {
+        if already_complete || !self.group.is_primary() {
+            return Ok(());
+        }
+        let json =
+            serde_json::to_string_pretty(summary).map_err(|e| Error::Config(e.to_string()))?;
+        checkpoint::write_file_atomic(self.out.join("results.json"), json.as_bytes())
     }
 }
 
@@ -156,8 +116,19 @@ pub trait Task {
     /// Batches in one pass over the training data.
     fn batches_per_epoch(&self) -> u64;
     /// Forward, loss and backward on the next batch, accumulating into the (zeroed)
-    /// gradients. Returns the batch's mean loss and how many tokens or examples it held.
-    fn train_step(&mut self, model: &mut Self::Model, rng: &mut Rng) -> Result<(f64, usize)>;
+    /// gradients. Returns the batch's mean loss, how many tokens or examples it held, and
+    /// how many terms the mean is over.
+    ///
+    /// In a data-parallel run every rank composes the same global batch (from the task's
+    /// position and `rng`, which are the same everywhere) and trains only on
+    /// `shard.rows(batch)`; what is random per row is drawn from `shard.rng(rng)`. On one
+    /// process the shard is the whole batch and `shard.rng(rng)` is `rng`.
+    fn train_step(
+        &mut self,
+        model: &mut Self::Model,
+        rng: &mut Rng,
+        shard: &mut Shard,
+    ) -> Result<StepLoss>;
     /// Validation, or None without validation data.
     fn evaluate(&mut self, model: &Self::Model) -> Result<Option<Evaluation>>;
     /// Whether the task asks training to end now (early stopping on validation), checked
@@ -170,6 +141,13 @@ pub trait Task {
     /// writes now. Asked for only when the run keeps a TensorBoard log.
     fn samples(&self, _model: &Self::Model) -> Result<Vec<(String, String)>> {
         Ok(Vec::new())
+    }
+    /// For a carried tensor of [`Task::state`], the axis that runs over the batch's rows: a
+    /// data-parallel run gathers it from every rank into one checkpoint, and gives each rank
+    /// its own rows back on resume, whatever the number of ranks that wrote it. None (the
+    /// default): the tensor is the same on every rank.
+    fn row_axis(&self, _name: &str) -> Option<usize> {
+        None
     }
     /// The task's position (JSON) and carried tensors, for checkpoints.
     fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>);
@@ -220,6 +198,9 @@ struct LoopState {
     /// Evaluations in a row without improvement (early stopping).
     #[serde(default)]
     stale_evals: u64,
+    /// Seconds spent summing gradients over the ranks (data-parallel runs).
+    #[serde(default)]
+    comm_s: f64,
     task: serde_json::Value,
 }
 
@@ -291,7 +272,14 @@ impl<'a, T: Task> Trainer<'a, T> {
         let per_epoch = task.batches_per_epoch().max(1) as f64;
         let plan = LrPlan::new(&optim, &req.limits, per_epoch)?;
         let opt = optim.build()?;
-        let run = RunDir::open(&req.out, req.resume)?;
+        let group = req.group.clone();
+        // Only rank 0 touches the run directory and reports; the others follow its decisions.
+        let mut quiet = Quiet;
+        let obs: &mut dyn Observer = if group.is_primary() { obs } else { &mut quiet };
+        let run = match group.is_primary() {
+            true => Some(RunDir::open(&req.out, req.resume)?),
+            false => None,
+        };
         let first_eval = match eval_every {
             EvalEvery::Seconds(s) => s,
             EvalEvery::Steps(n) => n as f64,
@@ -305,19 +293,22 @@ impl<'a, T: Task> Trainer<'a, T> {
             run,
             opt,
             st: LoopState::start(seed, first_eval),
+            shard: Shard::of(group.rank(), group.ranks()),
+            group,
         };
         if l.resume(&config, obs)? {
             return Ok(summary(&req.out, &l.st, l.model, true, true));
         }
-        if req.tensorboard {
-            l.run
-                .open_tensorboard((l.st.step > 0).then_some(l.st.step))?;
-        }
         let mut rng =
             Rng::from_state(&l.st.rng).ok_or_else(|| Error::Config("bad RNG state".into()))?;
-        l.run.write_file("config.json", &pretty(&config)?)?;
-        if let Some(c) = &req.command {
-            l.run.write_file("command.json", &pretty(c)?)?;
+        if let Some(run) = &mut l.run {
+            if req.tensorboard {
+                run.open_tensorboard((l.st.step > 0).then_some(l.st.step))?;
+            }
+            run.write_file("config.json", &pretty(&config)?)?;
+            if let Some(c) = &req.command {
+                run.write_file("command.json", &pretty(c)?)?;
+            }
         }
         let mut interrupted = false;
         loop {
@@ -325,7 +316,10 @@ impl<'a, T: Task> Trainer<'a, T> {
             if l.task.should_stop() || req.limits.reached(l.st.step, l.st.trained_s, epoch) {
                 break;
             }
-            if obs.should_stop() {
+            // Ranks stop together, when rank 0 is asked to.
+            let mut stop = [f64::from(u8::from(obs.should_stop()))];
+            l.group.agree(&mut stop)?;
+            if stop[0] != 0.0 {
                 interrupted = true;
                 break;
             }
@@ -366,9 +360,15 @@ impl<'a, T: Task> Trainer<'a, T> {
             ));
         }
         l.save(&rng)?;
-        if !l.run.path().join("best.safetensors").exists() {
+        if l.run
+            .as_ref()
+            .is_some_and(|r| !r.path().join("best.safetensors").exists())
+        {
             l.save_best()?;
         }
+        // What follows a run reads its files (the best weights): the other ranks wait here
+        // until rank 0 has written them.
+        l.group.agree(&mut [0.0])?;
         Ok(summary(&req.out, &l.st, l.model, !interrupted, false))
     }
 }
@@ -389,6 +389,7 @@ impl LoopState {
             last_loss: None,
             last_eval: None,
             stale_evals: 0,
+            comm_s: 0.0,
             task: serde_json::Value::Null,
         }
     }
@@ -399,11 +400,14 @@ struct Loop<'a, T: Task> {
     task: &'a mut T,
     model: &'a mut T::Model,
     req: &'a TrainRequest,
-    run: RunDir,
+    /// The run directory, on rank 0 only.
+    run: Option<RunDir>,
     opt: Box<dyn Optimizer<f32>>,
     metadata: BTreeMap<String, String>,
     per_epoch: f64,
     st: LoopState,
+    group: Group,
+    shard: Shard,
 }
 
 impl<T: Task> Loop<'_, T> {
@@ -411,24 +415,21 @@ impl<T: Task> Loop<'_, T> {
     /// there is nothing to do.
     fn resume(&mut self, config: &serde_json::Value, obs: &mut dyn Observer) -> Result<bool> {
         let req = self.req;
-        let Some(stored) = self.run.read_config()? else {
-            if req.resume {
-                obs.message(&format!(
-                    "{}: no run here yet, starting from step 0",
-                    req.out.display()
-                ));
-            }
+        let found = match &self.run {
+            Some(run) => find_checkpoint(run, config, req, obs)?,
+            None => None,
+        };
+        let Some((path, ck)) = dist::share_checkpoint(&self.group, found)? else {
             return Ok(false);
         };
-        compare_configs(&stored, config, &req.out)?;
-        let Some((path, ck)) = self.run.latest_checkpoint(&mut |w| obs.message(&w))? else {
-            obs.message(&format!(
-                "{}: no checkpoint yet, starting from step 0",
-                req.out.display()
-            ));
-            return Ok(false);
-        };
-        self.st = restore(&ck, &path, self.model, self.opt.as_mut(), self.task)?;
+        self.st = restore(
+            &ck,
+            &path,
+            self.model,
+            self.opt.as_mut(),
+            self.task,
+            &self.shard,
+        )?;
         let st = &mut self.st;
         if st.finished
             && (self.task.should_stop()
@@ -446,7 +447,9 @@ impl<T: Task> Loop<'_, T> {
         }
         // A finished run given a larger limit goes on from where it stopped.
         st.finished = false;
-        self.run.truncate_metrics_after(st.step)?;
+        if let Some(run) = &self.run {
+            run.truncate_metrics_after(st.step)?;
+        }
         obs.message(&format!(
             "resuming {} from step {} ({})",
             req.out.display(),
@@ -469,7 +472,17 @@ impl<T: Task> Loop<'_, T> {
         let (req, st) = (self.req, &mut self.st);
         let t0 = Instant::now();
         self.model.zero_grad();
-        let (loss, tokens) = self.task.train_step(self.model, rng)?;
+        self.shard.next_step(rng);
+        let out = self.task.train_step(self.model, rng, &mut self.shard)?;
+        let (loss, tokens) = match self.group.collective() {
+            Some(c) => {
+                let t = Instant::now();
+                let summed = dist::sum_step(c, self.model, out)?;
+                st.comm_s += t.elapsed().as_secs_f64();
+                summed
+            }
+            None => (out.loss, out.tokens),
+        };
         let bad = if loss.is_finite() {
             clip::first_non_finite(self.model).map(|nf| nf.to_string())
         } else {
@@ -500,9 +513,12 @@ impl<T: Task> Loop<'_, T> {
         };
         self.opt.set_lr(plan.lr(st.step, st.trained_s));
         self.opt.step(self.model)?;
+        // Every rank counts rank 0's time, so limits in seconds end all ranks at one step.
+        let mut took = [t0.elapsed().as_secs_f64()];
+        self.group.agree(&mut took)?;
         st.step += 1;
         st.tokens += tokens as u64;
-        st.trained_s += t0.elapsed().as_secs_f64();
+        st.trained_s += took[0];
         st.last_loss = Some(loss);
         let epoch = st.step as f64 / self.per_epoch;
         let info = StepInfo {
@@ -516,9 +532,20 @@ impl<T: Task> Loop<'_, T> {
             progress: req.limits.progress(st.step, st.trained_s, epoch),
         };
         obs.on_step(&info);
-        if st.step.is_multiple_of(10) || st.step == 1 {
-            self.run.append_metric(&serde_json::json!({"event": "train", "step": st.step, "train_s": st.trained_s, "loss": loss,
-                "grad_norm": grad_norm, "lr": info.lr, "tokens_per_s": info.tokens_per_s, "epoch": epoch}))?;
+        if let Some(run) = self
+            .run
+            .as_mut()
+            .filter(|_| st.step.is_multiple_of(10) || st.step == 1)
+        {
+            let mut line = serde_json::json!({"event": "train", "step": st.step, "train_s": st.trained_s, "loss": loss,
+                "grad_norm": grad_norm, "lr": info.lr, "tokens_per_s": info.tokens_per_s, "epoch": epoch});
+            if self.group.is_parallel() {
+                // Rank 0's seconds in the gradient sum: the transfer and the wait for the
+                // slowest rank.
+                line["ranks"] = self.group.ranks().into();
+                line["comm_s"] = st.comm_s.into();
+            }
+            run.append_metric(&line)?;
         }
         Ok(true)
     }
@@ -548,10 +575,12 @@ impl<T: Task> Loop<'_, T> {
         } else {
             self.st.stale_evals += 1;
         }
-        self.run.append_metric(&line)?;
-        if self.run.keeps_tensorboard() {
-            let samples = self.task.samples(self.model)?;
-            self.run.log_samples(self.st.step, &samples)?;
+        if let Some(run) = &mut self.run {
+            run.append_metric(&line)?;
+            if run.keeps_tensorboard() {
+                let samples = self.task.samples(self.model)?;
+                run.log_samples(self.st.step, &samples)?;
+            }
         }
         obs.on_eval(&EvalInfo {
             step: self.st.step,
@@ -569,6 +598,10 @@ impl<T: Task> Loop<'_, T> {
         st.optim = Some(self.opt.state());
         st.rng = rng.state();
         let (task_json, task_tensors) = self.task.state();
+        let task_tensors = self.gather_rows(task_tensors)?;
+        let Some(run) = &self.run else {
+            return Ok(());
+        };
         st.task = task_json;
         let mut tensors = named_params(self.model);
         tensors.extend(
@@ -589,13 +622,35 @@ impl<T: Task> Loop<'_, T> {
         );
         let refs: Vec<(String, &Tensor<f32>)> =
             tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
-        self.run
-            .save_checkpoint(st.step, &refs, &md, self.req.keep)?;
+        run.save_checkpoint(st.step, &refs, &md, self.req.keep)?;
         Ok(())
+    }
+
+    /// The task's carried tensors as one process would hold them: those kept per row are
+    /// joined from every rank on rank 0 (all ranks take part).
+    fn gather_rows(
+        &self,
+        tensors: Vec<(String, Tensor<f32>)>,
+    ) -> Result<Vec<(String, Tensor<f32>)>> {
+        let Some(c) = self.group.collective() else {
+            return Ok(tensors);
+        };
+        let (mut same, mut rows) = (Vec::new(), Vec::new());
+        for (name, t) in tensors {
+            match self.task.row_axis(&name) {
+                Some(axis) => rows.push((name, t, axis)),
+                None => same.push((name, t)),
+            }
+        }
+        same.extend(dist::gather_rows(c, &rows)?);
+        Ok(same)
     }
 
     /// `best.safetensors`: the weights alone, with the step and the evaluation.
     fn save_best(&self) -> Result<()> {
+        let Some(run) = &self.run else {
+            return Ok(());
+        };
         let tensors = named_params(self.model);
         let refs: Vec<(String, &Tensor<f32>)> =
             tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
@@ -604,7 +659,7 @@ impl<T: Task> Loop<'_, T> {
         if let Some(e) = &self.st.last_eval {
             md.insert("eval".to_string(), e.to_string());
         }
-        checkpoint::write(self.run.path().join("best.safetensors"), &refs, &md)
+        checkpoint::write(run.path().join("best.safetensors"), &refs, &md)
     }
 }
 
@@ -631,6 +686,34 @@ fn summary<M: Module<f32>>(
     }
 }
 
+/// The checkpoint a run continues from, after checking the stored configuration against
+/// `config` (rank 0, which reads the run directory).
+fn find_checkpoint(
+    run: &RunDir,
+    config: &serde_json::Value,
+    req: &TrainRequest,
+    obs: &mut dyn Observer,
+) -> Result<Option<(PathBuf, Checkpoint)>> {
+    let Some(stored) = run.read_config()? else {
+        if req.resume {
+            obs.message(&format!(
+                "{}: no run here yet, starting from step 0",
+                req.out.display()
+            ));
+        }
+        return Ok(None);
+    };
+    compare_configs(&stored, config, &req.out)?;
+    let found = run.latest_checkpoint(&mut |w| obs.message(&w))?;
+    if found.is_none() {
+        obs.message(&format!(
+            "{}: no checkpoint yet, starting from step 0",
+            req.out.display()
+        ));
+    }
+    Ok(found)
+}
+
 /// Restores model, optimizer, task and loop position from a checkpoint.
 fn restore<T: Task>(
     ck: &Checkpoint,
@@ -638,6 +721,7 @@ fn restore<T: Task>(
     model: &mut T::Model,
     opt: &mut dyn Optimizer<f32>,
     task: &mut T,
+    shard: &Shard,
 ) -> Result<LoopState> {
     checkpoint::load_into(model, &ck.weights_only())?;
     let st: LoopState = ck
@@ -657,7 +741,13 @@ fn restore<T: Task>(
         if let Some(n) = name.strip_prefix(OPTIM_PREFIX) {
             opt_tensors.push((n.to_string(), t.to_tensor::<f32>()?));
         } else if let Some(n) = name.strip_prefix(TASK_PREFIX) {
-            task_tensors.insert(n.to_string(), t.to_tensor::<f32>()?);
+            let mut t = t.to_tensor::<f32>()?;
+            // Stored as one process holds it: this rank keeps its rows.
+            if let Some(axis) = task.row_axis(n).filter(|_| shard.ranks() > 1) {
+                let len = t.shape().get(axis).copied().unwrap_or(0);
+                t = dist::take_rows(&t, axis, shard.rows(len))?;
+            }
+            task_tensors.insert(n.to_string(), t);
         }
     }
     if let Some(os) = &st.optim {
@@ -665,98 +755,6 @@ fn restore<T: Task>(
     }
     task.load_state(&st.task, task_tensors)?;
     Ok(st)
-}
-
-/// Checks a resumed run's configuration against the stored one and names every
-/// difference in one error: each flag of `train` (`--batch`: stored 64, given 32), and each
-/// other key, which the data decides (a different vocabulary is named as such: the data is
-/// not what the run was trained on).
-fn compare_configs(
-    stored: &serde_json::Value,
-    given: &serde_json::Value,
-    dir: &Path,
-) -> Result<()> {
-    let null = serde_json::Value::Null;
-    let show = |v: &serde_json::Value| crate::error::quote(&v.to_string());
-    let mut flags = Vec::new();
-    let mut data = Vec::new();
-    let mut vocab = Vec::new();
-    let empty = serde_json::Map::new();
-    let (a, b) = (
-        stored.as_object().unwrap_or(&empty),
-        given.as_object().unwrap_or(&empty),
-    );
-    // A config without a `train` section is all flags (older runs, library users).
-    let sections = a.contains_key("train") || b.contains_key("train");
-    for (k, v) in b {
-        let old = a.get(k).unwrap_or(&null);
-        if sections && k == "train" {
-            if let (Some(a), Some(b)) = (old.as_object(), v.as_object()) {
-                for (f, v) in b {
-                    // A setting newer than the stored run (its config predates the key):
-                    // the run trained with what is now its default, so it is not a change.
-                    let Some(old) = a.get(f) else {
-                        continue;
-                    };
-                    if old != v {
-                        flags.push(format!(
-                            "--{}: stored {}, given {}",
-                            f.replace('_', "-"),
-                            show(old),
-                            show(v)
-                        ));
-                    }
-                }
-                continue;
-            }
-        }
-        if old == v {
-            continue;
-        }
-        if !sections {
-            flags.push(format!(
-                "--{}: stored {}, given {}",
-                k.replace('_', "-"),
-                show(old),
-                show(v)
-            ));
-        } else if k.contains("vocab") {
-            vocab.push(format!(
-                "the vocabulary ({k}) is not the run's: stored {}, now {}",
-                show(old),
-                show(v)
-            ));
-        } else {
-            data.push(format!("{k}: stored {}, now {}", show(old), show(v)));
-        }
-    }
-    // What the flags set (the model's sizes) follows from them, and a vocabulary that
-    // changed changes the model's shapes: name the cause, not each consequence.
-    let what = if !flags.is_empty() {
-        format!(
-            "{} flag(s) differ from the run: {}",
-            flags.len(),
-            flags.join("; ")
-        )
-    } else if !vocab.is_empty() {
-        format!(
-            "the data is not what the run was trained on: {}",
-            vocab.join("; ")
-        )
-    } else if !data.is_empty() {
-        format!(
-            "the data is not what the run was trained on: {}",
-            data.join("; ")
-        )
-    } else {
-        return Ok(());
-    };
-    Err(Error::Config(format!(
-        "cannot resume {}: {what}. Resume with the run's own flags and data (`--resume {}` \
-         alone reuses them), or start a new --out",
-        dir.display(),
-        dir.display()
-    )))
 }
 
 /// `v` as indented JSON bytes.
