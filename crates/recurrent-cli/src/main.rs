@@ -136,13 +136,22 @@ fn parse() -> Cli {
 fn main() {
     let cli = parse();
     // Under mpirun, the job's ranks (one process otherwise); kept until the process ends.
-    let _ranks = match ranks::start() {
+    let session = match ranks::start() {
         Ok(s) => s,
         Err(e) => {
             say!("error: {e}");
             std::process::exit(1);
         }
     };
+    if ranks::group().is_parallel() && !matches!(cli.cmd, Some(Cmd::Train(_))) {
+        say!(
+            "error: under mpirun only `recurrent train ...` runs, data-parallel over the ranks; \
+             run this command as one process, without mpirun"
+        );
+        // Every rank decides the same; MPI ends cleanly before the exit.
+        session.end();
+        std::process::exit(2);
+    }
     // RECURRENT_ISA=avx512|avx2|portable caps every kernel, so one machine measures each path.
     if let Err(e) = recurrent::kernels::simd::apply_env() {
         say!("error: {e}");

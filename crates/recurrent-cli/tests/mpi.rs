@@ -235,3 +235,11 @@ fn a_batch_smaller_than_the_ranks_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn only_training_runs_under_mpirun() {
+    let out = mpirun(2, &["bench", "--mode", "peak"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only `recurrent train ...` runs"), "{err}");
+}
