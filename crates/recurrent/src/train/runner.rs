@@ -313,13 +313,15 @@ impl<'a, T: Task> Trainer<'a, T> {
         let mut interrupted = false;
         loop {
             let epoch = l.st.step as f64 / l.per_epoch;
-            if l.task.should_stop() || req.limits.reached(l.st.step, l.st.trained_s, epoch) {
+            // Rank 0's early stop and interrupt decide for every rank, so ranks stop at one
+            // step even if a rank's thread count moved an evaluation's last bits.
+            let flag = |b: bool| f64::from(u8::from(b));
+            let mut stop = [flag(l.task.should_stop()), flag(obs.should_stop())];
+            l.group.agree(&mut stop)?;
+            if stop[0] != 0.0 || req.limits.reached(l.st.step, l.st.trained_s, epoch) {
                 break;
             }
-            // Ranks stop together, when rank 0 is asked to.
-            let mut stop = [f64::from(u8::from(obs.should_stop()))];
-            l.group.agree(&mut stop)?;
-            if stop[0] != 0.0 {
+            if stop[1] != 0.0 {
                 interrupted = true;
                 break;
             }
@@ -552,9 +554,13 @@ impl<T: Task> Loop<'_, T> {
 
     /// Validation: logs it, keeps the best checkpoint, counts evaluations without progress.
     fn evaluate(&mut self, obs: &mut dyn Observer) -> Result<()> {
-        let Some(ev) = self.task.evaluate(self.model)? else {
+        let Some(mut ev) = self.task.evaluate(self.model)? else {
             return Ok(());
         };
+        // Which evaluation is the best is rank 0's call (see the loop's stop flags).
+        let mut metric = [ev.metric];
+        self.group.agree(&mut metric)?;
+        ev.metric = metric[0];
         let st = &mut self.st;
         let better = st.best.is_none_or(|b| {
             if ev.higher_is_better {
