@@ -1,0 +1,36 @@
+//! `recurrent._recurrent`: the engine's recurrent layer and optimizers for Python. The
+//! Python package (`python/recurrent/`) gives them PyTorch's shape (`recurrent.nn.LSTM`,
+//! `recurrent.optim.Adam`); this module holds the weights and does the work, with the GIL
+//! released while it computes.
+//!
+//! Arrays cross as NumPy arrays of the module's dtype (the Python layer converts other
+//! float dtypes and refuses the rest); every engine error becomes a Python exception with
+//! the engine's message.
+
+mod convert;
+mod layer;
+mod optim;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _recurrent(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<layer::PyRnn>()?;
+    m.add_class::<optim::PyOptimizer>()?;
+    m.add_function(wrap_pyfunction!(optim::clip_grad_norm, m)?)?;
+    m.add_function(wrap_pyfunction!(set_threads, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
+
+/// Sets how many threads the engine's kernels use (all cores by default).
+#[pyfunction]
+fn set_threads(n: usize) -> PyResult<()> {
+    if n == 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "threads must be at least 1",
+        ));
+    }
+    recurrent::kernels::set_threads(n);
+    Ok(())
+}
