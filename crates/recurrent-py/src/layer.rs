@@ -77,8 +77,18 @@ fn forward<'py, F: Float + Element>(
             })
         }
     };
+    let c = net.config();
+    let shape = x.shape().to_vec();
     let (out, cache) = py
-        .detach(|| net.forward(&x, state.as_ref(), lengths.as_deref(), rng))
+        .detach(|| {
+            if !c.batch_first && shape.len() == 3 && shape[2] == c.input_size {
+                // Time-major already: the engine takes the buffer as it is, no second copy.
+                let (t, b) = (shape[0], shape[1]);
+                net.forward_tm(x.into_vec(), t, b, state.as_ref(), lengths.as_deref(), rng)
+            } else {
+                net.forward(&x, state.as_ref(), lengths.as_deref(), rng)
+            }
+        })
         .map_err(py_err)?;
     let c_n = out.state.c.map(|c| array(py, c)).transpose()?;
     Ok((
@@ -264,6 +274,9 @@ impl PyRnn {
         c0: Option<&Bound<'py, PyAny>>,
         lengths: Option<Vec<usize>>,
     ) -> PyResult<Objs> {
+        // The last forward's buffers go back to the engine's pool first, so a loop of
+        // forward calls reuses them instead of faulting in fresh pages every time.
+        self.cache = None;
         let rng = self.training.then_some(&mut self.rng);
         match &self.net {
             Net::F32(n) => {
