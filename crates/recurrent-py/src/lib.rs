@@ -7,6 +7,7 @@
 //! float dtypes and refuses the rest); every engine error becomes a Python exception with
 //! the engine's message.
 
+mod apps;
 mod convert;
 mod layer;
 mod optim;
@@ -17,6 +18,9 @@ use pyo3::prelude::*;
 fn _recurrent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<layer::PyRnn>()?;
     m.add_class::<optim::PyOptimizer>()?;
+    m.add_class::<apps::PyLanguageModel>()?;
+    m.add_function(wrap_pyfunction!(apps::load_language_model, m)?)?;
+    m.add_function(wrap_pyfunction!(apps::train_lm, m)?)?;
     m.add_function(wrap_pyfunction!(optim::clip_grad_norm, m)?)?;
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -51,3 +51,29 @@ class Optimizer:
     lr: float
     def __init__(self, config: str, layers: int) -> None: ...
     def step(self, layers: Sequence[Rnn]) -> None: ...
+
+class LanguageModel:
+    path: str
+    @property
+    def vocab(self) -> List[str]: ...
+    def sample(
+        self,
+        prime: Optional[str] = None,
+        n: int = 500,
+        temperature: float = 1.0,
+        seed: int = 0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+    ) -> str: ...
+    def loss(self, text: str) -> float: ...
+
+def load_language_model(path: str) -> LanguageModel: ...
+def train_lm(
+    text: str,
+    out: str,
+    settings: str,
+    steps: Optional[int] = None,
+    time_budget: Optional[float] = None,
+    epochs: Optional[float] = None,
+    resume: bool = False,
+) -> str: ...
