@@ -116,16 +116,20 @@ fn backward<'py, F: Float + Element>(
     Ok((array(py, g.d_input)?, array(py, g.d_h0)?, d_c0))
 }
 
-/// `(name, copy of the value or of the gradient)` of every parameter, in PyTorch's order.
+/// `(name, copy of the value or of the gradient)` of the parameter `only` names (every
+/// parameter with None), in PyTorch's order.
 fn tensors<'py, F: Float + Element>(
     py: Python<'py>,
     net: &Rnn<F>,
     grads: bool,
+    only: Option<&str>,
 ) -> PyResult<Vec<(String, Bound<'py, PyArrayDyn<F>>)>> {
     let mut v = Vec::new();
     net.visit(&mut |p| {
-        let t = if grads { &p.grad } else { &p.value };
-        v.push((p.name.clone(), t.clone()));
+        if only.is_none_or(|n| n == p.name) {
+            let t = if grads { &p.grad } else { &p.value };
+            v.push((p.name.clone(), t.clone()));
+        }
     });
     v.into_iter().map(|(n, t)| Ok((n, array(py, t)?))).collect()
 }
@@ -316,12 +320,27 @@ impl PyRnn {
 
     /// `[(name, value)]` of every parameter (copies), in PyTorch's order and names.
     fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Vec<(String, Py<PyAny>)>> {
-        self.list(py, false)
+        self.list(py, false, None)
     }
 
-    /// `[(name, gradient)]` of every parameter (copies).
-    fn gradients<'py>(&self, py: Python<'py>) -> PyResult<Vec<(String, Py<PyAny>)>> {
-        self.list(py, true)
+    /// The parameters' names, in PyTorch's order.
+    fn names(&self) -> Vec<String> {
+        match &self.net {
+            Net::F32(n) => names(n),
+            Net::F64(n) => names(n),
+        }
+    }
+
+    /// A copy of the value (or, with `grad`, the gradient) of the parameter `name` alone.
+    #[pyo3(signature = (name, grad=false))]
+    fn parameter(&self, py: Python<'_>, name: &str, grad: bool) -> PyResult<Py<PyAny>> {
+        match self.list(py, grad, Some(name))?.pop() {
+            Some((_, a)) => Ok(a),
+            None => Err(PyKeyError::new_err(format!(
+                "no parameter `{name}` in this module (its names: {})",
+                self.names().join(", ")
+            ))),
+        }
     }
 
     /// Copies `value` (an ndarray of the layer's dtype) into the parameter `name`.
@@ -342,13 +361,18 @@ impl PyRnn {
 }
 
 impl PyRnn {
-    fn list<'py>(&self, py: Python<'py>, grads: bool) -> PyResult<Vec<(String, Py<PyAny>)>> {
+    fn list<'py>(
+        &self,
+        py: Python<'py>,
+        grads: bool,
+        only: Option<&str>,
+    ) -> PyResult<Vec<(String, Py<PyAny>)>> {
         Ok(match &self.net {
-            Net::F32(n) => tensors(py, n, grads)?
+            Net::F32(n) => tensors(py, n, grads, only)?
                 .into_iter()
                 .map(|(k, a)| (k, a.into_any().unbind()))
                 .collect(),
-            Net::F64(n) => tensors(py, n, grads)?
+            Net::F64(n) => tensors(py, n, grads, only)?
                 .into_iter()
                 .map(|(k, a)| (k, a.into_any().unbind()))
                 .collect(),

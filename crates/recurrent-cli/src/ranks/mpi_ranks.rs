@@ -11,11 +11,15 @@ use mpi::traits::*;
 use mpi::Count;
 use recurrent::error::{Error, Result};
 use recurrent::train::{Collective, Group};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 struct MpiRanks {
     world: SimpleCommunicator,
     runtime_sum: bool,
+    /// The second buffer of every sum (rank 0's gathered buffers, or MPI_Allreduce's
+    /// send buffer), kept from step to step.
+    scratch: RefCell<Vec<f32>>,
 }
 
 /// Initialises MPI when a launcher started this process; one process otherwise (MPI is not
@@ -36,7 +40,11 @@ pub fn join() -> anyhow::Result<(Option<Universe>, Group)> {
     let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Funneled)
         .ok_or_else(|| anyhow::anyhow!("MPI was already initialised"))?;
     let world = universe.world();
-    let group = Group::new(Rc::new(MpiRanks { world, runtime_sum }));
+    let group = Group::new(Rc::new(MpiRanks {
+        world,
+        runtime_sum,
+        scratch: RefCell::new(Vec::new()),
+    }));
     Ok((Some(universe), group))
 }
 
@@ -55,16 +63,19 @@ impl Collective for MpiRanks {
     }
 
     fn sum(&self, buf: &mut [f32]) -> Result<()> {
+        let mut scratch = self.scratch.borrow_mut();
         if self.runtime_sum {
-            let send = buf.to_vec();
+            scratch.clear();
+            scratch.extend_from_slice(buf);
             self.world
-                .all_reduce_into(&send[..], buf, mpi::collective::SystemOperation::sum());
+                .all_reduce_into(&scratch[..], buf, mpi::collective::SystemOperation::sum());
             return Ok(());
         }
         let root = self.world.process_at_rank(0);
         if self.world.rank() == 0 {
             let n = buf.len();
-            let mut all = vec![0f32; n * self.ranks()];
+            let all = &mut *scratch;
+            all.resize(n * self.ranks(), 0.0);
             root.gather_into_root(&buf[..], &mut all[..]);
             // Rank 0's values, plus rank 1's, plus rank 2's...: one order, always.
             for part in all.chunks_exact(n).skip(1) {

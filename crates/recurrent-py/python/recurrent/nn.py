@@ -27,7 +27,7 @@ class Parameter:
 
     @property
     def data(self):
-        return dict(self._module._core.parameters())[self.name]
+        return self._module._core.parameter(self.name)
 
     @data.setter
     def data(self, value):
@@ -35,7 +35,7 @@ class Parameter:
 
     @property
     def grad(self):
-        return dict(self._module._core.gradients())[self.name]
+        return self._module._core.parameter(self.name, grad=True)
 
     @property
     def shape(self):
@@ -136,7 +136,7 @@ class _RNNBase:
 
     # -- parameters -----------------------------------------------------------------------
     def named_parameters(self):
-        return [(name, Parameter(self, name)) for name, _ in self._core.parameters()]
+        return [(name, Parameter(self, name)) for name in self._core.names()]
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
@@ -152,7 +152,7 @@ class _RNNBase:
         """Loads weights by PyTorch's names, cast to this layer's dtype. The values may be
         ndarrays or anything with `__array__` (a torch `state_dict()` as it is). With
         `strict`, missing or unexpected names are an error, as in PyTorch."""
-        own = [name for name, _ in self._core.parameters()]
+        own = self._core.names()
         given = list(state_dict.keys())
         missing = [n for n in own if n not in state_dict]
         unexpected = [n for n in given if n not in own]

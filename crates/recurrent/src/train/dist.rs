@@ -212,14 +212,16 @@ impl Shard {
 
 /// Sums the step's gradients, loss and token count over the ranks (module docs): returns
 /// the global batch's mean loss and its tokens, and leaves the global mean gradient in
-/// every parameter.
+/// every parameter. `buf` is the flat buffer, kept by the caller from step to step so that
+/// no step allocates it again.
 pub(crate) fn sum_step<M: Module<f32>>(
     c: &dyn Collective,
     model: &mut M,
     out: StepLoss,
+    buf: &mut Vec<f32>,
 ) -> Result<(f64, usize)> {
     let n = out.count as f32;
-    let mut buf = Vec::with_capacity(model.num_params() + 3);
+    buf.clear();
     model.visit(&mut |p| buf.extend(p.grad.data().iter().map(|&g| g * n)));
     let np = buf.len();
     // A rank without rows may have skipped its forward: its loss is not a number to add.
@@ -229,7 +231,7 @@ pub(crate) fn sum_step<M: Module<f32>>(
         out.loss * out.count as f64
     };
     buf.extend([n, weighted as f32, out.tokens as f32]);
-    c.sum(&mut buf)?;
+    c.sum(buf)?;
     let total = buf[np];
     if total <= 0.0 {
         return Err(Error::Config(

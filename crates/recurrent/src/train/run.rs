@@ -165,6 +165,35 @@ impl RunDir {
         Ok(p)
     }
 
+    /// The checkpoint a run continues from, after checking the stored configuration
+    /// against `config` (`resume`: the user asked to continue, so an empty directory is
+    /// worth a word on `say`).
+    pub fn resume_point(
+        &self,
+        config: &serde_json::Value,
+        resume: bool,
+        say: &mut dyn FnMut(&str),
+    ) -> Result<Option<(PathBuf, Checkpoint)>> {
+        let Some(stored) = self.read_config()? else {
+            if resume {
+                say(&format!(
+                    "{}: no run here yet, starting from step 0",
+                    self.path.display()
+                ));
+            }
+            return Ok(None);
+        };
+        compare_configs(&stored, config, &self.path)?;
+        let found = self.latest_checkpoint(&mut |w| say(&w))?;
+        if found.is_none() {
+            say(&format!(
+                "{}: no checkpoint yet, starting from step 0",
+                self.path.display()
+            ));
+        }
+        Ok(found)
+    }
+
     /// The newest checkpoint that reads back intact (a damaged newest one is reported on
     /// `warn` and the next older one used).
     pub fn latest_checkpoint(
@@ -311,7 +340,7 @@ pub fn file_fingerprint(path: &Path) -> Result<(u64, String)> {
 /// difference in one error: each flag of `train` (`--batch`: stored 64, given 32), and each
 /// other key, which the data decides (a different vocabulary is named as such: the data is
 /// not what the run was trained on).
-pub(crate) fn compare_configs(
+fn compare_configs(
     stored: &serde_json::Value,
     given: &serde_json::Value,
     dir: &Path,

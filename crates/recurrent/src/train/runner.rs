@@ -15,7 +15,7 @@
 use super::dist::{self, Group, Shard, StepLoss};
 pub use super::observe::EvalEvery;
 use super::observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};
-use super::run::{compare_configs, named_params, RunDir};
+use super::run::{named_params, RunDir};
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
 use crate::optim::clip;
@@ -295,6 +295,7 @@ impl<'a, T: Task> Trainer<'a, T> {
             st: LoopState::start(seed, first_eval),
             shard: Shard::of(group.rank(), group.ranks()),
             group,
+            grad_buf: Vec::new(),
         };
         if l.resume(&config, obs)? {
             return Ok(summary(&req.out, &l.st, l.model, true, true));
@@ -410,6 +411,8 @@ struct Loop<'a, T: Task> {
     st: LoopState,
     group: Group,
     shard: Shard,
+    /// The flat buffer of the per-step gradient sum (data-parallel runs), reused.
+    grad_buf: Vec<f32>,
 }
 
 impl<T: Task> Loop<'_, T> {
@@ -418,7 +421,7 @@ impl<T: Task> Loop<'_, T> {
     fn resume(&mut self, config: &serde_json::Value, obs: &mut dyn Observer) -> Result<bool> {
         let req = self.req;
         let found = match &self.run {
-            Some(run) => find_checkpoint(run, config, req, obs)?,
+            Some(run) => run.resume_point(config, req.resume, &mut |m| obs.message(m))?,
             None => None,
         };
         let Some((path, ck)) = dist::share_checkpoint(&self.group, found)? else {
@@ -479,7 +482,7 @@ impl<T: Task> Loop<'_, T> {
         let (loss, tokens) = match self.group.collective() {
             Some(c) => {
                 let t = Instant::now();
-                let summed = dist::sum_step(c, self.model, out)?;
+                let summed = dist::sum_step(c, self.model, out, &mut self.grad_buf)?;
                 st.comm_s += t.elapsed().as_secs_f64();
                 summed
             }
@@ -690,34 +693,6 @@ fn summary<M: Module<f32>>(
         finished,
         already_complete,
     }
-}
-
-/// The checkpoint a run continues from, after checking the stored configuration against
-/// `config` (rank 0, which reads the run directory).
-fn find_checkpoint(
-    run: &RunDir,
-    config: &serde_json::Value,
-    req: &TrainRequest,
-    obs: &mut dyn Observer,
-) -> Result<Option<(PathBuf, Checkpoint)>> {
-    let Some(stored) = run.read_config()? else {
-        if req.resume {
-            obs.message(&format!(
-                "{}: no run here yet, starting from step 0",
-                req.out.display()
-            ));
-        }
-        return Ok(None);
-    };
-    compare_configs(&stored, config, &req.out)?;
-    let found = run.latest_checkpoint(&mut |w| obs.message(&w))?;
-    if found.is_none() {
-        obs.message(&format!(
-            "{}: no checkpoint yet, starting from step 0",
-            req.out.display()
-        ));
-    }
-    Ok(found)
 }
 
 /// Restores model, optimizer, task and loop position from a checkpoint.
