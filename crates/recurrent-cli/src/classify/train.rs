@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::model::Pooling;
 use recurrent::train::metrics::ClassMetrics;
-use recurrent::train::Limits;
 use recurrent_tasks::classify::read::{read_labelled, Labelled, ReadOptions};
+use recurrent_tasks::classify::train::DEFAULT_LIMITS;
 use recurrent_tasks::classify::train::{
     train_classify, ClassifyData, ClassifySummary, ClassifyTrainConfig,
 };
@@ -95,14 +95,6 @@ pub struct ClassifyArgs {
     #[command(flatten)]
     pub common: TrainCommon,
 }
-
-/// The default limits of `train classify`: 5 epochs (about 3 minutes for SST-2 on 2 shared
-/// cores; a default run may take 8).
-pub const DEFAULT_LIMITS: Limits = Limits {
-    time_budget: None,
-    steps: None,
-    epochs: Some(5.0),
-};
 
 impl ClassifyArgs {
     fn config(&self) -> Result<ClassifyTrainConfig> {

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::text::corpus::read_text;
 use recurrent::text::Tokenizer;
-use recurrent::train::Limits;
+use recurrent_tasks::lm::train::DEFAULT_LIMITS;
 use recurrent_tasks::lm::train::{train_lm, LmTrainConfig, TrainSummary};
 use std::path::{Path, PathBuf};
 
@@ -83,13 +83,6 @@ impl LmArgs {
         })
     }
 }
-
-/// The default limits of `train lm`: 10 minutes of training.
-pub const DEFAULT_LIMITS: Limits = Limits {
-    time_budget: Some(600.0),
-    steps: None,
-    epochs: None,
-};
 
 pub fn run(args: &LmArgs) -> Result<()> {
     let threads = args.common.apply_threads()?;

@@ -6,8 +6,8 @@ use crate::common::{install_interrupt, print_json, Progress, TrainCommon};
 use crate::plot::draw_loss_plot;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::train::Limits;
 use recurrent_tasks::music;
+use recurrent_tasks::music::train::DEFAULT_LIMITS;
 use recurrent_tasks::music::train::{train_music, MusicTrainConfig};
 use std::path::PathBuf;
 
@@ -61,13 +61,6 @@ pub struct MusicArgs {
     #[command(flatten)]
     pub common: TrainCommon,
 }
-
-/// The default limits of `train music`: 5 minutes of training (the run ends within 10).
-pub const DEFAULT_LIMITS: Limits = Limits {
-    time_budget: Some(300.0),
-    steps: None,
-    epochs: None,
-};
 
 pub fn run(args: &MusicArgs) -> Result<()> {
     if args.tokenizer != "abc" {

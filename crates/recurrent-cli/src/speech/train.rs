@@ -10,12 +10,13 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use recurrent::model::Pooling;
 use recurrent::train::observe::{EvalInfo, Observer, StepInfo};
-use recurrent::train::Limits;
 use recurrent_tasks::speech::audio::augment::AugmentConfig;
 use recurrent_tasks::speech::audio::FeatureConfig;
+use recurrent_tasks::speech::connected::DEFAULT_LIMITS as CONNECTED_LIMITS;
 use recurrent_tasks::speech::connected::{train_connected, ConnectedSpeechConfig};
 use recurrent_tasks::speech::connected_data::ConnectConfig;
 use recurrent_tasks::speech::ctc::{CtcSummary, CtcTrainConfig};
+use recurrent_tasks::speech::isolated::DEFAULT_LIMITS;
 use recurrent_tasks::speech::isolated::{
     frame_posteriors, load_speech, train_speech, SpeechSummary, SpeechTrainConfig, DEFAULT_TRIM_DB,
 };
@@ -164,14 +165,6 @@ pub struct SpeechArgs {
     pub common: TrainCommon,
 }
 
-/// The default limits of `train speech`: 25 epochs (2-6 minutes of training on 2 contended cores;
-/// a default run may take 15).
-pub const DEFAULT_LIMITS: Limits = Limits {
-    time_budget: None,
-    steps: None,
-    epochs: Some(25.0),
-};
-
 fn range(s: &str, flag: &str) -> Result<(usize, usize)> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
     match (a.trim().parse(), b.trim().parse()) {
@@ -304,14 +297,6 @@ impl SpeechArgs {
         Ok(cfg)
     }
 }
-
-/// The default limits of `train speech --task connected`: 15 epochs (about 6 minutes of
-/// training on 2 cores), cut at 11 minutes on a loaded machine (a default run may take 15 in all).
-pub const CONNECTED_LIMITS: Limits = Limits {
-    time_budget: Some(660.0),
-    steps: None,
-    epochs: Some(15.0),
-};
 
 /// Prints evaluations as digit error rate (stderr).
 struct ErrorRateProgress(Progress);

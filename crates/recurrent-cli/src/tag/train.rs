@@ -6,8 +6,8 @@ use crate::common::{
 };
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent::train::Limits;
 use recurrent_tasks::tag::conllu::{column_index, read_conllu, TaggedSentence};
+use recurrent_tasks::tag::train::DEFAULT_LIMITS;
 use recurrent_tasks::tag::train::{train_tag, TagMetrics, TagSummary, TagTrainConfig};
 use std::path::{Path, PathBuf};
 
@@ -80,13 +80,6 @@ pub struct TagArgs {
     #[command(flatten)]
     pub common: TrainCommon,
 }
-
-/// The default limits of `train tag`.
-pub const DEFAULT_LIMITS: Limits = Limits {
-    time_budget: None,
-    steps: None,
-    epochs: Some(10.0),
-};
 
 fn load(what: &str, path: &Path, column: usize) -> Result<Vec<TaggedSentence>> {
     let s = read_conllu(path, column).with_context(|| format!("reading the {what} data"))?;

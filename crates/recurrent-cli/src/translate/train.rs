@@ -7,7 +7,7 @@ use crate::common::{
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recurrent::model::Attention;
-use recurrent::train::Limits;
+use recurrent_tasks::translate::config::DEFAULT_LIMITS;
 use recurrent_tasks::translate::parallel::read_parallel;
 use recurrent_tasks::translate::{
     synthetic_pairs, train_translate, TranslateSummary, TranslateTrainConfig,
@@ -93,15 +93,6 @@ pub struct TranslateArgs {
     #[command(flatten)]
     pub common: TrainCommon,
 }
-
-/// The default limits of `train translate`: 15 minutes of training steps, so that loading,
-/// evaluations and the test translations (beam search on 4,857 eng-fra test sentences: about
-/// 150 s of CPU) fit in the 20 minutes a default run may take on 2 cores.
-pub const DEFAULT_LIMITS: Limits = Limits {
-    time_budget: Some(900.0),
-    steps: None,
-    epochs: None,
-};
 
 impl TranslateArgs {
     fn config(&self) -> Result<TranslateTrainConfig> {

@@ -730,3 +730,11 @@ pub fn batch_loss(
     )?;
     Ok(l)
 }
+
+/// The default limits of `train classify`: 5 epochs (about 3 minutes for SST-2 on 2 shared
+/// cores; a default run may take 8).
+pub const DEFAULT_LIMITS: recurrent::train::Limits = recurrent::train::Limits {
+    time_budget: None,
+    steps: None,
+    epochs: Some(5.0),
+};

@@ -444,3 +444,10 @@ pub fn evaluate(model: &LanguageModel<f32>, ids: &[u32], chunk: usize) -> Result
     }
     Ok((total / n as f64, n))
 }
+
+/// The default limits of `train lm`: 10 minutes of training.
+pub const DEFAULT_LIMITS: recurrent::train::Limits = recurrent::train::Limits {
+    time_budget: Some(600.0),
+    steps: None,
+    epochs: None,
+};

@@ -492,3 +492,10 @@ pub fn parse_meta(ck: &Checkpoint, path: &Path) -> Result<MusicMeta> {
     let vocab = meta.vocab.clone().reindex()?;
     Ok(MusicMeta { vocab, ..meta })
 }
+
+/// The default limits of `train music`: 5 minutes of training (the run ends within 10).
+pub const DEFAULT_LIMITS: recurrent::train::Limits = recurrent::train::Limits {
+    time_budget: Some(300.0),
+    steps: None,
+    epochs: None,
+};

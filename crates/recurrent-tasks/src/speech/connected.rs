@@ -414,3 +414,11 @@ pub fn is_ctc_checkpoint(path: &Path) -> Result<bool> {
         .unwrap_or_default();
     Ok(v["task"] == "ctc")
 }
+
+/// The default limits of `train speech --task connected`: 15 epochs (about 6 minutes of
+/// training on 2 cores), cut at 11 minutes on a loaded machine (a default run may take 15 in all).
+pub const DEFAULT_LIMITS: recurrent::train::Limits = recurrent::train::Limits {
+    time_budget: Some(660.0),
+    steps: None,
+    epochs: Some(15.0),
+};

@@ -696,3 +696,11 @@ pub fn frame_posteriors(
         recurrent::nn::sample::softmax_rows(&logits, model.config.outputs),
     ))
 }
+
+/// The default limits of `train speech`: 25 epochs (2-6 minutes of training on 2 contended cores;
+/// a default run may take 15).
+pub const DEFAULT_LIMITS: recurrent::train::Limits = recurrent::train::Limits {
+    time_budget: None,
+    steps: None,
+    epochs: Some(25.0),
+};

@@ -728,3 +728,10 @@ pub fn tag_sentences(
     }
     Ok(out)
 }
+
+/// The default limits of `train tag`.
+pub const DEFAULT_LIMITS: recurrent::train::Limits = recurrent::train::Limits {
+    time_budget: None,
+    steps: None,
+    epochs: Some(10.0),
+};
