@@ -1,6 +1,7 @@
-//! Trained applications loaded from a run directory or checkpoint. The first is the
-//! language model (`recurrent train lm`, or a `pytorch_charlm.py` checkpoint): sampling
-//! and scoring text, as `recurrent sample` and `recurrent eval` do.
+//! Trained applications loaded from a run directory or checkpoint (`recurrent.load`): the
+//! text ones here (language model, classifier, tagger, translator, composer), the ones
+//! over arrays (forecaster, transcriber) in `signals.rs`. Each does what its CLI command
+//! does, with the GIL released while it computes.
 
 use crate::convert::py_err;
 use pyo3::exceptions::PyValueError;
@@ -10,7 +11,11 @@ use recurrent::model::LanguageModel;
 use recurrent::nn::{Sampler, SamplerConfig};
 use recurrent::text::Vocab;
 use recurrent::Rng;
-use std::path::PathBuf;
+use recurrent_tasks::classify::train::ClassifyMeta;
+use recurrent_tasks::music::train::MusicMeta;
+use recurrent_tasks::tag::train::TagMeta;
+use recurrent_tasks::translate::TranslateMeta;
+use std::path::{Path, PathBuf};
 
 /// A trained language model and its vocabulary.
 #[pyclass(module = "recurrent._recurrent", name = "LanguageModel")]
@@ -21,17 +26,84 @@ pub struct PyLanguageModel {
     path: String,
 }
 
-/// Loads the language model of a run directory (its best checkpoint) or of a checkpoint
-/// file.
+/// The task that made a checkpoint (its `model` metadata's `task`); None for a checkpoint
+/// without one (a `pytorch_charlm.py` language model).
+fn task_of(file: &Path) -> PyResult<Option<String>> {
+    let ck = recurrent::checkpoint::read(file).map_err(py_err)?;
+    Ok(ck
+        .metadata
+        .get("model")
+        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+        .and_then(|v| v["task"].as_str().map(str::to_string)))
+}
+
+/// The trained model of a run directory (its best checkpoint; a forecaster's refit on
+/// every row) or of a checkpoint file, as the object for its task.
 #[pyfunction]
-pub fn load_language_model(path: PathBuf) -> PyResult<PyLanguageModel> {
+pub fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
     let file = recurrent::train::run::resolve_checkpoint(&path).map_err(py_err)?;
-    let (model, meta) = recurrent_tasks::lm::train::load_lm(&file).map_err(py_err)?;
-    Ok(PyLanguageModel {
-        model,
-        vocab: meta.vocab,
-        path: file.display().to_string(),
-    })
+    let task = py.detach(|| task_of(&file))?;
+    let shown = file.display().to_string();
+    let any = |b: PyResult<Bound<'_, PyAny>>| b.map(Bound::unbind);
+    match task.as_deref() {
+        None | Some("lm") => {
+            let (model, meta) =
+                py.detach(|| recurrent_tasks::lm::train::load_lm(&file).map_err(py_err))?;
+            let lm = PyLanguageModel {
+                model,
+                vocab: meta.vocab,
+                path: shown,
+            };
+            any(Bound::new(py, lm).map(Bound::into_any))
+        }
+        Some("classify") => {
+            let (model, meta) = py.detach(|| {
+                recurrent_tasks::classify::train::load_classifier(&file).map_err(py_err)
+            })?;
+            let c = PyClassifier {
+                model,
+                meta,
+                path: shown,
+            };
+            any(Bound::new(py, c).map(Bound::into_any))
+        }
+        Some("tag") => {
+            let (model, meta) =
+                py.detach(|| recurrent_tasks::tag::train::load_tagger(&file).map_err(py_err))?;
+            let t = PyTagger {
+                model,
+                meta,
+                path: shown,
+            };
+            any(Bound::new(py, t).map(Bound::into_any))
+        }
+        Some("translate") => {
+            let (model, meta) =
+                py.detach(|| recurrent_tasks::translate::load_translator(&file).map_err(py_err))?;
+            let t = PyTranslator {
+                model,
+                meta,
+                path: shown,
+            };
+            any(Bound::new(py, t).map(Bound::into_any))
+        }
+        Some("music") => {
+            let (model, meta) =
+                py.detach(|| recurrent_tasks::music::train::load_music(&file).map_err(py_err))?;
+            let c = PyComposer {
+                model,
+                meta,
+                path: shown,
+            };
+            any(Bound::new(py, c).map(Bound::into_any))
+        }
+        Some("forecast") => crate::signals::load_forecaster(py, &path),
+        Some("speech") | Some("ctc") => crate::signals::load_transcriber(py, &file),
+        Some(t) => Err(PyValueError::new_err(format!(
+            "{shown}: a `{t}` model has no Python object; the package loads lm, classify, \
+             tag, translate, music, forecast and speech models"
+        ))),
+    }
 }
 
 #[pymethods]
@@ -108,105 +180,244 @@ impl PyLanguageModel {
     }
 }
 
-/// Reports a run from Python: evaluations and messages on stderr, as the CLI prints them,
-/// and Ctrl-C (Python's KeyboardInterrupt) stops it cleanly at the next step.
-struct PyObserver {
-    interrupted: std::cell::Cell<bool>,
+/// A trained sentence classifier (`recurrent train classify`).
+#[pyclass(module = "recurrent._recurrent", name = "Classifier")]
+pub struct PyClassifier {
+    model: recurrent::model::Classifier<f32>,
+    meta: ClassifyMeta,
+    #[pyo3(get)]
+    path: String,
 }
 
-impl recurrent::train::Observer for PyObserver {
-    fn on_eval(&mut self, e: &recurrent::train::EvalInfo) {
-        eprintln!(
-            "eval at step {} ({:.0} s): {:.4}{}",
-            e.step,
-            e.trained_s,
-            e.val_loss,
-            if e.best { " *best*" } else { "" }
-        );
-    }
-    fn message(&mut self, msg: &str) {
-        eprintln!("{msg}");
-    }
-    fn should_stop(&self) -> bool {
-        // The training runs without the GIL; take it for a moment to see a pending signal.
-        if !self.interrupted.get() {
-            let pending = Python::attach(|py| py.check_signals().is_err());
-            self.interrupted.set(pending);
+#[pymethods]
+impl PyClassifier {
+    /// The label of each text and every label's probability ([texts, labels], in the
+    /// order of `.labels`), as `recurrent classify` computes them. A text longer than
+    /// `max_words` (default: the training `max_words`) is read in pieces whose
+    /// probabilities are averaged.
+    #[pyo3(signature = (texts, max_words=None))]
+    fn predict(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        max_words: Option<usize>,
+    ) -> PyResult<(Vec<String>, Vec<Vec<f64>>)> {
+        let max = max_words.unwrap_or(self.meta.train.max_words);
+        if max == 0 {
+            return Err(PyValueError::new_err("max_words must be at least 1"));
         }
-        self.interrupted.get()
+        let (model, meta) = (&self.model, &self.meta);
+        let preds = py
+            .detach(|| recurrent_tasks::classify::train::predict(model, meta, &texts, max))
+            .map_err(py_err)?;
+        Ok(preds
+            .into_iter()
+            .map(|p| (p.label, p.probabilities))
+            .unzip())
+    }
+
+    /// The labels, in the order of the probabilities.
+    #[getter]
+    fn labels(&self) -> Vec<String> {
+        self.meta.labels.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        let t = &self.meta.train;
+        format!(
+            "Classifier({} {}x{}, labels {:?}, from {})",
+            t.cell, t.layers, t.hidden, self.meta.labels, self.path
+        )
     }
 }
 
-/// `settings` (JSON) laid over `default`: a key of the config itself, or of its `optim`
-/// section (`lr`, `clip`, ...), as the CLI's flags name them with `_` for `-`.
-fn settings_over(
-    mut default: serde_json::Value,
-    settings: &serde_json::Map<String, serde_json::Value>,
-) -> PyResult<serde_json::Value> {
-    for (k, v) in settings {
-        if let Some(slot) = default.get_mut(k.as_str()) {
-            *slot = v.clone();
-        } else if let Some(slot) = default.get_mut("optim").and_then(|o| o.get_mut(k.as_str())) {
-            *slot = v.clone();
-        } else {
-            let mut known: Vec<String> = default
-                .as_object()
-                .map(|o| o.keys().filter(|k| *k != "optim").cloned().collect())
-                .unwrap_or_default();
-            if let Some(o) = default.get("optim").and_then(|o| o.as_object()) {
-                known.extend(o.keys().cloned());
-            }
+/// A trained tagger (`recurrent train tag`).
+#[pyclass(module = "recurrent._recurrent", name = "Tagger")]
+pub struct PyTagger {
+    model: recurrent::model::feature_tagger::FeatureTagger<f32>,
+    meta: TagMeta,
+    #[pyo3(get)]
+    path: String,
+}
+
+#[pymethods]
+impl PyTagger {
+    /// The tags of each sentence's tokens, as `(token, tag)` pairs. A sentence is a list
+    /// of tokens, or a string split at white space. A sentence longer than `max_tokens`
+    /// (default: the training `max_tokens`) is tagged in pieces.
+    #[pyo3(signature = (sentences, max_tokens=None))]
+    fn tag(
+        &self,
+        py: Python<'_>,
+        sentences: Vec<Bound<'_, PyAny>>,
+        max_tokens: Option<usize>,
+    ) -> PyResult<Vec<Vec<(String, String)>>> {
+        let words: Vec<Vec<String>> = sentences
+            .iter()
+            .map(|s| match s.extract::<String>() {
+                Ok(text) => Ok(text.split_whitespace().map(str::to_string).collect()),
+                Err(_) => s.extract::<Vec<String>>().map_err(|_| {
+                    PyValueError::new_err(
+                        "each sentence must be a string or a list of token strings",
+                    )
+                }),
+            })
+            .collect::<PyResult<_>>()?;
+        let max = max_tokens.unwrap_or(self.meta.train.max_tokens);
+        if max == 0 {
+            return Err(PyValueError::new_err("max_tokens must be at least 1"));
+        }
+        let (model, meta) = (&self.model, &self.meta);
+        let tags = py
+            .detach(|| recurrent_tasks::tag::train::tag_sentences(model, meta, &words, max))
+            .map_err(py_err)?;
+        Ok(words
+            .into_iter()
+            .zip(tags)
+            .map(|(w, t)| w.into_iter().zip(t).collect())
+            .collect())
+    }
+
+    /// The tag set.
+    #[getter]
+    fn tags(&self) -> Vec<String> {
+        self.meta.tags.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        let t = &self.meta.train;
+        format!(
+            "Tagger({} {}x{}, {} tags, from {})",
+            t.cell,
+            t.layers,
+            t.hidden,
+            self.meta.tags.len(),
+            self.path
+        )
+    }
+}
+
+/// A trained encoder-decoder (`recurrent train translate`).
+#[pyclass(module = "recurrent._recurrent", name = "Translator")]
+pub struct PyTranslator {
+    model: recurrent::model::Seq2Seq<f32>,
+    meta: TranslateMeta,
+    #[pyo3(get)]
+    path: String,
+}
+
+#[pymethods]
+impl PyTranslator {
+    /// The translation of each text: beam search of width `beam` (default: the width the
+    /// model was scored with; 1 is greedy), scores normalised by length^`length_alpha`
+    /// (default: the model's). A text longer than `max_tokens` is translated in pieces
+    /// cut after punctuation.
+    #[pyo3(signature = (texts, beam=None, length_alpha=None, max_tokens=recurrent_tasks::translate::MAX_SOURCE))]
+    fn translate(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        beam: Option<usize>,
+        length_alpha: Option<f64>,
+        max_tokens: usize,
+    ) -> PyResult<Vec<String>> {
+        let beam = beam.unwrap_or(self.meta.beam);
+        if !(1..=64).contains(&beam) {
             return Err(PyValueError::new_err(format!(
-                "unknown setting `{k}`; the settings are: {}",
-                known.join(", ")
+                "beam must be 1 to 64, got {beam}"
             )));
         }
+        if max_tokens == 0 {
+            return Err(PyValueError::new_err("max_tokens must be at least 1"));
+        }
+        let mut meta = self.meta.clone();
+        if let Some(a) = length_alpha {
+            if !(a >= 0.0 && a.is_finite()) {
+                return Err(PyValueError::new_err("length_alpha must be >= 0"));
+            }
+            meta.length_alpha = a;
+        }
+        let model = &self.model;
+        py.detach(|| {
+            use recurrent_tasks::translate::{translate_beam, translate_greedy};
+            if beam == 1 {
+                return translate_greedy(model, &meta, &texts, max_tokens);
+            }
+            let hyps = translate_beam(model, &meta, &texts, beam, 1, max_tokens)?;
+            Ok(hyps
+                .into_iter()
+                .map(|h| h.into_iter().next().map(|(_, t)| t).unwrap_or_default())
+                .collect())
+        })
+        .map_err(py_err)
     }
-    Ok(default)
+
+    fn __repr__(&self) -> String {
+        let t = &self.meta.train;
+        format!(
+            "Translator({} {}x{}, attention {}, from {})",
+            t.cell, t.layers, t.hidden, t.attention, self.path
+        )
+    }
 }
 
-/// Trains a language model on `text` into `out` (`recurrent train lm`): `settings` (a JSON
-/// object) over the documented defaults, limits as the CLI's. Returns the run's summary
-/// as JSON.
-#[pyfunction]
-#[pyo3(signature = (text, out, settings, steps=None, time_budget=None, epochs=None, resume=false))]
-#[allow(clippy::too_many_arguments)] // Python's keyword arguments
-pub fn train_lm(
-    py: Python<'_>,
-    text: String,
-    out: PathBuf,
-    settings: &str,
-    steps: Option<u64>,
-    time_budget: Option<f64>,
-    epochs: Option<f64>,
-    resume: bool,
-) -> PyResult<String> {
-    use recurrent_tasks::lm::train::LmTrainConfig;
-    let given: serde_json::Map<String, serde_json::Value> = serde_json::from_str(settings)
-        .map_err(|e| PyValueError::new_err(format!("settings: {e}")))?;
-    let default = serde_json::to_value(LmTrainConfig::default())
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let cfg: LmTrainConfig = serde_json::from_value(settings_over(default, &given)?)
-        .map_err(|e| PyValueError::new_err(format!("settings: {e}")))?;
-    let mut limits = recurrent::train::Limits {
-        steps,
-        time_budget,
-        epochs,
-    };
-    if !limits.is_set() {
-        limits.time_budget = Some(60.0);
+/// A trained tune model (`recurrent train music`).
+#[pyclass(module = "recurrent._recurrent", name = "Composer")]
+pub struct PyComposer {
+    model: LanguageModel<f32>,
+    meta: MusicMeta,
+    #[pyo3(get)]
+    path: String,
+}
+
+#[pymethods]
+impl PyComposer {
+    /// `n` tunes in ABC notation, as `recurrent compose` writes them: in `meter` and `key`
+    /// (default: drawn from the training tunes), sampled at `temperature` among the
+    /// `top_k` (0: all) most likely tokens and the smallest set of mass `top_p`, from a
+    /// stream seeded by `seed`.
+    #[pyo3(signature = (meter=None, key=None, n=1, title=None, temperature=1.0, top_k=0, top_p=1.0, seed=0))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn compose(
+        &self,
+        py: Python<'_>,
+        meter: Option<String>,
+        key: Option<String>,
+        n: usize,
+        title: Option<String>,
+        temperature: f64,
+        top_k: usize,
+        top_p: f64,
+        seed: u64,
+    ) -> PyResult<Vec<String>> {
+        use recurrent_tasks::music::compose::{compose, ComposeOptions};
+        let sampler = SamplerConfig {
+            temperature,
+            top_k,
+            top_p,
+        };
+        Sampler::new(sampler).map_err(py_err)?;
+        let opts = ComposeOptions {
+            meter,
+            key,
+            title,
+            sampler,
+            attempts: recurrent_tasks::music::compose::ATTEMPTS,
+        };
+        let (model, meta) = (&self.model, &self.meta);
+        py.detach(|| compose(model, meta, &opts, n, seed))
+            .map_err(py_err)
     }
-    let summary = py
-        .detach(|| {
-            // Made here: a request (its rank group) stays on the thread that trains.
-            let mut req = recurrent::train::TrainRequest::new(&out);
-            req.resume = resume;
-            req.limits = limits;
-            let mut obs = PyObserver {
-                interrupted: std::cell::Cell::new(false),
-            };
-            recurrent_tasks::lm::train::train_lm(&cfg, &text, &req, &mut obs)
-        })
-        .map_err(py_err)?;
-    serde_json::to_string(&summary).map_err(|e| PyValueError::new_err(e.to_string()))
+
+    fn __repr__(&self) -> String {
+        let t = &self.meta.train;
+        format!(
+            "Composer({} {}x{}, {} tokens, from {})",
+            t.cell,
+            t.layers,
+            t.hidden,
+            self.meta.vocab.len(),
+            self.path
+        )
+    }
 }

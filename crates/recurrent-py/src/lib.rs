@@ -1,5 +1,6 @@
-//! `recurrent._recurrent`: the engine's recurrent layer and optimizers for Python. The
-//! Python package (`python/recurrent/`) gives them PyTorch's shape (`recurrent.nn.LSTM`,
+//! `recurrent._recurrent`: the engine's recurrent layer and optimizers, and every
+//! application's training and trained models, for Python. The Python package
+//! (`python/recurrent/`) gives the layers PyTorch's shape (`recurrent.nn.LSTM`,
 //! `recurrent.optim.Adam`); this module holds the weights and does the work, with the GIL
 //! released while it computes.
 //!
@@ -11,6 +12,8 @@ mod apps;
 mod convert;
 mod layer;
 mod optim;
+mod signals;
+mod train;
 
 use pyo3::prelude::*;
 
@@ -19,8 +22,14 @@ fn _recurrent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<layer::PyRnn>()?;
     m.add_class::<optim::PyOptimizer>()?;
     m.add_class::<apps::PyLanguageModel>()?;
-    m.add_function(wrap_pyfunction!(apps::load_language_model, m)?)?;
-    m.add_function(wrap_pyfunction!(apps::train_lm, m)?)?;
+    m.add_class::<apps::PyClassifier>()?;
+    m.add_class::<apps::PyTagger>()?;
+    m.add_class::<apps::PyTranslator>()?;
+    m.add_class::<apps::PyComposer>()?;
+    m.add_class::<signals::PyForecaster>()?;
+    m.add_class::<signals::PyTranscriber>()?;
+    m.add_function(wrap_pyfunction!(apps::load, m)?)?;
+    m.add_function(wrap_pyfunction!(train::train, m)?)?;
     m.add_function(wrap_pyfunction!(optim::clip_grad_norm, m)?)?;
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

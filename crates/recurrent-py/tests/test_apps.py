@@ -52,8 +52,8 @@ def test_bad_settings_and_paths_raise(tmp_path):
         recurrent.train("lm", data=tmp_path / "c.txt", out=tmp_path / "r2", steps=1, batch=0)
     with pytest.raises(FileNotFoundError):
         recurrent.load(tmp_path / "nowhere")
-    with pytest.raises(NotImplementedError, match="recurrent train classify"):
-        recurrent.train("classify", data=tmp_path / "c.txt", out=tmp_path / "r3")
+    with pytest.raises(ValueError, match="this checkpoint|unknown setting `horizon`"):
+        recurrent.train("lm", data=tmp_path / "c.txt", out=tmp_path / "r3", horizon=3)
     tiny = recurrent.train("lm", data=tmp_path / "c.txt", out=tmp_path / "tiny", steps=2, hidden=8,
                            layers=1, embed=4, seq_len=8, batch=2)
     with pytest.raises(ValueError, match="at least 2 tokens"):

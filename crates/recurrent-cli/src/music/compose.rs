@@ -58,7 +58,7 @@ pub fn run(a: &ComposeArgs) -> Result<()> {
             top_k: a.top_k,
             top_p: a.top_p,
         },
-        attempts: 20,
+        attempts: recurrent_tasks::music::compose::ATTEMPTS,
     };
     let tunes = compose(&model, &meta, &opts, a.count, a.seed)?;
     let out: Vec<String> = tunes.clone();

@@ -25,7 +25,7 @@ pub struct TranslateArgs {
     #[arg(long, conflicts_with = "data")]
     pub synthetic: Option<String>,
     /// --synthetic: how many pairs to generate
-    #[arg(long, default_value_t = 20000)]
+    #[arg(long, default_value_t = recurrent_tasks::translate::SYNTHETIC_COUNT)]
     pub synthetic_count: usize,
     /// Attention: none, or luong (Luong global attention, `general` score
     /// e = h_t . W_a h̄_s, context c_t = sum_s softmax(e)_s h̄_s, h~_t = tanh(W_c [c_t; h_t])

@@ -6,17 +6,22 @@
 
 `recurrent.nn` holds PyTorch-shaped RNN, LSTM and GRU layers (forward, backward,
 state_dict, the names PyTorch uses), `recurrent.optim` the optimizers that train them.
+`recurrent.train(task, data=..., **settings)` runs any `recurrent train` command and
+`recurrent.load(run)` returns its trained model.
 """
 
 import json
+import os
 from pathlib import Path
 
 from . import _recurrent, nn, optim
-from ._recurrent import LanguageModel, __version__, set_threads
+from ._recurrent import (Classifier, Composer, Forecaster, LanguageModel, Tagger, Transcriber,
+                         Translator, __version__, set_threads)
 from .optim import clip_grad_norm_
 
 __all__ = ["nn", "optim", "clip_grad_norm_", "set_threads", "train", "load", "Run",
-           "LanguageModel", "__version__"]
+           "LanguageModel", "Classifier", "Tagger", "Forecaster", "Transcriber", "Translator",
+           "Composer", "__version__"]
 
 
 class Run:
@@ -40,24 +45,47 @@ class Run:
         return f"Run({str(self.dir)!r}, steps={self.results.get('steps')})"
 
 
-def train(task, data, out, steps=None, time_budget=None, epochs=None, resume=False, **settings):
-    """Runs `recurrent train TASK` and returns its `Run`. `settings` are the task's flags
-    with `_` for `-` (`hidden=256, seq_len=64, lr=2e-3`), over the documented defaults;
-    without a limit a run trains for 60 s. Progress goes to stderr; Ctrl-C stops the run
-    cleanly with a checkpoint (`resume=True` continues it).
+def _plain(v):
+    """Settings as JSON takes them: paths as strings, tuples as lists."""
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
 
-    Built so far: `task="lm"` (`data` is a text file)."""
-    if task != "lm":
-        raise NotImplementedError(
-            f"recurrent.train({task!r}): only 'lm' is built in the Python package so far; "
-            f"run `recurrent train {task}` from the command line")
-    text = Path(data).read_text(encoding="utf-8")
-    summary = _recurrent.train_lm(text, str(out), json.dumps(settings), steps, time_budget, epochs, resume)
-    return Run(out, json.loads(summary))
+
+def train(task, /, data=None, out=None, steps=None, time_budget=None, epochs=None, resume=False,
+          **settings):
+    """Runs `recurrent train TASK` and returns its `Run`.
+
+    `task` is lm, classify, tag, forecast, translate, speech or music; `data` what that
+    command's `--data` takes (a text file, labelled files, a CoNLL-U file, a CSV, sentence
+    pairs, a folder of WAVs, ABC tunes). `settings` are the fields of the task's config,
+    named as the command's flags with `_` for `-` (`hidden=256, seq_len=64, lr=2e-3`), laid
+    over the documented defaults, and the task's other inputs (`valid=`, `test=`,
+    `horizon=`, `columns=`, `task="connected"` for speech, ...). Without `steps`,
+    `time_budget` or `epochs` a run takes the command's default limits; without `out` it
+    goes to `runs/<task>-<timestamp>`. Also: `threads`, `save_every`, `keep`, `on_nan`,
+    `tensorboard`. Progress goes to stderr; Ctrl-C stops the run cleanly with a
+    checkpoint (`resume=True` continues it)."""
+    if data is not None:
+        settings["data"] = data
+    settings = {k: _plain(v) for k, v in settings.items()}
+    out = None if out is None else os.fspath(out)
+    out_dir, summary = _recurrent.train(task, json.dumps(settings), out, steps, time_budget,
+                                        epochs, resume)
+    return Run(out_dir, json.loads(summary))
 
 
 def load(path):
-    """The trained model of a run directory (its best checkpoint) or checkpoint file. Built
-    so far: language models (`train lm`, or pytorch_charlm.py's checkpoints), returned as a
-    `LanguageModel` with `.sample(prime, n, temperature, seed)` and `.loss(text)`."""
-    return _recurrent.load_language_model(str(path))
+    """The trained model of a run directory (its best checkpoint) or checkpoint file, as
+    the object for the task that made it:
+
+    - `LanguageModel` (`train lm`, or pytorch_charlm.py's checkpoints): `.sample()`, `.loss()`
+    - `Classifier` (`train classify`): `.predict(texts) -> (labels, probabilities)`
+    - `Tagger` (`train tag`): `.tag(sentences)`
+    - `Forecaster` (`train forecast`; a run's refit on every row): `.forecast(series, horizon)`
+    - `Transcriber` (`train speech`): `.transcribe(paths_or_arrays, sample_rate=)`
+    - `Translator` (`train translate`): `.translate(texts, beam=)`
+    - `Composer` (`train music`): `.compose(meter=, key=, n=)`"""
+    return _recurrent.load(os.fspath(path))

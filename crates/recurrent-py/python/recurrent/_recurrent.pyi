@@ -1,6 +1,6 @@
 """Type stubs of the compiled core (`recurrent.nn` and `recurrent.optim` are its Python face)."""
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -68,13 +68,80 @@ class LanguageModel:
     ) -> str: ...
     def loss(self, text: str) -> float: ...
 
-def load_language_model(path: str) -> LanguageModel: ...
-def train_lm(
-    text: str,
-    out: str,
+class Classifier:
+    path: str
+    @property
+    def labels(self) -> List[str]: ...
+    def predict(
+        self, texts: Sequence[str], max_words: Optional[int] = None
+    ) -> Tuple[List[str], List[List[float]]]: ...
+
+class Tagger:
+    path: str
+    @property
+    def tags(self) -> List[str]: ...
+    def tag(
+        self, sentences: Sequence[Union[str, Sequence[str]]], max_tokens: Optional[int] = None
+    ) -> List[List[Tuple[str, str]]]: ...
+
+class Translator:
+    path: str
+    def translate(
+        self,
+        texts: Sequence[str],
+        beam: Optional[int] = None,
+        length_alpha: Optional[float] = None,
+        max_tokens: int = 100,
+    ) -> List[str]: ...
+
+class Composer:
+    path: str
+    def compose(
+        self,
+        meter: Optional[str] = None,
+        key: Optional[str] = None,
+        n: int = 1,
+        title: Optional[str] = None,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int = 0,
+    ) -> List[str]: ...
+
+class Forecaster:
+    path: str
+    @property
+    def columns(self) -> List[str]: ...
+    @property
+    def horizon(self) -> int: ...
+    def forecast(
+        self,
+        data: Any,
+        horizon: Optional[int] = None,
+        dates: Optional[Sequence[str]] = None,
+        fill: Optional[str] = None,
+    ) -> Dict[str, List[Any]]: ...
+
+class Transcriber:
+    path: str
+    @property
+    def task(self) -> str: ...
+    def transcribe(
+        self,
+        recordings: Any,
+        sample_rate: Optional[int] = None,
+        beam: Optional[int] = None,
+    ) -> Any: ...
+
+def load(
+    path: str,
+) -> Union[LanguageModel, Classifier, Tagger, Translator, Composer, Forecaster, Transcriber]: ...
+def train(
+    task: str,
     settings: str,
+    out: Optional[str] = None,
     steps: Optional[int] = None,
     time_budget: Optional[float] = None,
     epochs: Optional[float] = None,
     resume: bool = False,
-) -> str: ...
+) -> Tuple[str, str]: ...

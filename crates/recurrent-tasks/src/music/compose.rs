@@ -11,6 +11,9 @@ use recurrent::nn::{Sampler, SamplerConfig};
 use recurrent::rng::Rng;
 use recurrent::text::Vocab;
 
+/// Attempts per tune unless told (see [`ComposeOptions::attempts`]).
+pub const ATTEMPTS: usize = 20;
+
 /// What to compose.
 #[derive(Clone, Debug, Default)]
 pub struct ComposeOptions {

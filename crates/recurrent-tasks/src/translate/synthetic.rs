@@ -5,6 +5,9 @@ use crate::translate::parallel::Pair;
 use recurrent::error::{Error, Result};
 use recurrent::rng::Rng;
 
+/// How many pairs `--synthetic` generates unless told.
+pub const SYNTHETIC_COUNT: usize = 20_000;
+
 /// Pairs of a synthetic string-to-string task, generated from `seed`: `count` sequences of
 /// 3 to `max_len` digits (space-separated, so each digit is a token), and their target:
 /// `reverse` (the digits backwards) or `sort` (ascending).
