@@ -42,7 +42,10 @@ def make(cell, s, seed=0):
     return ours, theirs
 
 
-def timed(fn, iters):
+def timed(fn, iters, settle):
+    # PyTorch's OpenMP workers spin for a while after a parallel region; on 2 cores they
+    # would take the next side's cores for its first milliseconds. Let them sleep first.
+    time.sleep(settle)
     fn()
     t0 = time.perf_counter()
     for _ in range(iters):
@@ -91,24 +94,27 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn_tanh"])
     ap.add_argument("--shapes", nargs="+", default=["S", "M"])
+    ap.add_argument("--modes", nargs="+", default=["train", "infer"])
+    ap.add_argument("--settle", type=float, default=0.5,
+                    help="seconds of sleep before each timed block (0: none)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     recurrent.set_threads(a.threads)
     print(f"torch {torch.__version__}, recurrent {recurrent.__version__}, {a.threads} threads, "
-          f"{a.rounds} rounds x {a.iters} iterations, medians")
+          f"{a.rounds} rounds x {a.iters} iterations, medians, {a.settle} s settle")
     print("| config | cell | recurrent tok/s | PyTorch tok/s | ratio |")
     print("| --- | --- | --- | --- | --- |")
     for shape in a.shapes:
         s = SHAPES[shape]
         tokens = s["seq"] * s["batch"]
-        for mode in ["train", "infer"]:
+        for mode in a.modes:
             for cell in a.cells:
                 ours_step, theirs_step = steps(cell, s, mode)
                 o, t = [], []
                 for k in range(a.rounds):
                     pair = [(o, ours_step), (t, theirs_step)]
                     for acc, fn in (pair if k % 2 == 0 else pair[::-1]):
-                        acc.append(tokens / timed(fn, a.iters))
+                        acc.append(tokens / timed(fn, a.iters, a.settle))
                 mo, mt = statistics.median(o), statistics.median(t)
                 print(f"| {shape}-{mode} | {cell} | {mo:,.0f} | {mt:,.0f} | {mo / mt:.2f}x |", flush=True)
 

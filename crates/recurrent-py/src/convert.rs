@@ -42,8 +42,10 @@ pub fn tensor<F: Float + Element>(a: &Bound<'_, PyAny>, what: &str) -> PyResult<
         ))
     })?;
     let shape = arr.shape().to_vec();
+    // From the engine's buffer pool, as the engine copies its own inputs: a buffer the
+    // last call gave back, warm in cache, instead of a fresh allocation every call.
     let data = match arr.as_slice() {
-        Ok(s) => s.to_vec(),
+        Ok(s) => recurrent::kernels::workspace::copy_of(s),
         Err(_) => arr.as_array().iter().copied().collect(),
     };
     Tensor::from_vec(&shape, data).map_err(py_err)
