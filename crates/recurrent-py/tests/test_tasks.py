@@ -104,6 +104,8 @@ def test_forecaster_reads_pandas(tmp_path):
     f = run.load()
     months = pd.Series(values, index=pd.period_range("2010-01", periods=96, freq="M"))
     assert f.forecast(months)["date"] == ["2018-01", "2018-02", "2018-03", "2018-04"]
+    read = pd.read_csv(tmp_path / "m.csv", index_col=0).squeeze("columns")
+    assert f.forecast(read, horizon=1)["date"] == ["2018-01"]
     days = pd.Series(values, index=pd.date_range("2020-01-01", periods=96, freq="D"), name="x")
     frame = pd.DataFrame(f.forecast(days, horizon=2))
     assert list(frame["date"]) == ["2020-04-06", "2020-04-07"] and frame.shape[0] == 2

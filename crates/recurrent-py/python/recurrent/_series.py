@@ -32,4 +32,9 @@ def _dates(index):
     if hasattr(index, "strftime") and hasattr(index, "normalize"):
         timed = bool((index != index.normalize()).any())
         return [str(s) for s in index.strftime("%Y-%m-%d %H:%M:%S" if timed else "%Y-%m-%d")]
+    # Dates as a CSV holds them (`pandas.read_csv(..., index_col=0)`): read as the CLI
+    # reads the file's date column.
+    labels = list(index)
+    if labels and all(isinstance(v, str) for v in labels):
+        return labels
     return None
