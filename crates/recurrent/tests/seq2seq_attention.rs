@@ -1,5 +1,5 @@
 //! Encoder-decoder with and without Luong attention: finite differences of the whole model
-//! in f64, padding that attention must not see, and beam search of width 1 against the
+//! in f64 (with dropout on embeddings and the head's input, its masks fixed by the seed), padding that attention must not see, and beam search of width 1 against the
 //! separate greedy decoder.
 
 use recurrent::cell::CellKind;
@@ -165,5 +165,63 @@ fn beam_one_equals_greedy_with_and_without_attention() {
             // The test means something only if decoding ran past the first step.
             assert!(lens.iter().any(|&l| l >= 2), "{lens:?}");
         }
+    }
+}
+
+/// Dropout on the source and target embeddings, between layers and on the head's input:
+/// with the random stream fixed the masks are fixed, and the gradient is exact; without a
+/// stream (evaluation) nothing is dropped.
+#[test]
+fn dropout_passes_finite_differences_and_is_off_in_evaluation() {
+    let mut rng = Rng::new(5);
+    for (attention, layers, ratio) in [
+        (Attention::Luong, 1, 1.0),
+        (Attention::Luong, 2, 0.5),
+        (Attention::None, 1, 1.0),
+    ] {
+        let cfg = Seq2SeqConfig {
+            dropout: 0.3,
+            ..config(CellKind::Lstm, true, layers, attention)
+        };
+        let mut m: Seq2Seq<f64> = Seq2Seq::new(cfg, &Init::default(), &mut rng).unwrap();
+        let sb = SeqBatch {
+            steps: Steps::Ids(vec![1, 2, 3, 0, 4, 0]),
+            t: 3,
+            b: 2,
+            lengths: Some(vec![3, 2]),
+        };
+        let tgt = [0u32, 1, 2, 5, 5, 0];
+        let tg: Vec<usize> = tgt.iter().map(|&v| v as usize).collect();
+        let loss = |m: &Seq2Seq<f64>, train: Option<&mut Rng>| {
+            let (lg, _) = m.forward(&sb, &tgt, 3, ratio, train).unwrap();
+            CrossEntropy::new().loss(&lg, 6, &tg, None).unwrap().0
+        };
+        // Dropout changes the training loss; evaluation is deterministic.
+        assert_ne!(
+            loss(&m, Some(&mut Rng::new(11))),
+            loss(&m, Some(&mut Rng::new(12)))
+        );
+        assert_eq!(loss(&m, None), loss(&m, None));
+        let r = recurrent::gradcheck::check(
+            &mut m,
+            |m, bw| {
+                let (lg, c) = m
+                    .forward(&sb, &tgt, 3, ratio, Some(&mut Rng::new(11)))
+                    .unwrap();
+                let (l, d) = CrossEntropy::new().loss(&lg, 6, &tg, None).unwrap();
+                if bw {
+                    m.backward(&sb, &c, &d).unwrap();
+                }
+                l
+            },
+            1e-4,
+            25,
+        );
+        let name = format!("dropout, {attention} layers={layers} ratio={ratio}");
+        println!(
+            "{name}: max_rel_err={:e} ({} entries)",
+            r.max_rel_err, r.checked
+        );
+        assert!(r.max_rel_err < 1e-5, "{name}: {}", r.worst);
     }
 }

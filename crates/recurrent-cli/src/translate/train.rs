@@ -47,9 +47,13 @@ pub struct TranslateArgs {
     /// A bidirectional encoder (its final states bridged to the decoder)
     #[command(flatten)]
     pub direction: crate::common::DirectionArgs,
-    /// Dropout between stacked layers
+    /// Dropout on the embeddings, between stacked layers and on the output layer's input
     #[arg(long, default_value_t = TranslateTrainConfig::default().dropout)]
     pub dropout: f64,
+    /// Label smoothing of the training loss: this share of each target's probability is
+    /// spread over the vocabulary (the validation loss stays plain cross-entropy)
+    #[arg(long, default_value_t = TranslateTrainConfig::default().label_smoothing)]
+    pub label_smoothing: f64,
     /// Probability that a decoder step reads the true previous word (below 1: the model's
     /// own previous guess otherwise; slower, step by step)
     #[arg(long, default_value_t = TranslateTrainConfig::default().teacher_forcing)]
@@ -105,6 +109,7 @@ impl TranslateArgs {
             bidirectional: self.direction.bidirectional(),
             attention: self.attention,
             dropout: self.dropout,
+            label_smoothing: self.label_smoothing,
             teacher_forcing: self.teacher_forcing,
             batch: self.batch,
             optim: self.optim.over(&TranslateTrainConfig::default().optim),

@@ -31,8 +31,10 @@ pub struct TranslateTrainConfig {
     pub bidirectional: bool,
     /// Attention over the encoder outputs.
     pub attention: Attention,
-    /// Dropout between stacked layers.
+    /// Dropout on the embeddings, between stacked layers and on the output layer's input.
     pub dropout: f64,
+    /// Label smoothing of the training loss (the validation loss is plain cross-entropy).
+    pub label_smoothing: f64,
     /// Probability that a decoder step reads the true previous word (1: always; below 1
     /// the decoder runs step by step, slower).
     pub teacher_forcing: f64,
@@ -75,6 +77,7 @@ impl Default for TranslateTrainConfig {
             bidirectional: true,
             attention: Attention::Luong,
             dropout: 0.0,
+            label_smoothing: 0.0,
             teacher_forcing: 1.0,
             batch: 64,
             optim: OptimSettings {
@@ -109,6 +112,12 @@ impl TranslateTrainConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!(
+                "--label-smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            ));
         }
         if !(0.0..=1.0).contains(&self.teacher_forcing) {
             return bad(format!(

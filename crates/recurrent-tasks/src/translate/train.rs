@@ -210,8 +210,9 @@ impl Task for TranslateTask {
             Some(shard.rng(rng)),
         )?;
         let tg: Vec<usize> = tgt.iter().map(|&x| x as usize).collect();
-        let (loss, dlogits) =
-            CrossEntropy::new().loss(&logits, model.config.tgt_vocab, &tg, Some(&mask))?;
+        let (loss, dlogits) = CrossEntropy::new()
+            .label_smoothing(self.cfg.label_smoothing)
+            .loss(&logits, model.config.tgt_vocab, &tg, Some(&mask))?;
         model.backward(&batch, &cache, &dlogits)?;
         let targets = mask.iter().filter(|&&m| m).count();
         Ok(StepLoss {

@@ -24,6 +24,16 @@
 //! feeding), so with full teacher forcing every step's h_t comes from one recurrent pass and
 //! attention runs over all steps at once.
 //!
+//! Dropout `p` (training only, inverted, a fresh mask per batch) applies where the
+//! encoder-decoders of Luong et al. and OpenNMT apply it, so that a one-layer model is
+//! regularised too: on the source and target embeddings, between stacked layers, and on the
+//! output layer's input (h~_t, or h_t without attention):
+//!
+//! ```text
+//! x~ = x * m / (1 - p),  m ~ Bernoulli(1 - p)     forward
+//! dx = dx~ * m / (1 - p)                          backward, the same mask
+//! ```
+//!
 //! Parameter names: `encoder.embed.weight`, `encoder.rnn.*`, `bridge.*`, `decoder.embed.weight`,
 //! `decoder.rnn.*`, `decoder.attn.*`, `decoder.head.*`.
 
@@ -34,6 +44,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::Init;
 use crate::layer::{Rnn, RnnCache, RnnConfig, RnnState};
+use crate::nn::dropout::dropout_mask;
 use crate::nn::sample::{argmax, log_softmax};
 use crate::nn::{Embedding, Linear};
 use crate::param::{Module, Param};
@@ -85,6 +96,7 @@ pub struct Seq2SeqConfig {
     pub hidden: usize,
     pub layers: usize,
     pub bidirectional_encoder: bool,
+    /// Dropout on the embeddings, between layers and on the output layer's input.
     pub dropout: f64,
     /// Target-side ids of the start and end tokens.
     pub bos: u32,
@@ -130,6 +142,11 @@ pub struct Seq2SeqCache<F: Float> {
     mem: Option<Memory<F>>,
     attn: AttnCache<F>,
     t_tgt: usize,
+    /// Dropout masks (scaled by 1/(1-p)) of the source embeddings [S*B*E], the target
+    /// embeddings [T*B*E] and the head's input [T*B*H]; empty without dropout.
+    src_mask: Vec<F>,
+    tgt_mask: Vec<F>,
+    head_mask: Vec<F>,
 }
 
 impl<F: Float> Seq2Seq<F> {
@@ -192,9 +209,65 @@ impl<F: Float> Seq2Seq<F> {
         })
     }
 
-    /// Encodes `src` and returns the decoder's initial state, with what backward needs.
-    fn encode(&self, src: &SeqBatch<F>, train: Option<&mut Rng>) -> Result<Encoded<F>> {
-        let x = self.src_embed.forward(src)?;
+    /// A dropout mask for `n` values when training with dropout (None otherwise).
+    fn mask(&self, n: usize, train: Option<&mut Rng>) -> Option<Vec<F>> {
+        let p = self.config.dropout;
+        match train {
+            Some(rng) if p > 0.0 => Some(dropout_mask(n, p, rng)),
+            _ => None,
+        }
+    }
+
+    /// x~ = x * m in place (training with dropout); returns m (empty: none).
+    fn drop(&self, x: &mut [F], train: Option<&mut Rng>) -> Vec<F> {
+        match self.mask(x.len(), train) {
+            Some(m) => {
+                x.iter_mut().zip(&m).for_each(|(v, &k)| *v *= k);
+                m
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// The head's logits for `n` rows of its input `z` (h~ or h), `z` dropped out when
+    /// training with dropout; pushes the mask onto `masks`.
+    fn head_forward(
+        &self,
+        z: &[F],
+        n: usize,
+        train: Option<&mut Rng>,
+        masks: &mut Vec<F>,
+    ) -> Vec<F> {
+        match self.mask(z.len(), train) {
+            Some(m) => {
+                let dropped: Vec<F> = z.iter().zip(&m).map(|(v, &k)| *v * k).collect();
+                masks.extend(m);
+                self.head.forward(&dropped, n)
+            }
+            None => self.head.forward(z, n),
+        }
+    }
+
+    /// Encodes `src` and returns the decoder's initial state, with what backward needs,
+    /// and the source embeddings' dropout mask.
+    fn encode(
+        &self,
+        src: &SeqBatch<F>,
+        mut train: Option<&mut Rng>,
+    ) -> Result<(Encoded<F>, Vec<F>)> {
+        let mut x = self.src_embed.forward(src)?;
+        let src_mask = self.drop(&mut x, train.as_deref_mut());
+        let encoded = self.encode_embedded(x, src, train)?;
+        Ok((encoded, src_mask))
+    }
+
+    /// The rest of [`Seq2Seq::encode`], from the source embeddings `x`.
+    fn encode_embedded(
+        &self,
+        x: Vec<F>,
+        src: &SeqBatch<F>,
+        train: Option<&mut Rng>,
+    ) -> Result<Encoded<F>> {
         let (out, cache) =
             self.encoder
                 .forward_tm(x, src.t, src.b, None, src.lengths.as_deref(), train)?;
@@ -275,8 +348,10 @@ impl<F: Float> Seq2Seq<F> {
                 tgt.len()
             )));
         }
-        let (state, enc, [in_h, out_h, in_c, out_c], mem) = self.encode(src, rng.as_deref_mut())?;
+        let ((state, enc, [in_h, out_h, in_c, out_c], mem), src_mask) =
+            self.encode(src, rng.as_deref_mut())?;
         let mut attn = AttnCache::default();
+        let (mut tgt_mask, mut head_mask) = (Vec::new(), Vec::new());
         let v = self.config.tgt_vocab;
         let prev = |t: usize, bi: usize| {
             if t == 0 {
@@ -290,18 +365,20 @@ impl<F: Float> Seq2Seq<F> {
                 .flat_map(|t| (0..b).map(move |bi| (t, bi)))
                 .map(|(t, bi)| prev(t, bi))
                 .collect();
-            let x = self.tgt_embed.forward(&ids)?;
+            let mut x = self.tgt_embed.forward(&ids)?;
+            tgt_mask = self.drop(&mut x, rng.as_deref_mut());
             let (out, cache) =
                 self.decoder
                     .forward_tm(x, t_tgt, b, Some(&state), None, rng.as_deref_mut())?;
             let y = out.output.into_vec();
-            let logits = match self.head_input(mem.as_ref(), &y, t_tgt * b) {
+            let n = t_tgt * b;
+            let logits = match self.head_input(mem.as_ref(), &y, n) {
                 Some(a) => {
-                    let l = self.head.forward(&a.h_tilde, t_tgt * b);
+                    let l = self.head_forward(&a.h_tilde, n, rng.as_deref_mut(), &mut head_mask);
                     attn = a;
                     l
                 }
-                None => self.head.forward(&y, t_tgt * b),
+                None => self.head_forward(&y, n, rng.as_deref_mut(), &mut head_mask),
             };
             (vec![cache], ids, y, logits)
         } else {
@@ -320,17 +397,25 @@ impl<F: Float> Seq2Seq<F> {
                     };
                     ids.push(id);
                 }
-                let x = self.tgt_embed.forward(&ids[t * b..])?;
+                let mut x = self.tgt_embed.forward(&ids[t * b..])?;
+                tgt_mask.extend(self.drop(&mut x, rng.as_deref_mut()));
                 let (out, cache) =
                     self.decoder
                         .forward_tm(x, 1, b, Some(&st), None, rng.as_deref_mut())?;
                 let y = out.output.into_vec();
                 match self.head_input(mem.as_ref(), &y, b) {
                     Some(a) => {
-                        logits.extend(self.head.forward(&a.h_tilde, b));
+                        logits.extend(self.head_forward(
+                            &a.h_tilde,
+                            b,
+                            rng.as_deref_mut(),
+                            &mut head_mask,
+                        ));
                         attn.extend(a);
                     }
-                    None => logits.extend(self.head.forward(&y, b)),
+                    None => {
+                        logits.extend(self.head_forward(&y, b, rng.as_deref_mut(), &mut head_mask))
+                    }
                 }
                 ys.extend(y);
                 st = out.state;
@@ -352,6 +437,9 @@ impl<F: Float> Seq2Seq<F> {
                 mem,
                 attn,
                 t_tgt,
+                src_mask,
+                tgt_mask,
+                head_mask,
             },
         ))
     }
@@ -366,19 +454,37 @@ impl<F: Float> Seq2Seq<F> {
         let (b, t, hs, l) = (src.b, cache.t_tgt, self.config.hidden, self.config.layers);
         let d = self.encoder.config().directions();
         let mut d_enc = vec![F::zero(); src.t * b * d * hs];
+        // The head read z * m (dropout) or z: its input gradient times m is dL/dz.
+        let head = &mut self.head;
+        let mut head_back = |z: &[F]| -> Vec<F> {
+            let m = &cache.head_mask;
+            if m.is_empty() {
+                return head.backward(z, dlogits, t * b);
+            }
+            let dropped: Vec<F> = z.iter().zip(m).map(|(v, &k)| *v * k).collect();
+            let mut dz = head.backward(&dropped, dlogits, t * b);
+            dz.iter_mut().zip(m).for_each(|(g, &k)| *g *= k);
+            dz
+        };
         let mut dy = match (&mut self.attention, &cache.mem) {
             (Some(a), Some(mem)) => {
-                let dht = self.head.backward(&cache.attn.h_tilde, dlogits, t * b);
+                let dht = head_back(&cache.attn.h_tilde);
                 a.backward(mem, &cache.attn, &dht, t * b, &mut d_enc)
             }
-            _ => self.head.backward(&cache.dec_y, dlogits, t * b),
+            _ => head_back(&cache.dec_y),
+        };
+        let unmask = |dx: &mut [F], m: &[F]| {
+            if !m.is_empty() {
+                dx.iter_mut().zip(m).for_each(|(g, &k)| *g *= k);
+            }
         };
         let is_lstm = self.config.cell == CellKind::Lstm;
         // Decoder, giving dL/d(initial state).
         let (dh0, dc0) = if cache.dec.len() == 1 {
-            let (dx, dh0, dc0) = self
-                .decoder
-                .backward_tm(&cache.dec[0], &mut dy, None, None)?;
+            let (mut dx, dh0, dc0) =
+                self.decoder
+                    .backward_tm(&cache.dec[0], &mut dy, None, None)?;
+            unmask(&mut dx, &cache.tgt_mask);
             self.tgt_embed.backward(&cache.dec_ids, &dx)?;
             (dh0, dc0)
         } else {
@@ -386,9 +492,13 @@ impl<F: Float> Seq2Seq<F> {
             let mut dc: Option<Tensor<F>> = None;
             for step in (0..t).rev() {
                 let dys = &mut dy[step * b * hs..(step + 1) * b * hs];
-                let (dx, g_h, g_c) =
+                let (mut dx, g_h, g_c) =
                     self.decoder
                         .backward_tm(&cache.dec[step], dys, dh.as_ref(), dc.as_ref())?;
+                if !cache.tgt_mask.is_empty() {
+                    let e = dx.len();
+                    unmask(&mut dx, &cache.tgt_mask[step * e..(step + 1) * e]);
+                }
                 self.tgt_embed
                     .backward(&cache.dec_ids[step * b..(step + 1) * b], &dx)?;
                 dh = Some(Tensor::from_vec(&[l, b, hs], g_h)?);
@@ -437,9 +547,10 @@ impl<F: Float> Seq2Seq<F> {
         let dcn = dcn
             .map(|c| Tensor::from_vec(&[l * d, b, hs], c))
             .transpose()?;
-        let (dx, _, _) =
+        let (mut dx, _, _) =
             self.encoder
                 .backward_tm(&cache.enc, &mut d_enc, Some(&dhn), dcn.as_ref())?;
+        unmask(&mut dx, &cache.src_mask);
         self.src_embed.backward(src, &dx)
     }
 
@@ -482,7 +593,7 @@ impl<F: Float> Seq2Seq<F> {
             b: 1,
             lengths: None,
         };
-        let (state, _, _, mem) = self.encode(&batch, None)?;
+        let ((state, _, _, mem), _) = self.encode(&batch, None)?;
         let beam = beam.max(1);
         let want = beam.max(nbest);
         let v = self.config.tgt_vocab;
@@ -604,7 +715,7 @@ impl<F: Float> Seq2Seq<F> {
             b,
             lengths: Some(srcs.iter().map(|s| s.len()).collect()),
         };
-        let (mut state, _, _, mem) = self.encode(&batch, None)?;
+        let ((mut state, _, _, mem), _) = self.encode(&batch, None)?;
         let v = self.config.tgt_vocab;
         let mut prev = vec![self.config.bos as usize; b];
         let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];

@@ -50,11 +50,13 @@ fn check_mask(mask: Option<&[bool]>, n: usize) -> Result<()> {
     mask.map_or(Ok(()), |m| check_len("loss mask", m.len(), n))
 }
 
-/// Softmax cross-entropy over classes, PyTorch's `F.cross_entropy` on logits.
+/// Softmax cross-entropy over classes, PyTorch's `F.cross_entropy` on logits, with its
+/// `label_smoothing` e: the target distribution is q_c = (1 - e) [c == t] + e / C.
 ///
 /// Forward (per counted row n, target t, stable log-sum-exp with m = max_c x[n, c]):
-///   l_n = m + ln sum_c exp(x[n, c] - m) - x[n, t]
-/// Backward: dx[n, c] = s * (softmax(x[n])_c - [c == t]), s = 1/count (mean) or 1 (sum).
+///   l_n = lse_n - sum_c q_c x[n, c],   lse_n = m + ln sum_c exp(x[n, c] - m)
+///       = lse_n - (1 - e) x[n, t] - (e / C) sum_c x[n, c]
+/// Backward: dx[n, c] = s * (softmax(x[n])_c - q_c), s = 1/count (mean) or 1 (sum).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CrossEntropy {
     /// Rows whose target equals this id are not counted (PyTorch's `ignore_index`).
@@ -63,6 +65,9 @@ pub struct CrossEntropy {
     /// Mean (default) or sum over counted rows.
     #[serde(default)]
     pub reduction: Reduction,
+    /// e in [0, 1): the share of the target's mass spread evenly over all classes.
+    #[serde(default)]
+    pub label_smoothing: f64,
 }
 
 impl CrossEntropy {
@@ -78,6 +83,11 @@ impl CrossEntropy {
     /// Sets the reduction.
     pub fn reduction(mut self, r: Reduction) -> Self {
         self.reduction = r;
+        self
+    }
+    /// Sets the label smoothing e (checked by the loss: 0 <= e < 1).
+    pub fn label_smoothing(mut self, e: f64) -> Self {
+        self.label_smoothing = e;
         self
     }
 
@@ -108,6 +118,12 @@ impl CrossEntropy {
         check_len("logits", logits.len(), n * c)?;
         check_len("logits gradient", grad.len(), n * c)?;
         check_mask(mask, n)?;
+        let e = self.label_smoothing;
+        if !(0.0..1.0).contains(&e) {
+            return Err(Error::Config(format!(
+                "label smoothing must be in [0, 1), got {e}"
+            )));
+        }
         let counted = |i: usize| mask.is_none_or(|m| m[i]) && Some(targets[i]) != self.ignore_index;
         let mut count = 0;
         for (i, &t) in targets.iter().enumerate() {
@@ -137,10 +153,18 @@ impl CrossEntropy {
                 sum += *gv;
             }
             let lse = m + sum.ln();
-            total += (lse - x[t]).to64();
             let k = sf / sum;
             g.iter_mut().for_each(|gv| *gv *= k);
-            g[t] -= sf;
+            if e == 0.0 {
+                total += (lse - x[t]).to64();
+                g[t] -= sf;
+            } else {
+                let mean_x = x.iter().map(|v| v.to64()).sum::<f64>() / c as f64;
+                total += lse.to64() - (1.0 - e) * x[t].to64() - e * mean_x;
+                let spread = F::of(s * e / c as f64);
+                g.iter_mut().for_each(|gv| *gv -= spread);
+                g[t] -= F::of(s * (1.0 - e));
+            }
         }
         Ok(total * s)
     }
@@ -260,6 +284,71 @@ pub fn bce_with_logits<F: Float>(
 
 #[cfg(test)]
 mod tests {
+    /// PyTorch's `F.cross_entropy(x, t, label_smoothing=0.1)` in float64 (torch 2.15,
+    /// `torch.manual_seed(0); x = torch.randn(3, 5)`), loss and gradient.
+    #[test]
+    fn label_smoothing_matches_pytorch_and_finite_differences() {
+        let x: [f64; 15] = [
+            1.5409961082440433,
+            -0.2934289057609464,
+            -2.1787893820745574,
+            0.5684312772806678,
+            -1.084522342424021,
+            -1.3985953953708767,
+            0.4033468476292993,
+            0.8380263329976598,
+            -0.7192575784693592,
+            -0.40334352493217457,
+            -0.5966353626151273,
+            0.18203648506130554,
+            -0.8566745932963743,
+            1.100604170903427,
+            -1.0711873631091473,
+        ];
+        let want_grad: [f64; 15] = [
+            0.19727445294807575,
+            -0.2740961882245051,
+            -0.0017233038460498762,
+            0.07044591795232831,
+            0.00809912117015086,
+            0.0091303451669337,
+            0.0890854793667416,
+            0.14121945450765547,
+            0.02449406228612202,
+            -0.26392934132745277,
+            -0.27343508677703504,
+            0.06573088434315232,
+            0.018955590507670483,
+            0.17473979512492568,
+            0.01400881680128652,
+        ];
+        let ce = CrossEntropy::new().label_smoothing(0.1);
+        let t = [1, 4, 0];
+        let (l, g) = ce.loss(&x, 5, &t, None).unwrap();
+        assert!((l - 2.211829484616717).abs() < 1e-14, "{l}");
+        for (a, b) in g.iter().zip(want_grad) {
+            assert!((a - b).abs() < 1e-14, "{a} {b}");
+        }
+        // Finite differences, with a masked row and the sum reduction.
+        let ce = ce.reduction(Reduction::Sum);
+        let mask = [true, false, true];
+        let (_, g) = ce.loss(&x, 5, &t, Some(&mask)).unwrap();
+        for i in 0..x.len() {
+            let mut xp = x;
+            let mut xm = x;
+            xp[i] += 1e-6;
+            xm[i] -= 1e-6;
+            let fd = (ce.loss(&xp, 5, &t, Some(&mask)).unwrap().0
+                - ce.loss(&xm, 5, &t, Some(&mask)).unwrap().0)
+                / 2e-6;
+            assert!((fd - g[i]).abs() < 1e-8, "{i}: {fd} {}", g[i]);
+        }
+        assert!(CrossEntropy::new()
+            .label_smoothing(1.0)
+            .loss(&x, 5, &t, None)
+            .is_err());
+    }
+
     use super::*;
 
     /// The PyTorch reference values (f64), written by `scripts/gen_loss_fixtures.py`.
