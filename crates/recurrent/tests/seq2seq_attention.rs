@@ -168,6 +168,57 @@ fn beam_one_equals_greedy_with_and_without_attention() {
     }
 }
 
+/// Beam search of many sources batched together (their hypotheses rows of one decoder
+/// batch, attention mapping each row to its source) finds, for every source, the
+/// hypotheses and scores of a search of that source alone.
+#[test]
+fn batched_beam_search_equals_one_source_at_a_time() {
+    for attention in [Attention::Luong, Attention::None] {
+        let mut rng = Rng::new(21);
+        let mut cfg = config(CellKind::Lstm, true, 1, attention);
+        cfg.tgt_vocab = 12;
+        cfg.bos = 10;
+        cfg.eos = 11;
+        cfg.hidden = 16;
+        cfg.embed = 8;
+        let mut m: Seq2Seq<f64> = Seq2Seq::new(cfg, &Init::default(), &mut rng).unwrap();
+        if let Some(b) = &mut m.head.bias {
+            b.value.data_mut()[11] -= 0.5;
+        }
+        let srcs: Vec<Vec<u32>> = (0..17)
+            .map(|_| (0..1 + rng.below(7)).map(|_| rng.below(5) as u32).collect())
+            .collect();
+        let refs: Vec<&[u32]> = srcs.iter().map(|s| s.as_slice()).collect();
+        // Different length limits per source, as the translator gives them.
+        let max_lens: Vec<usize> = srcs.iter().map(|s| 2 * s.len() + 3).collect();
+        for (beam, alpha, nbest) in [(3, 1.0, 2), (5, 0.0, 1)] {
+            let batched = m
+                .beam_search_batch(&refs, beam, &max_lens, alpha, nbest)
+                .unwrap();
+            assert_eq!(batched.len(), srcs.len());
+            let mut steps = 0;
+            for (k, s) in srcs.iter().enumerate() {
+                let alone = m.beam_search(s, beam, max_lens[k], alpha, nbest).unwrap();
+                assert_eq!(alone.len(), batched[k].len(), "{attention} source {k}");
+                for (a, b) in alone.iter().zip(&batched[k]) {
+                    assert_eq!(a.1, b.1, "{attention} beam {beam} source {k}: other tokens");
+                    assert!(
+                        (a.0 - b.0).abs() < 1e-9,
+                        "{attention} source {k}: {} vs {}",
+                        a.0,
+                        b.0
+                    );
+                }
+                steps = steps.max(alone[0].1.len());
+            }
+            assert!(
+                steps >= 3,
+                "decoding must run several steps to mean anything: {steps}"
+            );
+        }
+    }
+}
+
 /// Dropout on the source and target embeddings, between layers and on the head's input:
 /// with the random stream fixed the masks are fixed, and the gradient is exact; without a
 /// stream (evaluation) nothing is dropped.

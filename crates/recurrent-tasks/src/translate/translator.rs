@@ -45,9 +45,15 @@ pub fn translate_greedy(
     Ok(ids.iter().map(|h| meta.decode_target(h)).collect())
 }
 
+/// Sources decoded together by beam search: with beam 5, 320 hypothesis rows a step, so
+/// each step's products are matrix products rather than a few vectors.
+pub const BEAM_BATCH: usize = 64;
+
 /// Beam-search translations: per source, up to `nbest` `(score, text)`, best first (score:
 /// log p / len^alpha). A source longer than `max_source` tokens is translated in pieces
-/// and gets one hypothesis: the pieces' best joined, scored by their mean score.
+/// and gets one hypothesis: the pieces' best joined, scored by their mean score. The
+/// sources (pieces) are decoded [`BEAM_BATCH`] at a time, in order of length so that a
+/// batch pads little; each one's hypotheses are those of a search of its own.
 pub fn translate_beam(
     model: &Seq2Seq<f32>,
     meta: &TranslateMeta,
@@ -56,35 +62,55 @@ pub fn translate_beam(
     nbest: usize,
     max_source: usize,
 ) -> Result<Vec<Vec<(f64, String)>>> {
-    let search = |ids: &[u32], nbest: usize| {
-        model.beam_search(
-            ids,
-            beam,
-            meta.max_output(ids.len()),
-            meta.length_alpha,
-            nbest,
-        )
-    };
-    sources
+    let pieces: Vec<Vec<Vec<u32>>> = sources
         .iter()
-        .map(|s| {
-            let pieces = meta.source_pieces(s, max_source);
-            if let [ids] = pieces.as_slice() {
-                return Ok(search(ids, nbest)?
+        .map(|s| meta.source_pieces(s, max_source))
+        .collect();
+    // (source, piece) in order of length; whole sources keep `nbest`, pieces their best.
+    let mut units: Vec<(usize, usize)> = pieces
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| (0..p.len()).map(move |j| (i, j)))
+        .collect();
+    units.sort_by_key(|&(i, j)| (pieces[i].len() > 1, pieces[i][j].len()));
+    let mut found: Vec<Vec<Vec<recurrent::model::Hypothesis>>> =
+        pieces.iter().map(|p| vec![Vec::new(); p.len()]).collect();
+    let whole = units.partition_point(|&(i, _)| pieces[i].len() == 1);
+    for (group, n) in [(&units[..whole], nbest), (&units[whole..], 1)] {
+        for chunk in group.chunks(BEAM_BATCH) {
+            let srcs: Vec<&[u32]> = chunk
+                .iter()
+                .map(|&(i, j)| pieces[i][j].as_slice())
+                .collect();
+            let max_lens: Vec<usize> = srcs.iter().map(|s| meta.max_output(s.len())).collect();
+            let hyps = model.beam_search_batch(&srcs, beam, &max_lens, meta.length_alpha, n)?;
+            for (&(i, j), h) in chunk.iter().zip(hyps) {
+                found[i][j] = h;
+            }
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|mut per_piece| {
+            if per_piece.len() == 1 {
+                return per_piece
+                    .pop()
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|(sc, t)| (sc, meta.decode_target(&t)))
-                    .collect());
+                    .collect();
             }
+            let k = per_piece.len() as f64;
             let (mut score, mut out) = (0.0, Vec::new());
-            for ids in &pieces {
-                if let Some((sc, t)) = search(ids, 1)?.into_iter().next() {
-                    score += sc / pieces.len() as f64;
+            for h in per_piece {
+                if let Some((sc, t)) = h.into_iter().next() {
+                    score += sc / k;
                     out.extend(t);
                 }
             }
-            Ok(vec![(score, meta.decode_target(&out))])
+            vec![(score, meta.decode_target(&out))]
         })
-        .collect()
+        .collect())
 }
 
 /// Loads a translation model and its description from a checkpoint file (see

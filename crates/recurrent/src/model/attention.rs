@@ -77,17 +77,24 @@ impl<F: Float> LuongAttention<F> {
         }
     }
 
-    /// Forward for `n` rows of decoder outputs y [N, H] (row r belongs to sequence r % B):
-    /// e_s = y . K_s, a = softmax over s < len (padding gets a = 0), c = sum_s a_s h̄_s,
-    /// h~ = tanh(W_c [c; y]). Returns h~ [N, H] inside the cache.
-    pub(crate) fn forward(&self, mem: &Memory<F>, y: &[F], n: usize) -> AttnCache<F> {
+    /// Forward for `n` rows of decoder outputs y [N, H] (row r belongs to sequence
+    /// `seq_of[r]`, else r % B): e_s = y . K_s, a = softmax over s < len (padding gets
+    /// a = 0), c = sum_s a_s h̄_s, h~ = tanh(W_c [c; y]). Returns h~ [N, H] inside the cache.
+    /// `seq_of` lets beam search decode many sentences' hypotheses as one batch.
+    pub(crate) fn forward(
+        &self,
+        mem: &Memory<F>,
+        y: &[F],
+        n: usize,
+        seq_of: Option<&[usize]>,
+    ) -> AttnCache<F> {
         let (s, b) = (mem.s, mem.b);
         let h = self.key.out_features();
         let dh = self.key.in_features();
         let mut alpha = vec![F::zero(); n * s];
         let mut cat = vec![F::zero(); n * (dh + h)];
         for r in 0..n {
-            let bi = r % b;
+            let bi = seq_of.map_or(r % b, |m| m[r]);
             let len = mem.lengths[bi].clamp(1, s);
             let yr = &y[r * h..][..h];
             let a = &mut alpha[r * s..][..s];

@@ -37,6 +37,9 @@
 //! Parameter names: `encoder.embed.weight`, `encoder.rnn.*`, `bridge.*`, `decoder.embed.weight`,
 //! `decoder.rnn.*`, `decoder.attn.*`, `decoder.head.*`.
 
+mod decode;
+pub use decode::Hypothesis;
+
 use super::attention::{AttnCache, LuongAttention, Memory};
 use super::input::{prefix_names, InputKind, InputLayer, SeqBatch, Steps};
 use crate::cell::CellKind;
@@ -45,7 +48,7 @@ use crate::float::Float;
 use crate::init::Init;
 use crate::layer::{Rnn, RnnCache, RnnConfig, RnnState};
 use crate::nn::dropout::dropout_mask;
-use crate::nn::sample::{argmax, log_softmax};
+use crate::nn::sample::argmax;
 use crate::nn::{Embedding, Linear};
 use crate::param::{Module, Param};
 use crate::rng::Rng;
@@ -325,8 +328,19 @@ impl<F: Float> Seq2Seq<F> {
     /// The output layer's input for `n` rows of decoder outputs: h~ with attention (and its
     /// cache), h itself without.
     fn head_input(&self, mem: Option<&Memory<F>>, y: &[F], n: usize) -> Option<AttnCache<F>> {
+        self.head_input_rows(mem, y, n, None)
+    }
+
+    /// [`Seq2Seq::head_input`] with row r of `y` belonging to source `seq_of[r]`.
+    fn head_input_rows(
+        &self,
+        mem: Option<&Memory<F>>,
+        y: &[F],
+        n: usize,
+        seq_of: Option<&[usize]>,
+    ) -> Option<AttnCache<F>> {
         match (&self.attention, mem) {
-            (Some(a), Some(m)) => Some(a.forward(m, y, n)),
+            (Some(a), Some(m)) => Some(a.forward(m, y, n, seq_of)),
             _ => None,
         }
     }
@@ -554,213 +568,25 @@ impl<F: Float> Seq2Seq<F> {
         self.src_embed.backward(src, &dx)
     }
 
-    /// One decoder step for `b` sequences reading tokens `prev`: the new state and the
-    /// log-probabilities of the next token [B, V] (through attention when it is on).
+    /// One decoder step for `b` rows reading tokens `prev`: the new state and the logits
+    /// of the next token [B, V] (through attention when it is on; row r attends to source
+    /// `seq_of[r]`, else to source r).
     fn step(
         &self,
         prev: &[usize],
         state: &RnnState<F>,
         mem: Option<&Memory<F>>,
+        seq_of: Option<&[usize]>,
     ) -> Result<(RnnState<F>, Vec<F>)> {
         let b = prev.len();
         let x = self.tgt_embed.forward(prev)?;
         let (out, _) = self.decoder.forward_tm(x, 1, b, Some(state), None, None)?;
-        let logits = match self.head_input(mem, out.output.data(), b) {
+        let logits = match self.head_input_rows(mem, out.output.data(), b, seq_of) {
             Some(a) => self.head.forward(&a.h_tilde, b),
             None => self.head.forward(out.output.data(), b),
         };
         Ok((out.state, logits))
     }
-
-    /// Decodes one source sequence (ids, no padding) with beam search of width `beam`
-    /// (1 = greedy) and length normalisation `alpha`; returns up to `nbest` hypotheses
-    /// `(score, tokens without EOS)`, best first. A hypothesis's score is its summed log
-    /// probability (EOS included) divided by len^alpha, len counting EOS.
-    pub fn beam_search(
-        &self,
-        src: &[u32],
-        beam: usize,
-        max_len: usize,
-        alpha: f64,
-        nbest: usize,
-    ) -> Result<Vec<(f64, Vec<u32>)>> {
-        if src.is_empty() {
-            return Err(Error::Input("empty source sequence".into()));
-        }
-        let batch = SeqBatch {
-            steps: Steps::Ids(src.to_vec()),
-            t: src.len(),
-            b: 1,
-            lengths: None,
-        };
-        let ((state, _, _, mem), _) = self.encode(&batch, None)?;
-        let beam = beam.max(1);
-        let want = beam.max(nbest);
-        let v = self.config.tgt_vocab;
-        // Live hypotheses (log p, tokens), decoded together as one batch whose state row i
-        // is hypothesis i's.
-        let mut live: Vec<(f64, Vec<u32>)> = vec![(0.0, Vec::new())];
-        let mut state = state;
-        let mut done: Vec<(f64, Vec<u32>)> = Vec::new();
-        let norm = |lp: f64, len: usize| {
-            if alpha > 0.0 {
-                lp / (len.max(1) as f64).powf(alpha)
-            } else {
-                lp
-            }
-        };
-        let mut logp = vec![0.0f64; v];
-        for _ in 0..max_len {
-            let prev: Vec<usize> = live
-                .iter()
-                .map(|(_, t)| t.last().copied().unwrap_or(self.config.bos) as usize)
-                .collect();
-            let (stepped, logits) = self.step(&prev, &state, mem.as_ref())?;
-            let mut cand: Vec<(f64, usize, u32)> = Vec::new();
-            for (i, (lp, _)) in live.iter().enumerate() {
-                log_softmax(&logits[i * v..(i + 1) * v], &mut logp);
-                // The `beam` best tokens (ties: the lower id), without sorting all V.
-                let mut top: Vec<usize> = Vec::with_capacity(beam + 1);
-                for tok in 0..v {
-                    let better = |o: &usize| logp[tok] > logp[*o];
-                    if top.len() < beam || better(&top[top.len() - 1]) {
-                        let at = top.iter().position(better).unwrap_or(top.len());
-                        top.insert(at, tok);
-                        top.truncate(beam);
-                    }
-                }
-                for tok in top {
-                    cand.push((lp + logp[tok], i, tok as u32));
-                }
-            }
-            cand.sort_by(|a, c| c.0.total_cmp(&a.0).then(a.1.cmp(&c.1)).then(a.2.cmp(&c.2)));
-            // The `beam` best continuations go on; an ending (EOS) among the `beam` best
-            // candidates is finished. An ending ranked lower is dropped: it would fill the
-            // finished list with improbable short hypotheses and stop the search early.
-            let mut next: Vec<(f64, Vec<u32>)> = Vec::with_capacity(beam);
-            let mut parents = Vec::with_capacity(beam);
-            for (rank, (lp, i, tok)) in cand.into_iter().enumerate() {
-                if next.len() >= beam {
-                    break;
-                }
-                let mut toks = live[i].1.clone();
-                if tok == self.config.eos {
-                    if rank < beam {
-                        done.push((norm(lp, toks.len() + 1), toks));
-                    }
-                } else {
-                    toks.push(tok);
-                    next.push((lp, toks));
-                    parents.push(i);
-                }
-            }
-            if next.is_empty() {
-                live.clear();
-                break;
-            }
-            // Stop once `want` hypotheses ended and no live one, scored at its next length,
-            // beats the worst of them (Hugging Face's heuristic): a live hypothesis's log p
-            // only falls as it grows.
-            if done.len() >= want {
-                let mut scores: Vec<f64> = done.iter().map(|d| d.0).collect();
-                scores.sort_by(|a, c| c.total_cmp(a));
-                let worst = scores[want - 1];
-                if next.iter().all(|(lp, t)| norm(*lp, t.len() + 1) <= worst) {
-                    break;
-                }
-            }
-            state = gather_rows(&stepped, &parents)?;
-            live = next;
-        }
-        if done.len() < want {
-            // Out of steps: the live hypotheses count too, as they are.
-            done.extend(live.into_iter().map(|(lp, t)| (norm(lp, t.len()), t)));
-        }
-        done.sort_by(|a, c| c.0.total_cmp(&a.0));
-        done.truncate(nbest.max(1));
-        Ok(done)
-    }
-
-    /// Greedy decoding of one source: the most probable token at each step, until EOS or
-    /// `max_len`.
-    pub fn greedy(&self, src: &[u32], max_len: usize) -> Result<Vec<u32>> {
-        Ok(self
-            .greedy_batch(&[src], max_len)?
-            .into_iter()
-            .next()
-            .unwrap_or_default())
-    }
-
-    /// Greedy decoding of many sources at once (padded into one batch; each stops at its
-    /// own EOS). A path of its own, not beam search with width 1, so the two check each
-    /// other.
-    pub fn greedy_batch(&self, srcs: &[&[u32]], max_len: usize) -> Result<Vec<Vec<u32>>> {
-        if srcs.is_empty() {
-            return Ok(Vec::new());
-        }
-        if srcs.iter().any(|s| s.is_empty()) {
-            return Err(Error::Input("empty source sequence".into()));
-        }
-        let b = srcs.len();
-        let t = srcs.iter().map(|s| s.len()).max().unwrap_or(1);
-        let mut ids = vec![0u32; t * b];
-        for (bi, s) in srcs.iter().enumerate() {
-            for (ti, &id) in s.iter().enumerate() {
-                ids[ti * b + bi] = id;
-            }
-        }
-        let batch = SeqBatch {
-            steps: Steps::Ids(ids),
-            t,
-            b,
-            lengths: Some(srcs.iter().map(|s| s.len()).collect()),
-        };
-        let ((mut state, _, _, mem), _) = self.encode(&batch, None)?;
-        let v = self.config.tgt_vocab;
-        let mut prev = vec![self.config.bos as usize; b];
-        let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
-        let mut live = vec![true; b];
-        for _ in 0..max_len {
-            let (st, logits) = self.step(&prev, &state, mem.as_ref())?;
-            state = st;
-            for bi in 0..b {
-                let tok = argmax(&logits[bi * v..(bi + 1) * v]);
-                if live[bi] {
-                    if tok == self.config.eos {
-                        live[bi] = false;
-                    } else {
-                        out[bi].push(tok);
-                    }
-                }
-                prev[bi] = tok as usize;
-            }
-            if !live.iter().any(|&l| l) {
-                break;
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// The state rows `rows` of a batched state [L, B, H] (beam search: each new hypothesis
-/// continues its parent's state).
-fn gather_rows<F: Float>(st: &RnnState<F>, rows: &[usize]) -> Result<RnnState<F>> {
-    let g = |t: &Tensor<F>| -> Result<Tensor<F>> {
-        let sh = t.shape();
-        let (l, b, h) = (sh[0], sh[1], sh[2]);
-        let mut out = Vec::with_capacity(l * rows.len() * h);
-        for k in 0..l {
-            for &r in rows {
-                let r = r.min(b - 1);
-                out.extend_from_slice(&t.data()[(k * b + r) * h..][..h]);
-            }
-        }
-        Tensor::from_vec(&[l, rows.len(), h], out)
-    };
-    Ok(RnnState {
-        h: g(&st.h)?,
-        c: st.c.as_ref().map(g).transpose()?,
-    })
 }
 
 impl<F: Float> Module<F> for Seq2Seq<F> {

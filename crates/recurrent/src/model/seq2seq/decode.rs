@@ -1,0 +1,330 @@
+//! Decoding a trained encoder-decoder: greedy (batched) and beam search, one source or many
+//! sources batched together, with length normalisation (score = log p / len^alpha).
+
+use super::{Memory, Seq2Seq, SeqBatch, Steps};
+use crate::error::{Error, Result};
+use crate::float::Float;
+use crate::layer::RnnState;
+use crate::nn::sample::{argmax, log_softmax};
+use crate::tensor::Tensor;
+
+/// A hypothesis: its score and its tokens (EOS not included).
+pub type Hypothesis = (f64, Vec<u32>);
+
+impl<F: Float> Seq2Seq<F> {
+    /// Decodes one source sequence (ids, no padding) with beam search of width `beam`
+    /// (1 = greedy) and length normalisation `alpha`; returns up to `nbest` hypotheses
+    /// `(score, tokens without EOS)`, best first. A hypothesis's score is its summed log
+    /// probability (EOS included) divided by len^alpha, len counting EOS.
+    pub fn beam_search(
+        &self,
+        src: &[u32],
+        beam: usize,
+        max_len: usize,
+        alpha: f64,
+        nbest: usize,
+    ) -> Result<Vec<Hypothesis>> {
+        Ok(self
+            .beam_search_batch(&[src], beam, &[max_len], alpha, nbest)?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// [`Seq2Seq::beam_search`] of many sources at once, source k decoding at most
+    /// `max_lens[k]` tokens: the sources are encoded as one padded batch, and at every
+    /// step the live hypotheses of all of them go through the decoder, attention and the
+    /// output layer as one batch of rows. Each source's search is the one-source search
+    /// (the same candidates, ranking, stopping rule), so the hypotheses do not depend on
+    /// which sources share a batch.
+    pub fn beam_search_batch(
+        &self,
+        srcs: &[&[u32]],
+        beam: usize,
+        max_lens: &[usize],
+        alpha: f64,
+        nbest: usize,
+    ) -> Result<Vec<Vec<Hypothesis>>> {
+        if srcs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if srcs.iter().any(|s| s.is_empty()) {
+            return Err(Error::Input("empty source sequence".into()));
+        }
+        if max_lens.len() != srcs.len() {
+            return Err(Error::Input(format!(
+                "{} maximum lengths for {} sources",
+                max_lens.len(),
+                srcs.len()
+            )));
+        }
+        let (state, mem) = self.encode_sources(srcs)?;
+        let mut beams: Vec<Beam> = (0..srcs.len())
+            .map(|k| Beam::new(k, beam, nbest, alpha, max_lens[k]))
+            .collect();
+        let v = self.config.tgt_vocab;
+        // The state's rows are the searching sources' live hypotheses, in source order; a
+        // source allowed no token never searches.
+        let start: Vec<usize> = beams
+            .iter_mut()
+            .filter_map(|bm| {
+                bm.searching = bm.max_len > 0;
+                bm.searching.then_some(bm.src)
+            })
+            .collect();
+        let mut state = gather_rows(&state, &start)?;
+        let mut logp = vec![0.0f64; v];
+        for step in 0.. {
+            // The rows of this step: every live hypothesis of every searching source.
+            let mut prev = Vec::new();
+            let mut seq_of = Vec::new();
+            let mut first_row = vec![0; beams.len()];
+            for bm in beams.iter().filter(|b| b.searching) {
+                first_row[bm.src] = prev.len();
+                for (_, t) in &bm.live {
+                    prev.push(t.last().copied().unwrap_or(self.config.bos) as usize);
+                    seq_of.push(bm.src);
+                }
+            }
+            if prev.is_empty() {
+                break;
+            }
+            let (stepped, logits) = self.step(&prev, &state, mem.as_ref(), Some(&seq_of))?;
+            let mut parents = Vec::with_capacity(prev.len());
+            for bm in beams.iter_mut().filter(|b| b.searching) {
+                let row0 = first_row[bm.src];
+                let rows = &logits[row0 * v..(row0 + bm.live.len()) * v];
+                let kept = bm.advance(rows, v, self.config.eos, &mut logp);
+                // Out of steps: what is live now is final.
+                if step + 1 >= bm.max_len {
+                    bm.searching = false;
+                    continue;
+                }
+                parents.extend(kept.into_iter().map(|p| row0 + p));
+            }
+            if parents.is_empty() {
+                break;
+            }
+            state = gather_rows(&stepped, &parents)?;
+        }
+        Ok(beams.into_iter().map(Beam::finish).collect())
+    }
+
+    /// Encodes `srcs` as one padded batch: the decoder's initial state (row k: source k)
+    /// and attention's memory.
+    fn encode_sources(&self, srcs: &[&[u32]]) -> Result<(RnnState<F>, Option<Memory<F>>)> {
+        let b = srcs.len();
+        let t = srcs.iter().map(|s| s.len()).max().unwrap_or(1);
+        let mut ids = vec![0u32; t * b];
+        for (bi, s) in srcs.iter().enumerate() {
+            for (ti, &id) in s.iter().enumerate() {
+                ids[ti * b + bi] = id;
+            }
+        }
+        let batch = SeqBatch {
+            steps: Steps::Ids(ids),
+            t,
+            b,
+            lengths: Some(srcs.iter().map(|s| s.len()).collect()),
+        };
+        let ((state, _, _, mem), _) = self.encode(&batch, None)?;
+        Ok((state, mem))
+    }
+
+    /// Greedy decoding of one source: the most probable token at each step, until EOS or
+    /// `max_len`.
+    pub fn greedy(&self, src: &[u32], max_len: usize) -> Result<Vec<u32>> {
+        Ok(self
+            .greedy_batch(&[src], max_len)?
+            .into_iter()
+            .next()
+            .unwrap_or_default())
+    }
+
+    /// Greedy decoding of many sources at once (padded into one batch; each stops at its
+    /// own EOS). A path of its own, not beam search with width 1, so the two check each
+    /// other.
+    pub fn greedy_batch(&self, srcs: &[&[u32]], max_len: usize) -> Result<Vec<Vec<u32>>> {
+        if srcs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if srcs.iter().any(|s| s.is_empty()) {
+            return Err(Error::Input("empty source sequence".into()));
+        }
+        let b = srcs.len();
+        let (mut state, mem) = self.encode_sources(srcs)?;
+        let v = self.config.tgt_vocab;
+        let mut prev = vec![self.config.bos as usize; b];
+        let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
+        let mut live = vec![true; b];
+        for _ in 0..max_len {
+            let (st, logits) = self.step(&prev, &state, mem.as_ref(), None)?;
+            state = st;
+            for bi in 0..b {
+                let tok = argmax(&logits[bi * v..(bi + 1) * v]);
+                if live[bi] {
+                    if tok == self.config.eos {
+                        live[bi] = false;
+                    } else {
+                        out[bi].push(tok);
+                    }
+                }
+                prev[bi] = tok as usize;
+            }
+            if !live.iter().any(|&l| l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One source's beam search: its live hypotheses (log p, tokens), its finished ones
+/// (score, tokens), and whether it is still searching.
+struct Beam {
+    src: usize,
+    width: usize,
+    want: usize,
+    nbest: usize,
+    alpha: f64,
+    max_len: usize,
+    live: Vec<(f64, Vec<u32>)>,
+    done: Vec<(f64, Vec<u32>)>,
+    searching: bool,
+}
+
+impl Beam {
+    fn new(src: usize, width: usize, nbest: usize, alpha: f64, max_len: usize) -> Self {
+        let width = width.max(1);
+        Beam {
+            src,
+            width,
+            want: width.max(nbest),
+            nbest: nbest.max(1),
+            alpha,
+            max_len,
+            live: vec![(0.0, Vec::new())],
+            done: Vec::new(),
+            searching: true,
+        }
+    }
+
+    /// score = log p / len^alpha.
+    fn norm(&self, lp: f64, len: usize) -> f64 {
+        if self.alpha > 0.0 {
+            lp / (len.max(1) as f64).powf(self.alpha)
+        } else {
+            lp
+        }
+    }
+
+    /// One step from the logits of the live hypotheses [live, V]: keeps the `width` best
+    /// continuations and returns their parents (indices into the old live list); stops
+    /// searching when nothing continues or nothing can beat what has ended.
+    fn advance<F: Float>(
+        &mut self,
+        logits: &[F],
+        v: usize,
+        eos: u32,
+        logp: &mut [f64],
+    ) -> Vec<usize> {
+        let beam = self.width;
+        let mut cand: Vec<(f64, usize, u32)> = Vec::new();
+        for (i, (lp, _)) in self.live.iter().enumerate() {
+            log_softmax(&logits[i * v..(i + 1) * v], logp);
+            // The `beam` best tokens (ties: the lower id), without sorting all V.
+            let mut top: Vec<usize> = Vec::with_capacity(beam + 1);
+            for tok in 0..v {
+                let better = |o: &usize| logp[tok] > logp[*o];
+                if top.len() < beam || better(&top[top.len() - 1]) {
+                    let at = top.iter().position(better).unwrap_or(top.len());
+                    top.insert(at, tok);
+                    top.truncate(beam);
+                }
+            }
+            for tok in top {
+                cand.push((lp + logp[tok], i, tok as u32));
+            }
+        }
+        cand.sort_by(|a, c| c.0.total_cmp(&a.0).then(a.1.cmp(&c.1)).then(a.2.cmp(&c.2)));
+        // The `beam` best continuations go on; an ending (EOS) among the `beam` best
+        // candidates is finished. An ending ranked lower is dropped: it would fill the
+        // finished list with improbable short hypotheses and stop the search early.
+        let mut next: Vec<(f64, Vec<u32>)> = Vec::with_capacity(beam);
+        let mut parents = Vec::with_capacity(beam);
+        for (rank, (lp, i, tok)) in cand.into_iter().enumerate() {
+            if next.len() >= beam {
+                break;
+            }
+            if tok == eos {
+                if rank < beam {
+                    let toks = self.live[i].1.clone();
+                    self.done.push((self.norm(lp, toks.len() + 1), toks));
+                }
+            } else {
+                let mut toks = self.live[i].1.clone();
+                toks.push(tok);
+                next.push((lp, toks));
+                parents.push(i);
+            }
+        }
+        if next.is_empty() {
+            self.live.clear();
+            self.searching = false;
+            return Vec::new();
+        }
+        // Stop once `want` hypotheses ended and no live one, scored at its next length,
+        // beats the worst of them (Hugging Face's heuristic): a live hypothesis's log p
+        // only falls as it grows.
+        if self.done.len() >= self.want {
+            let mut scores: Vec<f64> = self.done.iter().map(|d| d.0).collect();
+            scores.sort_by(|a, c| c.total_cmp(a));
+            let worst = scores[self.want - 1];
+            if next
+                .iter()
+                .all(|(lp, t)| self.norm(*lp, t.len() + 1) <= worst)
+            {
+                self.searching = false;
+                return Vec::new();
+            }
+        }
+        self.live = next;
+        parents
+    }
+
+    /// The `nbest` best, best first; out of steps, the live hypotheses count too, as they
+    /// are.
+    fn finish(mut self) -> Vec<(f64, Vec<u32>)> {
+        if self.done.len() < self.want {
+            let live = std::mem::take(&mut self.live);
+            let scored: Vec<(f64, Vec<u32>)> = live
+                .into_iter()
+                .map(|(lp, t)| (self.norm(lp, t.len()), t))
+                .collect();
+            self.done.extend(scored);
+        }
+        self.done.sort_by(|a, c| c.0.total_cmp(&a.0));
+        self.done.truncate(self.nbest);
+        self.done
+    }
+}
+
+/// The state rows `rows` of a batched state [L, B, H] (beam search: each new hypothesis
+/// continues its parent's state).
+fn gather_rows<F: Float>(st: &RnnState<F>, rows: &[usize]) -> Result<RnnState<F>> {
+    let g = |t: &Tensor<F>| -> Result<Tensor<F>> {
+        let sh = t.shape();
+        let (l, b, h) = (sh[0], sh[1], sh[2]);
+        let mut out = Vec::with_capacity(l * rows.len() * h);
+        for k in 0..l {
+            for &r in rows {
+                let r = r.min(b - 1);
+                out.extend_from_slice(&t.data()[(k * b + r) * h..][..h]);
+            }
+        }
+        Tensor::from_vec(&[l, rows.len(), h], out)
+    };
+    Ok(RnnState {
+        h: g(&st.h)?,
+        c: st.c.as_ref().map(g).transpose()?,
+    })
+}
