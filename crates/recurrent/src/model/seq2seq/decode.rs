@@ -72,7 +72,10 @@ impl<F: Float> Seq2Seq<F> {
             })
             .collect();
         let mut state = gather_rows(&state, &start)?;
-        let mut logp = vec![0.0f64; v];
+        let mut scratch = Scratch {
+            logp: vec![0.0f64; v],
+            ..Scratch::default()
+        };
         for step in 0.. {
             // The rows of this step: every live hypothesis of every searching source.
             let mut prev = Vec::new();
@@ -93,7 +96,7 @@ impl<F: Float> Seq2Seq<F> {
             for bm in beams.iter_mut().filter(|b| b.searching) {
                 let row0 = first_row[bm.src];
                 let rows = &logits[row0 * v..(row0 + bm.live.len()) * v];
-                let kept = bm.advance(rows, v, self.config.eos, &mut logp);
+                let kept = bm.advance(rows, v, self.config.eos, &mut scratch);
                 // Out of steps: what is live now is final.
                 if step + 1 >= bm.max_len {
                     bm.searching = false;
@@ -178,6 +181,15 @@ impl<F: Float> Seq2Seq<F> {
     }
 }
 
+/// Buffers every source's step reuses: log-probabilities of one row [V], its best tokens,
+/// and the candidates (log p, parent, token).
+#[derive(Default)]
+struct Scratch {
+    logp: Vec<f64>,
+    top: Vec<usize>,
+    cand: Vec<(f64, usize, u32)>,
+}
+
 /// One source's beam search: its live hypotheses (log p, tokens), its finished ones
 /// (score, tokens), and whether it is still searching.
 struct Beam {
@@ -225,14 +237,15 @@ impl Beam {
         logits: &[F],
         v: usize,
         eos: u32,
-        logp: &mut [f64],
+        scratch: &mut Scratch,
     ) -> Vec<usize> {
         let beam = self.width;
-        let mut cand: Vec<(f64, usize, u32)> = Vec::new();
+        let Scratch { logp, top, cand } = scratch;
+        cand.clear();
         for (i, (lp, _)) in self.live.iter().enumerate() {
             log_softmax(&logits[i * v..(i + 1) * v], logp);
             // The `beam` best tokens (ties: the lower id), without sorting all V.
-            let mut top: Vec<usize> = Vec::with_capacity(beam + 1);
+            top.clear();
             for tok in 0..v {
                 let better = |o: &usize| logp[tok] > logp[*o];
                 if top.len() < beam || better(&top[top.len() - 1]) {
@@ -241,7 +254,7 @@ impl Beam {
                     top.truncate(beam);
                 }
             }
-            for tok in top {
+            for &tok in top.iter() {
                 cand.push((lp + logp[tok], i, tok as u32));
             }
         }
@@ -251,7 +264,7 @@ impl Beam {
         // finished list with improbable short hypotheses and stop the search early.
         let mut next: Vec<(f64, Vec<u32>)> = Vec::with_capacity(beam);
         let mut parents = Vec::with_capacity(beam);
-        for (rank, (lp, i, tok)) in cand.into_iter().enumerate() {
+        for (rank, &(lp, i, tok)) in cand.iter().enumerate() {
             if next.len() >= beam {
                 break;
             }
