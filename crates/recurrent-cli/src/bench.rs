@@ -41,7 +41,7 @@ pub enum Mode {
 /// Flags of `recurrent bench` (pytorch_rnn_bench.py's, plus `--n` for `--mode matmul`).
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Cell: rnn_tanh, rnn_relu, lstm or gru (aliases: rnn, irnn; `-` for `_`).
+    /// Cell: rnn_tanh, rnn_relu, lstm, gru, mingru or minlstm (aliases: rnn, irnn; `-` for `_`).
     #[arg(long, value_parser = parse_cell)]
     cell: Option<CellKind>,
     /// Input features I.
@@ -237,7 +237,9 @@ fn forward_flops_per_token(cell: CellKind, i: usize, h: usize, l: usize, bidi: b
     (0..l)
         .map(|k| {
             let il = if k == 0 { i } else { h * d };
-            (d * 2 * g * h * (il + h)) as f64
+            // The minimal cells have no recurrent product: their flops are W_ih's only.
+            let recurrent = if cell.is_minimal() { 0 } else { h };
+            (d * 2 * g * h * (il + recurrent)) as f64
         })
         .sum()
 }

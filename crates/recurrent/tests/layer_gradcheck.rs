@@ -147,6 +147,8 @@ fn finite_differences_every_cell_and_option() {
         CellKind::RnnRelu,
         CellKind::Lstm,
         CellKind::Gru,
+        CellKind::MinGru,
+        CellKind::MinLstm,
     ];
     for (i, &kind) in kinds.iter().enumerate() {
         let base = RnnConfig::new(kind, 3, 4);
@@ -380,7 +382,7 @@ fn initialisations_have_their_properties() {
         &mut rng,
     )
     .unwrap();
-    let w = rnn.dir_params(0, 0).w_hh.value.data();
+    let w = rnn.dir_params(0, 0).recurrent().value.data();
     for blk in w.chunks_exact(64) {
         for i in 0..8 {
             for j in 0..8 {
@@ -410,7 +412,7 @@ fn initialisations_have_their_properties() {
     )
     .unwrap();
     let d = rnn.dir_params(0, 0);
-    let w = d.w_hh.value.data();
+    let w = d.recurrent().value.data();
     assert!((0..6).all(|i| (0..6).all(|j| w[i * 6 + j] == if i == j { 1.0 } else { 0.0 })));
     assert_eq!(d.b_ih.as_ref().unwrap().value.max_abs(), 0.0);
     // Seeded: the same seed gives the same weights, another seed others.

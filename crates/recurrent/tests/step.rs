@@ -44,6 +44,8 @@ fn configs() -> Vec<(&'static str, RnnConfig)> {
                 .layers(2)
                 .gru_form(GruForm::Seeds),
         ),
+        ("mingru", RnnConfig::new(CellKind::MinGru, 5, 6).layers(2)),
+        ("minlstm", RnnConfig::new(CellKind::MinLstm, 5, 7).layers(2)),
     ]
 }
 

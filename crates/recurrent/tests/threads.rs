@@ -85,6 +85,17 @@ fn configs() -> Vec<(&'static str, RnnConfig)> {
                 .gru_form(GruForm::Seeds)
                 .bidirectional(true),
         ),
+        ("mingru_bi", base(CellKind::MinGru).bidirectional(true)),
+        ("minlstm_bi", base(CellKind::MinLstm).bidirectional(true)),
+        // Wide enough that one direction's walk splits its sequences over the team.
+        (
+            "mingru_wide",
+            RnnConfig::new(CellKind::MinGru, 24, 256).layers(2),
+        ),
+        (
+            "minlstm_wide",
+            RnnConfig::new(CellKind::MinLstm, 24, 256).layers(2),
+        ),
     ]
 }
 

@@ -20,7 +20,7 @@ pub struct LmArgs {
     /// Text file to learn from (UTF-8) [default: the embedded corpus, this project's own source]
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm
     #[arg(long, default_value = "lstm")]
     pub cell: String,
     /// Hidden units per layer (per direction when bidirectional)

@@ -32,7 +32,7 @@ pub struct TranslateArgs {
     /// feeding the output layer; masked over source padding; no input feeding)
     #[arg(long, default_value = "luong")]
     pub attention: Attention,
-    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm
     #[arg(long, default_value = "lstm")]
     pub cell: String,
     /// Hidden units (per direction in the encoder)

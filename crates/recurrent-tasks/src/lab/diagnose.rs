@@ -277,17 +277,22 @@ pub fn gate_names(cell: CellKind) -> &'static [&'static str] {
         CellKind::RnnTanh | CellKind::RnnRelu => &["h"],
         CellKind::Lstm => &["i", "f", "g", "o"],
         CellKind::Gru => &["r", "z", "n"],
+        CellKind::MinGru => &["z", "h~"],
+        CellKind::MinLstm => &["f", "i", "h~"],
     }
 }
 
-/// [`RecurrentSpectrum`] of every layer and direction of `rnn`.
+/// [`RecurrentSpectrum`] of every layer and direction of `rnn` (none for the minimal cells,
+/// whose recurrence is the diagonal of their gates, with no weights to measure).
 pub fn recurrent_spectra<F: Float>(rnn: &Rnn<F>) -> Vec<RecurrentSpectrum> {
     let c = rnn.config();
     let (h, ho) = (c.hidden_size, c.hout());
     let mut out = Vec::new();
     for k in 0..c.num_layers {
         for d in 0..c.directions() {
-            let p = &rnn.dir_params(k, d).w_hh;
+            let Some(p) = &rnn.dir_params(k, d).w_hh else {
+                continue;
+            };
             let w = p.value.data();
             let gates = gate_names(c.cell)
                 .iter()
@@ -633,7 +638,10 @@ mod lm_tests {
                 let fused = m.rnn.dir_params(k, 0);
                 let step = copy.dir_params(0, 0);
                 // The fused loss is the mean over B rows; the flow's too.
-                for (a, c) in [(&fused.w_hh, &step.w_hh), (&fused.w_ih, &step.w_ih)] {
+                for (a, c) in [
+                    (fused.recurrent(), step.recurrent()),
+                    (&fused.w_ih, &step.w_ih),
+                ] {
                     let (ga, gc) = (a.grad.data(), c.grad.data());
                     let scale = ga.iter().fold(0f32, |s, v| s.max(v.abs())).max(1e-12);
                     for (x, y) in ga.iter().zip(gc) {

@@ -765,8 +765,8 @@ mod tests {
             cfg.recurrent_scale = 3.0;
             let m3 = LongRangeModel::new(&cfg).unwrap();
             let (a, b) = (
-                &m.rnn().dir_params(0, 0).w_hh,
-                &m3.rnn().dir_params(0, 0).w_hh,
+                m.rnn().dir_params(0, 0).recurrent(),
+                m3.rnn().dir_params(0, 0).recurrent(),
             );
             assert_eq!(a.value.data()[5] * 3.0, b.value.data()[5]);
             let s = draw(&cfg, 4, &mut Rng::new(0), None).unwrap();

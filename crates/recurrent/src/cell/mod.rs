@@ -1,13 +1,17 @@
-//! The three recurrent cells and the loop that runs one of them over a sequence.
+//! The recurrent cells and the loop that runs one of them over a sequence.
 //!
 //! Each cell file holds the cell's fused element-wise kernels, forward and backward side by
 //! side, with the equations above the code that computes them. [`sequence`] holds what the
 //! cells share: the input projection of all steps at once, the time loop with its one
 //! recurrent product per step, and after the backward loop the weight and input gradients as
 //! large products over all steps (the fast path cuDNN and oneDNN take; ARCHITECTURE.md).
+//!
+//! The minimal cells ([`minimal`]: minGRU, minLSTM) have no recurrent product at all: their
+//! gates read x_t alone, so a layer is one input product over all steps and a linear scan.
 
 pub mod gru;
 pub mod lstm;
+pub mod minimal;
 pub mod rnn;
 pub mod sequence;
 pub mod stream;
@@ -29,6 +33,14 @@ pub enum CellKind {
     Lstm,
     /// GRU, gate rows r, z, n (see [`GruForm`] for the two forms).
     Gru,
+    /// minGRU (Feng et al. 2024), gate rows z, h~: h_t = (1 - z) h_{t-1} + z h~, with z and
+    /// h~ functions of x_t alone ([`minimal`]).
+    #[serde(rename = "mingru")]
+    MinGru,
+    /// minLSTM (Feng et al. 2024), gate rows f, i, h~: h_t = f' h_{t-1} + i' h~ with f', i'
+    /// the gates normalised to sum to one ([`minimal`]).
+    #[serde(rename = "minlstm")]
+    MinLstm,
 }
 
 impl CellKind {
@@ -38,15 +50,24 @@ impl CellKind {
             CellKind::RnnTanh | CellKind::RnnRelu => 1,
             CellKind::Lstm => 4,
             CellKind::Gru => 3,
+            CellKind::MinGru => 2,
+            CellKind::MinLstm => 3,
         }
     }
-    /// The canonical name (`rnn_tanh`, `rnn_relu`, `lstm`, `gru`).
+    /// Whether the gates read x_t alone: no recurrent weights (`weight_hh`, `bias_hh`), and
+    /// the layer runs as a scan over time instead of a loop of products.
+    pub fn is_minimal(self) -> bool {
+        matches!(self, CellKind::MinGru | CellKind::MinLstm)
+    }
+    /// The canonical name (`rnn_tanh`, `rnn_relu`, `lstm`, `gru`, `mingru`, `minlstm`).
     pub fn name(self) -> &'static str {
         match self {
             CellKind::RnnTanh => "rnn_tanh",
             CellKind::RnnRelu => "rnn_relu",
             CellKind::Lstm => "lstm",
             CellKind::Gru => "gru",
+            CellKind::MinGru => "mingru",
+            CellKind::MinLstm => "minlstm",
         }
     }
     /// Whether the cell carries a cell state `c` besides `h`.
@@ -71,8 +92,11 @@ impl FromStr for CellKind {
             "rnn_relu" | "relu" | "irnn" => Ok(CellKind::RnnRelu),
             "lstm" => Ok(CellKind::Lstm),
             "gru" => Ok(CellKind::Gru),
+            "mingru" | "min_gru" => Ok(CellKind::MinGru),
+            "minlstm" | "min_lstm" => Ok(CellKind::MinLstm),
             other => Err(Error::Config(format!(
-                "unknown cell `{other}`: use rnn_tanh (rnn), rnn_relu, irnn, lstm or gru"
+                "unknown cell `{other}`: use rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, \
+                 mingru or minlstm"
             ))),
         }
     }

@@ -1,8 +1,10 @@
 //! One time step of a whole unidirectional stack, for streaming ([`crate::Rnn::step`]).
 //!
 //! Per layer k (x the step's input for k = 0, else layer k-1's new h):
-//!   a = W_ih x + W_hh h_{t-1} + b_ih + b_hh     (GRU: x- and h-terms kept apart)
-//!   then the cell's fused element-wise pass, exactly as one step of the sequence loop.
+//!   a = W_ih x + W_hh h_{t-1} + b_ih + b_hh     (GRU: x- and h-terms kept apart;
+//!                                                minimal cells: no h-terms)
+//!   then the cell's fused element-wise pass, exactly as one step of the sequence loop
+//!   (for the minimal cells, one step of the scan: their sequential form).
 //! The products are row-by-row dot products on the weights as they are
 //! ([`crate::kernels::matvec`]): with a batch of 1 a step is a chain of matrix-vector
 //! products, bound by how fast the weights stream from cache, so nothing is packed (and
@@ -14,7 +16,7 @@
 //! into the caller's state after the meeting, when nobody reads the old ones any more.
 
 use super::sequence::{team_size, DirParams, Shared, Spec, TEAM_MIN_MACS};
-use super::{gru, lstm, rnn, CellKind};
+use super::{gru, lstm, minimal, rnn, CellKind};
 use crate::float::Float;
 use crate::kernels::matvec::dot_rows;
 use crate::kernels::pool::{team, Team};
@@ -220,6 +222,7 @@ unsafe fn layer_step<F: Float>(
         CellKind::RnnTanh | CellKind::RnnRelu | CellKind::Lstm => layer.summed(tm, up),
         CellKind::Gru if spec.seeds() => layer.gru_seeds(tm),
         CellKind::Gru => layer.gru(),
+        CellKind::MinGru | CellKind::MinLstm => layer.minimal(),
     }
     // Everyone is done reading h_{t-1} (and has written its part of the new h): publish.
     tm.sync();
@@ -272,7 +275,7 @@ impl<F: Float> Layer<'_, F> {
     unsafe fn summed(&self, tm: &Team, up: &Range<usize>) {
         let (spec, s, u, b) = (self.spec, self.s, self.u, self.b);
         let (hs, ho, gh, g) = (spec.hidden, spec.hout(), self.gh(), spec.gates());
-        let (w_ih, w_hh) = (self.p.w_ih.value.data(), self.p.w_hh.value.data());
+        let (w_ih, w_hh) = (self.p.w_ih.value.data(), self.p.recurrent().value.data());
         products(
             w_ih,
             spec.input,
@@ -353,7 +356,7 @@ impl<F: Float> Layer<'_, F> {
     unsafe fn gru_terms(&self, hblocks: Range<usize>) {
         let (spec, s, u, b, gh) = (self.spec, self.s, self.u, self.b, self.gh());
         let hs = spec.hidden;
-        let (w_ih, w_hh) = (self.p.w_ih.value.data(), self.p.w_hh.value.data());
+        let (w_ih, w_hh) = (self.p.w_ih.value.data(), self.p.recurrent().value.data());
         products(
             w_ih,
             spec.input,
@@ -441,7 +444,7 @@ impl<F: Float> Layer<'_, F> {
         }
         tm.sync();
         // The n rows from rh: W_hn (r * h) + b_hn.
-        let (w_hh, rh) = (self.p.w_hh.value.data(), s.rh.get(0..self.nc));
+        let (w_hh, rh) = (self.p.recurrent().value.data(), s.rh.get(0..self.nc));
         products(w_hh, hs, rh, &[], 0, &[], 2..3, hs, u, b, s.hh, gh);
         if let Some(bias) = b_hh {
             add_bias_cols(s.hh, gh, b, self.block(2), bias);
@@ -455,6 +458,51 @@ impl<F: Float> Layer<'_, F> {
                 &self.h_prev[r.clone()],
                 self.h_new(r),
             );
+        }
+    }
+
+    /// minGRU and minLSTM, one step of their scan: the gates from x alone (W_ih x, the
+    /// bias added by the kernel), then h_t = a h_{t-1} + b ([`minimal`]).
+    unsafe fn minimal(&self) {
+        let (spec, s, u, b, gh) = (self.spec, self.s, self.u, self.b, self.gh());
+        let hs = spec.hidden;
+        let w_ih = self.p.w_ih.value.data();
+        let x = self.x;
+        products(
+            w_ih,
+            spec.input,
+            x,
+            &[],
+            0,
+            &[],
+            0..spec.gates(),
+            hs,
+            u,
+            b,
+            s.gates,
+            gh,
+        );
+        let bias = self.p.b_ih.as_ref().map_or(self.zeros, |q| q.value.data());
+        for bi in 0..b {
+            let r = bi * hs + u.start..bi * hs + u.end;
+            let gate = |q: usize| self.unit(s.gates, bi, q);
+            let bq = |q: usize| &bias[self.block(q)];
+            let hp = &self.h_prev[r.clone()];
+            if spec.kind == CellKind::MinGru {
+                minimal::gru_forward_row(gate(0), gate(1), bq(0), bq(1), hp, self.h_new(r));
+            } else {
+                let h_new = self.h_new(r);
+                minimal::lstm_forward_row(
+                    gate(0),
+                    gate(1),
+                    gate(2),
+                    bq(0),
+                    bq(1),
+                    bq(2),
+                    hp,
+                    h_new,
+                );
+            }
         }
     }
 }

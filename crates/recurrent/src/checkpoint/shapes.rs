@@ -26,9 +26,12 @@ pub fn rnn_shapes(
         for d in 0..dn {
             let sfx = if d == 1 { "_reverse" } else { "" };
             want.push((format!("rnn.weight_ih_l{k}{sfx}"), vec![g * hidden, i]));
-            want.push((format!("rnn.weight_hh_l{k}{sfx}"), vec![g * hidden, hidden]));
             want.push((format!("rnn.bias_ih_l{k}{sfx}"), vec![g * hidden]));
-            want.push((format!("rnn.bias_hh_l{k}{sfx}"), vec![g * hidden]));
+            // The minimal cells have no recurrent weights.
+            if !cell.is_minimal() {
+                want.push((format!("rnn.weight_hh_l{k}{sfx}"), vec![g * hidden, hidden]));
+                want.push((format!("rnn.bias_hh_l{k}{sfx}"), vec![g * hidden]));
+            }
         }
     }
     want

@@ -117,14 +117,19 @@ impl<F: Float> Rnn<F> {
                         init::uniform(w_ih.data_mut(), a, rng)
                     }
                 }
-                let mut w_hh = Tensor::zeros(&[g * h, ho]);
-                for blk in w_hh.data_mut().chunks_exact_mut(h * ho) {
-                    match init.recurrent {
-                        RecurrentInit::Uniform => init::uniform(blk, bound, rng),
-                        RecurrentInit::Orthogonal => init::orthogonal(blk, h, ho, rng),
-                        RecurrentInit::Identity => init::identity(blk, h, ho),
+                // The minimal cells have no recurrent weights (nor `bias_hh`).
+                let minimal = config.cell.is_minimal();
+                let w_hh = (!minimal).then(|| {
+                    let mut w_hh = Tensor::zeros(&[g * h, ho]);
+                    for blk in w_hh.data_mut().chunks_exact_mut(h * ho) {
+                        match init.recurrent {
+                            RecurrentInit::Uniform => init::uniform(blk, bound, rng),
+                            RecurrentInit::Orthogonal => init::orthogonal(blk, h, ho, rng),
+                            RecurrentInit::Identity => init::identity(blk, h, ho),
+                        }
                     }
-                }
+                    Param::new(format!("weight_hh_{sfx}"), w_hh)
+                });
                 let mut bias = |name: &str| {
                     let mut b = Tensor::zeros(&[g * h]);
                     if init.recurrent != RecurrentInit::Identity {
@@ -132,11 +137,8 @@ impl<F: Float> Rnn<F> {
                     }
                     Param::new(format!("{name}_{sfx}"), b)
                 };
-                let (mut b_ih, mut b_hh) = if config.bias {
-                    (Some(bias("bias_ih")), Some(bias("bias_hh")))
-                } else {
-                    (None, None)
-                };
+                let mut b_ih = config.bias.then(|| bias("bias_ih"));
+                let mut b_hh = (config.bias && !minimal).then(|| bias("bias_hh"));
                 if let (Some(fb), CellKind::Lstm, Some(bi), Some(bh)) =
                     (init.forget_bias, config.cell, &mut b_ih, &mut b_hh)
                 {
@@ -154,7 +156,7 @@ impl<F: Float> Rnn<F> {
                 });
                 dirs.push(DirParams {
                     w_ih: Param::new(format!("weight_ih_{sfx}"), w_ih),
-                    w_hh: Param::new(format!("weight_hh_{sfx}"), w_hh),
+                    w_hh,
                     b_ih,
                     b_hh,
                     w_hr,

@@ -38,6 +38,8 @@ pub(super) fn onnx_gate_order(cell: CellKind) -> &'static [usize] {
         CellKind::RnnTanh | CellKind::RnnRelu => &[0],
         CellKind::Lstm => &[0, 3, 1, 2],
         CellKind::Gru => &[1, 0, 2],
+        // No ONNX operator computes them: `check_exportable` refuses them first.
+        CellKind::MinGru | CellKind::MinLstm => &[],
     }
 }
 
@@ -56,6 +58,13 @@ fn reorder(data: &[f32], cell: CellKind, form: GruForm, h: usize, cols: usize) -
 /// Checks that ONNX can express `rnn`; the error names the part it cannot.
 pub fn check_exportable(rnn: &Rnn<f32>, what: &str) -> Result<()> {
     let c = rnn.config();
+    if c.cell.is_minimal() {
+        return Err(Error::Config(format!(
+            "ONNX export: {what} is a {} layer, which no ONNX operator computes; export \
+             a model with an rnn, lstm or gru cell",
+            c.cell
+        )));
+    }
     if c.batch_first {
         return Err(Error::Config(format!(
             "ONNX export: {what} is batch-first; the exporter writes time-major layers only"
@@ -86,6 +95,7 @@ pub fn wire(
         CellKind::RnnTanh | CellKind::RnnRelu => ("RNN", 1),
         CellKind::Lstm => ("LSTM", 2),
         CellKind::Gru => ("GRU", 1),
+        CellKind::MinGru | CellKind::MinLstm => unreachable!("refused by check_exportable"),
     };
     let mut input = x.to_string();
     let (mut hs, mut cs) = (Vec::new(), Vec::new());
@@ -99,7 +109,7 @@ pub fn wire(
         for d in 0..dn {
             let p = rnn.dir_params(k, d);
             w.extend(reorder(p.w_ih.value.data(), cell, c.gru_form, h, i_k));
-            r.extend(reorder(p.w_hh.value.data(), cell, c.gru_form, h, h));
+            r.extend(reorder(p.recurrent().value.data(), cell, c.gru_form, h, h));
             let zeros = vec![0.0f32; gates * h];
             for bias in [&p.b_ih, &p.b_hh] {
                 let v = bias.as_ref().map_or(&zeros[..], |q| q.value.data());
@@ -143,7 +153,7 @@ pub fn wire(
                 "linear_before_reset",
                 (c.gru_form == GruForm::Pytorch) as i64,
             )),
-            CellKind::Lstm => {}
+            CellKind::Lstm | CellKind::MinGru | CellKind::MinLstm => {}
         }
         let mut ins: Vec<&str> = vec![&input, &w, &r, &b, lens.unwrap_or(""), &h0k];
         if states == 2 {

@@ -30,7 +30,7 @@ fn body(p: &DirParams<f32>, (i, h, proj): (usize, usize, usize), masked: bool, t
     let m = masked.then(|| g.input(&n("m"), dtype::FLOAT, &[Dim::Any, Dim::Fixed(1)]));
     let wt = transposed(p.w_ih.value.data(), 4 * h, i);
     let wt = g.init_f32(&n("w_ih_t"), &[i, 4 * h], &wt);
-    let rt = transposed(p.w_hh.value.data(), 4 * h, proj);
+    let rt = transposed(p.recurrent().value.data(), 4 * h, proj);
     let rt = g.init_f32(&n("w_hh_t"), &[proj, 4 * h], &rt);
     let hrt = transposed(p.w_hr.as_ref().map_or(&[][..], |w| w.value.data()), proj, h);
     let hrt = g.init_f32(&n("w_hr_t"), &[h, proj], &hrt);

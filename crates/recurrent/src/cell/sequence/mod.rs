@@ -38,6 +38,8 @@ use crate::kernels::workspace;
 use crate::param::Param;
 use std::ops::Range;
 
+mod grads;
+mod scan;
 mod steps;
 mod time_loop;
 
@@ -86,8 +88,8 @@ impl Spec {
 pub struct DirParams<F> {
     /// `weight_ih_l{k}` [G*H, I_k]
     pub w_ih: Param<F>,
-    /// `weight_hh_l{k}` [G*H, H_out]
-    pub w_hh: Param<F>,
+    /// `weight_hh_l{k}` [G*H, H_out] (none for the minimal cells)
+    pub w_hh: Option<Param<F>>,
     /// `bias_ih_l{k}` [G*H]
     pub b_ih: Option<Param<F>>,
     /// `bias_hh_l{k}` [G*H]
@@ -97,21 +99,34 @@ pub struct DirParams<F> {
 }
 
 impl<F: Float> DirParams<F> {
+    /// `weight_hh`, which every cell but the minimal ones has ([`crate::Rnn`] builds it
+    /// exactly when [`CellKind::is_minimal`] is false, so its absence here is a bug).
+    pub fn recurrent(&self) -> &Param<F> {
+        self.w_hh
+            .as_ref()
+            .expect("a cell with a recurrent product has weight_hh")
+    }
     /// Visits in PyTorch's order: w_ih, w_hh, b_ih, b_hh, w_hr.
     pub fn visit(&self, f: &mut dyn FnMut(&Param<F>)) {
         f(&self.w_ih);
-        f(&self.w_hh);
-        for p in [&self.b_ih, &self.b_hh, &self.w_hr].into_iter().flatten() {
+        for p in [&self.w_hh, &self.b_ih, &self.b_hh, &self.w_hr]
+            .into_iter()
+            .flatten()
+        {
             f(p);
         }
     }
     /// Visits mutably, in the same order.
     pub fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param<F>)) {
         f(&mut self.w_ih);
-        f(&mut self.w_hh);
-        for p in [&mut self.b_ih, &mut self.b_hh, &mut self.w_hr]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.w_hh,
+            &mut self.b_ih,
+            &mut self.b_hh,
+            &mut self.w_hr,
+        ]
+        .into_iter()
+        .flatten()
         {
             f(p);
         }
@@ -163,11 +178,7 @@ impl<F: Float> DirCache<F> {
     }
     /// The slot of the state before step t.
     fn prev_slot(&self, t: usize) -> usize {
-        if self.reverse {
-            t + 2
-        } else {
-            t
-        }
+        prev_slot(self.reverse, t)
     }
     /// Writes the output sequence [T, B, H_out] (zero past each sequence's end) into the
     /// columns `col0..col0 + H_out` of `out`, whose rows are `row_stride` apart.
@@ -203,6 +214,15 @@ impl<F: Float> DirCache<F> {
     pub fn h_at(&self, t: usize) -> &[F] {
         let n = self.b * self.spec.hout();
         &self.hb[self.slot(t) * n..(self.slot(t) + 1) * n]
+    }
+}
+
+/// The slot of `hb` holding the state before step t (the module doc's storage).
+fn prev_slot(reverse: bool, t: usize) -> usize {
+    if reverse {
+        t + 2
+    } else {
+        t
     }
 }
 

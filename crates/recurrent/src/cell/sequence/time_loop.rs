@@ -9,7 +9,7 @@
 use super::*;
 use crate::cell::CellKind;
 use crate::float::Float;
-use crate::kernels::packed::{gemm_packed, gemm_packed_par, Packed};
+use crate::kernels::packed::{gemm_packed, Packed};
 use crate::kernels::pool::{team, Team};
 use crate::kernels::{gemm, workspace, MatMut, MatRef};
 use std::ops::Range;
@@ -28,6 +28,9 @@ pub fn forward<F: Float>(
     valid: &[bool],
     reverse: bool,
 ) -> DirCache<F> {
+    if spec.kind.is_minimal() {
+        return super::scan::forward(spec, p, x, t_len, b, h0, valid, reverse);
+    }
     let (i_sz, h, ho, g) = (spec.input, spec.hidden, spec.hout(), spec.gates());
     let gh = g * h;
     let seeds = spec.seeds();
@@ -61,7 +64,7 @@ pub fn forward<F: Float>(
 
     // 2. The recurrent weights, packed once for all steps: one packing per gate block
     // (B_g = W_hh[g]^T, [H_out, H]) so that a run of units is whole panels of each.
-    let w_hh = p.w_hh.value.data();
+    let w_hh = p.recurrent().value.data();
     let packed: Vec<Packed<F>> = if seeds {
         // r and z act on h_{t-1}; n on rh (both [H, H] blocks, the same shapes).
         pack_blocks(w_hh, 3, h, h)
@@ -134,7 +137,7 @@ impl<F: Float> DirCache<F> {
     /// The cache for a forward over `t_len` steps, its buffers sized for the cell, with
     /// the initial states in their slot.
     #[allow(clippy::too_many_arguments)]
-    fn start(
+    pub(super) fn start(
         spec: Spec,
         t_len: usize,
         b: usize,
@@ -242,6 +245,7 @@ impl<F: Float> Forward<'_, F> {
             CellKind::Lstm => self.lstm(me, &at),
             CellKind::Gru if self.spec.seeds() => self.gru_seeds(me, &at),
             CellKind::Gru => self.gru(me, &at),
+            CellKind::MinGru | CellKind::MinLstm => unreachable!("minimal cells walk in scan.rs"),
         }
     }
 
@@ -324,6 +328,9 @@ pub fn backward<F: Float>(
     dc_n: Option<&[F]>,
     dx: &mut [F],
 ) -> DirGrads<F> {
+    if cache.spec.kind.is_minimal() {
+        return super::scan::backward(p, cache, x, dy, dh_n, dx);
+    }
     let spec = cache.spec;
     let (t_len, b, reverse) = (cache.t, cache.b, cache.reverse);
     let (h, ho, gh) = (spec.hidden, spec.hout(), spec.gates() * spec.hidden);
@@ -351,7 +358,7 @@ pub fn backward<F: Float>(
 
     // The recurrent weights as the B of dh_{t-1} = da_t W_hh, packed once: [G*H, H_out]
     // (seeds: the n block [H, H] for drh and the r, z blocks [2H, H] apart).
-    let w_hh = p.w_hh.value.data();
+    let w_hh = p.recurrent().value.data();
     let mut packed = Packed::new();
     let mut packed_n = Packed::new();
     if seeds {
@@ -393,7 +400,7 @@ pub fn backward<F: Float>(
     });
     drop((packed, packed_n, packed_hr));
 
-    weight_grads(p, cache, x, &da, &dah, &dhs, dx);
+    super::grads::weight_grads(p, cache, x, &da, &dah, &dhs, dx);
     for v in [da, dah, dh_tot, dm, dhs, drh] {
         workspace::give(v);
     }
@@ -406,105 +413,6 @@ pub fn backward<F: Float>(
             None
         },
     }
-}
-
-/// Step 4: the weight and input gradients from the gate gradients, one product each
-/// over all steps: dW_ih += da^T X, dW_hh += da^T H_prev (dah^T for PyTorch's GRU; the seeds' n
-/// block against rh), dW_hr += dh^T M; bias gradients as column sums; dX = da W_ih.
-#[allow(clippy::too_many_arguments)]
-fn weight_grads<F: Float>(
-    p: &mut DirParams<F>,
-    cache: &DirCache<F>,
-    x: &[F],
-    da: &[F],
-    dah: &[F],
-    dhs: &[F],
-    dx: &mut [F],
-) {
-    let spec = cache.spec;
-    let (t_len, b) = (cache.t, cache.b);
-    let (i_sz, h, ho, gh) = (
-        spec.input,
-        spec.hidden,
-        spec.hout(),
-        spec.gates() * spec.hidden,
-    );
-    let (tb, nh) = (t_len * b, b * ho);
-    let h_prev_all = if cache.reverse {
-        &cache.hb[2 * nh..]
-    } else {
-        &cache.hb[..t_len * nh]
-    };
-    gemm(
-        F::one(),
-        MatRef::new(da, tb, gh).t(),
-        MatRef::new(x, tb, i_sz),
-        F::one(),
-        MatMut::new(p.w_ih.grad.data_mut(), gh, i_sz),
-    );
-    if spec.seeds() {
-        let (g_rz, g_n) = p.w_hh.grad.data_mut().split_at_mut(2 * h * h);
-        gemm(
-            F::one(),
-            MatRef::strided(da, tb, 2 * h, gh).t(),
-            MatRef::new(h_prev_all, tb, h),
-            F::one(),
-            MatMut::new(g_rz, 2 * h, h),
-        );
-        gemm(
-            F::one(),
-            MatRef::strided(&da[2 * h..], tb, h, gh).t(),
-            MatRef::new(&cache.rh, tb, h),
-            F::one(),
-            MatMut::new(g_n, h, h),
-        );
-    } else {
-        let dah_ref: &[F] = if dah.is_empty() { da } else { dah };
-        gemm(
-            F::one(),
-            MatRef::new(dah_ref, tb, gh).t(),
-            MatRef::new(h_prev_all, tb, ho),
-            F::one(),
-            MatMut::new(p.w_hh.grad.data_mut(), gh, ho),
-        );
-    }
-    // d b_ih = column sums of da; d b_hh the same for RNN and LSTM (one sum, added to
-    // both), of dah for PyTorch's GRU.
-    let mut db = workspace::zeros(gh);
-    add_col_sums(&mut db, da);
-    if let Some(bi) = &mut p.b_ih {
-        bi.grad
-            .data_mut()
-            .iter_mut()
-            .zip(&db)
-            .for_each(|(g, v)| *g += *v);
-    }
-    if let Some(bh) = &mut p.b_hh {
-        if !dah.is_empty() {
-            db.iter_mut().for_each(|v| *v = F::zero());
-            add_col_sums(&mut db, dah);
-        }
-        bh.grad
-            .data_mut()
-            .iter_mut()
-            .zip(&db)
-            .for_each(|(g, v)| *g += *v);
-    }
-    workspace::give(db);
-    if let Some(w_hr) = &mut p.w_hr {
-        gemm(
-            F::one(),
-            MatRef::new(dhs, tb, ho).t(),
-            MatRef::new(&cache.m, tb, h),
-            F::one(),
-            MatMut::new(w_hr.grad.data_mut(), ho, h),
-        );
-    }
-    // dX += da W_ih: the packed kernel, W_ih packed once (1.5x matrixmultiply on the
-    // S shape [2048, 512] x [512, 64], which repacked W_ih per thread).
-    let mut packed_ih = Packed::new();
-    packed_ih.pack(p.w_ih.value.data(), gh, i_sz, i_sz);
-    gemm_packed_par(tb, da, gh, 1, &packed_ih, dx, i_sz, false);
 }
 
 /// What every member of the backward team reads and writes: the forward's cache, dL/dy,
@@ -574,6 +482,7 @@ impl<F: Float> Backward<'_, F> {
             CellKind::Lstm => self.lstm(me, &st),
             CellKind::Gru if spec.seeds() => self.gru_seeds(me, &st),
             CellKind::Gru => self.gru(me, &st),
+            CellKind::MinGru | CellKind::MinLstm => unreachable!("minimal cells walk in scan.rs"),
         }
     }
 
