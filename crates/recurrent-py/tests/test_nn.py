@@ -1,5 +1,6 @@
 """recurrent.nn and recurrent.optim from Python: the layers against the committed PyTorch
-fixtures (outputs, states and every gradient, float64 and float32), state_dict round trips,
+fixtures (outputs, states and every gradient, float64 and float32; the minimal cells'
+fixtures are PyTorch code written from their paper), state_dict round trips,
 a training loop that learns, and bad inputs raising the right exceptions."""
 
 import json
@@ -40,6 +41,9 @@ def layer_for(cfg, dtype):
         return nn.LSTM(cfg["input_size"], cfg["hidden_size"], proj_size=cfg["proj_size"], **common)
     if cfg["cell"] == "gru":
         return nn.GRU(cfg["input_size"], cfg["hidden_size"], **common)
+    if cfg["cell"] in ("mingru", "minlstm"):
+        kind = nn.MinGRU if cfg["cell"] == "mingru" else nn.MinLSTM
+        return kind(cfg["input_size"], cfg["hidden_size"], **common)
     return nn.RNN(cfg["input_size"], cfg["hidden_size"], nonlinearity=cfg["cell"][4:], **common)
 
 

@@ -160,6 +160,7 @@ fn language_model_learns_a_pattern() {
         hidden: 32,
         layers: 1,
         dropout: 0.0,
+        reg: Default::default(),
     };
     let mut rng = Rng::new(3);
     let mut m: LanguageModel<f32> = LanguageModel::new(cfg, &Init::default(), &mut rng).unwrap();
@@ -444,6 +445,7 @@ fn whole_models_pass_finite_differences() {
         hidden: 5,
         layers: 2,
         dropout: 0.0,
+        reg: Default::default(),
     };
     let mut m: LanguageModel<f64> = LanguageModel::new(cfg, &Init::default(), &mut rng).unwrap();
     let ids = [1u32, 2, 3, 4, 5, 0];

@@ -137,6 +137,7 @@ fn the_language_model_runs_on_tokens_alone_and_streams_its_state() {
             hidden: 7,
             layers,
             dropout: 0.3,
+            reg: Default::default(),
         };
         let mut rng = Rng::new(3);
         let lm = LanguageModel::<f32>::new(cfg, &Init::default(), &mut rng).unwrap();

@@ -8,6 +8,7 @@ use crate::common::{
 use crate::plot::draw_loss_plot;
 use anyhow::{Context, Result};
 use clap::Args;
+use recurrent::model::lm::Regularisers;
 use recurrent::text::corpus::read_text;
 use recurrent::text::Tokenizer;
 use recurrent_tasks::lm::train::DEFAULT_LIMITS;
@@ -56,6 +57,24 @@ pub struct LmArgs {
     /// Evaluate every N steps, or every S seconds of training with `Ns` (`120s`)
     #[arg(long, default_value_t = LmTrainConfig::default().eval_every)]
     pub eval_every: recurrent::train::EvalEvery,
+    /// Locked dropout on the embeddings (AWD-LSTM's dropouti)
+    #[arg(long, default_value_t = LmTrainConfig::default().reg.dropout_input)]
+    pub dropout_input: f64,
+    /// Embedding dropout: whole tokens, one mask over the vocabulary per batch (dropoute)
+    #[arg(long, default_value_t = LmTrainConfig::default().reg.dropout_embed)]
+    pub dropout_embed: f64,
+    /// DropConnect on the recurrent weights, one mask per batch (wdrop)
+    #[arg(long, default_value_t = LmTrainConfig::default().reg.weight_drop)]
+    pub weight_drop: f64,
+    /// One dropout mask for every step of a sequence (locked), between layers and on the output
+    #[arg(long)]
+    pub variational: bool,
+    /// Activation regularisation: alpha in alpha mean(y^2) on the dropped output
+    #[arg(long, default_value_t = LmTrainConfig::default().reg.ar)]
+    pub ar: f64,
+    /// Temporal activation regularisation: beta in beta mean((h_t - h_{t-1})^2)
+    #[arg(long, default_value_t = LmTrainConfig::default().reg.tar)]
+    pub tar: f64,
     #[command(flatten)]
     pub optim: OptimArgs,
     #[command(flatten)]
@@ -80,6 +99,14 @@ impl LmArgs {
             min_count: self.min_count,
             init,
             eval_every: self.eval_every,
+            reg: Regularisers {
+                dropout_input: self.dropout_input,
+                dropout_embed: self.dropout_embed,
+                weight_drop: self.weight_drop,
+                variational: self.variational,
+                ar: self.ar,
+                tar: self.tar,
+            },
         })
     }
 }

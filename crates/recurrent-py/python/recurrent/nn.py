@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _recurrent
 
-__all__ = ["Parameter", "RNN", "LSTM", "GRU"]
+__all__ = ["Parameter", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM"]
 
 _DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
 
@@ -218,3 +218,19 @@ class GRU(_RNNBase):
                  dropout=0.0, bidirectional=False, dtype="float32", seed=0):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, 0, dtype, seed)
+
+
+class MinGRU(GRU):
+    """minGRU (Feng et al. 2024): gate rows [z, h~] of x_t alone, z = sigmoid(W_z x + b_z),
+    h~ = W_h x + b_h, h_t = (1 - z) h_{t-1} + z h~. No recurrent weights: only
+    `weight_ih_l{k}` and `bias_ih_l{k}`. Not in PyTorch; the layer's arguments are GRU's."""
+
+    _cell = "mingru"
+
+
+class MinLSTM(GRU):
+    """minLSTM (Feng et al. 2024): gate rows [f, i, h~] of x_t alone, h_t = (f h_{t-1} +
+    i h~) / (f + i) with f, i sigmoids and h~ linear. No recurrent weights and no cell
+    state. Not in PyTorch; the layer's arguments are GRU's."""
+
+    _cell = "minlstm"

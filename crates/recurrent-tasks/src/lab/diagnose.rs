@@ -616,6 +616,7 @@ mod lm_tests {
                 hidden: 6,
                 layers: 2,
                 dropout: 0.0,
+                reg: Default::default(),
             };
             let mut m = LanguageModel::<f32>::new(cfg, &Init::default(), &mut Rng::new(3)).unwrap();
             let ids: Vec<u32> = (0..40u32).map(|i| (i * 5 + i / 3) % 7).collect();

@@ -21,7 +21,7 @@ use recurrent::decode::generate::sample_text;
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
 use recurrent::layer::RnnState;
-use recurrent::model::lm::{LanguageModel, LmConfig};
+use recurrent::model::lm::{LanguageModel, LmConfig, Regularisers};
 use recurrent::nn::CrossEntropy;
 use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::rng::Rng;
@@ -60,6 +60,9 @@ pub struct LmTrainConfig {
     pub init: String,
     /// Evaluate every this many seconds of training (and at the end).
     pub eval_every: EvalEvery,
+    /// The AWD-LSTM regularisers (off by default).
+    #[serde(default)]
+    pub reg: Regularisers,
 }
 
 impl Default for LmTrainConfig {
@@ -86,6 +89,7 @@ impl Default for LmTrainConfig {
             min_count: 1,
             init: "pytorch".into(),
             eval_every: EvalEvery::Seconds(120.0),
+            reg: Regularisers::default(),
         }
     }
 }
@@ -295,6 +299,7 @@ pub fn train_lm(
         hidden: cfg.hidden,
         layers: cfg.layers,
         dropout: cfg.dropout,
+        reg: cfg.reg.clone(),
     };
     model_cfg.validate()?;
     let meta = LmMeta {
@@ -391,6 +396,7 @@ fn pytorch_meta(path: &Path) -> Result<LmMeta> {
         hidden: pt.hidden,
         layers: pt.layers,
         dropout,
+        reg: Default::default(),
     };
     let d = LmTrainConfig::default();
     let train = LmTrainConfig {

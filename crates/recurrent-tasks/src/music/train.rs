@@ -405,6 +405,7 @@ pub fn train_music(
         hidden: cfg.hidden,
         layers: cfg.layers,
         dropout: cfg.dropout,
+        reg: Default::default(),
     };
     model_cfg.validate()?;
     let meta = MusicMeta {

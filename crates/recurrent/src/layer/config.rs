@@ -40,6 +40,15 @@ pub struct RnnConfig {
     /// Which GRU form (default PyTorch's).
     #[serde(default)]
     pub gru_form: GruForm,
+    /// Inter-layer dropout with one mask per sequence for every step (locked, variational;
+    /// Gal & Ghahramani 2016) instead of a fresh mask per step (default false).
+    #[serde(default)]
+    pub variational: bool,
+    /// DropConnect on `weight_hh` in training (AWD-LSTM's weight drop; [`super::weight_drop`]):
+    /// each recurrent weight zeroed with this probability, one mask per forward pass
+    /// (default 0).
+    #[serde(default)]
+    pub weight_drop: f64,
 }
 
 impl RnnConfig {
@@ -56,6 +65,8 @@ impl RnnConfig {
             proj_size: 0,
             dropout: 0.0,
             gru_form: GruForm::Pytorch,
+            variational: false,
+            weight_drop: 0.0,
         }
     }
     pub fn layers(mut self, n: usize) -> Self {
@@ -84,6 +95,14 @@ impl RnnConfig {
     }
     pub fn gru_form(mut self, f: GruForm) -> Self {
         self.gru_form = f;
+        self
+    }
+    pub fn variational(mut self, yes: bool) -> Self {
+        self.variational = yes;
+        self
+    }
+    pub fn weight_drop(mut self, p: f64) -> Self {
+        self.weight_drop = p;
         self
     }
     /// D.
@@ -129,6 +148,18 @@ impl RnnConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if !(0.0..1.0).contains(&self.weight_drop) {
+            return bad(format!(
+                "weight_drop must be in [0, 1), got {}",
+                self.weight_drop
+            ));
+        }
+        if self.weight_drop > 0.0 && self.cell.is_minimal() {
+            return bad(format!(
+                "weight_drop drops recurrent weights, which a {} has none of",
+                self.cell
+            ));
         }
         let max = 1 << 24;
         if self.input_size > max || self.hidden_size > max || self.num_layers > 1024 {

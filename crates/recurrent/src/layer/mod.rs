@@ -10,6 +10,7 @@
 
 mod config;
 mod step;
+mod weight_drop;
 
 pub use config::RnnConfig;
 pub use step::StepScratch;
@@ -20,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::{self, Init, InputInit, RecurrentInit};
 use crate::kernels::{pool, workspace};
-use crate::nn::dropout::dropout_mask;
+use crate::nn::dropout::{dropout_mask, locked_mask};
 use crate::param::{Module, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -51,12 +52,15 @@ pub struct RnnCache<F: Float> {
     inputs: Vec<Vec<F>>,
     /// Dropout masks (scaled by 1/(1-p)) applied to the output of layer k, k < L-1.
     masks: Vec<Vec<F>>,
+    /// Weight-drop masks of each layer-direction's W_hh (empty without weight drop).
+    weight_masks: Vec<Vec<F>>,
     dirs: Vec<DirCache<F>>,
 }
 
 impl<F: Float> Drop for RnnCache<F> {
     fn drop(&mut self) {
-        for v in self.inputs.drain(..).chain(self.masks.drain(..)) {
+        let all = self.inputs.drain(..).chain(self.masks.drain(..));
+        for v in all.chain(self.weight_masks.drain(..)) {
             workspace::give(v);
         }
     }
@@ -267,6 +271,10 @@ impl<F: Float> Rnn<F> {
             }
         };
         let (nh, nc) = (b * ho, b * h);
+        let weight_masks = match (dropout.as_deref_mut(), c.weight_drop > 0.0) {
+            (Some(rng), true) => weight_drop::draw(&self.dirs, c.weight_drop, rng),
+            _ => Vec::new(),
+        };
         let mut inputs = vec![x];
         let mut masks = Vec::new();
         let mut dirs = Vec::with_capacity(n_states);
@@ -286,12 +294,20 @@ impl<F: Float> Rnn<F> {
             };
             // The directions of a bidirectional layer are independent: run them concurrently.
             let input = &inputs[k];
+            let dropped: Vec<Option<DirParams<F>>> = (k * dn..(k + 1) * dn)
+                .map(|i| {
+                    let m = weight_masks.get(i)?;
+                    Some(weight_drop::dropped(&self.dirs[i], m))
+                })
+                .collect();
             let caches = per_direction(dn, |d| {
                 let i = k * dn + d;
+                let p = dropped[d].as_ref().unwrap_or(&self.dirs[i]);
                 let h0 = &state.h.data()[i * nh..(i + 1) * nh];
                 let c0 = state.c.as_ref().map(|c0| &c0.data()[i * nc..(i + 1) * nc]);
-                sequence::forward(spec, &self.dirs[i], input, t, b, h0, c0, &valid, d == 1)
+                sequence::forward(spec, p, input, t, b, h0, c0, &valid, d == 1)
             });
+            drop(dropped);
             for (d, dc) in caches.into_iter().enumerate() {
                 let i = k * dn + d;
                 dc.output_into(&mut out, out_w, d * ho);
@@ -304,7 +320,11 @@ impl<F: Float> Rnn<F> {
             if k + 1 < c.num_layers {
                 let mut next = std::mem::take(&mut out);
                 if let (Some(rng), true) = (dropout.as_deref_mut(), c.dropout > 0.0) {
-                    let mask = dropout_mask(next.len(), c.dropout, rng);
+                    let mask = if c.variational {
+                        locked_mask(t, b, out_w, c.dropout, rng)
+                    } else {
+                        dropout_mask(next.len(), c.dropout, rng)
+                    };
                     next.iter_mut().zip(&mask).for_each(|(v, m)| *v *= *m);
                     masks.push(mask);
                 }
@@ -328,6 +348,7 @@ impl<F: Float> Rnn<F> {
                 b,
                 inputs,
                 masks,
+                weight_masks,
                 dirs,
             },
         ))
@@ -457,15 +478,14 @@ impl<F: Float> Rnn<F> {
                         .then(|| d_c_n.map_or(&zeros_c[..], |g| &g.data()[i * nc..(i + 1) * nc]));
                     let mut dx_d = workspace::scratch(t * b * spec.input);
                     let mut p = params[d].lock().unwrap_or_else(|e| e.into_inner());
-                    let g = sequence::backward(
-                        &mut p,
-                        &caches[i],
-                        &cache.inputs[k],
-                        dy_dir,
-                        dhn,
-                        dcn,
-                        &mut dx_d,
-                    );
+                    let mut run = |p: &mut DirParams<F>| {
+                        let x = &cache.inputs[k];
+                        sequence::backward(p, &caches[i], x, dy_dir, dhn, dcn, &mut dx_d)
+                    };
+                    let g = match cache.weight_masks.get(i) {
+                        Some(m) => weight_drop::backward_through(&mut **p, m, run),
+                        None => run(&mut p),
+                    };
                     if let Some(v) = own {
                         workspace::give(v);
                     }

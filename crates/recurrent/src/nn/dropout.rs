@@ -19,6 +19,20 @@ pub fn dropout_mask<F: Float>(n: usize, p: f64, rng: &mut Rng) -> Vec<F> {
     mask_values(n, p, rng).collect()
 }
 
+/// A locked (variational) mask over a time-major `[T, B, W]` buffer (Gal & Ghahramani
+/// 2016; the "locked dropout" of AWD-LSTM): one mask of `[B, W]` drawn by the rule of
+/// [`dropout_mask`], the same at every step, so a unit dropped from a sequence stays dropped
+/// for all of it. Returned at full length so that it applies as any other mask:
+///   m_{t,b,k} = m_{b,k}
+pub fn locked_mask<F: Float>(t: usize, b: usize, w: usize, p: f64, rng: &mut Rng) -> Vec<F> {
+    let one: Vec<F> = dropout_mask(b * w, p, rng);
+    let mut all = Vec::with_capacity(t * b * w);
+    for _ in 0..t {
+        all.extend_from_slice(&one);
+    }
+    all
+}
+
 /// The one mask rule: one uniform draw per element, in order.
 fn mask_values<F: Float>(n: usize, p: f64, rng: &mut Rng) -> impl Iterator<Item = F> + '_ {
     let keep = F::of(1.0 / (1.0 - p));
@@ -112,6 +126,18 @@ mod tests {
         assert_eq!(a, b);
         let layer: Vec<f32> = dropout_mask(64, 0.5, &mut Rng::new(9));
         assert_eq!(a, layer);
+    }
+
+    #[test]
+    fn a_locked_mask_is_one_mask_for_every_step() {
+        let (t, b, w) = (5, 3, 40);
+        let m: Vec<f64> = locked_mask(t, b, w, 0.5, &mut Rng::new(4));
+        assert_eq!(m.len(), t * b * w);
+        let first: Vec<f64> = dropout_mask(b * w, 0.5, &mut Rng::new(4));
+        for step in m.chunks_exact(b * w) {
+            assert_eq!(step, &first[..]);
+        }
+        assert!(first.contains(&0.0) && first.contains(&2.0));
     }
 
     #[test]
