@@ -57,6 +57,8 @@ fn classifier_padding_changes_neither_output_nor_gradient() {
                     layers: 2,
                     bidirectional: true,
                     dropout: 0.0,
+                    weight_drop: 0.0,
+                    variational: false,
                 },
                 pooling,
                 outputs: 3,
@@ -97,6 +99,8 @@ fn tagger_padding_changes_neither_output_nor_gradient() {
             layers: 2,
             bidirectional: true,
             dropout: 0.0,
+            weight_drop: 0.0,
+            variational: false,
         },
         vocab: 9,
         embed: 4,
@@ -252,6 +256,50 @@ fn classifier_learns_and_resumes_bit_for_bit() {
     };
     assert_eq!(sha(&out), sha(&split));
     let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&split);
+}
+
+/// With weight drop and locked dropout between two layers, a classifier still learns, its
+/// checkpoint records them, and a resumed run draws the same masks (the same final bits).
+#[test]
+fn weight_drop_and_locked_dropout_train_and_resume_bit_for_bit() {
+    let data = || ClassifyData {
+        train: toy_sentiment(320, 1),
+        valid: Some(toy_sentiment(100, 2)),
+        test: Some(toy_sentiment(100, 3)),
+    };
+    let cfg = ClassifyTrainConfig {
+        layers: 2,
+        weight_drop: 0.3,
+        variational: true,
+        ..small_classify()
+    };
+    let (whole, split) = (tmp("cls-wd"), tmp("cls-wd-split"));
+    let mut req = TrainRequest::new(&whole);
+    req.limits.epochs = Some(4.0);
+    let s = train_classify(&cfg, data(), &req, &mut Quiet).unwrap();
+    assert!(s.test.unwrap().accuracy > 0.9);
+    let (_, meta) = load_classifier(&whole.join("best.safetensors")).unwrap();
+    assert_eq!(meta.model.encoder.weight_drop, 0.3);
+    assert!(meta.model.encoder.variational);
+    let mut r1 = TrainRequest::new(&split);
+    r1.limits.epochs = Some(2.0);
+    train_classify(&cfg, data(), &r1, &mut Quiet).unwrap();
+    let mut r2 = TrainRequest::new(&split);
+    r2.limits.epochs = Some(4.0);
+    r2.resume = true;
+    train_classify(&cfg, data(), &r2, &mut Quiet).unwrap();
+    let sha = |dir: &Path| {
+        let p = recurrent::train::run::list_checkpoints(dir)
+            .unwrap()
+            .pop()
+            .unwrap();
+        recurrent::checkpoint::weights_sha256(
+            &recurrent::checkpoint::read(&p).unwrap().weights_only(),
+        )
+    };
+    assert_eq!(sha(&whole), sha(&split));
+    let _ = std::fs::remove_dir_all(&whole);
     let _ = std::fs::remove_dir_all(&split);
 }
 

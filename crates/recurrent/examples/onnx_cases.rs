@@ -165,6 +165,8 @@ fn classifier_cases(rng: &mut Rng) -> recurrent::Result<Cases> {
                 layers: 2,
                 bidirectional: true,
                 dropout: 0.0,
+                weight_drop: 0.0,
+                variational: false,
             },
             pooling,
             outputs: 3,

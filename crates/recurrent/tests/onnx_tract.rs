@@ -192,6 +192,8 @@ fn encoder(cell: CellKind, bidirectional: bool) -> EncoderConfig {
         layers: 2,
         bidirectional,
         dropout: 0.1,
+        weight_drop: 0.0,
+        variational: false,
     }
 }
 

@@ -71,6 +71,12 @@ pub struct ClassifyTrainConfig {
     /// Probability that a training word is replaced by `<unk>` (so the model learns what to
     /// do with unknown words, and relies less on any single word).
     pub word_dropout: f64,
+    /// DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's weight drop).
+    #[serde(default)]
+    pub weight_drop: f64,
+    /// One dropout mask for all steps of a sentence between recurrent layers (locked).
+    #[serde(default)]
+    pub variational: bool,
     /// Pooling over time: last, mean or max.
     pub pooling: Pooling,
     /// Sentences per batch.
@@ -118,6 +124,8 @@ impl Default for ClassifyTrainConfig {
             embed_scale: 0.1,
             dropout: 0.5,
             word_dropout: 0.1,
+            weight_drop: 0.0,
+            variational: false,
             pooling: Pooling::Max,
             batch: 32,
             optim: OptimSettings {
@@ -163,6 +171,12 @@ impl ClassifyTrainConfig {
             return bad(format!(
                 "--word-dropout must be in [0, 1), got {}",
                 self.word_dropout
+            ));
+        }
+        if !(0.0..1.0).contains(&self.weight_drop) {
+            return bad(format!(
+                "--weight-drop must be in [0, 1), got {}",
+                self.weight_drop
             ));
         }
         if !(0.0..1.0).contains(&self.val_frac) {
@@ -554,6 +568,8 @@ pub fn train_classify(
             layers: cfg.layers,
             bidirectional: cfg.bidirectional,
             dropout: cfg.dropout,
+            weight_drop: cfg.weight_drop,
+            variational: cfg.variational,
         },
         pooling: cfg.pooling,
         outputs: labels.len(),

@@ -54,6 +54,8 @@ pub(crate) fn model_config(cfg: &ForecastTrainConfig, width: usize) -> Classifie
             layers: cfg.layers,
             bidirectional: false,
             dropout: cfg.dropout,
+            weight_drop: 0.0,
+            variational: false,
         },
         pooling: Pooling::Last,
         outputs: match cfg.strategy {

@@ -181,6 +181,8 @@ impl<F: Float> CtcModel<F> {
                     layers: config.layers,
                     bidirectional: config.bidirectional,
                     dropout: config.dropout,
+                    weight_drop: 0.0,
+                    variational: false,
                 },
                 outputs: config.classes(),
             },

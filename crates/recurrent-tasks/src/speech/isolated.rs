@@ -450,6 +450,8 @@ pub fn train_speech(
             layers: cfg.layers,
             bidirectional: cfg.bidirectional,
             dropout: cfg.dropout,
+            weight_drop: 0.0,
+            variational: false,
         },
         pooling: cfg.pooling,
         outputs: 10,

@@ -59,6 +59,12 @@ pub struct TagTrainConfig {
     pub dropout: f64,
     /// Probability of replacing a training word by `<unk>` (its suffix and shape stay).
     pub word_dropout: f64,
+    /// DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's weight drop).
+    #[serde(default)]
+    pub weight_drop: f64,
+    /// One dropout mask for all steps of a sentence between recurrent layers (locked).
+    #[serde(default)]
+    pub variational: bool,
     /// Sentences per batch.
     pub batch: usize,
     /// Optimizer, learning rate, weight decay, clipping and schedule (stored flat: the
@@ -107,6 +113,8 @@ impl Default for TagTrainConfig {
             shape_embed: 8,
             dropout: 0.3,
             word_dropout: 0.1,
+            weight_drop: 0.0,
+            variational: false,
             batch: 16,
             optim: OptimSettings {
                 lr: 2e-3,
@@ -142,6 +150,12 @@ impl TagTrainConfig {
             return bad(format!(
                 "--dropout and --word-dropout must be in [0, 1), got {} and {}",
                 self.dropout, self.word_dropout
+            ));
+        }
+        if !(0.0..1.0).contains(&self.weight_drop) {
+            return bad(format!(
+                "--weight-drop must be in [0, 1), got {}",
+                self.weight_drop
             ));
         }
         if let Some(e) = self.eval_every {
@@ -554,6 +568,8 @@ pub fn train_tag<'a>(
             layers: cfg.layers,
             bidirectional: cfg.bidirectional,
             dropout: cfg.dropout,
+            weight_drop: cfg.weight_drop,
+            variational: cfg.variational,
         },
         vocab: vocab.len(),
         embed: cfg.embed,

@@ -16,6 +16,12 @@ pub struct EncoderConfig {
     pub bidirectional: bool,
     /// Dropout between layers (a single layer has none; the model may apply it elsewhere).
     pub dropout: f64,
+    /// DropConnect on the recurrent weights in training ([`RnnConfig::weight_drop`]).
+    #[serde(default)]
+    pub weight_drop: f64,
+    /// One dropout mask for all steps between layers ([`RnnConfig::variational`]).
+    #[serde(default)]
+    pub variational: bool,
 }
 
 impl EncoderConfig {
@@ -25,5 +31,7 @@ impl EncoderConfig {
             .layers(self.layers)
             .bidirectional(self.bidirectional)
             .dropout(if self.layers > 1 { self.dropout } else { 0.0 })
+            .weight_drop(self.weight_drop)
+            .variational(self.variational)
     }
 }
