@@ -299,7 +299,7 @@ pub fn train_lm(
         hidden: cfg.hidden,
         layers: cfg.layers,
         dropout: cfg.dropout,
-        reg: cfg.reg.clone(),
+        reg: cfg.reg,
     };
     model_cfg.validate()?;
     let meta = LmMeta {

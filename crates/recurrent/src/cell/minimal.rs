@@ -30,8 +30,35 @@
 //! slice of the same units an argument of its own, so that threads can split the units and
 //! the loops vectorise.
 
+use super::CellKind;
 use crate::float::Float;
 use crate::kernels::act;
+
+/// One forward step of either minimal cell on one row and run of units: `gate(q)` is gate
+/// block q's slice (pre-activations in, activations out), `bias(q)` its biases. What the
+/// sequence's walk and the streaming step both call.
+pub fn forward_units<'a, F: Float>(
+    kind: CellKind,
+    gate: impl Fn(usize) -> &'a mut [F],
+    bias: impl Fn(usize) -> &'a [F],
+    h_prev: &[F],
+    h: &mut [F],
+) {
+    if kind == CellKind::MinGru {
+        gru_forward_row(gate(0), gate(1), bias(0), bias(1), h_prev, h);
+    } else {
+        lstm_forward_row(
+            gate(0),
+            gate(1),
+            gate(2),
+            bias(0),
+            bias(1),
+            bias(2),
+            h_prev,
+            h,
+        );
+    }
+}
 
 crate::multiversion! {
     /// minGRU forward on one row: `az`, `ah` hold the pre-activations without bias and are

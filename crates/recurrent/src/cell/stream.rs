@@ -485,24 +485,13 @@ impl<F: Float> Layer<'_, F> {
         let bias = self.p.b_ih.as_ref().map_or(self.zeros, |q| q.value.data());
         for bi in 0..b {
             let r = bi * hs + u.start..bi * hs + u.end;
-            let gate = |q: usize| self.unit(s.gates, bi, q);
-            let bq = |q: usize| &bias[self.block(q)];
-            let hp = &self.h_prev[r.clone()];
-            if spec.kind == CellKind::MinGru {
-                minimal::gru_forward_row(gate(0), gate(1), bq(0), bq(1), hp, self.h_new(r));
-            } else {
-                let h_new = self.h_new(r);
-                minimal::lstm_forward_row(
-                    gate(0),
-                    gate(1),
-                    gate(2),
-                    bq(0),
-                    bq(1),
-                    bq(2),
-                    hp,
-                    h_new,
-                );
-            }
+            minimal::forward_units(
+                spec.kind,
+                |q| self.unit(s.gates, bi, q),
+                |q| &bias[self.block(q)],
+                &self.h_prev[r.clone()],
+                self.h_new(r),
+            );
         }
     }
 }

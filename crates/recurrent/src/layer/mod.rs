@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::{self, Init, InputInit, RecurrentInit};
 use crate::kernels::{pool, workspace};
-use crate::nn::dropout::{dropout_mask, locked_mask};
+use crate::nn::dropout::{self, sequence_mask};
 use crate::param::{Module, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -320,12 +320,8 @@ impl<F: Float> Rnn<F> {
             if k + 1 < c.num_layers {
                 let mut next = std::mem::take(&mut out);
                 if let (Some(rng), true) = (dropout.as_deref_mut(), c.dropout > 0.0) {
-                    let mask = if c.variational {
-                        locked_mask(t, b, out_w, c.dropout, rng)
-                    } else {
-                        dropout_mask(next.len(), c.dropout, rng)
-                    };
-                    next.iter_mut().zip(&mask).for_each(|(v, m)| *v *= *m);
+                    let mask = sequence_mask(t, b, out_w, c.dropout, c.variational, rng);
+                    dropout::apply(&mut next, &mask);
                     masks.push(mask);
                 }
                 inputs.push(next);
@@ -511,7 +507,7 @@ impl<F: Float> Rnn<F> {
             dx = layer_dx.unwrap_or_default();
             if k > 0 {
                 if let Some(mask) = cache.masks.get(k - 1) {
-                    dx.iter_mut().zip(mask).for_each(|(v, m)| *v *= *m);
+                    dropout::apply(&mut dx, mask);
                 }
                 workspace::give(std::mem::replace(&mut d_lower, std::mem::take(&mut dx)));
             }

@@ -10,7 +10,7 @@
 
 use crate::cell::sequence::DirParams;
 use crate::float::Float;
-use crate::nn::dropout::dropout_mask;
+use crate::nn::dropout::{self, dropout_mask};
 use crate::rng::Rng;
 
 /// One mask per layer-direction, drawn in index order (`k*D + d`).
@@ -24,11 +24,7 @@ pub(super) fn draw<F: Float>(dirs: &[DirParams<F>], p: f64, rng: &mut Rng) -> Ve
 pub(super) fn dropped<F: Float>(p: &DirParams<F>, mask: &[F]) -> DirParams<F> {
     let mut q = p.clone();
     if let Some(w) = &mut q.w_hh {
-        w.value
-            .data_mut()
-            .iter_mut()
-            .zip(mask)
-            .for_each(|(v, m)| *v *= *m);
+        dropout::apply(w.value.data_mut(), mask);
     }
     q
 }
@@ -45,11 +41,7 @@ pub(super) fn backward_through<F: Float, R>(
         return backward(p);
     };
     let value = w.value.clone();
-    w.value
-        .data_mut()
-        .iter_mut()
-        .zip(mask)
-        .for_each(|(v, m)| *v *= *m);
+    dropout::apply(w.value.data_mut(), mask);
     let zero = crate::tensor::Tensor::zeros(w.grad.shape());
     let own_grad = std::mem::replace(&mut w.grad, zero);
     let r = backward(p);

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::Init;
 use crate::layer::{Rnn, RnnCache};
-use crate::nn::dropout::dropout_mask;
+use crate::nn::dropout::{self, dropout_mask};
 use crate::nn::Linear;
 use crate::param::{Module, Param};
 use crate::rng::Rng;
@@ -168,7 +168,7 @@ impl<F: Float> Classifier<F> {
         let mask = match (train, self.config.encoder.dropout > 0.0) {
             (Some(rng), true) => {
                 let m = dropout_mask(pooled.len(), self.config.encoder.dropout, rng);
-                pooled.iter_mut().zip(&m).for_each(|(v, k)| *v *= *k);
+                dropout::apply(&mut pooled, &m);
                 Some(m)
             }
             _ => None,
@@ -201,7 +201,7 @@ impl<F: Float> Classifier<F> {
         );
         let mut dp = self.head.backward(&cache.pooled, dlogits, b);
         if let Some(m) = &cache.mask {
-            dp.iter_mut().zip(m).for_each(|(v, k)| *v *= *k);
+            dropout::apply(&mut dp, m);
         }
         let mut dy = vec![F::zero(); t * b * w];
         let mut dhn = None;

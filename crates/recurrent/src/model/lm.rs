@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::Init;
 use crate::layer::{Rnn, RnnCache, RnnConfig, RnnState};
-use crate::nn::dropout::{dropout_mask, locked_mask};
+use crate::nn::dropout::{self, dropout_mask, locked_mask, sequence_mask};
 use crate::nn::{Embedding, Linear};
 use crate::param::{Module, Param};
 use crate::rng::Rng;
@@ -47,7 +47,7 @@ pub struct LmConfig {
 
 /// The AWD-LSTM regularisers of a language model, in training only (AWD-LSTM's names in
 /// brackets). All zero (off) by default.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Regularisers {
     /// Locked dropout on the embeddings, the recurrent layer's input (`dropouti`).
@@ -197,7 +197,7 @@ impl<F: Float> LanguageModel<F> {
         let input_mask = match (train.as_deref_mut(), reg.dropout_input > 0.0) {
             (Some(rng), true) => {
                 let m: Vec<F> = locked_mask(t, b, c.embed, reg.dropout_input, rng);
-                x.iter_mut().zip(&m).for_each(|(v, k)| *v *= *k);
+                dropout::apply(&mut x, &m);
                 Some(m)
             }
             _ => None,
@@ -210,12 +210,8 @@ impl<F: Float> LanguageModel<F> {
         // Output dropout: y_t = h_t ⊙ m_o.
         let mask = match (train, c.dropout > 0.0) {
             (Some(rng), true) => {
-                let m = if reg.variational {
-                    locked_mask(t, b, c.hidden, c.dropout, rng)
-                } else {
-                    dropout_mask(y.len(), c.dropout, rng)
-                };
-                y.iter_mut().zip(&m).for_each(|(v, k)| *v *= *k);
+                let m = sequence_mask(t, b, c.hidden, c.dropout, reg.variational, rng);
+                dropout::apply(&mut y, &m);
                 Some(m)
             }
             _ => None,
@@ -271,7 +267,7 @@ impl<F: Float> LanguageModel<F> {
     /// With the regularisers on, the gradient is that of the cross-entropy plus
     /// [`LanguageModel::penalty`].
     pub fn backward(&mut self, cache: &LmCache<F>, dlogits: &[F]) -> Result<()> {
-        let reg = self.config.reg.clone();
+        let reg = self.config.reg;
         let n = cache.y.len() / self.config.hidden;
         let mut dy = self.head.backward(&cache.y, dlogits, n);
         if cache.training && reg.ar > 0.0 && !cache.y.is_empty() {
@@ -280,7 +276,7 @@ impl<F: Float> LanguageModel<F> {
             dy.iter_mut().zip(&cache.y).for_each(|(d, y)| *d += k * *y);
         }
         if let Some(m) = &cache.mask {
-            dy.iter_mut().zip(m).for_each(|(v, k)| *v *= *k);
+            dropout::apply(&mut dy, m);
         }
         if let Some(h) = &cache.h {
             // d/dh [beta mean((h_t - h_{t-1})^2)]: +2 beta (h_t - h_{t-1}) / N' at step t,
@@ -297,7 +293,7 @@ impl<F: Float> LanguageModel<F> {
         }
         let (mut dx, _, _) = self.rnn.backward_tm(&cache.rnn, &mut dy, None, None)?;
         if let Some(m) = &cache.input_mask {
-            dx.iter_mut().zip(m).for_each(|(v, k)| *v *= *k);
+            dropout::apply(&mut dx, m);
         }
         if let Some(scale) = &cache.token_scale {
             for (row, s) in dx.chunks_exact_mut(self.config.embed).zip(scale) {

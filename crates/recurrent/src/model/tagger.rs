@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::float::Float;
 use crate::init::Init;
 use crate::layer::{Rnn, RnnCache};
-use crate::nn::dropout::dropout_mask;
+use crate::nn::dropout::{self, dropout_mask};
 use crate::nn::Linear;
 use crate::param::{Module, Param};
 use crate::rng::Rng;
@@ -83,7 +83,7 @@ impl<F: Float> Tagger<F> {
         let mask = match (train, self.config.encoder.dropout > 0.0) {
             (Some(rng), true) => {
                 let m = dropout_mask(y.len(), self.config.encoder.dropout, rng);
-                y.iter_mut().zip(&m).for_each(|(v, k)| *v *= *k);
+                dropout::apply(&mut y, &m);
                 Some(m)
             }
             _ => None,
@@ -121,7 +121,7 @@ impl<F: Float> Tagger<F> {
     ) -> Result<Vec<F>> {
         let mut dy = self.head.backward(&cache.y, dlogits, batch.t * batch.b);
         if let Some(m) = &cache.mask {
-            dy.iter_mut().zip(m).for_each(|(v, k)| *v *= *k);
+            dropout::apply(&mut dy, m);
         }
         let (dx, _, _) = self.rnn.backward_tm(&cache.rnn, &mut dy, None, None)?;
         Ok(dx)

@@ -33,6 +33,29 @@ pub fn locked_mask<F: Float>(t: usize, b: usize, w: usize, p: f64, rng: &mut Rng
     all
 }
 
+/// A mask for a time-major `[T, B, W]` buffer: [`locked_mask`] (one mask for every step)
+/// when `locked`, else a fresh draw per element.
+pub fn sequence_mask<F: Float>(
+    t: usize,
+    b: usize,
+    w: usize,
+    p: f64,
+    locked: bool,
+    rng: &mut Rng,
+) -> Vec<F> {
+    if locked {
+        locked_mask(t, b, w, p, rng)
+    } else {
+        dropout_mask(t * b * w, p, rng)
+    }
+}
+
+/// x *= m element by element: a mask's forward on the values, and its backward on their
+/// gradient (dx = dy * m).
+pub fn apply<F: Float>(x: &mut [F], mask: &[F]) {
+    x.iter_mut().zip(mask).for_each(|(v, &m)| *v *= m);
+}
+
 /// The one mask rule: one uniform draw per element, in order.
 fn mask_values<F: Float>(n: usize, p: f64, rng: &mut Rng) -> impl Iterator<Item = F> + '_ {
     let keep = F::of(1.0 / (1.0 - p));
@@ -75,7 +98,7 @@ impl Dropout {
             return;
         }
         self.draw_mask(x.len(), rng, mask);
-        x.iter_mut().zip(mask.iter()).for_each(|(v, &m)| *v *= m);
+        apply(x, mask);
     }
 
     /// Backward in place: dx = dy * m, with the mask of the forward pass.
@@ -87,7 +110,7 @@ impl Dropout {
             mask.len() >= dy.len(),
             "dropout mask shorter than its gradient"
         );
-        dy.iter_mut().zip(mask).for_each(|(d, &m)| *d *= m);
+        apply(dy, mask);
     }
 }
 

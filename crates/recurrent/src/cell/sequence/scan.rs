@@ -180,27 +180,13 @@ impl<F: Float> Walk<'_, F> {
                     continue;
                 }
                 let row = (t * b + bi) * gh;
-                let gate = |q: usize| self.gates.get_mut(row + at(q).start..row + at(q).end);
-                match self.spec.kind {
-                    CellKind::MinGru => minimal::gru_forward_row(
-                        gate(0),
-                        gate(1),
-                        &bias[at(0)],
-                        &bias[at(1)],
-                        hp,
-                        hn,
-                    ),
-                    _ => minimal::lstm_forward_row(
-                        gate(0),
-                        gate(1),
-                        gate(2),
-                        &bias[at(0)],
-                        &bias[at(1)],
-                        &bias[at(2)],
-                        hp,
-                        hn,
-                    ),
-                }
+                minimal::forward_units(
+                    self.spec.kind,
+                    |q| self.gates.get_mut(row + at(q).start..row + at(q).end),
+                    |q| &bias[at(q)],
+                    hp,
+                    hn,
+                );
             }
         }
     }

@@ -76,11 +76,13 @@ impl<F: Float> Seq2Seq<F> {
             logp: vec![0.0f64; v],
             ..Scratch::default()
         };
+        // The rows of a step (every live hypothesis of every searching source): their
+        // previous tokens, sources, and the first row of each source; the rows that go on.
+        let (mut prev, mut seq_of) = (Vec::new(), Vec::new());
+        let (mut first_row, mut parents) = (vec![0; beams.len()], Vec::new());
         for step in 0.. {
-            // The rows of this step: every live hypothesis of every searching source.
-            let mut prev = Vec::new();
-            let mut seq_of = Vec::new();
-            let mut first_row = vec![0; beams.len()];
+            prev.clear();
+            seq_of.clear();
             for bm in beams.iter().filter(|b| b.searching) {
                 first_row[bm.src] = prev.len();
                 for (_, t) in &bm.live {
@@ -92,17 +94,17 @@ impl<F: Float> Seq2Seq<F> {
                 break;
             }
             let (stepped, logits) = self.step(&prev, &state, mem.as_ref(), Some(&seq_of))?;
-            let mut parents = Vec::with_capacity(prev.len());
+            parents.clear();
             for bm in beams.iter_mut().filter(|b| b.searching) {
                 let row0 = first_row[bm.src];
                 let rows = &logits[row0 * v..(row0 + bm.live.len()) * v];
-                let kept = bm.advance(rows, v, self.config.eos, &mut scratch);
+                let before = parents.len();
+                bm.advance(rows, v, self.config.eos, row0, &mut parents, &mut scratch);
                 // Out of steps: what is live now is final.
                 if step + 1 >= bm.max_len {
                     bm.searching = false;
-                    continue;
+                    parents.truncate(before);
                 }
-                parents.extend(kept.into_iter().map(|p| row0 + p));
             }
             if parents.is_empty() {
                 break;
@@ -182,12 +184,13 @@ impl<F: Float> Seq2Seq<F> {
 }
 
 /// Buffers every source's step reuses: log-probabilities of one row [V], its best tokens,
-/// and the candidates (log p, parent, token).
+/// the candidates (log p, parent, token), and the finished hypotheses' scores.
 #[derive(Default)]
 struct Scratch {
     logp: Vec<f64>,
     top: Vec<usize>,
     cand: Vec<(f64, usize, u32)>,
+    scores: Vec<f64>,
 }
 
 /// One source's beam search: its live hypotheses (log p, tokens), its finished ones
@@ -230,17 +233,25 @@ impl Beam {
     }
 
     /// One step from the logits of the live hypotheses [live, V]: keeps the `width` best
-    /// continuations and returns their parents (indices into the old live list); stops
-    /// searching when nothing continues or nothing can beat what has ended.
+    /// continuations and pushes their parents onto `parents` (as `row0` + the index into
+    /// the old live list); stops searching when nothing continues or nothing can beat what
+    /// has ended.
     fn advance<F: Float>(
         &mut self,
         logits: &[F],
         v: usize,
         eos: u32,
+        row0: usize,
+        parents: &mut Vec<usize>,
         scratch: &mut Scratch,
-    ) -> Vec<usize> {
+    ) {
         let beam = self.width;
-        let Scratch { logp, top, cand } = scratch;
+        let Scratch {
+            logp,
+            top,
+            cand,
+            scores,
+        } = scratch;
         cand.clear();
         for (i, (lp, _)) in self.live.iter().enumerate() {
             log_softmax(&logits[i * v..(i + 1) * v], logp);
@@ -263,7 +274,7 @@ impl Beam {
         // candidates is finished. An ending ranked lower is dropped: it would fill the
         // finished list with improbable short hypotheses and stop the search early.
         let mut next: Vec<(f64, Vec<u32>)> = Vec::with_capacity(beam);
-        let mut parents = Vec::with_capacity(beam);
+        let before = parents.len();
         for (rank, &(lp, i, tok)) in cand.iter().enumerate() {
             if next.len() >= beam {
                 break;
@@ -277,19 +288,20 @@ impl Beam {
                 let mut toks = self.live[i].1.clone();
                 toks.push(tok);
                 next.push((lp, toks));
-                parents.push(i);
+                parents.push(row0 + i);
             }
         }
         if next.is_empty() {
             self.live.clear();
             self.searching = false;
-            return Vec::new();
+            return;
         }
         // Stop once `want` hypotheses ended and no live one, scored at its next length,
         // beats the worst of them (Hugging Face's heuristic): a live hypothesis's log p
         // only falls as it grows.
         if self.done.len() >= self.want {
-            let mut scores: Vec<f64> = self.done.iter().map(|d| d.0).collect();
+            scores.clear();
+            scores.extend(self.done.iter().map(|d| d.0));
             scores.sort_by(|a, c| c.total_cmp(a));
             let worst = scores[self.want - 1];
             if next
@@ -297,11 +309,11 @@ impl Beam {
                 .all(|(lp, t)| self.norm(*lp, t.len() + 1) <= worst)
             {
                 self.searching = false;
-                return Vec::new();
+                parents.truncate(before);
+                return;
             }
         }
         self.live = next;
-        parents
     }
 
     /// The `nbest` best, best first; out of steps, the live hypotheses count too, as they

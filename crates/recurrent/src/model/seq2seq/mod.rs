@@ -47,7 +47,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::Init;
 use crate::layer::{Rnn, RnnCache, RnnConfig, RnnState};
-use crate::nn::dropout::dropout_mask;
+use crate::nn::dropout::{self, dropout_mask};
 use crate::nn::sample::argmax;
 use crate::nn::{Embedding, Linear};
 use crate::param::{Module, Param};
@@ -225,7 +225,7 @@ impl<F: Float> Seq2Seq<F> {
     fn drop(&self, x: &mut [F], train: Option<&mut Rng>) -> Vec<F> {
         match self.mask(x.len(), train) {
             Some(m) => {
-                x.iter_mut().zip(&m).for_each(|(v, &k)| *v *= k);
+                dropout::apply(x, &m);
                 m
             }
             None => Vec::new(),
@@ -326,13 +326,9 @@ impl<F: Float> Seq2Seq<F> {
     }
 
     /// The output layer's input for `n` rows of decoder outputs: h~ with attention (and its
-    /// cache), h itself without.
-    fn head_input(&self, mem: Option<&Memory<F>>, y: &[F], n: usize) -> Option<AttnCache<F>> {
-        self.head_input_rows(mem, y, n, None)
-    }
-
-    /// [`Seq2Seq::head_input`] with row r of `y` belonging to source `seq_of[r]`.
-    fn head_input_rows(
+    /// cache), h itself without (None). Row r of `y` belongs to source `seq_of[r]`, else
+    /// to source r % B.
+    fn head_input(
         &self,
         mem: Option<&Memory<F>>,
         y: &[F],
@@ -386,7 +382,7 @@ impl<F: Float> Seq2Seq<F> {
                     .forward_tm(x, t_tgt, b, Some(&state), None, rng.as_deref_mut())?;
             let y = out.output.into_vec();
             let n = t_tgt * b;
-            let logits = match self.head_input(mem.as_ref(), &y, n) {
+            let logits = match self.head_input(mem.as_ref(), &y, n, None) {
                 Some(a) => {
                     let l = self.head_forward(&a.h_tilde, n, rng.as_deref_mut(), &mut head_mask);
                     attn = a;
@@ -417,7 +413,7 @@ impl<F: Float> Seq2Seq<F> {
                     self.decoder
                         .forward_tm(x, 1, b, Some(&st), None, rng.as_deref_mut())?;
                 let y = out.output.into_vec();
-                match self.head_input(mem.as_ref(), &y, b) {
+                match self.head_input(mem.as_ref(), &y, b, None) {
                     Some(a) => {
                         logits.extend(self.head_forward(
                             &a.h_tilde,
@@ -477,7 +473,7 @@ impl<F: Float> Seq2Seq<F> {
             }
             let dropped: Vec<F> = z.iter().zip(m).map(|(v, &k)| *v * k).collect();
             let mut dz = head.backward(&dropped, dlogits, t * b);
-            dz.iter_mut().zip(m).for_each(|(g, &k)| *g *= k);
+            dropout::apply(&mut dz, m);
             dz
         };
         let mut dy = match (&mut self.attention, &cache.mem) {
@@ -487,9 +483,10 @@ impl<F: Float> Seq2Seq<F> {
             }
             _ => head_back(&cache.dec_y),
         };
+        // An empty mask: no dropout.
         let unmask = |dx: &mut [F], m: &[F]| {
             if !m.is_empty() {
-                dx.iter_mut().zip(m).for_each(|(g, &k)| *g *= k);
+                dropout::apply(dx, m);
             }
         };
         let is_lstm = self.config.cell == CellKind::Lstm;
@@ -581,7 +578,7 @@ impl<F: Float> Seq2Seq<F> {
         let b = prev.len();
         let x = self.tgt_embed.forward(prev)?;
         let (out, _) = self.decoder.forward_tm(x, 1, b, Some(state), None, None)?;
-        let logits = match self.head_input_rows(mem, out.output.data(), b, seq_of) {
+        let logits = match self.head_input(mem, out.output.data(), b, seq_of) {
             Some(a) => self.head.forward(&a.h_tilde, b),
             None => self.head.forward(out.output.data(), b),
         };
