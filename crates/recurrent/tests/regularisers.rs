@@ -193,3 +193,23 @@ fn bad_settings_are_named() {
     let e = cfg3.validate().unwrap_err().to_string();
     assert!(e.contains("mingru"), "{e}");
 }
+
+#[test]
+fn switched_off_they_add_no_keys_and_on_they_round_trip() {
+    let plain = lm(CellKind::Lstm, Regularisers::default()).config().clone();
+    let json = serde_json::to_string(&plain).unwrap();
+    assert!(!json.contains("reg"), "{json}");
+    let layer = serde_json::to_string(&RnnConfig::new(CellKind::Gru, 3, 4)).unwrap();
+    assert!(
+        !layer.contains("weight_drop") && !layer.contains("variational"),
+        "{layer}"
+    );
+    let on = lm(CellKind::Lstm, all_on()).config().clone();
+    let back: LmConfig = serde_json::from_str(&serde_json::to_string(&on).unwrap()).unwrap();
+    assert_eq!(back, on);
+    let wd = RnnConfig::new(CellKind::Gru, 3, 4)
+        .weight_drop(0.2)
+        .variational(true);
+    let back: RnnConfig = serde_json::from_str(&serde_json::to_string(&wd).unwrap()).unwrap();
+    assert_eq!(back, wd);
+}

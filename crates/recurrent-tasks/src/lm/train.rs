@@ -60,8 +60,8 @@ pub struct LmTrainConfig {
     pub init: String,
     /// Evaluate every this many seconds of training (and at the end).
     pub eval_every: EvalEvery,
-    /// The AWD-LSTM regularisers (off by default).
-    #[serde(default)]
+    /// The AWD-LSTM regularisers (off by default, and then not written).
+    #[serde(default, skip_serializing_if = "Regularisers::is_off")]
     pub reg: Regularisers,
 }
 

@@ -40,8 +40,9 @@ pub struct LmConfig {
     pub layers: usize,
     /// Dropout between layers and before the head, in training.
     pub dropout: f64,
-    /// The AWD-LSTM regularisers (all off by default).
-    #[serde(default)]
+    /// The AWD-LSTM regularisers (all off by default; when off, not written at all, so a
+    /// plain model's stored config keeps its keys).
+    #[serde(default, skip_serializing_if = "Regularisers::is_off")]
     pub reg: Regularisers,
 }
 
@@ -66,6 +67,10 @@ pub struct Regularisers {
 }
 
 impl Regularisers {
+    /// All of them off (the default).
+    pub fn is_off(&self) -> bool {
+        *self == Regularisers::default()
+    }
     /// Checks ranges; the error names the setting.
     pub fn validate(&self) -> Result<()> {
         for (name, p) in [
