@@ -132,7 +132,10 @@ fn config<C: Default + Serialize + DeserializeOwned>(
     settings: &Map<String, Value>,
     extra: &[&str],
 ) -> PyResult<C> {
-    let mut v = serde_json::to_value(C::default()).map_err(value_err)?;
+    // Every field, defaults included, so that a setting stored only when it differs from
+    // its default (a schedule, a regulariser) can be named too.
+    let mut v =
+        recurrent::omit::all_fields(|| serde_json::to_value(C::default())).map_err(value_err)?;
     let mut s = settings.clone();
     let irnn = s
         .get("cell")

@@ -194,6 +194,21 @@ def test_transcriber_connected(fsdd_subset, tmp_path):
     assert set(out["digits"]) <= set("0123456789") and "probabilities" not in out
 
 
+def test_settings_stored_only_when_set_can_be_named(tmp_path):
+    """A schedule and the regularisers are written into a config only when they differ from
+    their defaults; they are settings all the same."""
+    (tmp_path / "t.txt").write_text("a small corpus for a quick language model test.\n" * 40)
+    run = recurrent.train("lm", data=tmp_path / "t.txt", out=tmp_path / "run", steps=2,
+                          **small(embed=8, batch=2, seq_len=8, lr_schedule="cosine", warmup=1,
+                                  weight_drop=0.2, variational=True))
+    import json
+    stored = json.loads((run.dir / "config.json").read_text())["model"]
+    assert stored["reg"]["weight_drop"] == 0.2 and stored["reg"]["variational"] is True
+    plain = recurrent.train("lm", data=tmp_path / "t.txt", out=tmp_path / "plain", steps=1,
+                            **small(embed=8, batch=2, seq_len=8))
+    assert "reg" not in json.loads((plain.dir / "config.json").read_text())["model"]
+
+
 def test_bad_task_inputs_raise(tmp_path):
     with pytest.raises(ValueError, match="unknown task `sentiment`"):
         recurrent.train("sentiment", data=tmp_path / "x")

@@ -44,6 +44,7 @@ pub mod kernels;
 pub mod layer;
 pub mod model;
 pub mod nn;
+pub mod omit;
 pub mod onnx;
 pub mod optim;
 pub mod param;

@@ -72,10 +72,10 @@ pub struct ClassifyTrainConfig {
     /// do with unknown words, and relies less on any single word).
     pub word_dropout: f64,
     /// DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's weight drop).
-    #[serde(default, skip_serializing_if = "recurrent::layer::zero_probability")]
+    #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
     pub weight_drop: f64,
     /// One dropout mask for all steps of a sentence between recurrent layers (locked).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
     pub variational: bool,
     /// Pooling over time: last, mean or max.
     pub pooling: Pooling,

@@ -61,7 +61,7 @@ pub struct LmTrainConfig {
     /// Evaluate every this many seconds of training (and at the end).
     pub eval_every: EvalEvery,
     /// The AWD-LSTM regularisers (off by default, and then not written).
-    #[serde(default, skip_serializing_if = "Regularisers::is_off")]
+    #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
     pub reg: Regularisers,
 }
 

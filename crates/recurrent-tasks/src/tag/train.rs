@@ -60,10 +60,10 @@ pub struct TagTrainConfig {
     /// Probability of replacing a training word by `<unk>` (its suffix and shape stay).
     pub word_dropout: f64,
     /// DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's weight drop).
-    #[serde(default, skip_serializing_if = "recurrent::layer::zero_probability")]
+    #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
     pub weight_drop: f64,
     /// One dropout mask for all steps of a sentence between recurrent layers (locked).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
     pub variational: bool,
     /// Sentences per batch.
     pub batch: usize,

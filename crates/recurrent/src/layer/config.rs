@@ -6,12 +6,6 @@ use crate::cell::{CellKind, GruForm};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// Whether a probability setting is 0 (off): what a stored config leaves out, so that a
-/// model trained without a regulariser keeps the keys it had before the regulariser existed.
-pub fn zero_probability(p: &f64) -> bool {
-    *p == 0.0
-}
-
 fn one() -> usize {
     1
 }
@@ -48,12 +42,12 @@ pub struct RnnConfig {
     pub gru_form: GruForm,
     /// Inter-layer dropout with one mask per sequence for every step (locked, variational;
     /// Gal & Ghahramani 2016) instead of a fresh mask per step (default false).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "crate::omit::is_default")]
     pub variational: bool,
     /// DropConnect on `weight_hh` in training (AWD-LSTM's weight drop; [`super::weight_drop`]):
     /// each recurrent weight zeroed with this probability, one mask per forward pass
     /// (default 0).
-    #[serde(default, skip_serializing_if = "zero_probability")]
+    #[serde(default, skip_serializing_if = "crate::omit::is_default")]
     pub weight_drop: f64,
 }
 

@@ -12,7 +12,7 @@ mod config;
 mod step;
 mod weight_drop;
 
-pub use config::{zero_probability, RnnConfig};
+pub use config::RnnConfig;
 pub use step::StepScratch;
 
 use crate::cell::sequence::{self, DirCache, DirParams};

@@ -17,10 +17,10 @@ pub struct EncoderConfig {
     /// Dropout between layers (a single layer has none; the model may apply it elsewhere).
     pub dropout: f64,
     /// DropConnect on the recurrent weights in training ([`RnnConfig::weight_drop`]).
-    #[serde(default, skip_serializing_if = "crate::layer::zero_probability")]
+    #[serde(default, skip_serializing_if = "crate::omit::is_default")]
     pub weight_drop: f64,
     /// One dropout mask for all steps between layers ([`RnnConfig::variational`]).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "crate::omit::is_default")]
     pub variational: bool,
 }
 

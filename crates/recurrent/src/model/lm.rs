@@ -42,7 +42,7 @@ pub struct LmConfig {
     pub dropout: f64,
     /// The AWD-LSTM regularisers (all off by default; when off, not written at all, so a
     /// plain model's stored config keeps its keys).
-    #[serde(default, skip_serializing_if = "Regularisers::is_off")]
+    #[serde(default, skip_serializing_if = "crate::omit::is_default")]
     pub reg: Regularisers,
 }
 
@@ -67,10 +67,6 @@ pub struct Regularisers {
 }
 
 impl Regularisers {
-    /// All of them off (the default).
-    pub fn is_off(&self) -> bool {
-        *self == Regularisers::default()
-    }
     /// Checks ranges; the error names the setting.
     pub fn validate(&self) -> Result<()> {
         for (name, p) in [

@@ -105,10 +105,6 @@ impl fmt::Display for ScheduleKind {
     }
 }
 
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 /// Optimizer, clipping and learning-rate schedule. `Default` is Adam at 1e-3 without
 /// clipping; each task's config sets its own recipe in its own `Default`. A constant
 /// schedule without warm-up is left out of the stored JSON, so configs written before these
@@ -123,10 +119,10 @@ pub struct OptimSettings {
     /// Clip the global gradient norm to this (0: off).
     pub clip: f64,
     /// Constant, or cosine (annealed to 0 over the run's `--steps`).
-    #[serde(skip_serializing_if = "ScheduleKind::is_constant")]
+    #[serde(skip_serializing_if = "crate::omit::is_default")]
     pub lr_schedule: ScheduleKind,
     /// Linear warm-up steps.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::omit::is_default")]
     pub warmup: u64,
 }
 
