@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use recurrent::layer::RecurrentReg;
 use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::text::corpus::decode;
 use recurrent::train::{EvalInfo, Limits, Observer, OnNan, StepInfo, TrainRequest};
@@ -79,6 +80,35 @@ pub struct OptimArgs {
     /// Linear learning-rate warm-up over this many steps
     #[arg(long)]
     pub warmup: Option<u64>,
+    /// Evaluate and keep as best an exponential moving average of the weights with this
+    /// decay (0.999: about the last thousand steps) [default: off, the raw weights]
+    #[arg(long)]
+    pub ema: Option<f64>,
+}
+
+/// The recurrent layer's regularisers (`--weight-drop`, `--variational`), declared once for
+/// every `train` subcommand whose model has a recurrent layer; unset flags keep the task's
+/// default ([`RegArgs::over`]).
+#[derive(Args, Debug, Clone)]
+pub struct RegArgs {
+    /// DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's weight drop)
+    /// [default: 0]
+    #[arg(long)]
+    pub weight_drop: Option<f64>,
+    /// One dropout mask for all steps of a sequence between recurrent layers (locked):
+    /// `--variational` or `--variational false` [default: false]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub variational: Option<bool>,
+}
+
+impl RegArgs {
+    /// The task's settings `d` with the flags given in place.
+    pub fn over(&self, d: RecurrentReg) -> RecurrentReg {
+        RecurrentReg {
+            weight_drop: self.weight_drop.unwrap_or(d.weight_drop),
+            variational: self.variational.unwrap_or(d.variational),
+        }
+    }
 }
 
 /// `--bidirectional true|false`, one flag in every command that has a bidirectional
@@ -111,6 +141,7 @@ impl OptimArgs {
             clip: self.clip.unwrap_or(d.clip),
             lr_schedule: self.lr_schedule.unwrap_or(d.lr_schedule),
             warmup: self.warmup.unwrap_or(d.warmup),
+            ema: self.ema.or(d.ema),
         }
     }
 }

@@ -126,16 +126,16 @@ fn overlay(config: &mut Value, settings: &Map<String, Value>, extra: &[&str]) ->
     Ok(())
 }
 
-/// The task's config: its default with `settings` laid over it. An `irnn` cell also takes
-/// the identity initialisation unless `init` is given, as on the command line.
-fn config<C: Default + Serialize + DeserializeOwned>(
+/// The task's config: its recipe `base` with `settings` laid over it. An `irnn` cell also
+/// takes the identity initialisation unless `init` is given, as on the command line.
+fn config<C: Serialize + DeserializeOwned>(
     settings: &Map<String, Value>,
     extra: &[&str],
+    base: C,
 ) -> PyResult<C> {
     // Every field, defaults included, so that a setting stored only when it differs from
     // its default (a schedule, a regulariser) can be named too.
-    let mut v =
-        recurrent::omit::all_fields(|| serde_json::to_value(C::default())).map_err(value_err)?;
+    let mut v = recurrent::omit::all_fields(|| serde_json::to_value(base)).map_err(value_err)?;
     let mut s = settings.clone();
     let irnn = s
         .get("cell")
@@ -312,10 +312,22 @@ impl Run<'_> {
         own: &[&str],
         measure: &'static str,
     ) -> PyResult<(TrainRequest, C, PyObserver)> {
+        self.setup_from(inputs, default, own, measure, |_| C::default())
+    }
+
+    /// [`Run::setup`] for a task whose recipe depends on the run's limits.
+    fn setup_from<C: Serialize + DeserializeOwned>(
+        &self,
+        inputs: &mut Inputs,
+        default: Limits,
+        own: &[&str],
+        measure: &'static str,
+        recipe: impl FnOnce(&Limits) -> C,
+    ) -> PyResult<(TrainRequest, C, PyObserver)> {
         let req = request(self.out, self.limits, default, self.resume, inputs)?;
         let mut extra: Vec<&str> = own.to_vec();
         extra.extend(RUN_OPTIONS);
-        let cfg = config(&inputs.0, &extra)?;
+        let cfg = config(&inputs.0, &extra, recipe(&req.limits))?;
         let obs = PyObserver {
             measure,
             interrupted: std::cell::Cell::new(false),
@@ -324,10 +336,12 @@ impl Run<'_> {
     }
 
     fn lm(&self, inputs: &mut Inputs) -> PyResult<String> {
-        use recurrent_tasks::lm::train::{train_lm, DEFAULT_LIMITS};
+        use recurrent_tasks::lm::train::{train_lm, LmTrainConfig, DEFAULT_LIMITS};
         let data = inputs.required_path("data", "a text file")?;
         let (req, cfg, mut obs) =
-            self.setup(inputs, DEFAULT_LIMITS, &["data"], "validation loss")?;
+            self.setup_from(inputs, DEFAULT_LIMITS, &["data"], "validation loss", |l| {
+                LmTrainConfig::for_budget(l.time_budget)
+            })?;
         let text =
             std::fs::read_to_string(&data).map_err(|e| py_err(recurrent::Error::io(&data, e)))?;
         json(&train_lm(&cfg, &text, &req, &mut obs).map_err(py_err)?)

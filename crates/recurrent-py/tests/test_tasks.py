@@ -209,6 +209,23 @@ def test_settings_stored_only_when_set_can_be_named(tmp_path):
     assert "reg" not in json.loads((plain.dir / "config.json").read_text())["model"]
 
 
+def test_a_long_budget_takes_the_long_recipe_and_settings_still_win(tmp_path):
+    """As on the command line: `time_budget` of 20 minutes or more chooses the regularised,
+    annealed recipe; a setting given replaces the recipe's value; `ema` is a setting too."""
+    import json
+    (tmp_path / "t.txt").write_text("a small corpus for a quick language model test.\n" * 40)
+    kw = small(embed=8, batch=2, seq_len=8)
+    run = recurrent.train("lm", data=tmp_path / "t.txt", out=tmp_path / "long", steps=1,
+                          time_budget=3600, ema=0.9, **kw)
+    train = json.loads((run.dir / "config.json").read_text())["train"]
+    assert train["lr_schedule"] == "cosine" and train["reg"]["variational"] is True
+    assert train["ema"] == 0.9
+    mine = recurrent.train("lm", data=tmp_path / "t.txt", out=tmp_path / "mine", steps=1,
+                           time_budget=3600, lr_schedule="constant", variational=False, **kw)
+    train = json.loads((mine.dir / "config.json").read_text())["train"]
+    assert "lr_schedule" not in train and train["reg"]["variational"] is False
+
+
 def test_bad_task_inputs_raise(tmp_path):
     with pytest.raises(ValueError, match="unknown task `sentiment`"):
         recurrent.train("sentiment", data=tmp_path / "x")

@@ -57,8 +57,7 @@ fn classifier_padding_changes_neither_output_nor_gradient() {
                     layers: 2,
                     bidirectional: true,
                     dropout: 0.0,
-                    weight_drop: 0.0,
-                    variational: false,
+                    reg: Default::default(),
                 },
                 pooling,
                 outputs: 3,
@@ -99,8 +98,7 @@ fn tagger_padding_changes_neither_output_nor_gradient() {
             layers: 2,
             bidirectional: true,
             dropout: 0.0,
-            weight_drop: 0.0,
-            variational: false,
+            reg: Default::default(),
         },
         vocab: 9,
         embed: 4,
@@ -270,8 +268,10 @@ fn weight_drop_and_locked_dropout_train_and_resume_bit_for_bit() {
     };
     let cfg = ClassifyTrainConfig {
         layers: 2,
-        weight_drop: 0.3,
-        variational: true,
+        reg: recurrent::layer::RecurrentReg {
+            weight_drop: 0.3,
+            variational: true,
+        },
         ..small_classify()
     };
     let (whole, split) = (tmp("cls-wd"), tmp("cls-wd-split"));
@@ -280,8 +280,8 @@ fn weight_drop_and_locked_dropout_train_and_resume_bit_for_bit() {
     let s = train_classify(&cfg, data(), &req, &mut Quiet).unwrap();
     assert!(s.test.unwrap().accuracy > 0.9);
     let (_, meta) = load_classifier(&whole.join("best.safetensors")).unwrap();
-    assert_eq!(meta.model.encoder.weight_drop, 0.3);
-    assert!(meta.model.encoder.variational);
+    assert_eq!(meta.model.encoder.reg.weight_drop, 0.3);
+    assert!(meta.model.encoder.reg.variational);
     let mut r1 = TrainRequest::new(&split);
     r1.limits.epochs = Some(2.0);
     train_classify(&cfg, data(), &r1, &mut Quiet).unwrap();

@@ -74,6 +74,7 @@ fn learn_digit_strings(bidirectional: bool, max_error_rate: f64) {
         layers: 1,
         bidirectional,
         dropout: 0.0,
+        reg: Default::default(),
         symbols: DIGITS,
     };
     let mut m = CtcModel::<f32>::new(cfg, &Init::default(), &mut Rng::new(1)).unwrap();

@@ -210,6 +210,7 @@ fn the_ctc_recogniser_stacks_frames_and_emits_log_probabilities() {
             layers: 2,
             bidirectional: true,
             dropout: 0.0,
+            reg: Default::default(),
             symbols: 10,
         };
         let mut rng = Rng::new(5);
@@ -327,6 +328,7 @@ fn the_translation_encoder_and_decoder_step_decode_as_ours() {
             layers: 2,
             bidirectional_encoder: bidi,
             dropout: 0.0,
+            reg: Default::default(),
             bos: 1,
             eos: 2,
             attention,

@@ -124,3 +124,58 @@ fn synthetic_tasks_are_seeded_and_checked() {
     }
     assert!(synthetic_pairs("shuffle", 5, 6, 0).is_err());
 }
+
+/// `--tokens bpe`: the merges are learned on the training split and stored with the
+/// checkpoint, units of a target sentence decode back to its text exactly, and the
+/// translations are plain text (no continuation marks).
+#[test]
+fn bpe_units_train_and_translate_to_plain_text() {
+    use recurrent_tasks::translate::parallel::{tokenize, Pair};
+    use recurrent_tasks::translate::{Segmenter, TokenUnit};
+    recurrent::kernels::set_threads(1);
+    let words = [
+        "maison", "maisons", "chat", "chats", "grand", "grande", "petit", "petite",
+    ];
+    let mut rng = recurrent::Rng::new(4);
+    let pairs: Vec<Pair> = (0..400)
+        .map(|i| {
+            let n = 2 + rng.below(3);
+            let s: Vec<&str> = (0..n).map(|_| words[rng.below(words.len())]).collect();
+            let t: Vec<&str> = s.iter().rev().copied().collect();
+            Pair {
+                src: s.join(" "),
+                tgt: format!("{}.", t.join(" ")),
+                line: i + 1,
+            }
+        })
+        .collect();
+    let out = tmp("bpe");
+    let mut req = TrainRequest::new(&out);
+    req.limits.steps = Some(20);
+    let cfg = TranslateTrainConfig {
+        tokens: TokenUnit::Bpe,
+        vocab_size: 24,
+        ..small(Attention::Luong)
+    };
+    let s = train_translate(&cfg, pairs.clone(), &req, &mut recurrent::train::Quiet).unwrap();
+    assert!(s.tgt_vocab <= 24 + 2, "{} target units", s.tgt_vocab);
+    let (model, meta) = load_translator(&out.join("best.safetensors")).unwrap();
+    assert!(matches!(meta.tgt_units, Segmenter::Bpe { .. }));
+    let (mut n_units, mut n_words) = (0, 0);
+    for p in pairs.iter().take(30) {
+        let units = meta.tgt_units.split(&tokenize(&p.tgt, false));
+        n_units += units.len();
+        n_words += tokenize(&p.tgt, false).len();
+        let ids: Vec<u32> = units
+            .iter()
+            .map(|u| meta.tgt_vocab.id(u).unwrap())
+            .collect();
+        assert_eq!(meta.decode_target(&ids), p.tgt);
+    }
+    assert!(n_units > n_words, "24 units cannot hold every word whole");
+    let srcs: Vec<String> = pairs.iter().take(10).map(|p| p.src.clone()).collect();
+    for t in translate_greedy(&model, &meta, &srcs, 100).unwrap() {
+        assert!(!t.contains("##"), "{t}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}

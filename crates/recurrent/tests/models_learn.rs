@@ -28,8 +28,7 @@ fn classifier_learns_the_adding_problem() {
             layers: 1,
             bidirectional: false,
             dropout: 0.0,
-            weight_drop: 0.0,
-            variational: false,
+            reg: Default::default(),
         },
         pooling: Pooling::Last,
         outputs: 1,
@@ -96,8 +95,7 @@ fn bidirectional_tagger_learns_context_tags() {
             layers: 1,
             bidirectional: true,
             dropout: 0.0,
-            weight_drop: 0.0,
-            variational: false,
+            reg: Default::default(),
         },
         outputs: 3,
     };
@@ -165,6 +163,7 @@ fn language_model_learns_a_pattern() {
         layers: 1,
         dropout: 0.0,
         reg: Default::default(),
+        tie: false,
     };
     let mut rng = Rng::new(3);
     let mut m: LanguageModel<f32> = LanguageModel::new(cfg, &Init::default(), &mut rng).unwrap();
@@ -262,6 +261,7 @@ fn seq2seq_learns_to_reverse() {
         layers: 1,
         bidirectional_encoder: true,
         dropout: 0.0,
+        reg: Default::default(),
         bos: 6,
         eos: 7,
         attention: Attention::None,
@@ -333,8 +333,7 @@ fn one_to_one_is_t_equals_one() {
             layers: 1,
             bidirectional: false,
             dropout: 0.0,
-            weight_drop: 0.0,
-            variational: false,
+            reg: Default::default(),
         },
         pooling: Pooling::Last,
         outputs: 2,
@@ -390,8 +389,7 @@ fn whole_models_pass_finite_differences() {
                 layers: 2,
                 bidirectional: true,
                 dropout: 0.0,
-                weight_drop: 0.0,
-                variational: false,
+                reg: Default::default(),
             },
             pooling,
             outputs: 3,
@@ -422,8 +420,7 @@ fn whole_models_pass_finite_differences() {
             layers: 1,
             bidirectional: true,
             dropout: 0.0,
-            weight_drop: 0.0,
-            variational: false,
+            reg: Default::default(),
         },
         outputs: 3,
     };
@@ -456,6 +453,7 @@ fn whole_models_pass_finite_differences() {
         layers: 2,
         dropout: 0.0,
         reg: Default::default(),
+        tie: false,
     };
     let mut m: LanguageModel<f64> = LanguageModel::new(cfg, &Init::default(), &mut rng).unwrap();
     let ids = [1u32, 2, 3, 4, 5, 0];
@@ -504,6 +502,7 @@ fn whole_models_pass_finite_differences() {
             layers: 2,
             bidirectional_encoder: true,
             dropout: 0.0,
+            reg: Default::default(),
             bos: 4,
             eos: 5,
             attention: Attention::None,

@@ -138,6 +138,7 @@ fn the_language_model_runs_on_tokens_alone_and_streams_its_state() {
             layers,
             dropout: 0.3,
             reg: Default::default(),
+            tie: false,
         };
         let mut rng = Rng::new(3);
         let lm = LanguageModel::<f32>::new(cfg, &Init::default(), &mut rng).unwrap();
@@ -192,8 +193,7 @@ fn encoder(cell: CellKind, bidirectional: bool) -> EncoderConfig {
         layers: 2,
         bidirectional,
         dropout: 0.1,
-        weight_drop: 0.0,
-        variational: false,
+        reg: Default::default(),
     }
 }
 

@@ -20,6 +20,7 @@ fn lm(cell: CellKind, reg: Regularisers) -> LanguageModel<f64> {
         layers: 2,
         dropout: 0.3,
         reg,
+        tie: false,
     };
     LanguageModel::new(cfg, &Init::default(), &mut Rng::new(1)).unwrap()
 }
@@ -175,6 +176,7 @@ fn bad_settings_are_named() {
         layers: 1,
         dropout: 0.0,
         reg,
+        tie: false,
     };
     let e = cfg.validate().unwrap_err().to_string();
     assert!(e.contains("weight_drop"), "{e}");

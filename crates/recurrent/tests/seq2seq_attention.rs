@@ -23,6 +23,7 @@ fn config(
         layers,
         bidirectional_encoder: bidirectional,
         dropout: 0.0,
+        reg: Default::default(),
         bos: 4,
         eos: 5,
         attention,
@@ -232,6 +233,7 @@ fn dropout_passes_finite_differences_and_is_off_in_evaluation() {
     ] {
         let cfg = Seq2SeqConfig {
             dropout: 0.3,
+            reg: Default::default(),
             ..config(CellKind::Lstm, true, layers, attention)
         };
         let mut m: Seq2Seq<f64> = Seq2Seq::new(cfg, &Init::default(), &mut rng).unwrap();
@@ -274,5 +276,35 @@ fn dropout_passes_finite_differences_and_is_off_in_evaluation() {
             r.max_rel_err, r.checked
         );
         assert!(r.max_rel_err < 1e-5, "{name}: {}", r.worst);
+    }
+}
+
+/// The end-of-sentence penalty of beam search: a large positive one keeps every hypothesis
+/// going to the length limit, a large negative one ends the best at once, and a moderate
+/// one never shortens the best hypothesis.
+#[test]
+fn the_eos_penalty_moves_where_hypotheses_end() {
+    use recurrent::model::BeamScore;
+    let mut rng = Rng::new(33);
+    let mut cfg = config(CellKind::Gru, true, 1, Attention::Luong);
+    cfg.tgt_vocab = 12;
+    cfg.bos = 10;
+    cfg.eos = 11;
+    cfg.hidden = 16;
+    cfg.embed = 8;
+    let m: Seq2Seq<f64> = Seq2Seq::new(cfg, &Init::default(), &mut rng).unwrap();
+    let with = |p: f64| BeamScore {
+        alpha: 1.0,
+        eos_penalty: p,
+    };
+    for _ in 0..10 {
+        let s: Vec<u32> = (0..1 + rng.below(6)).map(|_| rng.below(5) as u32).collect();
+        let long = m.beam_search(&s, 4, 9, with(1e3), 1).unwrap();
+        assert_eq!(long[0].1.len(), 9, "a penalty of 1e3 nats never ends early");
+        let short = m.beam_search(&s, 4, 9, with(-1e3), 1).unwrap();
+        assert!(short[0].1.is_empty(), "a bonus of 1e3 nats ends at once");
+        let plain = m.beam_search(&s, 4, 9, 1.0, 1).unwrap();
+        let some = m.beam_search(&s, 4, 9, with(0.0), 1).unwrap();
+        assert_eq!(plain, some, "no penalty is plain alpha");
     }
 }

@@ -63,12 +63,8 @@ pub struct ClassifyArgs {
     /// Probability of replacing a training word by <unk>
     #[arg(long, default_value_t = ClassifyTrainConfig::default().word_dropout)]
     pub word_dropout: f64,
-    /// DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's weight drop)
-    #[arg(long, default_value_t = ClassifyTrainConfig::default().weight_drop)]
-    pub weight_drop: f64,
-    /// One dropout mask for all steps of a sentence between recurrent layers (locked)
-    #[arg(long)]
-    pub variational: bool,
+    #[command(flatten)]
+    pub reg: crate::common::RegArgs,
     /// Sentences per batch (bucketed by length)
     #[arg(long, default_value_t = ClassifyTrainConfig::default().batch)]
     pub batch: usize,
@@ -114,8 +110,7 @@ impl ClassifyArgs {
             embed_scale: self.embed_scale,
             dropout: self.dropout,
             word_dropout: self.word_dropout,
-            weight_drop: self.weight_drop,
-            variational: self.variational,
+            reg: self.reg.over(ClassifyTrainConfig::default().reg),
             pooling: self.pooling,
             batch: self.batch,
             optim: self.optim.over(&ClassifyTrainConfig::default().optim),

@@ -72,6 +72,8 @@ pub struct ForecastArgs {
     /// Dropout between layers and before the output layer
     #[arg(long, default_value_t = ForecastTrainConfig::default().dropout)]
     pub dropout: f64,
+    #[command(flatten)]
+    pub reg: crate::common::RegArgs,
     /// Windows per batch
     #[arg(long, default_value_t = ForecastTrainConfig::default().batch)]
     pub batch: usize,
@@ -111,6 +113,7 @@ impl ForecastArgs {
             hidden: self.hidden,
             layers: self.layers,
             dropout: self.dropout,
+            reg: self.reg.over(ForecastTrainConfig::default().reg),
             batch: self.batch,
             ensemble: self.ensemble,
             optim: self.optim.over(&ForecastTrainConfig::default().optim),

@@ -11,31 +11,31 @@ use clap::Args;
 use recurrent::model::lm::Regularisers;
 use recurrent::text::corpus::read_text;
 use recurrent::text::Tokenizer;
-use recurrent_tasks::lm::train::DEFAULT_LIMITS;
 use recurrent_tasks::lm::train::{train_lm, LmTrainConfig, TrainSummary};
+use recurrent_tasks::lm::train::{DEFAULT_LIMITS, LONG_RUN_S};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-#[command(mut_args(|a| crate::common::show_limits(show_defaults(a, &LmTrainConfig::default().optim), &DEFAULT_LIMITS)))]
+#[command(mut_args(|a| crate::common::show_limits(show_recipe(a), &DEFAULT_LIMITS)))]
 pub struct LmArgs {
     /// Text file to learn from (UTF-8) [default: the embedded corpus, this project's own source]
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm
-    #[arg(long, default_value = "lstm")]
-    pub cell: String,
+    #[arg(long)]
+    pub cell: Option<String>,
     /// Hidden units per layer (per direction when bidirectional)
-    #[arg(long, default_value_t = LmTrainConfig::default().hidden)]
-    pub hidden: usize,
+    #[arg(long)]
+    pub hidden: Option<usize>,
     /// Stacked recurrent layers
-    #[arg(long, default_value_t = LmTrainConfig::default().layers)]
-    pub layers: usize,
+    #[arg(long)]
+    pub layers: Option<usize>,
     /// Embedding width
-    #[arg(long, default_value_t = LmTrainConfig::default().embed)]
-    pub embed: usize,
+    #[arg(long)]
+    pub embed: Option<usize>,
     /// Dropout between layers and before the output layer
-    #[arg(long, default_value_t = LmTrainConfig::default().dropout)]
-    pub dropout: f64,
+    #[arg(long)]
+    pub dropout: Option<f64>,
     /// Truncated-BPTT length (steps per chunk)
     #[arg(long, default_value_t = LmTrainConfig::default().seq_len)]
     pub seq_len: usize,
@@ -58,41 +58,93 @@ pub struct LmArgs {
     #[arg(long, default_value_t = LmTrainConfig::default().eval_every)]
     pub eval_every: recurrent::train::EvalEvery,
     /// Locked dropout on the embeddings (AWD-LSTM's dropouti)
-    #[arg(long, default_value_t = LmTrainConfig::default().reg.dropout_input)]
-    pub dropout_input: f64,
-    /// Embedding dropout: whole tokens, one mask over the vocabulary per batch (dropoute)
-    #[arg(long, default_value_t = LmTrainConfig::default().reg.dropout_embed)]
-    pub dropout_embed: f64,
-    /// DropConnect on the recurrent weights, one mask per batch (wdrop)
-    #[arg(long, default_value_t = LmTrainConfig::default().reg.weight_drop)]
-    pub weight_drop: f64,
-    /// One dropout mask for every step of a sequence (locked), between layers and on the output
     #[arg(long)]
-    pub variational: bool,
+    pub dropout_input: Option<f64>,
+    /// Embedding dropout: whole tokens, one mask over the vocabulary per batch (dropoute)
+    #[arg(long)]
+    pub dropout_embed: Option<f64>,
+    /// DropConnect on the recurrent weights, one mask per batch (wdrop)
+    #[arg(long)]
+    pub weight_drop: Option<f64>,
+    /// One dropout mask for every step of a sequence (locked), between layers and on the
+    /// output: `--variational` or `--variational false`
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub variational: Option<bool>,
     /// Activation regularisation: alpha in alpha mean(y^2) on the dropped output
-    #[arg(long, default_value_t = LmTrainConfig::default().reg.ar)]
-    pub ar: f64,
+    #[arg(long)]
+    pub ar: Option<f64>,
     /// Temporal activation regularisation: beta in beta mean((h_t - h_{t-1})^2)
-    #[arg(long, default_value_t = LmTrainConfig::default().reg.tar)]
-    pub tar: f64,
+    #[arg(long)]
+    pub tar: Option<f64>,
+    /// Tie the output layer's weight to the embedding table (needs --embed equal to --hidden)
+    #[arg(long)]
+    pub tie: bool,
     #[command(flatten)]
     pub optim: OptimArgs,
     #[command(flatten)]
     pub common: TrainCommon,
 }
 
+/// Writes the recipe's value into the help of each flag whose default
+/// [`LmTrainConfig::for_budget`] sets: the short run's, and the long run's where it differs.
+fn show_recipe(arg: clap::Arg) -> clap::Arg {
+    let (short, long) = (
+        LmTrainConfig::default(),
+        LmTrainConfig::for_budget(Some(LONG_RUN_S)),
+    );
+    let id = arg.get_id().to_string();
+    let pick = |c: &LmTrainConfig| -> Option<String> {
+        Some(match id.as_str() {
+            "cell" => c.cell.to_string(),
+            "hidden" => c.hidden.to_string(),
+            "layers" => c.layers.to_string(),
+            "embed" => c.embed.to_string(),
+            "dropout" => c.dropout.to_string(),
+            "dropout_input" => c.reg.dropout_input.to_string(),
+            "dropout_embed" => c.reg.dropout_embed.to_string(),
+            "weight_drop" => c.reg.weight_drop.to_string(),
+            "variational" => c.reg.variational.to_string(),
+            "ar" => c.reg.ar.to_string(),
+            "tar" => c.reg.tar.to_string(),
+            "lr_schedule" => c.optim.lr_schedule.to_string(),
+            "ema" => c.optim.ema.map_or("off".into(), |d| d.to_string()),
+            _ => return None,
+        })
+    };
+    let (Some(a), Some(b)) = (pick(&short), pick(&long)) else {
+        return show_defaults(arg, &short.optim);
+    };
+    let shown = if a == b {
+        format!("[default: {a}]")
+    } else {
+        format!("[default: {a}; {b} from --time-budget {LONG_RUN_S}]")
+    };
+    // The optimisation flags' own help already says its default; this replaces it.
+    let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+    let help = help
+        .split(" [default:")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    arg.help(format!("{help} {shown}"))
+}
+
 impl LmArgs {
-    pub fn config(&self) -> Result<LmTrainConfig> {
-        let (cell, init) = parse_cell(&self.cell, &self.init)?;
+    /// The config: each flag given, else the recipe `base` (the library's
+    /// [`LmTrainConfig::for_budget`] for the run's limits).
+    pub fn config(&self, base: &LmTrainConfig) -> Result<LmTrainConfig> {
+        let cell = self.cell.clone().unwrap_or_else(|| base.cell.to_string());
+        let (cell, init) = parse_cell(&cell, &self.init)?;
+        let reg = base.reg;
         Ok(LmTrainConfig {
             cell,
-            hidden: self.hidden,
-            layers: self.layers,
-            embed: self.embed,
-            dropout: self.dropout,
+            hidden: self.hidden.unwrap_or(base.hidden),
+            layers: self.layers.unwrap_or(base.layers),
+            embed: self.embed.unwrap_or(base.embed),
+            dropout: self.dropout.unwrap_or(base.dropout),
             seq_len: self.seq_len,
             batch: self.batch,
-            optim: self.optim.over(&LmTrainConfig::default().optim),
+            optim: self.optim.over(&base.optim),
             val_frac: self.val_frac,
             seed: self.common.seed,
             tokenizer: self.tokenizer,
@@ -100,13 +152,14 @@ impl LmArgs {
             init,
             eval_every: self.eval_every,
             reg: Regularisers {
-                dropout_input: self.dropout_input,
-                dropout_embed: self.dropout_embed,
-                weight_drop: self.weight_drop,
-                variational: self.variational,
-                ar: self.ar,
-                tar: self.tar,
+                dropout_input: self.dropout_input.unwrap_or(reg.dropout_input),
+                dropout_embed: self.dropout_embed.unwrap_or(reg.dropout_embed),
+                weight_drop: self.weight_drop.unwrap_or(reg.weight_drop),
+                variational: self.variational.unwrap_or(reg.variational),
+                ar: self.ar.unwrap_or(reg.ar),
+                tar: self.tar.unwrap_or(reg.tar),
             },
+            tie: self.tie || base.tie,
         })
     }
 }
@@ -117,9 +170,9 @@ pub fn run(args: &LmArgs) -> Result<()> {
         Some(p) => read_text(p)?,
         None => corpus::EMBEDDED.to_string(),
     };
-    let cfg = args.config()?;
     let out = args.common.out_dir("lm");
     let req = args.common.request(&out, DEFAULT_LIMITS)?;
+    let cfg = args.config(&LmTrainConfig::for_budget(req.limits.time_budget))?;
     let mut progress = Progress::new(install_interrupt());
     say!(
         "training a {} {}x{} language model on {} ({} chars), {threads} thread(s), into {}",

@@ -35,6 +35,8 @@ pub struct MusicArgs {
     /// Dropout rate, in [0, 1)
     #[arg(long, default_value_t = MusicTrainConfig::default().dropout)]
     pub dropout: f64,
+    #[command(flatten)]
+    pub reg: crate::common::RegArgs,
     /// Tunes per batch
     #[arg(long, default_value_t = MusicTrainConfig::default().batch)]
     pub batch: usize,
@@ -44,6 +46,10 @@ pub struct MusicArgs {
     /// Clip the global gradient norm (0: off)
     #[arg(long, default_value_t = MusicTrainConfig::default().clip)]
     pub clip: f64,
+    /// Evaluate and keep as best an exponential moving average of the weights with this
+    /// decay [default: off]
+    #[arg(long)]
+    pub ema: Option<f64>,
     /// Seed of the split by tune (5% validation, 5% test)
     #[arg(long, default_value_t = music::corpus::SPLIT_SEED)]
     pub split_seed: u64,
@@ -92,9 +98,11 @@ pub fn run(args: &MusicArgs) -> Result<()> {
         layers: args.layers,
         embed: args.embed,
         dropout: args.dropout,
+        reg: args.reg.over(MusicTrainConfig::default().reg),
         batch: args.batch,
         lr: args.lr,
         clip: args.clip,
+        ema: args.ema,
         seed: args.common.seed,
         split_seed: args.split_seed,
         min_count: 1,

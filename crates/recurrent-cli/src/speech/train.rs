@@ -150,6 +150,8 @@ pub struct SpeechArgs {
     /// [default: 0.3; connected: 0.1]
     #[arg(long)]
     pub dropout: Option<f64>,
+    #[command(flatten)]
+    pub reg: crate::common::RegArgs,
     /// [default: 32; connected: 16]
     #[arg(long)]
     pub batch: Option<usize>,
@@ -206,6 +208,7 @@ impl SpeechArgs {
             layers: self.layers,
             bidirectional: self.direction.bidirectional(),
             dropout: self.dropout.unwrap_or(0.3),
+            reg: self.reg.over(SpeechTrainConfig::default().reg),
             pooling: self.pooling,
             batch: self.batch.unwrap_or(32),
             optim: self.optim.over(&SpeechTrainConfig::default().optim),
@@ -278,6 +281,7 @@ impl SpeechArgs {
                 layers: self.layers,
                 bidirectional: self.direction.bidirectional(),
                 dropout: self.dropout.unwrap_or(base.ctc.dropout),
+                reg: self.reg.over(base.ctc.reg),
                 stack: self.stack,
                 batch: self.batch.unwrap_or(base.ctc.batch),
                 optim: self.optim.over(&base.ctc.optim),

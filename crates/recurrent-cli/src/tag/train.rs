@@ -52,12 +52,8 @@ pub struct TagArgs {
     /// Probability of replacing a training word by <unk> (suffix and shape stay)
     #[arg(long, default_value_t = TagTrainConfig::default().word_dropout)]
     pub word_dropout: f64,
-    /// DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's weight drop)
-    #[arg(long, default_value_t = TagTrainConfig::default().weight_drop)]
-    pub weight_drop: f64,
-    /// One dropout mask for all steps of a sentence between recurrent layers (locked)
-    #[arg(long)]
-    pub variational: bool,
+    #[command(flatten)]
+    pub reg: crate::common::RegArgs,
     /// Sentences per batch (bucketed by length)
     #[arg(long, default_value_t = TagTrainConfig::default().batch)]
     pub batch: usize,
@@ -124,8 +120,7 @@ pub fn run(a: &TagArgs) -> Result<()> {
         shape_embed: a.shape_embed,
         dropout: a.dropout,
         word_dropout: a.word_dropout,
-        weight_drop: a.weight_drop,
-        variational: a.variational,
+        reg: a.reg.over(TagTrainConfig::default().reg),
         batch: a.batch,
         optim: a.optim.over(&TagTrainConfig::default().optim),
         min_count: a.min_count,

@@ -24,6 +24,10 @@ pub struct TranslateArgs {
     /// Length normalisation of beam scores [default: the model's]
     #[arg(long)]
     pub length_alpha: Option<f64>,
+    /// Nats taken off the end-of-sentence token's log probability in beam search
+    /// [default: the model's]
+    #[arg(long, allow_negative_numbers = true)]
+    pub eos_penalty: Option<f64>,
     /// The longest line translated whole, in tokens (1 to 1000000); a longer one is
     /// translated in pieces cut after punctuation, and their translations joined
     #[arg(long, value_parser = crate::common::length_flag, default_value_t = recurrent_tasks::translate::MAX_SOURCE)]
@@ -40,6 +44,10 @@ pub fn run(a: &TranslateArgs) -> Result<()> {
     if let Some(al) = a.length_alpha {
         anyhow::ensure!(al >= 0.0 && al.is_finite(), "--length-alpha must be >= 0");
         meta.length_alpha = al;
+    }
+    if let Some(p) = a.eos_penalty {
+        anyhow::ensure!(p.is_finite(), "--eos-penalty must be a number");
+        meta.eos_penalty = p;
     }
     let lines = a.input.lines()?;
     let nbest = a.nbest.unwrap_or(1);

@@ -50,6 +50,8 @@ pub struct TranslateArgs {
     /// Dropout on the embeddings, between stacked layers and on the output layer's input
     #[arg(long, default_value_t = TranslateTrainConfig::default().dropout)]
     pub dropout: f64,
+    #[command(flatten)]
+    pub reg: crate::common::RegArgs,
     /// Label smoothing of the training loss: this share of each target's probability is
     /// spread over the vocabulary (the validation loss stays plain cross-entropy)
     #[arg(long, default_value_t = TranslateTrainConfig::default().label_smoothing)]
@@ -64,6 +66,15 @@ pub struct TranslateArgs {
     /// Words seen fewer times in training become <unk> (each language)
     #[arg(long, default_value_t = TranslateTrainConfig::default().min_count)]
     pub min_count: usize,
+    /// Units of the vocabularies: word, bpe (learned on the training split) or char
+    #[arg(long, default_value_t = TranslateTrainConfig::default().tokens)]
+    pub tokens: recurrent_tasks::translate::TokenUnit,
+    /// BPE units per language (specials included)
+    #[arg(long, default_value_t = TranslateTrainConfig::default().vocab_size)]
+    pub vocab_size: usize,
+    /// BPE: one set of merges learned on both languages
+    #[arg(long)]
+    pub joint_vocab: bool,
     /// Training pairs with more tokens on either side are left out
     #[arg(long, default_value_t = TranslateTrainConfig::default().max_len)]
     pub max_len: usize,
@@ -85,6 +96,10 @@ pub struct TranslateArgs {
     /// Length normalisation of beam scores: log p / len^alpha
     #[arg(long, default_value_t = TranslateTrainConfig::default().length_alpha)]
     pub length_alpha: f64,
+    /// Nats taken off the end-of-sentence token's log probability in beam search (> 0:
+    /// longer translations, < 0: shorter)
+    #[arg(long, default_value_t = TranslateTrainConfig::default().eos_penalty, allow_negative_numbers = true)]
+    pub eos_penalty: f64,
     /// Initialisation: pytorch, orthogonal, recommended, identity
     #[arg(long, default_value = "pytorch")]
     pub init: String,
@@ -109,11 +124,15 @@ impl TranslateArgs {
             bidirectional: self.direction.bidirectional(),
             attention: self.attention,
             dropout: self.dropout,
+            reg: self.reg.over(TranslateTrainConfig::default().reg),
             label_smoothing: self.label_smoothing,
             teacher_forcing: self.teacher_forcing,
             batch: self.batch,
             optim: self.optim.over(&TranslateTrainConfig::default().optim),
             min_count: self.min_count,
+            tokens: self.tokens,
+            vocab_size: self.vocab_size,
+            joint_vocab: self.joint_vocab,
             max_len: self.max_len,
             keep_target_case: !self.lowercase_target,
             valid_frac: self.valid_frac,
@@ -126,6 +145,7 @@ impl TranslateArgs {
                 .or(TranslateTrainConfig::default().eval_every),
             beam: self.beam,
             length_alpha: self.length_alpha,
+            eos_penalty: self.eos_penalty,
         })
     }
 }

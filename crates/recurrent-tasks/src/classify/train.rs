@@ -71,12 +71,10 @@ pub struct ClassifyTrainConfig {
     /// Probability that a training word is replaced by `<unk>` (so the model learns what to
     /// do with unknown words, and relies less on any single word).
     pub word_dropout: f64,
-    /// DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's weight drop).
-    #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
-    pub weight_drop: f64,
-    /// One dropout mask for all steps of a sentence between recurrent layers (locked).
-    #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
-    pub variational: bool,
+    /// Weight drop and locked dropout in the recurrent layer (flat keys `weight_drop`,
+    /// `variational`, left out while off).
+    #[serde(flatten)]
+    pub reg: recurrent::layer::RecurrentReg,
     /// Pooling over time: last, mean or max.
     pub pooling: Pooling,
     /// Sentences per batch.
@@ -124,8 +122,7 @@ impl Default for ClassifyTrainConfig {
             embed_scale: 0.1,
             dropout: 0.5,
             word_dropout: 0.1,
-            weight_drop: 0.0,
-            variational: false,
+            reg: Default::default(),
             pooling: Pooling::Max,
             batch: 32,
             optim: OptimSettings {
@@ -135,6 +132,7 @@ impl Default for ClassifyTrainConfig {
                 weight_decay: None,
                 lr_schedule: ScheduleKind::Constant,
                 warmup: 0,
+                ema: None,
             },
             min_count: 1,
             lowercase: true,
@@ -173,12 +171,7 @@ impl ClassifyTrainConfig {
                 self.word_dropout
             ));
         }
-        if !(0.0..1.0).contains(&self.weight_drop) {
-            return bad(format!(
-                "--weight-drop must be in [0, 1), got {}",
-                self.weight_drop
-            ));
-        }
+        self.reg.validate()?;
         if !(0.0..1.0).contains(&self.val_frac) {
             return bad(format!(
                 "--val-frac must be in [0, 1), got {}",
@@ -568,8 +561,7 @@ pub fn train_classify(
             layers: cfg.layers,
             bidirectional: cfg.bidirectional,
             dropout: cfg.dropout,
-            weight_drop: cfg.weight_drop,
-            variational: cfg.variational,
+            reg: cfg.reg,
         },
         pooling: cfg.pooling,
         outputs: labels.len(),

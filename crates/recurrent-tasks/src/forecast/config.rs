@@ -98,6 +98,9 @@ pub struct ForecastTrainConfig {
     pub hidden: usize,
     pub layers: usize,
     pub dropout: f64,
+    /// Weight drop and locked dropout in the recurrent layer (flat keys, left out while off).
+    #[serde(flatten)]
+    pub reg: recurrent::layer::RecurrentReg,
     /// Windows per batch.
     pub batch: usize,
     /// Networks in the ensemble (see `forecast::nets`): each initialised apart, trained on
@@ -134,6 +137,7 @@ impl Default for ForecastTrainConfig {
             hidden: 32,
             layers: 1,
             dropout: 0.0,
+            reg: Default::default(),
             batch: 32,
             ensemble: 5,
             optim: OptimSettings {
@@ -177,6 +181,7 @@ impl ForecastTrainConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
         }
+        self.reg.validate()?;
         if let Some(e) = self.eval_every {
             e.check()?;
         }

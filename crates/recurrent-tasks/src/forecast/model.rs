@@ -54,8 +54,7 @@ pub(crate) fn model_config(cfg: &ForecastTrainConfig, width: usize) -> Classifie
             layers: cfg.layers,
             bidirectional: false,
             dropout: cfg.dropout,
-            weight_drop: 0.0,
-            variational: false,
+            reg: cfg.reg,
         },
         pooling: Pooling::Last,
         outputs: match cfg.strategy {

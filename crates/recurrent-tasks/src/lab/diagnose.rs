@@ -617,6 +617,7 @@ mod lm_tests {
                 layers: 2,
                 dropout: 0.0,
                 reg: Default::default(),
+                tie: false,
             };
             let mut m = LanguageModel::<f32>::new(cfg, &Init::default(), &mut Rng::new(3)).unwrap();
             let ids: Vec<u32> = (0..40u32).map(|i| (i * 5 + i / 3) % 7).collect();

@@ -63,6 +63,9 @@ pub struct LmTrainConfig {
     /// The AWD-LSTM regularisers (off by default, and then not written).
     #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
     pub reg: Regularisers,
+    /// The output layer's weight is the embedding table (needs `embed == hidden`).
+    #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
+    pub tie: bool,
 }
 
 impl Default for LmTrainConfig {
@@ -82,6 +85,7 @@ impl Default for LmTrainConfig {
                 weight_decay: None,
                 lr_schedule: ScheduleKind::Constant,
                 warmup: 0,
+                ema: None,
             },
             val_frac: 0.1,
             seed: 0,
@@ -90,11 +94,46 @@ impl Default for LmTrainConfig {
             init: "pytorch".into(),
             eval_every: EvalEvery::Seconds(120.0),
             reg: Regularisers::default(),
+            tie: false,
         }
     }
 }
 
+/// From this many seconds of training on, [`LmTrainConfig::for_budget`] gives the long-run
+/// recipe.
+pub const LONG_RUN_S: f64 = 1200.0;
+
 impl LmTrainConfig {
+    /// The best recipe we know for a run bounded by `budget` seconds (None: by steps or
+    /// epochs, or not at all): the defaults of `train lm` before any flag.
+    ///
+    /// Below [`LONG_RUN_S`] it is [`LmTrainConfig::default`], pytorch_charlm.py's settings:
+    /// in ten minutes the model has not yet overfitted, and regularisation only slows it
+    /// (docs/results.md, "Four cells and the AWD regularisers"). A longer run overfits tiny
+    /// Shakespeare's 1 MB long before its end, so it gets the AWD-LSTM regularisers (locked
+    /// dropout, weight drop, input dropout) and a learning rate annealed to zero over the
+    /// budget, which makes the last weights the best ones (docs/results.md, "Thirty and
+    /// sixty minutes", which also has the stronger settings that did worse at an hour).
+    pub fn for_budget(budget: Option<f64>) -> Self {
+        let d = LmTrainConfig::default();
+        if budget.is_none_or(|b| b < LONG_RUN_S) {
+            return d;
+        }
+        LmTrainConfig {
+            reg: Regularisers {
+                variational: true,
+                weight_drop: 0.25,
+                dropout_input: 0.1,
+                ..d.reg
+            },
+            optim: OptimSettings {
+                lr_schedule: ScheduleKind::Cosine,
+                ..d.optim.clone()
+            },
+            ..d
+        }
+    }
+
     /// Checks ranges; errors name the flag.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
@@ -300,6 +339,7 @@ pub fn train_lm(
         layers: cfg.layers,
         dropout: cfg.dropout,
         reg: cfg.reg,
+        tie: cfg.tie,
     };
     model_cfg.validate()?;
     let meta = LmMeta {
@@ -397,6 +437,7 @@ fn pytorch_meta(path: &Path) -> Result<LmMeta> {
         layers: pt.layers,
         dropout,
         reg: Default::default(),
+        tie: false,
     };
     let d = LmTrainConfig::default();
     let train = LmTrainConfig {

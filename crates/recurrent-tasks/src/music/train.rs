@@ -15,7 +15,7 @@ use recurrent::cell::CellKind;
 use recurrent::checkpoint::{self, Checkpoint};
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
-use recurrent::model::lm::{LanguageModel, LmConfig};
+use recurrent::model::lm::{LanguageModel, LmConfig, Regularisers};
 use recurrent::nn::{CrossEntropy, Reduction};
 use recurrent::optim::OptimSettings;
 use recurrent::rng::Rng;
@@ -46,10 +46,16 @@ pub struct MusicTrainConfig {
     pub layers: usize,
     pub embed: usize,
     pub dropout: f64,
+    /// Weight drop and locked dropout in the recurrent layer (flat keys, left out while off).
+    #[serde(flatten)]
+    pub reg: recurrent::layer::RecurrentReg,
     /// Tunes per batch.
     pub batch: usize,
     pub lr: f64,
     pub clip: f64,
+    /// Evaluate and keep an exponential moving average of the weights with this decay.
+    #[serde(skip_serializing_if = "recurrent::omit::is_default")]
+    pub ema: Option<f64>,
     pub seed: u64,
     /// The split's seed (5% validation, 5% test by tune).
     pub split_seed: u64,
@@ -76,9 +82,11 @@ impl Default for MusicTrainConfig {
             layers: 2,
             embed: 64,
             dropout: 0.1,
+            reg: Default::default(),
             batch: 16,
             lr: 3e-3,
             clip: 5.0,
+            ema: None,
             seed: 0,
             split_seed: crate::music::corpus::SPLIT_SEED,
             min_count: 1,
@@ -405,8 +413,14 @@ pub fn train_music(
         hidden: cfg.hidden,
         layers: cfg.layers,
         dropout: cfg.dropout,
-        reg: Default::default(),
+        reg: Regularisers {
+            weight_drop: cfg.reg.weight_drop,
+            variational: cfg.reg.variational,
+            ..Default::default()
+        },
+        tie: false,
     };
+    cfg.reg.validate()?;
     model_cfg.validate()?;
     let meta = MusicMeta {
         task: "music".into(),
@@ -437,7 +451,10 @@ pub fn train_music(
         order: Vec::new(),
     };
     let config = serde_json::json!({ "task": "music", "train": cfg, "model": meta.model, "vocab_size": vocab.len() });
-    let optim = OptimSettings::adam(cfg.lr, cfg.clip);
+    let optim = OptimSettings {
+        ema: cfg.ema,
+        ..OptimSettings::adam(cfg.lr, cfg.clip)
+    };
     let s = Trainer::new(&mut task, &mut model, req)
         .optim(&optim)
         .eval_every(cfg.eval_every)

@@ -57,6 +57,9 @@ pub struct CtcTrainConfig {
     pub bidirectional: bool,
     /// Dropout before the head (and between layers).
     pub dropout: f64,
+    /// Weight drop and locked dropout in the recurrent layer (flat keys, left out while off).
+    #[serde(flatten)]
+    pub reg: recurrent::layer::RecurrentReg,
     /// Frames concatenated into one recurrent step.
     pub stack: usize,
     /// Utterances per batch.
@@ -93,6 +96,7 @@ impl Default for CtcTrainConfig {
             layers: 2,
             bidirectional: true,
             dropout: 0.2,
+            reg: Default::default(),
             stack: 2,
             batch: 16,
             optim: OptimSettings {
@@ -102,6 +106,7 @@ impl Default for CtcTrainConfig {
                 weight_decay: None,
                 lr_schedule: ScheduleKind::Constant,
                 warmup: 0,
+                ema: None,
             },
             seed: 0,
             init: "pytorch".into(),
@@ -126,6 +131,7 @@ impl CtcTrainConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
         }
+        self.reg.validate()?;
         if !(0.0..1.0).contains(&self.val_frac) {
             return bad(format!(
                 "--val-frac must be in [0, 1), got {}",
@@ -504,6 +510,7 @@ pub fn train_ctc(
         layers: cfg.layers,
         bidirectional: cfg.bidirectional,
         dropout: cfg.dropout,
+        reg: cfg.reg,
         symbols: k,
     };
     let meta = CtcMeta {

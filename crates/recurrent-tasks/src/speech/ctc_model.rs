@@ -50,6 +50,9 @@ pub struct CtcModelConfig {
     pub bidirectional: bool,
     /// Dropout before the head (and between layers).
     pub dropout: f64,
+    /// Weight drop and locked dropout in the recurrent layer (flat keys, left out while off).
+    #[serde(flatten)]
+    pub reg: recurrent::layer::RecurrentReg,
     /// K: symbols, not counting the blank.
     pub symbols: usize,
 }
@@ -181,8 +184,7 @@ impl<F: Float> CtcModel<F> {
                     layers: config.layers,
                     bidirectional: config.bidirectional,
                     dropout: config.dropout,
-                    weight_drop: 0.0,
-                    variational: false,
+                    reg: config.reg,
                 },
                 outputs: config.classes(),
             },
@@ -460,6 +462,7 @@ mod tests {
             layers: if dropout > 0.0 { 2 } else { 1 },
             bidirectional,
             dropout,
+            reg: Default::default(),
             symbols: 3,
         }
     }

@@ -59,6 +59,9 @@ pub struct SpeechTrainConfig {
     pub bidirectional: bool,
     /// Dropout on the pooled features and between layers.
     pub dropout: f64,
+    /// Weight drop and locked dropout in the recurrent layer (flat keys, left out while off).
+    #[serde(flatten)]
+    pub reg: recurrent::layer::RecurrentReg,
     pub pooling: Pooling,
     /// Recordings per batch.
     pub batch: usize,
@@ -96,6 +99,7 @@ impl Default for SpeechTrainConfig {
             layers: 2,
             bidirectional: true,
             dropout: 0.3,
+            reg: Default::default(),
             pooling: Pooling::Mean,
             batch: 32,
             optim: OptimSettings {
@@ -105,6 +109,7 @@ impl Default for SpeechTrainConfig {
                 weight_decay: None,
                 lr_schedule: ScheduleKind::Cosine,
                 warmup: 0,
+                ema: None,
             },
             seed: 0,
             init: "pytorch".into(),
@@ -133,6 +138,7 @@ impl SpeechTrainConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
         }
+        self.reg.validate()?;
         if let Some(e) = self.eval_every {
             e.check()?;
         }
@@ -450,8 +456,7 @@ pub fn train_speech(
             layers: cfg.layers,
             bidirectional: cfg.bidirectional,
             dropout: cfg.dropout,
-            weight_drop: 0.0,
-            variational: false,
+            reg: cfg.reg,
         },
         pooling: cfg.pooling,
         outputs: 10,

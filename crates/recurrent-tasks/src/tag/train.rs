@@ -59,12 +59,10 @@ pub struct TagTrainConfig {
     pub dropout: f64,
     /// Probability of replacing a training word by `<unk>` (its suffix and shape stay).
     pub word_dropout: f64,
-    /// DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's weight drop).
-    #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
-    pub weight_drop: f64,
-    /// One dropout mask for all steps of a sentence between recurrent layers (locked).
-    #[serde(default, skip_serializing_if = "recurrent::omit::is_default")]
-    pub variational: bool,
+    /// Weight drop and locked dropout in the recurrent layer (flat keys `weight_drop`,
+    /// `variational`, left out while off).
+    #[serde(flatten)]
+    pub reg: recurrent::layer::RecurrentReg,
     /// Sentences per batch.
     pub batch: usize,
     /// Optimizer, learning rate, weight decay, clipping and schedule (stored flat: the
@@ -113,8 +111,7 @@ impl Default for TagTrainConfig {
             shape_embed: 8,
             dropout: 0.3,
             word_dropout: 0.1,
-            weight_drop: 0.0,
-            variational: false,
+            reg: Default::default(),
             batch: 16,
             optim: OptimSettings {
                 lr: 2e-3,
@@ -123,6 +120,7 @@ impl Default for TagTrainConfig {
                 weight_decay: None,
                 lr_schedule: ScheduleKind::Constant,
                 warmup: 0,
+                ema: None,
             },
             min_count: 1,
             lowercase: true,
@@ -152,12 +150,7 @@ impl TagTrainConfig {
                 self.dropout, self.word_dropout
             ));
         }
-        if !(0.0..1.0).contains(&self.weight_drop) {
-            return bad(format!(
-                "--weight-drop must be in [0, 1), got {}",
-                self.weight_drop
-            ));
-        }
+        self.reg.validate()?;
         if let Some(e) = self.eval_every {
             e.check()?;
         }
@@ -568,8 +561,7 @@ pub fn train_tag<'a>(
             layers: cfg.layers,
             bidirectional: cfg.bidirectional,
             dropout: cfg.dropout,
-            weight_drop: cfg.weight_drop,
-            variational: cfg.variational,
+            reg: cfg.reg,
         },
         vocab: vocab.len(),
         embed: cfg.embed,

@@ -2,6 +2,7 @@
 //! and the description stored in its checkpoints.
 
 use crate::translate::parallel::{detokenize, tokenize};
+pub use crate::translate::subword::{Segmenter, TokenUnit};
 use recurrent::cell::CellKind;
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
@@ -9,6 +10,15 @@ use recurrent::model::{Attention, Seq2SeqConfig};
 use recurrent::optim::{OptimSettings, OptimizerKind, ScheduleKind};
 use recurrent::text::Vocab;
 use serde::{Deserialize, Serialize};
+
+/// BPE units per vocabulary unless `--vocab-size` says otherwise.
+pub const DEFAULT_VOCAB_SIZE: usize = 8000;
+
+/// Left out of a stored config at its default, as [`recurrent::omit::is_default`] does for
+/// a field whose default is its type's.
+fn is_default_vocab_size(n: &usize) -> bool {
+    *n == DEFAULT_VOCAB_SIZE && recurrent::omit::is_default(&false)
+}
 
 /// The start and end tokens of the target vocabulary (ids 1 and 2; 0 is `<unk>`).
 pub const BOS: &str = "<s>";
@@ -33,6 +43,9 @@ pub struct TranslateTrainConfig {
     pub attention: Attention,
     /// Dropout on the embeddings, between stacked layers and on the output layer's input.
     pub dropout: f64,
+    /// Weight drop and locked dropout in the recurrent layers (flat keys, left out while off).
+    #[serde(flatten)]
+    pub reg: recurrent::layer::RecurrentReg,
     /// Label smoothing of the training loss (the validation loss is plain cross-entropy).
     pub label_smoothing: f64,
     /// Probability that a decoder step reads the true previous word (1: always; below 1
@@ -44,7 +57,17 @@ pub struct TranslateTrainConfig {
     /// keys `optimizer`, `lr`, `weight_decay`, `clip`, `lr_schedule`, `warmup`).
     #[serde(flatten)]
     pub optim: OptimSettings,
-    /// Words seen fewer times in the training split become `<unk>` (each language).
+    /// The units of the vocabularies: words, BPE pieces or characters ([`TokenUnit`]).
+    #[serde(skip_serializing_if = "recurrent::omit::is_default")]
+    pub tokens: TokenUnit,
+    /// BPE: units per language (or in all, with `joint_vocab`), specials included.
+    #[serde(skip_serializing_if = "is_default_vocab_size")]
+    pub vocab_size: usize,
+    /// BPE: one set of merges learned on both languages' training words.
+    #[serde(skip_serializing_if = "recurrent::omit::is_default")]
+    pub joint_vocab: bool,
+    /// Words seen fewer times in the training split become `<unk>` (each language; with
+    /// subword units every piece of the training split is kept).
     pub min_count: usize,
     /// Training pairs with more tokens than this on either side are left out.
     pub max_len: usize,
@@ -65,6 +88,10 @@ pub struct TranslateTrainConfig {
     pub beam: usize,
     /// Length normalisation of beam scores: log p / len^alpha.
     pub length_alpha: f64,
+    /// Nats taken off the end-of-sentence token's log probability in beam search (> 0:
+    /// longer translations).
+    #[serde(skip_serializing_if = "recurrent::omit::is_default")]
+    pub eos_penalty: f64,
 }
 
 impl Default for TranslateTrainConfig {
@@ -79,6 +106,7 @@ impl Default for TranslateTrainConfig {
             // Measured on eng-fra in 15 minutes (docs/results.md): without them the model
             // overfits after five minutes and ends 8% above its best validation loss.
             dropout: 0.3,
+            reg: Default::default(),
             label_smoothing: 0.1,
             teacher_forcing: 1.0,
             batch: 64,
@@ -90,7 +118,11 @@ impl Default for TranslateTrainConfig {
                 // Annealed over the run's budget, so its last checkpoint is its best.
                 lr_schedule: ScheduleKind::Cosine,
                 warmup: 0,
+                ema: None,
             },
+            tokens: TokenUnit::Word,
+            vocab_size: DEFAULT_VOCAB_SIZE,
+            joint_vocab: false,
             min_count: 2,
             max_len: 20,
             keep_target_case: true,
@@ -102,6 +134,7 @@ impl Default for TranslateTrainConfig {
             eval_every: Some(recurrent::train::EvalEvery::Steps(500)),
             beam: 5,
             length_alpha: 1.0,
+            eos_penalty: 0.0,
         }
     }
 }
@@ -116,6 +149,7 @@ impl TranslateTrainConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
         }
+        self.reg.validate()?;
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(format!(
                 "--label-smoothing must be in [0, 1), got {}",
@@ -135,6 +169,12 @@ impl TranslateTrainConfig {
                 self.valid_frac, self.test_frac
             ));
         }
+        if self.tokens == TokenUnit::Bpe && self.vocab_size < 16 {
+            return bad(format!(
+                "--vocab-size must be at least 16 for BPE units, got {}",
+                self.vocab_size
+            ));
+        }
         if self.max_len == 0 || self.beam == 0 {
             return bad("--max-len and --beam must be at least 1".into());
         }
@@ -143,6 +183,12 @@ impl TranslateTrainConfig {
                 "--beam {} is wider than the {} this tool searches",
                 self.beam,
                 recurrent::decode::MAX_BEAM
+            ));
+        }
+        if !self.eos_penalty.is_finite() {
+            return bad(format!(
+                "--eos-penalty must be a number, got {}",
+                self.eos_penalty
             ));
         }
         if !(self.length_alpha >= 0.0 && self.length_alpha.is_finite()) {
@@ -171,7 +217,16 @@ pub struct TranslateMeta {
     pub keep_target_case: bool,
     pub beam: usize,
     pub length_alpha: f64,
+    /// Beam search's end-of-sentence penalty (absent in older checkpoints: none).
+    #[serde(default)]
+    pub eos_penalty: f64,
     pub train: TranslateTrainConfig,
+    /// How source and target words become units (absent in checkpoints from before
+    /// subwords: words).
+    #[serde(default)]
+    pub src_units: Segmenter,
+    #[serde(default)]
+    pub tgt_units: Segmenter,
 }
 
 /// The longest source read whole, in tokens (`translate --max-tokens` raises it). A longer
@@ -189,7 +244,7 @@ impl TranslateMeta {
     /// Source token ids of `text` in pieces of at most `max` tokens ([`MAX_SOURCE`]): one
     /// piece (as [`TranslateMeta::encode_source`]) when it is short.
     pub fn source_pieces(&self, text: &str, max: usize) -> Vec<Vec<u32>> {
-        let toks = tokenize(text, true);
+        let toks = self.src_units.split(&tokenize(text, true));
         if toks.len() <= max {
             return vec![self.encode_source(text)];
         }
@@ -208,7 +263,9 @@ impl TranslateMeta {
     /// Source token ids of a sentence (lower-cased; unknown words as `<unk>`; an empty
     /// sentence is one `<unk>`).
     pub fn encode_source(&self, text: &str) -> Vec<u32> {
-        let ids: Vec<u32> = tokenize(text, true)
+        let ids: Vec<u32> = self
+            .src_units
+            .split(&tokenize(text, true))
             .iter()
             .map(|w| self.src_vocab.id(w).unwrap_or(0))
             .collect();
@@ -218,10 +275,17 @@ impl TranslateMeta {
             ids
         }
     }
-    /// Text of target ids (detokenised).
+    /// Text of target ids (units joined into words, detokenised).
     pub fn decode_target(&self, ids: &[u32]) -> String {
         let toks: Vec<&str> = ids.iter().map(|&i| self.tgt_vocab.token(i)).collect();
-        detokenize(&toks)
+        detokenize(&self.tgt_units.join(&toks))
+    }
+    /// How beam search scores hypotheses for this model.
+    pub fn beam_score(&self) -> recurrent::model::BeamScore {
+        recurrent::model::BeamScore {
+            alpha: self.length_alpha,
+            eos_penalty: self.eos_penalty,
+        }
     }
     /// The longest translation decoding produces for a source of `n` tokens.
     pub fn max_output(&self, n: usize) -> usize {

@@ -1,5 +1,6 @@
 //! Translation (many-to-many, encoder-decoder). Sentence pairs are read and split by source
-//! sentence ([`parallel`]); what decides the weights is [`config`]; a
+//! sentence ([`parallel`]) and cut into the units the model reads ([`subword`]: words, BPE
+//! pieces or characters); what decides the weights is [`config`]; a
 //! [`recurrent::model::Seq2Seq`] with attention trains with teacher forcing ([`train`]);
 //! a trained model translates greedily or by beam search ([`translator`]) and is scored by
 //! corpus BLEU exact to sacreBLEU ([`bleu`], [`evaluate`]). [`synthetic`] makes string
@@ -9,6 +10,7 @@ pub mod bleu;
 pub mod config;
 pub mod evaluate;
 pub mod parallel;
+pub mod subword;
 pub mod synthetic;
 pub mod train;
 pub mod translator;

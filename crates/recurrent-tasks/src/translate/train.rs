@@ -277,6 +277,8 @@ pub fn train_translate(
     let Encoded {
         src_vocab,
         tgt_vocab,
+        src_units,
+        tgt_units,
         train,
         valid,
         filtered,
@@ -291,6 +293,7 @@ pub fn train_translate(
         layers: cfg.layers,
         bidirectional_encoder: cfg.bidirectional,
         dropout: cfg.dropout,
+        reg: cfg.reg,
         bos: 1,
         eos,
         attention: cfg.attention,
@@ -303,14 +306,12 @@ pub fn train_translate(
         keep_target_case: cfg.keep_target_case,
         beam: cfg.beam,
         length_alpha: cfg.length_alpha,
+        eos_penalty: cfg.eos_penalty,
         train: cfg.clone(),
+        src_units,
+        tgt_units,
     };
-    obs.message(&format!(
-        "vocabularies (min count {}): {} source, {} target words",
-        cfg.min_count,
-        src_vocab.len(),
-        tgt_vocab.len()
-    ));
+    obs.message(&vocab_line(cfg, src_vocab.len(), tgt_vocab.len()));
     let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
     let init: Init = cfg.init.parse()?;
     let mut model = Seq2Seq::<f32>::new(model_cfg.clone(), &init, &mut Rng::new(cfg.seed))?;
@@ -383,11 +384,31 @@ pub fn train_translate(
     Ok(summary)
 }
 
+/// What the run says about its vocabularies.
+fn vocab_line(cfg: &TranslateTrainConfig, src: usize, tgt: usize) -> String {
+    match cfg.tokens {
+        TokenUnit::Word => format!(
+            "vocabularies (min count {}): {src} source, {tgt} target words",
+            cfg.min_count
+        ),
+        unit => format!(
+            "vocabularies of {unit} units{}: {src} source, {tgt} target",
+            if cfg.joint_vocab {
+                " (joint merges)"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
 /// The training and validation pairs as ids, with the vocabularies built on the training
 /// side and how many training pairs were left out.
 struct Encoded {
     src_vocab: Vocab,
     tgt_vocab: Vocab,
+    src_units: Segmenter,
+    tgt_units: Segmenter,
     train: Vec<EncodedPair>,
     valid: Vec<EncodedPair>,
     filtered: usize,
@@ -436,12 +457,32 @@ fn encode_splits(
             before - train_tok.len()
         ));
     }
-    let src_vocab = build_vocab(train_tok.iter().map(|p| &p.0), cfg.min_count, &[UNK])?;
-    let tgt_vocab = build_vocab(
-        train_tok.iter().map(|p| &p.1),
-        cfg.min_count,
-        &[UNK, BOS, EOS],
-    )?;
+    // Subword units are learned on the training words alone.
+    let (unit, size) = (cfg.tokens, cfg.vocab_size);
+    let (src_units, tgt_units) = if cfg.joint_vocab {
+        let both = train_tok
+            .iter()
+            .flat_map(|(s, t)| [s.as_slice(), t.as_slice()]);
+        let seg = Segmenter::learn(unit, both, size)?;
+        (seg.clone(), seg)
+    } else {
+        (
+            Segmenter::learn(unit, train_tok.iter().map(|p| p.0.as_slice()), size)?,
+            Segmenter::learn(unit, train_tok.iter().map(|p| p.1.as_slice()), size)?,
+        )
+    };
+    let train_tok: Vec<(Vec<String>, Vec<String>)> = train_tok
+        .iter()
+        .map(|(s, t)| (src_units.split(s), tgt_units.split(t)))
+        .collect();
+    // Every piece of the training split is kept: BPE already chose the units by count.
+    let min_count = if unit == TokenUnit::Word {
+        cfg.min_count
+    } else {
+        1
+    };
+    let src_vocab = build_vocab(train_tok.iter().map(|p| &p.0), min_count, &[UNK])?;
+    let tgt_vocab = build_vocab(train_tok.iter().map(|p| &p.1), min_count, &[UNK, BOS, EOS])?;
     let eos = EOS_ID;
     let enc = |s: &[String], t: &[String]| EncodedPair {
         src: if s.is_empty() {
@@ -461,6 +502,7 @@ fn encode_splits(
     let mut valid = Vec::with_capacity(splits.valid.len());
     for p in &splits.valid {
         let (s, t) = tok(p);
+        let (s, t) = (src_units.split(&s), tgt_units.split(&t));
         let n = s.len().max(t.len());
         long.note(n, MAX_SOURCE, || format!("--data line {}", p.line));
         if n <= MAX_SOURCE {
@@ -478,6 +520,8 @@ fn encode_splits(
     Ok(Encoded {
         src_vocab,
         tgt_vocab,
+        src_units,
+        tgt_units,
         train,
         valid,
         filtered,

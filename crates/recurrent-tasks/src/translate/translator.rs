@@ -83,7 +83,7 @@ pub fn translate_beam(
                 .map(|&(i, j)| pieces[i][j].as_slice())
                 .collect();
             let max_lens: Vec<usize> = srcs.iter().map(|s| meta.max_output(s.len())).collect();
-            let hyps = model.beam_search_batch(&srcs, beam, &max_lens, meta.length_alpha, n)?;
+            let hyps = model.beam_search_batch(&srcs, beam, &max_lens, meta.beam_score(), n)?;
             for (&(i, j), h) in chunk.iter().zip(hyps) {
                 found[i][j] = h;
             }

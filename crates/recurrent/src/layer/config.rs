@@ -105,6 +105,10 @@ impl RnnConfig {
         self.weight_drop = p;
         self
     }
+    /// Both regularisers of [`RecurrentReg`].
+    pub fn reg(self, r: RecurrentReg) -> Self {
+        self.weight_drop(r.weight_drop).variational(r.variational)
+    }
     /// D.
     pub fn directions(&self) -> usize {
         if self.bidirectional {
@@ -179,5 +183,33 @@ impl RnnConfig {
             hidden: self.hidden_size,
             proj: self.proj_size,
         }
+    }
+}
+
+/// The recurrent layer's own regularisers as a task's config carries them, flattened (the
+/// keys `weight_drop` and `variational`, each left out while off, so a run without them
+/// stores the config it stored before they existed). The flags `--weight-drop` and
+/// `--variational` of every `train` subcommand land here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecurrentReg {
+    /// DropConnect on `weight_hh` in training, one mask per batch ([`super::weight_drop`]).
+    #[serde(skip_serializing_if = "crate::omit::is_default")]
+    pub weight_drop: f64,
+    /// One dropout mask per sequence for every step between stacked layers (locked).
+    #[serde(skip_serializing_if = "crate::omit::is_default")]
+    pub variational: bool,
+}
+
+impl RecurrentReg {
+    /// Checks the range; the error names the flag.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.weight_drop) {
+            return Err(Error::Config(format!(
+                "--weight-drop must be in [0, 1), got {}",
+                self.weight_drop
+            )));
+        }
+        Ok(())
     }
 }

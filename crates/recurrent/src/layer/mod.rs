@@ -12,7 +12,7 @@ mod config;
 mod step;
 mod weight_drop;
 
-pub use config::RnnConfig;
+pub use config::{RecurrentReg, RnnConfig};
 pub use step::StepScratch;
 
 use crate::cell::sequence::{self, DirCache, DirParams};

@@ -3,7 +3,7 @@
 //! (flattened, so a checkpoint's JSON keeps its flat keys) in each model's config.
 
 use crate::cell::CellKind;
-use crate::layer::RnnConfig;
+use crate::layer::{RecurrentReg, RnnConfig};
 use serde::{Deserialize, Serialize};
 
 /// The settings of a task model's recurrent layer.
@@ -16,12 +16,10 @@ pub struct EncoderConfig {
     pub bidirectional: bool,
     /// Dropout between layers (a single layer has none; the model may apply it elsewhere).
     pub dropout: f64,
-    /// DropConnect on the recurrent weights in training ([`RnnConfig::weight_drop`]).
-    #[serde(default, skip_serializing_if = "crate::omit::is_default")]
-    pub weight_drop: f64,
-    /// One dropout mask for all steps between layers ([`RnnConfig::variational`]).
-    #[serde(default, skip_serializing_if = "crate::omit::is_default")]
-    pub variational: bool,
+    /// Weight drop and locked dropout between layers, in training (stored flat, as the
+    /// keys `weight_drop` and `variational`).
+    #[serde(flatten)]
+    pub reg: RecurrentReg,
 }
 
 impl EncoderConfig {
@@ -31,7 +29,6 @@ impl EncoderConfig {
             .layers(self.layers)
             .bidirectional(self.bidirectional)
             .dropout(if self.layers > 1 { self.dropout } else { 0.0 })
-            .weight_drop(self.weight_drop)
-            .variational(self.variational)
+            .reg(self.reg)
     }
 }

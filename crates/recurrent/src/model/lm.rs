@@ -14,6 +14,12 @@
 //!   output dropout     y_t = h_t ⊙ m_o (locked when `variational`, as between layers)
 //!   AR                 alpha mean(y^2)                 (y the dropped output)
 //!   TAR                beta mean((h_t - h_{t-1})^2)    (h the undropped output)
+//!
+//! Tied embeddings (`tie`, Press & Wolf 2017; Inan et al. 2017): the head's weight is the
+//! embedding table, logits = y E^T + b, so dE collects both the head's gradient and the
+//! embedding's. The model then has no `head.weight` parameter: the head keeps a copy of E
+//! that [`Module::visit_mut`] refreshes after every change of the parameters (an optimizer
+//! step, a checkpoint load), so every reader of the head (forward, ONNX export) sees E.
 
 use crate::cell::CellKind;
 use crate::error::{Error, Result};
@@ -44,6 +50,9 @@ pub struct LmConfig {
     /// plain model's stored config keeps its keys).
     #[serde(default, skip_serializing_if = "crate::omit::is_default")]
     pub reg: Regularisers,
+    /// The head's weight is the embedding table (needs `embed == hidden`).
+    #[serde(default, skip_serializing_if = "crate::omit::is_default")]
+    pub tie: bool,
 }
 
 /// The AWD-LSTM regularisers of a language model, in training only (AWD-LSTM's names in
@@ -98,6 +107,13 @@ impl LmConfig {
             )));
         }
         self.reg.validate()?;
+        if self.tie && self.embed != self.hidden {
+            return Err(Error::Config(format!(
+                "tied embeddings need --embed equal to --hidden (the head's weight is the \
+                 embedding table), got {} and {}",
+                self.embed, self.hidden
+            )));
+        }
         self.rnn_config().validate()
     }
     fn rnn_config(&self) -> RnnConfig {
@@ -144,13 +160,24 @@ impl<F: Float> LanguageModel<F> {
         let embed = Embedding::new("embed", config.vocab, config.embed, None, rng)?;
         let mut rnn = Rnn::new(config.rnn_config(), init, rng)?;
         rnn.visit_mut(&mut |p| p.name = format!("rnn.{}", p.name));
+        // Drawn even when tied, so the random stream (and PyTorch's init order) is the same.
         let head = Linear::new("head", config.hidden, config.vocab, true, rng);
-        Ok(LanguageModel {
+        let mut model = LanguageModel {
             config,
             embed,
             rnn,
             head,
-        })
+        };
+        model.sync_tied();
+        Ok(model)
+    }
+
+    /// With tied embeddings, copies E into the head's weight (a no-op otherwise).
+    fn sync_tied(&mut self) {
+        if self.config.tie {
+            let e = self.embed.weight.value.data();
+            self.head.weight.value.data_mut().copy_from_slice(e);
+        }
     }
 
     pub fn config(&self) -> &LmConfig {
@@ -271,6 +298,21 @@ impl<F: Float> LanguageModel<F> {
         let reg = self.config.reg;
         let n = cache.y.len() / self.config.hidden;
         let mut dy = self.head.backward(&cache.y, dlogits, n);
+        if self.config.tie {
+            // dE += dW_head: the head's share of the shared table's gradient.
+            let dw = self.head.weight.grad.data_mut();
+            for (g, d) in self
+                .embed
+                .weight
+                .grad
+                .data_mut()
+                .iter_mut()
+                .zip(dw.iter_mut())
+            {
+                *g += *d;
+                *d = F::zero();
+            }
+        }
         if cache.training && reg.ar > 0.0 && !cache.y.is_empty() {
             // d/dy [alpha mean(y^2)] = 2 alpha y / N
             let k = F::of(2.0 * reg.ar / cache.y.len() as f64);
@@ -310,11 +352,24 @@ impl<F: Float> Module<F> for LanguageModel<F> {
     fn visit(&self, f: &mut dyn FnMut(&Param<F>)) {
         self.embed.visit(f);
         self.rnn.visit(f);
-        self.head.visit(f);
+        if self.config.tie {
+            if let Some(b) = &self.head.bias {
+                f(b);
+            }
+        } else {
+            self.head.visit(f);
+        }
     }
     fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param<F>)) {
         self.embed.visit_mut(f);
         self.rnn.visit_mut(f);
-        self.head.visit_mut(f);
+        if self.config.tie {
+            if let Some(b) = &mut self.head.bias {
+                f(b);
+            }
+            self.sync_tied();
+        } else {
+            self.head.visit_mut(f);
+        }
     }
 }

@@ -20,5 +20,5 @@ pub use encoder::EncoderConfig;
 pub use generator::{Conditioning, Generator, GeneratorConfig};
 pub use input::{InputKind, SeqBatch, Steps};
 pub use lm::{LanguageModel, LmConfig};
-pub use seq2seq::{Attention, Hypothesis, Seq2Seq, Seq2SeqConfig};
+pub use seq2seq::{Attention, BeamScore, Hypothesis, Seq2Seq, Seq2SeqConfig};
 pub use tagger::{Tagger, TaggerConfig};

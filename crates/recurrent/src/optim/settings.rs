@@ -124,6 +124,10 @@ pub struct OptimSettings {
     /// Linear warm-up steps.
     #[serde(skip_serializing_if = "crate::omit::is_default")]
     pub warmup: u64,
+    /// Evaluate (and keep as best) an exponential moving average of the weights with this
+    /// decay ([`crate::train::ema`]); None: the raw weights.
+    #[serde(skip_serializing_if = "crate::omit::is_default")]
+    pub ema: Option<f64>,
 }
 
 impl Default for OptimSettings {
@@ -142,6 +146,7 @@ impl OptimSettings {
             clip,
             lr_schedule: ScheduleKind::Constant,
             warmup: 0,
+            ema: None,
         }
     }
     /// Checks ranges; errors name the flag.
@@ -157,6 +162,13 @@ impl OptimSettings {
                 "--clip must be >= 0, got {}",
                 self.clip
             )));
+        }
+        if let Some(d) = self.ema {
+            if !(d > 0.0 && d < 1.0) {
+                return Err(Error::Config(format!(
+                    "--ema must be a decay in (0, 1), such as 0.999, got {d}"
+                )));
+            }
         }
         if let Some(wd) = self.weight_decay {
             if !(wd >= 0.0 && wd.is_finite()) {

@@ -12,10 +12,12 @@
 //! task's own position and carried tensors, and the step are saved in every checkpoint, so a
 //! resumed run continues bit for bit. Evaluation draws nothing and changes nothing.
 
-use super::dist::{self, Group, Shard, StepLoss};
+use super::dist::{self, Group, Shard};
+use super::ema::Ema;
 pub use super::observe::EvalEvery;
 use super::observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};
 use super::run::{named_params, RunDir};
+pub use super::task::{Evaluation, Task};
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
 use crate::optim::clip;
@@ -33,6 +35,8 @@ use std::time::Instant;
 pub const OPTIM_PREFIX: &str = "train_state.optim.";
 /// Name prefix of the task's carried tensors in a checkpoint.
 pub const TASK_PREFIX: &str = "train_state.task.";
+/// Name prefix of the averaged weights (`--ema`) in a checkpoint.
+pub const EMA_PREFIX: &str = "train_state.ema.";
 
 /// Where and how long to train.
 #[derive(Clone, Debug)]
@@ -96,69 +100,6 @@ impl TrainRequest {
     }
 }
 
-/// A validation result.
-#[derive(Clone, Debug)]
-pub struct Evaluation {
-    /// The number that picks the best checkpoint.
-    pub metric: f64,
-    /// Whether a larger metric is better (accuracy) or a smaller one (loss).
-    pub higher_is_better: bool,
-    /// Everything else worth logging (`val_loss`, `val_accuracy`, ...), merged into the
-    /// metrics line.
-    pub fields: serde_json::Value,
-}
-
-/// What the loop trains. The task owns its data and its position in it.
-pub trait Task {
-    type Model: Module<f32>;
-    /// Metadata stored with every checkpoint (`model`, `vocab`, ...): what rebuilds the model.
-    fn metadata(&self) -> BTreeMap<String, String>;
-    /// Batches in one pass over the training data.
-    fn batches_per_epoch(&self) -> u64;
-    /// Forward, loss and backward on the next batch, accumulating into the (zeroed)
-    /// gradients. Returns the batch's mean loss, how many tokens or examples it held, and
-    /// how many terms the mean is over.
-    ///
-    /// In a data-parallel run every rank composes the same global batch (from the task's
-    /// position and `rng`, which are the same everywhere) and trains only on
-    /// `shard.rows(batch)`; what is random per row is drawn from `shard.rng(rng)`. On one
-    /// process the shard is the whole batch and `shard.rng(rng)` is `rng`.
-    fn train_step(
-        &mut self,
-        model: &mut Self::Model,
-        rng: &mut Rng,
-        shard: &mut Shard,
-    ) -> Result<StepLoss>;
-    /// Validation, or None without validation data.
-    fn evaluate(&mut self, model: &Self::Model) -> Result<Option<Evaluation>>;
-    /// Whether the task asks training to end now (early stopping on validation), checked
-    /// before every step. A run that ends this way is complete, as one that reached its
-    /// limit; the task's state must remember the decision, so a resume ends at once.
-    fn should_stop(&self) -> bool {
-        false
-    }
-    /// Text to show beside an evaluation's numbers, as (tag, text): what a generative model
-    /// writes now. Asked for only when the run keeps a TensorBoard log.
-    fn samples(&self, _model: &Self::Model) -> Result<Vec<(String, String)>> {
-        Ok(Vec::new())
-    }
-    /// For a carried tensor of [`Task::state`], the axis that runs over the batch's rows: a
-    /// data-parallel run gathers it from every rank into one checkpoint, and gives each rank
-    /// its own rows back on resume, whatever the number of ranks that wrote it. None (the
-    /// default): the tensor is the same on every rank.
-    fn row_axis(&self, _name: &str) -> Option<usize> {
-        None
-    }
-    /// The task's position (JSON) and carried tensors, for checkpoints.
-    fn state(&self) -> (serde_json::Value, Vec<(String, Tensor<f32>)>);
-    /// Restores what [`Task::state`] saved.
-    fn load_state(
-        &mut self,
-        json: &serde_json::Value,
-        tensors: BTreeMap<String, Tensor<f32>>,
-    ) -> Result<()>;
-}
-
 /// What a run reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
@@ -201,6 +142,9 @@ struct LoopState {
     /// Seconds spent summing gradients over the ranks (data-parallel runs).
     #[serde(default)]
     comm_s: f64,
+    /// Updates of the averaged weights (`--ema`) so far.
+    #[serde(default)]
+    ema_updates: u64,
     task: serde_json::Value,
 }
 
@@ -284,7 +228,9 @@ impl<'a, T: Task> Trainer<'a, T> {
             EvalEvery::Seconds(s) => s,
             EvalEvery::Steps(n) => n as f64,
         };
+        let ema = optim.ema.map(|d| Ema::new(d, &*model));
         let mut l = Loop {
+            ema,
             metadata: task.metadata(),
             per_epoch,
             task,
@@ -367,7 +313,7 @@ impl<'a, T: Task> Trainer<'a, T> {
             .as_ref()
             .is_some_and(|r| !r.path().join("best.safetensors").exists())
         {
-            l.save_best()?;
+            l.with_kept_weights(|l| l.save_best())?;
         }
         // What follows a run reads its files (the best weights): the other ranks wait here
         // until rank 0 has written them.
@@ -393,6 +339,7 @@ impl LoopState {
             last_eval: None,
             stale_evals: 0,
             comm_s: 0.0,
+            ema_updates: 0,
             task: serde_json::Value::Null,
         }
     }
@@ -413,6 +360,8 @@ struct Loop<'a, T: Task> {
     shard: Shard,
     /// The flat buffer of the per-step gradient sum (data-parallel runs), reused.
     grad_buf: Vec<f32>,
+    /// The averaged weights that are evaluated (`--ema`).
+    ema: Option<Ema>,
 }
 
 impl<T: Task> Loop<'_, T> {
@@ -434,6 +383,7 @@ impl<T: Task> Loop<'_, T> {
             self.opt.as_mut(),
             self.task,
             &self.shard,
+            self.ema.as_mut(),
         )?;
         let st = &mut self.st;
         if st.finished
@@ -518,6 +468,9 @@ impl<T: Task> Loop<'_, T> {
         };
         self.opt.set_lr(plan.lr(st.step, st.trained_s));
         self.opt.step(self.model)?;
+        if let Some(ema) = &mut self.ema {
+            ema.update(self.model);
+        }
         // Every rank counts rank 0's time, so limits in seconds end all ranks at one step.
         let mut took = [t0.elapsed().as_secs_f64()];
         self.group.agree(&mut took)?;
@@ -555,8 +508,28 @@ impl<T: Task> Loop<'_, T> {
         Ok(true)
     }
 
-    /// Validation: logs it, keeps the best checkpoint, counts evaluations without progress.
+    /// Validation of the weights the run keeps (the average with `--ema`, which is put in
+    /// the model for the evaluation and its best checkpoint, then taken out again).
     fn evaluate(&mut self, obs: &mut dyn Observer) -> Result<()> {
+        self.with_kept_weights(|l| l.evaluate_now(obs))
+    }
+
+    /// Runs `f` with the weights the run keeps in the model: the average with `--ema`
+    /// (exchanged with the raw weights, which come back afterwards, error or not).
+    fn with_kept_weights<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        let swap = |l: &mut Self| {
+            if let Some(ema) = &mut l.ema {
+                ema.swap(l.model);
+            }
+        };
+        swap(self);
+        let r = f(self);
+        swap(self);
+        r
+    }
+
+    /// Validation: logs it, keeps the best checkpoint, counts evaluations without progress.
+    fn evaluate_now(&mut self, obs: &mut dyn Observer) -> Result<()> {
         let Some(mut ev) = self.task.evaluate(self.model)? else {
             return Ok(());
         };
@@ -624,6 +597,14 @@ impl<T: Task> Loop<'_, T> {
                 .into_iter()
                 .map(|(n, t)| (format!("{TASK_PREFIX}{n}"), t)),
         );
+        if let Some(ema) = &self.ema {
+            st.ema_updates = ema.updates();
+            tensors.extend(
+                ema.tensors(self.model)
+                    .into_iter()
+                    .map(|(n, t)| (format!("{EMA_PREFIX}{n}"), t)),
+            );
+        }
         let mut md = self.metadata.clone();
         md.insert(
             "train_state".to_string(),
@@ -703,6 +684,7 @@ fn restore<T: Task>(
     opt: &mut dyn Optimizer<f32>,
     task: &mut T,
     shard: &Shard,
+    ema: Option<&mut Ema>,
 ) -> Result<LoopState> {
     checkpoint::load_into(model, &ck.weights_only())?;
     let st: LoopState = ck
@@ -717,9 +699,12 @@ fn restore<T: Task>(
         .and_then(|s| {
             serde_json::from_str(s).map_err(|e| Error::format(path, format!("training state: {e}")))
         })?;
-    let (mut opt_tensors, mut task_tensors) = (Vec::new(), BTreeMap::new());
+    let (mut opt_tensors, mut task_tensors, mut ema_tensors) =
+        (Vec::new(), BTreeMap::new(), BTreeMap::new());
     for (name, t) in &ck.tensors {
-        if let Some(n) = name.strip_prefix(OPTIM_PREFIX) {
+        if let Some(n) = name.strip_prefix(EMA_PREFIX) {
+            ema_tensors.insert(n.to_string(), t.to_tensor::<f32>()?);
+        } else if let Some(n) = name.strip_prefix(OPTIM_PREFIX) {
             opt_tensors.push((n.to_string(), t.to_tensor::<f32>()?));
         } else if let Some(n) = name.strip_prefix(TASK_PREFIX) {
             let mut t = t.to_tensor::<f32>()?;
@@ -735,6 +720,10 @@ fn restore<T: Task>(
         opt.load_state(model, os, opt_tensors)?;
     }
     task.load_state(&st.task, task_tensors)?;
+    if let Some(ema) = ema {
+        ema.load(&*model, ema_tensors, st.ema_updates)
+            .map_err(|e| Error::format(path, e.to_string()))?;
+    }
     Ok(st)
 }
 

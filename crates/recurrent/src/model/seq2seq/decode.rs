@@ -11,6 +11,25 @@ use crate::tensor::Tensor;
 /// A hypothesis: its score and its tokens (EOS not included).
 pub type Hypothesis = (f64, Vec<u32>);
 
+/// How beam search scores a hypothesis: its log probability, with `eos_penalty` nats taken
+/// off the end-of-sentence token's log probability at every step (so candidates that end
+/// are ranked lower, and the outputs grow longer, for a positive penalty; shorter for a
+/// negative one), divided by len^alpha (len counting EOS). A plain `f64` is `alpha` alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BeamScore {
+    pub alpha: f64,
+    pub eos_penalty: f64,
+}
+
+impl From<f64> for BeamScore {
+    fn from(alpha: f64) -> Self {
+        BeamScore {
+            alpha,
+            eos_penalty: 0.0,
+        }
+    }
+}
+
 impl<F: Float> Seq2Seq<F> {
     /// Decodes one source sequence (ids, no padding) with beam search of width `beam`
     /// (1 = greedy) and length normalisation `alpha`; returns up to `nbest` hypotheses
@@ -21,11 +40,11 @@ impl<F: Float> Seq2Seq<F> {
         src: &[u32],
         beam: usize,
         max_len: usize,
-        alpha: f64,
+        score: impl Into<BeamScore>,
         nbest: usize,
     ) -> Result<Vec<Hypothesis>> {
         Ok(self
-            .beam_search_batch(&[src], beam, &[max_len], alpha, nbest)?
+            .beam_search_batch(&[src], beam, &[max_len], score, nbest)?
             .pop()
             .unwrap_or_default())
     }
@@ -41,9 +60,10 @@ impl<F: Float> Seq2Seq<F> {
         srcs: &[&[u32]],
         beam: usize,
         max_lens: &[usize],
-        alpha: f64,
+        score: impl Into<BeamScore>,
         nbest: usize,
     ) -> Result<Vec<Vec<Hypothesis>>> {
+        let score = score.into();
         if srcs.is_empty() {
             return Ok(Vec::new());
         }
@@ -59,7 +79,7 @@ impl<F: Float> Seq2Seq<F> {
         }
         let (state, mem) = self.encode_sources(srcs)?;
         let mut beams: Vec<Beam> = (0..srcs.len())
-            .map(|k| Beam::new(k, beam, nbest, alpha, max_lens[k]))
+            .map(|k| Beam::new(k, beam, nbest, score, max_lens[k]))
             .collect();
         let v = self.config.tgt_vocab;
         // The state's rows are the searching sources' live hypotheses, in source order; a
@@ -200,7 +220,7 @@ struct Beam {
     width: usize,
     want: usize,
     nbest: usize,
-    alpha: f64,
+    score: BeamScore,
     max_len: usize,
     live: Vec<(f64, Vec<u32>)>,
     done: Vec<(f64, Vec<u32>)>,
@@ -208,14 +228,14 @@ struct Beam {
 }
 
 impl Beam {
-    fn new(src: usize, width: usize, nbest: usize, alpha: f64, max_len: usize) -> Self {
+    fn new(src: usize, width: usize, nbest: usize, score: BeamScore, max_len: usize) -> Self {
         let width = width.max(1);
         Beam {
             src,
             width,
             want: width.max(nbest),
             nbest: nbest.max(1),
-            alpha,
+            score,
             max_len,
             live: vec![(0.0, Vec::new())],
             done: Vec::new(),
@@ -225,8 +245,9 @@ impl Beam {
 
     /// score = log p / len^alpha.
     fn norm(&self, lp: f64, len: usize) -> f64 {
-        if self.alpha > 0.0 {
-            lp / (len.max(1) as f64).powf(self.alpha)
+        let alpha = self.score.alpha;
+        if alpha > 0.0 {
+            lp / (len.max(1) as f64).powf(alpha)
         } else {
             lp
         }
@@ -255,6 +276,9 @@ impl Beam {
         cand.clear();
         for (i, (lp, _)) in self.live.iter().enumerate() {
             log_softmax(&logits[i * v..(i + 1) * v], logp);
+            if let Some(e) = logp.get_mut(eos as usize) {
+                *e -= self.score.eos_penalty;
+            }
             // The `beam` best tokens (ties: the lower id), without sorting all V.
             top.clear();
             for tok in 0..v {

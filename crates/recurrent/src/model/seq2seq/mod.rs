@@ -38,7 +38,7 @@
 //! `decoder.rnn.*`, `decoder.attn.*`, `decoder.head.*`.
 
 mod decode;
-pub use decode::Hypothesis;
+pub use decode::{BeamScore, Hypothesis};
 
 use super::attention::{AttnCache, LuongAttention, Memory};
 use super::input::{prefix_names, InputKind, InputLayer, SeqBatch, Steps};
@@ -46,7 +46,7 @@ use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::init::Init;
-use crate::layer::{Rnn, RnnCache, RnnConfig, RnnState};
+use crate::layer::{RecurrentReg, Rnn, RnnCache, RnnConfig, RnnState};
 use crate::nn::dropout::{self, dropout_mask};
 use crate::nn::sample::argmax;
 use crate::nn::{Embedding, Linear};
@@ -101,6 +101,10 @@ pub struct Seq2SeqConfig {
     pub bidirectional_encoder: bool,
     /// Dropout on the embeddings, between layers and on the output layer's input.
     pub dropout: f64,
+    /// Weight drop and locked dropout in the encoder's and the decoder's recurrent layers
+    /// (flat keys, left out while off).
+    #[serde(flatten)]
+    pub reg: RecurrentReg,
     /// Target-side ids of the start and end tokens.
     pub bos: u32,
     pub eos: u32,
@@ -174,7 +178,8 @@ impl<F: Float> Seq2Seq<F> {
                 config.dropout
             } else {
                 0.0
-            });
+            })
+            .reg(config.reg);
         let mut encoder = Rnn::new(ec, init, rng)?;
         prefix_names(&mut encoder, "encoder.rnn");
         let (bridge_h, bridge_c) = if config.bidirectional_encoder {
@@ -192,7 +197,8 @@ impl<F: Float> Seq2Seq<F> {
                 config.dropout
             } else {
                 0.0
-            });
+            })
+            .reg(config.reg);
         let mut decoder = Rnn::new(dc, init, rng)?;
         prefix_names(&mut decoder, "decoder.rnn");
         let dirs = if config.bidirectional_encoder { 2 } else { 1 };

@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""PyTorch's side of the translation comparison (issue 29): the model of `recurrent train
+translate`'s defaults, trained in PyTorch for a budget of seconds, scored by sacreBLEU.
+
+    ~/torch/bin/pip install sacrebleu
+    recurrent train translate --data ../shared/data/translation/eng-fra.txt --time-budget 900 --out runs/tr
+    ~/torch/bin/python scripts/pytorch_seq2seq.py --run runs/tr --time-budget 900
+
+It reads the split that run wrote (RUN/train.tsv, valid.tsv, test.tsv: the split by source
+sentence), so both sides train and test on the same pairs, and rebuilds the vocabularies by
+the same rules (`tokenize` of crates/recurrent-tasks/src/translate/parallel.rs, ported
+below: source lower-cased, target case kept, words seen at least --min-count times, most
+frequent first; training pairs with more than --max-len tokens left out).
+
+The model is the one of crates/recurrent/src/model/seq2seq: embeddings of --embed, a
+bidirectional LSTM encoder of --hidden per direction, its final states bridged to the
+decoder by tanh(W [h_fwd; h_bwd] + b) (h and c), an LSTM decoder, Luong global attention
+with the `general` score and the attentional state h~ = tanh(W_c [c; h]) (no input
+feeding), dropout on both embeddings and on h~, a linear output layer. Training: Adam at
+--lr annealed to 0 over the budget (cosine), clipping at global norm --clip, label smoothing
+--label-smoothing, batches of --batch pairs bucketed by length; the validation loss (plain
+cross-entropy per target token, EOS included) every --eval-every steps keeps the best
+weights. The budget counts training steps only, as `recurrent` counts it.
+
+At the end the best weights translate every distinct test source by beam search (--beam,
+score log p / len^alpha, at most 2n + 10 tokens) and greedily, detokenised as `recurrent`
+does, and sacreBLEU scores them (13a, case-sensitive, every target of a source a
+reference). Prints one JSON line per evaluation and a final one.
+"""
+
+import argparse
+import json
+import math
+import random
+import time
+import unicodedata
+from collections import Counter, OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def parse():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True, help="a `recurrent train translate` run directory")
+    ap.add_argument("--time-budget", type=float, default=900.0, help="seconds of training")
+    ap.add_argument("--embed", type=int, default=128)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--dropout", type=float, default=0.3)
+    ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--clip", type=float, default=5.0)
+    ap.add_argument("--min-count", type=int, default=2)
+    ap.add_argument("--max-len", type=int, default=20)
+    ap.add_argument("--eval-every", type=int, default=500, help="steps")
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--length-alpha", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    return ap.parse_args()
+
+
+# --- text, as crates/recurrent-tasks/src/translate/parallel.rs ----------------------------
+
+def is_alnum(c):
+    return unicodedata.category(c)[0] in "LN"
+
+
+def tokenize(text, lowercase):
+    if lowercase:
+        text = text.lower()
+    out, word = [], ""
+    for c in text:
+        c = {"\u202f": " ", "\u00a0": " ", "\u2019": "'", "\u2018": "'"}.get(c, c)
+        if is_alnum(c):
+            word += c
+            continue
+        if c == "'" and word:
+            out.append(word + c)
+            word = ""
+            continue
+        if word:
+            out.append(word)
+            word = ""
+        if not c.isspace():
+            out.append(c)
+    if word:
+        out.append(word)
+    return out
+
+
+def detokenize(tokens):
+    s, glue = "", True
+    for t in tokens:
+        if not (glue or t in ("-", ".", ",")):
+            s += " "
+        s += t
+        glue = t.endswith("'") or t == "-"
+    return s
+
+
+def read_tsv(path):
+    with open(path, encoding="utf-8") as f:
+        return [tuple(line.rstrip("\n").split("\t")[:2]) for line in f if "\t" in line]
+
+
+def build_vocab(sentences, min_count, specials):
+    counts = Counter(w for s in sentences for w in s)
+    words = sorted(
+        (w for w, c in counts.items() if c >= max(min_count, 1) and w not in specials),
+        key=lambda w: (-counts[w], w),
+    )
+    itos = list(specials) + words
+    return itos, {w: i for i, w in enumerate(itos)}
+
+
+UNK, BOS, EOS = "<unk>", "<s>", "</s>"
+
+
+# --- the model ---------------------------------------------------------------------------
+
+class Seq2Seq(nn.Module):
+    def __init__(self, src_vocab, tgt_vocab, a):
+        super().__init__()
+        e, h = a.embed, a.hidden
+        self.src_embed = nn.Embedding(src_vocab, e)
+        self.encoder = nn.LSTM(e, h, bidirectional=True)
+        self.bridge_h = nn.Linear(2 * h, h)
+        self.bridge_c = nn.Linear(2 * h, h)
+        self.tgt_embed = nn.Embedding(tgt_vocab, e)
+        self.decoder = nn.LSTM(e, h)
+        self.key = nn.Linear(2 * h, h, bias=False)
+        self.combine = nn.Linear(3 * h, h, bias=False)
+        self.head = nn.Linear(h, tgt_vocab)
+        self.drop = nn.Dropout(a.dropout)
+
+    def encode(self, src, lengths):
+        """src [S, B] -> memory [S, B, 2H], keys [S, B, H], mask [B, S], decoder state."""
+        x = self.drop(self.src_embed(src))
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+        out, (hn, cn) = self.encoder(packed)
+        mem, _ = nn.utils.rnn.pad_packed_sequence(out, total_length=src.shape[0])
+        h0 = torch.tanh(self.bridge_h(torch.cat([hn[0], hn[1]], -1))).unsqueeze(0)
+        c0 = torch.tanh(self.bridge_c(torch.cat([cn[0], cn[1]], -1))).unsqueeze(0)
+        mask = torch.arange(src.shape[0])[None, :] < lengths[:, None]
+        return mem, self.key(mem), mask, (h0, c0)
+
+    def attend(self, h, mem, keys, mask):
+        """h [T, B, H] -> h~ [T, B, H]."""
+        scores = torch.einsum("tbh,sbh->bts", h, keys)
+        scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+        a = torch.softmax(scores, -1)
+        ctx = torch.einsum("bts,sbd->tbd", a, mem)
+        return torch.tanh(self.combine(torch.cat([ctx, h], -1)))
+
+    def forward(self, src, lengths, tgt_in):
+        mem, keys, mask, state = self.encode(src, lengths)
+        y, _ = self.decoder(self.drop(self.tgt_embed(tgt_in)), state)
+        return self.head(self.drop(self.attend(y, mem, keys, mask)))
+
+    def step(self, tok, state, mem, keys, mask):
+        y, state = self.decoder(self.tgt_embed(tok)[None], state)
+        return torch.log_softmax(self.head(self.attend(y, mem, keys, mask))[0], -1), state
+
+
+# --- data --------------------------------------------------------------------------------
+
+def encode(words, stoi):
+    return [stoi.get(w, 0) for w in words]
+
+
+def batch_of(pairs):
+    s = max(len(p[0]) for p in pairs)
+    t = max(len(p[1]) for p in pairs)
+    b = len(pairs)
+    src = torch.zeros(s, b, dtype=torch.long)
+    tgt = torch.full((t, b), 2, dtype=torch.long)
+    mask = torch.zeros(t, b, dtype=torch.bool)
+    for i, (x, y) in enumerate(pairs):
+        src[: len(x), i] = torch.tensor(x)
+        tgt[: len(y), i] = torch.tensor(y)
+        mask[: len(y), i] = True
+    tgt_in = torch.cat([torch.ones(1, b, dtype=torch.long), tgt[:-1]], 0)
+    lengths = torch.tensor([len(x) for x, _ in pairs])
+    return src, lengths, tgt_in, tgt, mask
+
+
+def bucketed(pairs, batch, rng):
+    """Batches of pairs of about the same lengths, in a random order (one epoch)."""
+    order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]), len(pairs[i][1]), rng.random()))
+    batches = [order[i : i + batch] for i in range(0, len(order), batch)]
+    rng.shuffle(batches)
+    return batches
+
+
+def val_loss(model, pairs):
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]))
+        for k in range(0, len(order), 128):
+            src, lengths, tgt_in, tgt, mask = batch_of([pairs[i] for i in order[k : k + 128]])
+            logits = model(src, lengths, tgt_in)
+            l = F.cross_entropy(logits[mask], tgt[mask], reduction="sum")
+            total += l.item()
+            count += int(mask.sum())
+    model.train()
+    return total / max(count, 1)
+
+
+# --- decoding ----------------------------------------------------------------------------
+
+def greedy(model, src_ids, max_len):
+    src = torch.tensor(src_ids)[:, None]
+    mem, keys, mask, state = model.encode(src, torch.tensor([len(src_ids)]))
+    tok, out = torch.tensor([1]), []
+    for _ in range(max_len):
+        lp, state = model.step(tok, state, mem, keys, mask)
+        tok = lp.argmax(-1)
+        if tok.item() == 2:
+            break
+        out.append(tok.item())
+    return out
+
+
+def beam_search(model, src_ids, beam, max_len, alpha):
+    """The best hypothesis by the rules of recurrent's beam search (seq2seq/decode.rs): the
+    `beam` best continuations go on; an EOS among the `beam` best candidates ends a
+    hypothesis, scored log p / len^alpha with len counting EOS; the search stops when
+    `beam` have ended and no live one, scored at its next length, beats the worst of them;
+    out of steps, the live hypotheses count as they are."""
+    def norm(lp, n):
+        return lp / max(n, 1) ** alpha if alpha > 0 else lp
+
+    src = torch.tensor(src_ids)[:, None]
+    mem, keys, mask, state = model.encode(src, torch.tensor([len(src_ids)]))
+    live = [(0.0, [])]
+    states = state
+    done = []
+    for _ in range(max_len):
+        n = len(live)
+        toks = torch.tensor([t[-1] if t else 1 for _, t in live])
+        lp, (hn, cn) = model.step(
+            toks, states, mem.expand(-1, n, -1), keys.expand(-1, n, -1), mask.expand(n, -1)
+        )
+        top = torch.topk(lp, beam, -1)
+        cand = []
+        for i, (score, _) in enumerate(live):
+            for v, w in zip(top.values[i].tolist(), top.indices[i].tolist()):
+                cand.append((score + v, i, w))
+        cand.sort(key=lambda c: (-c[0], c[1], c[2]))
+        nxt, parents = [], []
+        for rank, (score, i, w) in enumerate(cand):
+            if len(nxt) >= beam:
+                break
+            if w == 2:
+                if rank < beam:
+                    done.append((norm(score, len(live[i][1]) + 1), live[i][1]))
+            else:
+                nxt.append((score, live[i][1] + [w]))
+                parents.append(i)
+        if not nxt:
+            live = []
+            break
+        if len(done) >= beam:
+            worst = sorted((d[0] for d in done), reverse=True)[beam - 1]
+            if all(norm(lp_, len(t) + 1) <= worst for lp_, t in nxt):
+                live = []
+                break
+        idx = torch.tensor(parents)
+        states = (hn[:, idx], cn[:, idx])
+        live = nxt
+    if len(done) < beam:
+        done.extend((norm(lp_, len(t)), t) for lp_, t in live)
+    done.sort(key=lambda d: -d[0])
+    return done[0][1] if done else []
+
+
+def translate_all(model, sources, src_stoi, itos, beam, alpha):
+    """Greedy and beam translations of `sources` (plain text)."""
+    model.eval()
+    greedy_out, beam_out = [], []
+    with torch.no_grad():
+        for text in sources:
+            ids = encode(tokenize(text, True), src_stoi) or [0]
+            max_len = 2 * len(ids) + 10
+            for out, hyp in [
+                (greedy_out, greedy(model, ids, max_len)),
+                (beam_out, beam_search(model, ids, beam, max_len, alpha)),
+            ]:
+                out.append(detokenize([itos[i] for i in hyp]))
+    return greedy_out, beam_out
+
+
+def bleu(hyps, refs):
+    import sacrebleu
+
+    k = max(map(len, refs))
+    streams = [[r[i] if i < len(r) else None for r in refs] for i in range(k)]
+    return sacrebleu.corpus_bleu(hyps, streams).score
+
+
+# --- the run -----------------------------------------------------------------------------
+
+def main():
+    a = parse()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    train_pairs = read_tsv(f"{a.run}/train.tsv")
+    valid_pairs = read_tsv(f"{a.run}/valid.tsv")
+    test_pairs = read_tsv(f"{a.run}/test.tsv")
+    tok = lambda p: (tokenize(p[0], True), tokenize(p[1], False))
+    train_tok = [tok(p) for p in train_pairs]
+    train_tok = [
+        (s, t) for s, t in train_tok if s and t and len(s) <= a.max_len and len(t) <= a.max_len
+    ]
+    src_itos, src_stoi = build_vocab((s for s, _ in train_tok), a.min_count, [UNK])
+    tgt_itos, tgt_stoi = build_vocab((t for _, t in train_tok), a.min_count, [UNK, BOS, EOS])
+    enc = lambda s, t: (encode(s, src_stoi) or [0], encode(t, tgt_stoi) + [2])
+    train = [enc(s, t) for s, t in train_tok]
+    valid = [enc(*tok(p)) for p in valid_pairs]
+    valid = [p for p in valid if max(len(p[0]), len(p[1])) <= 100]
+    model = Seq2Seq(len(src_itos), len(tgt_itos), a)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    print(json.dumps({"event": "start", "train_pairs": len(train), "valid_pairs": len(valid),
+                      "src_vocab": len(src_itos), "tgt_vocab": len(tgt_itos),
+                      "params": sum(p.numel() for p in model.parameters())}), flush=True)
+    best, best_state = math.inf, None
+    step, trained, tokens, epoch = 0, 0.0, 0, 0
+    while trained < a.time_budget:
+        for idx in bucketed(train, a.batch, rng):
+            if trained >= a.time_budget:
+                break
+            t0 = time.perf_counter()
+            lr = a.lr * 0.5 * (1 + math.cos(math.pi * min(trained / a.time_budget, 1.0)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            src, lengths, tgt_in, tgt, mask = batch_of([train[i] for i in idx])
+            logits = model(src, lengths, tgt_in)
+            loss = F.cross_entropy(logits[mask], tgt[mask], label_smoothing=a.label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), a.clip)
+            opt.step()
+            trained += time.perf_counter() - t0
+            tokens += int(mask.sum())
+            step += 1
+            if step % a.eval_every == 0:
+                v = val_loss(model, valid)
+                if v < best:
+                    best, best_state = v, {k: t.clone() for k, t in model.state_dict().items()}
+                print(json.dumps({"event": "eval", "step": step, "train_s": round(trained, 1),
+                                  "val_loss": v, "train_loss": loss.item()}), flush=True)
+        epoch += 1
+    v = val_loss(model, valid)
+    if v < best:
+        best, best_state = v, {k: t.clone() for k, t in model.state_dict().items()}
+    print(json.dumps({"event": "eval", "step": step, "train_s": round(trained, 1),
+                      "val_loss": v}), flush=True)
+    model.load_state_dict(best_state)
+    groups = OrderedDict()
+    for src, tgt in test_pairs:
+        groups.setdefault(src, []).append(tgt)
+    t0 = time.perf_counter()
+    g, b = translate_all(model, list(groups), src_stoi, tgt_itos, a.beam, a.length_alpha)
+    decode_s = time.perf_counter() - t0
+    refs = list(groups.values())
+    print(json.dumps({"event": "final", "steps": step, "epochs": epoch, "train_s": round(trained, 1),
+                      "tokens_per_s": tokens / max(trained, 1e-9), "best_val_loss": best,
+                      "test_sentences": len(refs), "bleu_greedy": bleu(g, refs),
+                      "bleu_beam": bleu(b, refs), "decode_s": round(decode_s, 1)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
