@@ -18,6 +18,12 @@ pub fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     !WRITE_ALL.with(Cell::get) && *v == T::default()
 }
 
+/// `skip_serializing_if` for a field whose default is not its type's: left out while it
+/// equals `default` (write a one-line wrapper that names the default).
+pub fn equals<T: PartialEq>(v: &T, default: &T) -> bool {
+    !WRITE_ALL.with(Cell::get) && v == default
+}
+
 /// Runs `f` with every field written, defaults included.
 pub fn all_fields<R>(f: impl FnOnce() -> R) -> R {
     let before = WRITE_ALL.with(|w| w.replace(true));
@@ -49,5 +55,8 @@ mod tests {
             r#"{"kept":0,"rate":0.5}"#
         );
         assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"kept":0}"#);
+        // A default that is not the type's.
+        assert!(equals(&8000, &8000) && !equals(&4000, &8000));
+        assert!(!all_fields(|| equals(&8000, &8000)));
     }
 }

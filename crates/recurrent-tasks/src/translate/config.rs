@@ -14,10 +14,8 @@ use serde::{Deserialize, Serialize};
 /// BPE units per vocabulary unless `--vocab-size` says otherwise.
 pub const DEFAULT_VOCAB_SIZE: usize = 8000;
 
-/// Left out of a stored config at its default, as [`recurrent::omit::is_default`] does for
-/// a field whose default is its type's.
 fn is_default_vocab_size(n: &usize) -> bool {
-    *n == DEFAULT_VOCAB_SIZE && recurrent::omit::is_default(&false)
+    recurrent::omit::equals(n, &DEFAULT_VOCAB_SIZE)
 }
 
 /// The start and end tokens of the target vocabulary (ids 1 and 2; 0 is `<unk>`).
