@@ -42,6 +42,9 @@ pub trait Float:
     fn act_sigmoid(x: Self) -> Self;
     /// tanh(x) as the gate passes compute it (exact in f64, a few ulp in f32).
     fn act_tanh(x: Self) -> Self;
+    /// e^x as the softmax computes it (exact in f64; in f32 about 1 ulp, vectorisable,
+    /// clamped to [-87, 87]: a class 87 nats below the best gets e^-87, not 0).
+    fn act_exp(x: Self) -> Self;
 
     /// `C = alpha * A B + beta * C` on strided views, the raw kernel behind
     /// [`crate::kernels::matmul::gemm`]. Shapes: A [m, k], B [k, n], C [m, n].

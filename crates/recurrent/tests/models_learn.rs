@@ -273,7 +273,10 @@ fn seq2seq_learns_to_reverse() {
     let sample = |rng: &mut Rng| -> Vec<u32> {
         (0..3 + rng.below(3)).map(|_| rng.below(6) as u32).collect()
     };
-    for step in 0..1200 {
+    // 1600 steps, not 1200: there the exact-match rate sat at 94-99 depending on the seed
+    // and on the last bits of the softmax's rounding (this seed: 94 after a change to it),
+    // on the bar rather than above it. Here it is 99.
+    for step in 0..1600 {
         let srcs: Vec<Vec<u32>> = (0..b).map(|_| sample(&mut rng)).collect();
         let ts = srcs.iter().map(|s| s.len()).max().unwrap_or(1);
         let tt = ts + 1;
@@ -295,7 +298,7 @@ fn seq2seq_learns_to_reverse() {
             b,
             lengths: Some(lengths),
         };
-        let ratio = if step < 800 { 1.0 } else { 0.7 };
+        let ratio = if step < 1000 { 1.0 } else { 0.7 };
         let (logits, cache) = m.forward(&sb, &tgt, tt, ratio, Some(&mut rng)).unwrap();
         let tg: Vec<usize> = tgt.iter().map(|&v| v as usize).collect();
         let (_, d) = CrossEntropy::new()

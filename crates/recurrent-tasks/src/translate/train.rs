@@ -156,12 +156,11 @@ fn mean_loss(model: &Seq2Seq<f32>, pairs: &[EncodedPair]) -> Result<(f64, usize)
     for idx in eval_batches(&keys, 128, EVAL_TOKENS) {
         let ps: Vec<&EncodedPair> = idx.iter().map(|&i| &pairs[i]).collect();
         let (batch, tgt, t, mask) = make_batch(&ps);
-        let (logits, _) = model.forward(&batch, &tgt, t, 1.0, None)?;
+        let (mut logits, _) = model.forward(&batch, &tgt, t, 1.0, None)?;
         let tg: Vec<usize> = tgt.iter().map(|&x| x as usize).collect();
-        let (l, _) =
-            CrossEntropy::new()
-                .reduction(Reduction::Sum)
-                .loss(&logits, v, &tg, Some(&mask))?;
+        let l = CrossEntropy::new()
+            .reduction(Reduction::Sum)
+            .loss_in_place(&mut logits, v, &tg, Some(&mask))?;
         total += l;
         count += mask.iter().filter(|&&m| m).count();
     }
@@ -202,7 +201,7 @@ impl Task for TranslateTask {
             return Ok(StepLoss::default());
         }
         let (batch, tgt, t, mask) = make_batch(&ps);
-        let (logits, cache) = model.forward(
+        let (mut logits, cache) = model.forward(
             &batch,
             &tgt,
             t,
@@ -210,10 +209,12 @@ impl Task for TranslateTask {
             Some(shard.rng(rng)),
         )?;
         let tg: Vec<usize> = tgt.iter().map(|&x| x as usize).collect();
-        let (loss, dlogits) = CrossEntropy::new()
+        // The logits become their gradient: [tokens, vocabulary] is the largest buffer
+        // of a step.
+        let loss = CrossEntropy::new()
             .label_smoothing(self.cfg.label_smoothing)
-            .loss(&logits, model.config.tgt_vocab, &tg, Some(&mask))?;
-        model.backward(&batch, &cache, &dlogits)?;
+            .loss_in_place(&mut logits, model.config.tgt_vocab, &tg, Some(&mask))?;
+        model.backward(&batch, &cache, &logits)?;
         let targets = mask.iter().filter(|&&m| m).count();
         Ok(StepLoss {
             loss,

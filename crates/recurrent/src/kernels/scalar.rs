@@ -5,7 +5,7 @@
 use crate::float::Float;
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $mm:path, $sig:path, $tanh:expr) => {
+    ($t:ty, $name:literal, $mm:path, $sig:path, $tanh:expr, $exp:expr) => {
         impl Float for $t {
             const DTYPE: &'static str = $name;
             const BYTES: usize = std::mem::size_of::<$t>();
@@ -32,6 +32,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn act_tanh(x: Self) -> Self {
                 $tanh(x)
+            }
+            #[inline(always)]
+            fn act_exp(x: Self) -> Self {
+                $exp(x)
             }
             unsafe fn gemm_raw(
                 small: bool,
@@ -67,12 +71,14 @@ impl_float!(
     "F32",
     matrixmultiply::sgemm,
     super::act::sigmoid_f32,
-    super::act::tanh_f32
+    super::act::tanh_f32,
+    super::act::exp_f32
 );
 impl_float!(
     f64,
     "F64",
     matrixmultiply::dgemm,
     super::act::sigmoid_f64,
-    f64::tanh
+    f64::tanh,
+    f64::exp
 );

@@ -100,8 +100,8 @@ impl CrossEntropy {
         targets: &[usize],
         mask: Option<&[bool]>,
     ) -> Result<(f64, Vec<F>)> {
-        let mut grad = vec![F::zero(); logits.len()];
-        let l = self.loss_into(logits, classes, targets, mask, &mut grad)?;
+        let mut grad = logits.to_vec();
+        let l = self.loss_in_place(&mut grad, classes, targets, mask)?;
         Ok((l, grad))
     }
 
@@ -114,9 +114,28 @@ impl CrossEntropy {
         mask: Option<&[bool]>,
         grad: &mut [F],
     ) -> Result<f64> {
+        check_len("logits", logits.len(), targets.len() * classes)?;
+        check_len("logits gradient", grad.len(), targets.len() * classes)?;
+        grad.copy_from_slice(logits);
+        self.loss_in_place(grad, classes, targets, mask)
+    }
+
+    /// [`CrossEntropy::loss`] overwriting the logits with their gradient: a large
+    /// vocabulary's logits ([N, C], tens of megabytes for a translation batch) are not
+    /// needed once the loss is known, and a second buffer of their size costs a fresh
+    /// allocation and its page faults on every step.
+    ///
+    /// Rows are split over the thread pool; each row's loss is kept and the rows are
+    /// summed in order, so the result is the same bits for any thread count.
+    pub fn loss_in_place<F: Float>(
+        &self,
+        logits: &mut [F],
+        classes: usize,
+        targets: &[usize],
+        mask: Option<&[bool]>,
+    ) -> Result<f64> {
         let (n, c) = (targets.len(), classes);
         check_len("logits", logits.len(), n * c)?;
-        check_len("logits gradient", grad.len(), n * c)?;
         check_mask(mask, n)?;
         let e = self.label_smoothing;
         if !(0.0..1.0).contains(&e) {
@@ -136,38 +155,103 @@ impl CrossEntropy {
                 count += 1;
             }
         }
+        if n == 0 || c == 0 {
+            return Ok(0.0);
+        }
         let s = self.reduction.scale(count);
-        let sf = F::of(s);
-        let mut total = 0.0f64;
-        for (i, &t) in targets.iter().enumerate() {
-            let (x, g) = (&logits[i * c..(i + 1) * c], &mut grad[i * c..(i + 1) * c]);
+        let mut row_loss = vec![0.0f64; n];
+        let row = |i: usize, x: &mut [F]| -> f64 {
             if !counted(i) {
-                g.fill(F::zero());
-                continue;
+                x.fill(F::zero());
+                return 0.0;
             }
-            let m = x.iter().fold(F::neg_infinity(), |a, &b| a.max(b));
-            // exp(x - m) kept in g, then normalised: softmax without a second exp pass.
-            let mut sum = F::zero();
-            for (gv, &xv) in g.iter_mut().zip(x) {
-                *gv = (xv - m).exp();
-                sum += *gv;
-            }
-            let lse = m + sum.ln();
-            let k = sf / sum;
-            g.iter_mut().for_each(|gv| *gv *= k);
+            let t = targets[i];
+            let xt = x[t].to64();
+            // The uniform part of the target distribution, e/C on every class.
+            let spread = F::of(s * e / c as f64);
+            let [m, sum, sum_x] = softmax_grad_row(x, F::of(s), spread);
+            x[t] -= F::of(s * (1.0 - e));
+            let lse = m.to64() + sum.to64().ln();
             if e == 0.0 {
-                total += (lse - x[t]).to64();
-                g[t] -= sf;
+                lse - xt
             } else {
-                let mean_x = x.iter().map(|v| v.to64()).sum::<f64>() / c as f64;
-                total += lse.to64() - (1.0 - e) * x[t].to64() - e * mean_x;
-                let spread = F::of(s * e / c as f64);
-                g.iter_mut().for_each(|gv| *gv -= spread);
-                g[t] -= F::of(s * (1.0 - e));
+                lse - (1.0 - e) * xt - e * sum_x.to64() / c as f64
+            }
+        };
+        let parts = if n * c >= PAR_MIN_ELEMENTS {
+            crate::kernels::pool::width()
+        } else {
+            1
+        };
+        let (x_addr, l_addr) = (logits.as_mut_ptr() as usize, row_loss.as_mut_ptr() as usize);
+        crate::kernels::pool::team(parts, &|tm| {
+            for i in tm.share(n, 1) {
+                // SAFETY: members take disjoint row ranges of `logits` [n, c] and
+                // `row_loss` [n], both alive and unaliased for the team's lifetime.
+                let (x, l) = unsafe {
+                    (
+                        std::slice::from_raw_parts_mut((x_addr as *mut F).add(i * c), c),
+                        &mut *(l_addr as *mut f64).add(i),
+                    )
+                };
+                *l = row(i, x);
+            }
+        });
+        Ok(row_loss.iter().sum::<f64>() * s)
+    }
+}
+
+/// Logit elements below which the softmax stays on one thread (waking the pool costs a
+/// few microseconds; a row of a few thousand classes takes about as long).
+const PAR_MIN_ELEMENTS: usize = 1 << 16;
+
+/// Lanes of the row reductions: independent partial sums (and maxima) the vector unit
+/// fills, in a fixed order so every width gives the same bits.
+const LANES: usize = 16;
+
+crate::multiversion! {
+    /// One row of the softmax gradient, in place: x <- scale * softmax(x) - shift.
+    /// `out` gets the input row's max m, sum_c exp(x_c - m) and sum_c x_c (the log-sum-exp
+    /// is m + ln of the second; the third is label smoothing's mean logit).
+    fn softmax_grad_kernel<F: Float>(x: &mut [F], scale: F, shift: F, out: &mut [F; 3]) {
+        let split = x.len() / LANES * LANES;
+        let (mut mx, mut sx) = ([F::neg_infinity(); LANES], [F::zero(); LANES]);
+        for ch in x[..split].chunks_exact(LANES) {
+            for l in 0..LANES {
+                // A compare and select (not `max`), so the loop vectorises; a NaN logit
+                // still reaches the sums below and makes the loss NaN.
+                mx[l] = if ch[l] > mx[l] { ch[l] } else { mx[l] };
+                sx[l] += ch[l];
             }
         }
-        Ok(total * s)
+        for (l, &v) in x[split..].iter().enumerate() {
+            mx[l] = if v > mx[l] { v } else { mx[l] };
+            sx[l] += v;
+        }
+        let m = mx.iter().fold(F::neg_infinity(), |a, &b| if b > a { b } else { a });
+        let mut se = [F::zero(); LANES];
+        for ch in x[..split].chunks_exact_mut(LANES) {
+            for l in 0..LANES {
+                ch[l] = F::act_exp(ch[l] - m);
+                se[l] += ch[l];
+            }
+        }
+        for (l, v) in x[split..].iter_mut().enumerate() {
+            *v = F::act_exp(*v - m);
+            se[l] += *v;
+        }
+        let sum = se.iter().fold(F::zero(), |a, &b| a + b);
+        let k = scale / sum;
+        x.iter_mut().for_each(|v| *v = *v * k - shift);
+        *out = [m, sum, sx.iter().fold(F::zero(), |a, &b| a + b)];
     }
+}
+
+/// [`softmax_grad_kernel`] returning its three row statistics.
+fn softmax_grad_row<F: Float>(x: &mut [F], scale: F, shift: F) -> [F; 3] {
+    let mut out = [F::zero(); 3];
+    softmax_grad_kernel(x, scale, shift, &mut out);
+    out
 }
 
 /// An element-wise regression loss on predictions p and targets y, d = p - y.

@@ -22,12 +22,25 @@ pub fn clip_grad_norm<F: Float>(model: &mut dyn Module<F>, max_norm: f64) -> Res
         )));
     }
     let norm = grad_norm(model);
+    scale_to_norm(model, norm, max_norm)?;
+    Ok(norm)
+}
+
+/// The scaling of [`clip_grad_norm`] for gradients whose global norm `norm` the caller has
+/// already measured with [`grad_norm`] (the training loop measures it once, to find a
+/// non-finite gradient without a second pass over every parameter).
+pub fn scale_to_norm<F: Float>(model: &mut dyn Module<F>, norm: f64, max_norm: f64) -> Result<()> {
+    if max_norm.is_nan() || max_norm <= 0.0 {
+        return Err(Error::Config(format!(
+            "max gradient norm must be > 0, got {max_norm}"
+        )));
+    }
     let coef = max_norm / (norm + 1e-6);
     if norm.is_finite() && coef < 1.0 {
         let c = F::of(coef);
         model.visit_mut(&mut |p| p.grad.data_mut().iter_mut().for_each(|g| *g *= c));
     }
-    Ok(norm)
+    Ok(())
 }
 
 /// The global L2 norm of all gradients, accumulated in f64.

@@ -14,7 +14,9 @@
 pub mod clip;
 pub mod schedule;
 
-pub use clip::{clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, NonFinite};
+pub use clip::{
+    clip_grad_norm, clip_grad_value, first_non_finite, grad_norm, scale_to_norm, NonFinite,
+};
 pub use schedule::{
     EarlyStopping, EarlyStoppingState, LrSchedule, Mode, PlateauConfig, PlateauState,
     ReduceLrOnPlateau, Schedule, ThresholdMode, Verdict,

@@ -438,10 +438,23 @@ impl<T: Task> Loop<'_, T> {
             }
             None => (out.loss, out.tokens),
         };
-        let bad = if loss.is_finite() {
-            clip::first_non_finite(self.model).map(|nf| nf.to_string())
+        // One pass over the gradients: a finite global norm means every gradient is finite
+        // (and then so are the weights the step makes from them); only a non-finite one
+        // pays for the search that names the first bad value or gradient.
+        let norm = if loss.is_finite() {
+            clip::grad_norm(self.model)
         } else {
+            f64::NAN
+        };
+        let bad = if !loss.is_finite() {
             Some(format!("the loss ({loss})"))
+        } else if !norm.is_finite() {
+            Some(clip::first_non_finite(self.model).map_or_else(
+                || format!("the gradient norm ({norm})"),
+                |nf| nf.to_string(),
+            ))
+        } else {
+            None
         };
         if let Some(what) = bad {
             match req.on_nan {
@@ -461,11 +474,10 @@ impl<T: Task> Loop<'_, T> {
                 }
             }
         }
-        let grad_norm = if optim.clip > 0.0 {
-            clip::clip_grad_norm(self.model, optim.clip)?
-        } else {
-            clip::grad_norm(self.model)
-        };
+        if optim.clip > 0.0 {
+            clip::scale_to_norm(self.model, norm, optim.clip)?;
+        }
+        let grad_norm = norm;
         self.opt.set_lr(plan.lr(st.step, st.trained_s));
         self.opt.step(self.model)?;
         if let Some(ema) = &mut self.ema {
