@@ -316,6 +316,7 @@ fn the_translation_encoder_and_decoder_step_decode_as_ours() {
     let cases = [
         (CellKind::Lstm, true, Attention::Luong),
         (CellKind::Gru, false, Attention::Luong),
+        (CellKind::Lstm, true, Attention::Additive),
         (CellKind::Lstm, false, Attention::None),
     ];
     for (cell, bidi, attention) in cases {
@@ -342,7 +343,7 @@ fn the_translation_encoder_and_decoder_step_decode_as_ours() {
         let src: Vec<u32> = (0..s * b).map(|k| (3 + k * 5 % 10) as u32).collect();
         let encoded = run_tract(&enc, vec![ids(&[s, b], &src)]);
         let lstm = cell == CellKind::Lstm;
-        let att = attention == Attention::Luong;
+        let att = attention != Attention::None;
         let f32s = |shape: &[usize], v: &[f32]| -> tract_onnx::prelude::Tensor {
             tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), v.to_vec())
                 .unwrap()

@@ -34,14 +34,16 @@ fn config(
 fn attention_model_passes_finite_differences() {
     let mut rng = Rng::new(3);
     let cases = [
-        (CellKind::Lstm, true, 2, 1.0),
-        (CellKind::Lstm, true, 2, 0.5),
-        (CellKind::Gru, false, 1, 1.0),
-        (CellKind::RnnTanh, false, 2, 0.5),
+        (CellKind::Lstm, true, 2, 1.0, Attention::Luong),
+        (CellKind::Lstm, true, 2, 0.5, Attention::Luong),
+        (CellKind::Gru, false, 1, 1.0, Attention::Luong),
+        (CellKind::RnnTanh, false, 2, 0.5, Attention::Luong),
+        (CellKind::Lstm, true, 2, 1.0, Attention::Additive),
+        (CellKind::Gru, false, 1, 0.5, Attention::Additive),
     ];
-    for (cell, bidi, layers, ratio) in cases {
+    for (cell, bidi, layers, ratio, attention) in cases {
         let mut m: Seq2Seq<f64> = Seq2Seq::new(
-            config(cell, bidi, layers, Attention::Luong),
+            config(cell, bidi, layers, attention),
             &Init::default(),
             &mut rng,
         )
@@ -71,7 +73,7 @@ fn attention_model_passes_finite_differences() {
             1e-4,
             25,
         );
-        let name = format!("{cell} bidi={bidi} layers={layers} ratio={ratio}");
+        let name = format!("{cell} bidi={bidi} layers={layers} ratio={ratio} {attention}");
         println!(
             "{name}: max_rel_err={:e} ({} entries; worst {})",
             r.max_rel_err, r.checked, r.worst
@@ -85,7 +87,13 @@ fn attention_model_passes_finite_differences() {
                 assert!(p.grad.data().iter().any(|g| *g != 0.0), "{}", p.name);
             }
         });
-        assert_eq!(seen, 2);
+        // key and combine; the additive score's query and v besides.
+        let want = if attention == Attention::Additive {
+            4
+        } else {
+            2
+        };
+        assert_eq!(seen, want, "{name}");
     }
 }
 
@@ -128,7 +136,7 @@ fn attention_ignores_source_padding() {
 
 #[test]
 fn beam_one_equals_greedy_with_and_without_attention() {
-    for attention in [Attention::None, Attention::Luong] {
+    for attention in [Attention::None, Attention::Luong, Attention::Additive] {
         for (cell, bidi) in [(CellKind::Lstm, true), (CellKind::Gru, false)] {
             let mut rng = Rng::new(9);
             let mut cfg = config(cell, bidi, 2, attention);
@@ -174,7 +182,7 @@ fn beam_one_equals_greedy_with_and_without_attention() {
 /// hypotheses and scores of a search of that source alone.
 #[test]
 fn batched_beam_search_equals_one_source_at_a_time() {
-    for attention in [Attention::Luong, Attention::None] {
+    for attention in [Attention::Luong, Attention::Additive, Attention::None] {
         let mut rng = Rng::new(21);
         let mut cfg = config(CellKind::Lstm, true, 1, attention);
         cfg.tgt_vocab = 12;

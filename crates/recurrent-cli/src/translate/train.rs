@@ -27,9 +27,11 @@ pub struct TranslateArgs {
     /// --synthetic: how many pairs to generate
     #[arg(long, default_value_t = recurrent_tasks::translate::SYNTHETIC_COUNT)]
     pub synthetic_count: usize,
-    /// Attention: none, or luong (Luong global attention, `general` score
+    /// Attention: none, luong (Luong global attention, `general` score
     /// e = h_t . W_a h̄_s, context c_t = sum_s softmax(e)_s h̄_s, h~_t = tanh(W_c [c_t; h_t])
-    /// feeding the output layer; masked over source padding; no input feeding)
+    /// feeding the output layer; masked over source padding; no input feeding), or
+    /// additive (the same with Bahdanau's score e = v . tanh(W_q h_t + W_a h̄_s); alias
+    /// bahdanau)
     #[arg(long, default_value = "luong")]
     pub attention: Attention,
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm

@@ -7,8 +7,9 @@
 //! | decoder step | `token` int64 [batch] (BOS first), `h` (, `c`); with attention `memory`, `keys`, `source_lengths` int32 [batch] | `log_probs` [batch, target vocab], `h_out` (, `c_out`) |
 //!
 //! The bridge of a bidirectional encoder, h0_dec = tanh(W [h_fwd; h_bwd] + b) per layer, is
-//! in the encoder graph; Luong attention (scores against the keys W_a h̄, a softmax over
-//! each source's real steps, h~ = tanh(W_c [c; h])) is in the step graph.
+//! in the encoder graph; Luong attention (scores against the keys W_a h̄, general or
+//! additive, a softmax over each source's real steps, h~ = tanh(W_c [c; h])) is in the step
+//! graph.
 
 use super::graph::{attr_int, attr_ints, valid_steps, Dim, Graph};
 use super::models::{embed, linear, Lengths};
@@ -114,11 +115,26 @@ fn attend(
         .attention
         .as_ref()
         .ok_or_else(|| Error::Config("ONNX export: attention without parameters".into()))?;
-    // e[b, s] = K[s, b, :] . y[b, :], then -inf past each source's length.
+    // e[b, s] = K[s, b, :] . y[b, :] (general) or v . tanh(W_q y[b] + K[s, b]) (additive),
+    // then -inf past each source's length.
     let kt = g.op("Transpose", &[keys], vec![attr_ints("perm", &[1, 0, 2])]);
     let ax2 = g.ints(&[2]);
-    let y3 = g.op("Unsqueeze", &[y, &ax2], vec![]);
-    let e3 = g.op("MatMul", &[&kt, &y3], vec![]);
+    let e3 = match &a.additive {
+        None => {
+            let y3 = g.op("Unsqueeze", &[y, &ax2], vec![]);
+            g.op("MatMul", &[&kt, &y3], vec![])
+        }
+        Some(ad) => {
+            let q = linear(g, &ad.query, "decoder.attn.query", y);
+            let ax1 = g.ints(&[1]);
+            let q3 = g.op("Unsqueeze", &[&q, &ax1], vec![]);
+            let sum = g.op("Add", &[&kt, &q3], vec![]);
+            let u = g.op("Tanh", &[&sum], vec![]);
+            let h = ad.v.value.len();
+            let v = g.init_f32("decoder.attn.v", &[h, 1], ad.v.value.data());
+            g.op("MatMul", &[&u, &v], vec![])
+        }
+    };
     let e = g.op("Squeeze", &[&e3, &ax2], vec![]);
     let valid = valid_steps(g, keys, lens);
     let valid = g.op("Transpose", &[&valid], vec![attr_ints("perm", &[1, 0])]);

@@ -65,6 +65,8 @@ pub enum Attention {
     None,
     /// Luong global attention, `general` score, attentional state h~ = tanh(W_c [c; h]).
     Luong,
+    /// The same with Bahdanau's additive score, e_s = v . tanh(W_q h + W_a h̄_s).
+    Additive,
 }
 
 impl std::str::FromStr for Attention {
@@ -73,8 +75,9 @@ impl std::str::FromStr for Attention {
         match s {
             "none" => Ok(Attention::None),
             "luong" | "luong-general" | "general" => Ok(Attention::Luong),
+            "additive" | "bahdanau" | "concat" => Ok(Attention::Additive),
             _ => Err(Error::Config(format!(
-                "--attention must be none or luong, got `{s}`"
+                "--attention must be none, luong or additive (bahdanau), got `{s}`"
             ))),
         }
     }
@@ -85,6 +88,7 @@ impl std::fmt::Display for Attention {
         f.write_str(match self {
             Attention::None => "none",
             Attention::Luong => "luong",
+            Attention::Additive => "additive",
         })
     }
 }
@@ -202,8 +206,10 @@ impl<F: Float> Seq2Seq<F> {
         let mut decoder = Rnn::new(dc, init, rng)?;
         prefix_names(&mut decoder, "decoder.rnn");
         let dirs = if config.bidirectional_encoder { 2 } else { 1 };
-        let attention = (config.attention == Attention::Luong)
-            .then(|| LuongAttention::new(dirs * config.hidden, config.hidden, rng));
+        let attention = (config.attention != Attention::None).then(|| {
+            let additive = config.attention == Attention::Additive;
+            LuongAttention::new(dirs * config.hidden, config.hidden, additive, rng)
+        });
         let head = Linear::new("decoder.head", config.hidden, config.tgt_vocab, true, rng);
         Ok(Seq2Seq {
             config,
@@ -602,8 +608,7 @@ impl<F: Float> Module<F> for Seq2Seq<F> {
         self.tgt_embed.visit(f);
         self.decoder.visit(f);
         if let Some(a) = &self.attention {
-            a.key.visit(f);
-            a.combine.visit(f);
+            a.visit(f);
         }
         self.head.visit(f);
     }
@@ -619,8 +624,7 @@ impl<F: Float> Module<F> for Seq2Seq<F> {
         self.tgt_embed.visit_mut(f);
         self.decoder.visit_mut(f);
         if let Some(a) = &mut self.attention {
-            a.key.visit_mut(f);
-            a.combine.visit_mut(f);
+            a.visit_mut(f);
         }
         self.head.visit_mut(f);
     }
