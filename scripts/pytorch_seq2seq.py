@@ -7,10 +7,12 @@ translate`'s defaults, trained in PyTorch for a budget of seconds, scored by sac
     ~/torch/bin/python scripts/pytorch_seq2seq.py --run runs/tr --time-budget 900
 
 It reads the split that run wrote (RUN/train.tsv, valid.tsv, test.tsv: the split by source
-sentence), so both sides train and test on the same pairs, and rebuilds the vocabularies by
-the same rules (`tokenize` of crates/recurrent-tasks/src/translate/parallel.rs, ported
-below: source lower-cased, target case kept, words seen at least --min-count times, most
-frequent first; training pairs with more than --max-len tokens left out).
+sentence), so both sides train and test on the same pairs, and the run's own units and
+vocabularies from the metadata of RUN/best.safetensors: the same words (`tokenize` of
+crates/recurrent-tasks/src/translate/parallel.rs, ported below: source lower-cased, target
+case kept; training pairs with more than --max-len words left out), cut into the same BPE
+pieces (the run's merges, applied below as the `tokenizers` crate applies them), mapped to
+the same ids.
 
 The model is the one of crates/recurrent/src/model/seq2seq: embeddings of --embed, a
 bidirectional LSTM encoder of --hidden per direction, its final states bridged to the
@@ -32,9 +34,10 @@ import argparse
 import json
 import math
 import random
+import struct
 import time
 import unicodedata
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 
 import torch
 import torch.nn as nn
@@ -52,7 +55,6 @@ def parse():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--clip", type=float, default=5.0)
-    ap.add_argument("--min-count", type=int, default=2)
     ap.add_argument("--max-len", type=int, default=20)
     ap.add_argument("--eval-every", type=int, default=500, help="steps")
     ap.add_argument("--beam", type=int, default=5)
@@ -106,17 +108,70 @@ def read_tsv(path):
         return [tuple(line.rstrip("\n").split("\t")[:2]) for line in f if "\t" in line]
 
 
-def build_vocab(sentences, min_count, specials):
-    counts = Counter(w for s in sentences for w in s)
-    words = sorted(
-        (w for w, c in counts.items() if c >= max(min_count, 1) and w not in specials),
-        key=lambda w: (-counts[w], w),
-    )
-    itos = list(specials) + words
-    return itos, {w: i for i, w in enumerate(itos)}
-
-
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
+
+
+def run_meta(run):
+    """The model description `recurrent` stores in RUN/best.safetensors (metadata `model`)."""
+    with open(f"{run}/best.safetensors", "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    return json.loads(header["__metadata__"]["model"])
+
+
+class Units:
+    """Words <-> the units of a vocabulary, as crates/recurrent-tasks/src/translate/subword.rs:
+    words, characters or BPE pieces; a piece after a word's first starts with `##`."""
+
+    def __init__(self, spec):
+        self.unit = (spec or {}).get("unit", "word")
+        self.prefix = "##"
+        if self.unit == "bpe":
+            m = spec["model"]
+            self.prefix = m.get("continuing_subword_prefix") or ""
+            self.vocab = m["vocab"]
+            self.unk = m.get("unk_token") or UNK
+            self.ranks = {tuple(p if isinstance(p, list) else p.split(" ", 1)): r
+                          for r, p in enumerate(m["merges"])}
+
+    def _bpe(self, w):
+        """The lowest-ranked adjacent pair merges first (the leftmost of equals), until none
+        is a merge; a character outside the vocabulary is the unknown unit."""
+        syms = [w[0]] + [self.prefix + c for c in w[1:]]
+        syms = [x if x in self.vocab else self.unk for x in syms]
+        while len(syms) > 1:
+            best = None
+            for i in range(len(syms) - 1):
+                r = self.ranks.get((syms[i], syms[i + 1]))
+                if r is not None and (best is None or r < best[0]):
+                    best = (r, i)
+            if best is None:
+                break
+            i = best[1]
+            b = syms[i + 1]
+            syms[i : i + 2] = [syms[i] + (b[len(self.prefix):] if b.startswith(self.prefix) else b)]
+        return syms
+
+    def split(self, words):
+        if self.unit == "word":
+            return list(words)
+        if self.unit == "char":
+            return [c if i == 0 else self.prefix + c for w in words for i, c in enumerate(w)]
+        return [u for w in words for u in self._bpe(w)]
+
+    def join(self, units):
+        if self.unit == "word":
+            return list(units)
+        words = []
+        for u in units:
+            if u.startswith(self.prefix) and self.prefix:
+                if words:
+                    words[-1] += u[len(self.prefix):]
+                else:
+                    words.append(u[len(self.prefix):])
+            else:
+                words.append(u)
+        return words
 
 
 # --- the model ---------------------------------------------------------------------------
@@ -278,19 +333,20 @@ def beam_search(model, src_ids, beam, max_len, alpha):
     return done[0][1] if done else []
 
 
-def translate_all(model, sources, src_stoi, itos, beam, alpha):
+def translate_all(model, sources, src_stoi, itos, units, beam, alpha):
     """Greedy and beam translations of `sources` (plain text)."""
+    src_units, tgt_units = units
     model.eval()
     greedy_out, beam_out = [], []
     with torch.no_grad():
         for text in sources:
-            ids = encode(tokenize(text, True), src_stoi) or [0]
+            ids = encode(src_units.split(tokenize(text, True)), src_stoi) or [0]
             max_len = 2 * len(ids) + 10
             for out, hyp in [
                 (greedy_out, greedy(model, ids, max_len)),
                 (beam_out, beam_search(model, ids, beam, max_len, alpha)),
             ]:
-                out.append(detokenize([itos[i] for i in hyp]))
+                out.append(detokenize(tgt_units.join([itos[i] for i in hyp])))
     return greedy_out, beam_out
 
 
@@ -312,14 +368,18 @@ def main():
     train_pairs = read_tsv(f"{a.run}/train.tsv")
     valid_pairs = read_tsv(f"{a.run}/valid.tsv")
     test_pairs = read_tsv(f"{a.run}/test.tsv")
+    meta = run_meta(a.run)
+    units = (Units(meta.get("src_units")), Units(meta.get("tgt_units")))
+    src_itos, tgt_itos = meta["src_vocab"]["tokens"], meta["tgt_vocab"]["tokens"]
+    src_stoi = {w: i for i, w in enumerate(src_itos)}
+    tgt_stoi = {w: i for i, w in enumerate(tgt_itos)}
     tok = lambda p: (tokenize(p[0], True), tokenize(p[1], False))
     train_tok = [tok(p) for p in train_pairs]
     train_tok = [
         (s, t) for s, t in train_tok if s and t and len(s) <= a.max_len and len(t) <= a.max_len
     ]
-    src_itos, src_stoi = build_vocab((s for s, _ in train_tok), a.min_count, [UNK])
-    tgt_itos, tgt_stoi = build_vocab((t for _, t in train_tok), a.min_count, [UNK, BOS, EOS])
-    enc = lambda s, t: (encode(s, src_stoi) or [0], encode(t, tgt_stoi) + [2])
+    enc = lambda s, t: (encode(units[0].split(s), src_stoi) or [0],
+                        encode(units[1].split(t), tgt_stoi) + [2])
     train = [enc(s, t) for s, t in train_tok]
     valid = [enc(*tok(p)) for p in valid_pairs]
     valid = [p for p in valid if max(len(p[0]), len(p[1])) <= 100]
@@ -365,7 +425,7 @@ def main():
     for src, tgt in test_pairs:
         groups.setdefault(src, []).append(tgt)
     t0 = time.perf_counter()
-    g, b = translate_all(model, list(groups), src_stoi, tgt_itos, a.beam, a.length_alpha)
+    g, b = translate_all(model, list(groups), src_stoi, tgt_itos, units, a.beam, a.length_alpha)
     decode_s = time.perf_counter() - t0
     refs = list(groups.values())
     print(json.dumps({"event": "final", "steps": step, "epochs": epoch, "train_s": round(trained, 1),
