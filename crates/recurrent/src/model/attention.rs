@@ -242,7 +242,7 @@ impl<F: Float> LuongAttention<F> {
         let mut dq = vec![F::zero(); if additive { n * h } else { 0 }];
         let mut dv = vec![F::zero(); if additive { h } else { 0 }];
         let mut g = vec![F::zero(); if additive { h } else { 0 }];
-        let v = self.additive.as_ref().map(|ad| ad.v.value.data().to_vec());
+        let v = self.additive.as_ref().map(|ad| ad.v.value.data());
         for r in 0..n {
             let bi = r % b;
             let len = mem.lengths[bi].clamp(1, s);
@@ -265,7 +265,7 @@ impl<F: Float> LuongAttention<F> {
             for si in 0..len {
                 let de = a[si] * (da[si] - weighted);
                 let k = (si * b + bi) * h;
-                if let Some(v) = &v {
+                if let Some(v) = v {
                     let us = &cache.u[(r * s + si) * h..][..h];
                     for (((gv, dvv), &vv), &uv) in g.iter_mut().zip(&mut dv).zip(v).zip(us) {
                         *dvv += de * uv;

@@ -441,16 +441,16 @@ impl<T: Task> Loop<'_, T> {
         // One pass over the gradients: a finite global norm means every gradient is finite
         // (and then so are the weights the step makes from them); only a non-finite one
         // pays for the search that names the first bad value or gradient.
-        let norm = if loss.is_finite() {
+        let grad_norm = if loss.is_finite() {
             clip::grad_norm(self.model)
         } else {
             f64::NAN
         };
         let bad = if !loss.is_finite() {
             Some(format!("the loss ({loss})"))
-        } else if !norm.is_finite() {
+        } else if !grad_norm.is_finite() {
             Some(clip::first_non_finite(self.model).map_or_else(
-                || format!("the gradient norm ({norm})"),
+                || format!("the gradient norm ({grad_norm})"),
                 |nf| nf.to_string(),
             ))
         } else {
@@ -475,9 +475,8 @@ impl<T: Task> Loop<'_, T> {
             }
         }
         if optim.clip > 0.0 {
-            clip::scale_to_norm(self.model, norm, optim.clip)?;
+            clip::scale_to_norm(self.model, grad_norm, optim.clip)?;
         }
-        let grad_norm = norm;
         self.opt.set_lr(plan.lr(st.step, st.trained_s));
         self.opt.step(self.model)?;
         if let Some(ema) = &mut self.ema {
