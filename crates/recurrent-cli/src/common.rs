@@ -74,7 +74,9 @@ pub struct OptimArgs {
     /// Clip the global gradient norm (0: off)
     #[arg(long, allow_negative_numbers = true)]
     pub clip: Option<f64>,
-    /// Learning-rate schedule: constant, or cosine (annealed to 0 over --steps)
+    /// Learning-rate schedule: constant, cosine (annealed to 0 over --steps, --epochs or
+    /// --time-budget), or plateau (halved after two evaluations without a better
+    /// validation metric)
     #[arg(long)]
     pub lr_schedule: Option<ScheduleKind>,
     /// Linear learning-rate warm-up over this many steps

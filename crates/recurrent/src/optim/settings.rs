@@ -74,13 +74,9 @@ pub enum ScheduleKind {
     Constant,
     /// Cosine annealing to 0 over the run's `--steps`.
     Cosine,
-}
-
-impl ScheduleKind {
-    /// Whether the rate stays at `--lr` after the warm-up.
-    pub fn is_constant(&self) -> bool {
-        *self == ScheduleKind::Constant
-    }
+    /// The rate halved after two evaluations in a row without a better validation metric
+    /// (PyTorch's `ReduceLROnPlateau`, factor 0.5, patience 1; [`crate::train`]'s plan).
+    Plateau,
 }
 
 impl FromStr for ScheduleKind {
@@ -89,8 +85,9 @@ impl FromStr for ScheduleKind {
         match s.to_ascii_lowercase().as_str() {
             "constant" => Ok(ScheduleKind::Constant),
             "cosine" => Ok(ScheduleKind::Cosine),
+            "plateau" => Ok(ScheduleKind::Plateau),
             _ => Err(Error::Config(format!(
-                "--lr-schedule must be constant or cosine, got `{s}`"
+                "--lr-schedule must be constant, cosine or plateau, got `{s}`"
             ))),
         }
     }
@@ -101,6 +98,7 @@ impl fmt::Display for ScheduleKind {
         f.write_str(match self {
             ScheduleKind::Constant => "constant",
             ScheduleKind::Cosine => "cosine",
+            ScheduleKind::Plateau => "plateau",
         })
     }
 }
@@ -118,7 +116,7 @@ pub struct OptimSettings {
     pub weight_decay: Option<f64>,
     /// Clip the global gradient norm to this (0: off).
     pub clip: f64,
-    /// Constant, or cosine (annealed to 0 over the run's `--steps`).
+    /// Constant, cosine (annealed to 0 over the run's `--steps`), or halved on plateau.
     #[serde(skip_serializing_if = "crate::omit::is_default")]
     pub lr_schedule: ScheduleKind,
     /// Linear warm-up steps.
@@ -211,7 +209,8 @@ impl OptimSettings {
                 })?;
                 Schedule::cosine(self.lr, total.saturating_sub(self.warmup).max(1), 0.0)
             }
-            ScheduleKind::Constant => Schedule::constant(self.lr),
+            // Plateau decay scales this constant rate as evaluations come in.
+            ScheduleKind::Constant | ScheduleKind::Plateau => Schedule::constant(self.lr),
         };
         s.warmup = self.warmup;
         s.validate()?;

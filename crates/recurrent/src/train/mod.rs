@@ -7,6 +7,7 @@
 
 pub mod dist;
 pub mod ema;
+mod lr;
 pub mod metrics;
 pub mod observe;
 pub mod run;

@@ -14,6 +14,7 @@
 
 use super::dist::{self, Group, Shard};
 use super::ema::Ema;
+use super::lr::LrPlan;
 pub use super::observe::EvalEvery;
 use super::observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};
 use super::run::{named_params, RunDir};
@@ -21,7 +22,7 @@ pub use super::task::{Evaluation, Task};
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
 use crate::optim::clip;
-use crate::optim::schedule::Schedule;
+use crate::optim::schedule::PlateauState;
 use crate::optim::{OptimSettings, OptimState, Optimizer};
 use crate::param::Module;
 use crate::rng::{Rng, RngState};
@@ -145,6 +146,9 @@ struct LoopState {
     /// Updates of the averaged weights (`--ema`) so far.
     #[serde(default)]
     ema_updates: u64,
+    /// Decay on plateau (`--lr-schedule plateau`): where it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plateau: Option<PlateauState>,
     task: serde_json::Value,
 }
 
@@ -231,6 +235,7 @@ impl<'a, T: Task> Trainer<'a, T> {
         let ema = optim.ema.map(|d| Ema::new(d, &*model));
         let mut l = Loop {
             ema,
+            plan,
             metadata: task.metadata(),
             per_epoch,
             task,
@@ -272,7 +277,7 @@ impl<'a, T: Task> Trainer<'a, T> {
                 interrupted = true;
                 break;
             }
-            if !l.step(&optim, &plan, &mut rng, obs)? {
+            if !l.step(&optim, &mut rng, obs)? {
                 continue;
             }
             let epoch = l.st.step as f64 / l.per_epoch;
@@ -340,6 +345,7 @@ impl LoopState {
             stale_evals: 0,
             comm_s: 0.0,
             ema_updates: 0,
+            plateau: None,
             task: serde_json::Value::Null,
         }
     }
@@ -362,6 +368,8 @@ struct Loop<'a, T: Task> {
     grad_buf: Vec<f32>,
     /// The averaged weights that are evaluated (`--ema`).
     ema: Option<Ema>,
+    /// The learning rate of each step.
+    plan: LrPlan,
 }
 
 impl<T: Task> Loop<'_, T> {
@@ -385,6 +393,7 @@ impl<T: Task> Loop<'_, T> {
             &self.shard,
             self.ema.as_mut(),
         )?;
+        self.plan.load_state(self.st.plateau);
         let st = &mut self.st;
         if st.finished
             && (self.task.should_stop()
@@ -420,7 +429,6 @@ impl<T: Task> Loop<'_, T> {
     fn step(
         &mut self,
         optim: &OptimSettings,
-        plan: &LrPlan,
         rng: &mut Rng,
         obs: &mut dyn Observer,
     ) -> Result<bool> {
@@ -477,7 +485,7 @@ impl<T: Task> Loop<'_, T> {
         if optim.clip > 0.0 {
             clip::scale_to_norm(self.model, grad_norm, optim.clip)?;
         }
-        self.opt.set_lr(plan.lr(st.step, st.trained_s));
+        self.opt.set_lr(self.plan.lr(st.step, st.trained_s));
         self.opt.step(self.model)?;
         if let Some(ema) = &mut self.ema {
             ema.update(self.model);
@@ -561,6 +569,12 @@ impl<T: Task> Loop<'_, T> {
             o.extend(f.clone());
         }
         st.last_eval = Some(line.clone());
+        if let Some(f) = self.plan.observe(ev.metric, ev.higher_is_better) {
+            obs.message(&format!(
+                "step {}: no better validation metric in two evaluations: learning rate x{f}",
+                st.step
+            ));
+        }
         if better {
             st.best = Some(ev.metric);
             st.stale_evals = 0;
@@ -589,6 +603,7 @@ impl<T: Task> Loop<'_, T> {
     fn save(&self, rng: &Rng) -> Result<()> {
         let mut st = self.st.clone();
         st.optim = Some(self.opt.state());
+        st.plateau = self.plan.state();
         st.rng = rng.state();
         let (task_json, task_tensors) = self.task.state();
         let task_tensors = self.gather_rows(task_tensors)?;
@@ -741,35 +756,4 @@ fn restore<T: Task>(
 /// `v` as indented JSON bytes.
 fn pretty(v: &serde_json::Value) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(v).map_err(|e| Error::Config(e.to_string()))
-}
-
-/// The learning rate over the run. The decay counts steps when the run has a step count
-/// (`--steps`, or `--epochs` times the batches of an epoch, so a run bounded by epochs
-/// anneals to where it stops); a run bounded only by `--time-budget` anneals over the
-/// budget's share used.
-struct LrPlan {
-    schedule: Schedule,
-    time_budget: Option<f64>,
-}
-
-impl LrPlan {
-    fn new(optim: &OptimSettings, limits: &Limits, per_epoch: f64) -> Result<Self> {
-        let steps = limits
-            .steps
-            .or_else(|| limits.epochs.map(|e| (e * per_epoch).ceil() as u64));
-        let by_time = steps.is_none() && !optim.lr_schedule.is_constant();
-        let time_budget = limits.time_budget.filter(|_| by_time);
-        // Annealing by time ignores the schedule's step count: 1 only satisfies validate.
-        let schedule = optim.schedule(steps.or(time_budget.map(|_| 1)))?;
-        Ok(LrPlan {
-            schedule,
-            time_budget,
-        })
-    }
-    fn lr(&self, step: u64, trained_s: f64) -> f64 {
-        match self.time_budget {
-            Some(b) => self.schedule.lr_at_fraction(step, trained_s / b),
-            None => self.schedule.lr_at(step),
-        }
-    }
 }
