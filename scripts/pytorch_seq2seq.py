@@ -17,8 +17,9 @@ the same ids.
 The model is the one of crates/recurrent/src/model/seq2seq: embeddings of --embed, a
 bidirectional LSTM encoder of --hidden per direction, its final states bridged to the
 decoder by tanh(W [h_fwd; h_bwd] + b) (h and c), an LSTM decoder, Luong global attention
-with the `general` score and the attentional state h~ = tanh(W_c [c; h]) (no input
-feeding), dropout on both embeddings and on h~, a linear output layer. Training: Adam at
+with the `general` score and the attentional state h~ = tanh(W_c [c; h]) (with
+--input-feed also fed to the next decoder step beside the embedding, as `--input-feed`
+does there), dropout on both embeddings and on h~, a linear output layer. Training: Adam at
 --lr annealed to 0 over the budget (cosine), clipping at global norm --clip, label smoothing
 --label-smoothing, batches of --batch pairs bucketed by length; the validation loss (plain
 cross-entropy per target token, EOS included) every --eval-every steps keeps the best
@@ -51,6 +52,8 @@ def parse():
     ap.add_argument("--embed", type=int, default=128)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--dropout", type=float, default=0.3)
+    ap.add_argument("--input-feed", action="store_true",
+                    help="the decoder reads [embedding; h~ of the step before]")
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -185,7 +188,8 @@ class Seq2Seq(nn.Module):
         self.bridge_h = nn.Linear(2 * h, h)
         self.bridge_c = nn.Linear(2 * h, h)
         self.tgt_embed = nn.Embedding(tgt_vocab, e)
-        self.decoder = nn.LSTM(e, h)
+        self.input_feed = a.input_feed
+        self.decoder = nn.LSTM(e + h if a.input_feed else e, h)
         self.key = nn.Linear(2 * h, h, bias=False)
         self.combine = nn.Linear(3 * h, h, bias=False)
         self.head = nn.Linear(h, tgt_vocab)
@@ -212,12 +216,32 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src, lengths, tgt_in):
         mem, keys, mask, state = self.encode(src, lengths)
-        y, _ = self.decoder(self.drop(self.tgt_embed(tgt_in)), state)
-        return self.head(self.drop(self.attend(y, mem, keys, mask)))
+        x = self.drop(self.tgt_embed(tgt_in))
+        if not self.input_feed:
+            y, _ = self.decoder(x, state)
+            return self.head(self.drop(self.attend(y, mem, keys, mask)))
+        # Input feeding: step t reads [e(y_{t-1}); h~_{t-1}], h~_{-1} = 0.
+        feed, outs = x.new_zeros(x.shape[1], self.head.in_features), []
+        for t in range(x.shape[0]):
+            y, state = self.decoder(torch.cat([x[t], feed], -1)[None], state)
+            feed = self.attend(y, mem, keys, mask)[0]
+            outs.append(feed)
+        return self.head(self.drop(torch.stack(outs)))
+
+    def start(self, state, n):
+        """The decoding state: the LSTM's (h, c) and, with input feeding, h~ (zeros)."""
+        feed = state[0].new_zeros(n, self.head.in_features) if self.input_feed else None
+        return (state[0], state[1], feed)
 
     def step(self, tok, state, mem, keys, mask):
-        y, state = self.decoder(self.tgt_embed(tok)[None], state)
-        return torch.log_softmax(self.head(self.attend(y, mem, keys, mask))[0], -1), state
+        h, c, feed = state
+        x = self.tgt_embed(tok)
+        if feed is not None:
+            x = torch.cat([x, feed], -1)
+        y, (h, c) = self.decoder(x[None], (h, c))
+        ht = self.attend(y, mem, keys, mask)[0]
+        lp = torch.log_softmax(self.head(ht), -1)
+        return lp, (h, c, ht if feed is not None else None)
 
 
 # --- data --------------------------------------------------------------------------------
@@ -270,6 +294,7 @@ def val_loss(model, pairs):
 def greedy(model, src_ids, max_len):
     src = torch.tensor(src_ids)[:, None]
     mem, keys, mask, state = model.encode(src, torch.tensor([len(src_ids)]))
+    state = model.start(state, 1)
     tok, out = torch.tensor([1]), []
     for _ in range(max_len):
         lp, state = model.step(tok, state, mem, keys, mask)
@@ -292,12 +317,12 @@ def beam_search(model, src_ids, beam, max_len, alpha):
     src = torch.tensor(src_ids)[:, None]
     mem, keys, mask, state = model.encode(src, torch.tensor([len(src_ids)]))
     live = [(0.0, [])]
-    states = state
+    states = model.start(state, 1)
     done = []
     for _ in range(max_len):
         n = len(live)
         toks = torch.tensor([t[-1] if t else 1 for _, t in live])
-        lp, (hn, cn) = model.step(
+        lp, (hn, cn, fn) = model.step(
             toks, states, mem.expand(-1, n, -1), keys.expand(-1, n, -1), mask.expand(n, -1)
         )
         top = torch.topk(lp, beam, -1)
@@ -325,7 +350,7 @@ def beam_search(model, src_ids, beam, max_len, alpha):
                 live = []
                 break
         idx = torch.tensor(parents)
-        states = (hn[:, idx], cn[:, idx])
+        states = (hn[:, idx], cn[:, idx], None if fn is None else fn[idx])
         live = nxt
     if len(done) < beam:
         done.extend((norm(lp_, len(t)), t) for lp_, t in live)
@@ -370,6 +395,8 @@ def main():
     test_pairs = read_tsv(f"{a.run}/test.tsv")
     meta = run_meta(a.run)
     units = (Units(meta.get("src_units")), Units(meta.get("tgt_units")))
+    # The run's architecture: a run trained with input feeding is compared with it on.
+    a.input_feed = a.input_feed or bool(meta.get("model", {}).get("input_feed", False))
     src_itos, tgt_itos = meta["src_vocab"]["tokens"], meta["tgt_vocab"]["tokens"]
     src_stoi = {w: i for i, w in enumerate(src_itos)}
     tgt_stoi = {w: i for i, w in enumerate(tgt_itos)}

@@ -314,12 +314,14 @@ fn our_export_imports_back_to_the_same_weights() {
 fn the_translation_encoder_and_decoder_step_decode_as_ours() {
     use recurrent::model::seq2seq::{Attention, Seq2Seq, Seq2SeqConfig};
     let cases = [
-        (CellKind::Lstm, true, Attention::Luong),
-        (CellKind::Gru, false, Attention::Luong),
-        (CellKind::Lstm, true, Attention::Additive),
-        (CellKind::Lstm, false, Attention::None),
+        (CellKind::Lstm, true, Attention::Luong, false),
+        (CellKind::Gru, false, Attention::Luong, false),
+        (CellKind::Lstm, true, Attention::Additive, false),
+        (CellKind::Lstm, false, Attention::None, false),
+        (CellKind::Lstm, true, Attention::Luong, true),
+        (CellKind::Gru, false, Attention::Additive, true),
     ];
-    for (cell, bidi, attention) in cases {
+    for (cell, bidi, attention, input_feed) in cases {
         let cfg = Seq2SeqConfig {
             cell,
             src_vocab: 13,
@@ -333,8 +335,9 @@ fn the_translation_encoder_and_decoder_step_decode_as_ours() {
             bos: 1,
             eos: 2,
             attention,
+            input_feed,
         };
-        let what = format!("{cell} bidi={bidi} {attention}");
+        let what = format!("{cell} bidi={bidi} {attention} input_feed={input_feed}");
         let mut rng = Rng::new(23);
         let m = Seq2Seq::<f32>::new(cfg, &Init::default(), &mut rng).unwrap();
         let enc = recurrent::onnx::seq2seq::export_encoder(&m, Lengths(false), &[]).unwrap();
@@ -357,6 +360,8 @@ fn the_translation_encoder_and_decoder_step_decode_as_ours() {
                 encoded[encoded.len() - 1].clone(),
             )
         });
+        // Input feeding: h~ of the step before, zeros first.
+        let mut feed = input_feed.then(|| vec![0f32; b * 6]);
         let mut prev = vec![1u32; b];
         let (mut tokens, mut log_probs) = (Vec::new(), Vec::new());
         for _ in 0..steps {
@@ -374,6 +379,9 @@ fn the_translation_encoder_and_decoder_step_decode_as_ours() {
                         .into(),
                 );
             }
+            if let Some(f) = &feed {
+                ins.push(f32s(&[b, 6], f));
+            }
             let out = run_tract(&dec, ins);
             prev = out[0]
                 .chunks(9)
@@ -383,6 +391,7 @@ fn the_translation_encoder_and_decoder_step_decode_as_ours() {
             log_probs.extend(out[0].iter().copied());
             h = out[1].clone();
             c = lstm.then(|| out[2].clone());
+            feed = input_feed.then(|| out[out.len() - 1].clone());
         }
         // Ours, teacher-forced on the same tokens: the same log-probabilities at every step.
         let batch = SeqBatch::<f32> {

@@ -180,3 +180,48 @@ fn bpe_units_train_and_translate_to_plain_text() {
     }
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `--input-feed`: stored with the model, so the reloaded translator feeds h~ back as the
+/// trained one did (its greedy translations are the run's own test hypotheses); refused
+/// without attention, with the flag named.
+#[test]
+fn input_feeding_is_stored_and_decodes_as_in_training() {
+    recurrent::kernels::set_threads(1);
+    let pairs = synthetic_pairs("reverse", 600, 5, 2).unwrap();
+    let out = tmp("feed");
+    let mut req = TrainRequest::new(&out);
+    req.limits.steps = Some(60);
+    let cfg = TranslateTrainConfig {
+        input_feed: true,
+        ..small(Attention::Luong)
+    };
+    train_translate(&cfg, pairs.clone(), &req, &mut recurrent::train::Quiet).unwrap();
+    let (model, meta) = load_translator(&out.join("best.safetensors")).unwrap();
+    assert!(model.config.input_feed);
+    let read = |f: &str| -> Vec<String> {
+        std::fs::read_to_string(out.join(f))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let sources = read("test.sources.txt");
+    assert!(sources.len() >= 20);
+    let again = translate_greedy(&model, &meta, &sources, 100).unwrap();
+    assert_eq!(again, read("test.greedy.txt"));
+    let _ = std::fs::remove_dir_all(&out);
+    let plain = TranslateTrainConfig {
+        input_feed: true,
+        ..small(Attention::None)
+    };
+    let bad = tmp("feed-plain");
+    let err = train_translate(
+        &plain,
+        pairs,
+        &TrainRequest::new(&bad),
+        &mut recurrent::train::Quiet,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--input-feed"), "{err}");
+    let _ = std::fs::remove_dir_all(&bad);
+}

@@ -265,6 +265,7 @@ fn seq2seq_learns_to_reverse() {
         bos: 6,
         eos: 7,
         attention: Attention::None,
+        input_feed: false,
     };
     let mut rng = Rng::new(5);
     let mut m: Seq2Seq<f32> = Seq2Seq::new(cfg, &Init::default(), &mut rng).unwrap();
@@ -509,6 +510,7 @@ fn whole_models_pass_finite_differences() {
             bos: 4,
             eos: 5,
             attention: Attention::None,
+            input_feed: false,
         };
         let mut m: Seq2Seq<f64> = Seq2Seq::new(cfg, &Init::default(), &mut rng).unwrap();
         let sb = SeqBatch {

@@ -29,11 +29,15 @@ pub struct TranslateArgs {
     pub synthetic_count: usize,
     /// Attention: none, luong (Luong global attention, `general` score
     /// e = h_t . W_a h̄_s, context c_t = sum_s softmax(e)_s h̄_s, h~_t = tanh(W_c [c_t; h_t])
-    /// feeding the output layer; masked over source padding; no input feeding), or
-    /// additive (the same with Bahdanau's score e = v . tanh(W_q h_t + W_a h̄_s); alias
-    /// bahdanau)
+    /// feeding the output layer; masked over source padding), or additive (the same with
+    /// Bahdanau's score e = v . tanh(W_q h_t + W_a h̄_s); alias bahdanau)
     #[arg(long, default_value = "luong")]
     pub attention: Attention,
+    /// Input feeding (Luong et al. 2015): the decoder reads [embedding; h~ of the step
+    /// before], so each step knows what it attended to last (the decoder then trains step
+    /// by step)
+    #[arg(long)]
+    pub input_feed: bool,
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm
     #[arg(long, default_value = "lstm")]
     pub cell: String,
@@ -125,6 +129,7 @@ impl TranslateArgs {
             embed: self.embed,
             bidirectional: self.direction.bidirectional(),
             attention: self.attention,
+            input_feed: self.input_feed,
             dropout: self.dropout,
             reg: self.reg.over(TranslateTrainConfig::default().reg),
             label_smoothing: self.label_smoothing,
@@ -175,7 +180,7 @@ pub fn run(args: &TranslateArgs) -> Result<()> {
     let out = args.common.out_dir("translate");
     let req = args.common.request(&out, DEFAULT_LIMITS)?;
     say!(
-        "training a {}{} {}x{} encoder-decoder, attention {}, {threads} thread(s), into {}",
+        "training a {}{} {}x{} encoder-decoder, attention {}{}, {threads} thread(s), into {}",
         if cfg.bidirectional {
             "bidirectional-encoder "
         } else {
@@ -185,6 +190,11 @@ pub fn run(args: &TranslateArgs) -> Result<()> {
         cfg.layers,
         cfg.hidden,
         cfg.attention,
+        if cfg.input_feed {
+            " with input feeding"
+        } else {
+            ""
+        },
         out.display()
     );
     let mut progress = Progress::new(install_interrupt());

@@ -298,6 +298,7 @@ pub fn train_translate(
         bos: 1,
         eos,
         attention: cfg.attention,
+        input_feed: cfg.input_feed,
     };
     let meta = TranslateMeta {
         task: "translate".into(),

@@ -226,6 +226,29 @@ impl<F: Float> LuongAttention<F> {
         n: usize,
         d_enc: &mut [F],
     ) -> Vec<F> {
+        let mut dkeys = self.dkeys_buffer(mem);
+        let dy = self.backward_rows(mem, cache, dht, n, d_enc, &mut dkeys);
+        self.backward_keys(mem, &dkeys, d_enc);
+        dy
+    }
+
+    /// dL/dK for every key of `mem`, zero: what [`LuongAttention::backward_rows`] adds into.
+    pub(crate) fn dkeys_buffer(&self, mem: &Memory<F>) -> Vec<F> {
+        vec![F::zero(); mem.s * mem.b * self.key.out_features()]
+    }
+
+    /// [`LuongAttention::backward`] up to the keys: adds dL/dK into `dkeys` instead of
+    /// going through W_a, so that a decoder run step by step (input feeding) goes through
+    /// W_a once, after its last step ([`LuongAttention::backward_keys`]), not once a step.
+    pub(crate) fn backward_rows(
+        &mut self,
+        mem: &Memory<F>,
+        cache: &AttnCache<F>,
+        dht: &[F],
+        n: usize,
+        d_enc: &mut [F],
+        dkeys: &mut [F],
+    ) -> Vec<F> {
         let (s, b) = (mem.s, mem.b);
         let h = self.key.out_features();
         let dh = self.key.in_features();
@@ -236,7 +259,6 @@ impl<F: Float> LuongAttention<F> {
             .collect();
         let dcat = self.combine.backward(&cache.cat, &dpre, n);
         let mut dy = vec![F::zero(); n * h];
-        let mut dkeys = vec![F::zero(); s * b * h];
         let mut da = vec![F::zero(); s];
         let additive = self.additive.is_some();
         let mut dq = vec![F::zero(); if additive { n * h } else { 0 }];
@@ -302,8 +324,12 @@ impl<F: Float> LuongAttention<F> {
                 .zip(&dv)
                 .for_each(|(d, x)| *d += *x);
         }
-        let dx = self.key.backward(&mem.enc_out, &dkeys, s * b);
-        d_enc.iter_mut().zip(dx).for_each(|(g, x)| *g += x);
         dy
+    }
+
+    /// The keys' share of backward: dW_a += dK^T h̄, dh̄ += dK W_a, added into `d_enc`.
+    pub(crate) fn backward_keys(&mut self, mem: &Memory<F>, dkeys: &[F], d_enc: &mut [F]) {
+        let dx = self.key.backward(&mem.enc_out, dkeys, mem.s * mem.b);
+        d_enc.iter_mut().zip(dx).for_each(|(g, x)| *g += x);
     }
 }

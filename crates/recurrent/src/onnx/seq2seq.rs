@@ -4,7 +4,7 @@
 //! | graph | inputs | outputs |
 //! | --- | --- | --- |
 //! | encoder | `source` int64 [src_time, batch]; `source_lengths` int32 [batch] if asked | `h0` (, `c0`) [layers, batch, hidden]: the decoder's first state; with attention `memory` [src_time, batch, D*hidden] and `keys` [src_time, batch, hidden] |
-//! | decoder step | `token` int64 [batch] (BOS first), `h` (, `c`); with attention `memory`, `keys`, `source_lengths` int32 [batch] | `log_probs` [batch, target vocab], `h_out` (, `c_out`) |
+//! | decoder step | `token` int64 [batch] (BOS first), `h` (, `c`); with attention `memory`, `keys`, `source_lengths` int32 [batch]; with input feeding `feed` [batch, hidden] (zeros first) | `log_probs` [batch, target vocab], `h_out` (, `c_out`); with input feeding `feed_out`, the next step's `feed` |
 //!
 //! The bridge of a bidirectional encoder, h0_dec = tanh(W [h_fwd; h_bwd] + b) per layer, is
 //! in the encoder graph; Luong attention (scores against the keys W_a h̄, general or
@@ -177,7 +177,15 @@ pub fn export_decoder_step(m: &Seq2Seq<f32>, metadata: &[(String, String)]) -> R
         let lens = g.input("source_lengths", dtype::INT32, &[Dim::Named("batch")]);
         (mem, keys, lens)
     });
+    let feed = c
+        .input_feed
+        .then(|| g.input("feed", dtype::FLOAT, &[Dim::Named("batch"), Dim::Fixed(h)]));
     let x = embed(&mut g, &m.tgt_embed.weight, "decoder.embed.weight", &token);
+    // Input feeding: the decoder reads [e(token); h~ of the step before].
+    let x = match &feed {
+        Some(f) => g.op("Concat", &[&x, f], vec![attr_int("axis", 1)]),
+        None => x,
+    };
     let ax0 = g.ints(&[0]);
     let x = g.op("Unsqueeze", &[&x, &ax0], vec![]);
     let v = rnn::wire(
@@ -211,6 +219,14 @@ pub fn export_decoder_step(m: &Seq2Seq<f32>, metadata: &[(String, String)]) -> R
     if let Some(cn) = &v.c_n {
         g.rename(cn, "c_out");
         g.output("c_out", dtype::FLOAT, &sdims);
+    }
+    if feed.is_some() {
+        g.rename(&head_in, "feed_out");
+        g.output(
+            "feed_out",
+            dtype::FLOAT,
+            &[Dim::Named("batch"), Dim::Fixed(h)],
+        );
     }
     Ok(g.into_model("a translation decoder step exported by recurrent", metadata))
 }

@@ -1,6 +1,7 @@
 //! Decoding a trained encoder-decoder: greedy (batched) and beam search, one source or many
 //! sources batched together, with length normalisation (score = log p / len^alpha).
 
+use super::feed::concat_rows;
 use super::{Memory, Seq2Seq, SeqBatch, Steps};
 use crate::error::{Error, Result};
 use crate::float::Float;
@@ -30,7 +31,43 @@ impl From<f64> for BeamScore {
     }
 }
 
+/// What a decoder step carries to the next, per row: the recurrent state and, with input
+/// feeding, the attentional vector h~ [B, H] the next step reads.
+struct DecState<F> {
+    rnn: RnnState<F>,
+    feed: Option<Vec<F>>,
+}
+
 impl<F: Float> Seq2Seq<F> {
+    /// One decoder step for `b` rows reading tokens `prev`: the new state and the logits
+    /// of the next token [B, V] (through attention when it is on; row r attends to source
+    /// `seq_of[r]`, else to source r).
+    fn step(
+        &self,
+        prev: &[usize],
+        state: &DecState<F>,
+        mem: Option<&Memory<F>>,
+        seq_of: Option<&[usize]>,
+    ) -> Result<(DecState<F>, Vec<F>)> {
+        let b = prev.len();
+        let mut x = self.tgt_embed.forward(prev)?;
+        if let Some(feed) = &state.feed {
+            x = concat_rows(&x, self.config.embed, feed, self.config.hidden, b);
+        }
+        let (out, _) = self
+            .decoder
+            .forward_tm(x, 1, b, Some(&state.rnn), None, None)?;
+        let (logits, feed) = match self.head_input(mem, out.output.data(), b, seq_of) {
+            Some(a) => (
+                self.head.forward(&a.h_tilde, b),
+                self.config.input_feed.then_some(a.h_tilde),
+            ),
+            None => (self.head.forward(out.output.data(), b), None),
+        };
+        let rnn = out.state;
+        Ok((DecState { rnn, feed }, logits))
+    }
+
     /// Decodes one source sequence (ids, no padding) with beam search of width `beam`
     /// (1 = greedy) and length normalisation `alpha`; returns up to `nbest` hypotheses
     /// `(score, tokens without EOS)`, best first. A hypothesis's score is its summed log
@@ -136,7 +173,7 @@ impl<F: Float> Seq2Seq<F> {
 
     /// Encodes `srcs` as one padded batch: the decoder's initial state (row k: source k)
     /// and attention's memory.
-    fn encode_sources(&self, srcs: &[&[u32]]) -> Result<(RnnState<F>, Option<Memory<F>>)> {
+    fn encode_sources(&self, srcs: &[&[u32]]) -> Result<(DecState<F>, Option<Memory<F>>)> {
         let b = srcs.len();
         let t = srcs.iter().map(|s| s.len()).max().unwrap_or(1);
         let mut ids = vec![0u32; t * b];
@@ -151,8 +188,13 @@ impl<F: Float> Seq2Seq<F> {
             b,
             lengths: Some(srcs.iter().map(|s| s.len()).collect()),
         };
-        let ((state, _, _, mem), _) = self.encode(&batch, None)?;
-        Ok((state, mem))
+        let ((rnn, _, _, mem), _) = self.encode(&batch, None)?;
+        // h~_{-1} = 0
+        let feed = self
+            .config
+            .input_feed
+            .then(|| vec![F::zero(); b * self.config.hidden]);
+        Ok((DecState { rnn, feed }, mem))
     }
 
     /// Greedy decoding of one source: the most probable token at each step, until EOS or
@@ -357,9 +399,9 @@ impl Beam {
     }
 }
 
-/// The state rows `rows` of a batched state [L, B, H] (beam search: each new hypothesis
-/// continues its parent's state).
-fn gather_rows<F: Float>(st: &RnnState<F>, rows: &[usize]) -> Result<RnnState<F>> {
+/// The state rows `rows` of a batched state ([L, B, H], and h~ [B, H]): beam search's new
+/// hypotheses each continue their parent's state.
+fn gather_rows<F: Float>(st: &DecState<F>, rows: &[usize]) -> Result<DecState<F>> {
     let g = |t: &Tensor<F>| -> Result<Tensor<F>> {
         let sh = t.shape();
         let (l, b, h) = (sh[0], sh[1], sh[2]);
@@ -372,8 +414,20 @@ fn gather_rows<F: Float>(st: &RnnState<F>, rows: &[usize]) -> Result<RnnState<F>
         }
         Tensor::from_vec(&[l, rows.len(), h], out)
     };
-    Ok(RnnState {
-        h: g(&st.h)?,
-        c: st.c.as_ref().map(g).transpose()?,
+    let feed = st.feed.as_ref().map(|f| {
+        let b = st.rnn.h.shape()[1].max(1);
+        let h = f.len() / b;
+        let mut out = Vec::with_capacity(rows.len() * h);
+        for &r in rows {
+            out.extend_from_slice(&f[r.min(b - 1) * h..][..h]);
+        }
+        out
+    });
+    Ok(DecState {
+        rnn: RnnState {
+            h: g(&st.rnn.h)?,
+            c: st.rnn.c.as_ref().map(g).transpose()?,
+        },
+        feed,
     })
 }

@@ -9,8 +9,8 @@
 //! greedy or beam search with length normalisation (score = log p / len^alpha).
 //!
 //! With [`Attention::Luong`] the decoder's top-layer output h_t looks at every encoder
-//! output h̄_s (Luong, Pham & Manning 2015, global attention with the `general` score, no
-//! input feeding); the attentional state h~_t, not h_t, feeds the output layer:
+//! output h̄_s (Luong, Pham & Manning 2015, global attention with the `general` score); the
+//! attentional state h~_t, not h_t, feeds the output layer:
 //!
 //! ```text
 //! e_ts  = h_t . (W_a h̄_s)                     score `general`   (s < the source's length)
@@ -20,9 +20,10 @@
 //! p(y_t | y_<t, x) = softmax(W_o h~_t + b_o)
 //! ```
 //! W_a [H, D*H] (`decoder.attn.key.weight`), W_c [H, D*H + H] (`decoder.attn.combine.weight`),
-//! both without bias as in the paper. The decoder reads only the previous token (no input
-//! feeding), so with full teacher forcing every step's h_t comes from one recurrent pass and
-//! attention runs over all steps at once.
+//! both without bias as in the paper. By default the decoder reads only the previous token,
+//! so with full teacher forcing every step's h_t comes from one recurrent pass and attention
+//! runs over all steps at once; with input feeding ([`feed`]) it also reads h~_{t-1}, and
+//! runs step by step.
 //!
 //! Dropout `p` (training only, inverted, a fresh mask per batch) applies where the
 //! encoder-decoders of Luong et al. and OpenNMT apply it, so that a one-layer model is
@@ -38,6 +39,7 @@
 //! `decoder.rnn.*`, `decoder.attn.*`, `decoder.head.*`.
 
 mod decode;
+mod feed;
 pub use decode::{BeamScore, Hypothesis};
 
 use super::attention::{AttnCache, LuongAttention, Memory};
@@ -115,6 +117,10 @@ pub struct Seq2SeqConfig {
     /// Attention over the encoder's outputs (absent in older configs: none).
     #[serde(default)]
     pub attention: Attention,
+    /// Input feeding ([`feed`]): the decoder reads the previous step's attentional vector
+    /// beside the previous token (attention only; left out while off).
+    #[serde(default, skip_serializing_if = "crate::omit::is_default")]
+    pub input_feed: bool,
 }
 
 /// The decoder's initial state, the encoder's cache, the bridge's inputs and outputs
@@ -152,6 +158,8 @@ pub struct Seq2SeqCache<F: Float> {
     /// Attention's memory and cache (attention only); the head then reads h~, not h.
     mem: Option<Memory<F>>,
     attn: AttnCache<F>,
+    /// With input feeding, attention's cache of each step (`attn` then holds only h~).
+    attn_steps: Vec<AttnCache<F>>,
     t_tgt: usize,
     /// Dropout masks (scaled by 1/(1-p)) of the source embeddings [S*B*E], the target
     /// embeddings [T*B*E] and the head's input [T*B*H]; empty without dropout.
@@ -194,8 +202,17 @@ impl<F: Float> Seq2Seq<F> {
         } else {
             (None, None)
         };
+        if config.input_feed && config.attention == Attention::None {
+            return Err(Error::Config(
+                "input feeding feeds the attentional vector back: it needs attention \
+                 (--attention luong or additive)"
+                    .into(),
+            ));
+        }
         let tgt_embed = Embedding::new("decoder.embed", config.tgt_vocab, config.embed, None, rng)?;
-        let dc = RnnConfig::new(config.cell, config.embed, config.hidden)
+        // With input feeding the decoder reads [e(y_{t-1}); h~_{t-1}].
+        let dec_in = config.embed + if config.input_feed { config.hidden } else { 0 };
+        let dc = RnnConfig::new(config.cell, dec_in, config.hidden)
             .layers(config.layers)
             .dropout(if config.layers > 1 {
                 config.dropout
@@ -382,7 +399,18 @@ impl<F: Float> Seq2Seq<F> {
                 tgt[(t - 1) * b + bi] as usize
             }
         };
-        let (dec, dec_ids, dec_y, logits) = if ratio >= 1.0 {
+        let mut attn_steps = Vec::new();
+        let (dec, dec_ids, dec_y, logits) = if let (true, Some(m)) =
+            (self.config.input_feed, mem.as_ref())
+        {
+            let fed = self.decode_fed(state, m, tgt, t_tgt, b, ratio, rng.as_deref_mut())?;
+            tgt_mask = fed.tgt_mask;
+            let n = t_tgt * b;
+            let logits = self.head_forward(&fed.h_tilde, n, rng.as_deref_mut(), &mut head_mask);
+            attn.h_tilde = fed.h_tilde;
+            attn_steps = fed.steps;
+            (fed.dec, fed.ids, fed.ys, logits)
+        } else if ratio >= 1.0 {
             let ids: Vec<usize> = (0..t_tgt)
                 .flat_map(|t| (0..b).map(move |bi| (t, bi)))
                 .map(|(t, bi)| prev(t, bi))
@@ -458,6 +486,7 @@ impl<F: Float> Seq2Seq<F> {
                 dec_y,
                 mem,
                 attn,
+                attn_steps,
                 t_tgt,
                 src_mask,
                 tgt_mask,
@@ -476,61 +505,31 @@ impl<F: Float> Seq2Seq<F> {
         let (b, t, hs, l) = (src.b, cache.t_tgt, self.config.hidden, self.config.layers);
         let d = self.encoder.config().directions();
         let mut d_enc = vec![F::zero(); src.t * b * d * hs];
-        // The head read z * m (dropout) or z: its input gradient times m is dL/dz.
-        let head = &mut self.head;
-        let mut head_back = |z: &[F]| -> Vec<F> {
+        // dL/dz of the head's input z (h~ with attention, h without); it read z * m under
+        // dropout, so its input gradient times m.
+        let z = match &cache.mem {
+            Some(_) if self.attention.is_some() => &cache.attn.h_tilde,
+            _ => &cache.dec_y,
+        };
+        let dz = if cache.head_mask.is_empty() {
+            self.head.backward(z, dlogits, t * b)
+        } else {
             let m = &cache.head_mask;
-            if m.is_empty() {
-                return head.backward(z, dlogits, t * b);
-            }
             let dropped: Vec<F> = z.iter().zip(m).map(|(v, &k)| *v * k).collect();
-            let mut dz = head.backward(&dropped, dlogits, t * b);
+            let mut dz = self.head.backward(&dropped, dlogits, t * b);
             dropout::apply(&mut dz, m);
             dz
         };
-        let mut dy = match (&mut self.attention, &cache.mem) {
-            (Some(a), Some(mem)) => {
-                let dht = head_back(&cache.attn.h_tilde);
-                a.backward(mem, &cache.attn, &dht, t * b, &mut d_enc)
-            }
-            _ => head_back(&cache.dec_y),
-        };
-        // An empty mask: no dropout.
-        let unmask = |dx: &mut [F], m: &[F]| {
-            if !m.is_empty() {
-                dropout::apply(dx, m);
-            }
-        };
         let is_lstm = self.config.cell == CellKind::Lstm;
-        // Decoder, giving dL/d(initial state).
-        let (dh0, dc0) = if cache.dec.len() == 1 {
-            let (mut dx, dh0, dc0) =
-                self.decoder
-                    .backward_tm(&cache.dec[0], &mut dy, None, None)?;
-            unmask(&mut dx, &cache.tgt_mask);
-            self.tgt_embed.backward(&cache.dec_ids, &dx)?;
-            (dh0, dc0)
+        // Attention and the decoder, giving dL/d(initial state).
+        let (dh0, dc0) = if self.config.input_feed {
+            self.backward_fed(cache, &dz, b, &mut d_enc)?
         } else {
-            let mut dh: Option<Tensor<F>> = None;
-            let mut dc: Option<Tensor<F>> = None;
-            for step in (0..t).rev() {
-                let dys = &mut dy[step * b * hs..(step + 1) * b * hs];
-                let (mut dx, g_h, g_c) =
-                    self.decoder
-                        .backward_tm(&cache.dec[step], dys, dh.as_ref(), dc.as_ref())?;
-                if !cache.tgt_mask.is_empty() {
-                    let e = dx.len();
-                    unmask(&mut dx, &cache.tgt_mask[step * e..(step + 1) * e]);
-                }
-                self.tgt_embed
-                    .backward(&cache.dec_ids[step * b..(step + 1) * b], &dx)?;
-                dh = Some(Tensor::from_vec(&[l, b, hs], g_h)?);
-                dc = g_c.map(|c| Tensor::from_vec(&[l, b, hs], c)).transpose()?;
-            }
-            (
-                dh.map(|t| t.into_vec()).unwrap_or_default(),
-                dc.map(|t| t.into_vec()),
-            )
+            let mut dy = match (&mut self.attention, &cache.mem) {
+                (Some(a), Some(mem)) => a.backward(mem, &cache.attn, &dz, t * b, &mut d_enc),
+                _ => dz,
+            };
+            self.backward_decoder(cache, &mut dy, b)?
         };
         // Bridge, giving dL/d(encoder final state).
         let (dhn, dcn) = match &mut self.bridge_h {
@@ -573,28 +572,53 @@ impl<F: Float> Seq2Seq<F> {
         let (mut dx, _, _) =
             self.encoder
                 .backward_tm(&cache.enc, &mut d_enc, Some(&dhn), dcn.as_ref())?;
-        unmask(&mut dx, &cache.src_mask);
+        if !cache.src_mask.is_empty() {
+            dropout::apply(&mut dx, &cache.src_mask);
+        }
         self.src_embed.backward(src, &dx)
     }
 
-    /// One decoder step for `b` rows reading tokens `prev`: the new state and the logits
-    /// of the next token [B, V] (through attention when it is on; row r attends to source
-    /// `seq_of[r]`, else to source r).
-    fn step(
-        &self,
-        prev: &[usize],
-        state: &RnnState<F>,
-        mem: Option<&Memory<F>>,
-        seq_of: Option<&[usize]>,
-    ) -> Result<(RnnState<F>, Vec<F>)> {
-        let b = prev.len();
-        let x = self.tgt_embed.forward(prev)?;
-        let (out, _) = self.decoder.forward_tm(x, 1, b, Some(state), None, None)?;
-        let logits = match self.head_input(mem, out.output.data(), b, seq_of) {
-            Some(a) => self.head.forward(&a.h_tilde, b),
-            None => self.head.forward(out.output.data(), b),
+    /// Backward through the decoder (without input feeding) from dL/dy of its top layer's
+    /// outputs [T*B, H]: returns dL/d(initial state), h and (LSTM) c.
+    fn backward_decoder(
+        &mut self,
+        cache: &Seq2SeqCache<F>,
+        dy: &mut [F],
+        b: usize,
+    ) -> Result<(Vec<F>, Option<Vec<F>>)> {
+        let (t, hs, l) = (cache.t_tgt, self.config.hidden, self.config.layers);
+        // An empty mask: no dropout.
+        let unmask = |dx: &mut [F], m: &[F]| {
+            if !m.is_empty() {
+                dropout::apply(dx, m);
+            }
         };
-        Ok((out.state, logits))
+        if cache.dec.len() == 1 {
+            let (mut dx, dh0, dc0) = self.decoder.backward_tm(&cache.dec[0], dy, None, None)?;
+            unmask(&mut dx, &cache.tgt_mask);
+            self.tgt_embed.backward(&cache.dec_ids, &dx)?;
+            return Ok((dh0, dc0));
+        }
+        let mut dh: Option<Tensor<F>> = None;
+        let mut dc: Option<Tensor<F>> = None;
+        for step in (0..t).rev() {
+            let dys = &mut dy[step * b * hs..(step + 1) * b * hs];
+            let (mut dx, g_h, g_c) =
+                self.decoder
+                    .backward_tm(&cache.dec[step], dys, dh.as_ref(), dc.as_ref())?;
+            if !cache.tgt_mask.is_empty() {
+                let e = dx.len();
+                unmask(&mut dx, &cache.tgt_mask[step * e..(step + 1) * e]);
+            }
+            self.tgt_embed
+                .backward(&cache.dec_ids[step * b..(step + 1) * b], &dx)?;
+            dh = Some(Tensor::from_vec(&[l, b, hs], g_h)?);
+            dc = g_c.map(|c| Tensor::from_vec(&[l, b, hs], c)).transpose()?;
+        }
+        Ok((
+            dh.map(|t| t.into_vec()).unwrap_or_default(),
+            dc.map(|t| t.into_vec()),
+        ))
     }
 }
 
