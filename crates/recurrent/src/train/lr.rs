@@ -24,6 +24,9 @@ const PLATEAU: PlateauConfig = PlateauConfig {
     eps: 1e-12,
 };
 
+/// Evaluations in a row without a better metric that halve the rate (patience + 1).
+pub(super) const PLATEAU_EVALS: u64 = PLATEAU.patience + 1;
+
 /// The decay counts steps when the run has a step count (`--steps`, or `--epochs` times
 /// the batches of an epoch, so a run bounded by epochs anneals to where it stops); a run
 /// bounded only by `--time-budget` anneals over the budget's share used.

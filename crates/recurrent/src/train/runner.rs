@@ -14,7 +14,7 @@
 
 use super::dist::{self, Group, Shard};
 use super::ema::Ema;
-use super::lr::LrPlan;
+use super::lr::{LrPlan, PLATEAU_EVALS};
 pub use super::observe::EvalEvery;
 use super::observe::{EvalInfo, Limits, Observer, OnNan, Quiet, StepInfo};
 use super::run::{named_params, RunDir};
@@ -571,7 +571,8 @@ impl<T: Task> Loop<'_, T> {
         st.last_eval = Some(line.clone());
         if let Some(f) = self.plan.observe(ev.metric, ev.higher_is_better) {
             obs.message(&format!(
-                "step {}: no better validation metric in two evaluations: learning rate x{f}",
+                "step {}: no better validation metric in {PLATEAU_EVALS} evaluations: \
+                 learning rate x{f}",
                 st.step
             ));
         }
