@@ -14,6 +14,7 @@
 //! `bytes`, `threads`, `gb_per_s`.
 
 use clap::{Args, ValueEnum};
+use recurrent::kernels::quant::{self, Precision};
 use recurrent::kernels::{self, simd, MatMut, MatRef};
 use recurrent::{CellKind, Module, Rng, Rnn, RnnConfig, StepScratch, Tensor};
 use serde::Serialize;
@@ -80,6 +81,11 @@ pub struct BenchArgs {
     /// Matrix size for --mode matmul (n x n by n x n).
     #[arg(long, default_value_t = 2048)]
     n: usize,
+    /// Number format of the products for --mode infer and step: f32, bf16 (bf16 weights
+    /// and activations, f32 sums) or int8 (int8 weights per output channel, activations
+    /// per step and row).
+    #[arg(long, default_value = "f32", value_parser = crate::common::precision_flag)]
+    precision: Precision,
     /// Buffer size for --mode bandwidth [default: 4x the last-level cache, at least 256 MiB]
     #[arg(long)]
     bytes: Option<usize>,
@@ -166,6 +172,13 @@ struct RnnRecord {
     peak_rss_mb: Option<f64>,
     /// The kernels' dispatch path (RECURRENT_ISA forces one).
     isa: &'static str,
+    /// f32, bf16 or int8.
+    precision: &'static str,
+    /// The quantized products' path (avx512-vnni, avx-vnni, avx512-bf16, portable); None
+    /// in f32.
+    quant_path: Option<&'static str>,
+    /// Bytes of weight matrices one time step reads.
+    weight_bytes: usize,
 }
 
 /// The one JSON line of `--mode matmul`, keys in matmul_ceiling.py's order.
@@ -297,6 +310,15 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     let mut model: Rnn<f32> =
         Rnn::new(cfg, &Default::default(), &mut rng).map_err(|e| e.to_string())?;
     let x = random(&[t, b, i], &mut rng)?;
+    if a.precision != Precision::F32 {
+        if a.mode == Mode::Train {
+            return Err(format!(
+                "--precision {} is for inference: use --mode infer or step (training runs in f32)",
+                a.precision
+            ));
+        }
+        model.set_precision(a.precision);
+    }
 
     let times = match a.mode {
         Mode::Train => {
@@ -369,14 +391,22 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
         Mode::Matmul | Mode::Peak | Mode::Bandwidth => unreachable!("handled above"),
     };
 
-    let median = percentile(&times, 0.5);
+    print_json(&record(a, &model, &times))
+}
+
+/// The JSON line of a layer run from its sorted times.
+fn record(a: &BenchArgs, model: &Rnn<f32>, times: &[f64]) -> RnnRecord {
+    let c = model.config();
+    let (cell, i, h, l) = (c.cell, c.input_size, c.hidden_size, c.num_layers);
+    let (b, t) = (a.batch.unwrap_or(1), a.seq.unwrap_or(1));
+    let median = percentile(times, 0.5);
     let fpt = forward_flops_per_token(cell, i, h, l, a.bidirectional);
     let (tokens, flops) = match a.mode {
         Mode::Step => (b as f64, b as f64 * fpt),
         Mode::Train => ((b * t) as f64, (b * t) as f64 * fpt * 3.0),
         _ => ((b * t) as f64, (b * t) as f64 * fpt),
     };
-    let rec = RnnRecord {
+    RnnRecord {
         implementation: "recurrent",
         version: env!("CARGO_PKG_VERSION"),
         cell: cell.name(),
@@ -393,14 +423,16 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
         bidirectional: a.bidirectional,
         threads: a.threads,
         median_s: median,
-        p10_s: percentile(&times, 0.1),
-        p90_s: percentile(&times, 0.9),
+        p10_s: percentile(times, 0.1),
+        p90_s: percentile(times, 0.9),
         tokens_per_s: tokens / median,
         gflops: flops / median / 1e9,
         peak_rss_mb: peak_rss_mb(),
         isa: simd::level().name(),
-    };
-    print_json(&rec)
+        precision: a.precision.name(),
+        quant_path: (a.precision != Precision::F32).then(|| quant::path(a.precision).name()),
+        weight_bytes: model.weight_bytes(),
+    }
 }
 
 /// `--mode matmul`: the engine's f32 gemm on n x n, as matmul_ceiling.py times torch.mm.

@@ -271,6 +271,11 @@ impl TrainCommon {
     }
 }
 
+/// Parses `--precision` (f32, bf16, int8).
+pub fn precision_flag(s: &str) -> Result<recurrent::kernels::quant::Precision, String> {
+    recurrent::kernels::quant::Precision::parse(s)
+}
+
 /// Sets the engine's thread count from `--threads` (kept in range by [`threads_flag`]), all
 /// cores when it is not given; returns the count in effect.
 pub fn apply_threads(threads: Option<usize>) -> usize {

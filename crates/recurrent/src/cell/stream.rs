@@ -10,6 +10,11 @@
 //! products, bound by how fast the weights stream from cache, so nothing is packed (and
 //! nothing goes stale when an optimizer changes the weights between calls).
 //!
+//! Reduced precision: with quantized weights ([`QDir`]) the products run in int8 or bf16
+//! ([`crate::kernels::quant`]); each member quantizes the product's input rows itself (a few
+//! hundred values against the hundreds of thousands of weights it reads) and the gate math
+//! stays in f32.
+//!
 //! Threads: the team splits each layer's hidden units (each gate's rows of those units);
 //! members meet once per layer (twice with the LSTM projection or the seeds' GRU), because
 //! the next layer needs all of h. The new states go to scratch buffers first and are copied
@@ -20,7 +25,46 @@ use super::{gru, lstm, minimal, rnn, CellKind};
 use crate::float::Float;
 use crate::kernels::matvec::dot_rows;
 use crate::kernels::pool::{team, Team};
+use crate::kernels::quant::{qdot_rows, with_acts, Precision, QMatrix};
 use std::ops::Range;
+
+/// One layer-direction's weights in int8 or bf16 (biases stay in [`DirParams`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QDir {
+    pub w_ih: QMatrix,
+    pub w_hh: Option<QMatrix>,
+    pub w_hr: Option<QMatrix>,
+}
+
+impl QDir {
+    /// Quantizes `p`'s weight matrices to `precision` (Bf16 or Int8).
+    pub fn new<F: Float>(p: &DirParams<F>, precision: Precision) -> Self {
+        let q = |t: &crate::param::Param<F>| {
+            let s = t.value.shape();
+            QMatrix::new(t.value.data(), s[0], s[1], precision)
+        };
+        QDir {
+            w_ih: q(&p.w_ih),
+            w_hh: p.w_hh.as_ref().map(q),
+            w_hr: p.w_hr.as_ref().map(q),
+        }
+    }
+    /// Bytes of weights one step reads.
+    pub fn bytes(&self) -> usize {
+        [Some(&self.w_ih), self.w_hh.as_ref(), self.w_hr.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(QMatrix::bytes)
+            .sum()
+    }
+}
+
+/// The weights of one product, as trained or quantized.
+#[derive(Clone, Copy)]
+enum W<'a, F> {
+    F(&'a [F]),
+    Q(&'a QMatrix),
+}
 
 /// The buffers of a streaming step, sized on first use and reused.
 #[derive(Clone, Debug, Default)]
@@ -68,10 +112,13 @@ impl<F: Float> StepBuffers<F> {
 }
 
 /// One step of every layer: `x` [B, I], `h` [L, B, H_out] and (LSTM) `c` [L, B, H] read and
-/// updated in place (`c` empty for other cells). `specs[k]`, `params[k]`: layer k.
+/// updated in place (`c` empty for other cells). `specs[k]`, `params[k]`: layer k;
+/// `quant[k]` its weights in reduced precision (None: the f32 products).
+#[allow(clippy::too_many_arguments)]
 pub fn step<F: Float>(
     specs: &[Spec],
     params: &[DirParams<F>],
+    quant: Option<&[QDir]>,
     x: &[F],
     b: usize,
     h: &mut [F],
@@ -113,7 +160,8 @@ pub fn step<F: Float>(
             // SAFETY: members write only their units (`u`, `up`) of the buffers, read
             // another's only after a sync, and the state is overwritten only after the sync
             // that ends everyone's reading of it.
-            unsafe { layer_step(tm, spec, p, k, x, b, nh, nc, &u, &up, &bufs, zeros) };
+            let q = quant.map(|q| &q[k]);
+            unsafe { layer_step(tm, spec, p, q, k, x, b, nh, nc, &u, &up, &bufs, zeros) };
         }
     });
 }
@@ -156,10 +204,10 @@ unsafe fn add_bias_cols<F: Float>(
 /// The member owns those columns of `out`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn products<F: Float>(
-    w1: &[F],
+    w1: W<F>,
     k1: usize,
     x1: &[F],
-    w2: &[F],
+    w2: Option<W<F>>,
     k2: usize,
     x2: &[F],
     blocks: Range<usize>,
@@ -172,12 +220,51 @@ unsafe fn products<F: Float>(
     if u.is_empty() {
         return;
     }
-    for g in blocks {
-        let rows = g * h + u.start..g * h + u.end;
-        // The output block starts at column rows.start of row 0; rows b are `ld` apart.
-        let len = (b - 1) * ld + rows.len();
-        let o = out.get_mut(rows.start..rows.start + len);
-        dot_rows(w1, k1, x1, w2, k2, x2, rows, b, o, ld, false);
+    // The output block starts at column rows.start of row 0; rows b are `ld` apart.
+    let rows_of = |g: usize| g * h + u.start..g * h + u.end;
+    let out_of =
+        |rows: &Range<usize>| out.get_mut(rows.start..rows.start + (b - 1) * ld + rows.len());
+    match (w1, w2) {
+        (W::Q(q1), w2) => with_acts(|acts| {
+            let q2 = match w2 {
+                Some(W::Q(q2)) => Some(q2),
+                _ => None,
+            };
+            acts[0].quantize(x1, b, k1, q1.precision());
+            if let Some(q2) = q2 {
+                acts[1].quantize(x2, b, k2, q2.precision());
+            }
+            for g in blocks {
+                let rows = rows_of(g);
+                let o = out_of(&rows);
+                qdot_rows(q1, &acts[0], rows.clone(), b, o, ld, false);
+                if let Some(q2) = q2 {
+                    qdot_rows(q2, &acts[1], rows, b, o, ld, true);
+                }
+            }
+        }),
+        (W::F(f1), w2) => {
+            let f2 = match w2 {
+                Some(W::F(f2)) => f2,
+                _ => &[],
+            };
+            for g in blocks {
+                let rows = rows_of(g);
+                dot_rows(
+                    f1,
+                    k1,
+                    x1,
+                    f2,
+                    k2,
+                    x2,
+                    rows.clone(),
+                    b,
+                    out_of(&rows),
+                    ld,
+                    false,
+                );
+            }
+        }
     }
 }
 
@@ -191,6 +278,7 @@ unsafe fn layer_step<F: Float>(
     tm: &Team,
     spec: Spec,
     p: &DirParams<F>,
+    q: Option<&QDir>,
     k: usize,
     x0: &[F],
     b: usize,
@@ -204,6 +292,7 @@ unsafe fn layer_step<F: Float>(
     let layer = Layer {
         spec,
         p,
+        q,
         k,
         x: if k == 0 {
             x0
@@ -238,6 +327,7 @@ unsafe fn layer_step<F: Float>(
 struct Layer<'a, F: Float> {
     spec: Spec,
     p: &'a DirParams<F>,
+    q: Option<&'a QDir>,
     k: usize,
     x: &'a [F],
     h_prev: &'a [F],
@@ -249,9 +339,27 @@ struct Layer<'a, F: Float> {
     zeros: &'a [F],
 }
 
-impl<F: Float> Layer<'_, F> {
+impl<'a, F: Float> Layer<'a, F> {
     fn gh(&self) -> usize {
         self.spec.gates() * self.spec.hidden
+    }
+    fn w_ih(&self) -> W<'a, F> {
+        match self.q {
+            Some(q) => W::Q(&q.w_ih),
+            None => W::F(self.p.w_ih.value.data()),
+        }
+    }
+    fn w_hh(&self) -> W<'a, F> {
+        match self.q.and_then(|q| q.w_hh.as_ref()) {
+            Some(q) => W::Q(q),
+            None => W::F(self.p.recurrent().value.data()),
+        }
+    }
+    fn w_hr(&self) -> Option<W<'a, F>> {
+        match self.q.and_then(|q| q.w_hr.as_ref()) {
+            Some(q) => Some(W::Q(q)),
+            None => self.p.w_hr.as_ref().map(|w| W::F(w.value.data())),
+        }
     }
     /// The columns `r` of this layer's new h.
     unsafe fn h_new<'s>(&self, r: Range<usize>) -> &'s mut [F] {
@@ -275,12 +383,11 @@ impl<F: Float> Layer<'_, F> {
     unsafe fn summed(&self, tm: &Team, up: &Range<usize>) {
         let (spec, s, u, b) = (self.spec, self.s, self.u, self.b);
         let (hs, ho, gh, g) = (spec.hidden, spec.hout(), self.gh(), spec.gates());
-        let (w_ih, w_hh) = (self.p.w_ih.value.data(), self.p.recurrent().value.data());
         products(
-            w_ih,
+            self.w_ih(),
             spec.input,
             self.x,
-            w_hh,
+            Some(self.w_hh()),
             ho,
             self.h_prev,
             0..g,
@@ -330,24 +437,11 @@ impl<F: Float> Layer<'_, F> {
                 rnn::forward_row(spec.act(), gate(0), z, self.h_new(r));
             }
         }
-        if let (Some(w_hr), true) = (&self.p.w_hr, spec.proj > 0) {
+        if let (Some(w_hr), true) = (self.w_hr(), spec.proj > 0) {
             tm.sync();
             // h = W_hr m, my output units.
             let (m, h_out) = (s.m.get(0..nc), s.h_new.offset(self.k * self.nh));
-            products(
-                w_hr.value.data(),
-                hs,
-                m,
-                &[],
-                0,
-                &[],
-                0..1,
-                ho,
-                up,
-                b,
-                h_out,
-                ho,
-            );
+            products(w_hr, hs, m, None, 0, &[], 0..1, ho, up, b, h_out, ho);
         }
     }
 
@@ -356,12 +450,11 @@ impl<F: Float> Layer<'_, F> {
     unsafe fn gru_terms(&self, hblocks: Range<usize>) {
         let (spec, s, u, b, gh) = (self.spec, self.s, self.u, self.b, self.gh());
         let hs = spec.hidden;
-        let (w_ih, w_hh) = (self.p.w_ih.value.data(), self.p.recurrent().value.data());
         products(
-            w_ih,
+            self.w_ih(),
             spec.input,
             self.x,
-            &[],
+            None,
             0,
             &[],
             0..3,
@@ -372,10 +465,10 @@ impl<F: Float> Layer<'_, F> {
             gh,
         );
         products(
-            w_hh,
+            self.w_hh(),
             hs,
             self.h_prev,
-            &[],
+            None,
             0,
             &[],
             hblocks,
@@ -444,8 +537,8 @@ impl<F: Float> Layer<'_, F> {
         }
         tm.sync();
         // The n rows from rh: W_hn (r * h) + b_hn.
-        let (w_hh, rh) = (self.p.recurrent().value.data(), s.rh.get(0..self.nc));
-        products(w_hh, hs, rh, &[], 0, &[], 2..3, hs, u, b, s.hh, gh);
+        let rh = s.rh.get(0..self.nc);
+        products(self.w_hh(), hs, rh, None, 0, &[], 2..3, hs, u, b, s.hh, gh);
         if let Some(bias) = b_hh {
             add_bias_cols(s.hh, gh, b, self.block(2), bias);
         }
@@ -466,13 +559,11 @@ impl<F: Float> Layer<'_, F> {
     unsafe fn minimal(&self) {
         let (spec, s, u, b, gh) = (self.spec, self.s, self.u, self.b, self.gh());
         let hs = spec.hidden;
-        let w_ih = self.p.w_ih.value.data();
-        let x = self.x;
         products(
-            w_ih,
+            self.w_ih(),
             spec.input,
-            x,
-            &[],
+            self.x,
+            None,
             0,
             &[],
             0..spec.gates(),

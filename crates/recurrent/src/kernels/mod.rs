@@ -5,6 +5,7 @@ pub mod matmul;
 pub mod matvec;
 pub mod packed;
 pub mod pool;
+pub mod quant;
 pub mod roofline;
 mod scalar;
 pub mod simd;

@@ -9,6 +9,7 @@
 //! - h0, h_n [D*L, B, H_out], index `k*D + d`;  c0, c_n [D*L, B, H] (LSTM)
 
 mod config;
+mod quant;
 mod step;
 mod weight_drop;
 
@@ -98,6 +99,8 @@ pub struct Rnn<F> {
     config: RnnConfig,
     /// One per layer and direction, index `k*D + d`.
     dirs: Vec<DirParams<F>>,
+    /// The weights in int8 or bf16 for inference ([`Rnn::set_precision`]); shared by clones.
+    quant: Option<std::sync::Arc<quant::Quantized>>,
 }
 
 impl<F: Float> Rnn<F> {
@@ -167,7 +170,11 @@ impl<F: Float> Rnn<F> {
                 });
             }
         }
-        Ok(Rnn { config, dirs })
+        Ok(Rnn {
+            config,
+            dirs,
+            quant: None,
+        })
     }
 
     pub fn config(&self) -> &RnnConfig {
@@ -271,6 +278,21 @@ impl<F: Float> Rnn<F> {
             }
         };
         let (nh, nc) = (b * ho, b * h);
+        if let Some(q) = self.quantized() {
+            if dropout.is_some() {
+                return Err(quant::no_training());
+            }
+            let (out, h_n, c_n) = self.forward_quantized(q, &x, t, b, state, &valid)?;
+            let cache = RnnCache {
+                t,
+                b,
+                inputs: vec![x],
+                masks: Vec::new(),
+                weight_masks: Vec::new(),
+                dirs: Vec::new(),
+            };
+            return self.finish(t, b, out, h_n, c_n, cache);
+        }
         let weight_masks = match (dropout.as_deref_mut(), c.weight_drop > 0.0) {
             (Some(rng), true) => weight_drop::draw(&self.dirs, c.weight_drop, rng),
             _ => Vec::new(),
@@ -327,27 +349,40 @@ impl<F: Float> Rnn<F> {
                 inputs.push(next);
             }
         }
-        let mut output = Tensor::from_vec(&[t, b, out_w], out)?;
+        let cache = RnnCache {
+            t,
+            b,
+            inputs,
+            masks,
+            weight_masks,
+            dirs,
+        };
+        self.finish(t, b, out, h_n, c_n, cache)
+    }
+
+    /// The output and final states as tensors, with the cache.
+    fn finish(
+        &self,
+        t: usize,
+        b: usize,
+        out: Vec<F>,
+        h_n: Vec<F>,
+        c_n: Option<Vec<F>>,
+        cache: RnnCache<F>,
+    ) -> Result<(RnnOutput<F>, RnnCache<F>)> {
+        let c = &self.config;
+        let n_states = c.num_layers * c.directions();
+        let mut output = Tensor::from_vec(&[t, b, c.directions() * c.hout()], out)?;
         if c.batch_first {
             output = output.swap01();
         }
         let state = RnnState {
-            h: Tensor::from_vec(&[n_states, b, ho], h_n)?,
+            h: Tensor::from_vec(&[n_states, b, c.hout()], h_n)?,
             c: c_n
-                .map(|v| Tensor::from_vec(&[n_states, b, h], v))
+                .map(|v| Tensor::from_vec(&[n_states, b, c.hidden_size], v))
                 .transpose()?,
         };
-        Ok((
-            RnnOutput { output, state },
-            RnnCache {
-                t,
-                b,
-                inputs,
-                masks,
-                weight_masks,
-                dirs,
-            },
-        ))
+        Ok((RnnOutput { output, state }, cache))
     }
 
     /// Backward through time from dL/d(output) (the output's shape) and, optionally, the
@@ -360,6 +395,9 @@ impl<F: Float> Rnn<F> {
         d_h_n: Option<&Tensor<F>>,
         d_c_n: Option<&Tensor<F>>,
     ) -> Result<RnnGrads<F>> {
+        if cache.dirs.is_empty() {
+            return Err(quant::no_training());
+        }
         let c = self.config.clone();
         let (t, b) = (cache.t, cache.b);
         let (dn, ho, h) = (c.directions(), c.hout(), c.hidden_size);
@@ -414,6 +452,9 @@ impl<F: Float> Rnn<F> {
         d_h_n: Option<&Tensor<F>>,
         d_c_n: Option<&Tensor<F>>,
     ) -> Result<(Vec<F>, Vec<F>, Option<Vec<F>>)> {
+        if cache.dirs.is_empty() {
+            return Err(quant::no_training());
+        }
         let c = self.config.clone();
         let (t, b) = (cache.t, cache.b);
         let (dn, ho, h) = (c.directions(), c.hout(), c.hidden_size);

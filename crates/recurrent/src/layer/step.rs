@@ -75,6 +75,7 @@ impl<F: Float> Rnn<F> {
         stream::step(
             &scratch.specs,
             &self.dirs,
+            self.quantized(),
             x,
             b,
             state.h.data_mut(),
