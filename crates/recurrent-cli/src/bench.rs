@@ -81,11 +81,9 @@ pub struct BenchArgs {
     /// Matrix size for --mode matmul (n x n by n x n).
     #[arg(long, default_value_t = 2048)]
     n: usize,
-    /// Number format of the products for --mode infer and step: f32, bf16 (bf16 weights
-    /// and activations, f32 sums) or int8 (int8 weights per output channel, activations
-    /// per step and row).
-    #[arg(long, default_value = "f32", value_parser = crate::common::precision_flag)]
-    precision: Precision,
+    /// --mode infer and step only.
+    #[command(flatten)]
+    precision: crate::common::PrecisionArg,
     /// Buffer size for --mode bandwidth [default: 4x the last-level cache, at least 256 MiB]
     #[arg(long)]
     bytes: Option<usize>,
@@ -310,14 +308,14 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     let mut model: Rnn<f32> =
         Rnn::new(cfg, &Default::default(), &mut rng).map_err(|e| e.to_string())?;
     let x = random(&[t, b, i], &mut rng)?;
-    if a.precision != Precision::F32 {
+    if a.precision.precision != Precision::F32 {
         if a.mode == Mode::Train {
             return Err(format!(
                 "--precision {} is for inference: use --mode infer or step (training runs in f32)",
-                a.precision
+                a.precision.precision
             ));
         }
-        model.set_precision(a.precision);
+        a.precision.apply(&mut model);
     }
 
     let times = match a.mode {
@@ -429,8 +427,9 @@ fn record(a: &BenchArgs, model: &Rnn<f32>, times: &[f64]) -> RnnRecord {
         gflops: flops / median / 1e9,
         peak_rss_mb: peak_rss_mb(),
         isa: simd::level().name(),
-        precision: a.precision.name(),
-        quant_path: (a.precision != Precision::F32).then(|| quant::path(a.precision).name()),
+        precision: a.precision.precision.name(),
+        quant_path: (a.precision.precision != Precision::F32)
+            .then(|| quant::path(a.precision.precision).name()),
         weight_bytes: model.weight_bytes(),
     }
 }

@@ -271,6 +271,25 @@ impl TrainCommon {
     }
 }
 
+/// `--precision` of the inference commands.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct PrecisionArg {
+    /// Number format of the recurrent layers' products: f32 (as trained), bf16 (bf16
+    /// weights and activations, f32 sums) or int8 (int8 weights per output channel,
+    /// activations per step); the state and the gates stay in f32
+    #[arg(long, default_value = "f32", value_parser = precision_flag)]
+    pub precision: recurrent::Precision,
+}
+
+impl PrecisionArg {
+    /// Quantizes `model`'s recurrent layers (nothing to do in f32).
+    pub fn apply(&self, model: &mut impl recurrent::Quantize) {
+        if self.precision != recurrent::Precision::F32 {
+            model.set_precision(self.precision);
+        }
+    }
+}
+
 /// Parses `--precision` (f32, bf16, int8).
 pub fn precision_flag(s: &str) -> Result<recurrent::kernels::quant::Precision, String> {
     recurrent::kernels::quant::Precision::parse(s)

@@ -154,6 +154,45 @@ fn train_sample_eval_inspect_resume() {
         "--json",
     ]));
     assert_eq!(all["part"], "all");
+    // Reduced precision: the same checkpoint, the loss moved but by little; sampling runs.
+    for p in ["bf16", "int8"] {
+        let q = json(&ok(&[
+            "eval",
+            "--checkpoint",
+            out_s,
+            "--data",
+            data_s,
+            "--json",
+            "--precision",
+            p,
+        ]));
+        let (lq, lf) = (q["loss"].as_f64().unwrap(), all["loss"].as_f64().unwrap());
+        assert!(
+            lq != lf && (lq - lf).abs() < 0.02 * lf,
+            "{p}: {lq} vs f32 {lf}"
+        );
+        let s = ok(&[
+            "sample",
+            "--checkpoint",
+            out_s,
+            "--length",
+            "20",
+            "--precision",
+            p,
+        ]);
+        assert!(s.chars().count() >= 20);
+    }
+    let o = run(&[
+        "eval",
+        "--checkpoint",
+        out_s,
+        "--data",
+        data_s,
+        "--precision",
+        "fp8",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("f32, bf16 or int8"));
 
     // Inspect: hashes of the latest and best weights.
     let i = json(&ok(&["inspect", out_s, "--json"]));
@@ -777,4 +816,39 @@ fn the_machine_ceilings_are_measured_and_a_bad_isa_is_named() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(json(&String::from_utf8_lossy(&o.stdout))["isa"], "portable");
+    // The quantized products too, and the weights a step reads shrink with them.
+    let layer = [
+        "bench", "--cell", "lstm", "--input", "64", "--hidden", "64", "--layers", "1", "--batch",
+        "1", "--seq", "3", "--mode", "step", "--iters", "1", "--warmup", "0",
+    ];
+    let mut bytes = Vec::new();
+    for p in ["f32", "bf16", "int8"] {
+        let o = bin()
+            .args(layer)
+            .args(["--precision", p])
+            .env("RECURRENT_ISA", "portable")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v = json(&String::from_utf8_lossy(&o.stdout));
+        assert_eq!(v["precision"], p);
+        let want = if p == "f32" { None } else { Some("portable") };
+        assert_eq!(v["quant_path"].as_str(), want);
+        bytes.push(v["weight_bytes"].as_f64().unwrap());
+    }
+    assert!(
+        bytes[1] * 1.9 < bytes[0] && bytes[2] * 3.0 < bytes[0],
+        "{bytes:?}"
+    );
+    let train: Vec<&str> = layer
+        .iter()
+        .map(|&a| if a == "step" { "train" } else { a })
+        .collect();
+    let o = bin()
+        .args(train)
+        .args(["--precision", "int8"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("training runs in f32"));
 }

@@ -21,11 +21,15 @@ pub struct ClassifyArgs {
     /// probabilities, bounding memory [default: the model's training --max-words]
     #[arg(long, value_parser = crate::common::length_flag)]
     pub max_words: Option<usize>,
+    #[command(flatten)]
+    pub precision: crate::common::PrecisionArg,
 }
 
 pub fn run(a: &ClassifyArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = crate::common::load_for("classify", &["classify"], &path, load_classifier)?;
+    let (mut model, meta) =
+        crate::common::load_for("classify", &["classify"], &path, load_classifier)?;
+    a.precision.apply(&mut model);
     let lines = a.input.lines()?;
     let max = a.max_words.unwrap_or(meta.train.max_words);
     let preds = predict(&model, &meta, &lines, max)?;

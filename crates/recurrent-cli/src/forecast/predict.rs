@@ -33,11 +33,14 @@ pub struct ForecastCmdArgs {
     /// Print one JSON object instead of CSV
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub precision: crate::common::PrecisionArg,
 }
 
 pub fn run(a: &ForecastCmdArgs) -> Result<()> {
     let path = forecast_checkpoint(&a.checkpoint)?;
-    let f = crate::common::load_for("forecast", &["forecast"], &path, load_forecaster)?;
+    let mut f = crate::common::load_for("forecast", &["forecast"], &path, load_forecaster)?;
+    a.precision.apply(&mut f);
     let spec = SeriesSpec {
         columns: f.meta.columns.clone(),
         date_column: f.meta.date_column.clone(),

@@ -27,12 +27,15 @@ pub struct EvalArgs {
     /// Threads for matrix products, 1 to 256 [default: all cores]
     #[arg(long, value_parser = crate::common::threads_flag)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub precision: crate::common::PrecisionArg,
 }
 
 pub fn run(a: &EvalArgs) -> Result<()> {
     crate::common::apply_threads(a.threads);
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = crate::common::load_for("eval", &["lm"], &path, load_lm)?;
+    let (mut model, meta) = crate::common::load_for("eval", &["lm"], &path, load_lm)?;
+    a.precision.apply(&mut model);
     let text = read_text(&a.data)?;
     let ids = meta
         .vocab

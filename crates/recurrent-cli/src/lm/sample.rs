@@ -37,12 +37,15 @@ pub struct SampleArgs {
     /// Threads for matrix products, 1 to 256 [default: all cores]
     #[arg(long, value_parser = crate::common::threads_flag)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub precision: crate::common::PrecisionArg,
 }
 
 pub fn run(a: &SampleArgs) -> Result<()> {
     crate::common::apply_threads(a.threads);
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = crate::common::load_for("sample", &["lm"], &path, load_lm)?;
+    let (mut model, meta) = crate::common::load_for("sample", &["lm"], &path, load_lm)?;
+    a.precision.apply(&mut model);
     let sampler = Sampler::new(SamplerConfig {
         temperature: a.temperature,
         top_k: a.top_k,

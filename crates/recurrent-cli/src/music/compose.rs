@@ -44,11 +44,14 @@ pub struct ComposeArgs {
     /// Draw the first tune as a piano roll (PNG)
     #[arg(long, value_name = "FILE")]
     pub roll: Option<PathBuf>,
+    #[command(flatten)]
+    pub precision: crate::common::PrecisionArg,
 }
 
 pub fn run(a: &ComposeArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = crate::common::load_for("compose", &["music"], &path, load_music)?;
+    let (mut model, meta) = crate::common::load_for("compose", &["music"], &path, load_music)?;
+    a.precision.apply(&mut model);
     let opts = ComposeOptions {
         meter: a.meter.clone(),
         key: a.key.clone(),

@@ -43,6 +43,8 @@ pub struct TranscribeArgs {
     /// --stream: audio read before the first frames go in (their normalisation statistics), ms
     #[arg(long, default_value_t = 300.0)]
     pub warmup_ms: f64,
+    #[command(flatten)]
+    pub precision: crate::common::PrecisionArg,
 }
 
 pub fn run(a: &TranscribeArgs) -> Result<()> {
@@ -69,7 +71,12 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
     }
     let models = paths
         .iter()
-        .map(|p| crate::common::load_for("transcribe", &["speech", "ctc"], p, load_speech))
+        .map(|p| {
+            let (mut model, meta) =
+                crate::common::load_for("transcribe", &["speech", "ctc"], p, load_speech)?;
+            a.precision.apply(&mut model);
+            Ok((model, meta))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = 0;
@@ -122,8 +129,9 @@ fn finish(failed: usize, total: usize) -> Result<()> {
 }
 
 fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
-    let (model, meta, extra) =
+    let (mut model, meta, extra) =
         crate::common::load_for("transcribe", &["speech", "ctc"], path, load_connected)?;
+    a.precision.apply(&mut model);
     if a.plot.is_some() {
         bail!("--plot draws isolated-digit models only");
     }

@@ -25,6 +25,8 @@ pub struct TagArgs {
     /// this length, bounding memory [default: the model's training --max-tokens]
     #[arg(long, value_parser = crate::common::length_flag)]
     pub max_tokens: Option<usize>,
+    #[command(flatten)]
+    pub precision: crate::common::PrecisionArg,
 }
 
 pub fn run(a: &TagArgs) -> Result<()> {
@@ -32,7 +34,8 @@ pub fn run(a: &TagArgs) -> Result<()> {
         bail!("--format must be tsv or conllu, got `{}`", a.format);
     }
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = crate::common::load_for("tag", &["tag"], &path, load_tagger)?;
+    let (mut model, meta) = crate::common::load_for("tag", &["tag"], &path, load_tagger)?;
+    a.precision.apply(&mut model);
     let sentences: Vec<Vec<String>> = a
         .input
         .lines()?

@@ -35,12 +35,15 @@ pub struct TranslateArgs {
     /// One JSON object per input line: {"source", "translation", "nbest": [{"score", "text"}]}
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub precision: crate::common::PrecisionArg,
 }
 
 pub fn run(a: &TranslateArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
-    let (model, mut meta) =
+    let (mut model, mut meta) =
         crate::common::load_for("translate", &["translate"], &path, load_translator)?;
+    a.precision.apply(&mut model);
     if let Some(al) = a.length_alpha {
         anyhow::ensure!(al >= 0.0 && al.is_finite(), "--length-alpha must be >= 0");
         meta.length_alpha = al;

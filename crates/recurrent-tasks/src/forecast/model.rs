@@ -70,6 +70,12 @@ pub struct Forecaster {
     pub meta: ForecastMeta,
 }
 
+impl recurrent::Quantize for Forecaster {
+    fn set_precision(&mut self, p: recurrent::Precision) {
+        self.nets.set_precision(p)
+    }
+}
+
 impl Forecaster {
     /// How this forecaster reads windows.
     pub fn windows(&self) -> Windows {

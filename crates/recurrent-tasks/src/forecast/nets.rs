@@ -53,6 +53,12 @@ impl Module<f32> for Nets {
     }
 }
 
+impl recurrent::Quantize for Nets {
+    fn set_precision(&mut self, p: recurrent::Precision) {
+        self.members.iter_mut().for_each(|m| m.set_precision(p));
+    }
+}
+
 /// How windows are read and forecasts made: what both training and a stored forecaster
 /// know about the windows.
 #[derive(Clone, Copy, Debug)]

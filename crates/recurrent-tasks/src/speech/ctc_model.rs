@@ -146,6 +146,12 @@ pub struct CtcModel<F> {
     pub tagger: Tagger<F>,
 }
 
+impl<F: Float> recurrent::Quantize for CtcModel<F> {
+    fn set_precision(&mut self, p: recurrent::Precision) {
+        self.tagger.set_precision(p)
+    }
+}
+
 /// What forward keeps.
 #[derive(Clone, Debug)]
 pub struct CtcModelCache<F: Float> {

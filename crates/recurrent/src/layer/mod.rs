@@ -14,6 +14,7 @@ mod step;
 mod weight_drop;
 
 pub use config::{RecurrentReg, RnnConfig};
+pub use quant::Quantize;
 pub use step::StepScratch;
 
 use crate::cell::sequence::{self, DirCache, DirParams};

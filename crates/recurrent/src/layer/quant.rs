@@ -15,6 +15,20 @@ use crate::float::Float;
 use crate::kernels::quant::Precision;
 use std::sync::Arc;
 
+/// A model whose recurrent layers can run their inference products in reduced precision.
+/// Embeddings, heads and attention stay in f32: the recurrent weights are what a step
+/// streams, and what most of a forward's products read.
+pub trait Quantize {
+    /// Sets the precision of every recurrent layer's products (see [`Rnn::set_precision`]).
+    fn set_precision(&mut self, p: Precision);
+}
+
+impl<F: Float> Quantize for Rnn<F> {
+    fn set_precision(&mut self, p: Precision) {
+        Rnn::set_precision(self, p)
+    }
+}
+
 /// The quantized copy of every layer-direction's weights.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Quantized {

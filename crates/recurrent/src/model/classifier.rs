@@ -76,6 +76,12 @@ pub struct ClassifierCache<F: Float> {
     argmax: Vec<usize>,
 }
 
+impl<F: Float> crate::layer::Quantize for Classifier<F> {
+    fn set_precision(&mut self, p: crate::kernels::quant::Precision) {
+        self.rnn.set_precision(p)
+    }
+}
+
 impl<F: Float> Classifier<F> {
     pub fn new(config: ClassifierConfig, init: &Init, rng: &mut Rng) -> Result<Self> {
         if config.outputs == 0 {

@@ -163,6 +163,12 @@ pub struct FeatureTaggerCache<F: Float> {
     inner: TaggerCache<F>,
 }
 
+impl<F: Float> crate::layer::Quantize for FeatureTagger<F> {
+    fn set_precision(&mut self, p: crate::kernels::quant::Precision) {
+        crate::layer::Quantize::set_precision(&mut self.tagger, p)
+    }
+}
+
 impl<F: Float> FeatureTagger<F> {
     /// A tagger with freshly initialised tables and layers; errors on an empty vocabulary, tag set or width.
     pub fn new(config: FeatureTaggerConfig, init: &Init, rng: &mut Rng) -> Result<Self> {

@@ -65,6 +65,12 @@ pub struct GeneratorCache<F: Float> {
     b: usize,
 }
 
+impl<F: Float> crate::layer::Quantize for Generator<F> {
+    fn set_precision(&mut self, p: crate::kernels::quant::Precision) {
+        self.rnn.set_precision(p)
+    }
+}
+
 impl<F: Float> Generator<F> {
     pub fn new(config: GeneratorConfig, init: &Init, rng: &mut Rng) -> Result<Self> {
         if config.bos as usize >= config.vocab {

@@ -153,6 +153,12 @@ pub struct LmCache<F: Float> {
     h: Option<Vec<F>>,
 }
 
+impl<F: Float> crate::layer::Quantize for LanguageModel<F> {
+    fn set_precision(&mut self, p: crate::kernels::quant::Precision) {
+        self.rnn.set_precision(p)
+    }
+}
+
 impl<F: Float> LanguageModel<F> {
     /// A freshly initialised model (init order: embedding, recurrent layer, head).
     pub fn new(config: LmConfig, init: &Init, rng: &mut Rng) -> Result<Self> {

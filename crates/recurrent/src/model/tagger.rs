@@ -43,6 +43,12 @@ pub struct TaggerCache<F: Float> {
     mask: Option<Vec<F>>,
 }
 
+impl<F: Float> crate::layer::Quantize for Tagger<F> {
+    fn set_precision(&mut self, p: crate::kernels::quant::Precision) {
+        self.rnn.set_precision(p)
+    }
+}
+
 impl<F: Float> Tagger<F> {
     pub fn new(config: TaggerConfig, init: &Init, rng: &mut Rng) -> Result<Self> {
         let input = InputLayer::new(config.input, "embed", rng)?;

@@ -168,6 +168,13 @@ pub struct Seq2SeqCache<F: Float> {
     head_mask: Vec<F>,
 }
 
+impl<F: Float> crate::layer::Quantize for Seq2Seq<F> {
+    fn set_precision(&mut self, p: crate::kernels::quant::Precision) {
+        self.encoder.set_precision(p);
+        self.decoder.set_precision(p);
+    }
+}
+
 impl<F: Float> Seq2Seq<F> {
     pub fn new(config: Seq2SeqConfig, init: &Init, rng: &mut Rng) -> Result<Self> {
         if config.bos as usize >= config.tgt_vocab || config.eos as usize >= config.tgt_vocab {
