@@ -308,14 +308,16 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     let mut model: Rnn<f32> =
         Rnn::new(cfg, &Default::default(), &mut rng).map_err(|e| e.to_string())?;
     let x = random(&[t, b, i], &mut rng)?;
-    if a.precision.precision != Precision::F32 {
+    if a.precision.get() != Precision::F32 {
         if a.mode == Mode::Train {
             return Err(format!(
                 "--precision {} is for inference: use --mode infer or step (training runs in f32)",
-                a.precision.precision
+                a.precision.get()
             ));
         }
-        a.precision.apply(&mut model);
+        a.precision
+            .apply(&mut model, None)
+            .map_err(|e| e.to_string())?;
     }
 
     let times = match a.mode {
@@ -427,9 +429,9 @@ fn record(a: &BenchArgs, model: &Rnn<f32>, times: &[f64]) -> RnnRecord {
         gflops: flops / median / 1e9,
         peak_rss_mb: peak_rss_mb(),
         isa: simd::level().name(),
-        precision: a.precision.precision.name(),
-        quant_path: (a.precision.precision != Precision::F32)
-            .then(|| quant::path(a.precision.precision).name()),
+        precision: a.precision.get().name(),
+        quant_path: (a.precision.get() != Precision::F32)
+            .then(|| quant::path(a.precision.get()).name()),
         weight_bytes: model.weight_bytes(),
     }
 }

@@ -274,19 +274,37 @@ impl TrainCommon {
 /// `--precision` of the inference commands.
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct PrecisionArg {
-    /// Number format of the recurrent layers' products: f32 (as trained), bf16 (bf16
-    /// weights and activations, f32 sums) or int8 (int8 weights per output channel,
-    /// activations per step); the state and the gates stay in f32
-    #[arg(long, default_value = "f32", value_parser = precision_flag)]
-    pub precision: recurrent::Precision,
+    /// Number format of the recurrent layers' products: f32, bf16 (bf16 weights and
+    /// activations, f32 sums) or int8 (int8 weights per output channel, activations per
+    /// step); the state and the gates stay in f32 [default: the checkpoint's: f32, or
+    /// what `recurrent quantize` stored]
+    #[arg(long, value_parser = precision_flag)]
+    pub precision: Option<recurrent::Precision>,
 }
 
 impl PrecisionArg {
-    /// Quantizes `model`'s recurrent layers (nothing to do in f32).
-    pub fn apply(&self, model: &mut impl recurrent::Quantize) {
-        if self.precision != recurrent::Precision::F32 {
-            model.set_precision(self.precision);
+    /// Runs `model`'s recurrent layers at the flag's precision, else at the one stored in
+    /// `checkpoint` (none for a model built here); returns it.
+    pub fn apply(
+        &self,
+        model: &mut impl recurrent::Quantize,
+        checkpoint: Option<&Path>,
+    ) -> Result<recurrent::Precision> {
+        let p = match (self.precision, checkpoint) {
+            (Some(p), _) => p,
+            (None, Some(c)) => recurrent::checkpoint::quantized::stored_precision(
+                &recurrent::checkpoint::read_metadata(c)?,
+            )?,
+            (None, None) => recurrent::Precision::F32,
+        };
+        if p != recurrent::Precision::F32 {
+            model.set_precision(p);
         }
+        Ok(p)
+    }
+    /// The precision asked for (f32 when none).
+    pub fn get(&self) -> recurrent::Precision {
+        self.precision.unwrap_or_default()
     }
 }
 

@@ -38,6 +38,7 @@ mod lab;
 mod lm;
 mod music;
 mod plot;
+mod quantize;
 mod ranks;
 mod resume;
 mod speech;
@@ -74,6 +75,8 @@ enum Cmd {
     Inspect(inspect::InspectArgs),
     /// Write a trained model as an ONNX file (every application's model; see the README)
     Export(export::ExportArgs),
+    /// Write a checkpoint with its weight matrices in int8 or bf16 (smaller; loads as it is)
+    Quantize(quantize::QuantizeArgs),
     /// Read a language model from an ONNX file (torch.onnx.export, tf2onnx, ours) into a checkpoint
     Import(import::ImportArgs),
     /// Time a recurrent layer (train, infer, step) or the matrix product, printing the
@@ -175,6 +178,7 @@ fn main() {
         Some(Cmd::Inspect(a)) => inspect::run(a),
         Some(Cmd::Export(a)) => export::run(a),
         Some(Cmd::Import(a)) => import::run(a),
+        Some(Cmd::Quantize(a)) => quantize::run(a),
         Some(Cmd::Bench(a)) => bench::run(a).map_err(anyhow::Error::msg),
         Some(Cmd::Diagnose(a)) => lab::diagnose::run(a),
         Some(Cmd::Lab(c)) => lab::run(c),

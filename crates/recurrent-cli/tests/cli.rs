@@ -193,6 +193,42 @@ fn train_sample_eval_inspect_resume() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("f32, bf16 or int8"));
+    // A quantized checkpoint: smaller, loads as it is, and runs at its precision.
+    let q8 = d.join("q8.safetensors");
+    let q8s = q8.to_str().unwrap();
+    ok(&[
+        "quantize",
+        "--checkpoint",
+        out_s,
+        "--precision",
+        "int8",
+        "--out",
+        q8s,
+    ]);
+    let best = std::fs::metadata(out.join("best.safetensors"))
+        .unwrap()
+        .len();
+    assert!(std::fs::metadata(&q8).unwrap().len() * 2 < best);
+    let e8 = json(&ok(&[
+        "eval",
+        "--checkpoint",
+        q8s,
+        "--data",
+        data_s,
+        "--json",
+    ]));
+    let l8 = e8["loss"].as_f64().unwrap();
+    assert!((l8 - all["loss"].as_f64().unwrap()).abs() < 0.02 * l8);
+    let o = run(&[
+        "quantize",
+        "--checkpoint",
+        q8s,
+        "--precision",
+        "bf16",
+        "--out",
+        q8s,
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already quantized"));
 
     // Inspect: hashes of the latest and best weights.
     let i = json(&ok(&["inspect", out_s, "--json"]));

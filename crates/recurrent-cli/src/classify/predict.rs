@@ -29,7 +29,7 @@ pub fn run(a: &ClassifyArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (mut model, meta) =
         crate::common::load_for("classify", &["classify"], &path, load_classifier)?;
-    a.precision.apply(&mut model);
+    a.precision.apply(&mut model, Some(&path))?;
     let lines = a.input.lines()?;
     let max = a.max_words.unwrap_or(meta.train.max_words);
     let preds = predict(&model, &meta, &lines, max)?;

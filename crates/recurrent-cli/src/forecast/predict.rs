@@ -40,7 +40,7 @@ pub struct ForecastCmdArgs {
 pub fn run(a: &ForecastCmdArgs) -> Result<()> {
     let path = forecast_checkpoint(&a.checkpoint)?;
     let mut f = crate::common::load_for("forecast", &["forecast"], &path, load_forecaster)?;
-    a.precision.apply(&mut f);
+    a.precision.apply(&mut f, Some(&path))?;
     let spec = SeriesSpec {
         columns: f.meta.columns.clone(),
         date_column: f.meta.date_column.clone(),

@@ -35,7 +35,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     crate::common::apply_threads(a.threads);
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (mut model, meta) = crate::common::load_for("eval", &["lm"], &path, load_lm)?;
-    a.precision.apply(&mut model);
+    a.precision.apply(&mut model, Some(&path))?;
     let text = read_text(&a.data)?;
     let ids = meta
         .vocab

@@ -45,7 +45,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     crate::common::apply_threads(a.threads);
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (mut model, meta) = crate::common::load_for("sample", &["lm"], &path, load_lm)?;
-    a.precision.apply(&mut model);
+    a.precision.apply(&mut model, Some(&path))?;
     let sampler = Sampler::new(SamplerConfig {
         temperature: a.temperature,
         top_k: a.top_k,

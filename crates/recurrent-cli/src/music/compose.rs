@@ -51,7 +51,7 @@ pub struct ComposeArgs {
 pub fn run(a: &ComposeArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (mut model, meta) = crate::common::load_for("compose", &["music"], &path, load_music)?;
-    a.precision.apply(&mut model);
+    a.precision.apply(&mut model, Some(&path))?;
     let opts = ComposeOptions {
         meter: a.meter.clone(),
         key: a.key.clone(),

@@ -74,7 +74,7 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
         .map(|p| {
             let (mut model, meta) =
                 crate::common::load_for("transcribe", &["speech", "ctc"], p, load_speech)?;
-            a.precision.apply(&mut model);
+            a.precision.apply(&mut model, Some(p))?;
             Ok((model, meta))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -131,7 +131,7 @@ fn finish(failed: usize, total: usize) -> Result<()> {
 fn run_ctc(a: &TranscribeArgs, path: &Path) -> Result<()> {
     let (mut model, meta, extra) =
         crate::common::load_for("transcribe", &["speech", "ctc"], path, load_connected)?;
-    a.precision.apply(&mut model);
+    a.precision.apply(&mut model, Some(path))?;
     if a.plot.is_some() {
         bail!("--plot draws isolated-digit models only");
     }

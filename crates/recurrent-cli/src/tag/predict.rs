@@ -35,7 +35,7 @@ pub fn run(a: &TagArgs) -> Result<()> {
     }
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (mut model, meta) = crate::common::load_for("tag", &["tag"], &path, load_tagger)?;
-    a.precision.apply(&mut model);
+    a.precision.apply(&mut model, Some(&path))?;
     let sentences: Vec<Vec<String>> = a
         .input
         .lines()?

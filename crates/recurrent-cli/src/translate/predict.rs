@@ -43,7 +43,7 @@ pub fn run(a: &TranslateArgs) -> Result<()> {
     let path = resolve_checkpoint(&a.checkpoint)?;
     let (mut model, mut meta) =
         crate::common::load_for("translate", &["translate"], &path, load_translator)?;
-    a.precision.apply(&mut model);
+    a.precision.apply(&mut model, Some(&path))?;
     if let Some(al) = a.length_alpha {
         anyhow::ensure!(al >= 0.0 && al.is_finite(), "--length-alpha must be >= 0");
         meta.length_alpha = al;

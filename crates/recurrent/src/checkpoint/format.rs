@@ -207,7 +207,7 @@ fn check_entry(name: String, e: RawEntry, data_len: u64, path: &Path) -> Result<
     let bad = |msg: String| Error::format(path, format!("tensor `{name}`: {msg}"));
     let dtype = Dtype::parse(&e.dtype).ok_or_else(|| {
         bad(format!(
-            "dtype `{}` is not supported (supported: F32, F64, I64); convert the tensor to \
+            "dtype `{}` is not supported (supported: F32, F64, I64, BF16, I8); convert the tensor to \
              float32 or float64 before saving it (in PyTorch: `.float()`)",
             e.dtype
         ))
@@ -333,6 +333,7 @@ fn assemble(
             .map_err(|err| Error::format(path, format!("tensor `{}`: {err}", e.name)))?;
         tensors.insert(e.name, t);
     }
+    super::quantized::widen(&mut tensors, path)?;
     Ok(Checkpoint {
         tensors,
         metadata,
@@ -360,6 +361,29 @@ pub fn read_bytes(bytes: &[u8], name: impl AsRef<Path>) -> Result<Checkpoint> {
 /// length.
 pub fn read(path: impl AsRef<Path>) -> Result<Checkpoint> {
     let path = path.as_ref();
+    let (mut file, entries, metadata, data_len) = open_checked(path)?;
+    let data_len = usize::try_from(data_len).map_err(|_| {
+        Error::format(
+            path,
+            "the data section is larger than this machine can address",
+        )
+    })?;
+    let mut data = vec![0u8; data_len];
+    read_exactly(&mut file, &mut data, path)?;
+    assemble(entries, metadata, &data, path)
+}
+
+/// The `__metadata__` of a checkpoint, reading and checking only its header.
+pub fn read_metadata(path: impl AsRef<Path>) -> Result<BTreeMap<String, String>> {
+    Ok(open_checked(path.as_ref())?.2)
+}
+
+/// A file positioned at its data, its entries, metadata and data length.
+type Opened = (std::fs::File, Vec<Entry>, BTreeMap<String, String>, u64);
+
+/// Opens `path` and reads and checks its header: the file positioned at the data, the
+/// entries, the metadata and the data section's length.
+fn open_checked(path: &Path) -> Result<Opened> {
     // Asked before opening: opening a FIFO for reading would wait for a writer forever.
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
@@ -379,16 +403,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<Checkpoint> {
     let mut header = vec![0u8; n as usize];
     read_exactly(&mut file, &mut header, path)?;
     let (entries, metadata) = parse_header(&header, data_len, path)?;
-    drop(header);
-    let data_len = usize::try_from(data_len).map_err(|_| {
-        Error::format(
-            path,
-            "the data section is larger than this machine can address",
-        )
-    })?;
-    let mut data = vec![0u8; data_len];
-    read_exactly(&mut file, &mut data, path)?;
-    assemble(entries, metadata, &data, path)
+    Ok((file, entries, metadata, data_len))
 }
 
 /// `read_exact`, with a file that shrank under us reported as such.

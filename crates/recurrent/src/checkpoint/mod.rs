@@ -24,10 +24,11 @@
 mod format;
 pub mod lock;
 pub mod pytorch;
+pub mod quantized;
 pub mod shapes;
 mod write;
 
-pub use format::{read, read_bytes, to_bytes, MAX_HEADER_BYTES};
+pub use format::{read, read_bytes, read_metadata, to_bytes, MAX_HEADER_BYTES};
 pub use lock::RunLock;
 pub use pytorch::{export_pytorch_lm, import_pytorch_lm, PytorchLm};
 pub use write::{remove_stale_temp_files, write, write_checkpoint, write_file_atomic};
@@ -54,22 +55,30 @@ pub enum Dtype {
     F64,
     /// Signed 64-bit integer (step counters, token ids, lengths).
     I64,
+    /// bfloat16 (weights of a `recurrent quantize`d checkpoint; widened to F32 on reading).
+    BF16,
+    /// Signed 8-bit integer (int8 weights, each with its `NAME.scale`; F32 on reading).
+    I8,
 }
 
 impl Dtype {
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
+            Dtype::I8 => 1,
+            Dtype::BF16 => 2,
             Dtype::F32 => 4,
             Dtype::F64 | Dtype::I64 => 8,
         }
     }
-    /// The safetensors name (`"F32"`, `"F64"`, `"I64"`).
+    /// The safetensors name (`"F32"`, `"F64"`, `"I64"`, `"BF16"`, `"I8"`).
     pub fn name(self) -> &'static str {
         match self {
             Dtype::F32 => "F32",
             Dtype::F64 => "F64",
             Dtype::I64 => "I64",
+            Dtype::BF16 => "BF16",
+            Dtype::I8 => "I8",
         }
     }
     /// From a safetensors dtype name; `None` for any dtype we do not handle.
@@ -78,6 +87,8 @@ impl Dtype {
             "F32" => Some(Dtype::F32),
             "F64" => Some(Dtype::F64),
             "I64" => Some(Dtype::I64),
+            "BF16" => Some(Dtype::BF16),
+            "I8" => Some(Dtype::I8),
             _ => None,
         }
     }
@@ -175,10 +186,19 @@ impl StoredTensor {
                 .chunks_exact(8)
                 .map(|c| F::of(f64::from_le(c)))
                 .collect(),
-            Dtype::I64 => {
-                return Err(Error::Input(
-                    "an I64 tensor is not float data; read it with to_i64".into(),
-                ))
+            Dtype::BF16 => self
+                .bytes
+                .chunks_exact(2)
+                .map(|c| {
+                    F::of(crate::kernels::quant::from_bf16(u16::from_le_bytes([c[0], c[1]])) as f64)
+                })
+                .collect(),
+            Dtype::I64 | Dtype::I8 => {
+                return Err(Error::Input(format!(
+                    "an {} tensor is not float data (an I8 weight needs its scale: \
+                     checkpoint::read dequantizes it)",
+                    self.dtype
+                )))
             }
         };
         Tensor::from_vec(&self.shape, data)
@@ -452,7 +472,8 @@ fn first_non_finite(t: &StoredTensor) -> Option<usize> {
             .bytes()
             .chunks_exact(8)
             .position(|c| !f64::from_le(c).is_finite()),
-        Dtype::I64 => None,
+        // Widened to F32 on reading; the integers are finite.
+        Dtype::BF16 | Dtype::I64 | Dtype::I8 => None,
     }
 }
 

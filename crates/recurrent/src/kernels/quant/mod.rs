@@ -92,6 +92,28 @@ fn per_group(p: Precision) -> usize {
     }
 }
 
+/// `w` [n, k] row-major in int8 per row (see the module doc): the values [n, k] and the
+/// scales s_r [n]. Weights stored this way (`recurrent quantize`) quantize back to the
+/// same values.
+pub fn int8_rows<F: Float>(w: &[F], n: usize, k: usize) -> (Vec<i8>, Vec<f32>) {
+    assert_eq!(
+        w.len(),
+        n * k,
+        "int8_rows: {} values for [{n}, {k}]",
+        w.len()
+    );
+    let mut q = Vec::with_capacity(n * k);
+    let mut scale = Vec::with_capacity(n);
+    for r in 0..n {
+        let row = || w[r * k..(r + 1) * k].iter().map(|v| v.to64() as f32);
+        let s = scale_of(row());
+        let inv = 1.0 / s;
+        q.extend(row().map(|v| q8(v, inv)));
+        scale.push(s);
+    }
+    (q, scale)
+}
+
 /// A weight matrix [N, K] in int8 or bf16, in panels (see the module doc).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QMatrix {
@@ -174,28 +196,22 @@ impl QMatrix {
             scale: vec![0.0; panels * PANEL],
             sums: vec![0; panels * PANEL],
         };
-        let mut row = vec![0.0f32; k];
-        for r in 0..n {
-            for (d, v) in row.iter_mut().zip(&w[r * k..(r + 1) * k]) {
-                *d = v.to64() as f32;
-            }
-            if precision == Precision::Int8 {
-                let s = scale_of(row.iter().copied());
-                let inv = 1.0 / s;
-                let mut sum = 0;
+        if precision == Precision::Int8 {
+            let (q, scale) = int8_rows(w, n, k);
+            for r in 0..n {
+                let row = &q[r * k..(r + 1) * k];
                 for (kk, &v) in row.iter().enumerate() {
-                    let q = q8(v, inv);
-                    sum += q as i32;
                     let at = m.at(r, kk);
-                    m.data[at] = q as u8;
+                    m.data[at] = v as u8;
                 }
-                m.scale[r] = s;
-                m.sums[r] = sum;
-            } else {
-                for (kk, &v) in row.iter().enumerate() {
-                    let b = to_bf16(v).to_le_bytes();
+                m.scale[r] = scale[r];
+                m.sums[r] = row.iter().map(|&v| v as i32).sum();
+            }
+        } else {
+            for r in 0..n {
+                for (kk, v) in w[r * k..(r + 1) * k].iter().enumerate() {
                     let at = m.at(r, kk);
-                    m.data[at..at + 2].copy_from_slice(&b);
+                    m.data[at..at + 2].copy_from_slice(&to_bf16(v.to64() as f32).to_le_bytes());
                 }
             }
         }
