@@ -22,6 +22,7 @@
 #   THREADS    threads on both sides                           [2]
 #   CELLS      cells                                           [rnn_tanh lstm gru]
 #   CONFIGS    configurations: S-train S-infer M-train M-infer B-train step   [all six]
+#   PRECISIONS reduced precisions run beside our f32 on infer and step  [bf16 int8]
 #   RAW        file that receives every JSON line              [a temp file, path printed]
 # A quick look: ROUNDS=1 ITERS=3 WARMUP=1 scripts/bench-vs-pytorch.sh ../shared/bench
 # The whole matrix with the defaults takes about half an hour on 2 cores.
@@ -39,6 +40,7 @@ WARMUP=${WARMUP:-3}
 THREADS=${THREADS:-2}
 CELLS=${CELLS:-rnn_tanh lstm gru}
 CONFIGS=${CONFIGS:-S-train S-infer M-train M-infer B-train step}
+PRECISIONS=${PRECISIONS-bf16 int8}
 RAW=${RAW:-$(mktemp -t bench-vs-pytorch.XXXXXX.jsonl)}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -97,6 +99,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
             run "$config/$cell/recurrent" "$RECURRENT" bench --cell "$cell" $f $common
             # shellcheck disable=SC2086
             run "$config/$cell/pytorch" "$PYTHON" "$BENCH_DIR/pytorch_rnn_bench.py" --cell "$cell" $f $common
+            if [[ $config == *infer || $config == step ]]; then
+                for p in $PRECISIONS; do
+                    # shellcheck disable=SC2086
+                    run "$config/$cell/recurrent-$p" "$RECURRENT" bench --cell "$cell" $f $common --precision "$p"
+                done
+            fi
             if [[ $config == step && $cell == lstm ]]; then
                 # shellcheck disable=SC2086
                 run "$config/$cell/pytorch" "$PYTHON" "$BENCH_DIR/pytorch_rnn_bench.py" --cell "$cell" $f $common --onednn off
@@ -105,7 +113,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-CONFIGS="$CONFIGS" CELLS="$CELLS" "$PYTHON" - "$RAW" <<'PY'
+CONFIGS="$CONFIGS" CELLS="$CELLS" PRECISIONS="$PRECISIONS" "$PYTHON" - "$RAW" <<'PY'
 import json, os, statistics, sys
 from collections import defaultdict
 
@@ -179,4 +187,40 @@ for config in os.environ["CONFIGS"].split():
         print(f"| {config} | {cell}{note} | {o_tps:,.0f} | {t_tps:,.0f} | {o_tps / t_tps:.2f}x "
               f"| {eff(config, o_tps, o_gf, r)} | {eff(config, t_tps, t_gf, r)} "
               f"| {100 * o_gf / ceiling:.0f}% | {100 * t_gf / ceiling:.0f}% | {rss:.0f} |")
+
+precisions = os.environ["PRECISIONS"].split()
+if precisions:
+    print()
+    print("Reduced precision against our f32, same rounds. Weights: the bytes of weight matrices "
+          "one step reads; bw: the step's time against that over the read bandwidth. Peak MB: "
+          "the process's resident peak.")
+    print()
+    head = "| config | cell | f32 tok/s |"
+    for p in precisions:
+        head += f" {p} tok/s | {p}/f32 | {p} weights MB | {p} peak MB |"
+    print(head)
+    print("|---|---|---:|" + "---:|---:|---:|---:|" * len(precisions))
+    for config in os.environ["CONFIGS"].split():
+        if not (config.endswith("infer") or config == "step"):
+            continue
+        for cell in os.environ["CELLS"].split():
+            ours = f"{config}/{cell}/recurrent"
+            if not by[ours]:
+                continue
+            f_tps = med(ours, "tokens_per_s")
+            row = f"| {config} | {cell} | {f_tps:,.0f} |"
+            for p in precisions:
+                tag = f"{ours}-{p}"
+                if not by[tag]:
+                    row += " | | | |"
+                    continue
+                q = by[tag][0]["result"]
+                q_tps = med(tag, "tokens_per_s")
+                wb = q["weight_bytes"]
+                ratio = f"{q_tps / f_tps:.2f}x"
+                if config == "step":
+                    bound_s = wb / (bandwidth * 1e9)
+                    ratio += f" ({100 * bound_s / (q['batch'] / q_tps):.0f}% of bw)"
+                row += f" {q_tps:,.0f} | {ratio} | {wb / 1e6:.1f} | {med(tag, 'peak_rss_mb'):.0f} |"
+            print(row)
 PY

@@ -9,8 +9,12 @@ With `--baselines PYTHON` (a Python with pandas and statsmodels), ../shared/tool
 forecast_baselines.py adds ETS and ARIMA on the same split, and the table ends with the
 geometric means.
 
+With `--precisions bf16 int8`, the same trained run also forecasts at each reduced precision
+(`forecast --precision P`), and the table adds each one's MASE and its geometric mean.
+
 usage: scripts/forecast_protocol.py [--bin target/release/recurrent] [--data ../shared/data/timeseries]
                                     [--baselines ~/sm/bin/python] [--only NAME] [--json OUT]
+                                    [--precisions bf16 int8]
 """
 import argparse, csv, json, math, os, subprocess, sys, tempfile, time
 
@@ -33,6 +37,7 @@ ap.add_argument("--data", default="../shared/data/timeseries")
 ap.add_argument("--baselines")
 ap.add_argument("--only")
 ap.add_argument("--json")
+ap.add_argument("--precisions", nargs="*", default=[], help="reduced precisions to forecast at too")
 ap.add_argument("--baselines-jsonl", help="baselines computed before, one forecast_baselines.py --json line each")
 a = ap.parse_args()
 here = os.path.dirname(os.path.abspath(__file__))
@@ -68,13 +73,18 @@ for name, col, h, m in SERIES:
     if r.returncode != 0:
         print(f"{name} {col}: train failed: {r.stderr[-500:]}", file=sys.stderr)
         continue
-    f = subprocess.run([a.bin, "forecast", "--checkpoint", run, "--data", cut_path], capture_output=True, text=True)
-    if f.returncode != 0:
-        print(f"{name} {col}: forecast failed: {f.stderr[-500:]}", file=sys.stderr)
+    def forecast(extra):
+        f = subprocess.run([a.bin, "forecast", "--checkpoint", run, "--data", cut_path] + extra,
+                           capture_output=True, text=True)
+        if f.returncode != 0:
+            print(f"{name} {col}: forecast {extra} failed: {f.stderr[-500:]}", file=sys.stderr)
+            return None, None
+        lines = f.stdout.strip().splitlines()
+        cells = [line.split(",") for line in lines[1:]]
+        return lines[0].split(","), cells
+    cols, cells = forecast([])
+    if cells is None:
         continue
-    lines = f.stdout.strip().splitlines()
-    cols = lines[0].split(",")
-    cells = [line.split(",") for line in lines[1:]]
     fc = [float(c[1]) for c in cells]
     y = [float(rw[j]) for rw in cut]
     t = [float(rw[j]) for rw in held]
@@ -89,6 +99,10 @@ for name, col, h, m in SERIES:
     if "lower" in cols:
         lo, hi = cols.index("lower"), cols.index("upper")
         row["coverage_80"] = sum(float(c[lo]) <= x <= float(c[hi]) for c, x in zip(cells, t)) / h
+    for p in a.precisions:
+        _, qc = forecast(["--precision", p])
+        if qc is not None:
+            row[f"model_{p}"] = {"mase": mae([float(c[1]) for c in qc]) / scale}
     chosen = [l for l in r.stderr.splitlines() if l.startswith("forecaster:")]
     row["fc"] = fc
     row["forecaster"] = chosen[0][len("forecaster: "):] if chosen else None
@@ -107,7 +121,8 @@ for name, col, h, m in SERIES:
                 if k in ("ets", "arima"):
                     row[k] = v
     rows.append(row)
-    extra = "".join(f"  {k} {row[k]['mase']:.3f}" for k in ("ets", "arima") if k in row)
+    extra = "".join(f"  {k} {row[k]['mase']:.3f}" for k in ["ets", "arima"] +
+                    [f"model_{p}" for p in a.precisions] if k in row)
     print(f"{name:28s} {header[j]:10s} h={h:2d} model {row['model']['mase']:.3f}  snaive "
           f"{row['seasonal_naive']['mase']:.3f}{extra}  ({secs:.0f} s)", flush=True)
 
@@ -117,6 +132,10 @@ if rows:
     line = f"geometric-mean MASE: model {gm('model'):.3f}, seasonal naive {gm('seasonal_naive'):.3f}"
     if all("ets" in r for r in rows):
         line += f", ETS {gm('ets'):.3f} (model/ETS {gm('model') / gm('ets'):.3f})"
+    for p in a.precisions:
+        k = f"model_{p}"
+        if all(k in r for r in rows):
+            line += f", model at {p} {gm(k):.3f} ({100 * (gm(k) / gm('model') - 1):+.2f}%)"
     cov = [r["coverage_80"] for r in rows if "coverage_80" in r]
     if cov:
         line += f"; 80% interval coverage {100 * sum(cov) / len(cov):.0f}%"
