@@ -10,7 +10,7 @@ use recurrent::decode::generate::generate;
 use recurrent::model::LanguageModel;
 use recurrent::nn::{Sampler, SamplerConfig};
 use recurrent::text::Vocab;
-use recurrent::Rng;
+use recurrent::{Precision, Quantize, Rng};
 use recurrent_tasks::classify::train::ClassifyMeta;
 use recurrent_tasks::music::train::MusicMeta;
 use recurrent_tasks::tag::train::TagMeta;
@@ -37,18 +37,44 @@ fn task_of(file: &Path) -> PyResult<Option<String>> {
         .and_then(|v| v["task"].as_str().map(str::to_string)))
 }
 
+/// A loaded model and its metadata, its recurrent layers set to `p`.
+fn quantized<M: Quantize, T>(
+    loaded: recurrent::Result<(M, T)>,
+    p: Precision,
+) -> recurrent::Result<(M, T)> {
+    let (mut m, meta) = loaded?;
+    m.set_precision(p);
+    Ok((m, meta))
+}
+
+/// The precision asked for, else the one `file` was stored at.
+pub fn precision_for(file: &Path, asked: Option<&str>) -> PyResult<Precision> {
+    match asked {
+        Some(a) => Precision::parse(a).map_err(PyValueError::new_err),
+        None => {
+            let meta = recurrent::checkpoint::read_metadata(file).map_err(py_err)?;
+            recurrent::checkpoint::quantized::stored_precision(&meta).map_err(py_err)
+        }
+    }
+}
+
 /// The trained model of a run directory (its best checkpoint; a forecaster's refit on
 /// every row) or of a checkpoint file, as the object for its task.
+/// `precision` ("f32", "bf16", "int8"; default: the checkpoint's, f32 unless it was
+/// quantized) sets the recurrent layers' products.
 #[pyfunction]
-pub fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
+#[pyo3(signature = (path, precision=None))]
+pub fn load(py: Python<'_>, path: PathBuf, precision: Option<&str>) -> PyResult<Py<PyAny>> {
     let file = recurrent::train::run::resolve_checkpoint(&path).map_err(py_err)?;
     let task = py.detach(|| task_of(&file))?;
+    let p = precision_for(&file, precision)?;
     let shown = file.display().to_string();
     let any = |b: PyResult<Bound<'_, PyAny>>| b.map(Bound::unbind);
     match task.as_deref() {
         None | Some("lm") => {
-            let (model, meta) =
-                py.detach(|| recurrent_tasks::lm::train::load_lm(&file).map_err(py_err))?;
+            let (model, meta) = py.detach(|| {
+                quantized(recurrent_tasks::lm::train::load_lm(&file), p).map_err(py_err)
+            })?;
             let lm = PyLanguageModel {
                 model,
                 vocab: meta.vocab,
@@ -58,7 +84,8 @@ pub fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
         }
         Some("classify") => {
             let (model, meta) = py.detach(|| {
-                recurrent_tasks::classify::train::load_classifier(&file).map_err(py_err)
+                quantized(recurrent_tasks::classify::train::load_classifier(&file), p)
+                    .map_err(py_err)
             })?;
             let c = PyClassifier {
                 model,
@@ -68,8 +95,9 @@ pub fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
             any(Bound::new(py, c).map(Bound::into_any))
         }
         Some("tag") => {
-            let (model, meta) =
-                py.detach(|| recurrent_tasks::tag::train::load_tagger(&file).map_err(py_err))?;
+            let (model, meta) = py.detach(|| {
+                quantized(recurrent_tasks::tag::train::load_tagger(&file), p).map_err(py_err)
+            })?;
             let t = PyTagger {
                 model,
                 meta,
@@ -78,8 +106,9 @@ pub fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
             any(Bound::new(py, t).map(Bound::into_any))
         }
         Some("translate") => {
-            let (model, meta) =
-                py.detach(|| recurrent_tasks::translate::load_translator(&file).map_err(py_err))?;
+            let (model, meta) = py.detach(|| {
+                quantized(recurrent_tasks::translate::load_translator(&file), p).map_err(py_err)
+            })?;
             let t = PyTranslator {
                 model,
                 meta,
@@ -88,8 +117,9 @@ pub fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
             any(Bound::new(py, t).map(Bound::into_any))
         }
         Some("music") => {
-            let (model, meta) =
-                py.detach(|| recurrent_tasks::music::train::load_music(&file).map_err(py_err))?;
+            let (model, meta) = py.detach(|| {
+                quantized(recurrent_tasks::music::train::load_music(&file), p).map_err(py_err)
+            })?;
             let c = PyComposer {
                 model,
                 meta,
@@ -97,8 +127,8 @@ pub fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
             };
             any(Bound::new(py, c).map(Bound::into_any))
         }
-        Some("forecast") => crate::signals::load_forecaster(py, &path),
-        Some("speech") | Some("ctc") => crate::signals::load_transcriber(py, &file),
+        Some("forecast") => crate::signals::load_forecaster(py, &path, p),
+        Some("speech") | Some("ctc") => crate::signals::load_transcriber(py, &file, p),
         Some(t) => Err(PyValueError::new_err(format!(
             "{shown}: a `{t}` model has no Python object; the package loads lm, classify, \
              tag, translate, music, forecast and speech models"

@@ -241,12 +241,34 @@ impl PyRnn {
             Net::F32(n) => n.config().clone(),
             Net::F64(n) => n.config().clone(),
         };
-        Ok(format!(
-            "{{\"cell\": \"{}\", \"input_size\": {}, \"hidden_size\": {}, \"num_layers\": {}, \"bias\": {}, \
-             \"batch_first\": {}, \"dropout\": {}, \"bidirectional\": {}, \"proj_size\": {}}}",
-            c.cell, c.input_size, c.hidden_size, c.num_layers, c.bias, c.batch_first, c.dropout,
-            c.bidirectional, c.proj_size
-        ))
+        let v = serde_json::json!({
+            "cell": c.cell.name(), "input_size": c.input_size, "hidden_size": c.hidden_size,
+            "num_layers": c.num_layers, "bias": c.bias, "batch_first": c.batch_first,
+            "dropout": c.dropout, "bidirectional": c.bidirectional, "proj_size": c.proj_size,
+        });
+        Ok(v.to_string())
+    }
+
+    /// The number format of the inference products: "f32" (as the weights are), "bf16"
+    /// or "int8" (weights per output channel, activations per step). Setting it quantizes
+    /// the weights as they are now; changing a weight quantizes again. Training needs f32.
+    #[getter]
+    fn precision(&self) -> &'static str {
+        match &self.net {
+            Net::F32(n) => n.precision().name(),
+            Net::F64(n) => n.precision().name(),
+        }
+    }
+
+    #[setter]
+    fn set_precision(&mut self, p: &str) -> PyResult<()> {
+        let p = recurrent::Precision::parse(p).map_err(PyValueError::new_err)?;
+        match &mut self.net {
+            Net::F32(n) => n.set_precision(p),
+            Net::F64(n) => n.set_precision(p),
+        }
+        self.cache = None;
+        Ok(())
     }
 
     /// This layer in another dtype ("float32" or "float64"), the values cast.
@@ -261,9 +283,11 @@ impl PyRnn {
                 )))
             }
         };
+        let p = recurrent::Precision::parse(self.precision()).map_err(PyValueError::new_err)?;
         self.net = net;
         self.cache = None;
-        Ok(())
+        // The cast copies the weights; the precision stays what it was.
+        self.set_precision(p.name())
     }
 
     /// Forward over `input` ([T, B, I], or [B, T, I] batch-first) from `h0` (and `c0`),

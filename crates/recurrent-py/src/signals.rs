@@ -7,6 +7,7 @@ use numpy::{PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use recurrent::{Precision, Quantize};
 use recurrent_tasks::forecast::series::{parse_series, Fill, SeriesSpec};
 use recurrent_tasks::forecast::Forecaster;
 use recurrent_tasks::speech::connected::{self, ConnectedExtra};
@@ -26,10 +27,12 @@ pub struct PyForecaster {
 
 /// The forecaster of a forecasting run directory (its refit on every row, else its best
 /// checkpoint) or checkpoint file.
-pub fn load_forecaster(py: Python<'_>, path: &Path) -> PyResult<Py<PyAny>> {
+pub fn load_forecaster(py: Python<'_>, path: &Path, p: Precision) -> PyResult<Py<PyAny>> {
     let loaded = py.detach(|| -> recurrent::Result<_> {
         let file = recurrent_tasks::forecast::forecast_checkpoint(path)?;
-        Ok((recurrent_tasks::forecast::load_forecaster(&file)?, file))
+        let mut f = recurrent_tasks::forecast::load_forecaster(&file)?;
+        f.set_precision(p);
+        Ok((f, file))
     });
     let (model, file) = loaded.map_err(py_err)?;
     let f = PyForecaster {
@@ -218,13 +221,17 @@ pub struct PyTranscriber {
 }
 
 /// The recogniser of a speech checkpoint (either task).
-pub fn load_transcriber(py: Python<'_>, file: &Path) -> PyResult<Py<PyAny>> {
+pub fn load_transcriber(py: Python<'_>, file: &Path, p: Precision) -> PyResult<Py<PyAny>> {
     let speech = py
         .detach(|| -> recurrent::Result<Speech> {
             Ok(if connected::is_ctc_checkpoint(file)? {
-                Speech::Connected(Box::new(connected::load_connected(file)?))
+                let mut m = connected::load_connected(file)?;
+                m.0.set_precision(p);
+                Speech::Connected(Box::new(m))
             } else {
-                Speech::Isolated(Box::new(isolated::load_speech(file)?))
+                let mut m = isolated::load_speech(file)?;
+                m.0.set_precision(p);
+                Speech::Isolated(Box::new(m))
             })
         })
         .map_err(py_err)?;

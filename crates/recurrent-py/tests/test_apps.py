@@ -38,6 +38,16 @@ def test_load_samples_and_scores(run):
     assert "LanguageModel(lstm 1x32" in repr(lm)
 
 
+def test_reduced_precision_scores_close_to_f32(run):
+    text = TEXT[:400]
+    f32 = recurrent.load(run.dir).loss(text)
+    for p in ["bf16", "int8"]:
+        q = recurrent.load(run.dir, precision=p).loss(text)
+        assert q != f32 and abs(q - f32) < 0.02 * f32, (p, q, f32)
+    with pytest.raises(ValueError, match="f32, bf16 or int8"):
+        recurrent.load(run.dir, precision="fp8")
+
+
 def test_resume_of_a_finished_run_changes_nothing(run):
     again = recurrent.train("lm", data=run.dir.parent / "corpus.txt", out=run.dir, steps=150, resume=True,
                             hidden=32, layers=1, embed=16, seq_len=32, batch=8, lr=1e-2, dropout=0.0)

@@ -189,3 +189,27 @@ def test_threads_run_while_the_engine_computes():
     np.testing.assert_array_equal(results[0], alone)
     np.testing.assert_array_equal(results[1], alone)
     assert repr(m1) == "LSTM(8, 64)"
+
+
+def test_precision_quantizes_eval_and_refuses_training():
+    rnn = recurrent.nn.LSTM(6, 16, num_layers=2)
+    x = np.random.default_rng(0).standard_normal((5, 3, 6)).astype(np.float32)
+    rnn.eval()
+    want, _ = rnn.forward(x)
+    assert rnn.precision == "f32"
+    for p, tol in [("bf16", 0.01), ("int8", 0.03)]:
+        rnn.precision = p
+        got, _ = rnn.forward(x)
+        assert rnn.precision == p
+        err = np.abs(got - want).max()
+        assert 0 < err < tol, (p, err)
+    rnn.double()
+    assert rnn.precision == "int8"
+    rnn.float()
+    rnn.train()
+    with pytest.raises(Exception, match="train in f32"):
+        rnn.forward(x)
+    rnn.precision = "f32"
+    rnn.eval()
+    back, _ = rnn.forward(x)
+    np.testing.assert_array_equal(back, want)

@@ -181,3 +181,24 @@ fn training_a_quantized_layer_is_refused() {
         .to_string();
     assert!(e.contains("reduced precision"), "{e}");
 }
+
+#[test]
+fn changed_weights_are_quantized_again() {
+    use recurrent::Module;
+    let cfg = RnnConfig::new(CellKind::Gru, 4, 8);
+    let mut rng = Rng::new(12);
+    let mut rnn: Rnn<f32> = Rnn::new(cfg, &Default::default(), &mut rng).unwrap();
+    let x = random(&[3, 2, 4], &mut rng);
+    rnn.set_precision(Precision::Int8);
+    let (before, _) = rnn.forward(&x, None, None, None).unwrap();
+    rnn.visit_mut(&mut |p| p.value.data_mut().iter_mut().for_each(|v| *v *= -1.0));
+    assert_eq!(rnn.precision(), Precision::Int8);
+    let (after, _) = rnn.forward(&x, None, None, None).unwrap();
+    // The same layer with the new weights, quantized from scratch.
+    let mut fresh = rnn.clone();
+    fresh.set_precision(Precision::F32);
+    fresh.set_precision(Precision::Int8);
+    let (want, _) = fresh.forward(&x, None, None, None).unwrap();
+    assert_eq!(after.output.data(), want.output.data());
+    assert_ne!(after.output.data(), before.output.data());
+}

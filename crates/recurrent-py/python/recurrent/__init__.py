@@ -77,9 +77,11 @@ def train(task, /, data=None, out=None, steps=None, time_budget=None, epochs=Non
     return Run(out_dir, json.loads(summary))
 
 
-def load(path):
+def load(path, precision=None):
     """The trained model of a run directory (its best checkpoint) or checkpoint file, as
-    the object for the task that made it:
+    the object for the task that made it, its recurrent layers computing in `precision`
+    ("f32", "bf16" or "int8"; default: the checkpoint's, f32 unless `recurrent quantize`
+    wrote it):
 
     - `LanguageModel` (`train lm`, or pytorch_charlm.py's checkpoints): `.sample()`, `.loss()`
     - `Classifier` (`train classify`): `.predict(texts) -> (labels, probabilities)`
@@ -88,4 +90,4 @@ def load(path):
     - `Transcriber` (`train speech`): `.transcribe(paths_or_arrays, sample_rate=)`
     - `Translator` (`train translate`): `.translate(texts, beam=)`
     - `Composer` (`train music`): `.compose(meter=, key=, n=)`"""
-    return _recurrent.load(os.fspath(path))
+    return _recurrent.load(os.fspath(path), precision)

@@ -78,6 +78,18 @@ class _RNNBase:
         return self
 
     @property
+    def precision(self):
+        """The number format of forward's products in eval mode: "f32" (as the weights
+        are), "bf16" or "int8" (weights per output channel, activations per step; the
+        state and the gates stay in float). Setting it quantizes the weights as they are;
+        changing a weight quantizes again. Training needs "f32"."""
+        return self._core.precision
+
+    @precision.setter
+    def precision(self, p):
+        self._core.precision = p
+
+    @property
     def training(self):
         return self._core.training
 

@@ -567,8 +567,13 @@ impl<F: Float> Module<F> for Rnn<F> {
     fn visit(&self, f: &mut dyn FnMut(&Param<F>)) {
         self.dirs.iter().for_each(|d| d.visit(f));
     }
+    /// Weights changed through here are quantized again (at the precision set), so the
+    /// products never read a stale copy.
     fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param<F>)) {
         self.dirs.iter_mut().for_each(|d| d.visit_mut(f));
+        if let Some(p) = self.quant.as_ref().map(|q| q.precision) {
+            self.set_precision(p);
+        }
     }
 }
 
