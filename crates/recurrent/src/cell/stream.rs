@@ -11,8 +11,8 @@
 //! nothing goes stale when an optimizer changes the weights between calls).
 //!
 //! Reduced precision: with quantized weights ([`QDir`]) the products run in int8 or bf16
-//! ([`crate::kernels::quant`]); each member quantizes the product's input rows itself (a few
-//! hundred values against the hundreds of thousands of weights it reads) and the gate math
+//! ([`crate::kernels::quant`]); each member quantizes the product's input rows itself (B x K
+//! values, against the G H K / members weights it multiplies them by) and the gate math
 //! stays in f32.
 //!
 //! Threads: the team splits each layer's hidden units (each gate's rows of those units);
@@ -125,16 +125,37 @@ pub fn step<F: Float>(
     c: &mut [F],
     s: &mut StepBuffers<F>,
 ) {
+    steps(specs, params, quant, x, 1, b, h, c, s, None)
+}
+
+/// [`step`] `t` times, over `xs` [T, B, I], with one team for all of them (a team started per
+/// step costs a thread wake-up each time, which was most of a quantized sequence's time
+/// when the VM was slow to wake threads); `out` [T, B, H_out] receives the top layer's h of
+/// every step.
+#[allow(clippy::too_many_arguments)]
+pub fn steps<F: Float>(
+    specs: &[Spec],
+    params: &[DirParams<F>],
+    quant: Option<&[QDir]>,
+    xs: &[F],
+    t: usize,
+    b: usize,
+    h: &mut [F],
+    c: &mut [F],
+    s: &mut StepBuffers<F>,
+    out: Option<&mut [F]>,
+) {
     let Some(&top) = specs.last() else {
         return;
     };
-    if b == 0 {
+    if b == 0 || t == 0 {
         return;
     }
     let layers = specs.len();
     s.fit(top, layers, b);
     let (hs, ho, gh) = (top.hidden, top.hout(), top.gates() * top.hidden);
     let (nh, nc) = (b * ho, b * hs);
+    let xn = b * specs[0].input;
     // Big enough layers split their units over a team.
     let macs = b * gh * (specs[0].input + ho);
     let members = if macs < TEAM_MIN_MACS {
@@ -152,16 +173,36 @@ pub fn step<F: Float>(
         h: Shared::new(h),
         c: Shared::new(c),
     };
+    let out = out.map(Shared::new);
     let zeros = &s.zeros[..];
+    let top_h = (layers - 1) * nh;
     team(members, &|tm: &Team| {
         let u = tm.share(hs, 16);
         let up = tm.share(ho, 16);
-        for (k, (&spec, p)) in specs.iter().zip(params).enumerate() {
-            // SAFETY: members write only their units (`u`, `up`) of the buffers, read
-            // another's only after a sync, and the state is overwritten only after the sync
-            // that ends everyone's reading of it.
-            let q = quant.map(|q| &q[k]);
-            unsafe { layer_step(tm, spec, p, q, k, x, b, nh, nc, &u, &up, &bufs, zeros) };
+        for ti in 0..t {
+            let x = &xs[ti * xn..(ti + 1) * xn];
+            for (k, (&spec, p)) in specs.iter().zip(params).enumerate() {
+                // SAFETY: members write only their units (`u`, `up`) of the buffers, read
+                // another's only after a sync, and the state is overwritten only after the
+                // sync that ends everyone's reading of it.
+                let q = quant.map(|q| &q[k]);
+                unsafe { layer_step(tm, spec, p, q, k, x, b, nh, nc, &u, &up, &bufs, zeros) };
+            }
+            if let Some(o) = out {
+                for bi in 0..b {
+                    let r = bi * ho + up.start..bi * ho + up.end;
+                    // SAFETY: my units of the top layer's h, which I published; my units of
+                    // step ti's output rows.
+                    unsafe {
+                        o.get_mut(ti * nh + r.start..ti * nh + r.end)
+                            .copy_from_slice(bufs.h.get(top_h + r.start..top_h + r.end))
+                    };
+                }
+            }
+            // The next step reads every member's h (a one-layer stack has no later meeting).
+            if ti + 1 < t {
+                tm.sync();
+            }
         }
     });
 }
@@ -226,6 +267,11 @@ unsafe fn products<F: Float>(
         |rows: &Range<usize>| out.get_mut(rows.start..rows.start + (b - 1) * ld + rows.len());
     match (w1, w2) {
         (W::Q(q1), w2) => with_acts(|acts| {
+            // A layer's matrices are all quantized or none ([`QDir`] holds every one).
+            debug_assert!(
+                !matches!(w2, Some(W::F(_))),
+                "mixed precisions in one product"
+            );
             let q2 = match w2 {
                 Some(W::Q(q2)) => Some(q2),
                 _ => None,
@@ -244,6 +290,10 @@ unsafe fn products<F: Float>(
             }
         }),
         (W::F(f1), w2) => {
+            debug_assert!(
+                !matches!(w2, Some(W::Q(_))),
+                "mixed precisions in one product"
+            );
             let f2 = match w2 {
                 Some(W::F(f2)) => f2,
                 _ => &[],

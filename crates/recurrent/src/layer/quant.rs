@@ -101,7 +101,7 @@ impl<F: Float> Rnn<F> {
         let mut c_n = state.c.as_ref().map(|_| vec![F::zero(); n_states * nc]);
         let mut buf = StepBuffers::default();
         if dn == 1 && valid.iter().all(|&v| v) {
-            // The whole stack one step at a time (one team meeting per step, not per layer).
+            // The whole stack one step at a time, every step in one team.
             let specs: Vec<_> = (0..c.num_layers).map(|k| c.spec(k)).collect();
             let mut h = state.h.data().to_vec();
             let mut cs = state
@@ -109,22 +109,19 @@ impl<F: Float> Rnn<F> {
                 .as_ref()
                 .map_or_else(Vec::new, |c0| c0.data().to_vec());
             let mut out = vec![F::zero(); t * nh];
-            let top = (c.num_layers - 1) * nh;
-            let i = c.input_size;
-            for (ti, o) in out.chunks_exact_mut(nh).enumerate() {
-                let xt = &x[ti * b * i..(ti + 1) * b * i];
-                stream::step(
-                    &specs,
-                    &self.dirs,
-                    Some(q),
-                    xt,
-                    b,
-                    &mut h,
-                    &mut cs,
-                    &mut buf,
-                );
-                o.copy_from_slice(&h[top..top + nh]);
-            }
+            let (params, o) = (&self.dirs, Some(&mut out[..]));
+            stream::steps(
+                &specs,
+                params,
+                Some(q),
+                x,
+                t,
+                b,
+                &mut h,
+                &mut cs,
+                &mut buf,
+                o,
+            );
             return Ok((out, h, c_n.map(|_| cs)));
         }
         let (mut saved_h, mut saved_c) = (Vec::new(), Vec::new());

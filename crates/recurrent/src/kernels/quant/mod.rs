@@ -114,6 +114,14 @@ pub fn int8_rows<F: Float>(w: &[F], n: usize, k: usize) -> (Vec<i8>, Vec<f32>) {
     (q, scale)
 }
 
+/// One 64-byte vector of a panel, aligned as the vector loads want: a load that straddles
+/// two cache lines costs two, and a heap buffer of bytes is only 16-byte aligned, so
+/// without this the same binary ran the int8 products at 45 or at 80 ms per M-infer
+/// forward depending on where the allocator put the weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
 /// A weight matrix [N, K] in int8 or bf16, in panels (see the module doc).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QMatrix {
@@ -122,8 +130,12 @@ pub struct QMatrix {
     k: usize,
     /// Groups of columns G.
     groups: usize,
-    /// The panels: ceil(N/16) x G x 64 bytes.
-    data: Vec<u8>,
+    /// Vectors from one panel to the next: G, plus one when G is a multiple of 16, so that
+    /// the panels a tile streams together (1 KiB apart or a multiple of it, 8 KiB for
+    /// K = 512) do not all fall in the same sets of the L1 cache.
+    pstride: usize,
+    /// The panels: ceil(N/16) x G vectors of 64 bytes.
+    data: Vec<Line>,
     /// int8: s_r per row, padded to whole panels with 0.
     scale: Vec<f32>,
     /// int8: sum_k q[r,k] per row (the correction of the +128 offset), padded likewise.
@@ -186,13 +198,15 @@ impl QMatrix {
         };
         let per = per_group(precision);
         let groups = k.div_ceil(per).max(1);
+        let pstride = groups + usize::from(groups.is_multiple_of(16));
         let panels = n.div_ceil(PANEL);
         let mut m = QMatrix {
             precision,
             n,
             k,
             groups,
-            data: vec![0; panels * groups * 64],
+            pstride,
+            data: vec![Line([0; 64]); panels * pstride],
             scale: vec![0.0; panels * PANEL],
             sums: vec![0; panels * PANEL],
         };
@@ -202,7 +216,7 @@ impl QMatrix {
                 let row = &q[r * k..(r + 1) * k];
                 for (kk, &v) in row.iter().enumerate() {
                     let at = m.at(r, kk);
-                    m.data[at] = v as u8;
+                    m.raw_mut()[at] = v as u8;
                 }
                 m.scale[r] = scale[r];
                 m.sums[r] = row.iter().map(|&v| v as i32).sum();
@@ -211,17 +225,29 @@ impl QMatrix {
             for r in 0..n {
                 for (kk, v) in w[r * k..(r + 1) * k].iter().enumerate() {
                     let at = m.at(r, kk);
-                    m.data[at..at + 2].copy_from_slice(&to_bf16(v.to64() as f32).to_le_bytes());
+                    let b = to_bf16(v.to64() as f32).to_le_bytes();
+                    m.raw_mut()[at..at + 2].copy_from_slice(&b);
                 }
             }
         }
         m
     }
+    /// The panels as bytes.
+    fn raw(&self) -> &[u8] {
+        // SAFETY: Line is 64 plain bytes (repr(C), no padding); the slice covers the Vec.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr() as *const u8, 64 * self.data.len()) }
+    }
+    fn raw_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as raw(), borrowed mutably.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.data.as_mut_ptr() as *mut u8, 64 * self.data.len())
+        }
+    }
     /// The byte offset of element (r, k).
     fn at(&self, r: usize, k: usize) -> usize {
         let per = per_group(self.precision);
         let (p, i, g, j) = (r / PANEL, r % PANEL, k / per, k % per);
-        (p * self.groups + g) * 64 + GROUP_BYTES * i + j * (4 / per)
+        (p * self.pstride + g) * 64 + GROUP_BYTES * i + j * (4 / per)
     }
     /// Rows N.
     pub fn rows(&self) -> usize {
@@ -242,15 +268,15 @@ impl QMatrix {
         } else {
             0
         };
-        self.data.len() + ints
+        64 * self.data.len() + ints
     }
     /// Element (r, k) as stored: the int8 value, or the bf16 bits.
     pub fn stored(&self, r: usize, k: usize) -> i32 {
         let at = self.at(r, k);
         if self.precision == Precision::Int8 {
-            self.data[at] as i8 as i32
+            self.raw()[at] as i8 as i32
         } else {
-            u16::from_le_bytes([self.data[at], self.data[at + 1]]) as i32
+            u16::from_le_bytes([self.raw()[at], self.raw()[at + 1]]) as i32
         }
     }
     /// The scale s_r of row r (int8; 1 for bf16).
@@ -514,7 +540,8 @@ pub fn qdot_rows_on<F: Float>(
         _ => portable::bf16_tile,
     };
     let panels = rows.start / PANEL..rows.end.div_ceil(PANEL);
-    let pstride = w.groups * 64;
+    let pstride = w.pstride * 64;
+    let mut t = TileOut::new();
     // Panels outside, batch rows inside: a tile's panels (np x G x 64 bytes, 32 KiB for
     // K = 512) stay in L1 while every batch row passes over them.
     let mut p0 = panels.start;
@@ -531,7 +558,7 @@ pub fn qdot_rows_on<F: Float>(
                 a.row(b)
             });
             let job = Job {
-                w: w.data[p0 * pstride..(p0 + np) * pstride].as_ptr(),
+                w: w.raw()[p0 * pstride..(p0 + np) * pstride].as_ptr(),
                 pstride,
                 groups: w.groups,
                 np,
@@ -544,8 +571,8 @@ pub fn qdot_rows_on<F: Float>(
             // SAFETY: the path is in paths() (the CPU has its instructions); the job's
             // pointers cover np panels of G groups, nn rows of G groups and np * 16 row
             // scales and sums (all padded to whole panels and groups).
-            let t = unsafe { tile(&job) };
-            for (j, tj) in t.iter().enumerate().take(nn) {
+            unsafe { tile(&job, &mut t) };
+            for (j, tj) in t.0.iter().enumerate().take(nn) {
                 let o = &mut out[(b0 + j) * ldo..];
                 for (pi, tp) in tj.iter().enumerate().take(np) {
                     let base = r0 + pi * PANEL;
@@ -592,33 +619,44 @@ struct Job {
     xscale: [f32; TB],
 }
 
-/// A tile's results: [batch row][panel][lane] in f32, finished (int8: corrected and
-/// scaled).
-type TileOut = [[[f32; PANEL]; TP]; TB];
+/// A tile's values, [batch row][panel][lane], 64-byte aligned: the kernels store whole
+/// vectors here, and a store that straddles two cache lines, read back at once, stalls
+/// (misaligned, the same binary ran the int8 products 1.7x slower or not depending on
+/// where its stack began).
+#[repr(C, align(64))]
+pub(super) struct Tile<T>(pub [[[T; PANEL]; TP]; TB]);
 
-/// A kernel for one tile.
+impl<T: Copy + Default> Tile<T> {
+    fn new() -> Self {
+        Tile([[[T::default(); PANEL]; TP]; TB])
+    }
+}
+
+/// Finished values (int8: corrected and scaled).
+type TileOut = Tile<f32>;
+
+/// A kernel for one tile: writes `out`'s first nn x np vectors.
 ///
 /// # Safety
 /// The CPU has its instructions; the job's pointers cover what it describes.
-type TileFn = unsafe fn(&Job) -> TileOut;
+type TileFn = unsafe fn(&Job, &mut TileOut);
 
-/// int8 results from integer sums: s_b s_r (sum - 128 sum_r).
+/// int8 results from integer sums: s_b s_r (sum - 128 sum_r), in that order of operations
+/// (the AVX-512 tile computes the same in vectors).
 ///
 /// # Safety
 /// `job.sums` and `job.wscale` cover `job.np` panels.
 #[inline(always)]
-unsafe fn finish_i8(job: &Job, sums: &[[[i32; PANEL]; TP]; TB]) -> TileOut {
-    let mut o = [[[0.0; PANEL]; TP]; TB];
+unsafe fn finish_i8(job: &Job, sums: &Tile<i32>, out: &mut TileOut) {
     for j in 0..job.nn {
         for p in 0..job.np {
             for i in 0..PANEL {
                 let r = p * PANEL + i;
-                let corr = sums[j][p][i] - 128 * *job.sums.add(r);
-                o[j][p][i] = corr as f32 * (job.xscale[j] * *job.wscale.add(r));
+                let corr = sums.0[j][p][i] - 128 * *job.sums.add(r);
+                out.0[j][p][i] = corr as f32 * (job.xscale[j] * *job.wscale.add(r));
             }
         }
     }
-    o
 }
 
 #[cfg(test)]

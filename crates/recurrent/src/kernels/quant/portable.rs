@@ -2,15 +2,15 @@
 //! vectorise), with the same integer sums as the VNNI tiles (so the same bits) and f32
 //! sums of exact bf16 products.
 
-use super::{finish_i8, Job, TileOut, PANEL, TB, TP};
+use super::{finish_i8, Job, Tile, TileOut};
 
 /// int8 tile: per lane i, sum over groups of the 4 unsigned x signed byte products.
 ///
 /// # Safety
 /// The job's pointers cover its shape.
-pub(super) unsafe fn i8_tile(job: &Job) -> TileOut {
-    let mut s = [[[0i32; PANEL]; TP]; TB];
-    for (j, sj) in s.iter_mut().enumerate().take(job.nn) {
+pub(super) unsafe fn i8_tile(job: &Job, out: &mut TileOut) {
+    let mut s = Tile::<i32>::new();
+    for (j, sj) in s.0.iter_mut().enumerate().take(job.nn) {
         for (p, sp) in sj.iter_mut().enumerate().take(job.np) {
             for g in 0..job.groups {
                 let x = std::slice::from_raw_parts(job.x[j].add(4 * g), 4);
@@ -23,18 +23,18 @@ pub(super) unsafe fn i8_tile(job: &Job) -> TileOut {
             }
         }
     }
-    finish_i8(job, &s)
+    finish_i8(job, &s, out)
 }
 
 /// bf16 tile: per lane, the pair products of each group added in order in f32.
 ///
 /// # Safety
 /// The job's pointers cover its shape (bf16 values 2-byte aligned).
-pub(super) unsafe fn bf16_tile(job: &Job) -> TileOut {
+pub(super) unsafe fn bf16_tile(job: &Job, out: &mut TileOut) {
     let wide = |h: u16| f32::from_bits((h as u32) << 16);
-    let mut s = [[[0.0f32; PANEL]; TP]; TB];
-    for (j, sj) in s.iter_mut().enumerate().take(job.nn) {
+    for (j, sj) in out.0.iter_mut().enumerate().take(job.nn) {
         for (p, sp) in sj.iter_mut().enumerate().take(job.np) {
+            sp.fill(0.0);
             for g in 0..job.groups {
                 let x = std::slice::from_raw_parts(job.x[j].add(4 * g) as *const u16, 2);
                 let at = job.w.add(p * job.pstride + 64 * g) as *const u16;
@@ -45,5 +45,4 @@ pub(super) unsafe fn bf16_tile(job: &Job) -> TileOut {
             }
         }
     }
-    s
 }

@@ -139,7 +139,8 @@ fn weights_round_trip_and_shrink() {
     let i8m = QMatrix::new(&wf, n, k, Precision::Int8);
     let bfm = QMatrix::new(&wf, n, k, Precision::Bf16);
     assert!(i8m.bytes() * 3 < n * k * 4, "int8 is about 4x smaller");
-    assert_eq!(bfm.bytes() * 2, n * k * 4, "bf16 is 2x smaller");
+    // bf16 is 2x smaller, but for the one vector per panel that staggers the panels.
+    assert!(bfm.bytes() * 2 >= n * k * 4 && bfm.bytes() * 2 <= n * k * 4 * 103 / 100);
     for (e, (&v, &d)) in wf.iter().zip(&i8m.dequantize()).enumerate() {
         assert!((v - d).abs() <= i8m.row_scale(e / k) / 2.0 + 1e-7);
     }

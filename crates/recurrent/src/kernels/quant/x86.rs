@@ -7,7 +7,7 @@
 //! instructions, and the NP x NB accumulators (at most 16 of the 32 registers) hold 16 rows'
 //! sums each, so nothing is summed across lanes at the end.
 
-use super::{finish_i8, Job, TileOut, PANEL, TB, TP};
+use super::{finish_i8, Job, Tile, TileOut, PANEL, TB, TP};
 use std::arch::x86_64::*;
 
 /// Calls `$inner::<NB, NP>` for the job's shape.
@@ -46,15 +46,13 @@ unsafe fn group(job: &Job, j: usize, g: usize) -> i32 {
 /// # Safety
 /// AVX512F, AVX512BW, AVX512-VNNI; the job's pointers cover its shape.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub(super) unsafe fn i8_512(job: &Job) -> TileOut {
-    let mut s = [[[0i32; PANEL]; TP]; TB];
-    shapes!(i8_512_t, job, &mut s);
-    finish_i8(job, &s)
+pub(super) unsafe fn i8_512(job: &Job, out: &mut TileOut) {
+    shapes!(i8_512_t, job, out);
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]
-unsafe fn i8_512_t<const NB: usize, const NP: usize>(job: &Job, s: &mut [[[i32; PANEL]; TP]; TB]) {
+unsafe fn i8_512_t<const NB: usize, const NP: usize>(job: &Job, out: &mut TileOut) {
     let mut acc = [[_mm512_setzero_si512(); NP]; NB];
     for g in 0..job.groups {
         let mut wv = [_mm512_setzero_si512(); NP];
@@ -68,9 +66,15 @@ unsafe fn i8_512_t<const NB: usize, const NP: usize>(job: &Job, s: &mut [[[i32; 
             }
         }
     }
-    for (sj, aj) in s.iter_mut().zip(&acc) {
-        for (sp, &a) in sj.iter_mut().zip(aj) {
-            _mm512_storeu_si512(sp.as_mut_ptr() as *mut _, a);
+    // finish_i8 in vectors: s_b s_r (sum - 128 sum_r), the same operations in the same order.
+    for (j, (oj, aj)) in out.0.iter_mut().zip(&acc).enumerate() {
+        let xs = _mm512_set1_ps(job.xscale[j]);
+        for (p, (op, &a)) in oj.iter_mut().zip(aj).enumerate() {
+            let sums = _mm512_loadu_si512(job.sums.add(PANEL * p) as *const _);
+            let ws = _mm512_loadu_ps(job.wscale.add(PANEL * p));
+            let corr = _mm512_sub_epi32(a, _mm512_slli_epi32::<7>(sums));
+            let v = _mm512_mul_ps(_mm512_cvtepi32_ps(corr), _mm512_mul_ps(xs, ws));
+            _mm512_store_ps(op.as_mut_ptr(), v);
         }
     }
 }
@@ -81,8 +85,8 @@ unsafe fn i8_512_t<const NB: usize, const NP: usize>(job: &Job, s: &mut [[[i32; 
 /// # Safety
 /// AVX2 and AVX-VNNI; the job's pointers cover its shape.
 #[target_feature(enable = "avx2,avxvnni")]
-pub(super) unsafe fn i8_256(job: &Job) -> TileOut {
-    let mut s = [[[0i32; PANEL]; TP]; TB];
+pub(super) unsafe fn i8_256(job: &Job, out: &mut TileOut) {
+    let mut s = Tile::<i32>::new();
     let mut p0 = 0;
     while p0 < job.np {
         let half = Job {
@@ -90,19 +94,19 @@ pub(super) unsafe fn i8_256(job: &Job) -> TileOut {
             np: (job.np - p0).min(2),
             ..*job
         };
-        let mut t = [[[0i32; PANEL]; TP]; TB];
+        let mut t = Tile::<i32>::new();
         shapes!(i8_256_t, &half, &mut t);
-        for (sj, tj) in s.iter_mut().zip(&t) {
+        for (sj, tj) in s.0.iter_mut().zip(&t.0) {
             sj[p0..p0 + half.np].copy_from_slice(&tj[..half.np]);
         }
         p0 += half.np;
     }
-    finish_i8(job, &s)
+    finish_i8(job, &s, out)
 }
 
 #[target_feature(enable = "avx2,avxvnni")]
 #[inline]
-unsafe fn i8_256_t<const NB: usize, const NP: usize>(job: &Job, s: &mut [[[i32; PANEL]; TP]; TB]) {
+unsafe fn i8_256_t<const NB: usize, const NP: usize>(job: &Job, s: &mut Tile<i32>) {
     let mut acc = [[[_mm256_setzero_si256(); 2]; NP]; NB];
     for g in 0..job.groups {
         let mut wv = [[_mm256_setzero_si256(); 2]; NP];
@@ -119,10 +123,10 @@ unsafe fn i8_256_t<const NB: usize, const NP: usize>(job: &Job, s: &mut [[[i32; 
             }
         }
     }
-    for (sj, aj) in s.iter_mut().zip(&acc) {
+    for (sj, aj) in s.0.iter_mut().zip(&acc) {
         for (sp, a) in sj.iter_mut().zip(aj) {
-            _mm256_storeu_si256(sp.as_mut_ptr() as *mut _, a[0]);
-            _mm256_storeu_si256(sp.as_mut_ptr().add(8) as *mut _, a[1]);
+            _mm256_store_si256(sp.as_mut_ptr() as *mut _, a[0]);
+            _mm256_store_si256(sp.as_mut_ptr().add(8) as *mut _, a[1]);
         }
     }
 }
@@ -132,10 +136,8 @@ unsafe fn i8_256_t<const NB: usize, const NP: usize>(job: &Job, s: &mut [[[i32; 
 /// # Safety
 /// AVX512F, AVX512BW, AVX512_BF16; the job's pointers cover its shape.
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-pub(super) unsafe fn bf16_512(job: &Job) -> TileOut {
-    let mut s = [[[0.0f32; PANEL]; TP]; TB];
-    shapes!(bf16_512_t, job, &mut s);
-    s
+pub(super) unsafe fn bf16_512(job: &Job, out: &mut TileOut) {
+    shapes!(bf16_512_t, job, out);
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
@@ -155,9 +157,9 @@ unsafe fn bf16_512_t<const NB: usize, const NP: usize>(job: &Job, s: &mut TileOu
             }
         }
     }
-    for (sj, aj) in s.iter_mut().zip(&acc) {
+    for (sj, aj) in s.0.iter_mut().zip(&acc) {
         for (sp, &a) in sj.iter_mut().zip(aj) {
-            _mm512_storeu_ps(sp.as_mut_ptr(), a);
+            _mm512_store_ps(sp.as_mut_ptr(), a);
         }
     }
 }
