@@ -26,6 +26,7 @@ use crate::float::Float;
 use crate::kernels::matvec::dot_rows;
 use crate::kernels::pool::{team, Team};
 use crate::kernels::quant::{qdot_rows, with_acts, Precision, QMatrix};
+use crate::kernels::workspace::{align_pad, aligned};
 use std::ops::Range;
 
 /// One layer-direction's weights in int8 or bf16 (biases stay in [`DirParams`]).
@@ -87,9 +88,10 @@ pub struct StepBuffers<F> {
 
 impl<F: Float> StepBuffers<F> {
     fn fit(&mut self, spec: Spec, layers: usize, b: usize) {
+        // Room to start each at a 64-byte boundary ([`aligned`]).
         let grow = |v: &mut Vec<F>, n: usize| {
-            if v.len() < n {
-                v.resize(n, F::zero())
+            if v.len() < n + align_pad::<F>() {
+                v.resize(n + align_pad::<F>(), F::zero())
             }
         };
         let (h, gh) = (spec.hidden, spec.gates() * spec.hidden);
@@ -164,12 +166,12 @@ pub fn steps<F: Float>(
         team_size::<F>(hs).min(team_size::<F>(ho))
     };
     let bufs = Bufs {
-        gates: Shared::new(&mut s.gates),
-        hh: Shared::new(&mut s.hh),
-        rh: Shared::new(&mut s.rh),
-        m: Shared::new(&mut s.m),
-        h_new: Shared::new(&mut s.h_new),
-        c_new: Shared::new(&mut s.c_new),
+        gates: Shared::new(aligned(&mut s.gates)),
+        hh: Shared::new(aligned(&mut s.hh)),
+        rh: Shared::new(aligned(&mut s.rh)),
+        m: Shared::new(aligned(&mut s.m)),
+        h_new: Shared::new(aligned(&mut s.h_new)),
+        c_new: Shared::new(aligned(&mut s.c_new)),
         h: Shared::new(h),
         c: Shared::new(c),
     };

@@ -13,6 +13,7 @@ use crate::cell::stream::{self, QDir, StepBuffers};
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::kernels::quant::Precision;
+use crate::kernels::workspace;
 use std::sync::Arc;
 
 /// A model whose recurrent layers can run their inference products in reduced precision.
@@ -101,28 +102,24 @@ impl<F: Float> Rnn<F> {
         let mut c_n = state.c.as_ref().map(|_| vec![F::zero(); n_states * nc]);
         let mut buf = StepBuffers::default();
         if dn == 1 && valid.iter().all(|&v| v) {
-            // The whole stack one step at a time, every step in one team.
+            // The whole stack one step at a time, every step in one team; the states the
+            // members write side by side start at a cache line (workspace::aligned).
             let specs: Vec<_> = (0..c.num_layers).map(|k| c.spec(k)).collect();
-            let mut h = state.h.data().to_vec();
-            let mut cs = state
-                .c
-                .as_ref()
-                .map_or_else(Vec::new, |c0| c0.data().to_vec());
+            let pad = workspace::align_pad::<F>();
+            let (hn, cn) = (state.h.len(), state.c.as_ref().map_or(0, |c0| c0.len()));
+            let (mut hb, mut cb) = (vec![F::zero(); hn + pad], vec![F::zero(); cn + pad]);
+            let (h, cs) = (
+                &mut workspace::aligned(&mut hb)[..hn],
+                &mut workspace::aligned(&mut cb)[..cn],
+            );
+            h.copy_from_slice(state.h.data());
+            if let Some(c0) = &state.c {
+                cs.copy_from_slice(c0.data());
+            }
             let mut out = vec![F::zero(); t * nh];
             let (params, o) = (&self.dirs, Some(&mut out[..]));
-            stream::steps(
-                &specs,
-                params,
-                Some(q),
-                x,
-                t,
-                b,
-                &mut h,
-                &mut cs,
-                &mut buf,
-                o,
-            );
-            return Ok((out, h, c_n.map(|_| cs)));
+            stream::steps(&specs, params, Some(q), x, t, b, h, cs, &mut buf, o);
+            return Ok((out, h.to_vec(), c_n.map(|_| cs.to_vec())));
         }
         let (mut saved_h, mut saved_c) = (Vec::new(), Vec::new());
         let mut layer_in = Vec::new();
