@@ -388,9 +388,14 @@ fn hostile_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             "dtype `Q7` is not supported",
         ),
         (
-            "dtype_bf16.safetensors",
-            st(&one("BF16", "[2]", 0, 4), &[0; 4]),
-            "dtype `BF16` is not supported",
+            "dtype_f16.safetensors",
+            st(&one("F16", "[2]", 0, 4), &[0; 4]),
+            "dtype `F16` is not supported",
+        ),
+        (
+            "int8_without_scales.safetensors",
+            st(&one("I8", "[2]", 0, 2), &[0; 2]),
+            "an I8 tensor needs its scales `t.scale`",
         ),
         (
             "dtype_lowercase.safetensors",
