@@ -290,12 +290,9 @@ impl PrecisionArg {
         model: &mut impl recurrent::Quantize,
         checkpoint: Option<&Path>,
     ) -> Result<recurrent::Precision> {
-        let p = match (self.precision, checkpoint) {
-            (Some(p), _) => p,
-            (None, Some(c)) => recurrent::checkpoint::quantized::stored_precision(
-                &recurrent::checkpoint::read_metadata(c)?,
-            )?,
-            (None, None) => recurrent::Precision::F32,
+        let p = match checkpoint {
+            Some(c) => recurrent::checkpoint::quantized::precision_for(c, self.precision)?,
+            None => self.get(),
         };
         if p != recurrent::Precision::F32 {
             model.set_precision(p);

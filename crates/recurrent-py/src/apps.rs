@@ -49,13 +49,11 @@ fn quantized<M: Quantize, T>(
 
 /// The precision asked for, else the one `file` was stored at.
 pub fn precision_for(file: &Path, asked: Option<&str>) -> PyResult<Precision> {
-    match asked {
-        Some(a) => Precision::parse(a).map_err(PyValueError::new_err),
-        None => {
-            let meta = recurrent::checkpoint::read_metadata(file).map_err(py_err)?;
-            recurrent::checkpoint::quantized::stored_precision(&meta).map_err(py_err)
-        }
-    }
+    let asked = asked
+        .map(Precision::parse)
+        .transpose()
+        .map_err(PyValueError::new_err)?;
+    recurrent::checkpoint::quantized::precision_for(file, asked).map_err(py_err)
 }
 
 /// The trained model of a run directory (its best checkpoint; a forecaster's refit on

@@ -98,6 +98,15 @@ pub fn stored_precision(metadata: &BTreeMap<String, String>) -> Result<Precision
         .map_err(|e| Error::Input(format!("metadata `{PRECISION_KEY}`: {e}")))
 }
 
+/// The precision to run `file` at: `asked` if given, else the one its header stores (f32
+/// when none). Reads the header alone.
+pub fn precision_for(file: &Path, asked: Option<Precision>) -> Result<Precision> {
+    match asked {
+        Some(p) => Ok(p),
+        None => stored_precision(&super::read_metadata(file)?),
+    }
+}
+
 /// Widens the I8 (with their scales) and BF16 tensors of a file just read to F32.
 pub(super) fn widen(tensors: &mut BTreeMap<String, StoredTensor>, path: &Path) -> Result<()> {
     let names: Vec<String> = tensors

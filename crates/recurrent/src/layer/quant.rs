@@ -98,8 +98,6 @@ impl<F: Float> Rnn<F> {
         let (dn, ho, hs) = (c.directions(), c.hout(), c.hidden_size);
         let (nh, nc, out_w) = (b * ho, b * hs, dn * ho);
         let n_states = c.num_layers * dn;
-        let mut h_n = vec![F::zero(); n_states * nh];
-        let mut c_n = state.c.as_ref().map(|_| vec![F::zero(); n_states * nc]);
         let mut buf = StepBuffers::default();
         if dn == 1 && valid.iter().all(|&v| v) {
             // The whole stack one step at a time, every step in one team; the states the
@@ -119,8 +117,10 @@ impl<F: Float> Rnn<F> {
             let mut out = vec![F::zero(); t * nh];
             let (params, o) = (&self.dirs, Some(&mut out[..]));
             stream::steps(&specs, params, Some(q), x, t, b, h, cs, &mut buf, o);
-            return Ok((out, h.to_vec(), c_n.map(|_| cs.to_vec())));
+            return Ok((out, h.to_vec(), state.c.as_ref().map(|_| cs.to_vec())));
         }
+        let mut h_n = vec![F::zero(); n_states * nh];
+        let mut c_n = state.c.as_ref().map(|_| vec![F::zero(); n_states * nc]);
         let (mut saved_h, mut saved_c) = (Vec::new(), Vec::new());
         let mut layer_in = Vec::new();
         let mut out = Vec::new();
