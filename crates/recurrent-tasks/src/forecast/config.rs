@@ -190,11 +190,13 @@ impl ForecastTrainConfig {
     }
 }
 
-/// The default limits of `train forecast`: early stopping ends most runs; these bound the
-/// rest within the 4 minutes a default forecasting run may take on 2 cores (the held-out
-/// run and the refit on every row are each bounded by the time budget).
+/// The default limits of `train forecast`: early stopping ends most runs; the time budget
+/// bounds the rest, each of the held-out run and the refit on every row, so that a 4,000-row
+/// half-hourly series (the longest a user is likely to hand a single-series forecaster)
+/// trains its five networks and validates the classical methods in under a minute on 2
+/// cores. The shared series up to 3,650 daily rows stop early well inside it.
 pub const DEFAULT_LIMITS: Limits = Limits {
-    time_budget: Some(110.0),
+    time_budget: Some(24.0),
     steps: None,
     epochs: Some(500.0),
 };
