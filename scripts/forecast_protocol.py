@@ -39,6 +39,7 @@ ap.add_argument("--only")
 ap.add_argument("--json")
 ap.add_argument("--precisions", nargs="*", default=[], help="reduced precisions to forecast at too")
 ap.add_argument("--baselines-jsonl", help="baselines computed before, one forecast_baselines.py --json line each")
+ap.add_argument("--save-baselines", help="append each series' forecast_baselines.py --json line here (for --baselines-jsonl)")
 a = ap.parse_args()
 here = os.path.dirname(os.path.abspath(__file__))
 tools = os.path.join(here, "..", "..", "shared", "tools", "forecast_baselines.py")
@@ -96,9 +97,13 @@ for name, col, h, m in SERIES:
            "model": {"mase": mae(fc) / scale, "smape": smape(t, fc),
                      "rmse": math.sqrt(sum((x - q) ** 2 for x, q in zip(t, fc)) / h)},
            "seasonal_naive": {"mase": mae(sn) / scale, "smape": smape(t, sn)}}
-    if "lower" in cols:
-        lo, hi = cols.index("lower"), cols.index("upper")
-        row["coverage_80"] = sum(float(c[lo]) <= x <= float(c[hi]) for c, x in zip(cells, t)) / h
+    row["truth"] = t
+    for level, lo_name, hi_name in ((80, "lower", "upper"), (95, "lower_95", "upper_95")):
+        if lo_name in cols:
+            lo, hi = cols.index(lo_name), cols.index(hi_name)
+            row[lo_name] = [float(c[lo]) for c in cells]
+            row[hi_name] = [float(c[hi]) for c in cells]
+            row[f"coverage_{level}"] = sum(float(c[lo]) <= x <= float(c[hi]) for c, x in zip(cells, t)) / h
     for p in a.precisions:
         _, qc = forecast(["--precision", p])
         if qc is not None:
@@ -117,6 +122,9 @@ for name, col, h, m in SERIES:
         b = subprocess.run([os.path.expanduser(a.baselines), tools, path, "--horizon", str(h), "--season", str(m),
                             "--json"] + colargs, capture_output=True, text=True)
         if b.returncode == 0:
+            if a.save_baselines:
+                with open(a.save_baselines, "a") as fh:
+                    fh.write(json.dumps(json.loads(b.stdout)) + "\n")
             for k, v in json.loads(b.stdout)["methods"].items():
                 if k in ("ets", "arima"):
                     row[k] = v
@@ -136,9 +144,10 @@ if rows:
         k = f"model_{p}"
         if all(k in r for r in rows):
             line += f", model at {p} {gm(k):.3f} ({100 * (gm(k) / gm('model') - 1):+.2f}%)"
-    cov = [r["coverage_80"] for r in rows if "coverage_80" in r]
-    if cov:
-        line += f"; 80% interval coverage {100 * sum(cov) / len(cov):.0f}%"
+    for level in (80, 95):
+        cov = [r[f"coverage_{level}"] for r in rows if f"coverage_{level}" in r]
+        if cov:
+            line += f"; {level}% interval coverage {100 * sum(cov) / len(cov):.0f}%"
     print(line + f"; model beats seasonal naive on {wins} of {len(rows)}")
 if a.json:
     with open(a.json, "w") as fh:

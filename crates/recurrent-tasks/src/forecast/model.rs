@@ -4,7 +4,7 @@
 use super::config::*;
 use super::nets::{prefix, Nets, Windows};
 use super::scale::*;
-use crate::forecast::combine::{combine, Combination, Z80, Z95};
+use crate::forecast::combine::{combine, normal_quantile, Combination, L80, L95};
 use crate::forecast::series::{Date, Fill, Freq, Series};
 use recurrent::checkpoint::{self, Checkpoint};
 use recurrent::error::{Error, Result};
@@ -147,14 +147,14 @@ impl Forecaster {
                 })?;
                 (
                     combine(&members, steps),
-                    c.half_widths(steps, Z80),
-                    c.half_widths(steps, Z95),
+                    c.half_widths(steps, L80),
+                    c.half_widths(steps, L95),
                 )
             }
             None => {
                 let sigma = self.backtest_sigma(&z, &y, steps)?;
                 let w = |k: f64| sigma.as_ref().map(|s| s.iter().map(|v| k * v).collect());
-                (rnn, w(Z80), w(Z95))
+                (rnn, w(normal_quantile(L80)), w(normal_quantile(L95)))
             }
         };
         let band = |w: &Option<Vec<f64>>, sign: f64| -> Option<Vec<f64>> {

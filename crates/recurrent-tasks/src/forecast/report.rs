@@ -4,7 +4,7 @@
 use super::model::*;
 use super::plan::*;
 use crate::forecast::classical::{self, Method, Transform};
-use crate::forecast::combine::{combine, Combination, Z80};
+use crate::forecast::combine::{combine, Combination, L80};
 use crate::forecast::eval::{mase_scale, metrics, Metrics};
 use crate::forecast::series::Series;
 use recurrent::error::Result;
@@ -147,7 +147,7 @@ pub fn test_report(
         let model = comb
             .and_then(|c| c.member_forecasts(hist, steps, Some(rnn)))
             .map(|fs| combine(&fs, steps));
-        let half = comb.and_then(|c| c.half_widths(steps, Z80));
+        let half = comb.and_then(|c| c.half_widths(steps, L80));
         for s in 0..steps {
             let row = o + 1 + s;
             let m = model.as_ref().map_or(rnn[s], |v| v[s]);
