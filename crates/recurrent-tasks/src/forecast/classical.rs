@@ -13,7 +13,8 @@
 //!   with b the least-squares slope over time and alpha the SES weight of least squared
 //!   one-step error.
 //!
-//! Each method may run on log y (the series must be positive) and is transformed back.
+//! Each method may run on log y or a Box-Cox power of y (the series must be positive) and
+//! is transformed back.
 //! Both ETS and MSTL come from `augurs` (Grafana's ports of R forecast and statsforecast).
 
 use crate::forecast::eval::Baseline;
@@ -59,15 +60,18 @@ impl Method {
     }
 }
 
-/// How a method sees the values: as they are, or as their logarithm.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+/// How a method sees the values: as they are, as their logarithm, or through the Box-Cox
+/// transform (Box & Cox 1964) with power `lambda`:
+///   w = (y^lambda - 1) / lambda,  y = (lambda w + 1)^(1 / lambda).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transform {
     #[default]
     None,
     Log,
+    BoxCox {
+        lambda: f64,
+    },
 }
 
 impl Transform {
@@ -75,21 +79,115 @@ impl Transform {
     pub fn applies(&self, y: &[f64]) -> bool {
         match self {
             Transform::None => true,
-            Transform::Log => y.iter().all(|v| *v > 0.0 && v.is_finite()),
+            Transform::Log | Transform::BoxCox { .. } => {
+                y.iter().all(|v| *v > 0.0 && v.is_finite())
+            }
         }
     }
     fn forward(&self, v: f64) -> f64 {
-        match self {
+        match *self {
             Transform::None => v,
             Transform::Log => v.ln(),
+            Transform::BoxCox { lambda } => (v.powf(lambda) - 1.0) / lambda,
         }
     }
+    /// The inverse; NaN where a Box-Cox forecast falls below what any positive value maps
+    /// to (the method then cannot forecast).
     fn back(&self, v: f64) -> f64 {
-        match self {
+        match *self {
             Transform::None => v,
             Transform::Log => v.exp(),
+            Transform::BoxCox { lambda } => {
+                let base = lambda * v + 1.0;
+                if base > 0.0 {
+                    base.powf(1.0 / lambda)
+                } else {
+                    f64::NAN
+                }
+            }
         }
     }
+    /// The suffix in member names: `(log)`, `(boxcox 0.35)`.
+    pub fn suffix(&self) -> String {
+        match self {
+            Transform::None => String::new(),
+            Transform::Log => "(log)".into(),
+            Transform::BoxCox { lambda } => format!("(boxcox {lambda:.2})"),
+        }
+    }
+}
+
+/// The transforms the default forecaster tries for `y` (the rows it may look at): the
+/// values, their logarithm, and Box-Cox with Guerrero's power when the values are positive
+/// and the power is at least [`BOXCOX_APART`] from 0 (the logarithm) and 1 (the values),
+/// so that no candidate is another under a second name.
+pub fn candidate_transforms(y: &[f64], season: Option<usize>) -> Vec<Transform> {
+    let mut out = vec![Transform::None, Transform::Log];
+    if let Some(lambda) = guerrero(y, season) {
+        if lambda.abs() >= BOXCOX_APART && (lambda - 1.0).abs() >= BOXCOX_APART {
+            out.push(Transform::BoxCox { lambda });
+        }
+    }
+    out
+}
+
+/// How far Guerrero's power must be from 0 and from 1 to be tried as its own transform.
+pub const BOXCOX_APART: f64 = 0.1;
+
+/// Guerrero's (1993) Box-Cox power for positive `y`, searched on [0, 1], between the
+/// logarithm and the values (R forecast's `BoxCox.lambda` searches [-1, 2]; a negative
+/// power bounds the back-transformed forecast from above and exploded it on the smooth
+/// quarterly series, where Guerrero chose -0.45, and the shared series never asked for
+/// more than the values): cut the last whole cycles of `y` into subseries of the
+/// season's length (2 without one); the power makes sd_i / mean_i^(1 - lambda) as nearly
+/// constant across them as it can (the least coefficient of variation), found by
+/// golden-section search and rounded to 0.01. None for fewer than two subseries, or a
+/// value <= 0.
+pub fn guerrero(y: &[f64], season: Option<usize>) -> Option<f64> {
+    let m = season.unwrap_or(2).max(2);
+    let k = y.len() / m;
+    if k < 2 || y.iter().any(|v| *v <= 0.0 || !v.is_finite()) {
+        return None;
+    }
+    let tail = &y[y.len() - k * m..];
+    let stats: Vec<(f64, f64)> = tail
+        .chunks(m)
+        .map(|c| {
+            let mean = c.iter().sum::<f64>() / m as f64;
+            let var = c.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1) as f64;
+            (mean, var.sqrt())
+        })
+        .collect();
+    let cv = |lambda: f64| -> f64 {
+        let r: Vec<f64> = stats
+            .iter()
+            .map(|(mean, sd)| sd / mean.powf(1.0 - lambda))
+            .collect();
+        let mu = r.iter().sum::<f64>() / r.len() as f64;
+        let sd = (r.iter().map(|v| (v - mu).powi(2)).sum::<f64>() / (r.len() - 1) as f64).sqrt();
+        if mu > 0.0 {
+            sd / mu
+        } else {
+            f64::INFINITY
+        }
+    };
+    let (mut a, mut b) = (0.0f64, 1.0f64);
+    let g = (5.0f64.sqrt() - 1.0) / 2.0;
+    let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
+    let (mut fc, mut fd) = (cv(c), cv(d));
+    while b - a > 1e-4 {
+        if fc <= fd {
+            (b, d, fd) = (d, c, fc);
+            c = b - g * (b - a);
+            fc = cv(c);
+        } else {
+            (a, c, fc) = (c, d, fd);
+            d = a + g * (b - a);
+            fd = cv(d);
+        }
+    }
+    let lambda = ((a + b) / 2.0 * 100.0).round() / 100.0;
+    lambda.is_finite().then_some(lambda)
 }
 
 /// The `h` values after `history` by `method` on `transform`ed values, with `periods` the
@@ -330,6 +428,44 @@ mod tests {
         // ETS has no season, but it tracks the level.
         let f = forecast(Method::Ets, Transform::None, hist, 12, &[12]).unwrap();
         assert!(mae(&f) < 12.0, "{}", mae(&f));
+    }
+
+    #[test]
+    fn box_cox_round_trips_and_guerrero_finds_how_the_spread_grows() {
+        let t = Transform::BoxCox { lambda: 0.5 };
+        for v in [0.01, 1.0, 7.5, 1e4] {
+            assert!((t.back(t.forward(v)) - v).abs() < 1e-9 * v.max(1.0));
+        }
+        // 0.5 maps y to 2 (sqrt(y) - 1): y = 9 gives 4.
+        assert!((t.forward(9.0) - 4.0).abs() < 1e-12);
+        assert!(
+            t.back(-2.5).is_nan(),
+            "below -1/lambda there is no positive value"
+        );
+        // Cycles of 12 around a level that steps up each cycle, with a spread that grows as
+        // the level (a multiplicative season), not at all (an additive one), or as its
+        // square root: the logarithm, the values, and the power one half.
+        let season = |t: usize| (std::f64::consts::PI * t as f64 / 6.0).sin();
+        let level = |t: usize| 10.0 * ((t / 12 + 1) as f64).powi(2);
+        let mult: Vec<f64> = (0..120)
+            .map(|t| level(t) * (1.0 + 0.2 * season(t)))
+            .collect();
+        let add: Vec<f64> = (0..120).map(|t| level(t) + 2.0 * season(t)).collect();
+        let sqrt: Vec<f64> = (0..120)
+            .map(|t| level(t) + level(t).sqrt() * season(t))
+            .collect();
+        assert_eq!(guerrero(&mult, Some(12)), Some(0.0));
+        assert_eq!(guerrero(&add, Some(12)), Some(1.0));
+        let l = guerrero(&sqrt, Some(12)).unwrap();
+        assert_eq!(l, 0.5);
+        // Only the powers apart from 0 and 1 become their own candidate.
+        assert_eq!(candidate_transforms(&mult, Some(12)).len(), 2);
+        assert_eq!(
+            candidate_transforms(&sqrt, Some(12))[2],
+            Transform::BoxCox { lambda: l }
+        );
+        assert_eq!(guerrero(&[1.0, -2.0, 3.0, 4.0], None), None);
+        assert_eq!(guerrero(&[1.0, 2.0, 3.0], Some(12)), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The forecaster a user gets by default: the recurrent model and the classical methods,
-//! each on the values or their logarithm, chosen or combined by rolling-origin validation
+//! each on the values, their logarithm or a Box-Cox power, chosen or combined by rolling-origin validation
 //! inside the training rows (never the test rows).
 //!
 //! ## Selection
@@ -8,7 +8,8 @@
 //! methods are refit at each origin, the recurrent model is the held-out run's best
 //! checkpoint, which never trained on a validation target. A candidate's score is its mean
 //! absolute error over all those points divided by the in-sample seasonal-naive MAE of the
-//! fit rows (MASE). The members: each classical method with the transform (none or log)
+//! fit rows (MASE). The members: each classical method with the transform (none, log, or
+//! Box-Cox with Guerrero's power from the rows before the first origin)
 //! that validated better, and the recurrent model. The forecaster is the median of the
 //! [`TOP`] members that validated best, less those more than [`MAX_RATIO`] times worse
 //! than the best (the mean of two, or one alone, when so few remain).
@@ -62,7 +63,7 @@ pub fn normal_quantile(level: f64) -> f64 {
 }
 
 /// One forecaster inside a combination.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Member {
     /// The recurrent network of the checkpoint.
@@ -79,11 +80,9 @@ impl Member {
     pub fn name(&self) -> String {
         match self {
             Member::Rnn => "rnn".into(),
-            Member::Classical {
-                method,
-                transform: Transform::None,
-            } => method.name().into(),
-            Member::Classical { method, .. } => format!("{}(log)", method.name()),
+            Member::Classical { method, transform } => {
+                format!("{}{}", method.name(), transform.suffix())
+            }
         }
     }
 }
@@ -294,10 +293,14 @@ pub fn select(
 ) -> Selection {
     let score = |t: &[Vec<f64>]| -> f64 { mase_of(t, y, origins, scale) };
     // Each classical method with its better transform, then the network.
+    // Guerrero's power from the rows before the first origin: no validation target
+    // decides a transform that validation then scores.
+    let first = origins.first().map_or(y.len(), |o| o.0 + 1);
+    let transforms = classical::candidate_transforms(&y[..first], periods.first().copied());
     let mut members: Vec<(Member, Vec<Vec<f64>>, f64)> = Vec::new();
     for m in Method::ALL {
         let mut best: Option<(Member, Vec<Vec<f64>>, f64)> = None;
-        for t in [Transform::None, Transform::Log] {
+        for &t in &transforms {
             if let Some(tr) = track(m, t, y, origins, periods) {
                 let sc = score(&tr);
                 if best.as_ref().is_none_or(|b| sc < b.2) {
