@@ -101,7 +101,13 @@ pub struct Combination {
     #[serde(default)]
     pub df: Vec<f64>,
     /// Validation MASE of the chosen candidate.
+    /// (JSON has no infinity: one is written as null, and read back from it.)
+    #[serde(deserialize_with = "null_is_infinite")]
     pub val_mase: f64,
+}
+
+fn null_is_infinite<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 /// The median of the values (the mean of the middle two for an even count).
@@ -464,6 +470,21 @@ mod tests {
         assert_eq!(median(&mut [4.0, 1.0]), 2.5);
         let f = combine(&[vec![1.0, 10.0], vec![2.0, 20.0], vec![9.0, 0.0]], 2);
         assert_eq!(f, vec![2.0, 10.0]);
+    }
+
+    #[test]
+    fn a_combination_without_a_finite_score_survives_its_checkpoint() {
+        let c = Combination {
+            members: vec![Member::Rnn],
+            periods: vec![12],
+            sigma: vec![],
+            df: vec![],
+            val_mase: f64::INFINITY,
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"val_mase\":null"), "{json}");
+        let back: Combination = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]

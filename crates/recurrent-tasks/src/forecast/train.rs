@@ -588,7 +588,14 @@ fn validation_set(series: &Series, plan: &Plan) -> Option<ValidationSet> {
     }
     let y = series.target();
     let fit = &y[..plan.split.fit_end];
+    // A series that repeats its season exactly has no seasonal-naive error to divide by;
+    // the ranking only needs some positive scale (every candidate is divided by the same),
+    // so the naive rule's error stands in, else 1.
     let scale = mase_scale(fit, plan.season.unwrap_or(1))?;
+    let scale = [scale, mase_scale(fit, 1).unwrap_or(0.0), 1.0]
+        .into_iter()
+        .find(|s| *s > 0.0 && s.is_finite())
+        .unwrap_or(1.0);
     let periods = seasonal_periods(fit, plan.season, series.freq);
     Some(ValidationSet {
         y,
