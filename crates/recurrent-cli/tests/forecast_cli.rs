@@ -214,6 +214,102 @@ fn train_then_forecast_continues_the_dates() {
 }
 
 #[test]
+fn all_columns_trains_each_column_and_forecasts_them_together() {
+    let dir = tmp("allcols");
+    // Two value columns (one with a comma in its name) after the date column.
+    let mut s = String::from("month,sales,\"cost, total\"\n");
+    for i in 0..60 {
+        let (y, m) = (2000 + i / 12, i % 12 + 1);
+        let season = (std::f64::consts::PI * i as f64 / 6.0).sin();
+        s.push_str(&format!(
+            "{y}-{m:02},{:.3},{:.3}\n",
+            50.0 + 5.0 * season,
+            20.0 + 0.5 * i as f64
+        ));
+    }
+    let data = dir.join("two.csv");
+    std::fs::write(&data, s).unwrap();
+    let out = dir.join("run");
+    let (stdout, _) = ok(&[
+        "train",
+        "forecast",
+        "--data",
+        data.to_str().unwrap(),
+        "--all-columns",
+        "--horizon",
+        "3",
+        "--hidden",
+        "4",
+        "--ensemble",
+        "1",
+        "--steps",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("sales: test MASE"), "{stdout}");
+    assert!(stdout.contains("cost, total: test MASE"), "{stdout}");
+    assert!(out.join("sales").join("test_metrics.json").is_file());
+    assert!(out.join("cost__total").join("refit").is_dir());
+    let (fc, _) = ok(&[
+        "forecast",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let lines: Vec<&str> = fc.lines().collect();
+    assert_eq!(
+        lines[0],
+        "column,date,forecast,lower,upper,lower_95,upper_95"
+    );
+    assert_eq!(lines.len(), 1 + 2 * 3, "{fc}");
+    assert!(lines[1].starts_with("sales,2005-01,"), "{fc}");
+    assert!(lines[6].starts_with("\"cost, total\",2005-03,"), "{fc}");
+    // Each column's forecast is that column's own run's.
+    let (one, _) = ok(&[
+        "forecast",
+        "--checkpoint",
+        out.join("sales").to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        one.lines().nth(1).map(|l| format!("sales,{l}")).as_deref(),
+        Some(lines[1])
+    );
+    fails(
+        &[
+            "train",
+            "forecast",
+            "--data",
+            data.to_str().unwrap(),
+            "--all-columns",
+            "--column",
+            "sales",
+        ],
+        &["--all-columns", "--column"],
+    );
+    // An index that points outside its run is refused, naming the file.
+    std::fs::write(
+        out.join("columns.json"),
+        r#"{"columns":[{"column":"x","dir":"../../etc"}]}"#,
+    )
+    .unwrap();
+    fails(
+        &[
+            "forecast",
+            "--checkpoint",
+            out.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        &["columns.json", "not a plain name"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn json_summary_and_step_column_without_dates() {
     let dir = tmp("json");
     let mut s = String::from("x,y\n");

@@ -6,13 +6,14 @@ use crate::common::print_json;
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
-use recurrent_tasks::forecast::series::{read_series, Fill, SeriesSpec};
+use recurrent_tasks::forecast::columns::{read_index, ColumnRun};
+use recurrent_tasks::forecast::series::{read_series, Fill, Series, SeriesSpec};
 use recurrent_tasks::forecast::{forecast_checkpoint, load_forecaster, FutureForecast};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct ForecastCmdArgs {
-    /// A checkpoint file, or a run directory (its refit on every row, else its best checkpoint)
+    /// A checkpoint file, or a run directory (its refit on every row, else its best checkpoint; a run of `--all-columns`: every column's)
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// CSV file with the columns the model was trained on; the forecast starts after its last row
@@ -38,9 +39,123 @@ pub struct ForecastCmdArgs {
 }
 
 pub fn run(a: &ForecastCmdArgs) -> Result<()> {
+    if let Some(runs) = read_index(&a.checkpoint)? {
+        return run_columns(a, &runs);
+    }
     let path = forecast_checkpoint(&a.checkpoint)?;
-    let mut f = crate::common::load_for("forecast", &["forecast"], &path, load_forecaster)?;
-    a.precision.apply(&mut f, Some(&path))?;
+    let (series, fc) = forecast_one(a, &path)?;
+    let csv = to_csv(&fc);
+    // Drawn before anything is printed, so that a plot that cannot be written fails the
+    // command (exit 1, as every other command) rather than a warning after the output.
+    if let Some(png) = &a.plot {
+        draw_series(png, &series, &fc)?;
+    }
+    if a.json {
+        print_json(&forecast_json(&fc, a.plot.as_deref())?);
+    } else if let Some(o) = &a.output {
+        std::fs::write(o, csv).with_context(|| format!("writing {}", o.display()))?;
+        say!("forecast: {}", o.display());
+    } else {
+        crate::common::write_stdout(&csv);
+    }
+    if let (Some(png), false) = (&a.plot, a.json) {
+        say!("plot: {}", png.display());
+    }
+    Ok(())
+}
+
+/// A run over several columns (`train forecast --all-columns`): each column's forecast,
+/// as one CSV with the column's name first, or one JSON object; `--plot P` draws each
+/// column into P with the column's directory name added to its stem.
+fn run_columns(a: &ForecastCmdArgs, runs: &[ColumnRun]) -> Result<()> {
+    let mut csv = String::new();
+    let mut json = Vec::with_capacity(runs.len());
+    for run in runs {
+        let path = forecast_checkpoint(&a.checkpoint.join(&run.dir))
+            .with_context(|| format!("column `{}` of {}", run.column, a.checkpoint.display()))?;
+        let (series, fc) = forecast_one(a, &path)?;
+        let png = a.plot.as_ref().map(|p| {
+            let stem = p
+                .file_stem()
+                .map_or("forecast".into(), |s| s.to_string_lossy());
+            let ext = p.extension().map_or("png".into(), |e| e.to_string_lossy());
+            p.with_file_name(format!("{stem}-{}.{ext}", run.dir))
+        });
+        if let Some(png) = &png {
+            draw_series(png, &series, &fc)?;
+        }
+        if a.json {
+            let mut v = forecast_json(&fc, png.as_deref())?;
+            v["column"] = run.column.clone().into();
+            json.push(v);
+        } else {
+            let one = to_csv(&fc);
+            let mut lines = one.lines();
+            if csv.is_empty() {
+                csv.push_str(&format!("column,{}\n", lines.next().unwrap_or_default()));
+            } else {
+                lines.next();
+            }
+            let name = csv_field(&run.column);
+            for l in lines {
+                csv.push_str(&format!("{name},{l}\n"));
+            }
+        }
+    }
+    if a.json {
+        print_json(&serde_json::json!({ "columns": json }));
+    } else if let Some(o) = &a.output {
+        std::fs::write(o, csv).with_context(|| format!("writing {}", o.display()))?;
+        say!("forecast: {} ({} columns)", o.display(), runs.len());
+    } else {
+        crate::common::write_stdout(&csv);
+    }
+    Ok(())
+}
+
+/// A CSV field: quoted (with quotes doubled) when it holds a comma, a quote or a newline.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The forecast as JSON, with its dates as text and the plot's path.
+fn forecast_json(fc: &FutureForecast, plot: Option<&Path>) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(fc).context("forecast")?;
+    v["dates"] = fc
+        .dates
+        .as_ref()
+        .map(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())
+        .into();
+    v["plot"] = plot.map(|p| p.display().to_string()).into();
+    Ok(v)
+}
+
+/// History and forecast of `series` into the PNG `png`.
+fn draw_series(png: &Path, series: &Series, fc: &FutureForecast) -> Result<()> {
+    let dates: Option<Vec<String>> = match (&series.dates, &fc.dates) {
+        (Some(past), Some(future)) => {
+            Some(past.iter().chain(future).map(|d| d.to_string()).collect())
+        }
+        _ => None,
+    };
+    draw(
+        png,
+        &series.target(),
+        fc,
+        &series.columns[0],
+        dates.as_deref(),
+    )
+    .with_context(|| format!("--plot {}", png.display()))
+}
+
+/// The checkpoint at `path` forecasting the rows after `--data`.
+fn forecast_one(a: &ForecastCmdArgs, path: &Path) -> Result<(Series, FutureForecast)> {
+    let mut f = crate::common::load_for("forecast", &["forecast"], path, load_forecaster)?;
+    a.precision.apply(&mut f, Some(path))?;
     let spec = SeriesSpec {
         columns: f.meta.columns.clone(),
         date_column: f.meta.date_column.clone(),
@@ -58,39 +173,7 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
         anyhow::bail!("--horizon must be at least 1");
     }
     let fc = f.forecast_future(&series, h)?;
-    let csv = to_csv(&fc);
-    let y = series.target();
-    // Drawn before anything is printed, so that a plot that cannot be written fails the
-    // command (exit 1, as every other command) rather than a warning after the output.
-    if let Some(png) = &a.plot {
-        let dates: Option<Vec<String>> = match (&series.dates, &fc.dates) {
-            (Some(past), Some(future)) => {
-                Some(past.iter().chain(future).map(|d| d.to_string()).collect())
-            }
-            _ => None,
-        };
-        draw(png, &y, &fc, &series.columns[0], dates.as_deref())
-            .with_context(|| format!("--plot {}", png.display()))?;
-    }
-    if a.json {
-        let mut v = serde_json::to_value(&fc).context("forecast")?;
-        v["dates"] = fc
-            .dates
-            .as_ref()
-            .map(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())
-            .into();
-        v["plot"] = a.plot.as_ref().map(|p| p.display().to_string()).into();
-        print_json(&v);
-    } else if let Some(o) = &a.output {
-        std::fs::write(o, csv).with_context(|| format!("writing {}", o.display()))?;
-        say!("forecast: {}", o.display());
-    } else {
-        crate::common::write_stdout(&csv);
-    }
-    if let (Some(png), false) = (&a.plot, a.json) {
-        say!("plot: {}", png.display());
-    }
-    Ok(())
+    Ok((series, fc))
 }
 
 /// `date` (or `step`), `forecast`, then `lower`, `upper` when there are intervals.

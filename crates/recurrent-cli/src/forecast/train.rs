@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use recurrent::train::{EvalInfo, Observer, StepInfo};
 use recurrent_tasks::forecast::classical::Method;
-use recurrent_tasks::forecast::series::{read_series, Fill, SeriesSpec};
+use recurrent_tasks::forecast::columns::{train_columns, ColumnsSpec};
+use recurrent_tasks::forecast::series::{read_series, Fill, Series, SeriesSpec};
 use recurrent_tasks::forecast::{
     train_forecast, ForecastSummary, ForecastTrainConfig, TestReport, DEFAULT_LIMITS,
 };
@@ -24,6 +25,9 @@ pub struct ForecastArgs {
     /// Value column (repeat for a multivariate series; the first is forecast) [default: the last column]
     #[arg(long = "column")]
     pub columns: Vec<String>,
+    /// Forecast every value column of the file as its own series, each into DIR/<column>; `forecast --checkpoint DIR` then forecasts them all
+    #[arg(long, conflicts_with = "columns")]
+    pub all_columns: bool,
     /// Date column [default: the first column, if its first cell is a date]
     #[arg(long)]
     pub date_column: Option<String>,
@@ -144,6 +148,9 @@ impl Observer for Quieter {
 pub fn run(a: &ForecastArgs) -> Result<()> {
     a.common.apply_threads()?;
     let cfg = a.config()?;
+    if a.all_columns {
+        return run_columns(a, &cfg);
+    }
     let spec = SeriesSpec {
         columns: a.columns.clone(),
         date_column: a.date_column.clone(),
@@ -172,26 +179,118 @@ pub fn run(a: &ForecastArgs) -> Result<()> {
         return Ok(());
     }
     progress.0.finish();
-    let mut plot_path = None;
-    if let Some(t) = &s.test {
-        write_test_csv(&out.join("test_forecasts.csv"), t)?;
-        std::fs::write(
-            out.join("test_metrics.json"),
-            serde_json::to_string_pretty(&t.table).context("metrics")?,
-        )
-        .with_context(|| format!("writing {}", out.join("test_metrics.json").display()))?;
-        let y = series.target();
-        let p = out.join("forecast.png");
-        let dates: Option<Vec<String>> = series
-            .dates
-            .as_ref()
-            .map(|d| d.iter().map(|d| d.to_string()).collect());
-        if draw_test_plot(&p, &y, t, &series.columns[0], dates.as_deref()).is_ok() {
-            plot_path = Some(p);
-        }
-        crate::common::finish_tensorboard(&out);
-    }
+    let plot_path = write_outputs(&out, &series, &s)?;
     report(&s, plot_path.as_deref(), a.common.json)
+}
+
+/// The test forecasts, metrics and plot of a finished run in `out`; the plot's path when
+/// it was drawn.
+fn write_outputs(out: &Path, series: &Series, s: &ForecastSummary) -> Result<Option<PathBuf>> {
+    let Some(t) = &s.test else {
+        return Ok(None);
+    };
+    write_test_csv(&out.join("test_forecasts.csv"), t)?;
+    std::fs::write(
+        out.join("test_metrics.json"),
+        serde_json::to_string_pretty(&t.table).context("metrics")?,
+    )
+    .with_context(|| format!("writing {}", out.join("test_metrics.json").display()))?;
+    let y = series.target();
+    let p = out.join("forecast.png");
+    let dates: Option<Vec<String>> = series
+        .dates
+        .as_ref()
+        .map(|d| d.iter().map(|d| d.to_string()).collect());
+    crate::common::finish_tensorboard(out);
+    Ok(
+        draw_test_plot(&p, &y, t, &series.columns[0], dates.as_deref())
+            .is_ok()
+            .then_some(p),
+    )
+}
+
+/// `--all-columns`: every value column as its own series (`forecast::columns`), one line
+/// of test metrics per column, or one JSON object with each column's summary.
+fn run_columns(a: &ForecastArgs, cfg: &ForecastTrainConfig) -> Result<()> {
+    let out = a.common.out_dir("forecast");
+    let req = a.common.request(&out, DEFAULT_LIMITS)?;
+    let spec = ColumnsSpec {
+        data: a.data.clone(),
+        date_column: a.date_column.clone(),
+        fill: a.fill,
+    };
+    say!(
+        "forecasting every value column of {} ({}, horizon {}), into {}",
+        a.data.display(),
+        a.strategy,
+        a.horizon,
+        out.display()
+    );
+    let mut progress = Quieter(Progress::new(install_interrupt()));
+    let primary = crate::ranks::is_primary();
+    let runs = train_columns(cfg, &spec, &req, &mut progress, &mut |run, series, s| {
+        if primary {
+            write_outputs(&out.join(&run.dir), series, s)
+                .map_err(|e| recurrent::error::Error::Config(format!("{e:#}")))?;
+        }
+        Ok(())
+    })?;
+    if !primary {
+        return Ok(());
+    }
+    progress.0.finish();
+    if a.common.json {
+        let columns: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|(run, s)| {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                if let Some(t) = v.get_mut("test").and_then(|t| t.as_object_mut()) {
+                    t.remove("points");
+                }
+                serde_json::json!({"column": run.column, "dir": run.dir, "summary": v})
+            })
+            .collect();
+        print_json(&serde_json::json!({"out": out, "columns": columns}));
+        return Ok(());
+    }
+    for (run, s) in &runs {
+        let mase = |name: &str| {
+            s.test
+                .as_ref()
+                .and_then(|t| t.table.iter().find(|r| r.name == name))
+                .and_then(|r| r.metrics.mase)
+                .map_or("-".to_string(), |v| format!("{v:.3}"))
+        };
+        out!(
+            "{}: test MASE {} (seasonal naive {}, ets {}, mstl {}){}",
+            run.column,
+            mase("model"),
+            mase("seasonal_naive"),
+            mase("ets"),
+            mase("mstl"),
+            s.selection.as_ref().map_or(String::new(), |sel| format!(
+                "; the median of {}",
+                sel.chosen
+                    .members
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            ))
+        );
+    }
+    say!(
+        "{} of {} columns trained; `forecast --checkpoint {} --data FILE` forecasts them all",
+        runs.len(),
+        value_count(&a.data, a.date_column.as_deref()),
+        out.display()
+    );
+    Ok(())
+}
+
+/// How many value columns `--all-columns` found (for the closing line).
+fn value_count(data: &Path, date_column: Option<&str>) -> usize {
+    recurrent_tasks::forecast::series::value_columns(data, date_column).map_or(0, |c| c.len())
 }
 
 fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {

@@ -3,10 +3,12 @@
 //! its training rows ([`scale`]); a recurrent forecaster on sliding windows, direct or
 //! recursive ([`model`]), is trained and refit ([`train`]) and scored on the held-out rows
 //! beside the naive, seasonal-naive and drift baselines ([`report`], with the metrics and
-//! baselines in [`eval`]).
+//! baselines in [`eval`]). [`columns`] trains and forecasts every column of a file as its own
+//! series.
 
 pub mod calendar;
 pub mod classical;
+pub mod columns;
 pub mod combine;
 pub mod config;
 pub mod eval;

@@ -227,10 +227,7 @@ pub fn parse_series(
     };
     let date_idx = match &spec.date_column {
         Some(d) => Some(find(d, "--date-column")?),
-        None => {
-            (header.len() > 1 && !value_idx.contains(&0) && Date::parse(&rows[0].1[0]).is_some())
-                .then_some(0)
-        }
+        None => first_is_date(&header, &rows).filter(|_| !value_idx.contains(&0)),
     };
     if let Some(d) = date_idx {
         if value_idx.contains(&d) {
@@ -280,6 +277,35 @@ pub fn parse_series(
         notice,
     )?;
     Ok(series)
+}
+
+/// Column 0, when it can be the date column without being asked for: the file has another
+/// column, and its first cell is a date.
+fn first_is_date(header: &[String], rows: &[(usize, Vec<String>)]) -> Option<usize> {
+    (header.len() > 1 && rows.first().is_some_and(|r| Date::parse(&r.1[0]).is_some())).then_some(0)
+}
+
+/// Every column of the CSV file at `path` but the date column (`date_column`, or the first
+/// column when its first cell is a date), in file order: what `--all-columns` forecasts.
+pub fn value_columns(path: &Path, date_column: Option<&str>) -> Result<Vec<String>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let (header, rows) = read_table(&text, path)?;
+    let date = match date_column {
+        Some(d) => Some(header.iter().position(|h| h == d).ok_or_else(|| {
+            Error::format(
+                path,
+                format!("line 1: no column `{d}` (given by --date-column)"),
+            )
+        })?),
+        None => first_is_date(&header, &rows),
+    };
+    Ok(header
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| Some(*j) != date)
+        .map(|(_, h)| h.clone())
+        .collect())
 }
 
 /// A table as (trimmed header, rows of (line number, fields)), each row as wide as the
