@@ -39,6 +39,7 @@ ap.add_argument("--only")
 ap.add_argument("--json")
 ap.add_argument("--precisions", nargs="*", default=[], help="reduced precisions to forecast at too")
 ap.add_argument("--baselines-jsonl", help="baselines computed before, one forecast_baselines.py --json line each")
+ap.add_argument("--train-args", default="", help="extra flags for train forecast (measuring a variant), e.g. '--patience 50'")
 ap.add_argument("--save-baselines", help="append each series' forecast_baselines.py --json line here (for --baselines-jsonl)")
 a = ap.parse_args()
 here = os.path.dirname(os.path.abspath(__file__))
@@ -69,7 +70,7 @@ for name, col, h, m in SERIES:
     run = os.path.join(tmp, "run")
     t0 = time.time()
     r = subprocess.run([a.bin, "train", "forecast", "--data", cut_path, "--horizon", str(h), "--seed", "0",
-                        "--out", run] + colargs, capture_output=True, text=True)
+                        "--out", run] + colargs + a.train_args.split(), capture_output=True, text=True)
     secs = time.time() - t0
     if r.returncode != 0:
         print(f"{name} {col}: train failed: {r.stderr[-500:]}", file=sys.stderr)
