@@ -266,6 +266,14 @@ fn all_columns_trains_each_column_and_forecasts_them_together() {
     assert_eq!(lines.len(), 1 + 2 * 3, "{fc}");
     assert!(lines[1].starts_with("sales,2005-01,"), "{fc}");
     assert!(lines[6].starts_with("\"cost, total\",2005-03,"), "{fc}");
+    // `--resume DIR` alone continues the whole run from the parent's stored command: both
+    // columns are complete already, and their directories hold no command of their own.
+    let (again, _) = ok(&["train", "forecast", "--resume", out.to_str().unwrap()]);
+    assert!(
+        again.contains("sales: test MASE") && again.contains("cost, total: test MASE"),
+        "{again}"
+    );
+    assert!(!out.join("sales").join("command.json").exists());
     // Each column's forecast is that column's own run's.
     let (one, _) = ok(&[
         "forecast",

@@ -89,16 +89,30 @@ fn run_columns(a: &ForecastCmdArgs, runs: &[ColumnRun]) -> Result<()> {
             v["column"] = run.column.clone().into();
             json.push(v);
         } else {
-            let one = to_csv(&fc);
-            let mut lines = one.lines();
+            // Every interval field on every row (empty where a column has none), so that
+            // columns with and without intervals share one header.
             if csv.is_empty() {
-                csv.push_str(&format!("column,{}\n", lines.next().unwrap_or_default()));
-            } else {
-                lines.next();
+                let when = if fc.dates.is_some() { "date" } else { "step" };
+                csv.push_str(&format!(
+                    "column,{when},forecast,lower,upper,lower_95,upper_95\n"
+                ));
             }
             let name = csv_field(&run.column);
-            for l in lines {
-                csv.push_str(&format!("{name},{l}\n"));
+            let at = |b: &Option<Vec<f64>>, i: usize| {
+                b.as_ref().map_or(String::new(), |b| b[i].to_string())
+            };
+            for (i, v) in fc.values.iter().enumerate() {
+                let when = fc
+                    .dates
+                    .as_ref()
+                    .map_or((i + 1).to_string(), |d| d[i].to_string());
+                csv.push_str(&format!(
+                    "{name},{when},{v},{},{},{},{}\n",
+                    at(&fc.lower, i),
+                    at(&fc.upper, i),
+                    at(&fc.lower_95, i),
+                    at(&fc.upper_95, i)
+                ));
             }
         }
     }

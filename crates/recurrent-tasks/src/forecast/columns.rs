@@ -30,10 +30,16 @@ struct Index {
     columns: Vec<ColumnRun>,
 }
 
+/// Names in a run directory that a column's directory must not take.
+const RESERVED: [&str; 4] = [INDEX, "command.json", "tensorboard", "checkpoints"];
+
 /// A directory name for each column: ASCII letters, digits, `-`, `_` and `.` kept, any other
-/// character `_`; a name taken already (or empty, or dots only) gets a suffix `-2`, `-3`, ...
+/// character `_`; a name taken already (by a column or by the run's own files) gets a
+/// suffix `-2`, `-3`, ...; an empty or dots-only name is prefixed with `column`.
 pub fn dir_names(columns: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(columns.len());
+    let taken =
+        |out: &[String], name: &str| out.iter().any(|o| o == name) || RESERVED.contains(&name);
     for c in columns {
         let base: String = c
             .chars()
@@ -52,7 +58,7 @@ pub fn dir_names(columns: &[String]) -> Vec<String> {
         };
         let mut name = base.clone();
         let mut k = 2;
-        while out.contains(&name) {
+        while taken(&out, &name) {
             name = format!("{base}-{k}");
             k += 1;
         }
@@ -171,9 +177,12 @@ pub fn train_columns(
             series.len(),
             dir.display()
         ));
+        // The command lives in the parent only: `--resume DIR` continues every column, and
+        // a column's own directory is not mistaken for a run of its own to resume.
         let col_req = TrainRequest {
             out: dir.clone(),
             resume: req.resume && dir.is_dir(),
+            command: None,
             ..req.clone()
         };
         let s = train_forecast(cfg, &series, spec.fill, &col_req, obs)?;
@@ -193,10 +202,18 @@ mod tests {
 
     #[test]
     fn directory_names_are_plain_and_distinct() {
-        let cols: Vec<String> = ["sales ($)", "sales (€)", "a/b", "..", "", "x"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let cols: Vec<String> = [
+            "sales ($)",
+            "sales (€)",
+            "a/b",
+            "..",
+            "",
+            "x",
+            "columns.json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let d = dir_names(&cols);
         assert_eq!(d[0], "sales____");
         assert_eq!(d[1], "sales____-2");
@@ -204,6 +221,7 @@ mod tests {
         assert_eq!(d[3], "column..");
         assert_eq!(d[4], "column");
         assert_eq!(d[5], "x");
+        assert_eq!(d[6], "columns.json-2");
     }
 
     #[test]
