@@ -418,6 +418,8 @@ pub fn with_acts<R>(f: impl FnOnce(&mut [Acts; 2]) -> R) -> R {
 pub enum Path {
     /// Plain code (the compiler vectorises what it can).
     Portable,
+    /// AVX2 without VNNI: int8 through `vpmaddwd` (Zen 2 and 3, Intel before Alder Lake).
+    Avx2,
     /// AVX-VNNI (256-bit `vpdpbusd`): int8 only.
     AvxVnni,
     /// AVX512-VNNI: int8 only.
@@ -431,6 +433,7 @@ impl Path {
     pub fn name(self) -> &'static str {
         match self {
             Path::Portable => "portable",
+            Path::Avx2 => "avx2",
             Path::AvxVnni => "avx-vnni",
             Path::Vnni512 => "avx512-vnni",
             Path::Bf16x512 => "avx512-bf16",
@@ -446,6 +449,9 @@ pub fn paths(p: Precision) -> Vec<Path> {
         let d = simd::detected();
         match p {
             Precision::Int8 => {
+                if d >= Level::Avx2 {
+                    v.push(Path::Avx2);
+                }
                 if d >= Level::Avx2 && is_x86_feature_detected!("avxvnni") {
                     v.push(Path::AvxVnni);
                 }
@@ -473,7 +479,7 @@ pub fn path(p: Precision) -> Path {
         .into_iter()
         .rfind(|q| match q {
             Path::Portable => true,
-            Path::AvxVnni => cap >= Level::Avx2,
+            Path::Avx2 | Path::AvxVnni => cap >= Level::Avx2,
             Path::Vnni512 | Path::Bf16x512 => cap >= Level::Avx512,
         })
         .unwrap_or(Path::Portable)
@@ -534,6 +540,8 @@ pub fn qdot_rows_on<F: Float>(
         Path::Vnni512 => x86::i8_512,
         #[cfg(target_arch = "x86_64")]
         Path::AvxVnni => x86::i8_256,
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => x86::i8_avx2,
         #[cfg(target_arch = "x86_64")]
         Path::Bf16x512 => x86::bf16_512,
         _ if w.precision == Precision::Int8 => portable::i8_tile,

@@ -163,3 +163,45 @@ unsafe fn bf16_512_t<const NB: usize, const NP: usize>(job: &Job, s: &mut TileOu
         }
     }
 }
+
+/// int8 tile for AVX2 without VNNI (`vpmaddwd`): each 16-byte quarter of a panel's group
+/// sign-extended to 16 i16, the group's 4 activations zero-extended and repeated, and the
+/// products summed in adjacent pairs into i32 (exact: |255 x -128| x 2 < 2^31). Each lane's
+/// two pair sums are added at the end, so the integer sums, and the bits, are the VNNI
+/// tiles'.
+///
+/// # Safety
+/// AVX2; the job's pointers cover its shape.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn i8_avx2(job: &Job, out: &mut TileOut) {
+    let mut s = Tile::<i32>::new();
+    for (j, sj) in s.0.iter_mut().enumerate().take(job.nn) {
+        for (p, sp) in sj.iter_mut().enumerate().take(job.np) {
+            let mut acc = [_mm256_setzero_si256(); 4];
+            for g in 0..job.groups {
+                let x = job.x[j].add(4 * g);
+                let xr = _mm256_set1_epi64x(
+                    (*x as i64)
+                        | (*x.add(1) as i64) << 16
+                        | (*x.add(2) as i64) << 32
+                        | (*x.add(3) as i64) << 48,
+                );
+                let w = job.w.add(p * job.pstride + 64 * g);
+                for (c, a) in acc.iter_mut().enumerate() {
+                    let wq = _mm_loadu_si128(w.add(16 * c) as *const __m128i);
+                    let prod = _mm256_madd_epi16(_mm256_cvtepi8_epi16(wq), xr);
+                    *a = _mm256_add_epi32(*a, prod);
+                }
+            }
+            // Quarter c holds lanes 4c..4c+4, each as two adjacent pair sums.
+            for (c, a) in acc.iter().enumerate() {
+                let mut v = [0i32; 8];
+                _mm256_storeu_si256(v.as_mut_ptr() as *mut __m256i, *a);
+                for i in 0..4 {
+                    sp[4 * c + i] = v[2 * i] + v[2 * i + 1];
+                }
+            }
+        }
+    }
+    finish_i8(job, &s, out)
+}
