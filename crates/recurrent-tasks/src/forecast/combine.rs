@@ -428,7 +428,7 @@ fn paths(origins: &Origins, h: usize) -> Vec<f64> {
         .map(|s| {
             let reach: Vec<usize> = origins.iter().filter(|o| o.1 >= s).map(|o| o.0).collect();
             if let (Some(first), Some(end)) = (reach.first(), reach.last()) {
-                let span = (end - first) as f64;
+                let span = end.abs_diff(*first) as f64;
                 last = (reach.len() as f64).min(span / s as f64 + 1.0);
             }
             last
