@@ -117,7 +117,7 @@ fn train_then_forecast_continues_the_dates() {
     let csv = std::fs::read_to_string(out.join("test_forecasts.csv")).unwrap();
     assert_eq!(
         csv.lines().next().unwrap(),
-        "row,date,step,actual,model,lower,upper,rnn,naive,seasonal_naive,drift,ets,mstl,theta"
+        "row,date,step,actual,model,lower,upper,lower_95,upper_95,rnn,naive,seasonal_naive,drift,ets,mstl,theta"
     );
     assert_eq!(csv.lines().count(), 4, "{csv}");
     // The series ends on 2019-04-30: the forecast starts on 2019-05-01.

@@ -294,7 +294,7 @@ fn value_count(data: &Path, date_column: Option<&str>) -> usize {
 }
 
 fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {
-    let mut s = String::from("row,date,step,actual,model,lower,upper,rnn");
+    let mut s = String::from("row,date,step,actual,model,lower,upper,lower_95,upper_95,rnn");
     for m in Method::ALL {
         s.push(',');
         s.push_str(m.name());
@@ -303,7 +303,7 @@ fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     for p in &t.points {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{}",
             p.row,
             p.date.as_deref().unwrap_or(""),
             p.step,
@@ -311,6 +311,8 @@ fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {
             p.model,
             opt(p.lower),
             opt(p.upper),
+            opt(p.lower_95),
+            opt(p.upper_95),
             p.rnn
         ));
         for b in &p.baselines {
@@ -466,8 +468,12 @@ fn report(s: &ForecastSummary, plot: Option<&Path>, json: bool) -> Result<()> {
             if !t.spread.is_empty() {
                 crate::common::write_stdout(&spread_table(t));
             }
-            if let Some(c) = t.coverage_80 {
-                say!("80% interval: covers {:.0}% of the test points", 100.0 * c);
+            if let (Some(c), Some(c95)) = (t.coverage_80, t.coverage_95) {
+                say!(
+                    "80% and 95% intervals: cover {:.0}% and {:.0}% of the test points",
+                    100.0 * c,
+                    100.0 * c95
+                );
             }
         }
         None => say!("--test 0: no test metrics"),

@@ -4,7 +4,7 @@
 use super::model::*;
 use super::plan::*;
 use crate::forecast::classical::{self, Method, Transform};
-use crate::forecast::combine::{combine, Combination, L80};
+use crate::forecast::combine::{combine, Combination, L80, L95};
 use crate::forecast::eval::{mase_scale, metrics, Metrics};
 use crate::forecast::series::Series;
 use recurrent::error::Result;
@@ -33,6 +33,9 @@ pub struct TestPoint {
     /// Its 80% interval, when it has one.
     pub lower: Option<f64>,
     pub upper: Option<f64>,
+    /// Its 95% interval.
+    pub lower_95: Option<f64>,
+    pub upper_95: Option<f64>,
     /// The recurrent network alone.
     pub rnn: f64,
     /// Classical forecasts, in [`Method::ALL`] order, on the values as they are (None
@@ -49,6 +52,8 @@ pub struct TestReport {
     pub mase_scale: Option<f64>,
     /// The share of test points inside the 80% interval (None without intervals).
     pub coverage_80: Option<f64>,
+    /// ... and inside the 95% interval.
+    pub coverage_95: Option<f64>,
     /// Each forecaster's metrics origin by origin, as mean and spread (with two test
     /// origins or more: `--backtest K`, or `--test` longer than `--stride`).
     pub spread: Vec<Spread>,
@@ -148,6 +153,7 @@ pub fn test_report(
             .and_then(|c| c.member_forecasts(hist, steps, Some(rnn)))
             .map(|fs| combine(&fs, steps));
         let half = comb.and_then(|c| c.half_widths(steps, L80));
+        let half95 = comb.and_then(|c| c.half_widths(steps, L95));
         for s in 0..steps {
             let row = o + 1 + s;
             let m = model.as_ref().map_or(rnn[s], |v| v[s]);
@@ -159,6 +165,8 @@ pub fn test_report(
                 model: m,
                 lower: half.as_ref().map(|w| m - w[s]),
                 upper: half.as_ref().map(|w| m + w[s]),
+                lower_95: half95.as_ref().map(|w| m - w[s]),
+                upper_95: half95.as_ref().map(|w| m + w[s]),
                 rnn: rnn[s],
                 baselines: base.iter().map(|b| b.as_ref().map(|v| v[s])).collect(),
             });
@@ -185,18 +193,23 @@ pub fn test_report(
             })
         })
         .collect();
-    let inside: Option<Vec<bool>> = points
-        .iter()
-        .map(|p| Some(p.lower? <= p.actual && p.actual <= p.upper?))
-        .collect();
-    let coverage_80 = inside
-        .filter(|v| !v.is_empty())
-        .map(|v| v.iter().filter(|b| **b).count() as f64 / v.len() as f64);
+    let coverage = |band: fn(&TestPoint) -> Option<(f64, f64)>| -> Option<f64> {
+        let inside: Option<Vec<bool>> = points
+            .iter()
+            .map(|p| band(p).map(|(lo, hi)| lo <= p.actual && p.actual <= hi))
+            .collect();
+        inside
+            .filter(|v| !v.is_empty())
+            .map(|v| v.iter().filter(|b| **b).count() as f64 / v.len() as f64)
+    };
+    let coverage_80 = coverage(|p| Some((p.lower?, p.upper?)));
+    let coverage_95 = coverage(|p| Some((p.lower_95?, p.upper_95?)));
     Ok(TestReport {
         spread: spreads(&points, &columns, scale),
         points,
         table,
         mase_scale: scale,
         coverage_80,
+        coverage_95,
     })
 }
