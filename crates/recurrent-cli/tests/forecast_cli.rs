@@ -216,13 +216,14 @@ fn train_then_forecast_continues_the_dates() {
 #[test]
 fn all_columns_trains_each_column_and_forecasts_them_together() {
     let dir = tmp("allcols");
-    // Two value columns (one with a comma in its name) after the date column.
-    let mut s = String::from("month,sales,\"cost, total\"\n");
+    // Two value columns (one with a comma in its name) after the date column, and a text
+    // column that is left out.
+    let mut s = String::from("month,sales,store,\"cost, total\"\n");
     for i in 0..60 {
         let (y, m) = (2000 + i / 12, i % 12 + 1);
         let season = (std::f64::consts::PI * i as f64 / 6.0).sin();
         s.push_str(&format!(
-            "{y}-{m:02},{:.3},{:.3}\n",
+            "{y}-{m:02},{:.3},north,{:.3}\n",
             50.0 + 5.0 * season,
             20.0 + 0.5 * i as f64
         ));
@@ -230,7 +231,7 @@ fn all_columns_trains_each_column_and_forecasts_them_together() {
     let data = dir.join("two.csv");
     std::fs::write(&data, s).unwrap();
     let out = dir.join("run");
-    let (stdout, _) = ok(&[
+    let (stdout, stderr) = ok(&[
         "train",
         "forecast",
         "--data",
@@ -247,6 +248,11 @@ fn all_columns_trains_each_column_and_forecasts_them_together() {
         "--out",
         out.to_str().unwrap(),
     ]);
+    assert!(
+        stderr.contains("left out `store` (not numbers)"),
+        "{stderr}"
+    );
+    assert!(!out.join("store").exists());
     assert!(stdout.contains("sales: test MASE"), "{stdout}");
     assert!(stdout.contains("cost, total: test MASE"), "{stdout}");
     assert!(out.join("sales").join("test_metrics.json").is_file());

@@ -290,7 +290,7 @@ fn run_columns(a: &ForecastArgs, cfg: &ForecastTrainConfig) -> Result<()> {
 
 /// How many value columns `--all-columns` found (for the closing line).
 fn value_count(data: &Path, date_column: Option<&str>) -> usize {
-    recurrent_tasks::forecast::series::value_columns(data, date_column).map_or(0, |c| c.len())
+    recurrent_tasks::forecast::series::value_columns(data, date_column).map_or(0, |c| c.0.len())
 }
 
 fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {

@@ -122,11 +122,20 @@ pub fn train_columns(
     obs: &mut dyn Observer,
     done: &mut dyn FnMut(&ColumnRun, &Series, &ForecastSummary) -> Result<()>,
 ) -> Result<Vec<(ColumnRun, ForecastSummary)>> {
-    let columns = value_columns(&spec.data, spec.date_column.as_deref())?;
+    let (columns, text) = value_columns(&spec.data, spec.date_column.as_deref())?;
+    if !text.is_empty() {
+        obs.message(&format!(
+            "--all-columns: left out {} (not numbers)",
+            text.iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if columns.is_empty() {
         return Err(Error::format(
             &spec.data,
-            "--all-columns: the file has no value column beside its date column",
+            "--all-columns: the file has no column of numbers beside its date column",
         ));
     }
     let runs: Vec<ColumnRun> = columns

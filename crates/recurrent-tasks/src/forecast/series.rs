@@ -285,9 +285,11 @@ fn first_is_date(header: &[String], rows: &[(usize, Vec<String>)]) -> Option<usi
     (header.len() > 1 && rows.first().is_some_and(|r| Date::parse(&r.1[0]).is_some())).then_some(0)
 }
 
-/// Every column of the CSV file at `path` but the date column (`date_column`, or the first
-/// column when its first cell is a date), in file order: what `--all-columns` forecasts.
-pub fn value_columns(path: &Path, date_column: Option<&str>) -> Result<Vec<String>> {
+/// The columns `--all-columns` forecasts, in file order: every column of the CSV file at
+/// `path` but the date column (`date_column`, or the first column when its first cell is a
+/// date) whose cells are all numbers or missing; and, apart, the columns left out for
+/// holding text (a ticker, a name).
+pub fn value_columns(path: &Path, date_column: Option<&str>) -> Result<(Vec<String>, Vec<String>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8_lossy(&bytes);
     let (header, rows) = read_table(&text, path)?;
@@ -300,12 +302,21 @@ pub fn value_columns(path: &Path, date_column: Option<&str>) -> Result<Vec<Strin
         })?),
         None => first_is_date(&header, &rows),
     };
-    Ok(header
-        .iter()
-        .enumerate()
-        .filter(|(j, _)| Some(*j) != date)
-        .map(|(_, h)| h.clone())
-        .collect())
+    let numeric = |j: usize| {
+        rows.iter().all(|(_, f)| {
+            let c = f[j].trim();
+            is_missing(c) || c.parse::<f64>().is_ok()
+        })
+    };
+    let (mut values, mut text) = (Vec::new(), Vec::new());
+    for (j, h) in header.iter().enumerate().filter(|(j, _)| Some(*j) != date) {
+        if numeric(j) {
+            values.push(h.clone());
+        } else {
+            text.push(h.clone());
+        }
+    }
+    Ok((values, text))
 }
 
 /// A table as (trimmed header, rows of (line number, fields)), each row as wide as the
