@@ -267,11 +267,47 @@ fn all_columns_trains_each_column_and_forecasts_them_together() {
     let lines: Vec<&str> = fc.lines().collect();
     assert_eq!(
         lines[0],
-        "column,date,forecast,lower,upper,lower_95,upper_95"
+        "date,forecast,lower,upper,lower_95,upper_95,column"
     );
     assert_eq!(lines.len(), 1 + 2 * 3, "{fc}");
-    assert!(lines[1].starts_with("sales,2005-01,"), "{fc}");
-    assert!(lines[6].starts_with("\"cost, total\",2005-03,"), "{fc}");
+    assert!(
+        lines[1].starts_with("2005-01,") && lines[1].ends_with(",sales"),
+        "{fc}"
+    );
+    assert!(
+        lines[6].starts_with("2005-03,") && lines[6].ends_with(",\"cost, total\""),
+        "{fc}"
+    );
+    // The same --out again without --resume is refused, naming it, and changes nothing.
+    let index = std::fs::read(out.join("columns.json")).unwrap();
+    fails(
+        &[
+            "train",
+            "forecast",
+            "--data",
+            data.to_str().unwrap(),
+            "--all-columns",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["--resume"],
+    );
+    assert_eq!(std::fs::read(out.join("columns.json")).unwrap(), index);
+    // A run of one series is not taken over by --all-columns either.
+    let single = out.join("sales");
+    fails(
+        &[
+            "train",
+            "forecast",
+            "--data",
+            data.to_str().unwrap(),
+            "--all-columns",
+            "--out",
+            single.to_str().unwrap(),
+        ],
+        &["holds a run of one series"],
+    );
+    assert!(!single.join("columns.json").exists());
     // `--resume DIR` alone continues the whole run from the parent's stored command: both
     // columns are complete already, and their directories hold no command of their own.
     let (again, _) = ok(&["train", "forecast", "--resume", out.to_str().unwrap()]);
@@ -289,7 +325,7 @@ fn all_columns_trains_each_column_and_forecasts_them_together() {
         data.to_str().unwrap(),
     ]);
     assert_eq!(
-        one.lines().nth(1).map(|l| format!("sales,{l}")).as_deref(),
+        one.lines().nth(1).map(|l| format!("{l},sales")).as_deref(),
         Some(lines[1])
     );
     fails(

@@ -52,11 +52,8 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
     }
     if a.json {
         print_json(&forecast_json(&fc, a.plot.as_deref())?);
-    } else if let Some(o) = &a.output {
-        std::fs::write(o, csv).with_context(|| format!("writing {}", o.display()))?;
-        say!("forecast: {}", o.display());
     } else {
-        crate::common::write_stdout(&csv);
+        emit(a, &csv)?;
     }
     if let (Some(png), false) = (&a.plot, a.json) {
         say!("plot: {}", png.display());
@@ -65,7 +62,7 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
 }
 
 /// A run over several columns (`train forecast --all-columns`): each column's forecast,
-/// as one CSV with the column's name first, or one JSON object; `--plot P` draws each
+/// as one CSV with the column's name last, or one JSON object; `--plot P` draws each
 /// column into P with the column's directory name added to its stem.
 fn run_columns(a: &ForecastCmdArgs, runs: &[ColumnRun]) -> Result<()> {
     let mut csv = String::new();
@@ -91,10 +88,12 @@ fn run_columns(a: &ForecastCmdArgs, runs: &[ColumnRun]) -> Result<()> {
         } else {
             // Every interval field on every row (empty where a column has none), so that
             // columns with and without intervals share one header.
+            // `date` (or `step`) and `forecast` lead, as in every forecast CSV
+            // (CONVENTIONS.md); the column's name follows the intervals.
             if csv.is_empty() {
                 let when = if fc.dates.is_some() { "date" } else { "step" };
                 csv.push_str(&format!(
-                    "column,{when},forecast,lower,upper,lower_95,upper_95\n"
+                    "{when},forecast,lower,upper,lower_95,upper_95,column\n"
                 ));
             }
             let name = csv_field(&run.column);
@@ -107,7 +106,7 @@ fn run_columns(a: &ForecastCmdArgs, runs: &[ColumnRun]) -> Result<()> {
                     .as_ref()
                     .map_or((i + 1).to_string(), |d| d[i].to_string());
                 csv.push_str(&format!(
-                    "{name},{when},{v},{},{},{},{}\n",
+                    "{when},{v},{},{},{},{},{name}\n",
                     at(&fc.lower, i),
                     at(&fc.upper, i),
                     at(&fc.lower_95, i),
@@ -118,11 +117,20 @@ fn run_columns(a: &ForecastCmdArgs, runs: &[ColumnRun]) -> Result<()> {
     }
     if a.json {
         print_json(&serde_json::json!({ "columns": json }));
-    } else if let Some(o) = &a.output {
-        std::fs::write(o, csv).with_context(|| format!("writing {}", o.display()))?;
-        say!("forecast: {} ({} columns)", o.display(), runs.len());
     } else {
-        crate::common::write_stdout(&csv);
+        emit(a, &csv)?;
+    }
+    Ok(())
+}
+
+/// The CSV into `--output`, else to stdout.
+fn emit(a: &ForecastCmdArgs, csv: &str) -> Result<()> {
+    match &a.output {
+        Some(o) => {
+            std::fs::write(o, csv).with_context(|| format!("writing {}", o.display()))?;
+            say!("forecast: {}", o.display());
+        }
+        None => crate::common::write_stdout(csv),
     }
     Ok(())
 }

@@ -228,7 +228,7 @@ fn run_columns(a: &ForecastArgs, cfg: &ForecastTrainConfig) -> Result<()> {
     );
     let mut progress = Quieter(Progress::new(install_interrupt()));
     let primary = crate::ranks::is_primary();
-    let runs = train_columns(cfg, &spec, &req, &mut progress, &mut |run, series, s| {
+    let (runs, total) = train_columns(cfg, &spec, &req, &mut progress, &mut |run, series, s| {
         if primary {
             write_outputs(&out.join(&run.dir), series, s)
                 .map_err(|e| recurrent::error::Error::Config(format!("{e:#}")))?;
@@ -282,15 +282,10 @@ fn run_columns(a: &ForecastArgs, cfg: &ForecastTrainConfig) -> Result<()> {
     say!(
         "{} of {} columns trained; `forecast --checkpoint {} --data FILE` forecasts them all",
         runs.len(),
-        value_count(&a.data, a.date_column.as_deref()),
+        total,
         out.display()
     );
     Ok(())
-}
-
-/// How many value columns `--all-columns` found (for the closing line).
-fn value_count(data: &Path, date_column: Option<&str>) -> usize {
-    recurrent_tasks::forecast::series::value_columns(data, date_column).map_or(0, |c| c.0.len())
 }
 
 fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {

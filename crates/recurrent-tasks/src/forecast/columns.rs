@@ -115,13 +115,15 @@ pub struct ColumnsSpec {
 /// `req.out/<its directory>`, in file order; `done` is called after each with the column,
 /// its series and its summary (the CLI writes its tables and plots there). `req.command`,
 /// when set, is also written to `req.out` so that `--resume req.out` continues the whole run.
+/// Returns the columns trained (fewer than all when the run was stopped) and how many the
+/// file has.
 pub fn train_columns(
     cfg: &ForecastTrainConfig,
     spec: &ColumnsSpec,
     req: &TrainRequest,
     obs: &mut dyn Observer,
     done: &mut dyn FnMut(&ColumnRun, &Series, &ForecastSummary) -> Result<()>,
-) -> Result<Vec<(ColumnRun, ForecastSummary)>> {
+) -> Result<(Vec<(ColumnRun, ForecastSummary)>, usize)> {
     let (columns, text) = value_columns(&spec.data, spec.date_column.as_deref())?;
     if !text.is_empty() {
         obs.message(&format!(
@@ -146,7 +148,24 @@ pub fn train_columns(
             dir,
         })
         .collect();
-    if let Some(old) = read_index(&req.out)? {
+    let old = read_index(&req.out)?;
+    if old.is_none() && req.out.join("config.json").exists() {
+        return Err(Error::Config(format!(
+            "{} holds a run of one series: give --all-columns another --out",
+            req.out.display()
+        )));
+    }
+    if let Some(old) = old {
+        // As for a run of one series: an existing run is continued only when asked, and
+        // nothing in it is written before that is known.
+        if !req.resume {
+            return Err(Error::Config(format!(
+                "{} already holds a run over several columns: continue it with --resume {}, \
+                 or give another --out",
+                req.out.display(),
+                req.out.display()
+            )));
+        }
         if old != runs {
             return Err(Error::Config(format!(
                 "{} holds a run over the columns {:?}, and {} has {:?}: give another --out",
@@ -169,7 +188,8 @@ pub fn train_columns(
             recurrent::checkpoint::write_file_atomic(req.out.join("command.json"), &bytes)?;
         }
     }
-    let mut out = Vec::with_capacity(runs.len());
+    let total = runs.len();
+    let mut out = Vec::with_capacity(total);
     for run in runs {
         let series_spec = SeriesSpec {
             columns: vec![run.column.clone()],
@@ -202,7 +222,7 @@ pub fn train_columns(
             break;
         }
     }
-    Ok(out)
+    Ok((out, total))
 }
 
 #[cfg(test)]
