@@ -2,16 +2,14 @@
 //! it from a checkpoint, and forecasting the rows after a series.
 
 use super::config::*;
-use super::nets::{prefix, Nets, Windows};
+use super::nets::{load_nets, Nets, Windows};
 use super::scale::*;
 use crate::forecast::combine::{combine, normal_quantile, Combination, L80, L95};
 use crate::forecast::series::{Date, Fill, Freq, Series};
 use recurrent::checkpoint::{self, Checkpoint};
 use recurrent::error::{Error, Result};
-use recurrent::init::Init;
 use recurrent::model::EncoderConfig;
 use recurrent::model::{ClassifierConfig, InputKind, Pooling};
-use recurrent::rng::Rng;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -280,40 +278,6 @@ pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Foreca
             ),
         ));
     }
-    let g = m.encoder.cell.gates();
-    let mut want: Vec<(String, Vec<usize>)> = Vec::new();
-    for k in 0..meta.members {
-        let p = prefix(k);
-        for l in 0..m.encoder.layers {
-            let i = if l == 0 { w } else { m.encoder.hidden };
-            want.push((
-                format!("{p}rnn.weight_ih_l{l}"),
-                vec![g * m.encoder.hidden, i],
-            ));
-            want.push((
-                format!("{p}rnn.weight_hh_l{l}"),
-                vec![g * m.encoder.hidden, m.encoder.hidden],
-            ));
-            want.push((format!("{p}rnn.bias_ih_l{l}"), vec![g * m.encoder.hidden]));
-            want.push((format!("{p}rnn.bias_hh_l{l}"), vec![g * m.encoder.hidden]));
-        }
-        want.push((format!("{p}head.weight"), vec![m.outputs, m.encoder.hidden]));
-        want.push((format!("{p}head.bias"), vec![m.outputs]));
-    }
-    for (name, shape) in &want {
-        let t = ck.get(name)?;
-        if t.shape() != shape.as_slice() {
-            return Err(Error::tensor(
-                name,
-                format!(
-                    "{}: shape {:?}, but the model config implies {shape:?}",
-                    path.display(),
-                    t.shape()
-                ),
-            ));
-        }
-    }
-    let mut nets = Nets::new(m, meta.members, &Init::default(), &mut Rng::new(0))?;
-    checkpoint::load_into(&mut nets, &ck.weights_only())?;
+    let nets = load_nets(ck, m, meta.members)?;
     Ok(Forecaster { nets, meta })
 }

@@ -10,9 +10,11 @@
 
 use super::config::Strategy;
 use crate::forecast::combine::median;
+use recurrent::checkpoint::shapes::{check_shapes, rnn_shapes};
+use recurrent::checkpoint::Checkpoint;
 use recurrent::error::{Error, Result};
 use recurrent::init::Init;
-use recurrent::model::{Classifier, ClassifierConfig, SeqBatch, Steps};
+use recurrent::model::{Classifier, ClassifierConfig, InputKind, SeqBatch, Steps};
 use recurrent::param::{Module, Param};
 use recurrent::rng::Rng;
 
@@ -57,6 +59,30 @@ impl recurrent::Quantize for Nets {
     fn set_precision(&mut self, p: recurrent::Precision) {
         self.members.iter_mut().for_each(|m| m.set_precision(p));
     }
+}
+
+/// The `members` networks of shape `m` (dense input, one direction) with the weights of
+/// `ck`, every shape checked against the file before anything of that size is allocated.
+pub fn load_nets(ck: &Checkpoint, m: &ClassifierConfig, members: usize) -> Result<Nets> {
+    let InputKind::Dense { size } = m.input else {
+        return Err(Error::format(
+            ck.origin(),
+            "a forecaster reads dense inputs",
+        ));
+    };
+    let e = &m.encoder;
+    let mut want = Vec::new();
+    for k in 0..members {
+        let p = prefix(k);
+        let rnn = rnn_shapes(e.cell, size, e.hidden, e.layers, e.bidirectional);
+        want.extend(rnn.into_iter().map(|(n, s)| (format!("{p}{n}"), s)));
+        want.push((format!("{p}head.weight"), vec![m.outputs, e.hidden]));
+        want.push((format!("{p}head.bias"), vec![m.outputs]));
+    }
+    check_shapes(ck, &want)?;
+    let mut nets = Nets::new(m, members, &Init::default(), &mut Rng::new(0))?;
+    recurrent::checkpoint::load_into(&mut nets, &ck.weights_only())?;
+    Ok(nets)
 }
 
 /// How windows are read and forecasts made: what both training and a stored forecaster
