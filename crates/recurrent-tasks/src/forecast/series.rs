@@ -136,22 +136,20 @@ impl Series {
 
 /// Reads a series from a CSV file (see the module docs for the errors).
 pub fn read_series(path: &Path, spec: &SeriesSpec, notice: &mut dyn FnMut(&str)) -> Result<Series> {
+    parse_series(&read_text(path)?, path, spec, notice)
+}
+
+/// The text of the file at `path`, which must be UTF-8 (the error names the line that is not).
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
         Error::format(
             path,
-            format!(
-                "not valid UTF-8 at byte {} (line {line}): save the file as UTF-8",
-                e.valid_up_to()
-            ),
+            format!("not valid UTF-8 at byte {at} (line {line}): save the file as UTF-8"),
         )
-    })?;
-    parse_series(text, path, spec, notice)
+    })
 }
 
 /// Splits one CSV line into fields. `line_no` is for messages.
@@ -202,6 +200,18 @@ pub fn parse_series(
     notice: &mut dyn FnMut(&str),
 ) -> Result<Series> {
     let (header, rows) = read_table(text, path)?;
+    series_from_rows(&header, &rows, path, spec, notice)
+}
+
+/// Builds a series from the rows of a table read by [`read_table`] (all of the file's, or
+/// one id's rows of a panel): `rows` keep their file lines, so errors and repairs name them.
+pub(crate) fn series_from_rows(
+    header: &[String],
+    rows: &[(usize, Vec<String>)],
+    path: &Path,
+    spec: &SeriesSpec,
+    notice: &mut dyn FnMut(&str),
+) -> Result<Series> {
     let find = |name: &str, flag: &str| -> Result<usize> {
         header.iter().position(|h| h == name).ok_or_else(|| {
             Error::format(
@@ -227,7 +237,7 @@ pub fn parse_series(
     };
     let date_idx = match &spec.date_column {
         Some(d) => Some(find(d, "--date-column")?),
-        None => first_is_date(&header, &rows).filter(|_| !value_idx.contains(&0)),
+        None => first_is_date(header, rows).filter(|_| !value_idx.contains(&0)),
     };
     if let Some(d) = date_idx {
         if value_idx.contains(&d) {
@@ -237,7 +247,7 @@ pub fn parse_series(
             )));
         }
     }
-    let values = read_values(&rows, &header, &value_idx, path)?;
+    let values = read_values(rows, header, &value_idx, path)?;
     let columns: Vec<String> = value_idx.iter().map(|&j| header[j].clone()).collect();
     let mut series = Series {
         columns,
@@ -250,7 +260,7 @@ pub fn parse_series(
     let file_lines: Vec<usize> = rows.iter().map(|(n, _)| *n).collect();
     let mut lines: Vec<Option<usize>> = file_lines.iter().map(|&l| Some(l)).collect();
     if let Some(d) = date_idx {
-        let dates = read_dates(&rows, d, &header[d], path)?;
+        let dates = read_dates(rows, d, &header[d], path)?;
         series.date_column = Some(header[d].clone());
         match infer_freq(&dates) {
             None => series.dates = Some(dates),
@@ -281,7 +291,7 @@ pub fn parse_series(
 
 /// Column 0, when it can be the date column without being asked for: the file has another
 /// column, and its first cell is a date.
-fn first_is_date(header: &[String], rows: &[(usize, Vec<String>)]) -> Option<usize> {
+pub(crate) fn first_is_date(header: &[String], rows: &[(usize, Vec<String>)]) -> Option<usize> {
     (header.len() > 1 && rows.first().is_some_and(|r| Date::parse(&r.1[0]).is_some())).then_some(0)
 }
 
@@ -322,7 +332,10 @@ pub fn value_columns(path: &Path, date_column: Option<&str>) -> Result<(Vec<Stri
 /// A table as (trimmed header, rows of (line number, fields)), each row as wide as the
 /// header; blank lines skipped (a final newline, or none, is fine).
 #[allow(clippy::type_complexity)]
-fn read_table(text: &str, path: &Path) -> Result<(Vec<String>, Vec<(usize, Vec<String>)>)> {
+pub(crate) fn read_table(
+    text: &str,
+    path: &Path,
+) -> Result<(Vec<String>, Vec<(usize, Vec<String>)>)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .split('\n')
@@ -548,6 +561,17 @@ fn read_dates(
                     format!(
                         "line {n}, column `{dname}`: `{}` is written differently from the first date ({d0}): \
                          write every date one way",
+                        f[d].trim()
+                    ),
+                ));
+            }
+        }
+        if let Some(prev) = dates.last() {
+            if prev.seconds() >= date.seconds() {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "line {n}, column `{dname}`: {} does not come after the date before it ({prev}):                          sort the rows by date, one row per date",
                         f[d].trim()
                     ),
                 ));
