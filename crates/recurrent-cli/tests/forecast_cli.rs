@@ -529,3 +529,139 @@ fn bad_csv_input_is_one_clear_error() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn id_column_trains_one_model_for_a_panel_and_forecasts_every_series() {
+    let dir = tmp("panel");
+    // 25 monthly series in long format, the id first and the date second, one series with
+    // an empty cell.
+    let mut s = String::from("store,month,sales\n");
+    for i in 0..25 {
+        for t in 0..40 {
+            let (y, m) = (2000 + t / 12, t % 12 + 1);
+            let season = (std::f64::consts::PI * t as f64 / 6.0 + i as f64).sin();
+            let noise = ((t * 7 + i * 13) % 11) as f64 / 5.0 - 1.0;
+            let v = 100.0 + 10.0 * i as f64 + 8.0 * season + noise;
+            if i == 3 && t == 20 {
+                s.push_str(&format!("shop {i},{y}-{m:02},\n"));
+            } else {
+                s.push_str(&format!("shop {i},{y}-{m:02},{v:.3}\n"));
+            }
+        }
+    }
+    let data = dir.join("panel.csv");
+    std::fs::write(&data, s).unwrap();
+    let out = dir.join("run");
+    let args = [
+        "train",
+        "forecast",
+        "--data",
+        data.to_str().unwrap(),
+        "--id-column",
+        "store",
+        "--horizon",
+        "3",
+        "--hidden",
+        "4",
+        "--ensemble",
+        "1",
+        "--steps",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (stdout, stderr) = ok(&args);
+    assert!(stderr.contains("id `shop 3`:"), "{stderr}");
+    assert!(stderr.contains("forecaster: rnn"), "{stderr}");
+    assert!(
+        stdout.contains("test: the last 3 rows of 25 series"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("seasonal_naive"), "{stdout}");
+    let test = std::fs::read_to_string(out.join("test_forecasts.csv")).unwrap();
+    assert!(test.starts_with("store,date,step,actual,model,"), "{test}");
+    assert_eq!(test.lines().count(), 1 + 25 * 3);
+    let (fc, _) = ok(&[
+        "forecast",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let lines: Vec<&str> = fc.lines().collect();
+    assert_eq!(
+        lines[0],
+        "date,forecast,lower,upper,lower_95,upper_95,store"
+    );
+    assert_eq!(lines.len(), 1 + 25 * 3, "{fc}");
+    assert!(
+        lines[1].starts_with("2003-05,") && lines[1].ends_with(",shop 0"),
+        "{fc}"
+    );
+    assert!(lines[75].starts_with("2003-07,") && lines[75].ends_with(",shop 24"));
+    // JSON: one forecast per id.
+    let (js, _) = ok(&[
+        "forecast",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+    assert_eq!(v["series"].as_array().unwrap().len(), 25);
+    assert_eq!(v["series"][1]["id"], "shop 1");
+    // The finished run resumes as complete; a bad id column is one clear error.
+    let (_, again) = ok(&["train", "forecast", "--resume", out.to_str().unwrap()]);
+    assert!(again.contains("complete"), "{again}");
+    fails(
+        &[
+            "train",
+            "forecast",
+            "--data",
+            data.to_str().unwrap(),
+            "--id-column",
+            "shop",
+            "--horizon",
+            "3",
+        ],
+        &["no column `shop`", "--id-column"],
+    );
+}
+
+#[test]
+fn a_forecaster_of_a_minimal_cell_loads_without_recurrent_weights() {
+    // minGRU has no weight_hh: the loader checks the shapes the cell implies.
+    let dir = tmp("mingru");
+    let data = daily_csv(&dir);
+    let out = dir.join("run");
+    for cell in ["mingru", "minlstm"] {
+        let out = out.join(cell);
+        ok(&[
+            "train",
+            "forecast",
+            "--data",
+            data.to_str().unwrap(),
+            "--cell",
+            cell,
+            "--horizon",
+            "2",
+            "--hidden",
+            "4",
+            "--ensemble",
+            "2",
+            "--steps",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let (fc, _) = ok(&[
+            "forecast",
+            "--checkpoint",
+            out.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ]);
+        assert_eq!(fc.lines().count(), 3, "{fc}");
+    }
+}

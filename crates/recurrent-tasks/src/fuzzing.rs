@@ -76,6 +76,17 @@ pub fn series_csv(data: &[u8]) {
                 let _ = (s.target(), s.date_after(1 + data.len() % 5));
             }
         }
+        // The same bytes as a panel, its first column the id.
+        if let Some(id) = header.first() {
+            let spec = crate::forecast::panel::PanelSpec {
+                data: path.to_path_buf(),
+                id_column: id.clone(),
+                column: None,
+                date_column: None,
+                fill,
+            };
+            let _ = crate::forecast::panel::parse_panel(&text, &spec, &mut |_| {});
+        }
     }
 }
 
@@ -152,7 +163,7 @@ pub fn word_vectors(data: &[u8]) {
 }
 
 /// Any task's checkpoint on arbitrary bytes: read, then each task's loader (classifier,
-/// tagger, forecaster, long-range model), which checks every shape before allocating.
+/// tagger, forecaster of one series or of a panel, long-range model), which checks every shape before allocating.
 pub fn task_checkpoint(data: &[u8]) {
     use crate::classify::train as classify;
     use crate::forecast;
@@ -165,6 +176,7 @@ pub fn task_checkpoint(data: &[u8]) {
     let _ = classify::classifier_from_checkpoint(&ck, path);
     let _ = tag::tagger_from_checkpoint(&ck, path);
     let _ = forecast::forecaster_from_checkpoint(&ck, path);
+    let _ = forecast::panel::panel_from_checkpoint(&ck, path);
     let _ = longrange::long_range_from_checkpoint(&ck, path);
 }
 

@@ -7,13 +7,16 @@ use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
 use recurrent_tasks::forecast::columns::{read_index, ColumnRun};
+use recurrent_tasks::forecast::panel::{
+    is_panel_checkpoint, load_panel_forecaster, read_panel, PanelSpec,
+};
 use recurrent_tasks::forecast::series::{read_series, Fill, Series, SeriesSpec};
 use recurrent_tasks::forecast::{forecast_checkpoint, load_forecaster, FutureForecast};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct ForecastCmdArgs {
-    /// A checkpoint file, or a run directory (its refit on every row, else its best checkpoint; a run of `--all-columns`: every column's)
+    /// A checkpoint file, or a run directory (its refit on every row, else its best checkpoint; a run of `--all-columns`: every column's; of `--id-column`: every series of --data)
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// CSV file with the columns the model was trained on; the forecast starts after its last row
@@ -43,6 +46,9 @@ pub fn run(a: &ForecastCmdArgs) -> Result<()> {
         return run_columns(a, &runs);
     }
     let path = forecast_checkpoint(&a.checkpoint)?;
+    if is_panel_checkpoint(&path) {
+        return run_panel(a, &path);
+    }
     let (series, fc) = forecast_one(a, &path)?;
     let csv = to_csv(&fc);
     // Drawn before anything is printed, so that a plot that cannot be written fails the
@@ -136,7 +142,7 @@ fn emit(a: &ForecastCmdArgs, csv: &str) -> Result<()> {
 }
 
 /// A CSV field: quoted (with quotes doubled) when it holds a comma, a quote or a newline.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -284,4 +290,75 @@ fn draw(
         &series,
         &bands,
     )
+}
+
+/// `forecast --checkpoint` of a global forecaster: every series of `--data`, one CSV with
+/// the id column last (or one JSON object with a forecast per id).
+fn run_panel(a: &ForecastCmdArgs, path: &Path) -> Result<()> {
+    let mut f = load_panel_forecaster(path)?;
+    a.precision.apply(&mut f, Some(path))?;
+    let spec = PanelSpec {
+        data: a.data.clone(),
+        id_column: f.meta.id_column.clone(),
+        column: Some(f.meta.column.clone()),
+        date_column: f.meta.date_column.clone(),
+        fill: a.fill.unwrap_or(f.meta.fill),
+    };
+    let panel = read_panel(&spec, &mut |m| say!("{m}")).with_context(|| {
+        format!(
+            "the model in {} reads `{}` by `{}`",
+            path.display(),
+            f.meta.column,
+            f.meta.id_column
+        )
+    })?;
+    if a.plot.is_some() {
+        say!("--plot draws one series: it is left out for a panel (see DIR/test_forecasts.csv)");
+    }
+    let h = a.horizon.unwrap_or(f.meta.train.horizon);
+    let all = f.forecast_panel(&panel, h)?;
+    if a.json {
+        let items: Vec<serde_json::Value> = panel
+            .ids
+            .iter()
+            .zip(&all)
+            .map(|(id, fc)| {
+                let mut v = serde_json::to_value(fc).unwrap_or_default();
+                v["dates"] = fc
+                    .dates
+                    .as_ref()
+                    .map(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())
+                    .into();
+                v["id"] = id.clone().into();
+                v
+            })
+            .collect();
+        print_json(&serde_json::json!({ "id_column": f.meta.id_column, "series": items }));
+        return Ok(());
+    }
+    let dated = all.iter().all(|fc| fc.dates.is_some());
+    let mut csv = format!(
+        "{},forecast,lower,upper,lower_95,upper_95,{}\n",
+        if dated { "date" } else { "step" },
+        csv_field(&f.meta.id_column)
+    );
+    let at =
+        |b: &Option<Vec<f64>>, i: usize| b.as_ref().map_or(String::new(), |b| b[i].to_string());
+    for (id, fc) in panel.ids.iter().zip(&all) {
+        let id = csv_field(id);
+        for (i, v) in fc.values.iter().enumerate() {
+            let when = match (&fc.dates, dated) {
+                (Some(d), true) => d[i].to_string(),
+                _ => (i + 1).to_string(),
+            };
+            csv.push_str(&format!(
+                "{when},{v},{},{},{},{},{id}\n",
+                at(&fc.lower, i),
+                at(&fc.upper, i),
+                at(&fc.lower_95, i),
+                at(&fc.upper_95, i)
+            ));
+        }
+    }
+    emit(a, &csv)
 }

@@ -10,6 +10,9 @@ use clap::Args;
 use recurrent::train::{EvalInfo, Observer, StepInfo};
 use recurrent_tasks::forecast::classical::Method;
 use recurrent_tasks::forecast::columns::{train_columns, ColumnsSpec};
+use recurrent_tasks::forecast::panel::{
+    read_panel, train_panel, PanelSpec, PanelSummary, PanelTest, PANEL_LIMITS,
+};
 use recurrent_tasks::forecast::series::{read_series, Fill, Series, SeriesSpec};
 use recurrent_tasks::forecast::{
     train_forecast, ForecastSummary, ForecastTrainConfig, TestReport, DEFAULT_LIMITS,
@@ -28,6 +31,9 @@ pub struct ForecastArgs {
     /// Forecast every value column of the file as its own series, each into DIR/<column>; `forecast --checkpoint DIR` then forecasts them all
     #[arg(long, conflicts_with = "columns")]
     pub all_columns: bool,
+    /// Long format: the column naming each row's series. One global model learns from every series' windows and forecasts each (default time budget 100 s for each of the held-out run and the refit)
+    #[arg(long, conflicts_with = "all_columns")]
+    pub id_column: Option<String>,
     /// Date column [default: the first column, if its first cell is a date]
     #[arg(long)]
     pub date_column: Option<String>,
@@ -58,9 +64,9 @@ pub struct ForecastArgs {
     /// direct (H outputs at once) or recursive (one step, rolled forward H times)
     #[arg(long, default_value = "direct")]
     pub strategy: String,
-    /// standard ((y - mean) / std), log, or auto (log when every value is positive and MSTL validates better on logs)
-    #[arg(long, default_value = "standard")]
-    pub scale: String,
+    /// standard ((y - mean) / std), log, or auto (log when every value is positive and MSTL validates better on logs; with --id-column, when every value is positive) [default: standard; auto with --id-column]
+    #[arg(long)]
+    pub scale: Option<String>,
     /// delta (predict the change from the last value) or level
     #[arg(long, default_value = "delta")]
     pub target: String,
@@ -111,7 +117,11 @@ impl ForecastArgs {
             backtest: self.backtest,
             season: self.season,
             strategy: self.strategy.parse()?,
-            scale: self.scale.parse()?,
+            scale: match (&self.scale, &self.id_column) {
+                (Some(s), _) => s.parse()?,
+                (None, Some(_)) => recurrent_tasks::forecast::Scale::Auto,
+                (None, None) => ForecastTrainConfig::default().scale,
+            },
             target: self.target.parse()?,
             cell,
             hidden: self.hidden,
@@ -150,6 +160,9 @@ pub fn run(a: &ForecastArgs) -> Result<()> {
     let cfg = a.config()?;
     if a.all_columns {
         return run_columns(a, &cfg);
+    }
+    if let Some(id) = &a.id_column {
+        return run_panel(a, &cfg, id);
     }
     let spec = SeriesSpec {
         columns: a.columns.clone(),
@@ -485,6 +498,162 @@ fn report(s: &ForecastSummary, plot: Option<&Path>, json: bool) -> Result<()> {
     }
     if let Some(p) = plot {
         say!("plot: {}", p.display());
+    }
+    Ok(())
+}
+
+/// `train forecast --id-column C`.
+fn run_panel(a: &ForecastArgs, cfg: &ForecastTrainConfig, id_column: &str) -> Result<()> {
+    if a.columns.len() > 1 {
+        anyhow::bail!("--id-column forecasts one value column: give --column once");
+    }
+    let spec = PanelSpec {
+        data: a.data.clone(),
+        id_column: id_column.to_string(),
+        column: a.columns.first().cloned(),
+        date_column: a.date_column.clone(),
+        fill: a.fill,
+    };
+    let panel = read_panel(&spec, &mut |m| say!("{m}"))?;
+    let out = a.common.out_dir("forecast");
+    let req = a.common.request(&out, PANEL_LIMITS)?;
+    say!(
+        "forecasting `{}` of {} series in {} ({} rows) with one global model, horizon {}, into {}",
+        panel.column,
+        panel.ids.len(),
+        a.data.display(),
+        panel.series.iter().map(|s| s.len()).sum::<usize>(),
+        a.horizon,
+        out.display()
+    );
+    let mut progress = Quieter(Progress::new(install_interrupt()));
+    let s = train_panel(cfg, &panel, &spec, &req, &mut progress)?;
+    if !crate::ranks::is_primary() {
+        return Ok(());
+    }
+    progress.0.finish();
+    if let Some(t) = &s.test {
+        write_panel_test(&out, &spec.id_column, t)?;
+    }
+    crate::common::finish_tensorboard(&out);
+    report_panel(&s, a.common.json)
+}
+
+/// `DIR/test_forecasts.csv` (one row per series and step) and `DIR/test_metrics.json`.
+fn write_panel_test(out: &Path, id_column: &str, t: &PanelTest) -> Result<()> {
+    let mut s = format!(
+        "{},date,step,actual,model,lower,upper,lower_95,upper_95,rnn",
+        crate::forecast::predict::csv_field(id_column)
+    );
+    for m in Method::ALL {
+        s.push(',');
+        s.push_str(m.name());
+    }
+    s.push('\n');
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    for p in &t.points {
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}",
+            crate::forecast::predict::csv_field(&p.id),
+            p.date.as_deref().unwrap_or(""),
+            p.step,
+            p.actual,
+            p.model,
+            opt(p.lower),
+            opt(p.upper),
+            opt(p.lower_95),
+            opt(p.upper_95),
+            p.rnn
+        ));
+        for b in &p.baselines {
+            s.push(',');
+            s.push_str(&opt(*b));
+        }
+        s.push('\n');
+    }
+    let csv = out.join("test_forecasts.csv");
+    std::fs::write(&csv, s).with_context(|| format!("writing {}", csv.display()))?;
+    let json = out.join("test_metrics.json");
+    std::fs::write(
+        &json,
+        serde_json::to_string_pretty(&t.table).context("metrics")?,
+    )
+    .with_context(|| format!("writing {}", json.display()))
+}
+
+fn report_panel(s: &PanelSummary, json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(s).context("summary")?;
+        if let Some(t) = v.get_mut("test").and_then(|t| t.as_object_mut()) {
+            // One row per series and step is in DIR/test_forecasts.csv.
+            t.remove("points");
+        }
+        print_json(&v);
+        return Ok(());
+    }
+    if s.already_complete {
+        say!("nothing to do: the run is complete");
+    }
+    say!(
+        "{} after {} steps ({:.2} epochs, {:.1} s{}); {} of {} series, {} windows, lookback {}, season {}; best val MSE {}",
+        if s.finished { "done" } else { "stopped" },
+        s.steps,
+        s.epochs,
+        s.train_s,
+        if s.early_stopped { ", early stop" } else { "" },
+        s.used,
+        s.series,
+        s.train_windows,
+        s.lookback,
+        s.season.map_or("none".into(), |m| m.to_string()),
+        s.best_val_mse.map_or("-".into(), |v| format!("{v:.4}")),
+    );
+    match &s.test {
+        Some(t) => {
+            out!(
+                "test: the last {} rows of {} series",
+                t.points.iter().map(|p| p.step).max().unwrap_or(0),
+                s.used
+            );
+            let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+            let mut table = format!(
+                "{:<16} {:>8} {:>10} {:>10} {:>10}\n",
+                "forecaster", "series", "MASE", "geo MASE", "sMAPE%"
+            );
+            for r in &t.table {
+                table.push_str(&format!(
+                    "{:<16} {:>8} {:>10} {:>10} {:>10.3}\n",
+                    r.name,
+                    r.series,
+                    f(r.mase),
+                    f(r.geo_mase),
+                    r.smape
+                ));
+            }
+            crate::common::write_stdout(&table);
+            say!(
+                "the model's MASE is below seasonal naive's on {} of {} series",
+                t.beats_seasonal_naive,
+                t.compared
+            );
+            if let (Some(c), Some(c95)) = (t.coverage_80, t.coverage_95) {
+                say!(
+                    "80% and 95% intervals: cover {:.0}% and {:.0}% of the test points",
+                    100.0 * c,
+                    100.0 * c95
+                );
+            }
+        }
+        None => say!("--test 0: no test metrics"),
+    }
+    match &s.refit {
+        Some(r) => say!(
+            "refit on every row: {} steps ({:.1} s); `forecast --checkpoint {} --data FILE` forecasts every series of FILE",
+            r.steps,
+            r.train_s,
+            s.out.display()
+        ),
+        None => say!("best checkpoint: {}/best.safetensors", s.out.display()),
     }
     Ok(())
 }

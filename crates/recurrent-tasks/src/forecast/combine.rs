@@ -227,7 +227,7 @@ fn track(
 /// `f` of every item, in order, computed on up to `recurrent::threads()` threads. The
 /// origins of a track are independent fits (AutoETS on a 4,000-row series takes a few
 /// tenths of a second each), so they split across the cores the training uses.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let workers = recurrent::kernels::threads().min(items.len());
     if workers <= 1 {
         return items.iter().map(f).collect();

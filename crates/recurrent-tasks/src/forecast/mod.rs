@@ -4,7 +4,7 @@
 //! recursive ([`model`]), is trained and refit ([`train`]) and scored on the held-out rows
 //! beside the naive, seasonal-naive and drift baselines ([`report`], with the metrics and
 //! baselines in [`eval`]). [`columns`] trains and forecasts every column of a file as its own
-//! series.
+//! series; [`panel`] trains one global forecaster on the many series of a long-format file.
 
 pub mod calendar;
 pub mod classical;
@@ -15,6 +15,7 @@ pub mod eval;
 pub mod export;
 pub mod model;
 pub mod nets;
+pub mod panel;
 pub mod plan;
 pub mod report;
 pub mod scale;

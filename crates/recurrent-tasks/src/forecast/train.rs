@@ -57,8 +57,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Sliding windows over scaled rows: the [`Task`] the shared loop trains.
-struct ForecastTask {
+/// Sliding windows over scaled rows: the [`Task`] the shared loop trains. The rows may
+/// hold several series one after the other (a panel): every origin's window and targets
+/// then lie inside its own series.
+pub(crate) struct ForecastTask {
     /// Scaled rows [N, F].
     z: Vec<f32>,
     width: usize,
@@ -75,6 +77,8 @@ struct ForecastTask {
     early: Option<EarlyStopping>,
     stop: bool,
     meta_json: String,
+    /// The training loss (MSE for one series; see the panel's for the other).
+    pub(crate) loss: Regression,
     /// Batch buffers, reused.
     yb: Vec<f32>,
 }
@@ -154,7 +158,7 @@ impl Task for ForecastTask {
         let mut loss = 0.0;
         for m in model.members.iter_mut() {
             let (pred, cache) = m.forward(&batch, Some(shard.rng(rng)))?;
-            let (li, grad) = Regression::Mse.loss(&pred, &self.yb, None, Reduction::Mean)?;
+            let (li, grad) = self.loss.loss(&pred, &self.yb, None, Reduction::Mean)?;
             m.backward(&batch, &cache, &grad)?;
             loss += li;
             batch = SeqBatch {
@@ -334,49 +338,92 @@ fn train_once(
         members: cfg.ensemble,
     };
     let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
-    let init: Init = cfg.init.parse()?;
-    let mut model = Nets::new(&model_cfg, cfg.ensemble, &init, &mut Rng::new(cfg.seed))?;
-    let early = if cfg.patience > 0 && !plan.val_origins.is_empty() {
-        Some(EarlyStopping::new(cfg.patience, 0.0, Mode::Min)?)
-    } else {
-        None
-    };
-    let mut task = ForecastTask {
+    let task = ForecastTask::new(
+        cfg,
         z,
         width,
-        lookback: plan.lookback,
-        horizon: cfg.horizon,
-        strategy: cfg.strategy,
-        delta: cfg.target == TargetKind::Delta,
-        batch: cfg.batch,
-        train_origins: plan.train_origins.clone(),
-        val_origins: plan.val_origins.clone(),
-        order: Vec::new(),
-        pos: 0,
-        early,
-        stop: false,
+        plan.lookback,
+        plan.train_origins.clone(),
+        plan.val_origins.clone(),
         meta_json,
-        yb: Vec::new(),
-    };
-    let eval_every = cfg
-        .eval_every
-        .unwrap_or_else(|| EvalEvery::Steps(task.batches_per_epoch().max(10)));
+    )?;
     let config = serde_json::json!({
         "task": "forecast",
         "train": cfg,
         "data": {"columns": series.columns, "date_column": series.date_column, "rows": series.len(), "fill": fill},
     });
+    run_task(cfg, task, &model_cfg, &config, req, obs)
+}
+
+impl ForecastTask {
+    /// The windows of `cfg` over the scaled rows `z` ([rows, width]), with early stopping
+    /// when `cfg.patience` is set and there are validation origins.
+    pub(crate) fn new(
+        cfg: &ForecastTrainConfig,
+        z: Vec<f32>,
+        width: usize,
+        lookback: usize,
+        train_origins: Vec<usize>,
+        val_origins: Vec<(usize, usize)>,
+        meta_json: String,
+    ) -> Result<ForecastTask> {
+        let early = if cfg.patience > 0 && !val_origins.is_empty() {
+            Some(EarlyStopping::new(cfg.patience, 0.0, Mode::Min)?)
+        } else {
+            None
+        };
+        Ok(ForecastTask {
+            z,
+            width,
+            lookback,
+            horizon: cfg.horizon,
+            strategy: cfg.strategy,
+            delta: cfg.target == TargetKind::Delta,
+            batch: cfg.batch,
+            train_origins,
+            val_origins,
+            order: Vec::new(),
+            pos: 0,
+            early,
+            stop: false,
+            meta_json,
+            loss: Regression::Mse,
+            yb: Vec::new(),
+        })
+    }
+
+    /// Whether training ended because validation stopped improving.
+    pub(crate) fn early_stopped(&self) -> bool {
+        self.stop
+    }
+}
+
+/// Trains a fresh ensemble of shape `model_cfg`, seeded by `cfg.seed`, on `task` with the
+/// shared loop; `config` is the run's stored `config.json`.
+pub(crate) fn run_task(
+    cfg: &ForecastTrainConfig,
+    mut task: ForecastTask,
+    model_cfg: &recurrent::model::ClassifierConfig,
+    config: &serde_json::Value,
+    req: &TrainRequest,
+    obs: &mut dyn Observer,
+) -> Result<(recurrent::train::runner::RunSummary, ForecastTask)> {
+    let init: Init = cfg.init.parse()?;
+    let mut model = Nets::new(model_cfg, cfg.ensemble, &init, &mut Rng::new(cfg.seed))?;
+    let eval_every = cfg
+        .eval_every
+        .unwrap_or_else(|| EvalEvery::Steps(task.batches_per_epoch().max(10)));
     let s = Trainer::new(&mut task, &mut model, req)
         .optim(&cfg.optim)
         .eval_every(eval_every)
-        .config(&config)
+        .config(config)
         .seed(cfg.seed)
         .run(obs)?;
     Ok((s, task))
 }
 
 /// The step a run's `best.safetensors` was saved at.
-fn best_step(path: &std::path::Path) -> Result<u64> {
+pub(crate) fn best_step(path: &std::path::Path) -> Result<u64> {
     let ck = recurrent::checkpoint::read(path)?;
     ck.metadata
         .get("step")
