@@ -566,13 +566,15 @@ fn read_dates(
                 ));
             }
         }
+        // Checked here, not where the gaps are filled, so that a series whose spacing gives
+        // no frequency (two rows, irregular dates) is held to it too.
         if let Some(prev) = dates.last() {
-            if prev.seconds() >= date.seconds() {
+            if date <= *prev {
                 return Err(Error::format(
                     path,
                     format!(
-                        "line {n}, column `{dname}`: {} does not come after the date before it ({prev}):                          sort the rows by date, one row per date",
-                        f[d].trim()
+                        "line {n}, column `{dname}`: {date} does not come after {prev}: \
+                         sort the file by date, or remove the repeated row"
                     ),
                 ));
             }
@@ -601,16 +603,6 @@ fn fill_gaps(
     let mut irregular = false;
     for i in 1..dates.len() {
         let (prev, cur) = (&dates[i - 1], &dates[i]);
-        if cur <= prev {
-            return Err(Error::format(
-                path,
-                format!(
-                    "line {}, column `{dname}`: {cur} does not come after {prev}: \
-                     sort the file by date, or remove the repeated row",
-                    lines[i]
-                ),
-            ));
-        }
         match freq.steps_between(prev, cur).filter(|&k| k >= 1) {
             Some(k) => steps.push(k),
             None => irregular = true,
