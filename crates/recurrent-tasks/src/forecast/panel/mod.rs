@@ -102,10 +102,17 @@ pub fn parse_panel(text: &str, spec: &PanelSpec, notice: &mut dyn FnMut(&str)) -
         })
     };
     let id = find(&spec.id_column, "--id-column")?;
+    let given = spec
+        .column
+        .as_deref()
+        .and_then(|c| header.iter().position(|h| h == c));
+    // A file of only an id and a value has no date column, even when its values look like
+    // years.
     let date = match &spec.date_column {
         Some(d) => Some(find(d, "--date-column")?),
+        None if header.len() < 3 => None,
         None => (0..header.len())
-            .filter(|&j| j != id)
+            .filter(|&j| j != id && Some(j) != given)
             .find(|&j| rows.first().is_some_and(|r| Date::parse(&r.1[j]).is_some())),
     };
     let value = match &spec.column {
@@ -126,6 +133,8 @@ pub fn parse_panel(text: &str, spec: &PanelSpec, notice: &mut dyn FnMut(&str)) -
             header[value]
         )));
     }
+    // Each group is read as a file of its own columns: the date (if any) and the value.
+    let keep: Vec<usize> = date.into_iter().chain([value]).collect();
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut groups: Vec<Vec<(usize, Vec<String>)>> = Vec::new();
     let mut ids = Vec::new();
@@ -142,10 +151,8 @@ pub fn parse_panel(text: &str, spec: &PanelSpec, notice: &mut dyn FnMut(&str)) -
             groups.push(Vec::new());
             groups.len() - 1
         });
-        groups[g].push((*n, f.clone()));
+        groups[g].push((*n, keep.iter().map(|&j| f[j].clone()).collect()));
     }
-    // Each group is read as a file of its own columns: the date (if any) and the value.
-    let keep: Vec<usize> = date.into_iter().chain([value]).collect();
     let sub_header: Vec<String> = keep.iter().map(|&j| header[j].clone()).collect();
     let series_spec = SeriesSpec {
         columns: vec![header[value].clone()],
@@ -154,11 +161,7 @@ pub fn parse_panel(text: &str, spec: &PanelSpec, notice: &mut dyn FnMut(&str)) -
     };
     let mut named = 0usize;
     let mut series = Vec::with_capacity(groups.len());
-    for (g, key) in groups.iter().zip(&ids) {
-        let sub: Vec<(usize, Vec<String>)> = g
-            .iter()
-            .map(|(n, f)| (*n, keep.iter().map(|&j| f[j].clone()).collect()))
-            .collect();
+    for (sub, key) in groups.iter().zip(&ids) {
         let mut say = |m: &str| {
             named += 1;
             if named <= NAMED {
@@ -167,7 +170,7 @@ pub fn parse_panel(text: &str, spec: &PanelSpec, notice: &mut dyn FnMut(&str)) -
         };
         series.push(series_from_rows(
             &sub_header,
-            &sub,
+            sub,
             path,
             &series_spec,
             &mut say,

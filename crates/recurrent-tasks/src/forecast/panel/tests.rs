@@ -121,6 +121,14 @@ fn a_long_file_is_read_as_one_series_per_id_with_its_own_dates_and_repairs() {
         err(&spec(&data)).contains("line 3"),
         "dates that go back name their line"
     );
+    // An id and values that look like years: no date column, the values are the series.
+    std::fs::write(&data, "id,value\na,2001\nb,1990\na,2003\n").unwrap();
+    let p = read_panel(&spec(&data), &mut |_| {}).unwrap();
+    assert_eq!(
+        (p.column.as_str(), p.date_column.as_deref()),
+        ("value", None)
+    );
+    assert_eq!(p.series[0].values, [2001.0, 2003.0]);
 }
 
 #[test]
