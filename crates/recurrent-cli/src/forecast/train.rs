@@ -49,7 +49,7 @@ pub struct ForecastArgs {
     /// Rows held out at the end to score the recipe, which is then refit on every row for `forecast` (0: no score, no refit, the network alone) [default: the horizon]
     #[arg(long)]
     pub test: Option<usize>,
-    /// Validation rows before the test rows (early stopping) [default: 10% of the rows before the test]
+    /// Validation rows before the test rows (early stopping) [default: 10% of the rows before the test; with --id-column, the horizon]
     #[arg(long)]
     pub val: Option<usize>,
     /// Test forecasts from an origin every this many rows [default: the horizon]

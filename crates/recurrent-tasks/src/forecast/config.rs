@@ -82,7 +82,8 @@ pub struct ForecastTrainConfig {
     pub lookback: Option<usize>,
     /// Rows held out at the end for the reported metrics. None: the horizon. 0: none.
     pub test: Option<usize>,
-    /// Validation rows before the test rows. None: 10% of the rows before the test (at least 1).
+    /// Validation rows before the test rows. None: 10% of the rows before the test (at least 1);
+    /// in a panel (`forecast::panel`), the horizon.
     pub val: Option<usize>,
     /// Test origins every this many rows. None: the horizon.
     pub stride: Option<usize>,
