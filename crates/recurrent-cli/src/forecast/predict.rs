@@ -92,8 +92,6 @@ fn run_columns(a: &ForecastCmdArgs, runs: &[ColumnRun]) -> Result<()> {
             v["column"] = run.column.clone().into();
             json.push(v);
         } else {
-            // Every interval field on every row (empty where a column has none), so that
-            // columns with and without intervals share one header.
             // `date` (or `step`) and `forecast` lead, as in every forecast CSV
             // (CONVENTIONS.md); the column's name follows the intervals.
             if csv.is_empty() {
@@ -102,23 +100,7 @@ fn run_columns(a: &ForecastCmdArgs, runs: &[ColumnRun]) -> Result<()> {
                     "{when},forecast,lower,upper,lower_95,upper_95,column\n"
                 ));
             }
-            let name = csv_field(&run.column);
-            let at = |b: &Option<Vec<f64>>, i: usize| {
-                b.as_ref().map_or(String::new(), |b| b[i].to_string())
-            };
-            for (i, v) in fc.values.iter().enumerate() {
-                let when = fc
-                    .dates
-                    .as_ref()
-                    .map_or((i + 1).to_string(), |d| d[i].to_string());
-                csv.push_str(&format!(
-                    "{when},{v},{},{},{},{},{name}\n",
-                    at(&fc.lower, i),
-                    at(&fc.upper, i),
-                    at(&fc.lower_95, i),
-                    at(&fc.upper_95, i)
-                ));
-            }
+            push_rows(&mut csv, &fc, fc.dates.is_some(), &run.column);
         }
     }
     if a.json {
@@ -127,6 +109,28 @@ fn run_columns(a: &ForecastCmdArgs, runs: &[ColumnRun]) -> Result<()> {
         emit(a, &csv)?;
     }
     Ok(())
+}
+
+/// Appends `fc`'s rows to a CSV of several series: `date` (`step` unless `dated`),
+/// `forecast`, every interval field (empty where there is none, so that series with and
+/// without intervals share one header), then the series' `name`.
+fn push_rows(csv: &mut String, fc: &FutureForecast, dated: bool, name: &str) {
+    let at =
+        |b: &Option<Vec<f64>>, i: usize| b.as_ref().map_or(String::new(), |b| b[i].to_string());
+    let name = csv_field(name);
+    for (i, v) in fc.values.iter().enumerate() {
+        let when = match (&fc.dates, dated) {
+            (Some(d), true) => d[i].to_string(),
+            _ => (i + 1).to_string(),
+        };
+        csv.push_str(&format!(
+            "{when},{v},{},{},{},{},{name}\n",
+            at(&fc.lower, i),
+            at(&fc.upper, i),
+            at(&fc.lower_95, i),
+            at(&fc.upper_95, i)
+        ));
+    }
 }
 
 /// The CSV into `--output`, else to stdout.
@@ -323,16 +327,11 @@ fn run_panel(a: &ForecastCmdArgs, path: &Path) -> Result<()> {
             .iter()
             .zip(&all)
             .map(|(id, fc)| {
-                let mut v = serde_json::to_value(fc).unwrap_or_default();
-                v["dates"] = fc
-                    .dates
-                    .as_ref()
-                    .map(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())
-                    .into();
+                let mut v = forecast_json(fc, None)?;
                 v["id"] = id.clone().into();
-                v
+                Ok(v)
             })
-            .collect();
+            .collect::<Result<_>>()?;
         print_json(&serde_json::json!({ "id_column": f.meta.id_column, "series": items }));
         return Ok(());
     }
@@ -342,23 +341,8 @@ fn run_panel(a: &ForecastCmdArgs, path: &Path) -> Result<()> {
         if dated { "date" } else { "step" },
         csv_field(&f.meta.id_column)
     );
-    let at =
-        |b: &Option<Vec<f64>>, i: usize| b.as_ref().map_or(String::new(), |b| b[i].to_string());
     for (id, fc) in panel.ids.iter().zip(&all) {
-        let id = csv_field(id);
-        for (i, v) in fc.values.iter().enumerate() {
-            let when = match (&fc.dates, dated) {
-                (Some(d), true) => d[i].to_string(),
-                _ => (i + 1).to_string(),
-            };
-            csv.push_str(&format!(
-                "{when},{v},{},{},{},{},{id}\n",
-                at(&fc.lower, i),
-                at(&fc.upper, i),
-                at(&fc.lower_95, i),
-                at(&fc.upper_95, i)
-            ));
-        }
+        push_rows(&mut csv, fc, dated, id);
     }
     emit(a, &csv)
 }
