@@ -611,6 +611,20 @@ fn id_column_trains_one_model_for_a_panel_and_forecasts_every_series() {
     let v: serde_json::Value = serde_json::from_str(&js).unwrap();
     assert_eq!(v["series"].as_array().unwrap().len(), 25);
     assert_eq!(v["series"][1]["id"], "shop 1");
+    // --plot draws one series: refused for a panel, before anything is printed.
+    fails(
+        &[
+            "forecast",
+            "--checkpoint",
+            out.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--plot",
+            dir.join("p.png").to_str().unwrap(),
+        ],
+        &["--plot"],
+    );
+    assert!(!dir.join("p.png").exists());
     // The finished run resumes as complete; a bad id column is one clear error.
     let (_, again) = ok(&["train", "forecast", "--resume", out.to_str().unwrap()]);
     assert!(again.contains("complete"), "{again}");

@@ -299,6 +299,13 @@ fn draw(
 /// `forecast --checkpoint` of a global forecaster: every series of `--data`, one CSV with
 /// the id column last (or one JSON object with a forecast per id).
 fn run_panel(a: &ForecastCmdArgs, path: &Path) -> Result<()> {
+    if a.plot.is_some() {
+        anyhow::bail!(
+            "--plot draws one series, and {} forecasts every series of a panel: leave out --plot \
+             (the run's test_forecasts.csv has each series' test forecasts)",
+            path.display()
+        );
+    }
     let mut f = load_panel_forecaster(path)?;
     a.precision.apply(&mut f, Some(path))?;
     let spec = PanelSpec {
@@ -316,9 +323,6 @@ fn run_panel(a: &ForecastCmdArgs, path: &Path) -> Result<()> {
             f.meta.id_column
         )
     })?;
-    if a.plot.is_some() {
-        say!("--plot draws one series: it is left out for a panel (see DIR/test_forecasts.csv)");
-    }
     let h = a.horizon.unwrap_or(f.meta.train.horizon);
     let all = f.forecast_panel(&panel, h)?;
     if a.json {

@@ -4,6 +4,7 @@
 use crate::common::{
     install_interrupt, print_json, show_defaults, OptimArgs, Progress, TrainCommon,
 };
+use crate::forecast::predict::csv_field;
 use crate::plot;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -11,8 +12,9 @@ use recurrent::train::{EvalInfo, Observer, StepInfo};
 use recurrent_tasks::forecast::classical::Method;
 use recurrent_tasks::forecast::columns::{train_columns, ColumnsSpec};
 use recurrent_tasks::forecast::panel::{
-    read_panel, train_panel, PanelSpec, PanelSummary, PanelTest, PANEL_LIMITS,
+    read_panel, train_panel, PanelSpec, PanelSummary, PANEL_LIMITS,
 };
+use recurrent_tasks::forecast::report::TestPoint;
 use recurrent_tasks::forecast::series::{read_series, Fill, Series, SeriesSpec};
 use recurrent_tasks::forecast::{
     train_forecast, ForecastSummary, ForecastTrainConfig, TestReport, DEFAULT_LIMITS,
@@ -202,12 +204,8 @@ fn write_outputs(out: &Path, series: &Series, s: &ForecastSummary) -> Result<Opt
     let Some(t) = &s.test else {
         return Ok(None);
     };
-    write_test_csv(&out.join("test_forecasts.csv"), t)?;
-    std::fs::write(
-        out.join("test_metrics.json"),
-        serde_json::to_string_pretty(&t.table).context("metrics")?,
-    )
-    .with_context(|| format!("writing {}", out.join("test_metrics.json").display()))?;
+    let rows = t.points.iter().map(|p| (p.row.to_string(), p));
+    write_test_files(out, &test_csv("row", rows), &t.table)?;
     let y = series.target();
     let p = out.join("forecast.png");
     let dates: Option<Vec<String>> = series
@@ -256,13 +254,10 @@ fn run_columns(a: &ForecastArgs, cfg: &ForecastTrainConfig) -> Result<()> {
         let columns: Vec<serde_json::Value> = runs
             .iter()
             .map(|(run, s)| {
-                let mut v = serde_json::to_value(s).unwrap_or_default();
-                if let Some(t) = v.get_mut("test").and_then(|t| t.as_object_mut()) {
-                    t.remove("points");
-                }
-                serde_json::json!({"column": run.column, "dir": run.dir, "summary": v})
+                let v = summary_json(s)?;
+                Ok(serde_json::json!({"column": run.column, "dir": run.dir, "summary": v}))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         print_json(&serde_json::json!({"out": out, "columns": columns}));
         return Ok(());
     }
@@ -301,18 +296,20 @@ fn run_columns(a: &ForecastArgs, cfg: &ForecastTrainConfig) -> Result<()> {
     Ok(())
 }
 
-fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {
-    let mut s = String::from("row,date,step,actual,model,lower,upper,lower_95,upper_95,rnn");
+/// The test points as CSV, one per line: the `lead` column (`row` for one series, the id
+/// column for a panel) with each point's cell, then date, step, actual, the model and its
+/// intervals, the network alone and every classical method.
+fn test_csv<'a>(lead: &str, points: impl Iterator<Item = (String, &'a TestPoint)>) -> String {
+    let mut s = format!("{lead},date,step,actual,model,lower,upper,lower_95,upper_95,rnn");
     for m in Method::ALL {
         s.push(',');
         s.push_str(m.name());
     }
     s.push('\n');
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-    for p in &t.points {
+    for (cell, p) in points {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}",
-            p.row,
+            "{cell},{},{},{},{},{},{},{},{},{}",
             p.date.as_deref().unwrap_or(""),
             p.step,
             p.actual,
@@ -329,7 +326,16 @@ fn write_test_csv(path: &Path, t: &TestReport) -> Result<()> {
         }
         s.push('\n');
     }
-    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
+    s
+}
+
+/// `DIR/test_forecasts.csv` and `DIR/test_metrics.json` (the metrics table).
+fn write_test_files(out: &Path, csv: &str, table: &impl serde::Serialize) -> Result<()> {
+    let path = out.join("test_forecasts.csv");
+    std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?;
+    let path = out.join("test_metrics.json");
+    let json = serde_json::to_string_pretty(table).context("metrics")?;
+    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
 }
 
 /// History (the last stretch before the test), test actuals and the model's test forecasts.
@@ -435,14 +441,31 @@ pub fn table(t: &TestReport) -> String {
     s
 }
 
+/// A run's summary as JSON without its per-point test forecasts (they are in
+/// DIR/test_forecasts.csv), to keep the object small.
+fn summary_json(s: &impl serde::Serialize) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(s).context("summary")?;
+    if let Some(t) = v.get_mut("test").and_then(|t| t.as_object_mut()) {
+        t.remove("points");
+    }
+    Ok(v)
+}
+
+/// The share of test points inside the intervals, when there are intervals.
+fn say_coverage(c80: Option<f64>, c95: Option<f64>) {
+    if let (Some(c), Some(c95)) = (c80, c95) {
+        say!(
+            "80% and 95% intervals: cover {:.0}% and {:.0}% of the test points",
+            100.0 * c,
+            100.0 * c95
+        );
+    }
+}
+
 fn report(s: &ForecastSummary, plot: Option<&Path>, json: bool) -> Result<()> {
     if json {
-        let mut v = serde_json::to_value(s).context("summary")?;
+        let mut v = summary_json(s)?;
         if let Some(o) = v.as_object_mut() {
-            // The per-point forecasts are in DIR/test_forecasts.csv; keep the object small.
-            if let Some(t) = o.get_mut("test").and_then(|t| t.as_object_mut()) {
-                t.remove("points");
-            }
             o.insert("plot".into(), plot.map(|p| p.display().to_string()).into());
         }
         print_json(&v);
@@ -476,13 +499,7 @@ fn report(s: &ForecastSummary, plot: Option<&Path>, json: bool) -> Result<()> {
             if !t.spread.is_empty() {
                 crate::common::write_stdout(&spread_table(t));
             }
-            if let (Some(c), Some(c95)) = (t.coverage_80, t.coverage_95) {
-                say!(
-                    "80% and 95% intervals: cover {:.0}% and {:.0}% of the test points",
-                    100.0 * c,
-                    100.0 * c95
-                );
-            }
+            say_coverage(t.coverage_80, t.coverage_95);
         }
         None => say!("--test 0: no test metrics"),
     }
@@ -533,62 +550,16 @@ fn run_panel(a: &ForecastArgs, cfg: &ForecastTrainConfig, id_column: &str) -> Re
     }
     progress.0.finish();
     if let Some(t) = &s.test {
-        write_panel_test(&out, &spec.id_column, t)?;
+        let rows = t.points.iter().map(|p| (csv_field(&p.id), &p.point));
+        write_test_files(&out, &test_csv(&csv_field(&spec.id_column), rows), &t.table)?;
     }
     crate::common::finish_tensorboard(&out);
     report_panel(&s, a.common.json)
 }
 
-/// `DIR/test_forecasts.csv` (one row per series and step) and `DIR/test_metrics.json`.
-fn write_panel_test(out: &Path, id_column: &str, t: &PanelTest) -> Result<()> {
-    let mut s = format!(
-        "{},date,step,actual,model,lower,upper,lower_95,upper_95,rnn",
-        crate::forecast::predict::csv_field(id_column)
-    );
-    for m in Method::ALL {
-        s.push(',');
-        s.push_str(m.name());
-    }
-    s.push('\n');
-    let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-    for p in &t.points {
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}",
-            crate::forecast::predict::csv_field(&p.id),
-            p.date.as_deref().unwrap_or(""),
-            p.step,
-            p.actual,
-            p.model,
-            opt(p.lower),
-            opt(p.upper),
-            opt(p.lower_95),
-            opt(p.upper_95),
-            p.rnn
-        ));
-        for b in &p.baselines {
-            s.push(',');
-            s.push_str(&opt(*b));
-        }
-        s.push('\n');
-    }
-    let csv = out.join("test_forecasts.csv");
-    std::fs::write(&csv, s).with_context(|| format!("writing {}", csv.display()))?;
-    let json = out.join("test_metrics.json");
-    std::fs::write(
-        &json,
-        serde_json::to_string_pretty(&t.table).context("metrics")?,
-    )
-    .with_context(|| format!("writing {}", json.display()))
-}
-
 fn report_panel(s: &PanelSummary, json: bool) -> Result<()> {
     if json {
-        let mut v = serde_json::to_value(s).context("summary")?;
-        if let Some(t) = v.get_mut("test").and_then(|t| t.as_object_mut()) {
-            // One row per series and step is in DIR/test_forecasts.csv.
-            t.remove("points");
-        }
-        print_json(&v);
+        print_json(&summary_json(s)?);
         return Ok(());
     }
     if s.already_complete {
@@ -612,7 +583,7 @@ fn report_panel(s: &PanelSummary, json: bool) -> Result<()> {
         Some(t) => {
             out!(
                 "test: the last {} rows of {} series",
-                t.points.iter().map(|p| p.step).max().unwrap_or(0),
+                t.points.iter().map(|p| p.point.step).max().unwrap_or(0),
                 s.used
             );
             let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
@@ -636,13 +607,7 @@ fn report_panel(s: &PanelSummary, json: bool) -> Result<()> {
                 t.beats_seasonal_naive,
                 t.compared
             );
-            if let (Some(c), Some(c95)) = (t.coverage_80, t.coverage_95) {
-                say!(
-                    "80% and 95% intervals: cover {:.0}% and {:.0}% of the test points",
-                    100.0 * c,
-                    100.0 * c95
-                );
-            }
+            say_coverage(t.coverage_80, t.coverage_95);
         }
         None => say!("--test 0: no test metrics"),
     }

@@ -218,6 +218,15 @@ pub fn forecast(
     f.iter().all(|v| v.is_finite()).then_some(f)
 }
 
+/// Every method of [`Method::ALL`] on the values as they are, in that order: the
+/// baselines a test report sets beside the model.
+pub fn baselines(history: &[f64], h: usize, periods: &[usize]) -> Vec<Option<Vec<f64>>> {
+    Method::ALL
+        .iter()
+        .map(|m| forecast(*m, Transform::None, history, h, periods))
+        .collect()
+}
+
 /// AutoETS needs a few more points than it has parameters; below this it is not tried.
 const MIN_ETS: usize = 8;
 

@@ -7,7 +7,7 @@
 //! start.
 
 use crate::forecast::config::ForecastTrainConfig;
-use crate::forecast::series::{read_series, value_columns, Fill, Series, SeriesSpec};
+use crate::forecast::series::{parse_series, read_text, value_columns, Fill, Series, SeriesSpec};
 use crate::forecast::train::{train_forecast, ForecastSummary};
 use recurrent::error::{Error, Result};
 use recurrent::train::observe::Observer;
@@ -124,7 +124,9 @@ pub fn train_columns(
     obs: &mut dyn Observer,
     done: &mut dyn FnMut(&ColumnRun, &Series, &ForecastSummary) -> Result<()>,
 ) -> Result<(Vec<(ColumnRun, ForecastSummary)>, usize)> {
-    let (columns, text) = value_columns(&spec.data, spec.date_column.as_deref())?;
+    // The file is read once; each column is parsed from its text.
+    let file = read_text(&spec.data)?;
+    let (columns, text) = value_columns(&file, &spec.data, spec.date_column.as_deref())?;
     if !text.is_empty() {
         obs.message(&format!(
             "--all-columns: left out {} (not numbers)",
@@ -196,7 +198,7 @@ pub fn train_columns(
             date_column: spec.date_column.clone(),
             fill: spec.fill,
         };
-        let series = read_series(&spec.data, &series_spec, &mut |m| {
+        let series = parse_series(&file, &spec.data, &series_spec, &mut |m| {
             obs.message(&format!("{}: {m}", run.column))
         })?;
         let dir = req.out.join(&run.dir);

@@ -3,7 +3,7 @@
 
 use super::model::*;
 use super::plan::*;
-use crate::forecast::classical::{self, Method, Transform};
+use crate::forecast::classical::{self, Method};
 use crate::forecast::combine::{combine, Combination, L80, L95};
 use crate::forecast::eval::{mase_scale, metrics, Metrics};
 use crate::forecast::series::Series;
@@ -123,6 +123,27 @@ fn spreads(
     out
 }
 
+/// The shares of `points` inside their 80% and their 95% interval (each None unless every
+/// point has that interval).
+pub fn coverage<'a>(
+    points: impl IntoIterator<Item = &'a TestPoint> + Clone,
+) -> (Option<f64>, Option<f64>) {
+    let share = |band: fn(&TestPoint) -> Option<(f64, f64)>| -> Option<f64> {
+        let inside: Option<Vec<bool>> = points
+            .clone()
+            .into_iter()
+            .map(|p| band(p).map(|(lo, hi)| lo <= p.actual && p.actual <= hi))
+            .collect();
+        inside
+            .filter(|v| !v.is_empty())
+            .map(|v| v.iter().filter(|b| **b).count() as f64 / v.len() as f64)
+    };
+    (
+        share(|p| Some((p.lower?, p.upper?))),
+        share(|p| Some((p.lower_95?, p.upper_95?))),
+    )
+}
+
 /// Forecasts every test origin of `plan` with `f` (combined as `comb` says, if given) and
 /// with the classical methods; the metrics in the series' units. Classical methods and the
 /// MASE scale see only rows up to each origin.
@@ -145,10 +166,7 @@ pub fn test_report(
     for (i, &(o, steps)) in plan.test_origins.iter().enumerate() {
         let hist = &y[..=o];
         let rnn = &preds[i * h..i * h + steps];
-        let base: Vec<Option<Vec<f64>>> = Method::ALL
-            .iter()
-            .map(|m| classical::forecast(*m, Transform::None, hist, steps, &periods))
-            .collect();
+        let base = classical::baselines(hist, steps, &periods);
         let model = comb
             .and_then(|c| c.member_forecasts(hist, steps, Some(rnn)))
             .map(|fs| combine(&fs, steps));
@@ -193,17 +211,7 @@ pub fn test_report(
             })
         })
         .collect();
-    let coverage = |band: fn(&TestPoint) -> Option<(f64, f64)>| -> Option<f64> {
-        let inside: Option<Vec<bool>> = points
-            .iter()
-            .map(|p| band(p).map(|(lo, hi)| lo <= p.actual && p.actual <= hi))
-            .collect();
-        inside
-            .filter(|v| !v.is_empty())
-            .map(|v| v.iter().filter(|b| **b).count() as f64 / v.len() as f64)
-    };
-    let coverage_80 = coverage(|p| Some((p.lower?, p.upper?)));
-    let coverage_95 = coverage(|p| Some((p.lower_95?, p.upper_95?)));
+    let (coverage_80, coverage_95) = coverage(&points);
     Ok(TestReport {
         spread: spreads(&points, &columns, scale),
         points,

@@ -295,14 +295,16 @@ pub(crate) fn first_is_date(header: &[String], rows: &[(usize, Vec<String>)]) ->
     (header.len() > 1 && rows.first().is_some_and(|r| Date::parse(&r.1[0]).is_some())).then_some(0)
 }
 
-/// The columns `--all-columns` forecasts, in file order: every column of the CSV file at
-/// `path` but the date column (`date_column`, or the first column when its first cell is a
+/// The columns `--all-columns` forecasts, in file order: every column of the CSV `text`
+/// (of the file `path`, which errors name) but the date column (`date_column`, or the first column when its first cell is a
 /// date) whose cells are all numbers or missing; and, apart, the columns left out for
 /// holding text (a ticker, a name).
-pub fn value_columns(path: &Path, date_column: Option<&str>) -> Result<(Vec<String>, Vec<String>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let (header, rows) = read_table(&text, path)?;
+pub fn value_columns(
+    text: &str,
+    path: &Path,
+    date_column: Option<&str>,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let (header, rows) = read_table(text, path)?;
     let date = match date_column {
         Some(d) => Some(header.iter().position(|h| h == d).ok_or_else(|| {
             Error::format(

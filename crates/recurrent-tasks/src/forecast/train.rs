@@ -422,13 +422,53 @@ pub(crate) fn run_task(
     Ok((s, task))
 }
 
-/// The step a run's `best.safetensors` was saved at.
-pub(crate) fn best_step(path: &std::path::Path) -> Result<u64> {
-    let ck = recurrent::checkpoint::read(path)?;
-    ck.metadata
+/// The step a run's `best.safetensors` was saved at (from its header alone).
+fn best_step(path: &std::path::Path) -> Result<u64> {
+    recurrent::checkpoint::read_metadata(path)?
         .get("step")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| Error::format(path, "no `step` in the metadata of the best checkpoint"))
+}
+
+/// The recipe of a held-out run as it resolved it (its lookback and season), with no rows
+/// held out: what the refit on every row trains.
+pub(crate) fn refit_config(
+    cfg: &ForecastTrainConfig,
+    lookback: usize,
+    season: Option<usize>,
+) -> ForecastTrainConfig {
+    ForecastTrainConfig {
+        test: Some(0),
+        val: Some(0),
+        lookback: Some(lookback),
+        season,
+        ..cfg.clone()
+    }
+}
+
+/// The refit's request, into `req.out/refit`: the held-out run's best step scaled by the
+/// ratio of training windows (`windows` held out, `all_windows` on every row), so that it
+/// trains as many epochs; resumed when it was begun; a `--resume` of it names the parent.
+pub(crate) fn refit_request(
+    req: &TrainRequest,
+    windows: usize,
+    all_windows: usize,
+) -> Result<TrainRequest> {
+    let ratio = all_windows as f64 / windows.max(1) as f64;
+    let best = best_step(&req.out.join("best.safetensors"))?;
+    let out = req.out.join("refit");
+    Ok(TrainRequest {
+        out: out.clone(),
+        resume: out.is_dir(),
+        limits: Limits {
+            steps: Some(((best.max(1) as f64) * ratio).ceil() as u64),
+            time_budget: req.limits.time_budget,
+            epochs: None,
+        },
+        command: None,
+        resume_with: Some(format!("--resume {}", req.out.display())),
+        ..req.clone()
+    })
 }
 
 /// The checkpoint `forecast` uses from a forecasting run directory: the refit on every row
@@ -485,38 +525,18 @@ pub fn train_forecast(
         }
         let chosen = selection.as_ref().map(|s| s.chosen.clone());
         let test = test_report(&best, chosen.as_ref(), series, &plan)?;
-        // The recipe as the held-out run resolved it: its lookback and season.
-        let all = ForecastTrainConfig {
-            test: Some(0),
-            val: Some(0),
-            lookback: Some(plan.lookback),
-            season: plan.season,
-            ..cfg.clone()
-        };
+        let all = refit_config(cfg, plan.lookback, plan.season);
         let all_plan = super::plan::plan(&all, series)?;
-        let ratio = all_plan.train_origins.len() as f64 / plan.train_origins.len().max(1) as f64;
-        let steps = ((best_step(&best_path)?.max(1) as f64) * ratio).ceil() as u64;
-        let out = req.out.join("refit");
-        let refit_req = TrainRequest {
-            out: out.clone(),
-            resume: out.is_dir(),
-            limits: Limits {
-                steps: Some(steps),
-                time_budget: req.limits.time_budget,
-                epochs: None,
-            },
-            command: None,
-            resume_with: Some(format!("--resume {}", req.out.display())),
-            ..req.clone()
-        };
+        let refit_req = refit_request(req, plan.train_origins.len(), all_plan.train_origins.len())?;
         obs.message(&format!(
-            "refit on all {} rows for {steps} steps (the held-out run's best, scaled to {} windows)",
+            "refit on all {} rows for {} steps (the held-out run's best, scaled to {} windows)",
             series.len(),
+            refit_req.limits.steps.unwrap_or(0),
             all_plan.train_origins.len()
         ));
         let (r, _) = train_once(&all, &all_plan, chosen, series, fill, &refit_req, obs)?;
         let refit = RefitSummary {
-            out,
+            out: refit_req.out,
             steps: r.steps,
             train_s: r.train_s,
             train_windows: all_plan.train_origins.len(),

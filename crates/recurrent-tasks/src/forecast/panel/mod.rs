@@ -298,11 +298,10 @@ impl recurrent::Quantize for PanelForecaster {
     }
 }
 
-/// Whether the checkpoint file at `path` holds a global forecaster.
+/// Whether the checkpoint file at `path` holds a global forecaster (its header alone is read).
 pub fn is_panel_checkpoint(path: &Path) -> bool {
-    checkpoint::read(path).is_ok_and(|ck| {
-        ck.metadata
-            .get("model")
+    checkpoint::read_metadata(path).is_ok_and(|meta| {
+        meta.get("model")
             .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
             .is_some_and(|v| v["task"] == TASK)
     })
@@ -375,13 +374,14 @@ pub(crate) fn scale_panel(
         // In units of the series' own seasonal-naive error (the MASE scale) rather than its
         // spread: a trend inflates the spread, and the loss would weigh that series' errors
         // less than their MASE does.
-        let t: Vec<f64> = y[..f].iter().map(|v| sc.scale(*v, 0) * sc.std[0]).collect();
+        // (The MASE scale of the standardised rows is the series' own over its spread.)
+        let z_fit: Vec<f64> = y[..f].iter().map(|v| sc.scale(*v, 0)).collect();
         if let Some(m) = [season, 1]
             .into_iter()
-            .filter_map(|m| mase_scale(&t, m))
+            .filter_map(|m| mase_scale(&z_fit, m))
             .find(|v| *v > 0.0 && v.is_finite())
         {
-            sc.std[0] = m;
+            sc.std[0] *= m;
         }
         let z = sc.scale_all(&y, &s.columns)?;
         out.start.push(out.z.len() + p);

@@ -200,7 +200,7 @@ fn a_global_model_trains_reports_every_series_and_forecasts_new_ones() {
     // 24 series give pooled intervals; they hold the forecast's spread in order.
     let c80 = t.coverage_80.unwrap();
     assert!((0.0..=1.0).contains(&c80));
-    for pt in &t.points {
+    for pt in t.points.iter().map(|p| &p.point) {
         let (l, u) = (pt.lower.unwrap(), pt.upper.unwrap());
         assert!(pt.lower_95.unwrap() <= l && l <= u && u <= pt.upper_95.unwrap());
     }

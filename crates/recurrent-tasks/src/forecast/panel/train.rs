@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::forecast::eval::{detect_season, mase_scale, metrics};
-use crate::forecast::train::{best_step, run_task, ForecastTask, RefitSummary};
+use crate::forecast::report::{coverage, TestPoint};
+use crate::forecast::train::{refit_config, refit_request, run_task, ForecastTask, RefitSummary};
 use recurrent::train::observe::{Limits, Observer};
 use recurrent::train::runner::{RunSummary, Task, TrainRequest};
 
@@ -49,6 +50,15 @@ impl PanelPlan {
             Strategy::Direct => self.horizon,
             Strategy::Recursive => 1,
         }
+    }
+    /// The training origins of a used series of `n` rows, as rows of that series: a whole
+    /// window before each, `need` target rows after it inside the fit rows.
+    fn origins(&self, need: usize, n: usize) -> std::ops::RangeInclusive<usize> {
+        self.lookback - 1..=self.fit_end(n) - 1 - need
+    }
+    /// The series trained on.
+    fn series<'p>(&self, panel: &'p Panel) -> Vec<&'p Series> {
+        self.used.iter().map(|&i| &panel.series[i]).collect()
     }
 }
 
@@ -182,22 +192,13 @@ pub struct PanelRow {
     pub smape: f64,
 }
 
-/// One test point of one series.
+/// One test point of one series: the series' id and the point as a report of one series
+/// gives it (its `row` counted in that series).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PanelPoint {
     pub id: String,
-    pub date: Option<String>,
-    pub step: usize,
-    pub actual: f64,
-    pub model: f64,
-    pub lower: Option<f64>,
-    pub upper: Option<f64>,
-    pub lower_95: Option<f64>,
-    pub upper_95: Option<f64>,
-    /// The network's alone.
-    pub rnn: f64,
-    /// [`Method::ALL`]'s forecasts.
-    pub baselines: Vec<Option<f64>>,
+    #[serde(flatten)]
+    pub point: TestPoint,
 }
 
 /// The test report of a panel.
@@ -283,33 +284,14 @@ pub fn train_panel(
             ));
         }
         let test = panel_test(&best, choice.as_ref(), &plan, panel)?;
-        let all = ForecastTrainConfig {
-            test: Some(0),
-            val: Some(0),
-            lookback: Some(plan.lookback),
-            season: plan.season,
-            ..cfg.clone()
-        };
+        let all = refit_config(cfg, plan.lookback, plan.season);
         let all_plan = panel_plan(&all, panel)?;
-        let out = req.out.join("refit");
         let refit_windows = count_windows(&all, &all_plan, panel);
-        let ratio = refit_windows as f64 / windows.max(1) as f64;
-        let steps = ((best_step(&best_path)?.max(1) as f64) * ratio).ceil() as u64;
-        let refit_req = TrainRequest {
-            out: out.clone(),
-            resume: out.is_dir(),
-            limits: Limits {
-                steps: Some(steps),
-                time_budget: req.limits.time_budget,
-                epochs: None,
-            },
-            command: None,
-            resume_with: Some(format!("--resume {}", req.out.display())),
-            ..req.clone()
-        };
+        let refit_req = refit_request(req, windows, refit_windows)?;
         obs.message(&format!(
-            "refit on every row of {} series for {steps} steps (the held-out run's best, scaled to {refit_windows} windows)",
-            all_plan.used.len()
+            "refit on every row of {} series for {} steps (the held-out run's best, scaled to {refit_windows} windows)",
+            all_plan.used.len(),
+            refit_req.limits.steps.unwrap_or(0)
         ));
         let (r, _, _) = train_panel_once(
             &all,
@@ -321,7 +303,7 @@ pub fn train_panel(
             obs,
         )?;
         let refit = RefitSummary {
-            out,
+            out: refit_req.out,
             steps: r.steps,
             train_s: r.train_s,
             train_windows: refit_windows,
@@ -356,16 +338,16 @@ pub fn train_panel(
 /// The training windows `plan` gives over `panel`.
 fn count_windows(cfg: &ForecastTrainConfig, plan: &PanelPlan, panel: &Panel) -> usize {
     let need = plan.need(cfg);
-    plan.used
+    plan.series(panel)
         .iter()
-        .map(|&i| plan.fit_end(panel.series[i].len()) + 1 - need - (plan.lookback - 1))
+        .map(|s| plan.origins(need, s.len()).count())
         .sum()
 }
 
 /// The used series of `plan` scaled on their fit rows, with the global row of each one's
 /// first row.
 fn scaled_fit(cfg: &ForecastTrainConfig, plan: &PanelPlan, panel: &Panel) -> Result<Scaled> {
-    let refs: Vec<&Series> = plan.used.iter().map(|&i| &panel.series[i]).collect();
+    let refs = plan.series(panel);
     let fit: Vec<usize> = refs.iter().map(|s| plan.fit_end(s.len())).collect();
     scale_panel(
         cfg.scale,
@@ -391,11 +373,13 @@ fn train_panel_once(
     let (l, need) = (plan.lookback, plan.need(cfg));
     let mut train = Vec::new();
     let mut val = Vec::new();
-    for (k, &i) in plan.used.iter().enumerate() {
-        let (start, fit_end) = (sc.start[k], plan.fit_end(panel.series[i].len()));
-        train.extend((l - 1..=fit_end - 1 - need).map(|o| start + o));
+    for (s, &start) in plan.series(panel).iter().zip(&sc.start) {
+        train.extend(plan.origins(need, s.len()).map(|o| start + o));
         if plan.val > 0 {
-            val.push((start + fit_end - 1, plan.val.min(plan.horizon)));
+            val.push((
+                start + plan.fit_end(s.len()) - 1,
+                plan.val.min(plan.horizon),
+            ));
         }
     }
     let windows = train.len();
@@ -466,7 +450,7 @@ fn choose(f: &PanelForecaster, plan: &PanelPlan, panel: &Panel) -> Result<Option
         return Ok(None);
     }
     let sc = scaled_fit(&f.meta.train, plan, panel)?;
-    let refs: Vec<&Series> = plan.used.iter().map(|&i| &panel.series[i]).collect();
+    let refs = plan.series(panel);
     let ends: Vec<usize> = refs.iter().map(|s| plan.fit_end(s.len())).collect();
     let c = Candidates::new(f, &sc, &refs, &ends, steps, &PARTNERS)?;
     let subsets: Vec<Vec<usize>> = (0..1usize << PARTNERS.len())
@@ -482,20 +466,22 @@ fn choose(f: &PanelForecaster, plan: &PanelPlan, panel: &Panel) -> Result<Option
             })
             .collect()
     };
-    let mut scores = Vec::new();
-    let mut best: Option<(f64, &Vec<usize>)> = None;
-    for pick in &subsets {
-        let e = errors(pick);
-        let mae = e.iter().flatten().map(|v| v.abs()).sum::<f64>() / (e.len() * steps) as f64;
-        let methods: Vec<Method> = pick.iter().map(|&j| PARTNERS[j]).collect();
-        scores.push((candidate_name(&methods), mae));
-        if best.is_none_or(|b| mae < b.0) {
-            best = Some((mae, pick));
-        }
-    }
-    let pick = best.map(|b| b.1.clone()).unwrap_or_default();
+    let errs: Vec<Vec<Vec<f64>>> = subsets.iter().map(|pick| errors(pick)).collect();
+    let mae = |e: &Vec<Vec<f64>>| {
+        e.iter().flatten().map(|v| v.abs()).sum::<f64>() / (e.len() * steps) as f64
+    };
+    let scores: Vec<(String, f64)> = subsets
+        .iter()
+        .zip(&errs)
+        .map(|(pick, e)| {
+            let methods: Vec<Method> = pick.iter().map(|&j| PARTNERS[j]).collect();
+            (candidate_name(&methods), mae(e))
+        })
+        .collect();
+    // The first of the lowest: the network alone on a tie.
+    let best = (0..subsets.len()).fold(0, |b, k| if scores[k].1 < scores[b].1 { k } else { b });
+    let (pick, e) = (&subsets[best], &errs[best]);
     let quantiles = (refs.len() >= MIN_SERIES_FOR_INTERVALS).then(|| {
-        let e = errors(&pick);
         (0..steps)
             .map(|s| {
                 let mut col: Vec<f64> = e.iter().map(|row| row[s]).collect();
@@ -521,7 +507,7 @@ fn panel_test(
 ) -> Result<PanelTest> {
     let sc = scaled_fit(&f.meta.train, plan, panel)?;
     let steps = plan.test.min(plan.horizon);
-    let refs: Vec<&Series> = plan.used.iter().map(|&i| &panel.series[i]).collect();
+    let refs = plan.series(panel);
     let before: Vec<usize> = refs.iter().map(|s| s.len() - plan.test).collect();
     let combination = choice.map(|c| c.combination.clone()).unwrap_or_default();
     let q = choice.and_then(|c| c.quantiles.as_deref());
@@ -529,16 +515,16 @@ fn panel_test(
     let pick: Vec<usize> = (0..combination.len()).collect();
     let periods: Vec<usize> = plan.season.into_iter().collect();
     let jobs: Vec<usize> = (0..refs.len()).collect();
-    let base: Vec<Vec<Option<Vec<f64>>>> = par_map(&jobs, |&k| {
-        let y = refs[k].target();
-        Method::ALL
-            .iter()
-            .map(|m| classical::forecast(*m, Transform::None, &y[..before[k]], steps, &periods))
-            .collect()
+    let base = par_map(&jobs, |&k| {
+        classical::baselines(&refs[k].target()[..before[k]], steps, &periods)
     });
     let mut points = Vec::with_capacity(jobs.len() * steps);
     // Per forecaster (the model, the network, then each method): (MASE, sMAPE) per series.
     let mut per: Vec<Vec<(Option<f64>, f64)>> = vec![Vec::new(); 2 + Method::ALL.len()];
+    let snaive = 2 + Method::ALL
+        .iter()
+        .position(|m| *m == Method::SeasonalNaive)
+        .unwrap_or(0);
     let (mut wins, mut compared) = (0, 0);
     for (k, &i) in plan.used.iter().enumerate() {
         let s = refs[k];
@@ -554,8 +540,8 @@ fn panel_test(
             .collect();
         let band = |s: usize, j: usize| q.filter(|q| q.len() > s).map(|q| un(fz[s] + q[s][j]));
         for st in 0..steps {
-            points.push(PanelPoint {
-                id: panel.ids[i].clone(),
+            let point = TestPoint {
+                row: b + st,
                 date: s.dates.as_ref().map(|d| d[b + st].to_string()),
                 step: st + 1,
                 actual: actual[st],
@@ -566,6 +552,10 @@ fn panel_test(
                 upper_95: band(st, 3),
                 rnn: rnn[st],
                 baselines: base[k].iter().map(|f| f.as_ref().map(|v| v[st])).collect(),
+            };
+            points.push(PanelPoint {
+                id: panel.ids[i].clone(),
+                point,
             });
         }
         let scale = mase_scale(&y[..b], plan.season.unwrap_or(1));
@@ -580,10 +570,6 @@ fn panel_test(
             }
             mases.push(m.and_then(|m| m.mase));
         }
-        let snaive = 2 + Method::ALL
-            .iter()
-            .position(|m| *m == Method::SeasonalNaive)
-            .unwrap_or(0);
         if let (Some(a), Some(b)) = (mases[0], mases[snaive]) {
             compared += 1;
             wins += usize::from(a < b);
@@ -613,21 +599,13 @@ fn panel_test(
             }
         })
         .collect();
-    let coverage = |lo: fn(&PanelPoint) -> Option<(f64, f64)>| -> Option<f64> {
-        let inside: Option<Vec<bool>> = points
-            .iter()
-            .map(|p| lo(p).map(|(l, h)| l <= p.actual && p.actual <= h))
-            .collect();
-        inside
-            .filter(|v| !v.is_empty())
-            .map(|v| v.iter().filter(|b| **b).count() as f64 / v.len() as f64)
-    };
+    let (coverage_80, coverage_95) = coverage(points.iter().map(|p| &p.point));
     Ok(PanelTest {
         table,
         beats_seasonal_naive: wins,
         compared,
-        coverage_80: coverage(|p| Some((p.lower?, p.upper?))),
-        coverage_95: coverage(|p| Some((p.lower_95?, p.upper_95?))),
+        coverage_80,
+        coverage_95,
         points,
     })
 }
