@@ -42,7 +42,7 @@ pub enum Mode {
 /// Flags of `recurrent bench` (pytorch_rnn_bench.py's, plus `--n` for `--mode matmul`).
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Cell: rnn_tanh, rnn_relu, lstm, gru, mingru or minlstm (aliases: rnn, irnn; `-` for `_`).
+    /// Cell: rnn_tanh, rnn_relu, lstm, gru, mingru, minlstm, lstm_ln or gru_ln (aliases: rnn, irnn; `-` for `_`).
     #[arg(long, value_parser = parse_cell)]
     cell: Option<CellKind>,
     /// Input features I.

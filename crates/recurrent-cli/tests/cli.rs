@@ -419,6 +419,47 @@ fn split_runs_equal_one_run_bit_for_bit() {
     assert_eq!(h1["weights_sha256"], h2["weights_sha256"]);
 }
 
+/// The layer-normalised cells through a whole task: train, resume to the same bits (their
+/// gains are saved and restored with the weights), sample in f32 and in int8.
+#[test]
+fn a_layer_normalised_lm_trains_resumes_and_samples() {
+    let d = tmp("lstm-ln");
+    let data = corpus(&d);
+    let data_s = data.to_str().unwrap();
+    for cell in ["lstm_ln", "gru_ln"] {
+        let run_in = |name: &str, steps: &str, resume: bool| {
+            let dir = d.join(format!("{cell}-{name}"));
+            let flag = if resume { "--resume" } else { "--out" };
+            let mut a = vec![
+                "train", "lm", "--data", data_s, "--cell", cell, "--steps", steps, "--layers", "2",
+            ];
+            a.extend(&SMALL[..2]);
+            a.extend(&SMALL[4..]);
+            a.extend([flag, dir.to_str().unwrap()]);
+            ok(&a);
+            dir
+        };
+        let whole = run_in("whole", "12", false);
+        run_in("half", "6", false);
+        let half = run_in("half", "12", true);
+        let h1 = json(&ok(&["inspect", whole.to_str().unwrap(), "--json"]));
+        let h2 = json(&ok(&["inspect", half.to_str().unwrap(), "--json"]));
+        assert_eq!(h1["weights_sha256"], h2["weights_sha256"], "{cell}");
+        for precision in ["f32", "int8"] {
+            let text = ok(&[
+                "sample",
+                "--checkpoint",
+                whole.to_str().unwrap(),
+                "--length",
+                "30",
+                "--precision",
+                precision,
+            ]);
+            assert!(text.chars().count() >= 30, "{cell} {precision}: {text}");
+        }
+    }
+}
+
 /// Issue 28, item 10: messages have a length. An OS error is said once, a huge header cell
 /// is quoted in part, and a headerless three-column file names the flags that read it.
 #[test]

@@ -644,12 +644,13 @@ fn id_column_trains_one_model_for_a_panel_and_forecasts_every_series() {
 }
 
 #[test]
-fn a_forecaster_of_a_minimal_cell_loads_without_recurrent_weights() {
-    // minGRU has no weight_hh: the loader checks the shapes the cell implies.
+fn a_forecaster_of_every_newer_cell_loads() {
+    // minGRU has no weight_hh and the normalised cells carry gains: the loader checks the
+    // shapes each cell implies.
     let dir = tmp("mingru");
     let data = daily_csv(&dir);
     let out = dir.join("run");
-    for cell in ["mingru", "minlstm"] {
+    for cell in ["mingru", "minlstm", "lstm_ln", "gru_ln"] {
         let out = out.join(cell);
         ok(&[
             "train",

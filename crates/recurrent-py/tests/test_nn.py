@@ -41,9 +41,10 @@ def layer_for(cfg, dtype):
         return nn.LSTM(cfg["input_size"], cfg["hidden_size"], proj_size=cfg["proj_size"], **common)
     if cfg["cell"] == "gru":
         return nn.GRU(cfg["input_size"], cfg["hidden_size"], **common)
-    if cfg["cell"] in ("mingru", "minlstm"):
-        kind = nn.MinGRU if cfg["cell"] == "mingru" else nn.MinLSTM
-        return kind(cfg["input_size"], cfg["hidden_size"], **common)
+    others = {"mingru": nn.MinGRU, "minlstm": nn.MinLSTM, "lstm_ln": nn.LayerNormLSTM,
+              "gru_ln": nn.LayerNormGRU}
+    if cfg["cell"] in others:
+        return others[cfg["cell"]](cfg["input_size"], cfg["hidden_size"], **common)
     return nn.RNN(cfg["input_size"], cfg["hidden_size"], nonlinearity=cfg["cell"][4:], **common)
 
 
@@ -54,7 +55,7 @@ def run_case(path, dtype):
     m = layer_for(cfg, dtype)
     params = [name for name, _ in m.named_parameters()]
     m.load_state_dict({k: t[k] for k in params})
-    lstm = cfg["cell"] == "lstm"
+    lstm = cfg["cell"] in ("lstm", "lstm_ln")
     hx = (t["h0"], t["c0"]) if lstm else t["h0"]
     lengths = t.get("lengths")
     out, h = m(t["input"], hx, lengths=lengths)

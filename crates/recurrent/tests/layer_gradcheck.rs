@@ -100,7 +100,7 @@ fn probe(
     } else {
         [t, b, cfg.output_size()]
     };
-    let lstm = cfg.cell == CellKind::Lstm;
+    let lstm = cfg.cell.has_cell_state();
     let mut x = randn(&xs, &mut rng);
     if let Some(lens) = &lengths {
         // Padded input is zero, as pack_padded_sequence would leave it.
@@ -149,6 +149,8 @@ fn finite_differences_every_cell_and_option() {
         CellKind::Gru,
         CellKind::MinGru,
         CellKind::MinLstm,
+        CellKind::LstmLn,
+        CellKind::GruLn,
     ];
     for (i, &kind) in kinds.iter().enumerate() {
         let base = RnnConfig::new(kind, 3, 4);

@@ -41,7 +41,7 @@ fn compare(case: &str, what: &str, a: &Tensor<f64>, b: &Tensor<f64>) -> Result<f
 
 fn run_case(fx: &Fixture) -> Result<f64, String> {
     let mut rnn = fx.build::<f64>()?;
-    let is_lstm = rnn.config().cell == recurrent::CellKind::Lstm;
+    let is_lstm = rnn.config().cell.has_cell_state();
     let state = RnnState {
         h: fx.get("h0")?.clone(),
         c: if is_lstm {
@@ -160,7 +160,7 @@ fn pytorch_fixtures_f32_forward() {
         };
         let res = (|| -> Result<f64, String> {
             let rnn = fx.build::<f32>()?;
-            let is_lstm = rnn.config().cell == recurrent::CellKind::Lstm;
+            let is_lstm = rnn.config().cell.has_cell_state();
             let state = RnnState {
                 h: fx.get("h0")?.cast(),
                 c: if is_lstm {

@@ -46,6 +46,8 @@ fn configs() -> Vec<(&'static str, RnnConfig)> {
         ),
         ("mingru", RnnConfig::new(CellKind::MinGru, 5, 6).layers(2)),
         ("minlstm", RnnConfig::new(CellKind::MinLstm, 5, 7).layers(2)),
+        ("lstm_ln", RnnConfig::new(CellKind::LstmLn, 5, 6).layers(2)),
+        ("gru_ln", RnnConfig::new(CellKind::GruLn, 5, 7).layers(2)),
     ]
 }
 
@@ -59,7 +61,7 @@ fn stepping_equals_the_sequence_forward() {
         let x = random(&[t, b, cfg.input_size], &mut rng);
         let state0 = RnnState {
             h: random(&[l, b, ho], &mut rng),
-            c: (cfg.cell == CellKind::Lstm).then(|| random(&[l, b, h], &mut rng)),
+            c: (cfg.cell.has_cell_state()).then(|| random(&[l, b, h], &mut rng)),
         };
         let (want, _) = rnn.forward(&x, Some(&state0), None, None).unwrap();
 

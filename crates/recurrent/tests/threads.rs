@@ -28,7 +28,7 @@ fn train_step<F: Float>(
     let n = cfg.num_layers * cfg.directions();
     let state = RnnState {
         h: random::<F>(&[n, b, cfg.hout()], &mut rng),
-        c: (cfg.cell == CellKind::Lstm).then(|| random::<F>(&[n, b, cfg.hidden_size], &mut rng)),
+        c: (cfg.cell.has_cell_state()).then(|| random::<F>(&[n, b, cfg.hidden_size], &mut rng)),
     };
     let (out, cache) = rnn.forward(&x, Some(&state), lengths, None).unwrap();
     let r = random::<F>(out.output.shape(), &mut rng);
@@ -87,6 +87,8 @@ fn configs() -> Vec<(&'static str, RnnConfig)> {
         ),
         ("mingru_bi", base(CellKind::MinGru).bidirectional(true)),
         ("minlstm_bi", base(CellKind::MinLstm).bidirectional(true)),
+        ("lstm_ln_bi", base(CellKind::LstmLn).bidirectional(true)),
+        ("gru_ln", base(CellKind::GruLn)),
         // Wide enough that one direction's walk splits its sequences over the team.
         (
             "mingru_wide",

@@ -37,7 +37,7 @@ pub struct ClassifyArgs {
     /// CSV/TSV: name of the label column [default: label]
     #[arg(long)]
     pub label_column: Option<String>,
-    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm, lstm_ln, gru_ln
     #[arg(long, default_value = "lstm")]
     pub cell: String,
     /// Hidden units per layer (per direction when bidirectional)

@@ -72,7 +72,7 @@ pub struct ForecastArgs {
     /// delta (predict the change from the last value) or level
     #[arg(long, default_value = "delta")]
     pub target: String,
-    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm, lstm_ln, gru_ln
     #[arg(long, default_value = "lstm")]
     pub cell: String,
     /// Hidden units per layer (per direction when bidirectional)

@@ -34,7 +34,7 @@ pub struct DiagnoseArgs {
     /// prediction after each window)
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Fresh models: cells, comma-separated (rnn_tanh, rnn_relu, irnn, lstm, gru, mingru, minlstm)
+    /// Fresh models: cells, comma-separated (rnn_tanh, rnn_relu, irnn, lstm, gru, mingru, minlstm, lstm_ln, gru_ln)
     #[arg(long, value_delimiter = ',')]
     pub cell: Vec<String>,
     /// Fresh models: adding, copy or digits

@@ -81,7 +81,7 @@ pub struct LongRangeArgs {
     /// Sequence lengths (adding) or delays (copy), comma-separated
     #[arg(long, value_delimiter = ',', default_value = "50,100,200,400")]
     pub lengths: Vec<usize>,
-    /// Cells, comma-separated: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm (`-` for `_` is read too)
+    /// Cells, comma-separated: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm, lstm_ln, gru_ln (`-` for `_` is read too)
     #[arg(long, value_delimiter = ',', default_value = "rnn_tanh,irnn,lstm,gru")]
     pub cells: Vec<String>,
     /// Clip the global gradient norm (0: off)

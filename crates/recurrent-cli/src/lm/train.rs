@@ -21,7 +21,7 @@ pub struct LmArgs {
     /// Text file to learn from (UTF-8) [default: the embedded corpus, this project's own source]
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm, lstm_ln, gru_ln
     #[arg(long)]
     pub cell: Option<String>,
     /// Hidden units per layer (per direction when bidirectional)

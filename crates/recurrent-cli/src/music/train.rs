@@ -20,7 +20,7 @@ pub struct MusicArgs {
     /// Tokens: abc (musical tokens; the only one `compose` can constrain)
     #[arg(long, default_value = "abc")]
     pub tokenizer: String,
-    /// Cell: rnn_tanh (rnn), rnn_relu, lstm, gru, mingru, minlstm
+    /// Cell: rnn_tanh (rnn), rnn_relu, lstm, gru, mingru, minlstm, lstm_ln, gru_ln
     #[arg(long, default_value = "lstm")]
     pub cell: String,
     /// Hidden units per layer (per direction when bidirectional)

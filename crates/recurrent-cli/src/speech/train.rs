@@ -133,7 +133,7 @@ pub struct SpeechArgs {
     /// Switch every augmentation off (the default; kept for scripts)
     #[arg(long)]
     pub no_augment: bool,
-    /// Cell: rnn_tanh (rnn), rnn_relu, lstm, gru, mingru, minlstm [default: lstm; connected: gru]
+    /// Cell: rnn_tanh (rnn), rnn_relu, lstm, gru, mingru, minlstm, lstm_ln, gru_ln [default: lstm; connected: gru]
     #[arg(long)]
     pub cell: Option<String>,
     /// Hidden units per layer (per direction when bidirectional)

@@ -26,7 +26,7 @@ pub struct TagArgs {
     /// The CoNLL-U column to predict: upos, xpos, deprel, ... or its number (2-10: field 1 is the word's ID)
     #[arg(long, default_value = "upos")]
     pub column: String,
-    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm, lstm_ln, gru_ln
     #[arg(long, default_value = "lstm")]
     pub cell: String,
     /// Hidden units per layer (per direction when bidirectional)

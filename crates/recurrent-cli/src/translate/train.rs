@@ -38,7 +38,7 @@ pub struct TranslateArgs {
     /// by step)
     #[arg(long)]
     pub input_feed: bool,
-    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm
+    /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm, lstm_ln, gru_ln
     #[arg(long, default_value = "lstm")]
     pub cell: String,
     /// Hidden units (per direction in the encoder)

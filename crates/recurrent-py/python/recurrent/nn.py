@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _recurrent
 
-__all__ = ["Parameter", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM"]
+__all__ = ["Parameter", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "LayerNormLSTM", "LayerNormGRU"]
 
 _DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
 
@@ -47,6 +47,8 @@ class Parameter:
 
 class _RNNBase:
     _cell = None
+    # Whether the state is a tuple (h, c).
+    _has_c = False
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, dtype="float32", seed=0,
@@ -117,7 +119,7 @@ class _RNNBase:
         x = self._array(input, "input")
         h0 = c0 = None
         if hx is not None:
-            if self._cell == "lstm":
+            if self._has_c:
                 if not isinstance(hx, tuple) or len(hx) != 2:
                     raise TypeError("LSTM: hx must be a tuple (h0, c0)")
                 h0, c0 = self._array(hx[0], "h0"), self._array(hx[1], "c0")
@@ -126,7 +128,7 @@ class _RNNBase:
         if lengths is not None:
             lengths = [int(n) for n in np.asarray(lengths).reshape(-1)]
         out, h, c = self._core.forward(x, h0, c0, lengths)
-        return (out, (h, c)) if self._cell == "lstm" else (out, h)
+        return (out, (h, c)) if self._has_c else (out, h)
 
     __call__ = forward
 
@@ -137,14 +139,14 @@ class _RNNBase:
         (input, hx)."""
         g_h = g_c = None
         if grad_h_n is not None:
-            if self._cell == "lstm":
+            if self._has_c:
                 g_h, g_c = grad_h_n
                 g_h = None if g_h is None else self._array(g_h, "grad_h_n")
                 g_c = None if g_c is None else self._array(g_c, "grad_c_n")
             else:
                 g_h = self._array(grad_h_n, "grad_h_n")
         d_x, d_h, d_c = self._core.backward(self._array(grad_output, "grad_output"), g_h, g_c)
-        return (d_x, (d_h, d_c)) if self._cell == "lstm" else (d_x, d_h)
+        return (d_x, (d_h, d_c)) if self._has_c else (d_x, d_h)
 
     # -- parameters -----------------------------------------------------------------------
     def named_parameters(self):
@@ -218,6 +220,7 @@ class LSTM(_RNNBase):
     `torch.nn.LSTM`."""
 
     _cell = "lstm"
+    _has_c = True
 
 
 class GRU(_RNNBase):
@@ -246,3 +249,26 @@ class MinLSTM(GRU):
     state. Not in PyTorch; the layer's arguments are GRU's."""
 
     _cell = "minlstm"
+
+
+class LayerNormLSTM(_RNNBase):
+    """Layer-normalised LSTM (Ba et al. 2016): the x-terms W_ih x and the h-terms W_hh h
+    normalised apart over their 4H values, each with its gain (`ln_weight_ih_l{k}`,
+    `ln_weight_hh_l{k}`), and the cell state normalised before its tanh
+    (`ln_weight_c_l{k}`, `ln_bias_c_l{k}`): h_t = o tanh(g_c LN(c_t) + b_c). The state is
+    (h, c) as for `LSTM`. Not in PyTorch; no projections."""
+
+    _cell = "lstm_ln"
+    _has_c = True
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype="float32", seed=0):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, 0, dtype, seed)
+
+
+class LayerNormGRU(GRU):
+    """Layer-normalised GRU: PyTorch's GRU on g_x LN(W_ih x) + b_ih and g_h LN(W_hh h) +
+    b_hh, the gains `ln_weight_ih_l{k}` and `ln_weight_hh_l{k}`. Not in PyTorch."""
+
+    _cell = "gru_ln"

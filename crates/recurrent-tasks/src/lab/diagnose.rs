@@ -172,7 +172,7 @@ pub fn gradient_flow<F: Float>(
         } else {
             Tensor::zeros(&[1, b, ho])
         };
-        let mut g_c = (c.cell == CellKind::Lstm).then(|| Tensor::zeros(&[1, b, h]));
+        let mut g_c = (c.cell.has_cell_state()).then(|| Tensor::zeros(&[1, b, h]));
         let mut norms = vec![0.0; t];
         let mut dx = vec![F::zero(); t * b * width];
         let mut total = vec![F::zero(); b * ho];
@@ -275,8 +275,8 @@ pub struct RecurrentSpectrum {
 pub fn gate_names(cell: CellKind) -> &'static [&'static str] {
     match cell {
         CellKind::RnnTanh | CellKind::RnnRelu => &["h"],
-        CellKind::Lstm => &["i", "f", "g", "o"],
-        CellKind::Gru => &["r", "z", "n"],
+        CellKind::Lstm | CellKind::LstmLn => &["i", "f", "g", "o"],
+        CellKind::Gru | CellKind::GruLn => &["r", "z", "n"],
         CellKind::MinGru => &["z", "h~"],
         CellKind::MinLstm => &["f", "i", "h~"],
     }

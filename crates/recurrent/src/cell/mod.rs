@@ -12,6 +12,7 @@
 pub mod gru;
 pub mod lstm;
 pub mod minimal;
+pub mod norm;
 pub mod rnn;
 pub mod sequence;
 pub mod stream;
@@ -41,6 +42,12 @@ pub enum CellKind {
     /// the gates normalised to sum to one ([`minimal`]).
     #[serde(rename = "minlstm")]
     MinLstm,
+    /// Layer-normalised LSTM (Ba et al. 2016), gate rows i, f, g, o: the x- and h-terms
+    /// each normalised over their 4H values, and the cell state before its tanh ([`norm`]).
+    LstmLn,
+    /// Layer-normalised GRU, gate rows r, z, n: PyTorch's GRU on the normalised x- and
+    /// h-terms ([`norm`]).
+    GruLn,
 }
 
 impl CellKind {
@@ -48,8 +55,8 @@ impl CellKind {
     pub fn gates(self) -> usize {
         match self {
             CellKind::RnnTanh | CellKind::RnnRelu => 1,
-            CellKind::Lstm => 4,
-            CellKind::Gru => 3,
+            CellKind::Lstm | CellKind::LstmLn => 4,
+            CellKind::Gru | CellKind::GruLn => 3,
             CellKind::MinGru => 2,
             CellKind::MinLstm => 3,
         }
@@ -59,7 +66,13 @@ impl CellKind {
     pub fn is_minimal(self) -> bool {
         matches!(self, CellKind::MinGru | CellKind::MinLstm)
     }
-    /// The canonical name (`rnn_tanh`, `rnn_relu`, `lstm`, `gru`, `mingru`, `minlstm`).
+    /// Whether the gate pre-activations and the cell state are layer-normalised: the layer
+    /// runs [`norm`]'s time loop and carries the gains `ln_*` besides PyTorch's weights.
+    pub fn is_normalized(self) -> bool {
+        matches!(self, CellKind::LstmLn | CellKind::GruLn)
+    }
+    /// The canonical name (`rnn_tanh`, `rnn_relu`, `lstm`, `gru`, `mingru`, `minlstm`,
+    /// `lstm_ln`, `gru_ln`).
     pub fn name(self) -> &'static str {
         match self {
             CellKind::RnnTanh => "rnn_tanh",
@@ -68,11 +81,13 @@ impl CellKind {
             CellKind::Gru => "gru",
             CellKind::MinGru => "mingru",
             CellKind::MinLstm => "minlstm",
+            CellKind::LstmLn => "lstm_ln",
+            CellKind::GruLn => "gru_ln",
         }
     }
     /// Whether the cell carries a cell state `c` besides `h`.
     pub fn has_cell_state(self) -> bool {
-        self == CellKind::Lstm
+        matches!(self, CellKind::Lstm | CellKind::LstmLn)
     }
 }
 
@@ -94,9 +109,11 @@ impl FromStr for CellKind {
             "gru" => Ok(CellKind::Gru),
             "mingru" | "min_gru" => Ok(CellKind::MinGru),
             "minlstm" | "min_lstm" => Ok(CellKind::MinLstm),
+            "lstm_ln" | "ln_lstm" => Ok(CellKind::LstmLn),
+            "gru_ln" | "ln_gru" => Ok(CellKind::GruLn),
             other => Err(Error::Config(format!(
                 "unknown cell `{other}`: use rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, \
-                 mingru or minlstm"
+                 mingru, minlstm, lstm_ln or gru_ln"
             ))),
         }
     }

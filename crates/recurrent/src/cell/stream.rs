@@ -21,7 +21,7 @@
 //! into the caller's state after the meeting, when nobody reads the old ones any more.
 
 use super::sequence::{team_size, DirParams, Shared, Spec, TEAM_MIN_MACS};
-use super::{gru, lstm, minimal, rnn, CellKind};
+use super::{gru, lstm, minimal, norm, rnn, CellKind};
 use crate::float::Float;
 use crate::kernels::matvec::dot_rows;
 use crate::kernels::pool::{team, Team};
@@ -84,6 +84,8 @@ pub struct StepBuffers<F> {
     c_new: Vec<F>,
     /// [G*H] zeros: the bias the kernels add when it was added before.
     zeros: Vec<F>,
+    /// Layer-normalised cells: [B, 2 G*H + H] each row's activated gates, h-terms and c^.
+    ln: Vec<F>,
 }
 
 impl<F: Float> StepBuffers<F> {
@@ -97,6 +99,10 @@ impl<F: Float> StepBuffers<F> {
         let (h, gh) = (spec.hidden, spec.gates() * spec.hidden);
         grow(&mut self.gates, b * gh);
         grow(&mut self.zeros, gh);
+        if spec.kind.is_normalized() {
+            grow(&mut self.hh, b * gh);
+            grow(&mut self.ln, b * (2 * gh + h));
+        }
         if spec.kind == CellKind::Gru {
             grow(&mut self.hh, b * gh);
             if spec.seeds() {
@@ -104,7 +110,7 @@ impl<F: Float> StepBuffers<F> {
             }
         }
         grow(&mut self.h_new, layers * b * spec.hout());
-        if spec.kind == CellKind::Lstm {
+        if spec.kind.has_cell_state() {
             grow(&mut self.c_new, b * h);
             if spec.proj > 0 {
                 grow(&mut self.m, b * h);
@@ -172,6 +178,7 @@ pub fn steps<F: Float>(
         m: Shared::new(aligned(&mut s.m)),
         h_new: Shared::new(aligned(&mut s.h_new)),
         c_new: Shared::new(aligned(&mut s.c_new)),
+        ln: Shared::new(aligned(&mut s.ln)),
         h: Shared::new(h),
         c: Shared::new(c),
     };
@@ -217,6 +224,7 @@ struct Bufs<F> {
     m: Shared<F>,
     h_new: Shared<F>,
     c_new: Shared<F>,
+    ln: Shared<F>,
     h: Shared<F>,
     c: Shared<F>,
 }
@@ -364,6 +372,7 @@ unsafe fn layer_step<F: Float>(
         CellKind::Gru if spec.seeds() => layer.gru_seeds(tm),
         CellKind::Gru => layer.gru(),
         CellKind::MinGru | CellKind::MinLstm => layer.minimal(),
+        CellKind::LstmLn | CellKind::GruLn => layer.normed(tm),
     }
     // Everyone is done reading h_{t-1} (and has written its part of the new h): publish.
     tm.sync();
@@ -635,6 +644,80 @@ impl<'a, F: Float> Layer<'a, F> {
                 &self.h_prev[r.clone()],
                 self.h_new(r),
             );
+        }
+    }
+
+    /// The layer-normalised cells: my units of the x-terms W_ih x and of the h-terms
+    /// W_hh h_{t-1}; then, after a meeting (a normalisation reads a whole row), the rows
+    /// split over the team, each through [`norm`]'s row kernel.
+    unsafe fn normed(&self, tm: &Team) {
+        let (spec, s, u, b, gh) = (self.spec, self.s, self.u, self.b, self.gh());
+        let (hs, g) = (spec.hidden, spec.gates());
+        products(
+            self.w_ih(),
+            spec.input,
+            self.x,
+            None,
+            0,
+            &[],
+            0..g,
+            hs,
+            u,
+            b,
+            s.gates,
+            gh,
+        );
+        products(
+            self.w_hh(),
+            hs,
+            self.h_prev,
+            None,
+            0,
+            &[],
+            0..g,
+            hs,
+            u,
+            b,
+            s.hh,
+            gh,
+        );
+        tm.sync();
+        let p = self
+            .p
+            .gains(self.zeros)
+            .expect("a normalised cell has its gains (Rnn::new builds them with the cell)");
+        let w = 2 * gh + hs;
+        for bi in tm.share(b, 1) {
+            let r = bi * hs..(bi + 1) * hs;
+            let xn = s.gates.get_mut(bi * gh..(bi + 1) * gh);
+            let hn = s.hh.get_mut(bi * gh..(bi + 1) * gh);
+            let (act, rest) = s.ln.get_mut(bi * w..(bi + 1) * w).split_at_mut(gh);
+            let (hterm, cn) = rest.split_at_mut(gh);
+            if spec.kind.has_cell_state() {
+                let c = self.k * self.nc + r.start..self.k * self.nc + r.end;
+                norm::lstm_forward_row(
+                    &p,
+                    xn,
+                    hn,
+                    s.c.get(c.clone()),
+                    act,
+                    s.c_new.get_mut(r.clone()),
+                    cn,
+                    self.h_new(r.clone()),
+                );
+                // Only this member reads or writes this row of c: update in place.
+                s.c.get_mut(c).copy_from_slice(s.c_new.get(r));
+            } else {
+                norm::gru_forward_row(
+                    &p,
+                    xn,
+                    hn,
+                    &self.h_prev[r.clone()],
+                    act,
+                    hterm,
+                    self.h_new(r),
+                );
+            }
         }
     }
 }

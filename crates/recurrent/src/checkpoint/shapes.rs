@@ -32,6 +32,16 @@ pub fn rnn_shapes(
                 want.push((format!("rnn.weight_hh_l{k}{sfx}"), vec![g * hidden, hidden]));
                 want.push((format!("rnn.bias_hh_l{k}{sfx}"), vec![g * hidden]));
             }
+            if cell.is_normalized() {
+                for n in ["ih", "hh"] {
+                    want.push((format!("rnn.ln_weight_{n}_l{k}{sfx}"), vec![g * hidden]));
+                }
+            }
+            if cell.is_normalized() && cell.has_cell_state() {
+                for n in ["weight", "bias"] {
+                    want.push((format!("rnn.ln_{n}_c_l{k}{sfx}"), vec![hidden]));
+                }
+            }
         }
     }
     want

@@ -144,6 +144,11 @@ impl RnnConfig {
                 self.proj_size, self.cell
             ));
         }
+        if self.cell == CellKind::GruLn && self.gru_form == crate::cell::GruForm::Seeds {
+            return bad(
+                "gru_ln normalises PyTorch's form of the GRU; the seeds' form is for gru".into(),
+            );
+        }
         if self.proj_size >= self.hidden_size && self.proj_size > 0 {
             return bad(format!(
                 "proj_size ({}) must be smaller than hidden_size ({})",

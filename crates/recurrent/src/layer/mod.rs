@@ -147,9 +147,12 @@ impl<F: Float> Rnn<F> {
                 };
                 let mut b_ih = config.bias.then(|| bias("bias_ih"));
                 let mut b_hh = (config.bias && !minimal).then(|| bias("bias_hh"));
-                if let (Some(fb), CellKind::Lstm, Some(bi), Some(bh)) =
-                    (init.forget_bias, config.cell, &mut b_ih, &mut b_hh)
-                {
+                if let (Some(fb), true, Some(bi), Some(bh)) = (
+                    init.forget_bias,
+                    config.cell.has_cell_state(),
+                    &mut b_ih,
+                    &mut b_hh,
+                ) {
                     bi.value.data_mut()[h..2 * h]
                         .iter_mut()
                         .for_each(|v| *v = F::of(fb));
@@ -168,6 +171,7 @@ impl<F: Float> Rnn<F> {
                     b_ih,
                     b_hh,
                     w_hr,
+                    ln: norm_params(config.cell, g * h, h, &sfx),
                 });
             }
         }
@@ -178,6 +182,7 @@ impl<F: Float> Rnn<F> {
         })
     }
 
+    /// The configuration.
     pub fn config(&self) -> &RnnConfig {
         &self.config
     }
@@ -193,7 +198,7 @@ impl<F: Float> Rnn<F> {
         let n = c.num_layers * c.directions();
         RnnState {
             h: Tensor::zeros(&[n, b, c.hout()]),
-            c: (c.cell == CellKind::Lstm).then(|| Tensor::zeros(&[n, b, c.hidden_size])),
+            c: (c.cell.has_cell_state()).then(|| Tensor::zeros(&[n, b, c.hidden_size])),
         }
     }
 
@@ -257,7 +262,7 @@ impl<F: Float> Rnn<F> {
         }
         if let Some(s) = state {
             check_shape("h0", s.h.shape(), &[n_states, b, ho])?;
-            match (&s.c, c.cell == CellKind::Lstm) {
+            match (&s.c, c.cell.has_cell_state()) {
                 (Some(c0), true) => check_shape("c0", c0.shape(), &[n_states, b, h])?,
                 (None, true) => return Err(Error::tensor("c0", "an LSTM needs c0 with h0")),
                 (Some(_), false) => {
@@ -461,7 +466,7 @@ impl<F: Float> Rnn<F> {
         let (dn, ho, h) = (c.directions(), c.hout(), c.hidden_size);
         let n_states = c.num_layers * dn;
         let (nh, nc) = (b * ho, b * h);
-        let is_lstm = c.cell == CellKind::Lstm;
+        let is_lstm = c.cell.has_cell_state();
         if let Some(d) = d_h_n {
             check_shape("d_h_n", d.shape(), &[n_states, b, ho])?;
         }
@@ -579,6 +584,27 @@ impl<F: Float> Module<F> for Rnn<F> {
 
 /// Runs `f(d)` for each direction `d < dn`, concurrently when there are two and threads to
 /// spare, and returns the results in direction order.
+/// The normalisation parameters of a layer-normalised cell (none for the others): the
+/// gains start at one and the cell state's shift at zero, so that a new layer normalises
+/// without rescaling (Ba et al. 2016).
+fn norm_params<F: Float>(cell: CellKind, gh: usize, h: usize, sfx: &str) -> [Option<Param<F>>; 4] {
+    if !cell.is_normalized() {
+        return [None, None, None, None];
+    }
+    let filled = |name: &str, n: usize, v: f64| {
+        let mut t = Tensor::zeros(&[n]);
+        t.data_mut().iter_mut().for_each(|x| *x = F::of(v));
+        Some(Param::new(format!("{name}_{sfx}"), t))
+    };
+    let lstm = cell.has_cell_state();
+    [
+        filled("ln_weight_ih", gh, 1.0),
+        filled("ln_weight_hh", gh, 1.0),
+        lstm.then(|| filled("ln_weight_c", h, 1.0)).flatten(),
+        lstm.then(|| filled("ln_bias_c", h, 0.0)).flatten(),
+    ]
+}
+
 fn per_direction<T: Send>(dn: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     if dn == 1 {
         return vec![f(0)];

@@ -3,7 +3,6 @@
 use super::{check_shape, Rnn, RnnState};
 use crate::cell::sequence::Spec;
 use crate::cell::stream::{self, StepBuffers};
-use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
 
@@ -53,7 +52,7 @@ impl<F: Float> Rnn<F> {
                 ),
             ));
         }
-        let is_lstm = c.cell == CellKind::Lstm;
+        let is_lstm = c.cell.has_cell_state();
         match (&state.c, is_lstm) {
             (Some(c0), true) => check_shape("state.c", c0.shape(), &[l, b, h])?,
             (None, true) => return Err(Error::tensor("state.c", "an LSTM needs c with h")),

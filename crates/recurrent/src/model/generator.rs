@@ -136,7 +136,7 @@ impl<F: Float> Generator<F> {
             h: Tensor::from_vec(&[l, b, h], h0)?,
             c: None,
         };
-        if self.config.cell == CellKind::Lstm {
+        if self.config.cell.has_cell_state() {
             st.c = Some(Tensor::zeros(&[l, b, h]));
         }
         Ok((Some(st), act))

@@ -95,8 +95,7 @@ pub fn export_rnn(rnn: &Rnn<f32>, lengths: Lengths) -> Result<ModelProto> {
     );
     let sdims = |w: usize| [Dim::Fixed(rows), Dim::Named("batch"), Dim::Fixed(w)];
     let h0 = g.input("h0", dtype::FLOAT, &sdims(c.hout()));
-    let c0 = (c.cell == crate::cell::CellKind::Lstm)
-        .then(|| g.input("c0", dtype::FLOAT, &sdims(c.hidden_size)));
+    let c0 = (c.cell.has_cell_state()).then(|| g.input("c0", dtype::FLOAT, &sdims(c.hidden_size)));
     let lens = lengths
         .0
         .then(|| g.input("lengths", dtype::INT32, &[Dim::Named("batch")]));
@@ -135,7 +134,7 @@ pub fn export_lm(m: &LanguageModel<f32>, metadata: &[(String, String)]) -> Resul
     );
     let x = embed(&mut g, &m.embed.weight, "embed.weight", &tokens);
     let h0 = optional_state(&mut g, "h0", c.layers, c.hidden, &tokens);
-    let c0 = (c.cell == crate::cell::CellKind::Lstm)
+    let c0 = (c.cell.has_cell_state())
         .then(|| optional_state(&mut g, "c0", c.layers, c.hidden, &tokens));
     let v = rnn::wire(&mut g, &m.rnn, "rnn", &x, None, Some(&h0), c0.as_deref())?;
     let logits = linear(&mut g, &m.head, "head", &v.y);

@@ -39,7 +39,7 @@ pub(super) fn onnx_gate_order(cell: CellKind) -> &'static [usize] {
         CellKind::Lstm => &[0, 3, 1, 2],
         CellKind::Gru => &[1, 0, 2],
         // No ONNX operator computes them: `check_exportable` refuses them first.
-        CellKind::MinGru | CellKind::MinLstm => &[],
+        CellKind::MinGru | CellKind::MinLstm | CellKind::LstmLn | CellKind::GruLn => &[],
     }
 }
 
@@ -58,7 +58,7 @@ fn reorder(data: &[f32], cell: CellKind, form: GruForm, h: usize, cols: usize) -
 /// Checks that ONNX can express `rnn`; the error names the part it cannot.
 pub fn check_exportable(rnn: &Rnn<f32>, what: &str) -> Result<()> {
     let c = rnn.config();
-    if c.cell.is_minimal() {
+    if c.cell.is_minimal() || c.cell.is_normalized() {
         return Err(Error::Config(format!(
             "ONNX export: {what} is a {} layer, which no ONNX operator computes; export \
              a model with an rnn, lstm or gru cell",
@@ -95,7 +95,9 @@ pub fn wire(
         CellKind::RnnTanh | CellKind::RnnRelu => ("RNN", 1),
         CellKind::Lstm => ("LSTM", 2),
         CellKind::Gru => ("GRU", 1),
-        CellKind::MinGru | CellKind::MinLstm => unreachable!("refused by check_exportable"),
+        CellKind::MinGru | CellKind::MinLstm | CellKind::LstmLn | CellKind::GruLn => {
+            unreachable!("refused by check_exportable")
+        }
     };
     let mut input = x.to_string();
     let (mut hs, mut cs) = (Vec::new(), Vec::new());
@@ -153,7 +155,11 @@ pub fn wire(
                 "linear_before_reset",
                 (c.gru_form == GruForm::Pytorch) as i64,
             )),
-            CellKind::Lstm | CellKind::MinGru | CellKind::MinLstm => {}
+            CellKind::Lstm
+            | CellKind::MinGru
+            | CellKind::MinLstm
+            | CellKind::LstmLn
+            | CellKind::GruLn => {}
         }
         let mut ins: Vec<&str> = vec![&input, &w, &r, &b, lens.unwrap_or(""), &h0k];
         if states == 2 {

@@ -15,7 +15,6 @@ use super::graph::{attr_int, attr_ints, valid_steps, Dim, Graph};
 use super::models::{embed, linear, Lengths};
 use super::proto::{dtype, ModelProto};
 use super::rnn;
-use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::model::input::InputLayer;
 use crate::model::seq2seq::Seq2Seq;
@@ -156,7 +155,7 @@ fn attend(
 pub fn export_decoder_step(m: &Seq2Seq<f32>, metadata: &[(String, String)]) -> Result<ModelProto> {
     let c = &m.config;
     let (l, h) = (c.layers, c.hidden);
-    let lstm = c.cell == CellKind::Lstm;
+    let lstm = c.cell.has_cell_state();
     let mut g = Graph::new("translation_decoder_step");
     let sdims = [Dim::Fixed(l), Dim::Named("batch"), Dim::Fixed(h)];
     let token = g.input("token", dtype::INT64, &[Dim::Named("batch")]);

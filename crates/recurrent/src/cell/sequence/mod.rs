@@ -39,6 +39,7 @@ use crate::param::Param;
 use std::ops::Range;
 
 mod grads;
+mod normed;
 mod scan;
 mod steps;
 mod time_loop;
@@ -96,6 +97,10 @@ pub struct DirParams<F> {
     pub b_hh: Option<Param<F>>,
     /// `weight_hr_l{k}` [P, H] (LSTM with projection)
     pub w_hr: Option<Param<F>>,
+    /// The layer-normalised cells' gains and shift ([`crate::cell::norm`]):
+    /// `ln_weight_ih_l{k}` [G*H] of the x-terms, `ln_weight_hh_l{k}` [G*H] of the h-terms,
+    /// and for `lstm_ln` `ln_weight_c_l{k}`, `ln_bias_c_l{k}` [H] of the cell state.
+    pub ln: [Option<Param<F>>; 4],
 }
 
 impl<F: Float> DirParams<F> {
@@ -106,11 +111,28 @@ impl<F: Float> DirParams<F> {
             .as_ref()
             .expect("a cell with a recurrent product has weight_hh")
     }
-    /// Visits in PyTorch's order: w_ih, w_hh, b_ih, b_hh, w_hr.
+    /// The normalisation parameters as the kernels take them, `zeros` ([G*H] zeros) standing
+    /// in for an absent bias. None for a cell without normalisation.
+    pub fn gains<'a>(&'a self, zeros: &'a [F]) -> Option<crate::cell::norm::Gains<'a, F>> {
+        let [Some(gx), Some(gh), gc, bc] = &self.ln else {
+            return None;
+        };
+        let data = |p: &'a Option<Param<F>>| p.as_ref().map_or(&[][..], |p| p.value.data());
+        Some(crate::cell::norm::Gains {
+            gx: gx.value.data(),
+            gh: gh.value.data(),
+            bx: self.b_ih.as_ref().map_or(zeros, |p| p.value.data()),
+            bh: self.b_hh.as_ref().map_or(zeros, |p| p.value.data()),
+            gc: data(gc),
+            bc: data(bc),
+        })
+    }
+    /// Visits in PyTorch's order: w_ih, w_hh, b_ih, b_hh, w_hr, then the normalisations'.
     pub fn visit(&self, f: &mut dyn FnMut(&Param<F>)) {
         f(&self.w_ih);
         for p in [&self.w_hh, &self.b_ih, &self.b_hh, &self.w_hr]
             .into_iter()
+            .chain(&self.ln)
             .flatten()
         {
             f(p);
@@ -126,6 +148,7 @@ impl<F: Float> DirParams<F> {
             &mut self.w_hr,
         ]
         .into_iter()
+        .chain(&mut self.ln)
         .flatten()
         {
             f(p);
@@ -153,6 +176,12 @@ pub struct DirCache<F: Float> {
     cb: Vec<F>,
     /// LSTM with projection: [T, B, H] m_t = o * tanh(c_t), before W_hr.
     m: Vec<F>,
+    /// Layer-normalised cells: [T, B, G*H] the normalised x-terms and h-terms, [T, B, H]
+    /// the normalised c_t (`lstm_ln`), [T, B, 3] each row's standard deviations.
+    xn: Vec<F>,
+    hn: Vec<F>,
+    cn: Vec<F>,
+    sd: Vec<F>,
     /// [T, B] step t inside sequence b.
     valid: Vec<bool>,
 }
@@ -166,6 +195,10 @@ impl<F: Float> Drop for DirCache<F> {
             &mut self.hb,
             &mut self.cb,
             &mut self.m,
+            &mut self.xn,
+            &mut self.hn,
+            &mut self.cn,
+            &mut self.sd,
         ] {
             workspace::give(std::mem::take(v));
         }

@@ -31,6 +31,9 @@ pub fn forward<F: Float>(
     if spec.kind.is_minimal() {
         return super::scan::forward(spec, p, x, t_len, b, h0, valid, reverse);
     }
+    if spec.kind.is_normalized() {
+        return super::normed::forward(spec, p, x, t_len, b, h0, c0, valid, reverse);
+    }
     let (i_sz, h, ho, g) = (spec.input, spec.hidden, spec.hout(), spec.gates());
     let gh = g * h;
     let seeds = spec.seeds();
@@ -149,7 +152,8 @@ impl<F: Float> DirCache<F> {
     ) -> Self {
         let (h, ho, gh) = (spec.hidden, spec.hout(), spec.gates() * spec.hidden);
         let (nh, nc) = (b * ho, b * h);
-        let is_lstm = spec.kind == CellKind::Lstm;
+        let is_lstm = spec.kind.has_cell_state();
+        let normed = spec.kind.is_normalized();
         let sized = |on: bool, n: usize| {
             if on {
                 workspace::scratch(n)
@@ -163,13 +167,20 @@ impl<F: Float> DirCache<F> {
             b,
             reverse,
             gates,
-            hh: sized(spec.kind == CellKind::Gru, t_len * b * gh),
+            hh: sized(
+                matches!(spec.kind, CellKind::Gru | CellKind::GruLn),
+                t_len * b * gh,
+            ),
             rh: sized(spec.seeds(), t_len * nc),
             // Every slot read is written first (the spare slot, T+1 forward or 0 reverse,
             // is never read).
             hb: workspace::scratch((t_len + 2) * nh),
             cb: sized(is_lstm, (t_len + 2) * nc),
             m: sized(spec.proj > 0, t_len * nc),
+            xn: sized(normed, t_len * b * gh),
+            hn: sized(normed, t_len * b * gh),
+            cn: sized(normed && is_lstm, t_len * nc),
+            sd: sized(normed, t_len * b * 3),
             valid: valid.to_vec(),
         };
         let init = if reverse { t_len + 1 } else { 0 };
@@ -246,6 +257,9 @@ impl<F: Float> Forward<'_, F> {
             CellKind::Gru if self.spec.seeds() => self.gru_seeds(me, &at),
             CellKind::Gru => self.gru(me, &at),
             CellKind::MinGru | CellKind::MinLstm => unreachable!("minimal cells walk in scan.rs"),
+            CellKind::LstmLn | CellKind::GruLn => {
+                unreachable!("normalised cells walk in normed.rs")
+            }
         }
     }
 
@@ -330,6 +344,9 @@ pub fn backward<F: Float>(
 ) -> DirGrads<F> {
     if cache.spec.kind.is_minimal() {
         return super::scan::backward(p, cache, x, dy, dh_n, dx);
+    }
+    if cache.spec.kind.is_normalized() {
+        return super::normed::backward(p, cache, x, dy, dh_n, dc_n, dx);
     }
     let spec = cache.spec;
     let (t_len, b, reverse) = (cache.t, cache.b, cache.reverse);
@@ -483,6 +500,9 @@ impl<F: Float> Backward<'_, F> {
             CellKind::Gru if spec.seeds() => self.gru_seeds(me, &st),
             CellKind::Gru => self.gru(me, &st),
             CellKind::MinGru | CellKind::MinLstm => unreachable!("minimal cells walk in scan.rs"),
+            CellKind::LstmLn | CellKind::GruLn => {
+                unreachable!("normalised cells walk in normed.rs")
+            }
         }
     }
 

@@ -203,7 +203,7 @@ impl<F: Float> Seq2Seq<F> {
         prefix_names(&mut encoder, "encoder.rnn");
         let (bridge_h, bridge_c) = if config.bidirectional_encoder {
             let bh = Linear::new("bridge.h", 2 * config.hidden, config.hidden, true, rng);
-            let bc = (config.cell == CellKind::Lstm)
+            let bc = (config.cell.has_cell_state())
                 .then(|| Linear::new("bridge.c", 2 * config.hidden, config.hidden, true, rng));
             (Some(bh), bc)
         } else {
@@ -351,7 +351,7 @@ impl<F: Float> Seq2Seq<F> {
                 Some(Tensor::from_vec(&[l, b, h], out_c.clone())?)
             },
         };
-        let state = match (&state.c, self.config.cell == CellKind::Lstm) {
+        let state = match (&state.c, self.config.cell.has_cell_state()) {
             (None, true) => RnnState {
                 c: Some(Tensor::zeros(&[l, b, h])),
                 ..state
@@ -527,7 +527,7 @@ impl<F: Float> Seq2Seq<F> {
             dropout::apply(&mut dz, m);
             dz
         };
-        let is_lstm = self.config.cell == CellKind::Lstm;
+        let is_lstm = self.config.cell.has_cell_state();
         // Attention and the decoder, giving dL/d(initial state).
         let (dh0, dc0) = if self.config.input_feed {
             self.backward_fed(cache, &dz, b, &mut d_enc)?
