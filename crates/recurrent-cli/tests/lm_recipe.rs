@@ -58,9 +58,11 @@ fn a_long_budget_gets_the_long_recipe_and_flags_still_win() {
     let short = stored_config(&dir, "short", &[]);
     assert!(short.get("reg").is_none(), "{short}");
     assert!(short.get("lr_schedule").is_none(), "{short}");
+    assert_eq!(short["cell"], "lstm", "{short}");
 
     let long = stored_config(&dir, "long", &["--time-budget", "3600"]);
     assert_eq!(long["lr_schedule"], "cosine", "{long}");
+    assert_eq!(long["cell"], "lstm_ln", "{long}");
     assert_eq!(long["reg"]["variational"], true, "{long}");
     assert!(long["reg"]["weight_drop"].as_f64().unwrap() > 0.0, "{long}");
 
@@ -80,9 +82,12 @@ fn a_long_budget_gets_the_long_recipe_and_flags_still_win() {
             "constant",
             "--dropout",
             "0.3",
+            "--cell",
+            "gru",
         ],
     );
     assert!(mine.get("lr_schedule").is_none(), "{mine}");
+    assert_eq!(mine["cell"], "gru", "{mine}");
     assert_eq!(mine["dropout"], 0.3, "{mine}");
     let reg = mine.get("reg").cloned().unwrap_or_default();
     assert!(reg.get("variational").is_none_or(|v| v == false), "{mine}");
