@@ -4,7 +4,8 @@
 //!   a = W_ih x + W_hh h_{t-1} + b_ih + b_hh     (GRU: x- and h-terms kept apart;
 //!                                                minimal cells: no h-terms)
 //!   then the cell's fused element-wise pass, exactly as one step of the sequence loop
-//!   (for the minimal cells, one step of the scan: their sequential form).
+//!   (for the minimal cells, one step of the scan: their sequential form; for the
+//!   layer-normalised cells the x- and h-terms apart, each normalised over its whole row).
 //! The products are row-by-row dot products on the weights as they are
 //! ([`crate::kernels::matvec`]): with a batch of 1 a step is a chain of matrix-vector
 //! products, bound by how fast the weights stream from cache, so nothing is packed (and
@@ -16,7 +17,8 @@
 //! stays in f32.
 //!
 //! Threads: the team splits each layer's hidden units (each gate's rows of those units);
-//! members meet once per layer (twice with the LSTM projection or the seeds' GRU), because
+//! members meet once per layer (twice with the LSTM projection, the seeds' GRU or a
+//! normalised cell, whose element-wise pass splits the batch rows instead), because
 //! the next layer needs all of h. The new states go to scratch buffers first and are copied
 //! into the caller's state after the meeting, when nobody reads the old ones any more.
 
