@@ -684,10 +684,7 @@ impl<'a, F: Float> Layer<'a, F> {
             gh,
         );
         tm.sync();
-        let p = self
-            .p
-            .gains(self.zeros)
-            .expect("a normalised cell has its gains (Rnn::new builds them with the cell)");
+        let p = self.p.gains(self.zeros);
         let w = 2 * gh + hs;
         for bi in tm.share(b, 1) {
             let r = bi * hs..(bi + 1) * hs;

@@ -111,21 +111,22 @@ impl<F: Float> DirParams<F> {
             .as_ref()
             .expect("a cell with a recurrent product has weight_hh")
     }
-    /// The normalisation parameters as the kernels take them, `zeros` ([G*H] zeros) standing
-    /// in for an absent bias. None for a cell without normalisation.
-    pub fn gains<'a>(&'a self, zeros: &'a [F]) -> Option<crate::cell::norm::Gains<'a, F>> {
+    /// The normalisation parameters of a layer-normalised cell as the kernels take them,
+    /// `zeros` ([G*H] zeros) standing in for an absent bias ([`crate::Rnn`] builds the gains
+    /// exactly when [`crate::CellKind::is_normalized`], so their absence here is a bug).
+    pub fn gains<'a>(&'a self, zeros: &'a [F]) -> crate::cell::norm::Gains<'a, F> {
         let [Some(gx), Some(gh), gc, bc] = &self.ln else {
-            return None;
+            panic!("gains asked of a cell without normalisation");
         };
         let data = |p: &'a Option<Param<F>>| p.as_ref().map_or(&[][..], |p| p.value.data());
-        Some(crate::cell::norm::Gains {
+        crate::cell::norm::Gains {
             gx: gx.value.data(),
             gh: gh.value.data(),
             bx: self.b_ih.as_ref().map_or(zeros, |p| p.value.data()),
             bh: self.b_hh.as_ref().map_or(zeros, |p| p.value.data()),
             gc: data(gc),
             bc: data(bc),
-        })
+        }
     }
     /// Visits in PyTorch's order: w_ih, w_hh, b_ih, b_hh, w_hr, then the normalisations'.
     pub fn visit(&self, f: &mut dyn FnMut(&Param<F>)) {

@@ -38,13 +38,6 @@ fn members(b: usize, h: usize, g_h: usize) -> (usize, usize) {
     }
 }
 
-/// The kernels' view of `p`'s normalisation parameters (`zeros`: [G*H] zeros for absent
-/// biases).
-fn gains_of<'a, F: Float>(p: &'a DirParams<F>, zeros: &'a [F]) -> Gains<'a, F> {
-    p.gains(zeros)
-        .expect("a normalised cell has its gains (Rnn::new builds them with the cell)")
-}
-
 /// Forward over `x` ([T, B, I] time-major) from `h0` [B, H] (and `c0` [B, H] for
 /// `lstm_ln`); `reverse` runs t = T-1 .. 0.
 #[allow(clippy::too_many_arguments)]
@@ -77,7 +70,7 @@ pub(super) fn forward<F: Float>(
         b,
         h,
         reverse,
-        p: gains_of(p, &zeros),
+        p: p.gains(&zeros),
         packed: &packed,
         gates: Shared::new(&mut cache.gates),
         xn: Shared::new(&mut cache.xn),
@@ -141,24 +134,23 @@ impl<F: Float> Forward<'_, F> {
             gh,
             false,
         );
+        let lstm = self.kind == CellKind::LstmLn;
         for bi in rows.clone() {
-            let (i, hi) = (r0 + bi, ps * b + bi);
+            let i = r0 + bi;
+            // Row bi of the state slot s, in `hb` or `cb`.
+            let at = |s: usize| (s * b + bi) * h..(s * b + bi + 1) * h;
             let g = i * gh..(i + 1) * gh;
             let (xn, hn, gates) = (
                 self.xn.get_mut(g.clone()),
                 self.hn.get_mut(g.clone()),
                 self.gates.get_mut(g.clone()),
             );
-            let h_prev = self.hb.get(hi * h..(hi + 1) * h);
-            let h_new = self.hb.get_mut((cs * b + bi) * h..(cs * b + bi + 1) * h);
+            let (h_prev, h_new) = (self.hb.get(at(ps)), self.hb.get_mut(at(cs)));
             let sd = self.sd.get_mut(i * 3..(i + 1) * 3);
-            let lstm = self.kind == CellKind::LstmLn;
             if !self.valid[i] {
                 h_new.copy_from_slice(h_prev);
                 if lstm {
-                    self.cb
-                        .get_mut((cs * b + bi) * h..(cs * b + bi + 1) * h)
-                        .copy_from_slice(self.cb.get(hi * h..(hi + 1) * h));
+                    self.cb.get_mut(at(cs)).copy_from_slice(self.cb.get(at(ps)));
                     self.cn.get_mut(i * h..(i + 1) * h).fill(F::zero());
                 }
                 for v in [xn, hn, gates] {
@@ -172,9 +164,9 @@ impl<F: Float> Forward<'_, F> {
                     &self.p,
                     xn,
                     hn,
-                    self.cb.get(hi * h..(hi + 1) * h),
+                    self.cb.get(at(ps)),
                     gates,
-                    self.cb.get_mut((cs * b + bi) * h..(cs * b + bi + 1) * h),
+                    self.cb.get_mut(at(cs)),
                     self.cn.get_mut(i * h..(i + 1) * h),
                     h_new,
                 )
@@ -223,7 +215,7 @@ pub(super) fn backward<F: Float>(
     {
         let pass = Backward {
             c: cache,
-            p: gains_of(p, &zeros),
+            p: p.gains(&zeros),
             dy,
             packed: &packed,
             dxa: Shared::new(&mut dxa),
