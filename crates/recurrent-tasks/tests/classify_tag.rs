@@ -257,8 +257,9 @@ fn classifier_learns_and_resumes_bit_for_bit() {
     let _ = std::fs::remove_dir_all(&split);
 }
 
-/// With weight drop and locked dropout between two layers, a classifier still learns, its
-/// checkpoint records them, and a resumed run draws the same masks (the same final bits).
+/// With weight drop, locked dropout between two layers and zoneout, a classifier still
+/// learns, its checkpoint records them, and a resumed run draws the same masks (the same
+/// final bits).
 #[test]
 fn weight_drop_and_locked_dropout_train_and_resume_bit_for_bit() {
     let data = || ClassifyData {
@@ -271,6 +272,7 @@ fn weight_drop_and_locked_dropout_train_and_resume_bit_for_bit() {
         reg: recurrent::layer::RecurrentReg {
             weight_drop: 0.3,
             variational: true,
+            zoneout: recurrent::cell::zoneout::Zoneout { h: 0.1, c: 0.3 },
         },
         ..small_classify()
     };
@@ -282,6 +284,7 @@ fn weight_drop_and_locked_dropout_train_and_resume_bit_for_bit() {
     let (_, meta) = load_classifier(&whole.join("best.safetensors")).unwrap();
     assert_eq!(meta.model.encoder.reg.weight_drop, 0.3);
     assert!(meta.model.encoder.reg.variational);
+    assert_eq!(meta.model.encoder.reg.zoneout, cfg.reg.zoneout);
     let mut r1 = TrainRequest::new(&split);
     r1.limits.epochs = Some(2.0);
     train_classify(&cfg, data(), &r1, &mut Quiet).unwrap();

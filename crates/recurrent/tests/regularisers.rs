@@ -1,7 +1,8 @@
-//! The AWD-LSTM regularisers: finite differences in f64 through a language model with all
-//! of them on (every random mask fixed by reseeding the stream for each evaluation), weight
+//! The AWD-LSTM regularisers and zoneout: finite differences in f64 through a language
+//! model with all of them on (every random mask fixed by reseeding the stream for each evaluation), weight
 //! drop against a layer whose W_hh was masked by hand, and the penalties' values.
 
+use recurrent::cell::zoneout::Zoneout;
 use recurrent::init::Init;
 use recurrent::layer::{Rnn, RnnConfig};
 use recurrent::model::lm::{LanguageModel, LmConfig, Regularisers};
@@ -33,6 +34,7 @@ fn all_on() -> Regularisers {
         variational: true,
         ar: 2.0,
         tar: 1.5,
+        zoneout: Zoneout { h: 0.1, c: 0.25 },
     }
 }
 
@@ -54,7 +56,14 @@ fn finite_differences_with_every_regulariser() {
     let mut rng = Rng::new(5);
     let ids: Vec<u32> = (0..18).map(|_| rng.below(7) as u32).collect();
     let targets: Vec<usize> = (0..18).map(|_| rng.below(7)).collect();
-    for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnTanh] {
+    let cells = [
+        CellKind::Lstm,
+        CellKind::Gru,
+        CellKind::RnnTanh,
+        CellKind::LstmLn,
+        CellKind::GruLn,
+    ];
+    for cell in cells {
         let mut m = lm(cell, all_on());
         // The penalty is on, and the masks drop something.
         let mut r = Rng::new(MASK_SEED);

@@ -416,6 +416,7 @@ pub fn train_music(
         reg: Regularisers {
             weight_drop: cfg.reg.weight_drop,
             variational: cfg.reg.variational,
+            zoneout: cfg.reg.zoneout,
             ..Default::default()
         },
         tie: false,

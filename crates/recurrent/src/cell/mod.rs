@@ -16,6 +16,7 @@ pub mod norm;
 pub mod rnn;
 pub mod sequence;
 pub mod stream;
+pub mod zoneout;
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

@@ -23,6 +23,7 @@
 //! into the caller's state after the meeting, when nobody reads the old ones any more.
 
 use super::sequence::{team_size, DirParams, Shared, Spec, TEAM_MIN_MACS};
+use super::zoneout::{self, Keep};
 use super::{gru, lstm, minimal, norm, rnn, CellKind};
 use crate::float::Float;
 use crate::kernels::matvec::dot_rows;
@@ -424,6 +425,19 @@ impl<'a, F: Float> Layer<'a, F> {
             None => self.p.w_hr.as_ref().map(|w| W::F(w.value.data())),
         }
     }
+    /// Zoneout as evaluation applies it, s = p s_{t-1} + (1 - p) s~ ([`zoneout`]): on the
+    /// columns `r` of the new h, and on the new c from the previous one when given.
+    unsafe fn zone(&self, r: Range<usize>, c: Option<(&[F], &mut [F])>) {
+        let z = self.spec.zoneout;
+        if !z.is_on() {
+            // (Nor is the row's h ready with a projection, which zoneout refuses.)
+            return;
+        }
+        if let Some((prev, new)) = c {
+            zoneout::mix(Keep::expect(z.c), prev, new);
+        }
+        zoneout::mix(Keep::expect(z.h), &self.h_prev[r.clone()], self.h_new(r));
+    }
     /// The columns `r` of this layer's new h.
     unsafe fn h_new<'s>(&self, r: Range<usize>) -> &'s mut [F] {
         let o = self.k * self.nh;
@@ -493,11 +507,13 @@ impl<'a, F: Float> Layer<'a, F> {
                     s.c_new.get_mut(r.clone()),
                     m_out,
                 );
+                self.zone(r.clone(), Some((c_prev, s.c_new.get_mut(r.clone()))));
                 // Only this member reads or writes these units of c: update in place.
                 s.c.get_mut(self.k * nc + r.start..self.k * nc + r.end)
                     .copy_from_slice(s.c_new.get(r));
             } else {
-                rnn::forward_row(spec.act(), gate(0), z, self.h_new(r));
+                rnn::forward_row(spec.act(), gate(0), z, self.h_new(r.clone()));
+                self.zone(r, None);
             }
         }
         if let (Some(w_hr), true) = (self.w_hr(), spec.proj > 0) {
@@ -567,8 +583,9 @@ impl<'a, F: Float> Layer<'a, F> {
                 &bh[self.block(1)],
                 &bh[self.block(2)],
                 &self.h_prev[r.clone()],
-                self.h_new(r),
+                self.h_new(r.clone()),
             );
+            self.zone(r, None);
         }
     }
 
@@ -612,8 +629,9 @@ impl<'a, F: Float> Layer<'a, F> {
                 self.unit(s.gates, bi, 2),
                 self.unit(s.hh, bi, 2),
                 &self.h_prev[r.clone()],
-                self.h_new(r),
+                self.h_new(r.clone()),
             );
+            self.zone(r, None);
         }
     }
 
@@ -704,6 +722,10 @@ impl<'a, F: Float> Layer<'a, F> {
                     cn,
                     self.h_new(r.clone()),
                 );
+                self.zone(
+                    r.clone(),
+                    Some((s.c.get(c.clone()), s.c_new.get_mut(r.clone()))),
+                );
                 // Only this member reads or writes this row of c: update in place.
                 s.c.get_mut(c).copy_from_slice(s.c_new.get(r));
             } else {
@@ -714,8 +736,9 @@ impl<'a, F: Float> Layer<'a, F> {
                     &self.h_prev[r.clone()],
                     act,
                     hterm,
-                    self.h_new(r),
+                    self.h_new(r.clone()),
                 );
+                self.zone(r, None);
             }
         }
     }

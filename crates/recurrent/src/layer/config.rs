@@ -2,6 +2,7 @@
 //! and the shape of each layer it implies.
 
 use crate::cell::sequence::Spec;
+use crate::cell::zoneout::Zoneout;
 use crate::cell::{CellKind, GruForm};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,10 @@ pub struct RnnConfig {
     /// (default 0).
     #[serde(default, skip_serializing_if = "crate::omit::is_default")]
     pub weight_drop: f64,
+    /// Zoneout of the hidden and cell states in training, their expectation in evaluation
+    /// ([`crate::cell::zoneout`]; default none).
+    #[serde(default, skip_serializing_if = "crate::omit::is_default")]
+    pub zoneout: Zoneout,
 }
 
 impl RnnConfig {
@@ -67,6 +72,7 @@ impl RnnConfig {
             gru_form: GruForm::Pytorch,
             variational: false,
             weight_drop: 0.0,
+            zoneout: Zoneout::default(),
         }
     }
     pub fn layers(mut self, n: usize) -> Self {
@@ -105,9 +111,15 @@ impl RnnConfig {
         self.weight_drop = p;
         self
     }
-    /// Both regularisers of [`RecurrentReg`].
+    pub fn zoneout(mut self, z: Zoneout) -> Self {
+        self.zoneout = z;
+        self
+    }
+    /// The regularisers of [`RecurrentReg`].
     pub fn reg(self, r: RecurrentReg) -> Self {
-        self.weight_drop(r.weight_drop).variational(r.variational)
+        self.weight_drop(r.weight_drop)
+            .variational(r.variational)
+            .zoneout(r.zoneout)
     }
     /// D.
     pub fn directions(&self) -> usize {
@@ -170,6 +182,18 @@ impl RnnConfig {
                 self.cell
             ));
         }
+        self.zoneout.validate("zoneout")?;
+        if self.zoneout.is_on() && (self.cell.is_minimal() || self.proj_size > 0) {
+            return bad(format!(
+                "zoneout is for the cells that loop over time without a projection, not {}{}",
+                self.cell,
+                if self.proj_size > 0 {
+                    " with proj_size"
+                } else {
+                    " (its layer is a scan)"
+                }
+            ));
+        }
         let max = 1 << 24;
         if self.input_size > max || self.hidden_size > max || self.num_layers > 1024 {
             return bad("sizes beyond 2^24 (or more than 1024 layers) are refused".into());
@@ -187,14 +211,15 @@ impl RnnConfig {
             },
             hidden: self.hidden_size,
             proj: self.proj_size,
+            zoneout: self.zoneout,
         }
     }
 }
 
 /// The recurrent layer's own regularisers as a task's config carries them, flattened (the
-/// keys `weight_drop` and `variational`, each left out while off, so a run without them
+/// keys `weight_drop`, `variational` and `zoneout`, each left out while off, so a run without them
 /// stores the config it stored before they existed). The flags `--weight-drop` and
-/// `--variational` of every `train` subcommand land here.
+/// `--variational` and `--zoneout` of every `train` subcommand land here.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RecurrentReg {
@@ -204,6 +229,9 @@ pub struct RecurrentReg {
     /// One dropout mask per sequence for every step between stacked layers (locked).
     #[serde(skip_serializing_if = "crate::omit::is_default")]
     pub variational: bool,
+    /// Zoneout of the hidden and cell states ([`crate::cell::zoneout`]).
+    #[serde(skip_serializing_if = "crate::omit::is_default")]
+    pub zoneout: Zoneout,
 }
 
 impl RecurrentReg {
@@ -215,6 +243,6 @@ impl RecurrentReg {
                 self.weight_drop
             )));
         }
-        Ok(())
+        self.zoneout.validate("--zoneout")
     }
 }

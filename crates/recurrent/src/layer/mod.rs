@@ -18,6 +18,7 @@ pub use quant::Quantize;
 pub use step::StepScratch;
 
 use crate::cell::sequence::{self, DirCache, DirParams};
+use crate::cell::zoneout::Masks;
 use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
@@ -328,12 +329,22 @@ impl<F: Float> Rnn<F> {
                     Some(weight_drop::dropped(&self.dirs[i], m))
                 })
                 .collect();
+            // Zoneout's masks of each direction, drawn in order (training only; evaluation
+            // zones by the rates' expectation).
+            let zone_masks: Vec<Mutex<Option<Masks>>> = (0..dn)
+                .map(|_| {
+                    let rng = dropout.as_deref_mut().filter(|_| c.zoneout.is_on());
+                    let has_c = c.cell.has_cell_state();
+                    Mutex::new(rng.map(|r| Masks::draw(c.zoneout, t * b * h, has_c, r)))
+                })
+                .collect();
             let caches = per_direction(dn, |d| {
                 let i = k * dn + d;
                 let p = dropped[d].as_ref().unwrap_or(&self.dirs[i]);
                 let h0 = &state.h.data()[i * nh..(i + 1) * nh];
                 let c0 = state.c.as_ref().map(|c0| &c0.data()[i * nc..(i + 1) * nc]);
-                sequence::forward(spec, p, input, t, b, h0, c0, &valid, d == 1)
+                let masks = zone_masks[d].lock().ok().and_then(|mut m| m.take());
+                sequence::forward(spec, p, input, t, b, h0, c0, &valid, d == 1, masks)
             });
             drop(dropped);
             for (d, dc) in caches.into_iter().enumerate() {

@@ -73,6 +73,10 @@ pub struct Regularisers {
     pub ar: f64,
     /// Temporal activation regularisation: beta in beta mean((h_t - h_{t-1})^2) (`beta`).
     pub tar: f64,
+    /// Zoneout of every layer's hidden and cell states (Krueger et al. 2016; not in
+    /// AWD-LSTM), its expectation in evaluation; left out of the stored config while off.
+    #[serde(skip_serializing_if = "crate::omit::is_default")]
+    pub zoneout: crate::cell::zoneout::Zoneout,
 }
 
 impl Regularisers {
@@ -94,7 +98,7 @@ impl Regularisers {
                 )));
             }
         }
-        Ok(())
+        self.zoneout.validate("zoneout")
     }
 }
 
@@ -122,6 +126,7 @@ impl LmConfig {
             .dropout(if self.layers > 1 { self.dropout } else { 0.0 })
             .variational(self.reg.variational)
             .weight_drop(self.reg.weight_drop)
+            .zoneout(self.reg.zoneout)
     }
 }
 

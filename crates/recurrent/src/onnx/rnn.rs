@@ -65,6 +65,13 @@ pub fn check_exportable(rnn: &Rnn<f32>, what: &str) -> Result<()> {
             c.cell
         )));
     }
+    if c.zoneout.is_on() {
+        return Err(Error::Config(format!(
+            "ONNX export: {what} was trained with zoneout {}, whose evaluation mixes each new \
+             state with the previous one, which ONNX's recurrent operators do not do",
+            c.zoneout
+        )));
+    }
     if c.batch_first {
         return Err(Error::Config(format!(
             "ONNX export: {what} is batch-first; the exporter writes time-major layers only"

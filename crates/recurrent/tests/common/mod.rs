@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use recurrent::cell::GruForm;
+use recurrent::layer::RnnState;
 use recurrent::{CellKind, Module, Rnn, RnnConfig, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -89,7 +90,8 @@ impl Fixture {
                 .bias(self.config["bias"].as_bool().unwrap_or(true))
                 .batch_first(self.flag("batch_first"))
                 .proj_size(self.config["proj_size"].as_u64().unwrap_or(0) as usize)
-                .gru_form(GruForm::Pytorch),
+                .gru_form(GruForm::Pytorch)
+                .zoneout(self.zoneout()),
         )
     }
 
@@ -120,11 +122,136 @@ impl Fixture {
         Ok(rnn)
     }
 
+    /// The rates of a zoneout fixture (`"zoneout": [h, c]`), none for the others.
+    pub fn zoneout(&self) -> recurrent::cell::zoneout::Zoneout {
+        let rate = |i: usize| self.config["zoneout"][i].as_f64().unwrap_or(0.0);
+        recurrent::cell::zoneout::Zoneout {
+            h: rate(0),
+            c: rate(1),
+        }
+    }
+
     pub fn lengths(&self) -> Option<Vec<usize>> {
         self.tensors
             .get("lengths")
             .map(|t| t.data().iter().map(|&v| v as usize).collect())
     }
+}
+
+/// Compares one tensor in f64 with |a - b| <= 1e-9 max(1, |b|) per element and the
+/// README's scale-aware rule |a - b| <= 1e-10 |b| + 1e-12 max|b|; returns its max |a-b|/max(1,|b|) or an error naming the tensor.
+pub fn compare(case: &str, what: &str, a: &Tensor<f64>, b: &Tensor<f64>) -> Result<f64, String> {
+    if a.shape() != b.shape() {
+        return Err(format!(
+            "{case}: {what}: shape {:?} != expected {:?}",
+            a.shape(),
+            b.shape()
+        ));
+    }
+    let scale = b.max_abs();
+    let mut worst: f64 = 0.0;
+    for (i, (&x, &y)) in a.data().iter().zip(b.data()).enumerate() {
+        let err = (x - y).abs() / y.abs().max(1.0);
+        if !x.is_finite() || err > 1e-9 {
+            return Err(format!(
+                "{case}: {what}[{i}] = {x:e}, expected {y:e} (rel err {err:e} > 1e-9)"
+            ));
+        }
+        if (x - y).abs() > 1e-10 * y.abs() + 1e-12 * scale {
+            return Err(format!(
+                "{case}: {what}[{i}] = {x:e}, expected {y:e} (fails the scale-aware rule)"
+            ));
+        }
+        worst = worst.max(err);
+    }
+    Ok(worst)
+}
+
+/// The layer built from the file, forward and backward with the file's loss, against every
+/// tensor of the file; a tensor it does not understand fails.
+pub fn check_layer(fx: &Fixture) -> Result<f64, String> {
+    let mut rnn = fx.build::<f64>()?;
+    let is_lstm = rnn.config().cell.has_cell_state();
+    let state = RnnState {
+        h: fx.get("h0")?.clone(),
+        c: if is_lstm {
+            Some(fx.get("c0")?.clone())
+        } else {
+            None
+        },
+    };
+    let lengths = fx.lengths();
+    let (out, cache) = rnn
+        .forward(fx.get("input")?, Some(&state), lengths.as_deref(), None)
+        .map_err(|e| format!("{}: {e}", fx.name))?;
+    let mut worst = compare(&fx.name, "output", &out.output, fx.get("output")?)?;
+    worst = worst.max(compare(&fx.name, "h_n", &out.state.h, fx.get("h_n")?)?);
+    if is_lstm {
+        let c_n = out.state.c.as_ref().ok_or("no c_n")?;
+        worst = worst.max(compare(&fx.name, "c_n", c_n, fx.get("c_n")?)?);
+    }
+    rnn.zero_grad();
+    let r3 = if is_lstm { Some(fx.get("R3")?) } else { None };
+    let g = rnn
+        .backward(&cache, fx.get("R1")?, Some(fx.get("R2")?), r3)
+        .map_err(|e| format!("{}: {e}", fx.name))?;
+    worst = worst.max(compare(
+        &fx.name,
+        "grad.input",
+        &g.d_input,
+        fx.get("grad.input")?,
+    )?);
+    worst = worst.max(compare(&fx.name, "grad.h0", &g.d_h0, fx.get("grad.h0")?)?);
+    if is_lstm {
+        worst = worst.max(compare(
+            &fx.name,
+            "grad.c0",
+            g.d_c0.as_ref().ok_or("no d_c0")?,
+            fx.get("grad.c0")?,
+        )?);
+    }
+    let mut errs = Vec::new();
+    let mut n_params = 0;
+    rnn.visit(&mut |p| {
+        n_params += 1;
+        match fx
+            .get(&format!("grad.{}", p.name))
+            .and_then(|want| compare(&fx.name, &format!("grad.{}", p.name), &p.grad, want))
+        {
+            Ok(e) => worst = worst.max(e),
+            Err(e) => errs.push(e),
+        }
+    });
+    if let Some(e) = errs.into_iter().next() {
+        return Err(e);
+    }
+    // Every tensor of the file must have been used: a parameter we do not know fails.
+    let known = [
+        "input",
+        "h0",
+        "c0",
+        "output",
+        "h_n",
+        "c_n",
+        "R1",
+        "R2",
+        "R3",
+        "lengths",
+        "grad.input",
+        "grad.h0",
+        "grad.c0",
+    ];
+    let mut names = std::collections::HashSet::new();
+    rnn.visit(&mut |p| {
+        names.insert(p.name.clone());
+    });
+    for k in fx.tensors.keys() {
+        let base = k.strip_prefix("grad.").unwrap_or(k);
+        if !known.contains(&k.as_str()) && !names.contains(base) {
+            return Err(format!("{}: tensor `{k}` not understood", fx.name));
+        }
+    }
+    Ok(worst)
 }
 
 /// The fixtures directory: `RECURRENT_FIXTURES`, else the committed copy.

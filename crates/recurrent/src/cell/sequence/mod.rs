@@ -57,6 +57,8 @@ pub struct Spec {
     pub hidden: usize,
     /// P, the LSTM projection (0: none).
     pub proj: usize,
+    /// The zoneout rates ([`crate::cell::zoneout`]; zero: none).
+    pub zoneout: crate::cell::zoneout::Zoneout,
 }
 
 impl Spec {
@@ -183,6 +185,10 @@ pub struct DirCache<F: Float> {
     hn: Vec<F>,
     cn: Vec<F>,
     sd: Vec<F>,
+    /// Zoneout's masks or rates, and for the LSTM with its cell state zoned [T, B, H] the
+    /// new c~_t before zoning (backward's tanh reads it; `cb` holds the zoned c_t).
+    zone: crate::cell::zoneout::Zoning,
+    ct: Vec<F>,
     /// [T, B] step t inside sequence b.
     valid: Vec<bool>,
 }
@@ -200,6 +206,7 @@ impl<F: Float> Drop for DirCache<F> {
             &mut self.hn,
             &mut self.cn,
             &mut self.sd,
+            &mut self.ct,
         ] {
             workspace::give(std::mem::take(v));
         }

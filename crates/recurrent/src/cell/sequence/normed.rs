@@ -18,6 +18,7 @@
 
 use super::{add_col_sums, nr, prev_slot, DirCache, DirGrads, DirParams, Shared, Spec};
 use crate::cell::norm::{self, Gains, Sds};
+use crate::cell::zoneout::{self, Zoning};
 use crate::cell::CellKind;
 use crate::float::Float;
 use crate::kernels::packed::{gemm_packed, gemm_packed_par, Packed};
@@ -51,10 +52,12 @@ pub(super) fn forward<F: Float>(
     c0: Option<&[F]>,
     valid: &[bool],
     reverse: bool,
+    zone: Zoning,
 ) -> DirCache<F> {
     let (i_sz, h, gh) = (spec.input, spec.hidden, spec.gates() * spec.hidden);
     let gates = workspace::scratch(t_len * b * gh);
     let mut cache = DirCache::start(spec, t_len, b, reverse, gates, valid, h0, c0);
+    cache.zone = zone;
     // 1. The x-terms of every step, on the packed kernel (W_ih^T packed once; faster than
     // the general product on this shape).
     let mut packed_ih = Packed::new();
@@ -80,6 +83,7 @@ pub(super) fn forward<F: Float>(
         sd: Shared::new(&mut cache.sd),
         hb: Shared::new(&mut cache.hb),
         cb: Shared::new(&mut cache.cb),
+        zone: &cache.zone,
         valid: &cache.valid,
     };
     let (wanted, align) = members(b, h, gh);
@@ -111,6 +115,7 @@ struct Forward<'a, F: Float> {
     sd: Shared<F>,
     hb: Shared<F>,
     cb: Shared<F>,
+    zone: &'a Zoning,
     valid: &'a [bool],
 }
 
@@ -175,6 +180,15 @@ impl<F: Float> Forward<'_, F> {
                 norm::gru_forward_row(&self.p, xn, hn, h_prev, gates, hh, h_new)
             };
             sd.copy_from_slice(&sds);
+            // Zoneout on the new states ([`crate::cell::zoneout`]). Backward needs no
+            // c~_t: the normalised c~_t it reads (`cn`, `sd`) were kept above.
+            let all = 0..h;
+            if lstm {
+                let keep = self.zone.row(true, t, b, h, bi, &all);
+                zoneout::mix(keep, self.cb.get(at(ps)), self.cb.get_mut(at(cs)));
+            }
+            let keep = self.zone.row(false, t, b, h, bi, &all);
+            zoneout::mix(keep, self.hb.get(at(ps)), self.hb.get_mut(at(cs)));
         }
     }
 }
@@ -208,6 +222,10 @@ pub(super) fn backward<F: Float>(
         Some(d) => workspace::copy_of(d),
         None => workspace::zeros(if lstm { b * h } else { 0 }),
     };
+    // Zoneout's direct paths s_{t-1} -> s_t of one step (w ds_t).
+    let zoned = cache.zone.rates.is_on();
+    let mut zh = workspace::zeros(if zoned { b * h } else { 0 });
+    let mut zc = workspace::zeros(if zoned && lstm { b * h } else { 0 });
     // B = W_hh [G*H, H] for dh_{t-1} = d(W_hh h) W_hh.
     let mut packed = Packed::new();
     packed.pack(p.recurrent().value.data(), gh, h, h);
@@ -226,6 +244,8 @@ pub(super) fn backward<F: Float>(
             carry: Shared::new(&mut carry),
             tot: Shared::new(&mut tot),
             dc: Shared::new(&mut dc),
+            zh: Shared::new(&mut zh),
+            zc: Shared::new(&mut zc),
         };
         let (wanted, align) = members(b, h, gh);
         team(wanted, &|tm: &Team| {
@@ -240,7 +260,7 @@ pub(super) fn backward<F: Float>(
     drop(packed);
     let dha_ref: &[F] = if lstm { &dxa } else { &dha };
     param_grads(p, cache, x, &dxa, dha_ref, &dax, &dah, &dn, dx);
-    for v in [dxa, dha, dax, dah, dn, tot, zeros] {
+    for v in [dxa, dha, dax, dah, dn, tot, zeros, zh, zc] {
         workspace::give(v);
     }
     DirGrads {
@@ -257,7 +277,8 @@ pub(super) fn backward<F: Float>(
 /// What every member of the backward team reads and writes: the forward's cache, dL/dy,
 /// and the gradient buffers (`dxa`, `dha` the gate gradients of the x- and h-terms, the
 /// same buffer for `lstm_ln`; `dax`, `dah` those of the raw products; `dn` of g_c c^ + b_c;
-/// `carry` dh flowing to step t-1, `tot` dh at step t, `dc` the cell state's).
+/// `carry` dh flowing to step t-1, `tot` dh at step t, `dc` the cell state's; `zh`, `zc`
+/// zoneout's direct part of dh_{t-1}, dc_{t-1}).
 struct Backward<'a, F: Float> {
     c: &'a DirCache<F>,
     p: Gains<'a, F>,
@@ -271,6 +292,8 @@ struct Backward<'a, F: Float> {
     carry: Shared<F>,
     tot: Shared<F>,
     dc: Shared<F>,
+    zh: Shared<F>,
+    zc: Shared<F>,
 }
 
 impl<F: Float> Backward<'_, F> {
@@ -312,6 +335,20 @@ impl<F: Float> Backward<'_, F> {
                 .zip(carry.iter())
                 .zip(dyr)
                 .for_each(|((o, c), y)| *o = *c + *y);
+            // Zoneout: w ds_t goes straight to s_{t-1} (added after the product below).
+            let zoned = c.zone.rates.is_on();
+            if zoned {
+                let all = 0..h;
+                zoneout::split(
+                    c.zone.row(false, t, b, h, bi, &all),
+                    tot,
+                    self.zh.get_mut(u.clone()),
+                );
+                if lstm {
+                    let kc = c.zone.row(true, t, b, h, bi, &all);
+                    zoneout::split(kc, self.dc.get_mut(u.clone()), self.zc.get_mut(u.clone()));
+                }
+            }
             let sd: Sds<F> = [c.sd[i * 3], c.sd[i * 3 + 1], c.sd[i * 3 + 2]];
             let (xn, hn, gates) = (&c.xn[g.clone()], &c.hn[g.clone()], &c.gates[g.clone()]);
             if lstm {
@@ -361,6 +398,15 @@ impl<F: Float> Backward<'_, F> {
             h,
             true,
         );
+        if c.zone.rates.is_on() {
+            for bi in rows.clone().filter(|&bi| c.valid[t * b + bi]) {
+                let u = bi * h..(bi + 1) * h;
+                zoneout::add(self.carry.get_mut(u.clone()), self.zh.get(u.clone()));
+                if lstm {
+                    zoneout::add(self.dc.get_mut(u.clone()), self.zc.get(u));
+                }
+            }
+        }
     }
 }
 

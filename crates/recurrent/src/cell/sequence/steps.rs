@@ -29,6 +29,7 @@ impl<F: Float> Forward<'_, F> {
                 hout.copy_from_slice(self.hrow(at.ps, bi, u));
             }
         }
+        self.zone(me, at);
         me.meet();
     }
 }
@@ -100,6 +101,7 @@ impl<F: Float> Forward<'_, F> {
                 }
             }
         }
+        self.zone(me, at);
         me.meet();
         if let Some(phr) = self.packed_hr {
             // h_t = W_hr m_t, my output units; rows past their end keep h_{t-1}.
@@ -171,15 +173,20 @@ impl<F: Float> Backward<'_, F> {
                 continue;
             }
             let cp = st.at.ps * nc + bi * h;
-            let cc = st.at.cs * nc + bi * h;
             let cb = &self.cache.cb;
+            // c~_t, the new cell state before zoneout (c_t itself when not zoned).
+            let (c_new, cc) = if self.cache.ct.is_empty() {
+                (cb, st.at.cs * nc + bi * h)
+            } else {
+                (&self.cache.ct, t * nc + bi * h)
+            };
             lstm::backward_row(
                 self.kept(st, bi, 0, u),
                 self.kept(st, bi, 1, u),
                 self.kept(st, bi, 2, u),
                 self.kept(st, bi, 3, u),
                 &cb[cp + u.start..cp + u.end],
-                &cb[cc + u.start..cc + u.end],
+                &c_new[cc + u.start..cc + u.end],
                 row(dm_src, bi, h, u),
                 row(self.dc, bi, h, u),
                 self.unit(self.da, st, bi, 0, u),
@@ -228,6 +235,7 @@ impl<F: Float> Forward<'_, F> {
                 hout.copy_from_slice(self.hrow(at.ps, bi, u));
             }
         }
+        self.zone(me, at);
         me.meet();
     }
 }
@@ -326,6 +334,7 @@ impl<F: Float> Forward<'_, F> {
                 hout.copy_from_slice(self.hrow(at.ps, bi, u));
             }
         }
+        self.zone(me, at);
         me.meet();
     }
 }

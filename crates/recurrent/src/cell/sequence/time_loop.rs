@@ -7,6 +7,7 @@
 //! of one member: the member's rows and units come in as a [`Share`].
 
 use super::*;
+use crate::cell::zoneout::{self, Masks, Zoning};
 use crate::cell::CellKind;
 use crate::float::Float;
 use crate::kernels::packed::{gemm_packed, Packed};
@@ -15,7 +16,8 @@ use crate::kernels::{gemm, workspace, MatMut, MatRef};
 use std::ops::Range;
 
 /// Forward over the sequence `x` ([T, B, I] time-major) from `h0` [B, H_out] (and `c0`
-/// [B, H] for an LSTM). `reverse` runs t = T-1 .. 0.
+/// [B, H] for an LSTM). `reverse` runs t = T-1 .. 0. With `spec.zoneout` on, `masks` are
+/// training's draws; without them the states are zoned by the rates' expectation.
 #[allow(clippy::too_many_arguments)]
 pub fn forward<F: Float>(
     spec: Spec,
@@ -27,12 +29,17 @@ pub fn forward<F: Float>(
     c0: Option<&[F]>,
     valid: &[bool],
     reverse: bool,
+    masks: Option<Masks>,
 ) -> DirCache<F> {
+    let zone = Zoning {
+        rates: spec.zoneout,
+        masks,
+    };
     if spec.kind.is_minimal() {
         return super::scan::forward(spec, p, x, t_len, b, h0, valid, reverse);
     }
     if spec.kind.is_normalized() {
-        return super::normed::forward(spec, p, x, t_len, b, h0, c0, valid, reverse);
+        return super::normed::forward(spec, p, x, t_len, b, h0, c0, valid, reverse, zone);
     }
     let (i_sz, h, ho, g) = (spec.input, spec.hidden, spec.hout(), spec.gates());
     let gh = g * h;
@@ -64,6 +71,7 @@ pub fn forward<F: Float>(
     };
     let (b_x, b_h) = step_biases(p, gh, spec.kind == CellKind::Gru);
     let mut cache = DirCache::start(spec, t_len, b, reverse, gates, valid, h0, c0);
+    cache.zone = zone;
 
     // 2. The recurrent weights, packed once for all steps: one packing per gate block
     // (B_g = W_hh[g]^T, [H_out, H]) so that a run of units is whole panels of each.
@@ -92,6 +100,8 @@ pub fn forward<F: Float>(
         hb: Shared::new(&mut cache.hb),
         cb: Shared::new(&mut cache.cb),
         m: Shared::new(&mut cache.m),
+        ct: Shared::new(&mut cache.ct),
+        zone: &cache.zone,
         valid: &cache.valid,
         b_x: &b_x,
         b_h: &b_h,
@@ -181,6 +191,11 @@ impl<F: Float> DirCache<F> {
             hn: sized(normed, t_len * b * gh),
             cn: sized(normed && is_lstm, t_len * nc),
             sd: sized(normed, t_len * b * 3),
+            zone: Default::default(),
+            ct: sized(
+                spec.kind == CellKind::Lstm && spec.zoneout.c > 0.0,
+                t_len * nc,
+            ),
             valid: valid.to_vec(),
         };
         let init = if reverse { t_len + 1 } else { 0 };
@@ -205,6 +220,8 @@ pub(super) struct Forward<'a, F: Float> {
     pub(super) hb: Shared<F>,
     pub(super) cb: Shared<F>,
     pub(super) m: Shared<F>,
+    pub(super) ct: Shared<F>,
+    pub(super) zone: &'a Zoning,
     pub(super) valid: &'a [bool],
     pub(super) b_x: &'a [F],
     pub(super) b_h: &'a [F],
@@ -310,6 +327,32 @@ impl<F: Float> Forward<'_, F> {
             accumulate,
         );
     }
+    /// Zoneout on my rows and units of step t's new states, before the meeting that
+    /// publishes them ([`crate::cell::zoneout`]). The LSTM's c~_t is kept first: its
+    /// backward takes tanh(c~_t), not tanh of the zoned c_t.
+    pub(super) unsafe fn zone(&self, me: &Share, at: &At) {
+        let z = self.zone;
+        if !z.rates.is_on() {
+            return;
+        }
+        let (h, u, nc) = (self.spec.hidden, &me.u, self.nc());
+        let keep_c = self.spec.kind == CellKind::Lstm && z.on(true);
+        for bi in me.rows.clone() {
+            if !self.valid[at.t * self.b + bi] {
+                continue;
+            }
+            if keep_c {
+                let (c_new, o) = (self.crow(at.cs, bi, u), at.t * nc + bi * h);
+                self.ct
+                    .get_mut(o + u.start..o + u.end)
+                    .copy_from_slice(c_new);
+                let keep = z.row(true, at.t, self.b, h, bi, u);
+                zoneout::mix(keep, self.crow(at.ps, bi, u), c_new);
+            }
+            let keep = z.row(false, at.t, self.b, h, bi, u);
+            zoneout::mix(keep, self.hrow(at.ps, bi, u), self.hrow(at.cs, bi, u));
+        }
+    }
 }
 
 /// The gradients of a direction's initial state.
@@ -372,6 +415,10 @@ pub fn backward<F: Float>(
     let mut dm = workspace::zeros(if spec.proj > 0 { nc } else { 0 });
     let mut dhs = workspace::zeros(if spec.proj > 0 { t_len * nh } else { 0 });
     let mut drh = workspace::zeros(if seeds { nc } else { 0 });
+    // Zoneout's direct paths s_{t-1} -> s_t of one step (w ds_t), added after the cell's.
+    let zoned = cache.zone.rates.is_on();
+    let mut zh = workspace::zeros(if zoned { nh } else { 0 });
+    let mut zc = workspace::zeros(if zoned && is_lstm { nc } else { 0 });
 
     // The recurrent weights as the B of dh_{t-1} = da_t W_hh, packed once: [G*H, H_out]
     // (seeds: the n block [H, H] for drh and the r, z blocks [2H, H] apart).
@@ -401,6 +448,8 @@ pub fn backward<F: Float>(
         dm: Shared::new(&mut dm),
         dhs: Shared::new(&mut dhs),
         drh: Shared::new(&mut drh),
+        zh: Shared::new(&mut zh),
+        zc: Shared::new(&mut zc),
         packed: &packed,
         packed_n: &packed_n,
         packed_hr: &packed_hr,
@@ -418,7 +467,7 @@ pub fn backward<F: Float>(
     drop((packed, packed_n, packed_hr));
 
     super::grads::weight_grads(p, cache, x, &da, &dah, &dhs, dx);
-    for v in [da, dah, dh_tot, dm, dhs, drh] {
+    for v in [da, dah, dh_tot, dm, dhs, drh, zh, zc] {
         workspace::give(v);
     }
     DirGrads {
@@ -435,7 +484,7 @@ pub fn backward<F: Float>(
 /// What every member of the backward team reads and writes: the forward's cache, dL/dy,
 /// and the gradient buffers (da, dah the gate gradients of every step; carry dh flowing
 /// to step t-1, tot dh at step t; dc, dm, drh the step's other state gradients; dhs the
-/// dh kept for dW_hr).
+/// dh kept for dW_hr; zh, zc zoneout's direct part of dh_{t-1}, dc_{t-1}).
 pub(super) struct Backward<'a, F: Float> {
     pub(super) cache: &'a DirCache<F>,
     pub(super) dy: &'a [F],
@@ -447,6 +496,8 @@ pub(super) struct Backward<'a, F: Float> {
     pub(super) dm: Shared<F>,
     pub(super) dhs: Shared<F>,
     pub(super) drh: Shared<F>,
+    pub(super) zh: Shared<F>,
+    pub(super) zc: Shared<F>,
     pub(super) packed: &'a Packed<F>,
     pub(super) packed_n: &'a Packed<F>,
     pub(super) packed_hr: &'a Packed<F>,
@@ -494,6 +545,7 @@ impl<F: Float> Backward<'_, F> {
                 o.copy_from_slice(c);
             }
         }
+        self.zone(me, &st, true);
         match spec.kind {
             CellKind::RnnTanh | CellKind::RnnRelu => self.rnn(me, &st),
             CellKind::Lstm => self.lstm(me, &st),
@@ -502,6 +554,37 @@ impl<F: Float> Backward<'_, F> {
             CellKind::MinGru | CellKind::MinLstm => unreachable!("minimal cells walk in scan.rs"),
             CellKind::LstmLn | CellKind::GruLn => {
                 unreachable!("normalised cells walk in normed.rs")
+            }
+        }
+        self.zone(me, &st, false);
+    }
+
+    /// Zoneout's backward on my rows and units ([`crate::cell::zoneout`]): `split` before
+    /// the cell's step (w ds_t aside, (1 - w) ds_t into the cell), else after it (w ds_t
+    /// added to what the cell passed to s_{t-1}). A member owns the same rows and units
+    /// of carry and dc in both.
+    unsafe fn zone(&self, me: &Share, st: &BackAt, split: bool) {
+        let z = &self.cache.zone;
+        if !z.rates.is_on() {
+            return;
+        }
+        let (b, spec, t) = (self.cache.b, self.cache.spec, st.at.t);
+        let (h, u) = (spec.hidden, &me.u);
+        let lstm = spec.kind == CellKind::Lstm;
+        for bi in me.rows.clone().filter(|&bi| st.valid[bi]) {
+            let (kh, kc) = (z.row(false, t, b, h, bi, u), z.row(true, t, b, h, bi, u));
+            let (dh, zh) = (row(self.tot, bi, h, u), row(self.zh, bi, h, u));
+            let (dc, zc) = if lstm {
+                (row(self.dc, bi, h, u), row(self.zc, bi, h, u))
+            } else {
+                (<&mut [F]>::default(), <&mut [F]>::default())
+            };
+            if split {
+                zoneout::split(kh, dh, zh);
+                zoneout::split(kc, dc, zc);
+            } else {
+                zoneout::add(row(self.carry, bi, h, u), zh);
+                zoneout::add(dc, zc);
             }
         }
     }
