@@ -88,7 +88,7 @@ pub struct OptimArgs {
     pub ema: Option<f64>,
 }
 
-/// The recurrent layer's regularisers (`--weight-drop`, `--variational`), declared once for
+/// The recurrent layer's regularisers (`--weight-drop`, `--variational`, `--zoneout`), declared once for
 /// every `train` subcommand whose model has a recurrent layer; unset flags keep the task's
 /// default ([`RegArgs::over`]).
 #[derive(Args, Debug, Clone)]
@@ -101,6 +101,10 @@ pub struct RegArgs {
     /// `--variational` or `--variational false` [default: false]
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub variational: Option<bool>,
+    /// Zoneout: each unit keeps its previous state with probability P in training (`P`
+    /// for both states, or `H,C`: hidden, LSTM cell; Krueger et al. 2016) [default: 0]
+    #[arg(long, value_name = "P|H,C")]
+    pub zoneout: Option<recurrent::cell::zoneout::Zoneout>,
 }
 
 impl RegArgs {
@@ -109,6 +113,7 @@ impl RegArgs {
         RecurrentReg {
             weight_drop: self.weight_drop.unwrap_or(d.weight_drop),
             variational: self.variational.unwrap_or(d.variational),
+            zoneout: self.zoneout.unwrap_or(d.zoneout),
         }
     }
 }

@@ -422,19 +422,31 @@ fn split_runs_equal_one_run_bit_for_bit() {
 /// The layer-normalised cells through a whole task: train, resume to the same bits (their
 /// gains are saved and restored with the weights), sample in f32 and in int8.
 #[test]
-fn a_layer_normalised_lm_trains_resumes_and_samples() {
+fn layer_normalised_and_zoned_lms_train_resume_and_sample() {
     let d = tmp("lstm-ln");
     let data = corpus(&d);
     let data_s = data.to_str().unwrap();
-    for cell in ["lstm_ln", "gru_ln"] {
+    // Zoneout draws its masks from the run's one stream, so a resumed run must land on the
+    // same bits with it too.
+    let runs = [
+        ("lstm_ln", None),
+        ("gru_ln", None),
+        ("lstm", Some("0.1,0.4")),
+        ("lstm_ln", Some("0.05,0.3")),
+        ("gru", Some("0.1")),
+    ];
+    for (i, (cell, zoneout)) in runs.into_iter().enumerate() {
         let run_in = |name: &str, steps: &str, resume: bool| {
-            let dir = d.join(format!("{cell}-{name}"));
+            let dir = d.join(format!("{cell}-{i}-{name}"));
             let flag = if resume { "--resume" } else { "--out" };
             let mut a = vec![
                 "train", "lm", "--data", data_s, "--cell", cell, "--steps", steps, "--layers", "2",
             ];
             a.extend(&SMALL[..2]);
             a.extend(&SMALL[4..]);
+            if let (Some(z), false) = (zoneout, resume) {
+                a.extend(["--zoneout", z]);
+            }
             a.extend([flag, dir.to_str().unwrap()]);
             ok(&a);
             dir
@@ -444,7 +456,12 @@ fn a_layer_normalised_lm_trains_resumes_and_samples() {
         let half = run_in("half", "12", true);
         let h1 = json(&ok(&["inspect", whole.to_str().unwrap(), "--json"]));
         let h2 = json(&ok(&["inspect", half.to_str().unwrap(), "--json"]));
-        assert_eq!(h1["weights_sha256"], h2["weights_sha256"], "{cell}");
+        assert_eq!(
+            h1["weights_sha256"], h2["weights_sha256"],
+            "{cell} {zoneout:?}"
+        );
+        let stored = std::fs::read_to_string(whole.join("config.json")).unwrap();
+        assert_eq!(stored.contains("zoneout"), zoneout.is_some(), "{stored}");
         for precision in ["f32", "int8"] {
             let text = ok(&[
                 "sample",
@@ -457,6 +474,22 @@ fn a_layer_normalised_lm_trains_resumes_and_samples() {
             ]);
             assert!(text.chars().count() >= 30, "{cell} {precision}: {text}");
         }
+    }
+    let out = d.join("refused");
+    for (cell, z, needle) in [("mingru", "0.1", "zoneout"), ("lstm", "0.2,1", "[0, 1)")] {
+        let mut a = vec![
+            "train",
+            "lm",
+            "--data",
+            data_s,
+            "--cell",
+            cell,
+            "--zoneout",
+            z,
+        ];
+        a.extend(&SMALL);
+        a.extend(["--out", out.to_str().unwrap()]);
+        fails(&a, needle);
     }
 }
 

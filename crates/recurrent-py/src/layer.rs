@@ -184,7 +184,8 @@ impl PyRnn {
     /// A layer with PyTorch's initialisation (uniform in ±1/sqrt(hidden_size)) from `seed`.
     #[new]
     #[pyo3(signature = (cell, input_size, hidden_size, num_layers=1, bias=true, batch_first=false,
-                        dropout=0.0, bidirectional=false, proj_size=0, dtype="float32", seed=0))]
+                        dropout=0.0, bidirectional=false, proj_size=0, dtype="float32", seed=0,
+                        zoneout=(0.0, 0.0)))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         cell: &str,
@@ -198,14 +199,17 @@ impl PyRnn {
         proj_size: usize,
         dtype: &str,
         seed: u64,
+        zoneout: (f64, f64),
     ) -> PyResult<Self> {
         let cell: CellKind = cell.parse().map_err(py_err)?;
+        let (h, c) = zoneout;
         let mut config = RnnConfig::new(cell, input_size, hidden_size)
             .layers(num_layers)
             .bidirectional(bidirectional)
             .bias(bias)
             .batch_first(batch_first)
-            .proj_size(proj_size);
+            .proj_size(proj_size)
+            .zoneout(recurrent::cell::zoneout::Zoneout { h, c });
         config.dropout = dropout;
         let mut rng = Rng::new(seed);
         let init = Init::pytorch();
@@ -245,6 +249,7 @@ impl PyRnn {
             "cell": c.cell.name(), "input_size": c.input_size, "hidden_size": c.hidden_size,
             "num_layers": c.num_layers, "bias": c.bias, "batch_first": c.batch_first,
             "dropout": c.dropout, "bidirectional": c.bidirectional, "proj_size": c.proj_size,
+            "zoneout": [c.zoneout.h, c.zoneout.c],
         });
         Ok(v.to_string())
     }

@@ -37,6 +37,8 @@ def read_safetensors(path):
 def layer_for(cfg, dtype):
     common = dict(num_layers=cfg["num_layers"], bias=cfg["bias"], batch_first=cfg["batch_first"],
                   bidirectional=cfg["bidirectional"], dtype=dtype)
+    if "zoneout" in cfg:
+        common["zoneout"] = tuple(cfg["zoneout"])
     if cfg["cell"] == "lstm":
         return nn.LSTM(cfg["input_size"], cfg["hidden_size"], proj_size=cfg["proj_size"], **common)
     if cfg["cell"] == "gru":
@@ -53,6 +55,8 @@ def run_case(path, dtype):
     t, meta = read_safetensors(path)
     cfg = json.loads(meta["config"])
     m = layer_for(cfg, dtype)
+    if "zoneout" in cfg:
+        m.eval()  # the reference is evaluation's expectation
     params = [name for name, _ in m.named_parameters()]
     m.load_state_dict({k: t[k] for k in params})
     lstm = cfg["cell"] in ("lstm", "lstm_ln")
@@ -89,6 +93,34 @@ def test_float32_matches_pytorch(path):
         scale = np.max(np.abs(b))
         tol = (1e-3 if scale > 1e3 else 1e-4) * scale
         assert np.max(np.abs(a - b)) <= tol, f"{path.stem} {name}"
+
+
+ZONEOUT = sorted((FIXTURES.parent / "zoneout").glob("zo_*_expect*.safetensors"))
+
+
+@pytest.mark.parametrize("path", ZONEOUT, ids=[p.stem for p in ZONEOUT])
+def test_zoneout_evaluation_matches_its_reference(path):
+    for name, a, b in run_case(path, np.float64):
+        err = np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b)))
+        assert err <= 1e-10, f"{path.stem} {name}: {err:.3e}"
+
+
+def test_zoneout_trains_with_masks_and_refuses_bad_rates():
+    assert len(ZONEOUT) >= 3
+    x = np.random.default_rng(0).standard_normal((6, 2, 3))
+    m = nn.LSTM(3, 5, zoneout=(0.1, 0.5), dtype="float64", seed=3)
+    a, _ = m(x)
+    b, _ = m(x)
+    m.eval()
+    e1, _ = m(x)
+    e2, _ = m(x)
+    np.testing.assert_array_equal(e1, e2)
+    assert np.abs(a - b).max() > 0 and np.abs(a - e1).max() > 0
+    assert json.loads(m._core.config())["zoneout"] == [0.1, 0.5]
+    with pytest.raises(ValueError, match="zoneout"):
+        nn.GRU(3, 5, zoneout=1.5)
+    with pytest.raises(ValueError, match="zoneout"):
+        nn.MinGRU(3, 5, zoneout=0.1)
 
 
 def test_state_dict_round_trip_and_cast():

@@ -76,6 +76,10 @@ pub struct LmArgs {
     /// Temporal activation regularisation: beta in beta mean((h_t - h_{t-1})^2)
     #[arg(long)]
     pub tar: Option<f64>,
+    /// Zoneout: each unit keeps its previous state with probability P in training (`P`
+    /// for both states, or `H,C`: hidden, LSTM cell; Krueger et al. 2016)
+    #[arg(long, value_name = "P|H,C")]
+    pub zoneout: Option<recurrent::cell::zoneout::Zoneout>,
     /// Tie the output layer's weight to the embedding table (needs --embed equal to --hidden)
     #[arg(long)]
     pub tie: bool,
@@ -106,6 +110,7 @@ fn show_recipe(arg: clap::Arg) -> clap::Arg {
             "variational" => c.reg.variational.to_string(),
             "ar" => c.reg.ar.to_string(),
             "tar" => c.reg.tar.to_string(),
+            "zoneout" => c.reg.zoneout.to_string(),
             "lr_schedule" => c.optim.lr_schedule.to_string(),
             "ema" => c.optim.ema.map_or("off".into(), |d| d.to_string()),
             _ => return None,
@@ -158,6 +163,7 @@ impl LmArgs {
                 variational: self.variational.unwrap_or(reg.variational),
                 ar: self.ar.unwrap_or(reg.ar),
                 tar: self.tar.unwrap_or(reg.tar),
+                zoneout: self.zoneout.unwrap_or(reg.zoneout),
             },
             tie: self.tie || base.tie,
         })

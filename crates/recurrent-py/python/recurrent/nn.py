@@ -52,13 +52,19 @@ class _RNNBase:
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, dtype="float32", seed=0,
-                 *, cell=None):
+                 *, cell=None, zoneout=0.0):
         dtype = _DTYPES.get(np.dtype(dtype))
         if dtype is None:
             raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
+        # Zoneout (Krueger et al. 2016), not in PyTorch: a rate for both states or a pair
+        # (hidden, cell). In training each unit keeps its previous value with that
+        # probability; in evaluation the states are mixed by the rate.
+        z_h, z_c = (zoneout, zoneout) if np.isscalar(zoneout) else zoneout
         self._core = _recurrent.Rnn(cell or self._cell, int(input_size), int(hidden_size),
                                     int(num_layers), bool(bias), bool(batch_first), float(dropout),
-                                    bool(bidirectional), int(proj_size), dtype, int(seed))
+                                    bool(bidirectional), int(proj_size), dtype, int(seed),
+                                    (float(z_h), float(z_c)))
+        self.zoneout = zoneout
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, dropout
         self.bidirectional, self.proj_size = bidirectional, proj_size
@@ -207,12 +213,14 @@ class RNN(_RNNBase):
     _cell = "rnn_tanh"
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype="float32", seed=0):
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype="float32", seed=0,
+                 *, zoneout=0.0):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, 0, dtype, seed, cell="rnn_" + nonlinearity)
+                         bidirectional, 0, dtype, seed, cell="rnn_" + nonlinearity,
+                         zoneout=zoneout)
 
 
 class LSTM(_RNNBase):
@@ -230,9 +238,9 @@ class GRU(_RNNBase):
     _cell = "gru"
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype="float32", seed=0):
+                 dropout=0.0, bidirectional=False, dtype="float32", seed=0, *, zoneout=0.0):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, 0, dtype, seed)
+                         bidirectional, 0, dtype, seed, zoneout=zoneout)
 
 
 class MinGRU(GRU):
@@ -262,9 +270,9 @@ class LayerNormLSTM(_RNNBase):
     _has_c = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype="float32", seed=0):
+                 dropout=0.0, bidirectional=False, dtype="float32", seed=0, *, zoneout=0.0):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, 0, dtype, seed)
+                         bidirectional, 0, dtype, seed, zoneout=zoneout)
 
 
 class LayerNormGRU(GRU):
