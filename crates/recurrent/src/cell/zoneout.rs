@@ -158,10 +158,6 @@ pub struct Zoning {
 }
 
 impl Zoning {
-    /// Whether the hidden state (`cell` false) or cell state (`cell` true) is zoned at all.
-    pub fn on(&self, cell: bool) -> bool {
-        (if cell { self.rates.c } else { self.rates.h }) > 0.0
-    }
     /// Units `u` of row `bi` of step t (B rows of H units): the hidden state's, or with
     /// `cell` the cell state's.
     pub fn row(

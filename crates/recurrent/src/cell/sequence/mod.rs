@@ -74,6 +74,12 @@ impl Spec {
             self.hidden
         }
     }
+    /// Whether the loop keeps each step's new cell state before zoneout, c~_t (`ct`), for
+    /// backward's tanh: an LSTM whose cell state is zoned (the normalised LSTM's backward
+    /// reads its normalised c~_t instead).
+    pub(crate) fn keeps_c_new(&self) -> bool {
+        self.kind == CellKind::Lstm && self.zoneout.c > 0.0
+    }
     pub(crate) fn seeds(&self) -> bool {
         self.kind == CellKind::Gru && self.gru_form == GruForm::Seeds
     }

@@ -192,10 +192,7 @@ impl<F: Float> DirCache<F> {
             cn: sized(normed && is_lstm, t_len * nc),
             sd: sized(normed, t_len * b * 3),
             zone: Default::default(),
-            ct: sized(
-                spec.kind == CellKind::Lstm && spec.zoneout.c > 0.0,
-                t_len * nc,
-            ),
+            ct: sized(spec.keeps_c_new(), t_len * nc),
             valid: valid.to_vec(),
         };
         let init = if reverse { t_len + 1 } else { 0 };
@@ -336,7 +333,7 @@ impl<F: Float> Forward<'_, F> {
             return;
         }
         let (h, u, nc) = (self.spec.hidden, &me.u, self.nc());
-        let keep_c = self.spec.kind == CellKind::Lstm && z.on(true);
+        let keep_c = self.spec.keeps_c_new();
         for bi in me.rows.clone() {
             if !self.valid[at.t * self.b + bi] {
                 continue;
