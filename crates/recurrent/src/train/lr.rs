@@ -29,10 +29,16 @@ pub(super) const PLATEAU_EVALS: u64 = PLATEAU.patience + 1;
 
 /// The decay counts steps when the run has a step count (`--steps`, or `--epochs` times
 /// the batches of an epoch, so a run bounded by epochs anneals to where it stops); a run
-/// bounded only by `--time-budget` anneals over the budget's share used.
+/// bounded only by `--time-budget` anneals over the budget's share used. A cosine run with
+/// both anneals towards whichever limit is nearer its end, so the rate reaches its floor
+/// where the run stops: by steps (and to the same bits on any machine) while the clock is
+/// behind, by the clock on a machine too slow to make the steps in the budget.
 pub(super) struct LrPlan {
     schedule: Schedule,
+    /// The budget a cosine schedule anneals over (None for other schedules).
     time_budget: Option<f64>,
+    /// The run's step count, when it has one.
+    steps: Option<u64>,
     /// Decay on plateau, as a factor of the schedule's rate (it starts at 1).
     plateau: Option<ReduceLrOnPlateau>,
 }
@@ -42,9 +48,10 @@ impl LrPlan {
         let steps = limits
             .steps
             .or_else(|| limits.epochs.map(|e| (e * per_epoch).ceil() as u64));
-        let by_time = steps.is_none() && optim.lr_schedule == ScheduleKind::Cosine;
+        let by_time = optim.lr_schedule == ScheduleKind::Cosine;
         let time_budget = limits.time_budget.filter(|_| by_time);
-        // Annealing by time ignores the schedule's step count: 1 only satisfies validate.
+        // Annealing by time alone ignores the schedule's step count: 1 only satisfies
+        // validate.
         let schedule = optim.schedule(steps.or(time_budget.map(|_| 1)))?;
         let plateau = match optim.lr_schedule {
             ScheduleKind::Plateau => Some(ReduceLrOnPlateau::new(PLATEAU, 1.0)?),
@@ -53,15 +60,18 @@ impl LrPlan {
         Ok(LrPlan {
             schedule,
             time_budget,
+            steps,
             plateau,
         })
     }
 
     /// The rate of update `step` after `trained_s` seconds of training.
     pub(super) fn lr(&self, step: u64, trained_s: f64) -> f64 {
-        let base = match self.time_budget {
-            Some(b) => self.schedule.lr_at_fraction(step, trained_s / b),
-            None => self.schedule.lr_at(step),
+        let by_time = |b: f64| self.schedule.lr_at_fraction(step, trained_s / b);
+        let base = match (self.time_budget, self.steps) {
+            (Some(b), None) => by_time(b),
+            (Some(b), Some(n)) if trained_s / b > step as f64 / n.max(1) as f64 => by_time(b),
+            _ => self.schedule.lr_at(step),
         };
         base * self.plateau.as_ref().map_or(1.0, |p| p.lr())
     }
@@ -149,5 +159,38 @@ mod tests {
         // Cosine anneals over the time budget.
         let c = plan(ScheduleKind::Cosine);
         assert!((c.lr(10, 50.0) - 5e-3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cosine_with_steps_and_a_budget_follows_the_nearer_end() {
+        let optim = OptimSettings {
+            lr_schedule: ScheduleKind::Cosine,
+            ..OptimSettings::adam(1e-2, 0.0)
+        };
+        let both = Limits {
+            time_budget: Some(100.0),
+            epochs: Some(2.0),
+            ..Limits::default()
+        };
+        // 2 epochs of 10 batches: 20 steps.
+        let p = LrPlan::new(&optim, &both, 10.0).unwrap();
+        let steps_only = LrPlan::new(
+            &optim,
+            &Limits {
+                time_budget: None,
+                ..both
+            },
+            10.0,
+        )
+        .unwrap();
+        // A fast machine: the steps are nearer their end, and the rate is the step
+        // schedule's to the bit.
+        for s in [0, 5, 10, 19, 20] {
+            assert_eq!(p.lr(s, s as f64), steps_only.lr(s, s as f64));
+        }
+        assert_eq!(p.lr(20, 20.0), 0.0);
+        // A slow machine: half the budget gone after 5 of 20 steps; the clock leads.
+        assert!((p.lr(5, 50.0) - 5e-3).abs() < 1e-12);
+        assert_eq!(p.lr(6, 100.0), 0.0);
     }
 }
