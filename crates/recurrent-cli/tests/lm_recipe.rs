@@ -98,10 +98,69 @@ fn a_long_budget_gets_the_long_recipe_and_flags_still_win() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The long recipe stops a small corpus at its epoch cap, whatever the budget; `--epochs`
+/// overrides the cap.
+#[test]
+fn the_long_recipe_stops_a_small_corpus_at_its_epoch_cap() {
+    let dir = tmp("cap");
+    let data = dir.join("corpus.txt");
+    std::fs::write(
+        &data,
+        "to be or not to be, that is the question.\n".repeat(40),
+    )
+    .unwrap();
+    let summary = |name: &str, extra: &[&str]| -> serde_json::Value {
+        let out = dir.join(name);
+        let mut args = vec![
+            "train",
+            "lm",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--embed",
+            "4",
+            "--seq-len",
+            "8",
+            "--batch",
+            "2",
+            "--threads",
+            "1",
+            "--time-budget",
+            "3600",
+            "--json",
+        ];
+        args.extend(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let one = summary("one", &["--epochs", "1"]);
+    let capped = summary("capped", &[]);
+    let per_epoch = one["steps"].as_u64().unwrap();
+    assert!(per_epoch > 10, "{one}");
+    assert_eq!(capped["finished"], true, "{capped}");
+    assert_eq!(
+        capped["steps"].as_u64().unwrap(),
+        24 * per_epoch,
+        "{capped}"
+    );
+    assert!(capped["train_s"].as_f64().unwrap() < 3600.0, "{capped}");
+    let stored = std::fs::read_to_string(dir.join("capped").join("config.json")).unwrap();
+    assert!(stored.contains("\"epoch_cap\": 24"), "{stored}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn help_shows_the_short_and_the_long_recipe() {
     let help = ok(&["train", "lm", "--help"]);
     assert!(help.contains("from --time-budget 1200"), "{help}");
+    assert!(
+        help.contains("from --time-budget 1200 without --steps or --epochs, 24"),
+        "{help}"
+    );
     assert!(help.contains("--ema"), "{help}");
 }
 

@@ -97,6 +97,12 @@ fn show_recipe(arg: clap::Arg) -> clap::Arg {
         LmTrainConfig::for_budget(Some(LONG_RUN_S)),
     );
     let id = arg.get_id().to_string();
+    if let (Some(cap), "epochs") = (long.epoch_cap, id.as_str()) {
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        return arg.help(format!(
+            "{help}; from --time-budget {LONG_RUN_S} without --steps or --epochs, {cap} (where the long recipe stops improving on a small corpus)"
+        ));
+    }
     let pick = |c: &LmTrainConfig| -> Option<String> {
         Some(match id.as_str() {
             "cell" => c.cell.to_string(),
@@ -166,6 +172,7 @@ impl LmArgs {
                 zoneout: self.zoneout.unwrap_or(reg.zoneout),
             },
             tie: self.tie || base.tie,
+            epoch_cap: base.epoch_cap,
         })
     }
 }
