@@ -29,6 +29,12 @@ At the end the best weights translate every distinct test source by beam search 
 score log p / len^alpha, at most 2n + 10 tokens) and greedily, detokenised as `recurrent`
 does, and sacreBLEU scores them (13a, case-sensitive, every target of a source a
 reference). Prints one JSON line per evaluation and a final one.
+
+With --ours nothing is trained: recurrent's own weights (RUN/best.safetensors) are loaded
+into this model, which then measures the validation loss and decodes exactly as above. If
+recurrent's decoder is right, the BLEU equals the run's results.json; a difference is a
+difference between the two decoders, not between the two trainings. --write keeps the
+translations for a line-by-line diff with RUN/test.greedy.txt and RUN/test.beam.txt.
 """
 
 import argparse
@@ -64,6 +70,12 @@ def parse():
     ap.add_argument("--length-alpha", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ours", action="store_true",
+                    help="train nothing: load RUN/best.safetensors (recurrent's weights) into "
+                    "this model, then measure the validation loss and decode as below, so the "
+                    "two decoders are compared on the same weights")
+    ap.add_argument("--write", help="write the greedy and beam translations to WRITE.greedy.txt "
+                    "and WRITE.beam.txt, one line per distinct test source, in RUN/test.sources.txt's order")
     return ap.parse_args()
 
 
@@ -120,6 +132,33 @@ def run_meta(run):
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
     return json.loads(header["__metadata__"]["model"])
+
+
+def load_ours(model, run):
+    """recurrent's parameters (RUN/best.safetensors, f32) into `model`: the same tensors under
+    PyTorch's names (crates/recurrent/src/model/seq2seq/mod.rs lists recurrent's)."""
+    with open(f"{run}/best.safetensors", "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    rename = {"encoder.embed.": "src_embed.", "decoder.embed.": "tgt_embed.",
+              "encoder.rnn.": "encoder.", "decoder.rnn.": "decoder.", "bridge.h.": "bridge_h.",
+              "bridge.c.": "bridge_c.", "decoder.attn.key.": "key.",
+              "decoder.attn.combine.": "combine.", "decoder.head.": "head."}
+    state = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        if t["dtype"] != "F32":
+            raise SystemExit(f"{run}/best.safetensors: {name} is {t['dtype']}, expected F32")
+        a, b = t["data_offsets"]
+        x = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(t["shape"])
+        to = next((name.replace(k, v, 1) for k, v in rename.items() if name.startswith(k)), name)
+        state[to] = x
+    missing = set(model.state_dict()) ^ set(state)
+    if missing:
+        raise SystemExit(f"{run}/best.safetensors: names do not match this model: {sorted(missing)}")
+    model.load_state_dict(state)
 
 
 class Units:
@@ -411,6 +450,9 @@ def main():
     valid = [enc(*tok(p)) for p in valid_pairs]
     valid = [p for p in valid if max(len(p[0]), len(p[1])) <= 100]
     model = Seq2Seq(len(src_itos), len(tgt_itos), a)
+    if a.ours:
+        a.time_budget = 0.0
+        load_ours(model, a.run)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     print(json.dumps({"event": "start", "train_pairs": len(train), "valid_pairs": len(valid),
                       "src_vocab": len(src_itos), "tgt_vocab": len(tgt_itos),
@@ -447,13 +489,21 @@ def main():
         best, best_state = v, {k: t.clone() for k, t in model.state_dict().items()}
     print(json.dumps({"event": "eval", "step": step, "train_s": round(trained, 1),
                       "val_loss": v}), flush=True)
-    model.load_state_dict(best_state)
+    if best_state is not None:
+        model.load_state_dict(best_state)
     groups = OrderedDict()
     for src, tgt in test_pairs:
         groups.setdefault(src, []).append(tgt)
     t0 = time.perf_counter()
     g, b = translate_all(model, list(groups), src_stoi, tgt_itos, units, a.beam, a.length_alpha)
     decode_s = time.perf_counter() - t0
+    if a.write:
+        order = {src: i for i, src in enumerate(groups)}
+        with open(f"{a.run}/test.sources.txt", encoding="utf-8") as f:
+            listed = [line.rstrip("\n") for line in f]
+        for kind, hyps in (("greedy", g), ("beam", b)):
+            with open(f"{a.write}.{kind}.txt", "w", encoding="utf-8") as f:
+                f.writelines(hyps[order[src]] + "\n" for src in listed if src in order)
     refs = list(groups.values())
     print(json.dumps({"event": "final", "steps": step, "epochs": epoch, "train_s": round(trained, 1),
                       "tokens_per_s": tokens / max(trained, 1e-9), "best_val_loss": best,
