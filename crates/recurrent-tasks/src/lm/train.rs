@@ -112,7 +112,7 @@ pub const LONG_RUN_S: f64 = 1200.0;
 
 /// The long recipe's [`LmTrainConfig::epoch_cap`]: its 30 minutes on tiny Shakespeare are 24
 /// passes and end at their best, where an hour that goes on to 49 passes ends worse
-/// (docs/results.md, "Layer-normalised cells, and an hour below 1.40").
+/// (docs/results.md, "An hour that stops where it is best").
 pub const LONG_RUN_EPOCHS: f64 = 24.0;
 
 impl LmTrainConfig {
