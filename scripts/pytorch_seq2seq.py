@@ -126,21 +126,23 @@ def read_tsv(path):
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 
 
-def run_meta(run):
-    """The model description `recurrent` stores in RUN/best.safetensors (metadata `model`)."""
+def read_best(run, with_data=False):
+    """RUN/best.safetensors: its JSON header and, with `with_data`, the bytes after it."""
     with open(f"{run}/best.safetensors", "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
-    return json.loads(header["__metadata__"]["model"])
+        return header, (f.read() if with_data else None)
+
+
+def run_meta(run):
+    """The model description `recurrent` stores in RUN/best.safetensors (metadata `model`)."""
+    return json.loads(read_best(run)[0]["__metadata__"]["model"])
 
 
 def load_ours(model, run):
     """recurrent's parameters (RUN/best.safetensors, f32) into `model`: the same tensors under
     PyTorch's names (crates/recurrent/src/model/seq2seq/mod.rs lists recurrent's)."""
-    with open(f"{run}/best.safetensors", "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
+    header, data = read_best(run, with_data=True)
     rename = {"encoder.embed.": "src_embed.", "decoder.embed.": "tgt_embed.",
               "encoder.rnn.": "encoder.", "decoder.rnn.": "decoder.", "bridge.h.": "bridge_h.",
               "bridge.c.": "bridge_c.", "decoder.attn.key.": "key.",
@@ -155,9 +157,9 @@ def load_ours(model, run):
         x = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(t["shape"])
         to = next((name.replace(k, v, 1) for k, v in rename.items() if name.startswith(k)), name)
         state[to] = x
-    missing = set(model.state_dict()) ^ set(state)
-    if missing:
-        raise SystemExit(f"{run}/best.safetensors: names do not match this model: {sorted(missing)}")
+    unmatched = set(model.state_dict()) ^ set(state)
+    if unmatched:
+        raise SystemExit(f"{run}/best.safetensors: names do not match this model: {sorted(unmatched)}")
     model.load_state_dict(state)
 
 
@@ -489,8 +491,7 @@ def main():
         best, best_state = v, {k: t.clone() for k, t in model.state_dict().items()}
     print(json.dumps({"event": "eval", "step": step, "train_s": round(trained, 1),
                       "val_loss": v}), flush=True)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    model.load_state_dict(best_state)
     groups = OrderedDict()
     for src, tgt in test_pairs:
         groups.setdefault(src, []).append(tgt)
