@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How often the classical methods' own prediction intervals hold the held-out rows.
 
-The forecasting protocol's 20 shared series (scripts/forecast_protocol.py's SERIES), each
+The forecasting protocol's 20 shared series (scripts/forecast_series.py), each
 cut before its last H rows. On the cut rows: statsmodels' ETSModel (the best AICc over
 error add/mul x trend none/add/add damped x season none/add/mul, simulated intervals)
 and SARIMAX (the best AIC over forecast_baselines.py's grid, analytic intervals). Prints
@@ -14,21 +14,12 @@ import argparse, itertools, json, os, sys, warnings
 
 import numpy as np
 import pandas as pd
+from forecast_series import SERIES
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 warnings.filterwarnings("ignore")
 here = os.path.dirname(os.path.abspath(__file__))
-
-
-def series_list():
-    """SERIES from forecast_protocol.py, without running its argument parser."""
-    src = open(os.path.join(here, "forecast_protocol.py")).read()
-    start = src.index("SERIES = [")
-    end = src.index("ap = argparse.ArgumentParser()")
-    scope = {}
-    exec(src[start:end], scope)
-    return scope["SERIES"]
 
 
 def ets_intervals(tr, h, m):
@@ -48,10 +39,10 @@ def ets_intervals(tr, h, m):
             pass
     if best is None:
         return None
-    r = best[1]
+    # The intervals are simulated: a fixed seed makes the figures repeatable.
+    p = best[1].get_prediction(start=len(tr), end=len(tr) + h - 1, rng=0)
     out = {}
     for level in (80, 95):
-        p = r.get_prediction(start=len(tr), end=len(tr) + h - 1)
         f = p.summary_frame(alpha=1 - level / 100)
         out[level] = (f["pi_lower"].to_numpy(), f["pi_upper"].to_numpy())
     return out
@@ -79,7 +70,7 @@ def main():
     ap.add_argument("--json")
     a = ap.parse_args()
     rows = []
-    for name, col, h, m in series_list():
+    for name, col, h, m in SERIES:
         df = pd.read_csv(os.path.join(a.data, name))
         c = col or df.columns[-1]
         y = pd.to_numeric(df[c], errors="coerce").interpolate().values.astype(float)
