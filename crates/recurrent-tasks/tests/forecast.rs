@@ -9,8 +9,9 @@ use recurrent::train::{Quiet, TrainRequest};
 use recurrent_tasks::forecast::series::{
     parse_series, read_series, Date, Fill, Freq, Series, SeriesSpec,
 };
+use recurrent_tasks::forecast::smoothing::Smoothing;
 use recurrent_tasks::forecast::{
-    load_forecaster, plan, train_forecast, ForecastTrainConfig, Scale, Scaler, Strategy,
+    load_forecaster, plan, train_forecast, ForecastTrainConfig, Scale, Scaler, Strategy, TargetKind,
 };
 use std::path::{Path, PathBuf};
 
@@ -624,6 +625,85 @@ fn both_strategies_learn_a_seasonal_series_and_beat_naive() {
         }
         let _ = std::fs::remove_dir_all(&d);
     }
+}
+
+#[test]
+fn the_hybrid_learns_its_smoothing_with_the_network_and_reads_no_test_row() {
+    let mut cfg = ForecastTrainConfig {
+        horizon: 6,
+        lookback: Some(12),
+        test: Some(24),
+        val: Some(12),
+        stride: Some(6),
+        season: Some(12),
+        target: TargetKind::Es,
+        hidden: 16,
+        patience: 0,
+        ensemble: 2,
+        ..Default::default()
+    };
+    cfg.optim.lr = 1e-2;
+    let d = tmp("hybrid");
+    let s = train_forecast(
+        &cfg,
+        &sine(160),
+        Fill::Interpolate,
+        &TrainRequest::new(&d).steps(300),
+        &mut Quiet,
+    )
+    .unwrap();
+    let t = s.test.unwrap();
+    let rmse = |name: &str| {
+        t.table
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap()
+            .metrics
+            .rmse
+    };
+    assert!(
+        rmse("rnn") < 0.5 * rmse("naive"),
+        "rnn {} naive {}",
+        rmse("rnn"),
+        rmse("naive")
+    );
+    // The smoothing is in the checkpoint, and training moved it from where it started.
+    let f = load_forecaster(&d.join("best.safetensors")).unwrap();
+    let es = f.nets.es.as_ref().unwrap();
+    assert_eq!(es.period(), 12);
+    let start = Smoothing::<f32>::new(&[], 12).coefficients();
+    let (alpha, gamma) = es.coefficients();
+    assert!((alpha - start.0).abs() > 1e-3 && (gamma - start.1).abs() > 1e-3);
+    assert_eq!(f.forecast_future(&sine(160), 6).unwrap().values.len(), 6);
+    // Two series that differ only in their test rows train to the same weights.
+    let mut b = sine(160);
+    for v in &mut b.values[136..] {
+        *v = -*v;
+    }
+    let db = tmp("hybrid-b");
+    train_forecast(
+        &cfg,
+        &b,
+        Fill::Interpolate,
+        &TrainRequest::new(&db).steps(300),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert_eq!(
+        weights(&d, "best.safetensors"),
+        weights(&db, "best.safetensors")
+    );
+    // It forecasts from one origin's level and season: never recursively.
+    let bad = ForecastTrainConfig {
+        strategy: Strategy::Recursive,
+        ..cfg
+    };
+    has(
+        &plan(&bad, &sine(160)).unwrap_err().to_string(),
+        &["--target es", "--strategy direct"],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+    let _ = std::fs::remove_dir_all(&db);
 }
 
 #[test]

@@ -69,7 +69,7 @@ pub struct ForecastArgs {
     /// standard ((y - mean) / std), log, or auto (log when every value is positive and MSTL validates better on logs; with --id-column, when every value is positive) [default: standard; auto with --id-column]
     #[arg(long)]
     pub scale: Option<String>,
-    /// delta (predict the change from the last value) or level
+    /// delta (predict the change from the last value), level, or es (the ES-RNN hybrid: the value minus a level and season smoothed over the history, their coefficients learned with the network; direct strategy, one series)
     #[arg(long, default_value = "delta")]
     pub target: String,
     /// Cell: rnn_tanh (rnn), rnn_relu, irnn, lstm, gru, mingru, minlstm, lstm_ln, gru_ln

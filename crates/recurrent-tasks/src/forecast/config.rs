@@ -44,6 +44,10 @@ pub enum TargetKind {
     /// The scaled value minus the last observed one.
     #[default]
     Delta,
+    /// The scaled value minus a level and season smoothed over the history, whose
+    /// coefficients are learned with the network: the ES-RNN hybrid
+    /// (`forecast::smoothing`). Direct forecasts only.
+    Es,
 }
 
 macro_rules! from_str_enum {
@@ -65,7 +69,7 @@ macro_rules! from_str_enum {
 }
 from_str_enum!(Strategy, "--strategy", "recursive" => Strategy::Recursive, "direct" => Strategy::Direct);
 from_str_enum!(Scale, "--scale", "auto" => Scale::Auto, "standard" => Scale::Standard, "log" => Scale::Log);
-from_str_enum!(TargetKind, "--target", "level" => TargetKind::Level, "delta" => TargetKind::Delta);
+from_str_enum!(TargetKind, "--target", "level" => TargetKind::Level, "delta" => TargetKind::Delta, "es" => TargetKind::Es);
 
 /// The most networks a forecaster may hold (a bound on what a checkpoint can ask to
 /// allocate).
@@ -181,6 +185,13 @@ impl ForecastTrainConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if self.target == TargetKind::Es && self.strategy != Strategy::Direct {
+            return bad(
+                "--target es forecasts every step at once from one origin's level and season: \
+                 use it with --strategy direct (the default)"
+                    .into(),
+            );
         }
         self.reg.validate()?;
         if let Some(e) = self.eval_every {

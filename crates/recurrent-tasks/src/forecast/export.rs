@@ -12,7 +12,7 @@
 //! This is the `rnn` column of `test_forecasts.csv`. What `recurrent forecast` prints is the
 //! median of the members chosen by validation, which may include ETS, MSTL or Theta refit
 //! on the rows it is given: a fit, not a fixed graph, so it stays outside the file (the
-//! `combination` metadata names it). Recursive forecasters are refused.
+//! `combination` metadata names it). Recursive and hybrid forecasters are refused.
 
 use crate::forecast::{Forecaster, Scale, Strategy, TargetKind};
 use recurrent::error::{Error, Result};
@@ -27,6 +27,14 @@ pub fn export_forecaster(f: &Forecaster, metadata: &[(String, String)]) -> Resul
         return Err(Error::Config(
             "ONNX export: a recursive forecaster feeds each step back in a loop, which this \
              exporter does not write; train with the default --strategy direct"
+                .into(),
+        ));
+    }
+    if meta.train.target == TargetKind::Es {
+        return Err(Error::Config(
+            "ONNX export: a hybrid forecaster (--target es) measures each window from a level \
+             and season smoothed over the whole history, which a graph that reads one window \
+             cannot hold; export a forecaster trained with --target delta or level"
                 .into(),
         ));
     }

@@ -1,7 +1,8 @@
 //! Time-series forecasting. A dated CSV is read with its gaps filled ([`series`]); what
 //! decides the weights is [`config`]; the series is split in time ([`plan`]) and scaled on
 //! its training rows ([`scale`]); a recurrent forecaster on sliding windows, direct or
-//! recursive ([`model`]), is trained and refit ([`train`]) and scored on the held-out rows
+//! recursive ([`model`]), optionally on windows measured from a learned exponential
+//! smoothing ([`smoothing`]: the ES-RNN hybrid), is trained and refit ([`train`]) and scored on the held-out rows
 //! beside the naive, seasonal-naive and drift baselines ([`report`], with the metrics and
 //! baselines in [`eval`]). [`columns`] trains and forecasts every column of a file as its own
 //! series; [`panel`] trains one global forecaster on the many series of a long-format file.
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod report;
 pub mod scale;
 pub mod series;
+pub mod smoothing;
 pub mod train;
 
 pub use config::*;

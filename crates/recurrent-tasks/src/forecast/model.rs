@@ -62,6 +62,12 @@ pub(crate) fn model_config(cfg: &ForecastTrainConfig, width: usize) -> Classifie
     }
 }
 
+/// With `--target es`, the period of the hybrid's season (0: none): the run's season when
+/// it has one of at least two rows.
+pub(crate) fn es_period(cfg: &ForecastTrainConfig, season: Option<usize>) -> Option<usize> {
+    (cfg.target == TargetKind::Es).then(|| season.filter(|&m| m >= 2).unwrap_or(0))
+}
+
 /// A trained forecaster: its networks and what it needs to read new data.
 pub struct Forecaster {
     pub nets: Nets,
@@ -82,7 +88,7 @@ impl Forecaster {
             width: self.meta.columns.len(),
             horizon: self.meta.train.horizon,
             strategy: self.meta.train.strategy,
-            delta: self.meta.train.target == TargetKind::Delta,
+            target: self.meta.train.target,
         }
     }
 
@@ -249,6 +255,8 @@ pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Foreca
                 Strategy::Direct => meta.train.horizon,
                 Strategy::Recursive => w,
             }
+        || (meta.train.target == TargetKind::Es && meta.train.strategy != Strategy::Direct)
+        || meta.season.is_some_and(|p| p > MAX_PERIOD)
     {
         return Err(Error::format(
             path,
@@ -278,6 +286,6 @@ pub fn forecaster_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<Foreca
             ),
         ));
     }
-    let nets = load_nets(ck, m, meta.members)?;
+    let nets = load_nets(ck, m, meta.members, es_period(&meta.train, meta.season))?;
     Ok(Forecaster { nets, meta })
 }

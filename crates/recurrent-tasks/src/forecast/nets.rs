@@ -8,7 +8,8 @@
 //! one-member forecaster is the checkpoint it always was; member k > 0 has the prefix
 //! `member{k}.`.
 
-use super::config::Strategy;
+use super::config::{Strategy, TargetKind};
+use super::smoothing::{Smoothing, States};
 use crate::forecast::combine::median;
 use recurrent::checkpoint::shapes::{check_shapes, rnn_shapes};
 use recurrent::checkpoint::Checkpoint;
@@ -18,9 +19,11 @@ use recurrent::model::{Classifier, ClassifierConfig, InputKind, SeqBatch, Steps}
 use recurrent::param::{Module, Param};
 use recurrent::rng::Rng;
 
-/// The ensemble (see the module docs).
+/// The ensemble (see the module docs), and with `--target es` the smoothing its members
+/// share (`forecast::smoothing`: the ES-RNN hybrid).
 pub struct Nets {
     pub members: Vec<Classifier<f32>>,
+    pub es: Option<Smoothing<f32>>,
 }
 
 /// The name prefix of member `k`'s parameters.
@@ -42,16 +45,22 @@ impl Nets {
             m.visit_mut(&mut |q| q.name = format!("{p}{}", q.name));
             members.push(m);
         }
-        Ok(Nets { members })
+        Ok(Nets { members, es: None })
     }
 }
 
 impl Module<f32> for Nets {
     fn visit(&self, f: &mut dyn FnMut(&Param<f32>)) {
         self.members.iter().for_each(|m| m.visit(f));
+        if let Some(es) = &self.es {
+            es.visit(f);
+        }
     }
     fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param<f32>)) {
         self.members.iter_mut().for_each(|m| m.visit_mut(f));
+        if let Some(es) = &mut self.es {
+            es.visit_mut(f);
+        }
     }
 }
 
@@ -62,8 +71,14 @@ impl recurrent::Quantize for Nets {
 }
 
 /// The `members` networks of shape `m` (dense input, one direction) with the weights of
-/// `ck`, every shape checked against the file before anything of that size is allocated.
-pub fn load_nets(ck: &Checkpoint, m: &ClassifierConfig, members: usize) -> Result<Nets> {
+/// `ck`, and with `es = Some(period)` the smoothing of the hybrid (period 0: no season),
+/// every shape checked against the file before anything of that size is allocated.
+pub fn load_nets(
+    ck: &Checkpoint,
+    m: &ClassifierConfig,
+    members: usize,
+    es: Option<usize>,
+) -> Result<Nets> {
     let InputKind::Dense { size } = m.input else {
         return Err(Error::format(
             ck.origin(),
@@ -79,8 +94,16 @@ pub fn load_nets(ck: &Checkpoint, m: &ClassifierConfig, members: usize) -> Resul
         want.push((format!("{p}head.weight"), vec![m.outputs, e.hidden]));
         want.push((format!("{p}head.bias"), vec![m.outputs]));
     }
+    if let Some(p) = es {
+        want.push(("es.alpha".into(), vec![1]));
+        if p > 0 {
+            want.push(("es.gamma".into(), vec![1]));
+            want.push(("es.season".into(), vec![p]));
+        }
+    }
     check_shapes(ck, &want)?;
     let mut nets = Nets::new(m, members, &Init::default(), &mut Rng::new(0))?;
+    nets.es = es.map(|p| Smoothing::new(&[], p));
     recurrent::checkpoint::load_into(&mut nets, &ck.weights_only())?;
     Ok(nets)
 }
@@ -96,8 +119,9 @@ pub struct Windows {
     /// H.
     pub horizon: usize,
     pub strategy: Strategy,
-    /// The network predicts changes from the origin's value.
-    pub delta: bool,
+    /// What the network predicts: the value, the change from the origin's value, or the
+    /// value minus the hybrid's level and season.
+    pub target: TargetKind,
 }
 
 impl Windows {
@@ -119,10 +143,11 @@ impl Windows {
                 self.horizon, self.horizon
             )));
         }
+        let states = self.states(nets, z)?;
         let each: Vec<Vec<f64>> = nets
             .members
             .iter()
-            .map(|m| self.forecast_one(m, z, origins, steps))
+            .map(|m| self.forecast_one(m, states.as_ref(), z, origins, steps))
             .collect::<Result<_>>()?;
         if each.len() == 1 {
             return Ok(each.into_iter().next().unwrap_or_default());
@@ -138,10 +163,22 @@ impl Windows {
             .collect())
     }
 
-    /// The same for one network.
+    /// With `--target es`, the hybrid's level and season over the target column of `z`.
+    pub(crate) fn states(&self, nets: &Nets, z: &[f32]) -> Result<Option<States>> {
+        if self.target != TargetKind::Es {
+            return Ok(None);
+        }
+        let es = nets.es.as_ref().ok_or_else(|| {
+            Error::Config("a hybrid forecaster (--target es) without its smoothing".into())
+        })?;
+        Ok(Some(es.states(&target_column(z, self.width))))
+    }
+
+    /// The same for one network (`states`: the hybrid's, for `--target es`).
     fn forecast_one(
         &self,
         model: &Classifier<f32>,
+        states: Option<&States>,
         z: &[f32],
         origins: &[usize],
         steps: usize,
@@ -161,6 +198,9 @@ impl Windows {
                 }
                 fill_window(x.as_mut_slice(), z, l, w, o, bi, b);
             }
+            if let Some(st) = states {
+                st.normalise(&mut x, chunk, l, w);
+            }
             let base = ci * 256;
             match self.strategy {
                 Strategy::Direct => {
@@ -172,14 +212,14 @@ impl Windows {
                     };
                     let (y, _) = model.forward(&batch, None)?;
                     let hh = self.horizon;
-                    for bi in 0..b {
-                        let last = if self.delta {
-                            z[chunk[bi] * w] as f64
-                        } else {
-                            0.0
-                        };
+                    for (bi, &o) in chunk.iter().enumerate() {
                         for s in 0..steps {
-                            out[(base + bi) * steps + s] = y[bi * hh + s] as f64 + last;
+                            let from = match (self.target, states) {
+                                (TargetKind::Delta, _) => z[o * w] as f64,
+                                (TargetKind::Es, Some(st)) => st.offset(o, o + 1 + s),
+                                _ => 0.0,
+                            };
+                            out[(base + bi) * steps + s] = y[bi * hh + s] as f64 + from;
                         }
                     }
                 }
@@ -195,7 +235,8 @@ impl Windows {
                         };
                         let (y, _) = model.forward(&batch, None)?;
                         x = take_dense(batch);
-                        roll(&mut x, &y, &mut next, b, w, self.delta);
+                        let delta = self.target == TargetKind::Delta;
+                        roll(&mut x, &y, &mut next, b, w, delta);
                         for bi in 0..b {
                             out[(base + bi) * steps + s] = next[bi * w] as f64;
                         }
@@ -205,6 +246,11 @@ impl Windows {
         }
         Ok(out)
     }
+}
+
+/// Column 0 of the rows `z` [rows, F], in f64: what the hybrid smooths.
+pub(crate) fn target_column(z: &[f32], w: usize) -> Vec<f64> {
+    z.chunks_exact(w.max(1)).map(|r| r[0] as f64).collect()
 }
 
 /// Copies the window of origin `o` (rows o - L + 1 ..= o of the scaled rows `z`, F wide)
@@ -273,7 +319,7 @@ mod tests {
             width: 1,
             horizon: 3,
             strategy: Strategy::Direct,
-            delta: true,
+            target: TargetKind::Delta,
         };
         let z: Vec<f32> = (0..10).map(|t| (t as f32 * 0.7).sin()).collect();
         let origins = [3, 6, 9];
@@ -281,7 +327,7 @@ mod tests {
         let each: Vec<Vec<f64>> = nets
             .members
             .iter()
-            .map(|m| w.forecast_one(m, &z, &origins, 3).unwrap())
+            .map(|m| w.forecast_one(m, None, &z, &origins, 3).unwrap())
             .collect();
         assert!(each[0] != each[1], "members start apart");
         for i in 0..all.len() {

@@ -35,10 +35,11 @@
 
 use super::config::*;
 use super::model::*;
-use super::nets::{fill_window, take_dense, Nets, Windows};
+use super::nets::{fill_window, take_dense, target_column, Nets, Windows};
 use super::plan::*;
 use super::report::*;
 use super::scale::*;
+use super::smoothing::Smoothing;
 use crate::forecast::classical::{Method, Transform};
 use crate::forecast::combine::{select, thin, validate, Combination, Selection};
 use crate::forecast::eval::mase_scale;
@@ -67,7 +68,7 @@ pub(crate) struct ForecastTask {
     lookback: usize,
     horizon: usize,
     strategy: Strategy,
-    delta: bool,
+    target: TargetKind,
     batch: usize,
     train_origins: Vec<usize>,
     val_origins: Vec<(usize, usize)>,
@@ -127,25 +128,55 @@ impl Task for ForecastTask {
             Strategy::Direct => self.horizon,
             Strategy::Recursive => w,
         };
+        // The hybrid's level and season under this step's smoothing coefficients, over the
+        // rows the training windows read: a validation or test row cannot reach the
+        // gradient even as a NaN times zero.
+        let zcol = (self.target == TargetKind::Es).then(|| {
+            let rows = self
+                .train_origins
+                .iter()
+                .max()
+                .map_or(0, |o| o + self.horizon + 1);
+            target_column(&self.z[..(rows * w).min(self.z.len())], w)
+        });
+        let states = match (&zcol, &model.es) {
+            (Some(zc), Some(es)) => Some(es.states(zc)),
+            (Some(_), None) => {
+                return Err(Error::Config(
+                    "--target es: the forecaster has no smoothing to learn".into(),
+                ))
+            }
+            _ => None,
+        };
+        let origins: Vec<usize> = (0..b)
+            .map(|bi| self.train_origins[self.order[first + bi]])
+            .collect();
+        let delta = self.target == TargetKind::Delta;
         let mut x = vec![0.0f32; l * b * w];
         self.yb.clear();
-        for bi in 0..b {
-            let o = self.train_origins[self.order[first + bi]];
+        for (bi, &o) in origins.iter().enumerate() {
             fill_window(&mut x, &self.z, l, w, o, bi, b);
             match self.strategy {
                 Strategy::Direct => {
-                    let last = if self.delta { self.z[o * w] } else { 0.0 };
                     for s in 1..=self.horizon {
-                        self.yb.push(self.z[(o + s) * w] - last);
+                        let from = match &states {
+                            Some(st) => st.offset(o, o + s) as f32,
+                            None if delta => self.z[o * w],
+                            None => 0.0,
+                        };
+                        self.yb.push(self.z[(o + s) * w] - from);
                     }
                 }
                 Strategy::Recursive => {
                     for j in 0..w {
-                        let last = if self.delta { self.z[o * w + j] } else { 0.0 };
+                        let last = if delta { self.z[o * w + j] } else { 0.0 };
                         self.yb.push(self.z[(o + 1) * w + j] - last);
                     }
                 }
             }
+        }
+        if let Some(st) = &states {
+            st.normalise(&mut x, &origins, l, w);
         }
         debug_assert_eq!(self.yb.len(), b * outs);
         // Every member learns from the same windows; they differ by their initialisation.
@@ -156,10 +187,17 @@ impl Task for ForecastTask {
             lengths: None,
         };
         let mut loss = 0.0;
+        let mut grads = states.as_ref().map(|st| st.zero_grads());
         for m in model.members.iter_mut() {
             let (pred, cache) = m.forward(&batch, Some(shard.rng(rng)))?;
             let (li, grad) = self.loss.loss(&pred, &self.yb, None, Reduction::Mean)?;
-            m.backward(&batch, &cache, &grad)?;
+            match (&states, &mut grads) {
+                (Some(st), Some(g)) => {
+                    let dx = m.backward_input(&batch, &cache, &grad)?;
+                    st.gather(g, &origins, (l, w), &dx, &grad);
+                }
+                _ => m.backward(&batch, &cache, &grad)?,
+            }
             loss += li;
             batch = SeqBatch {
                 steps: Steps::Dense(take_dense(batch)),
@@ -167,6 +205,9 @@ impl Task for ForecastTask {
                 b,
                 lengths: None,
             };
+        }
+        if let (Some(zc), Some(st), Some(g), Some(es)) = (&zcol, &states, grads, &mut model.es) {
+            es.backward(zc, st, g);
         }
         let loss = loss / model.members.len() as f64;
         self.pos = next;
@@ -247,7 +288,7 @@ fn val_mse(model: &Nets, task: &ForecastTask) -> Result<f64> {
         width: w,
         horizon: task.horizon,
         strategy: task.strategy,
-        delta: task.delta,
+        target: task.target,
     };
     let f = windows.forecast(model, &task.z, &origins, steps)?;
     let (mut se, mut count) = (0.0, 0usize);
@@ -338,6 +379,9 @@ fn train_once(
         members: cfg.ensemble,
     };
     let meta_json = serde_json::to_string(&meta).map_err(|e| Error::Config(e.to_string()))?;
+    // The hybrid's starting season is read off the rows it trains on.
+    let es = es_period(cfg, plan.season)
+        .map(|p| Smoothing::new(&target_column(&z[..plan.split.fit_end * width], width), p));
     let task = ForecastTask::new(
         cfg,
         z,
@@ -352,7 +396,7 @@ fn train_once(
         "train": cfg,
         "data": {"columns": series.columns, "date_column": series.date_column, "rows": series.len(), "fill": fill},
     });
-    run_task(cfg, task, &model_cfg, &config, req, obs)
+    run_task(cfg, task, &model_cfg, es, &config, req, obs)
 }
 
 impl ForecastTask {
@@ -378,7 +422,7 @@ impl ForecastTask {
             lookback,
             horizon: cfg.horizon,
             strategy: cfg.strategy,
-            delta: cfg.target == TargetKind::Delta,
+            target: cfg.target,
             batch: cfg.batch,
             train_origins,
             val_origins,
@@ -398,18 +442,21 @@ impl ForecastTask {
     }
 }
 
-/// Trains a fresh ensemble of shape `model_cfg`, seeded by `cfg.seed`, on `task` with the
-/// shared loop; `config` is the run's stored `config.json`.
+/// Trains a fresh ensemble of shape `model_cfg`, seeded by `cfg.seed`, with the hybrid's
+/// smoothing `es` when there is one, on `task` with the shared loop; `config` is the run's
+/// stored `config.json`.
 pub(crate) fn run_task(
     cfg: &ForecastTrainConfig,
     mut task: ForecastTask,
     model_cfg: &recurrent::model::ClassifierConfig,
+    es: Option<Smoothing<f32>>,
     config: &serde_json::Value,
     req: &TrainRequest,
     obs: &mut dyn Observer,
 ) -> Result<(recurrent::train::runner::RunSummary, ForecastTask)> {
     let init: Init = cfg.init.parse()?;
     let mut model = Nets::new(model_cfg, cfg.ensemble, &init, &mut Rng::new(cfg.seed))?;
+    model.es = es;
     let eval_every = cfg
         .eval_every
         .unwrap_or_else(|| EvalEvery::Steps(task.batches_per_epoch().max(10)));
@@ -505,6 +552,17 @@ pub fn train_forecast(
     } else {
         let best_path = req.out.join("best.safetensors");
         let best = load_forecaster(&best_path)?;
+        if let Some(es) = &best.nets.es {
+            let (alpha, gamma) = es.coefficients();
+            obs.message(&format!(
+                "hybrid: level smoothed with alpha = {alpha:.3}{}",
+                if es.period() > 0 {
+                    format!(", a season of {} rows with gamma = {gamma:.3}", es.period())
+                } else {
+                    String::new()
+                }
+            ));
+        }
         let selection = select_forecaster(&best, series, &plan)?;
         if let Some(sel) = &selection {
             obs.message(&format!(

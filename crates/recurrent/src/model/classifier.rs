@@ -198,6 +198,17 @@ impl<F: Float> Classifier<F> {
         cache: &ClassifierCache<F>,
         dlogits: &[F],
     ) -> Result<()> {
+        self.backward_input(batch, cache, dlogits).map(|_| ())
+    }
+
+    /// The same, returning dL/d(input) [T, B, I]: what a caller needs whose inputs are
+    /// themselves computed from learned parameters (the forecaster's exponential smoothing).
+    pub fn backward_input(
+        &mut self,
+        batch: &SeqBatch<F>,
+        cache: &ClassifierCache<F>,
+        dlogits: &[F],
+    ) -> Result<Vec<F>> {
         let (t, b) = (batch.t, batch.b);
         let w = self.rnn.config().output_size();
         let (dn, h, layers) = (
@@ -246,7 +257,8 @@ impl<F: Float> Classifier<F> {
         let (dx, _, _) = self
             .rnn
             .backward_tm(&cache.rnn, &mut dy, dhn.as_ref(), None)?;
-        self.input.backward(batch, &dx)
+        self.input.backward(batch, &dx)?;
+        Ok(dx)
     }
 }
 

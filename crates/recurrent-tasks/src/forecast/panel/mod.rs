@@ -333,14 +333,15 @@ pub fn panel_from_checkpoint(ck: &Checkpoint, path: &Path) -> Result<PanelForeca
     if meta.lookback == 0
         || meta.lookback > MAX_STEPS
         || meta.season.is_some_and(|m| m == 0 || m > MAX_PERIOD)
+        || meta.train.target == super::TargetKind::Es
         || !quantiles_ok
     {
         return Err(Error::format(
             path,
-            "inconsistent forecaster metadata (lookback, season or interval quantiles)",
+            "inconsistent forecaster metadata (lookback, season, target or interval quantiles)",
         ));
     }
-    let nets = load_nets(ck, &meta.model, meta.members)?;
+    let nets = load_nets(ck, &meta.model, meta.members, None)?;
     Ok(PanelForecaster { nets, meta })
 }
 
@@ -399,7 +400,7 @@ impl PanelForecaster {
             width: 1,
             horizon: self.meta.train.horizon,
             strategy: self.meta.train.strategy,
-            delta: self.meta.train.target == TargetKind::Delta,
+            target: self.meta.train.target,
         }
     }
 

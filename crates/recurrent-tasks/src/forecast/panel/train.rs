@@ -246,6 +246,13 @@ pub fn train_panel(
     req: &TrainRequest,
     obs: &mut dyn Observer,
 ) -> Result<PanelSummary> {
+    if cfg.target == crate::forecast::TargetKind::Es {
+        return Err(Error::Config(
+            "--target es smooths the level and season of one series; a panel (--id-column) \
+             scales each series by its own statistics instead: leave --target at its default"
+                .into(),
+        ));
+    }
     let resolved = panel_scale(cfg, panel);
     let cfg = &resolved;
     let plan = panel_plan(cfg, panel)?;
@@ -410,7 +417,7 @@ fn train_panel_once(
         "data": {"id_column": spec.id_column, "column": panel.column, "date_column": panel.date_column,
                  "series": panel.ids.len(), "fill": spec.fill},
     });
-    let (s, task) = run_task(cfg, task, &model, &config, req, obs)?;
+    let (s, task) = run_task(cfg, task, &model, None, &config, req, obs)?;
     Ok((s, task, windows))
 }
 
