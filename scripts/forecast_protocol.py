@@ -28,6 +28,7 @@ ap.add_argument("--only")
 ap.add_argument("--json")
 ap.add_argument("--precisions", nargs="*", default=[], help="reduced precisions to forecast at too")
 ap.add_argument("--baselines-jsonl", help="baselines computed before, one forecast_baselines.py --json line each")
+ap.add_argument("--seed", default="0", help="the training seed (the checks use 0)")
 ap.add_argument("--train-args", default="", help="extra flags for train forecast (measuring a variant), e.g. '--patience 50'")
 ap.add_argument("--save-baselines", help="append each series' forecast_baselines.py --json line here (for --baselines-jsonl)")
 a = ap.parse_args()
@@ -58,8 +59,8 @@ for name, col, h, m in SERIES:
     colargs = ["--column", header[j]] if col else []
     run = os.path.join(tmp, "run")
     t0 = time.time()
-    r = subprocess.run([a.bin, "train", "forecast", "--data", cut_path, "--horizon", str(h), "--seed", "0",
-                        "--out", run] + colargs + a.train_args.split(), capture_output=True, text=True)
+    r = subprocess.run([a.bin, "train", "forecast", "--data", cut_path, "--horizon", str(h), "--seed", a.seed,
+                        "--out", run, "--json"] + colargs + a.train_args.split(), capture_output=True, text=True)
     secs = time.time() - t0
     if r.returncode != 0:
         print(f"{name} {col}: train failed: {r.stderr[-500:]}", file=sys.stderr)
@@ -101,6 +102,16 @@ for name, col, h, m in SERIES:
     chosen = [l for l in r.stderr.splitlines() if l.startswith("forecaster:")]
     row["fc"] = fc
     row["forecaster"] = chosen[0][len("forecaster: "):] if chosen else None
+    hybrid = [l for l in r.stderr.splitlines() if l.startswith("hybrid:")]
+    row["hybrid"] = hybrid[0][len("hybrid: "):] if hybrid else None
+    # The training run's own test: the last H rows of the cut file, held out from the
+    # network it reports, with every forecaster alone (the refit above forecasts the rows
+    # after them). An earlier window, so what the network alone buys is seen on it.
+    try:
+        inner = json.loads(r.stdout)["test"]["table"]
+        row["inner"] = {e["name"]: e["metrics"]["mase"] for e in inner}
+    except (ValueError, KeyError, TypeError):
+        row["inner"] = None
     if a.baselines_jsonl:
         for line in open(a.baselines_jsonl):
             b = json.loads(line)
@@ -139,6 +150,12 @@ if rows:
         if cov:
             line += f"; {level}% interval coverage {100 * sum(cov) / len(cov):.0f}%"
     print(line + f"; model beats seasonal naive on {wins} of {len(rows)}")
+    inner = [r["inner"] for r in rows if r.get("inner")]
+    if len(inner) == len(rows):
+        names = [k for k in inner[0] if all(k in i for i in inner)]
+        gi = lambda k: math.exp(sum(math.log(max(i[k], 1e-9)) for i in inner) / len(inner))
+        print("the training runs' own test (the H rows before those above), geometric-mean MASE: "
+              + ", ".join(f"{k} {gi(k):.3f}" for k in names))
 if a.json:
     with open(a.json, "w") as fh:
         json.dump(rows, fh, indent=1)
