@@ -82,6 +82,10 @@ pub(crate) struct ForecastTask {
     pub(crate) loss: Regression,
     /// Batch buffers, reused.
     yb: Vec<f32>,
+    /// With `--target es`: the target column of the rows the training windows read, which
+    /// the hybrid's smoothing runs over at every step. Validation and test rows are left
+    /// out, so they cannot reach the gradient even as a NaN times zero.
+    es_z: Option<Vec<f64>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -128,18 +132,8 @@ impl Task for ForecastTask {
             Strategy::Direct => self.horizon,
             Strategy::Recursive => w,
         };
-        // The hybrid's level and season under this step's smoothing coefficients, over the
-        // rows the training windows read: a validation or test row cannot reach the
-        // gradient even as a NaN times zero.
-        let zcol = (self.target == TargetKind::Es).then(|| {
-            let rows = self
-                .train_origins
-                .iter()
-                .max()
-                .map_or(0, |o| o + self.horizon + 1);
-            target_column(&self.z[..(rows * w).min(self.z.len())], w)
-        });
-        let states = match (&zcol, &model.es) {
+        // The hybrid's level and season under this step's smoothing coefficients.
+        let states = match (&self.es_z, &model.es) {
             (Some(zc), Some(es)) => Some(es.states(zc)),
             (Some(_), None) => {
                 return Err(Error::Config(
@@ -206,7 +200,8 @@ impl Task for ForecastTask {
                 lengths: None,
             };
         }
-        if let (Some(zc), Some(st), Some(g), Some(es)) = (&zcol, &states, grads, &mut model.es) {
+        if let (Some(zc), Some(st), Some(g), Some(es)) = (&self.es_z, &states, grads, &mut model.es)
+        {
             es.backward(zc, st, g);
         }
         let loss = loss / model.members.len() as f64;
@@ -411,6 +406,13 @@ impl ForecastTask {
         val_origins: Vec<(usize, usize)>,
         meta_json: String,
     ) -> Result<ForecastTask> {
+        let es_z = (cfg.target == TargetKind::Es).then(|| {
+            let rows = train_origins
+                .iter()
+                .max()
+                .map_or(0, |o| o + cfg.horizon + 1);
+            target_column(&z[..(rows * width).min(z.len())], width)
+        });
         let early = if cfg.patience > 0 && !val_origins.is_empty() {
             Some(EarlyStopping::new(cfg.patience, 0.0, Mode::Min)?)
         } else {
@@ -433,6 +435,7 @@ impl ForecastTask {
             meta_json,
             loss: Regression::Mse,
             yb: Vec::new(),
+            es_z,
         })
     }
 
